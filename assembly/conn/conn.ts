@@ -1,0 +1,109 @@
+// Conn life cycle (ip_vs_conn_new, ip_vs_bind_dest, ip_vs_conn_expire, ip_vs_set_state).
+import {
+  CTL, CTL_NOW, connPtr, destPtr, svcPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
+  CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES,
+  DEST_ADDR, DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, DEST_AF,
+} from "../layout";
+import { IPPROTO_TCP, IPPROTO_UDP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CNT_CONN_CREATED, CNT_CONN_EXPIRED } from "../defs";
+import { addrCopy } from "../packet/bytes";
+import { connAlloc, connHashIn, connUnhash, CONN_F_DEAD, CONN_F_HASHED } from "./table";
+import { timerAdd } from "./timer";
+import { destBindConn, destUnbindConn, destSetInactive } from "../ctl";
+import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_LAST } from "../proto/tcp";
+import { udpTimeout } from "../proto/udp";
+import { cntInc } from "../stats";
+
+@inline export function engineNow(): u32 { return load<u32>(CTL, CTL_NOW); }
+
+/** ip_vs_conn_new + ip_vs_bind_dest + ip_vs_bind_xmit. Returns the conn index, 0 when full. */
+export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, destIdx: u32, svcIdx: u32): u32 {
+  let ci = connAlloc();
+  if (ci == 0) return 0;
+  let cp = connPtr(ci);
+  let dest = destPtr(destIdx);
+  addrCopy(cp + CONN_CADDR, caddr);
+  addrCopy(cp + CONN_VADDR, vaddr);
+  addrCopy(cp + CONN_DADDR, dest + DEST_ADDR);
+  store<u16>(cp, cport, CONN_CPORT);
+  store<u16>(cp, vport, CONN_VPORT);
+  let dport = load<u16>(dest, DEST_PORT);
+  store<u16>(cp, dport != 0 ? dport : vport, CONN_DPORT);
+  store<u8>(cp, proto, CONN_PROTO);
+  store<u8>(cp, af, CONN_AF);
+  store<u8>(cp, load<u8>(dest, DEST_FWD), CONN_FWD);
+  let flags = <u16>load<u32>(dest, DEST_CONN_FLAGS);
+  store<u16>(cp, flags, CONN_FLAGS);
+  store<u16>(cp, <u16>svcIdx, CONN_SVC);
+  store<u16>(cp, <u16>destIdx, CONN_DEST);
+  store<u8>(cp, 0, CONN_STATE);
+  // ip_vs_conn_new: 3 s until the protocol sets the state's timeout
+  store<u32>(cp, 3000, CONN_TIMEOUT);
+  store<u32>(cp, engineNow() + 3000, CONN_EXPIRES);
+  destBindConn(destIdx, flags);
+  connHashIn(ci);
+  timerAdd(ci);
+  cntInc(CNT_CONN_CREATED);
+  return ci;
+}
+
+/** Unhash, unbind from its dest and mark dead; the timer wheel returns the record to the pool. */
+export function connKill(ci: u32): void {
+  let cp = connPtr(ci);
+  let flags = load<u16>(cp, CONN_FLAGS);
+  if (flags & CONN_F_DEAD) return;
+  connUnhash(ci);
+  let d = <u32>load<u16>(cp, CONN_DEST);
+  if (d != 0) destUnbindConn(d, flags);
+  store<u16>(cp, (load<u16>(cp, CONN_FLAGS) & ~CONN_F_HASHED) | CONN_F_DEAD, CONN_FLAGS);
+  cntInc(CNT_CONN_EXPIRED);
+}
+
+/** ip_vs_conn_expire_now. */
+@inline export function connExpireNow(ci: u32): void { connKill(ci); }
+
+/** Protocol timeout for a state. */
+@inline export function stateTimeout(proto: u8, state: u8): u32 {
+  return proto == IPPROTO_TCP ? tcpTimeout(state) : udpTimeout();
+}
+
+/** ip_vs_set_state → pp->state_transition, then the timer is renewed (ip_vs_conn_put). */
+export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
+  let cp = connPtr(ci);
+  let proto = load<u8>(cp, CONN_PROTO);
+  let timeout: u32;
+  if (proto == IPPROTO_TCP) {
+    let flags = load<u16>(cp, CONN_FLAGS);
+    let off = dir;
+    // NOOUTPUT: until a reply is seen, input uses the INPUT-ONLY block (set_tcp_state)
+    if (flags & CONN_F_NOOUTPUT) {
+      if (dir == DIR_OUTPUT) { flags &= ~CONN_F_NOOUTPUT; store<u16>(cp, flags, CONN_FLAGS); }
+      else off = DIR_INPUT_ONLY;
+    }
+    let old = load<u8>(cp, CONN_STATE);
+    let ns = tcpNextState(off, old, tcpFlags);
+    if (ns != old) {
+      let d = <u32>load<u16>(cp, CONN_DEST);
+      if (d != 0) {
+        if (!(flags & CONN_F_INACTIVE) && !tcpStateActive(ns)) {
+          destSetInactive(d, true);
+          store<u16>(cp, flags | CONN_F_INACTIVE, CONN_FLAGS);
+        } else if ((flags & CONN_F_INACTIVE) && tcpStateActive(ns)) {
+          destSetInactive(d, false);
+          store<u16>(cp, flags & ~CONN_F_INACTIVE, CONN_FLAGS);
+        }
+      }
+      store<u8>(cp, ns, CONN_STATE);
+    }
+    timeout = tcpTimeout(ns);
+  } else {
+    timeout = udpTimeout();
+  }
+  store<u32>(cp, timeout, CONN_TIMEOUT);
+  store<u32>(cp, engineNow() + timeout, CONN_EXPIRES);
+}
+
+/** Renew the timer without a state change (packets of protocols without states). */
+@inline export function connTouch(ci: u32): void {
+  let cp = connPtr(ci);
+  store<u32>(cp, engineNow() + load<u32>(cp, CONN_TIMEOUT), CONN_EXPIRES);
+}

@@ -1,0 +1,288 @@
+// The IPVS packet path (ip_vs_core.c): ip_vs_in_hook (client→VIP: find or schedule a conn,
+// then forward it), ip_vs_out_hook (real server→client: un-NAT), ip_vs_in_icmp /
+// ip_vs_out_icmp (ICMP errors quoting one of our conns), and the batch loop that walks every
+// slot through the hook points.
+import {
+  CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
+  slotSize, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
+  CONN_DEST, CONN_STATE, CONN_FWD, CONN_PROTO, SVC_FLAGS, DEST_FLAGS, DEST_WEIGHT,
+} from "./layout";
+import {
+  NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN,
+  NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING,
+  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, IP_VS_CONN_F_MASQ, DEST_F_AVAILABLE,
+  SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP,
+  SVC_F_ONEPACKET, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
+  CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP, CNT_CONN_FULL, CNT_NO_DEST, CNT_DEST_UNAVAILABLE,
+  CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT,
+} from "./defs";
+import {
+  parseFrame, parseInner, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
+  iProto, iSport, iDport, TH_SYN, TH_RST,
+} from "./packet/iph";
+import { connInGet, connOutGet } from "./conn/table";
+import { connNew, connExpireNow, connSetState } from "./conn/conn";
+import { timerTick } from "./conn/timer";
+import { svcFind, isVip } from "./ctl";
+import { schedSchedule } from "./sched/registry";
+import { xmitIn, xmitIcmpIn } from "./xmit/registry";
+import { natResponse, natIcmpResponse, icmpCsumOk } from "./xmit/nat";
+import { icmpSendError, icmpEchoReply, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH } from "./xmit/icmp";
+import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
+import { runHooks } from "./hooks";
+import { cntInc, statsIn, statsOut, statsConn } from "./stats";
+import {
+  pktReset, setVerdict, setDrop, setPktConn, pktConn, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart,
+} from "./pkt";
+
+@inline const FTPDATA: u16 = 0x1400;   // htons(20)
+
+@inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
+
+// ---- ip_vs_in_hook -----------------------------------------------------------------------------
+
+/** is_new_conn_expected: may a SYN on this old conn start a new one (conn_reuse_mode)? */
+function isNewConnExpected(ci: u32): bool {
+  let cp = connPtr(ci);
+  if (load<u8>(cp, CONN_PROTO) != IPPROTO_TCP) return false;
+  let st = load<u8>(cp, CONN_STATE);
+  return st == TCP_S_TIME_WAIT || st == TCP_S_CLOSE ||
+    (flag(SET_CONN_REUSE_2) && st == TCP_S_FIN_WAIT && (load<u16>(cp, 80) & CONN_F_NOOUTPUT) != 0);
+}
+
+export function ipvsInHook(point: u8): i32 {
+  if (ipvsProperty) return NF_ACCEPT;
+  if (pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6) return ipvsInIcmp();
+  if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP) return NF_ACCEPT;   // no ip_vs_protocol
+
+  let ci = connInGet(pProto, pktSaddr(), pSport, pktDaddr(), pDport);
+
+  // a SYN on an existing conn: reschedule when the old one is finished (conn_reuse_mode) or
+  // its server was quiesced and expire_nodest_conn is on
+  if (ci != 0 && pProto == IPPROTO_TCP && (pTcpFlags & TH_SYN)) {
+    let d = <u32>load<u16>(connPtr(ci), CONN_DEST);
+    let resched = false;
+    if (flag(SET_EXPIRE_NODEST) && d != 0 && load<i32>(destPtr(d), DEST_WEIGHT) == 0) resched = true;
+    else if (flag(SET_CONN_REUSE) && isNewConnExpected(ci)) resched = true;
+    if (resched) { connExpireNow(ci); cntInc(CNT_CONN_REUSED); ci = 0; }
+  }
+
+  // the server of this conn was deleted: expire_nodest_conn reschedules, otherwise drop
+  if (ci != 0) {
+    let d = <u32>load<u16>(connPtr(ci), CONN_DEST);
+    if (d != 0 && !(load<u8>(destPtr(d), DEST_FLAGS) & DEST_F_AVAILABLE)) {
+      if (flag(SET_EXPIRE_NODEST)) { connExpireNow(ci); ci = 0; }
+      else { setDrop(CNT_DEST_UNAVAILABLE); return NF_DROP; }
+    }
+  }
+
+  if (ci == 0) {
+    // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
+    if (pProto == IPPROTO_TCP && ((pTcpFlags & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags & TH_SYN)))) {
+      cntInc(CNT_NO_CONN);
+      return NF_ACCEPT;
+    }
+    let si = svcFind(pProto, pktDaddr(), pDport);
+    if (si == 0) return NF_ACCEPT;
+    // ip_vs_schedule: active FTP data from port 20 is never scheduled
+    if (pSport == FTPDATA) return NF_ACCEPT;
+    let di = schedSchedule(si);
+    if (di == 0) {
+      // ip_vs_leave: no server — tell the client with a port unreachable, drop the packet
+      cntInc(CNT_NO_DEST);
+      setDrop(CNT_NO_DEST);
+      if (pAf == AF_INET) icmpSendError(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, 0);
+      else icmpSendError(ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, 0);
+      return NF_STOLEN;
+    }
+    ci = connNew(pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport, di, si);
+    if (ci == 0) { setDrop(CNT_CONN_FULL); return NF_DROP; }
+    if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto == IPPROTO_UDP) {
+      store<u16>(connPtr(ci), load<u16>(connPtr(ci), 80) | CONN_F_ONE_PACKET, 80);
+    }
+    statsConn(di, si);
+  }
+  setPktConn(ci);
+  statsIn(ci, pLen);
+  connSetState(ci, DIR_INPUT, pTcpFlags);
+  return xmitIn(ci);
+}
+
+/** ip_vs_in_icmp: an ICMP error from a client about a reply of one of our conns. */
+function ipvsInIcmp(): i32 {
+  if (!isIcmpError()) return NF_ACCEPT;           // not related: echo etc. go on
+  if (parseInner() != 0) return NF_ACCEPT;        // the quoted packet is unusable: not ours
+  if (iProto != IPPROTO_TCP && iProto != IPPROTO_UDP) return NF_ACCEPT;
+  // the quoted packet went VIP→client: look the conn up inverted
+  let ci = connInGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
+  if (ci == 0) return NF_ACCEPT;
+  if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
+  setPktConn(ci);
+  statsIn(ci, pLen);
+  cntInc(CNT_ICMP_XLATE);
+  return xmitIcmpIn(ci);
+}
+
+/** ICMP types that quote an offending datagram (ip_vs_in_icmp / ip_vs_out_icmp accept these). */
+function isIcmpError(): bool {
+  if (pAf == AF_INET) return pIcmpType == 3 || pIcmpType == 4 || pIcmpType == 11;
+  return pIcmpType < 128 && (pIcmpType == 1 || pIcmpType == 2 || pIcmpType == 3 || pIcmpType == 4);
+}
+
+// ---- ip_vs_out_hook ------------------------------------------------------------------------------
+
+export function ipvsOutHook(point: u8): i32 {
+  if (ipvsProperty) return NF_ACCEPT;
+  if (pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6) return ipvsOutIcmp();
+  if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP) return NF_ACCEPT;
+  let ci = connOutGet(pProto, pktSaddr(), pSport, pktDaddr(), pDport);
+  if (ci == 0) return NF_ACCEPT;
+  return handleResponse(ci);
+}
+
+/** handle_response: SNAT for NAT conns, then stats and the OUTPUT state transition. */
+function handleResponse(ci: u32): i32 {
+  setPktConn(ci);
+  if (load<u8>(connPtr(ci), CONN_FWD) == IP_VS_CONN_F_MASQ) {
+    let v = natResponse(ci);
+    if (v != NF_ACCEPT) return v;
+  }
+  statsOut(ci, pLen);
+  connSetState(ci, DIR_OUTPUT, pTcpFlags);
+  ipvsPropertySet();
+  return NF_ACCEPT;
+}
+
+/** ip_vs_out_icmp: an ICMP error from a real server about a packet of one of our conns. */
+function ipvsOutIcmp(): i32 {
+  if (!isIcmpError()) return NF_ACCEPT;
+  if (parseInner() != 0) return NF_ACCEPT;
+  if (iProto != IPPROTO_TCP && iProto != IPPROTO_UDP) return NF_ACCEPT;
+  // the quoted packet went client→real server: the out lookup, inverted
+  let ci = connOutGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
+  if (ci == 0) return NF_ACCEPT;
+  setPktConn(ci);
+  if (load<u8>(connPtr(ci), CONN_FWD) != IP_VS_CONN_F_MASQ) { statsOut(ci, pLen); ipvsPropertySet(); return NF_ACCEPT; }
+  let v = natIcmpResponse(ci);
+  if (v != NF_ACCEPT) return v;
+  statsOut(ci, pLen);
+  cntInc(CNT_ICMP_XLATE);
+  ipvsPropertySet();
+  return NF_ACCEPT;
+}
+
+/** ip_vs_forward_icmp: errors for incoming conns routed through us (relevant with DR/TUN). */
+export function ipvsForwardIcmpHook(point: u8): i32 {
+  if (ipvsProperty) return NF_ACCEPT;
+  if (pProto != IPPROTO_ICMP && pProto != IPPROTO_ICMPV6) return NF_ACCEPT;
+  if (!isIcmpError()) return NF_ACCEPT;
+  if (parseInner() != 0) return NF_ACCEPT;
+  if (iProto != IPPROTO_TCP && iProto != IPPROTO_UDP) return NF_ACCEPT;
+  let ci = connInGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
+  if (ci == 0) return NF_ACCEPT;
+  // NAT conns' errors from the real-server side are ip_vs_out_icmp's; only non-NAT here
+  if (load<u8>(connPtr(ci), CONN_FWD) == IP_VS_CONN_F_MASQ) return NF_ACCEPT;
+  if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
+  setPktConn(ci);
+  statsIn(ci, pLen);
+  return xmitIcmpIn(ci);
+}
+
+/** Packets IPVS produced stop here: later POST_ROUTING hooks do not see them. */
+export function ipvsPostHook(point: u8): i32 {
+  return ipvsProperty ? NF_STOP : NF_ACCEPT;
+}
+
+/** The local stack's echo responder for VIPs (an IPVS director answers pings to its VIP). */
+export function icmpEchoHook(point: u8): i32 {
+  if (!flag(SET_ICMP_ECHO)) return NF_ACCEPT;
+  if (pProto != IPPROTO_ICMP && pProto != IPPROTO_ICMPV6) return NF_ACCEPT;
+  if (!icmpEchoReply()) return NF_ACCEPT;
+  return NF_STOLEN;
+}
+
+@inline function ipvsPropertySet(): void { ipvsPropertySetImpl(); }
+import { setIpvsProperty as ipvsPropertySetImpl } from "./pkt";
+
+// ---- the batch ---------------------------------------------------------------------------------
+
+/** Set the engine clock from the host's milliseconds (the first call defines engine time 0). */
+export function clockSet(nowMs: f64): u32 {
+  if (!load<u32>(CTL, CTL_CLOCK_SET)) {
+    store<f64>(CTL, nowMs, CTL_CLOCK_BASE);
+    store<u32>(CTL, 1, CTL_CLOCK_SET);
+  }
+  let d = nowMs - load<f64>(CTL, CTL_CLOCK_BASE);
+  let now = load<u32>(CTL, CTL_NOW);
+  if (d >= 0 && d < 4294967295.0) {
+    let n = <u32>d;
+    if (<i32>(n - now) > 0) now = n;              // never backwards
+  }
+  store<u32>(CTL, now, CTL_NOW);
+  return now;
+}
+
+/** Run one frame through PRE_ROUTING, the route step, LOCAL_IN or FORWARD, and POST_ROUTING. */
+function processOne(i: u32): void {
+  let meta = slotMeta(i);
+  let slot = slotBase(i);
+  let off = load<u32>(meta, SLOT_OFF);
+  let len = load<u32>(meta, SLOT_LEN);
+  cntInc(CNT_RX);
+  if (off > slotSize || len > slotSize - off) {
+    store<u8>(meta, V_DROP, SLOT_VERDICT); store<u16>(meta, <u16>CNT_BAD_SLOT, SLOT_REASON);
+    cntInc(CNT_BAD_SLOT); cntInc(CNT_DROP);
+    return;
+  }
+  let frame = slot + off;
+  pktReset(slot, frame, len);
+  let r = parseFrame(frame, len);
+  if (r != 0) {
+    let v: u8 = (r == CNT_NOT_IP || flag(SET_PASS_MALFORMED)) ? V_PASS : V_DROP;
+    cntInc(r);
+    finish(meta, v, v == V_DROP ? r : 0, 0);
+    return;
+  }
+  let v = runHooks(NF_INET_PRE_ROUTING);
+  if (v == NF_ACCEPT) {
+    let point = isVip(pktDaddr()) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
+    v = runHooks(point);
+    if (v == NF_ACCEPT) {
+      if (ipvsProperty) setVerdict(V_XMIT);        // un-NATed reply forwarded on
+      else setVerdict(V_PASS);                     // not ours: the host stack decides
+    }
+  }
+  if (v == NF_DROP) { finish(meta, V_DROP, dropReason != 0 ? dropReason : CNT_DROP, 0); return; }
+  if (v == NF_STOLEN && verdict == V_DROP && dropReason == 0) setVerdict(V_STOLEN);
+  // what leaves the engine goes through POST_ROUTING
+  if (verdict == V_XMIT || verdict == V_LOCAL) {
+    let pv = runHooks(NF_INET_POST_ROUTING);
+    if (pv == NF_DROP) { finish(meta, V_DROP, dropReason != 0 ? dropReason : CNT_DROP, 0); return; }
+    if (pv == NF_STOLEN) setVerdict(V_STOLEN);
+  }
+  finish(meta, verdict, verdict == V_DROP ? (dropReason != 0 ? dropReason : CNT_DROP) : 0, 0);
+}
+
+function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
+  store<u8>(meta, v, SLOT_VERDICT);
+  store<u16>(meta, <u16>reason, SLOT_REASON);
+  store<u32>(meta, <u32>(outStart - slotStart), SLOT_OFF);
+  store<u32>(meta, outLen, SLOT_LEN);
+  store<u32>(meta, pktConn, SLOT_CONN);
+  if (v == V_XMIT) cntInc(CNT_TX);
+  else if (v == V_LOCAL) cntInc(CNT_LOCAL);
+  else if (v == V_PASS) cntInc(CNT_PASS);
+  else if (v == V_DROP) cntInc(CNT_DROP);
+}
+
+/** Process slots 0..n-1 at time nowMs. Returns n. */
+export function processBatch(n: u32, nowMs: f64): u32 {
+  clockSet(nowMs);
+  if (n > slotCount) n = slotCount;
+  for (let i: u32 = 0; i < n; i++) processOne(i);
+  return n;
+}
+
+export function tickAt(nowMs: f64): u32 {
+  return timerTick(clockSet(nowMs));
+}

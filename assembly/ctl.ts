@@ -1,0 +1,331 @@
+// Services and real servers (ip_vs_ctl.c). Services are found by address through a small
+// hash (every service of a VIP on one chain, so the route step's "is this a VIP?" and the
+// in-path's service lookup walk the same chain). A service keeps its dests on a singly
+// linked list in the kernel's order: newest first (__ip_vs_update_dest does list_add_rcu
+// at the head), and every scheduler walks that order.
+import {
+  CTL, CTL_ADDR0, CTL_ADDR1, SVC_TAB, SVC_TAB_SIZE, svcMax, destMax, svcPtr, destPtr, schedArea, SCHED_AREA_SIZE,
+  SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT, SVC_NUM_DESTS, SVC_DEST_HEAD,
+  SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_SIZE,
+  DEST_USED, DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH,
+  DEST_ACTIVE, DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
+} from "./layout";
+import {
+  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP,
+  DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
+  CONN_F_INACTIVE, CONN_F_NOOUTPUT, SVC_F_HASHED,
+} from "./defs";
+import { addrEq, addrCopy, addrFold } from "./packet/bytes";
+import { schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest } from "./sched/registry";
+import { xmitSupported } from "./xmit/registry";
+
+@inline export const DEST_LIVE: u8 = 1;
+@inline export const DEST_TRASH: u8 = 2;   // deleted, still bound to conns (ipvs->dest_trash)
+
+@inline function svcBucket(addr: usize): usize {
+  let h = addrFold(addr) * 0x9e3779b1;
+  return SVC_TAB + (<usize>((h >> 24) & (SVC_TAB_SIZE - 1)) << 2);
+}
+
+// ---- lookups --------------------------------------------------------------------------------
+
+/** ip_vs_service_find (non-fwmark): the service for (proto, vaddr, vport wire-order), or 0. */
+export function svcFind(proto: u8, vaddr: usize, vport: u16): u32 {
+  let i = load<u32>(svcBucket(vaddr));
+  while (i != 0) {
+    let svc = svcPtr(i);
+    if (load<u16>(svc, SVC_VPORT) == vport && load<u8>(svc, SVC_PROTO) == proto && load<u32>(svc, SVC_FWMARK) == 0 &&
+        addrEq(svc + SVC_VADDR, vaddr)) return i;
+    i = load<u32>(svc, SVC_NEXT_HASH);
+  }
+  return 0;
+}
+
+/** Route step: is `addr` the address of any virtual service (a local address of the director)? */
+export function isVip(addr: usize): bool {
+  let i = load<u32>(svcBucket(addr));
+  while (i != 0) {
+    let svc = svcPtr(i);
+    if (load<u32>(svc, SVC_FWMARK) == 0 && addrEq(svc + SVC_VADDR, addr)) return true;
+    i = load<u32>(svc, SVC_NEXT_HASH);
+  }
+  return false;
+}
+
+/** The service with this key (fwmark != 0: by mark alone), address in CTL_ADDR0. */
+export function svcLookup(proto: u8, vport: u16, fwmark: u32): u32 {
+  let vaddr = CTL + CTL_ADDR0;
+  for (let i: u32 = 1; i <= svcMax; i++) {
+    let svc = svcPtr(i);
+    if (!load<u8>(svc, SVC_USED)) continue;
+    if (fwmark != 0) {
+      if (load<u32>(svc, SVC_FWMARK) == fwmark && load<u8>(svc, SVC_AF) == (addrIsV4(vaddr) ? 4 : 6)) return i;
+    } else if (load<u32>(svc, SVC_FWMARK) == 0 && load<u16>(svc, SVC_VPORT) == vport &&
+               load<u8>(svc, SVC_PROTO) == proto && addrEq(svc + SVC_VADDR, vaddr)) return i;
+  }
+  return 0;
+}
+
+@inline function addrIsV4(a: usize): bool {
+  return load<u64>(a) == 0 && load<u32>(a, 8) == 0xffff0000;
+}
+
+/** ip_vs_lookup_dest: live dest of `svcIdx` with this address (CTL_ADDR1) and port (wire). */
+export function destLookup(svcIdx: u32, dport: u16): u32 {
+  let addr = CTL + CTL_ADDR1;
+  let d = load<u32>(svcPtr(svcIdx), SVC_DEST_HEAD);
+  while (d != 0) {
+    let dest = destPtr(d);
+    if (load<u16>(dest, DEST_PORT) == dport && addrEq(dest + DEST_ADDR, addr)) return d;
+    d = load<u32>(dest, DEST_NEXT);
+  }
+  return 0;
+}
+
+// ---- services -------------------------------------------------------------------------------
+
+/** ip_vs_add_service. vaddr in CTL_ADDR0 (16-byte form); vport host order. Returns svcIdx or -errno. */
+export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, flags: u32, timeout: u32, netmask: u32): i32 {
+  if (af != 4 && af != 6) return E_AFNOSUPPORT;
+  if (fwmark == 0 && proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP) return E_INVAL;
+  if (!schedValid(sched)) return E_NOSCHED;
+  let wport = bswap<u16>(<u16>vport);
+  if (svcLookup(proto, wport, fwmark) != 0) return E_EXIST;
+  let idx: u32 = 0;
+  for (let i: u32 = 1; i <= svcMax; i++) if (!load<u8>(svcPtr(i), SVC_USED)) { idx = i; break; }
+  if (idx == 0) return E_NOSPC;
+  let svc = svcPtr(idx);
+  memory.fill(svc, 0, SVC_SIZE);
+  store<u8>(svc, 1, SVC_USED);
+  store<u8>(svc, af, SVC_AF);
+  store<u8>(svc, fwmark != 0 ? 0 : proto, SVC_PROTO);
+  store<u8>(svc, <u8>sched, SVC_SCHED);
+  store<u32>(svc, flags | SVC_F_HASHED, SVC_FLAGS);
+  addrCopy(svc + SVC_VADDR, CTL + CTL_ADDR0);
+  store<u16>(svc, fwmark != 0 ? 0 : wport, SVC_VPORT);
+  store<u32>(svc, fwmark, SVC_FWMARK);
+  store<u32>(svc, timeout, SVC_TIMEOUT);
+  store<u32>(svc, netmask, SVC_NETMASK);
+  let b = svcBucket(svc + SVC_VADDR);
+  store<u32>(svc, load<u32>(b), SVC_NEXT_HASH);
+  store<u32>(b, idx);
+  memory.fill(schedArea(idx), 0, SCHED_AREA_SIZE);
+  schedInitService(idx);
+  return <i32>idx;
+}
+
+/** ip_vs_edit_service: scheduler, flags, persistence; a new scheduler is bound without touching conns. */
+export function svcEdit(svcIdx: u32, sched: u32, flags: u32, timeout: u32, netmask: u32): i32 {
+  if (!svcLive(svcIdx)) return E_NOSVC;
+  if (!schedValid(sched)) return E_NOSCHED;
+  let svc = svcPtr(svcIdx);
+  let old = <u32>load<u8>(svc, SVC_SCHED);
+  store<u32>(svc, flags | SVC_F_HASHED, SVC_FLAGS);
+  store<u32>(svc, timeout, SVC_TIMEOUT);
+  store<u32>(svc, netmask, SVC_NETMASK);
+  if (old != sched) {
+    schedDoneService(svcIdx);
+    store<u8>(svc, <u8>sched, SVC_SCHED);
+    memory.fill(schedArea(svcIdx), 0, SCHED_AREA_SIZE);
+    schedInitService(svcIdx);
+  } else {
+    schedInitService(svcIdx);   // flags (sh-port, mh-fallback...) may change what the table holds
+  }
+  return E_OK;
+}
+
+@inline export function svcLive(svcIdx: u32): bool {
+  return svcIdx >= 1 && svcIdx <= svcMax && load<u8>(svcPtr(svcIdx), SVC_USED) != 0;
+}
+
+/** ip_vs_del_service: dests go to the trash while conns still hold them. */
+export function svcDel(svcIdx: u32): i32 {
+  if (!svcLive(svcIdx)) return E_NOSVC;
+  let svc = svcPtr(svcIdx);
+  // unlink from the hash chain
+  let b = svcBucket(svc + SVC_VADDR);
+  let cur = load<u32>(b);
+  if (cur == svcIdx) store<u32>(b, load<u32>(svc, SVC_NEXT_HASH));
+  else {
+    while (cur != 0) {
+      let nxt = load<u32>(svcPtr(cur), SVC_NEXT_HASH);
+      if (nxt == svcIdx) { store<u32>(svcPtr(cur), load<u32>(svc, SVC_NEXT_HASH), SVC_NEXT_HASH); break; }
+      cur = nxt;
+    }
+  }
+  let d = load<u32>(svc, SVC_DEST_HEAD);
+  while (d != 0) {
+    let nxt = load<u32>(destPtr(d), DEST_NEXT);
+    destRetire(d);
+    d = nxt;
+  }
+  store<u32>(svc, 0, SVC_DEST_HEAD);
+  store<u16>(svc, 0, SVC_NUM_DESTS);
+  schedDoneService(svcIdx);
+  store<u8>(svc, 0, SVC_USED);
+  return E_OK;
+}
+
+/** ip_vs_flush: every service. */
+export function svcFlush(): void {
+  for (let i: u32 = 1; i <= svcMax; i++) if (load<u8>(svcPtr(i), SVC_USED)) svcDel(i);
+}
+
+// ---- dests ----------------------------------------------------------------------------------
+
+/** Totals as ip_vs_dest_totalconns. */
+@inline export function destTotalConns(dest: usize): u32 {
+  return load<u32>(dest, DEST_ACTIVE) + load<u32>(dest, DEST_INACTIVE);
+}
+
+function destCheckArgs(svcIdx: u32, af: u8, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
+  if (weight < 0) return E_RANGE;                 // ip_vs_add_dest: "udest->weight < 0" → -ERANGE
+  if (lthresh > uthresh) return E_RANGE;          // "l_threshold > u_threshold" → -ERANGE
+  if (af != 4 && af != 6) return E_AFNOSUPPORT;
+  let svcAf = load<u8>(svcPtr(svcIdx), SVC_AF);
+  if (af != svcAf && fwd != IP_VS_CONN_F_TUNNEL) return E_AFNOSUPPORT;  // mixed families: tunnels only
+  if (!xmitSupported(fwd)) return E_OPNOTSUPP;
+  return E_OK;
+}
+
+/** __ip_vs_update_dest: the parts shared by add and edit. */
+function destUpdate(svcIdx: u32, d: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): void {
+  let dest = destPtr(d);
+  // conn flags every new conn to this dest starts with: INACTIVE until its protocol says
+  // otherwise, NOOUTPUT when replies bypass the director (not NAT)
+  let cf: u32 = CONN_F_INACTIVE;
+  if (fwd != IP_VS_CONN_F_MASQ) cf |= CONN_F_NOOUTPUT;
+  store<u32>(dest, cf, DEST_CONN_FLAGS);
+  store<u8>(dest, fwd, DEST_FWD);
+  store<i32>(dest, weight, DEST_WEIGHT);
+  store<u32>(dest, uthresh, DEST_UTHRESH);
+  store<u32>(dest, lthresh, DEST_LTHRESH);
+  let fl = load<u8>(dest, DEST_FLAGS) | DEST_F_AVAILABLE;
+  if (uthresh == 0 || uthresh > destTotalConns(dest)) fl &= ~DEST_F_OVERLOAD;
+  store<u8>(dest, fl, DEST_FLAGS);
+}
+
+/** ip_vs_add_dest. Address in CTL_ADDR1; dport host order (0: the service's port). Returns destIdx or -errno. */
+export function destAdd(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
+  if (!svcLive(svcIdx)) return E_NOSVC;          // "Service not defined" (ESRCH)
+  let r = destCheckArgs(svcIdx, af, weight, fwd, uthresh, lthresh);
+  if (r != E_OK) return r;
+  let svc = svcPtr(svcIdx);
+  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : bswap<u16>(<u16>dport);
+  if (destLookup(svcIdx, wport) != 0) return E_EXIST;
+  // ip_vs_trash_get_dest: a deleted dest of this service still bound to conns comes back
+  let d: u32 = 0;
+  let addr = CTL + CTL_ADDR1;
+  for (let i: u32 = 1; i <= destMax; i++) {
+    let dest = destPtr(i);
+    if (load<u8>(dest, DEST_USED) == DEST_TRASH && load<u32>(dest, DEST_SVC) == svcIdx &&
+        load<u16>(dest, DEST_PORT) == wport && addrEq(dest + DEST_ADDR, addr)) { d = i; break; }
+  }
+  if (d == 0) {
+    for (let i: u32 = 1; i <= destMax; i++) if (!load<u8>(destPtr(i), DEST_USED)) { d = i; break; }
+    if (d == 0) return E_NOSPC;
+    memory.fill(destPtr(d), 0, DEST_SIZE);
+    addrCopy(destPtr(d) + DEST_ADDR, addr);
+    store<u16>(destPtr(d), wport, DEST_PORT);
+    store<u8>(destPtr(d), af, DEST_AF);
+    store<u32>(destPtr(d), svcIdx, DEST_SVC);
+  }
+  let dest = destPtr(d);
+  store<u8>(dest, DEST_LIVE, DEST_USED);
+  destUpdate(svcIdx, d, weight, fwd, uthresh, lthresh);
+  store<u32>(dest, load<u32>(svc, SVC_DEST_HEAD), DEST_NEXT);   // newest first
+  store<u32>(svc, d, SVC_DEST_HEAD);
+  store<u16>(svc, load<u16>(svc, SVC_NUM_DESTS) + 1, SVC_NUM_DESTS);
+  schedAddDest(svcIdx, d);
+  return <i32>d;
+}
+
+/** ip_vs_edit_dest. */
+export function destEdit(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
+  if (!svcLive(svcIdx)) return E_NOSVC;
+  let r = destCheckArgs(svcIdx, af, weight, fwd, uthresh, lthresh);
+  if (r != E_OK) return r;
+  let wport: u16 = dport == 0 ? load<u16>(svcPtr(svcIdx), SVC_VPORT) : bswap<u16>(<u16>dport);
+  let d = destLookup(svcIdx, wport);
+  if (d == 0) return E_NOENT;
+  destUpdate(svcIdx, d, weight, fwd, uthresh, lthresh);
+  schedUpdDest(svcIdx, d);
+  return E_OK;
+}
+
+/** ip_vs_del_dest: unlink (the scheduler sees the list without it), then trash or free. */
+export function destDel(svcIdx: u32, dport: u32): i32 {
+  if (!svcLive(svcIdx)) return E_NOSVC;
+  let svc = svcPtr(svcIdx);
+  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : bswap<u16>(<u16>dport);
+  let d = destLookup(svcIdx, wport);
+  if (d == 0) return E_NOENT;
+  let prev: u32 = 0;
+  let cur = load<u32>(svc, SVC_DEST_HEAD);
+  while (cur != d) { prev = cur; cur = load<u32>(destPtr(cur), DEST_NEXT); }
+  let nxt = load<u32>(destPtr(d), DEST_NEXT);
+  if (prev == 0) store<u32>(svc, nxt, SVC_DEST_HEAD);
+  else store<u32>(destPtr(prev), nxt, DEST_NEXT);
+  store<u16>(svc, load<u16>(svc, SVC_NUM_DESTS) - 1, SVC_NUM_DESTS);
+  destRetire(d);
+  schedDelDest(svcIdx, d, prev);
+  return E_OK;
+}
+
+/** Not AVAILABLE any more; kept in the trash while conns are bound to it. */
+function destRetire(d: u32): void {
+  let dest = destPtr(d);
+  store<u8>(dest, load<u8>(dest, DEST_FLAGS) & ~DEST_F_AVAILABLE, DEST_FLAGS);
+  if (load<u32>(dest, DEST_REFCNT) == 0) store<u8>(dest, 0, DEST_USED);
+  else store<u8>(dest, DEST_TRASH, DEST_USED);
+}
+
+// ---- conn binding (ip_vs_bind_dest / ip_vs_unbind_dest) ------------------------------------------
+
+export function destBindConn(d: u32, connFlags: u16): void {
+  let dest = destPtr(d);
+  store<u32>(dest, load<u32>(dest, DEST_REFCNT) + 1, DEST_REFCNT);
+  if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
+  let u = load<u32>(dest, DEST_UTHRESH);
+  if (u != 0 && destTotalConns(dest) >= u) store<u8>(dest, load<u8>(dest, DEST_FLAGS) | DEST_F_OVERLOAD, DEST_FLAGS);
+}
+
+export function destUnbindConn(d: u32, connFlags: u16): void {
+  let dest = destPtr(d);
+  if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
+  let l = load<u32>(dest, DEST_LTHRESH);
+  let u = load<u32>(dest, DEST_UTHRESH);
+  let fl = load<u8>(dest, DEST_FLAGS);
+  if (l != 0) {
+    if (destTotalConns(dest) < l) fl &= ~DEST_F_OVERLOAD;
+  } else if (u != 0) {
+    if (destTotalConns(dest) * 4 < u * 3) fl &= ~DEST_F_OVERLOAD;
+  } else {
+    fl &= ~DEST_F_OVERLOAD;
+  }
+  store<u8>(dest, fl, DEST_FLAGS);
+  let rc = load<u32>(dest, DEST_REFCNT) - 1;
+  store<u32>(dest, rc, DEST_REFCNT);
+  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) store<u8>(dest, 0, DEST_USED);
+}
+
+/** Move a bound conn between activeconns and inactconns (set_tcp_state). */
+export function destSetInactive(d: u32, inactive: bool): void {
+  let dest = destPtr(d);
+  if (inactive) {
+    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
+    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+  } else {
+    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
+    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+  }
+}
+
+/** Next live service index ≥ i, or 0 (listings). */
+export function svcNext(i: u32): u32 {
+  if (i == 0) i = 1;
+  for (; i <= svcMax; i++) if (load<u8>(svcPtr(i), SVC_USED)) return i;
+  return 0;
+}

@@ -1,0 +1,168 @@
+// Enums and flags shared by every part of the engine. Names follow the kernel's
+// (include/uapi/linux/ip_vs.h, include/net/ip_vs.h) so IPVS knowledge carries over.
+
+// ---- per-slot verdict written by process() ----------------------------------------------
+@inline export const V_DROP: u8 = 0;    // discard (the reason is in the slot meta)
+@inline export const V_XMIT: u8 = 1;    // send the (possibly rewritten) frame out
+@inline export const V_LOCAL: u8 = 2;   // the engine answered: the slot now holds its reply (ICMP)
+@inline export const V_PASS: u8 = 3;    // not the balancer's: hand to the host stack untouched
+@inline export const V_STOLEN: u8 = 4;  // kept by the engine (queued); nothing to send now
+
+// ---- netfilter verdicts (include/uapi/linux/netfilter.h) ------------------------------------
+@inline export const NF_DROP: i32 = 0;
+@inline export const NF_ACCEPT: i32 = 1;
+@inline export const NF_STOLEN: i32 = 2;
+@inline export const NF_QUEUE: i32 = 3;   // not supported: treated as DROP
+@inline export const NF_REPEAT: i32 = 4;
+@inline export const NF_STOP: i32 = 5;
+
+// ---- hook points (enum nf_inet_hooks) ---------------------------------------------------------
+@inline export const NF_INET_PRE_ROUTING: u8 = 0;
+@inline export const NF_INET_LOCAL_IN: u8 = 1;
+@inline export const NF_INET_FORWARD: u8 = 2;
+@inline export const NF_INET_LOCAL_OUT: u8 = 3;
+@inline export const NF_INET_POST_ROUTING: u8 = 4;
+@inline export const NF_INET_NUMHOOKS: u8 = 5;
+
+// Hook priorities the kernel uses for IPVS (include/uapi/linux/netfilter_ipv4.h)
+@inline export const NF_IP_PRI_NAT_DST: i32 = -100;
+@inline export const NF_IP_PRI_NAT_SRC: i32 = 100;
+
+// ---- hook functions (what a hook entry runs) --------------------------------------------------
+@inline export const HOOK_FN_IPVS_IN: u8 = 1;        // ip_vs_in_hook: schedule + forward client→VIP
+@inline export const HOOK_FN_IPVS_OUT: u8 = 2;       // ip_vs_out_hook: un-NAT real server→client
+@inline export const HOOK_FN_IPVS_FWD_ICMP: u8 = 3;  // ip_vs_forward_icmp: ICMP errors for our conns
+@inline export const HOOK_FN_IPVS_POST: u8 = 4;      // stop later POST_ROUTING hooks for IPVS output
+@inline export const HOOK_FN_ICMP_ECHO: u8 = 5;      // answer echo requests to a VIP (the local stack's job)
+@inline export const HOOK_FN_MATCH_SRC: u8 = 16;     // user: verdict for sources in a prefix, else ACCEPT
+@inline export const HOOK_FN_MATCH_DST: u8 = 17;     // user: verdict for destinations in a prefix
+@inline export const HOOK_FN_VERDICT: u8 = 18;       // user: always the entry's verdict (REPEAT: once)
+@inline export const HOOK_FN_COUNT: u8 = 19;         // user: count and ACCEPT
+
+// ---- address families, protocols ------------------------------------------------------------
+@inline export const AF_INET: u8 = 4;
+@inline export const AF_INET6: u8 = 6;
+@inline export const IPPROTO_ICMP: u8 = 1;
+@inline export const IPPROTO_TCP: u8 = 6;
+@inline export const IPPROTO_UDP: u8 = 17;
+@inline export const IPPROTO_ICMPV6: u8 = 58;
+@inline export const IPPROTO_SCTP: u8 = 132;
+
+// ---- forwarding methods (IP_VS_CONN_F_FWD_MASK values) ------------------------------------------
+@inline export const IP_VS_CONN_F_MASQ: u8 = 0;
+@inline export const IP_VS_CONN_F_LOCALNODE: u8 = 1;
+@inline export const IP_VS_CONN_F_TUNNEL: u8 = 2;
+@inline export const IP_VS_CONN_F_DROUTE: u8 = 3;
+@inline export const IP_VS_CONN_F_BYPASS: u8 = 4;
+@inline export const IP_VS_CONN_F_FULLNAT: u8 = 5;   // DPVS's mode, beyond kernel IPVS
+
+// ---- conn flags (subset of IP_VS_CONN_F_*; our own bit positions in a u16) -------------------
+@inline export const CONN_F_NOOUTPUT: u16 = 0x0004;   // IP_VS_CONN_F_NOOUTPUT: no replies seen (DR/TUN)
+@inline export const CONN_F_INACTIVE: u16 = 0x0008;   // IP_VS_CONN_F_INACTIVE: counted in inactconns
+@inline export const CONN_F_TEMPLATE: u16 = 0x1000;   // IP_VS_CONN_F_TEMPLATE (persistence, later)
+@inline export const CONN_F_ONE_PACKET: u16 = 0x2000;
+
+// ---- dest flags (IP_VS_DEST_F_*) -----------------------------------------------------------------
+@inline export const DEST_F_AVAILABLE: u8 = 0x1;
+@inline export const DEST_F_OVERLOAD: u8 = 0x2;
+
+// ---- service flags (IP_VS_SVC_F_*) ----------------------------------------------------------------
+@inline export const SVC_F_PERSISTENT: u32 = 0x1;
+@inline export const SVC_F_HASHED: u32 = 0x2;
+@inline export const SVC_F_ONEPACKET: u32 = 0x4;
+@inline export const SVC_F_SCHED1: u32 = 0x8;
+@inline export const SVC_F_SCHED2: u32 = 0x10;
+@inline export const SVC_F_SCHED3: u32 = 0x20;
+
+// ---- engine settings (CTL_FLAGS bits) ----------------------------------------------------------
+@inline export const SET_PASS_MALFORMED: u32 = 0x1;   // hand malformed frames to the host instead of dropping
+@inline export const SET_EXPIRE_NODEST: u32 = 0x2;    // net.ipv4.vs.expire_nodest_conn
+@inline export const SET_ICMP_ECHO: u32 = 0x4;        // answer echo requests to VIPs (default on)
+@inline export const SET_CONN_REUSE: u32 = 0x8;       // net.ipv4.vs.conn_reuse_mode bit 0 (default on)
+@inline export const SET_CONN_REUSE_2: u32 = 0x10;    // conn_reuse_mode bit 1
+@inline export const SET_SLOPPY_TCP: u32 = 0x20;      // net.ipv4.vs.sloppy_tcp
+@inline export const SET_SECURE_TCP: u32 = 0x40;      // secure_tcp: the tcp_states_dos table
+@inline export const SET_NO_TTL_DEC: u32 = 0x80;      // do not decrement TTL/hop limit when forwarding
+@inline export const SET_DEFAULTS: u32 = SET_ICMP_ECHO | SET_CONN_REUSE;
+
+// ---- error codes returned by control calls (negative errno, as the kernel's setsockopt) ---------
+@inline export const E_OK: i32 = 0;
+@inline export const E_NOENT: i32 = -2;      // "No such service" / "No such destination"
+@inline export const E_NOMEM: i32 = -12;
+@inline export const E_BUSY: i32 = -16;
+@inline export const E_EXIST: i32 = -17;     // "Service already exists" / "Destination already exists"
+@inline export const E_INVAL: i32 = -22;
+@inline export const E_NOSPC: i32 = -28;     // table full
+@inline export const E_RANGE: i32 = -34;     // lower threshold above upper
+@inline export const E_NOSVC: i32 = -3;      // ESRCH: "No such service" / "Service not defined"
+@inline export const E_NOSCHED: i32 = -1001; // "Scheduler or persistence engine not found"
+@inline export const E_AFNOSUPPORT: i32 = -97;
+@inline export const E_OPNOTSUPP: i32 = -95;
+
+// ---- named counters (global, u64 each): every drop has a name -----------------------------------
+@inline export const CNT_RX: u32 = 0;
+@inline export const CNT_TX: u32 = 1;
+@inline export const CNT_LOCAL: u32 = 2;
+@inline export const CNT_PASS: u32 = 3;
+@inline export const CNT_DROP: u32 = 4;
+@inline export const CNT_TRUNCATED: u32 = 5;
+@inline export const CNT_BAD_VERSION: u32 = 6;
+@inline export const CNT_BAD_IHL: u32 = 7;
+@inline export const CNT_BAD_LEN: u32 = 8;
+@inline export const CNT_BAD_IP_CSUM: u32 = 9;
+@inline export const CNT_BAD_L4: u32 = 10;
+@inline export const CNT_IPV6_EXT_LIMIT: u32 = 11;
+@inline export const CNT_FRAGMENT: u32 = 12;
+@inline export const CNT_CONN_FULL: u32 = 13;
+@inline export const CNT_NO_DEST: u32 = 14;
+@inline export const CNT_TTL_EXCEEDED: u32 = 15;
+@inline export const CNT_DEST_UNAVAILABLE: u32 = 16;
+@inline export const CNT_HOOK_DROP: u32 = 17;
+@inline export const CNT_NOT_IP: u32 = 18;
+@inline export const CNT_CONN_CREATED: u32 = 19;
+@inline export const CNT_CONN_EXPIRED: u32 = 20;
+@inline export const CNT_CONN_REUSED: u32 = 21;
+@inline export const CNT_ICMP_XLATE: u32 = 22;
+@inline export const CNT_ICMP_SENT: u32 = 23;
+@inline export const CNT_ECHO_REPLY: u32 = 24;
+@inline export const CNT_NO_HEADROOM: u32 = 25;
+@inline export const CNT_HOOK_REPEAT_LIMIT: u32 = 26;
+@inline export const CNT_NO_CONN: u32 = 27;
+@inline export const CNT_BAD_SLOT: u32 = 28;
+@inline export const CNT_LAST: u32 = 29;
+
+/** Counter names as shown by the host (stats, metrics); index = CNT_*. */
+export function counterName(i: u32): string {
+  switch (i) {
+    case CNT_RX: return "rx";
+    case CNT_TX: return "tx";
+    case CNT_LOCAL: return "local_reply";
+    case CNT_PASS: return "pass";
+    case CNT_DROP: return "drop";
+    case CNT_TRUNCATED: return "drop_truncated";
+    case CNT_BAD_VERSION: return "drop_bad_version";
+    case CNT_BAD_IHL: return "drop_bad_ihl";
+    case CNT_BAD_LEN: return "drop_bad_length";
+    case CNT_BAD_IP_CSUM: return "drop_bad_ip_checksum";
+    case CNT_BAD_L4: return "drop_bad_l4_header";
+    case CNT_IPV6_EXT_LIMIT: return "drop_ipv6_ext_limit";
+    case CNT_FRAGMENT: return "drop_fragment";
+    case CNT_CONN_FULL: return "drop_conn_table_full";
+    case CNT_NO_DEST: return "drop_no_destination";
+    case CNT_TTL_EXCEEDED: return "drop_ttl_exceeded";
+    case CNT_DEST_UNAVAILABLE: return "drop_dest_unavailable";
+    case CNT_HOOK_DROP: return "drop_by_hook";
+    case CNT_NOT_IP: return "pass_not_ip";
+    case CNT_CONN_CREATED: return "conn_created";
+    case CNT_CONN_EXPIRED: return "conn_expired";
+    case CNT_CONN_REUSED: return "conn_rescheduled";
+    case CNT_ICMP_XLATE: return "icmp_translated";
+    case CNT_ICMP_SENT: return "icmp_error_sent";
+    case CNT_ECHO_REPLY: return "icmp_echo_reply";
+    case CNT_NO_HEADROOM: return "drop_no_headroom";
+    case CNT_HOOK_REPEAT_LIMIT: return "drop_hook_repeat_limit";
+    case CNT_NO_CONN: return "pass_no_conn";
+    case CNT_BAD_SLOT: return "drop_bad_slot";
+  }
+  return "";
+}

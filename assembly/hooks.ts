@@ -1,0 +1,133 @@
+// A netfilter-like hook table. Entries are kept ordered by (point, priority), equal
+// priorities in insertion order (nf_hook_entries_grow). Iteration follows netfilter's rules:
+// ACCEPT goes on to the next entry, DROP and STOLEN end the traversal, STOP ends it as an
+// accept that skips the rest of this hook point, REPEAT calls the same entry again
+// (bounded: a hook that repeats forever costs a counted drop, not a hung engine).
+import {
+  CTL, CTL_HOOK_COUNT, HOOK_MAX, hookPtr, HOOK_USED, HOOK_POINT, HOOK_FN, HOOK_VERDICT, HOOK_PRIORITY, HOOK_ID,
+  HOOK_PLEN, HOOK_ADDR, HOOK_PACKETS, HOOK_ARG, HOOK_SIZE,
+} from "./layout";
+import {
+  NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, NF_REPEAT, NF_QUEUE, NF_INET_NUMHOOKS, E_NOSPC, E_INVAL, E_NOENT,
+  HOOK_FN_IPVS_IN, HOOK_FN_IPVS_OUT, HOOK_FN_IPVS_FWD_ICMP, HOOK_FN_IPVS_POST, HOOK_FN_ICMP_ECHO,
+  HOOK_FN_MATCH_SRC, HOOK_FN_MATCH_DST, HOOK_FN_VERDICT, HOOK_FN_COUNT, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP,
+} from "./defs";
+import { addrInPrefix } from "./packet/bytes";
+import { pktSaddr, pktDaddr } from "./packet/iph";
+import { ipvsInHook, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook } from "./core";
+import { setDrop } from "./pkt";
+import { cntInc } from "./stats";
+
+@inline const REPEAT_MAX: u32 = 8;
+
+let nextHookId: u32 = 1;
+
+@inline function hookCount(): u32 { return load<u32>(CTL, CTL_HOOK_COUNT); }
+
+/** Insert an entry; returns its id (> 0) or -errno. `addr` (16 bytes) for match hooks is read at addrPtr. */
+export function hookAdd(point: u8, priority: i32, fn: u8, verdict: u8, addrPtr: usize, plen: u32): i32 {
+  if (point >= NF_INET_NUMHOOKS) return E_INVAL;
+  if (fn == 0 || (fn > HOOK_FN_ICMP_ECHO && fn < HOOK_FN_MATCH_SRC) || fn > HOOK_FN_COUNT) return E_INVAL;
+  if (<i32>verdict > NF_STOP) return E_INVAL;
+  let n = hookCount();
+  if (n >= HOOK_MAX) return E_NOSPC;
+  // find the insertion point: after every entry of a lower point, or same point and priority ≤ ours
+  let pos: u32 = 0;
+  while (pos < n) {
+    let e = hookPtr(pos);
+    let ep = load<u8>(e, HOOK_POINT);
+    if (ep > point || (ep == point && load<i32>(e, HOOK_PRIORITY) > priority)) break;
+    pos++;
+  }
+  memory.copy(hookPtr(pos + 1), hookPtr(pos), <usize>(n - pos) * HOOK_SIZE);
+  let e = hookPtr(pos);
+  memory.fill(e, 0, HOOK_SIZE);
+  store<u8>(e, 1, HOOK_USED);
+  store<u8>(e, point, HOOK_POINT);
+  store<u8>(e, fn, HOOK_FN);
+  store<u8>(e, verdict, HOOK_VERDICT);
+  store<i32>(e, priority, HOOK_PRIORITY);
+  let id = nextHookId++;
+  store<u32>(e, id, HOOK_ID);
+  store<u32>(e, plen, HOOK_PLEN);
+  if (addrPtr != 0) memory.copy(e + HOOK_ADDR, addrPtr, 16);
+  store<u32>(CTL, n + 1, CTL_HOOK_COUNT);
+  return <i32>id;
+}
+
+export function hookDel(id: u32): i32 {
+  let n = hookCount();
+  for (let i: u32 = 0; i < n; i++) {
+    if (load<u32>(hookPtr(i), HOOK_ID) == id) {
+      memory.copy(hookPtr(i), hookPtr(i + 1), <usize>(n - i - 1) * HOOK_SIZE);
+      store<u32>(CTL, n - 1, CTL_HOOK_COUNT);
+      return 0;
+    }
+  }
+  return E_NOENT;
+}
+
+/** Register IPVS where the kernel does (ip_vs_ops4/ip_vs_ops6), plus the local echo responder. */
+export function hooksInitIpvs(): void {
+  // After packet filtering, forward packet through VS/NAT (and later DR/TUN), so that
+  // filtering rules can be applied to the packet IPVS transmits (NF_IP_PRI_NAT_SRC - 1)
+  hookAdd(1 /* LOCAL_IN */, 100 - 1, HOOK_FN_IPVS_IN, 0, 0, 0);
+  // The director's own stack answers pings to its addresses: after IPVS passed on them
+  hookAdd(1 /* LOCAL_IN */, 300, HOOK_FN_ICMP_ECHO, 0, 0, 0);
+  // After packet filtering (but before ip_vs_out_icmp), catch ICMP errors for incoming conns (99)
+  hookAdd(2 /* FORWARD */, 99, HOOK_FN_IPVS_FWD_ICMP, 0, 0, 0);
+  // After packet filtering, change source only for VS/NAT (100)
+  hookAdd(2 /* FORWARD */, 100, HOOK_FN_IPVS_OUT, 0, 0, 0);
+  // Packets IPVS produced skip the POST_ROUTING hooks placed after it (NF_IP_PRI_NAT_SRC - 1)
+  hookAdd(4 /* POST_ROUTING */, 100 - 1, HOOK_FN_IPVS_POST, 0, 0, 0);
+}
+
+// REPEAT bookkeeping for the VERDICT hook: how often the current entry was called for this packet
+let repeatsSoFar: u32 = 0;
+
+function callHook(e: usize, point: u8): i32 {
+  store<u64>(e, load<u64>(e, HOOK_PACKETS) + 1, HOOK_PACKETS);
+  let fn = load<u8>(e, HOOK_FN);
+  switch (fn) {
+    case HOOK_FN_IPVS_IN: return ipvsInHook(point);
+    case HOOK_FN_IPVS_OUT: return ipvsOutHook(point);
+    case HOOK_FN_IPVS_FWD_ICMP: return ipvsForwardIcmpHook(point);
+    case HOOK_FN_IPVS_POST: return ipvsPostHook(point);
+    case HOOK_FN_ICMP_ECHO: return icmpEchoHook(point);
+    case HOOK_FN_MATCH_SRC:
+      return addrInPrefix(pktSaddr(), e + HOOK_ADDR, load<u32>(e, HOOK_PLEN)) ? <i32>load<u8>(e, HOOK_VERDICT) : NF_ACCEPT;
+    case HOOK_FN_MATCH_DST:
+      return addrInPrefix(pktDaddr(), e + HOOK_ADDR, load<u32>(e, HOOK_PLEN)) ? <i32>load<u8>(e, HOOK_VERDICT) : NF_ACCEPT;
+    case HOOK_FN_VERDICT: {
+      let v = <i32>load<u8>(e, HOOK_VERDICT);
+      // REPEAT once: the second call for the same packet accepts (a hook that changed state)
+      if (v == NF_REPEAT && repeatsSoFar > 0) return NF_ACCEPT;
+      return v;
+    }
+    case HOOK_FN_COUNT: return NF_ACCEPT;
+  }
+  return NF_ACCEPT;
+}
+
+/** nf_hook_slow: run every entry of `point`. Returns NF_ACCEPT, NF_DROP or NF_STOLEN. */
+export function runHooks(point: u8): i32 {
+  let n = hookCount();
+  for (let i: u32 = 0; i < n; i++) {
+    let e = hookPtr(i);
+    let ep = load<u8>(e, HOOK_POINT);
+    if (ep < point) continue;
+    if (ep > point) break;
+    repeatsSoFar = 0;
+    let v = callHook(e, point);
+    while (v == NF_REPEAT) {
+      repeatsSoFar++;
+      if (repeatsSoFar > REPEAT_MAX) { setDrop(CNT_HOOK_REPEAT_LIMIT); return NF_DROP; }
+      v = callHook(e, point);
+    }
+    if (v == NF_ACCEPT) continue;
+    if (v == NF_STOP) return NF_ACCEPT;
+    if (v == NF_DROP || v == NF_QUEUE) { setDrop(CNT_HOOK_DROP); return NF_DROP; }
+    return NF_STOLEN;
+  }
+  return NF_ACCEPT;
+}

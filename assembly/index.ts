@@ -1,0 +1,215 @@
+// The engine's exported API. Everything the host needs to read from memory is described by
+// the exported layout constants below (the host duplicates none of them).
+import * as L from "./layout";
+import * as D from "./defs";
+import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
+import { udpInitTimeouts, udpSetTimeout, udpTimeout, udpStateName, UDP_S_NORMAL } from "./proto/udp";
+import { connTableInit, connNextLive, connCount } from "./conn/table";
+import { timerInit } from "./conn/timer";
+import { connKill } from "./conn/conn";
+import * as ctl from "./ctl";
+import { hookAdd as hAdd, hookDel as hDel, hooksInitIpvs } from "./hooks";
+import { processBatch, tickAt } from "./core";
+import { schedName as sName, SCHED_LAST } from "./sched/registry";
+import { cntGet } from "./stats";
+
+// ---- layout, for the host ------------------------------------------------------------------
+export const CTL_ADDR0: u32 = L.CTL_ADDR0;
+export const CTL_ADDR1: u32 = L.CTL_ADDR1;
+export const CTL_ADDR2: u32 = L.CTL_ADDR2;
+export const CTL_NOW: u32 = L.CTL_NOW;
+export const STATS_SIZE: u32 = L.STATS_SIZE;
+export const ST_CONNS: u32 = L.ST_CONNS;
+export const ST_INPKTS: u32 = L.ST_INPKTS;
+export const ST_OUTPKTS: u32 = L.ST_OUTPKTS;
+export const ST_INBYTES: u32 = L.ST_INBYTES;
+export const ST_OUTBYTES: u32 = L.ST_OUTBYTES;
+export const SVC_SIZE: u32 = L.SVC_SIZE;
+export const SVC_AF: u32 = L.SVC_AF;
+export const SVC_PROTO: u32 = L.SVC_PROTO;
+export const SVC_SCHED: u32 = L.SVC_SCHED;
+export const SVC_FLAGS: u32 = L.SVC_FLAGS;
+export const SVC_VADDR: u32 = L.SVC_VADDR;
+export const SVC_VPORT: u32 = L.SVC_VPORT;
+export const SVC_NUM_DESTS: u32 = L.SVC_NUM_DESTS;
+export const SVC_DEST_HEAD: u32 = L.SVC_DEST_HEAD;
+export const SVC_FWMARK: u32 = L.SVC_FWMARK;
+export const SVC_TIMEOUT: u32 = L.SVC_TIMEOUT;
+export const SVC_NETMASK: u32 = L.SVC_NETMASK;
+export const SVC_STATS: u32 = L.SVC_STATS;
+export const DEST_SIZE: u32 = L.DEST_SIZE;
+export const DEST_USED: u32 = L.DEST_USED;
+export const DEST_AF: u32 = L.DEST_AF;
+export const DEST_FWD: u32 = L.DEST_FWD;
+export const DEST_FLAGS: u32 = L.DEST_FLAGS;
+export const DEST_ADDR: u32 = L.DEST_ADDR;
+export const DEST_PORT: u32 = L.DEST_PORT;
+export const DEST_WEIGHT: u32 = L.DEST_WEIGHT;
+export const DEST_UTHRESH: u32 = L.DEST_UTHRESH;
+export const DEST_LTHRESH: u32 = L.DEST_LTHRESH;
+export const DEST_ACTIVE: u32 = L.DEST_ACTIVE;
+export const DEST_INACTIVE: u32 = L.DEST_INACTIVE;
+export const DEST_PERSIST: u32 = L.DEST_PERSIST;
+export const DEST_NEXT: u32 = L.DEST_NEXT;
+export const DEST_REFCNT: u32 = L.DEST_REFCNT;
+export const DEST_STATS: u32 = L.DEST_STATS;
+export const CONN_SIZE: u32 = L.CONN_SIZE;
+export const CONN_TIMEOUT: u32 = L.CONN_TIMEOUT;
+export const CONN_EXPIRES: u32 = L.CONN_EXPIRES;
+export const CONN_SVC: u32 = L.CONN_SVC;
+export const CONN_DEST: u32 = L.CONN_DEST;
+export const CONN_CADDR: u32 = L.CONN_CADDR;
+export const CONN_VADDR: u32 = L.CONN_VADDR;
+export const CONN_DADDR: u32 = L.CONN_DADDR;
+export const CONN_CPORT: u32 = L.CONN_CPORT;
+export const CONN_VPORT: u32 = L.CONN_VPORT;
+export const CONN_DPORT: u32 = L.CONN_DPORT;
+export const CONN_PROTO: u32 = L.CONN_PROTO;
+export const CONN_AF: u32 = L.CONN_AF;
+export const CONN_FLAGS: u32 = L.CONN_FLAGS;
+export const CONN_STATE: u32 = L.CONN_STATE;
+export const CONN_FWD: u32 = L.CONN_FWD;
+export const CONN_INPKTS: u32 = L.CONN_INPKTS;
+export const CONN_OUTPKTS: u32 = L.CONN_OUTPKTS;
+export const CONN_INBYTES: u32 = L.CONN_INBYTES;
+export const CONN_OUTBYTES: u32 = L.CONN_OUTBYTES;
+export const HOOK_SIZE: u32 = L.HOOK_SIZE;
+export const HOOK_POINT: u32 = L.HOOK_POINT;
+export const HOOK_FN: u32 = L.HOOK_FN;
+export const HOOK_VERDICT: u32 = L.HOOK_VERDICT;
+export const HOOK_PRIORITY: u32 = L.HOOK_PRIORITY;
+export const HOOK_ID: u32 = L.HOOK_ID;
+export const HOOK_PACKETS: u32 = L.HOOK_PACKETS;
+export const SLOT_META_SIZE: u32 = L.SLOT_META_SIZE;
+export const SLOT_OFF: u32 = L.SLOT_OFF;
+export const SLOT_LEN: u32 = L.SLOT_LEN;
+export const SLOT_VERDICT: u32 = L.SLOT_VERDICT;
+export const SLOT_REASON: u32 = L.SLOT_REASON;
+export const SLOT_CONN: u32 = L.SLOT_CONN;
+export const CNT_LAST: u32 = D.CNT_LAST;
+export const SCHED_LAST_ID: u32 = SCHED_LAST;
+export const TCP_STATE_LAST: u32 = TCP_S_LAST;
+
+/** Region bases, by name order: 0 CTL 1 COUNTERS 2 GSTATS 3 SVC 4 DEST 5 HOOKS 6 CONN 7 SLOT_META 8 SLOTS 9 SCRATCH 10 END. */
+export function regionBase(id: u32): usize {
+  switch (id) {
+    case 0: return L.CTL;
+    case 1: return L.COUNTERS;
+    case 2: return L.GSTATS;
+    case 3: return L.SVC;
+    case 4: return L.DEST;
+    case 5: return L.HOOKS;
+    case 6: return L.CONN;
+    case 7: return L.SLOT_META;
+    case 8: return L.SLOTS;
+    case 9: return L.SCRATCH;
+    case 10: return L.MEM_END;
+  }
+  return 0;
+}
+
+let initialized = false;
+
+/**
+ * Size and lay out the engine. linkType: 0 raw IP (TUN), 1 Ethernet (TAP).
+ * Returns 0, -EINVAL for bad sizes, -ENOMEM when memory cannot grow, -EBUSY if already done.
+ */
+export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSize: u32, headroom: u32, linkType: u32, seed: u32): i32 {
+  if (initialized) return D.E_BUSY;
+  if (svcMax < 1 || svcMax > 65535 || destMax < 1 || destMax > 65535 || connMax < 1 || connMax > (1 << 26)) return D.E_INVAL;
+  if (slots < 1 || slotSize < 128 || slotSize > (1 << 17) || headroom >= slotSize || linkType > 1) return D.E_INVAL;
+  let r = L.layoutInit(svcMax, destMax, connMax, slots, slotSize, headroom, linkType);
+  if (r != 0) return r;
+  store<u32>(L.CTL, seed, L.CTL_HASH_SEED);
+  store<u32>(L.CTL, D.SET_DEFAULTS, L.CTL_FLAGS);
+  tcpInitTimeouts();
+  udpInitTimeouts();
+  connTableInit();
+  timerInit(0);
+  hooksInitIpvs();
+  initialized = true;
+  return 0;
+}
+
+// ---- data path -------------------------------------------------------------------------------
+/** Process slots 0..n-1 (host filled off/len); verdicts, offsets and lengths are written back. */
+export function process(n: u32, nowMs: f64): u32 { return processBatch(n, nowMs); }
+/** Expire conns due at nowMs; returns how many expired. */
+export function tick(nowMs: f64): u32 { return tickAt(nowMs); }
+
+// ---- settings --------------------------------------------------------------------------------
+export function getFlags(): u32 { return load<u32>(L.CTL, L.CTL_FLAGS); }
+export function setFlags(f: u32): void { store<u32>(L.CTL, f, L.CTL_FLAGS); }
+
+/** ipvsadm --set tcp tcpfin udp (seconds; 0 leaves a value unchanged). */
+export function setTimeouts(tcp: u32, tcpfin: u32, udp: u32): void {
+  if (tcp != 0) tcpSetTimeout(TCP_S_ESTABLISHED, tcp * 1000);
+  if (tcpfin != 0) tcpSetTimeout(TCP_S_FIN_WAIT, tcpfin * 1000);
+  if (udp != 0) udpSetTimeout(udp * 1000);
+}
+/** Any per-state timeout, in ms (proto 6: TCP state; 17: UDP). */
+export function setStateTimeout(proto: u8, state: u8, ms: u32): i32 {
+  if (proto == D.IPPROTO_TCP && state < TCP_S_LAST) { tcpSetTimeout(state, ms); return 0; }
+  if (proto == D.IPPROTO_UDP && state == UDP_S_NORMAL) { udpSetTimeout(ms); return 0; }
+  return D.E_INVAL;
+}
+export function getStateTimeout(proto: u8, state: u8): u32 {
+  if (proto == D.IPPROTO_TCP) return state < TCP_S_LAST ? tcpTimeout(state) : 0;
+  return udpTimeout();
+}
+export function stateName(proto: u8, state: u8): string {
+  return proto == D.IPPROTO_TCP ? tcpStateName(state) : udpStateName(state);
+}
+/** Source address for ICMP errors on the out path (16-byte form at CTL_ADDR0). */
+export function setDirectorAddr(): void { memory.copy(L.CTL + L.CTL_DIRECTOR_ADDR, L.CTL + L.CTL_ADDR0, 16); }
+
+// ---- services and dests (addresses: CTL_ADDR0 = vaddr, CTL_ADDR1 = daddr, 16-byte form) -------
+export function svcAdd(af: u8, proto: u8, port: u32, fwmark: u32, sched: u32, flags: u32, timeout: u32, netmask: u32): i32 {
+  return ctl.svcAdd(af, proto, port, fwmark, sched, flags, timeout, netmask);
+}
+export function svcEdit(svc: u32, sched: u32, flags: u32, timeout: u32, netmask: u32): i32 {
+  return ctl.svcEdit(svc, sched, flags, timeout, netmask);
+}
+export function svcDel(svc: u32): i32 { return ctl.svcDel(svc); }
+export function svcFlush(): void { ctl.svcFlush(); }
+/** The service index for a key (vaddr in CTL_ADDR0; port host order), 0 if none. */
+export function svcLookup(proto: u8, port: u32, fwmark: u32): u32 { return ctl.svcLookup(proto, bswap<u16>(<u16>port), fwmark); }
+export function svcNext(i: u32): u32 { return ctl.svcNext(i); }
+export function destAdd(svc: u32, af: u8, port: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
+  return ctl.destAdd(svc, af, port, weight, fwd, uthresh, lthresh);
+}
+export function destEdit(svc: u32, af: u8, port: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
+  return ctl.destEdit(svc, af, port, weight, fwd, uthresh, lthresh);
+}
+export function destDel(svc: u32, port: u32): i32 { return ctl.destDel(svc, port); }
+/** Live dest index of svc with address CTL_ADDR1 and port (host order; 0 = the service's). */
+export function destLookup(svc: u32, port: u32): u32 {
+  if (!ctl.svcLive(svc)) return 0;
+  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : bswap<u16>(<u16>port);
+  return ctl.destLookup(svc, wp);
+}
+export function schedName(id: u32): string { return sName(id); }
+
+// ---- hooks -----------------------------------------------------------------------------------
+/** Add a hook entry: match hooks read their prefix from CTL_ADDR2 (16-byte form, plen of 128). */
+export function hookAdd(point: u8, priority: i32, fn: u8, verdict: u8, plen: u32): i32 {
+  return hAdd(point, priority, fn, verdict, L.CTL + L.CTL_ADDR2, plen);
+}
+export function hookDel(id: u32): i32 { return hDel(id); }
+export function hookCount(): u32 { return load<u32>(L.CTL, L.CTL_HOOK_COUNT); }
+
+// ---- conns, counters -------------------------------------------------------------------------
+export function connNext(i: u32): u32 { return connNextLive(i); }
+export function connsInUse(): u32 { return connCount(); }
+/** Expire a conn now (ip_vs_conn_expire_now); the record is recycled at the next tick. */
+export function connExpire(i: u32): i32 {
+  if (i == 0 || i > L.connMax) return D.E_INVAL;
+  connKill(i);
+  return 0;
+}
+export function counter(i: u32): u64 { return i < D.CNT_LAST ? cntGet(i) : 0; }
+export function counterName(i: u32): string { return D.counterName(i); }
+export function connCapacity(): u32 { return L.connMax; }
+export function slotCapacity(): u32 { return L.slotCount; }
+export function slotBytes(): u32 { return L.slotSize; }
+export function slotHeadroomBytes(): u32 { return L.slotHeadroom; }

@@ -1,0 +1,253 @@
+// The engine's memory map. Every region is placed once, by init(), from the start-up
+// configuration; nothing is allocated afterwards (the stub runtime never frees, so any
+// `new` on the packet path would leak for good). Records cross-reference each other by
+// index, never by pointer, so the layout can later live in a shared WebAssembly.Memory.
+//
+//  base ─┬─ CTL       control block: call arguments (addresses), settings       4 KiB
+//        ├─ COUNTERS  named global counters, u64 each (defs.ts CNT_*)
+//        ├─ GSTATS    global conns/pkts/bytes (STATS_SIZE)
+//        ├─ SVC       svcMax+1 service records (index 0 = none)
+//        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (proto, vaddr, vport) / fwmark
+//        ├─ DEST      destMax+1 dest records (index 0 = none)
+//        ├─ SCHED     per-service scheduler area, SCHED_AREA_SIZE bytes each
+//        ├─ HOOKS     HOOK_MAX hook entries
+//        ├─ CONN      connMax+1 conn records (index 0 = none)
+//        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+//        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads
+//        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict
+//        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)
+//        └─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host
+
+// ---- sizes that do not depend on the configuration -------------------------------------
+@inline export const CTL_SIZE: u32 = 4096;
+@inline export const CNT_MAX: u32 = 64;
+@inline export const STATS_SIZE: u32 = 96;
+@inline export const SVC_TAB_SIZE: u32 = 256;
+@inline export const SCHED_AREA_SIZE: u32 = 32768;
+@inline export const HOOK_MAX: u32 = 32;
+@inline export const WHEEL_BITS: u32 = 12;
+@inline export const WHEEL_SLOTS: u32 = 1 << WHEEL_BITS;
+/** Timer-wheel granularity: 2^10 ms, about one second, like IPVS's seconds-level timeouts. */
+@inline export const WHEEL_SHIFT: u32 = 10;
+@inline export const SCRATCH_SIZE: u32 = 1 << 20;
+
+// ---- control block (CTL) -----------------------------------------------------------------
+// Arguments too wide for a wasm call (IPv6 addresses) are written here by the host.
+@inline export const CTL_ADDR0: u32 = 0;     // 16 bytes: vaddr / first address argument
+@inline export const CTL_ADDR1: u32 = 16;    // 16 bytes: daddr / second address argument
+@inline export const CTL_ADDR2: u32 = 32;    // 16 bytes: third address argument
+// settings (u32 each)
+@inline export const CTL_TIMEOUT_TCP: u32 = 64;     // unused slot kept for the ipvsadm --set triple
+@inline export const CTL_FLAGS: u32 = 68;           // SET_* engine flags
+@inline export const CTL_HASH_SEED: u32 = 72;
+@inline export const CTL_CLOCK_BASE: u32 = 80;      // f64: nowMs of the first call, engine clock 0
+@inline export const CTL_NOW: u32 = 88;             // u32 engine clock (ms since CLOCK_BASE)
+@inline export const CTL_WHEEL_CURSOR: u32 = 92;    // u32 last processed wheel tick
+@inline export const CTL_CONN_FREE: u32 = 96;       // u32 free-list head
+@inline export const CTL_CONN_COUNT: u32 = 100;     // u32 conns in use
+@inline export const CTL_HOOK_COUNT: u32 = 104;
+@inline export const CTL_CLOCK_SET: u32 = 108;      // u32 0 until the first nowMs arrives
+@inline export const CTL_TCP_TIMEOUTS: u32 = 128;   // u32 × TCP_S_LAST, ms
+@inline export const CTL_UDP_TIMEOUTS: u32 = 192;   // u32 × UDP_S_LAST, ms
+@inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
+@inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
+// per-packet parse results (ip_vs_iphdr): addresses in the 16-byte form
+@inline export const CTL_PKT_SADDR: u32 = 256;
+@inline export const CTL_PKT_DADDR: u32 = 272;
+@inline export const CTL_INNER_SADDR: u32 = 288;    // the packet quoted by an ICMP error
+@inline export const CTL_INNER_DADDR: u32 = 304;
+
+// ---- statistics block (ip_vs_stats) ---------------------------------------------------------
+//  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
+//  40..95 rate estimator state (ip_vs_est; filled by the stats issue)
+@inline export const ST_CONNS: u32 = 0;
+@inline export const ST_INPKTS: u32 = 8;
+@inline export const ST_OUTPKTS: u32 = 16;
+@inline export const ST_INBYTES: u32 = 24;
+@inline export const ST_OUTBYTES: u32 = 32;
+@inline export const ST_EST: u32 = 40;
+
+// ---- service record (ip_vs_service) --------------------------------------------------------
+//  0 used u8 | 1 af u8 | 2 proto u8 | 3 sched u8 | 4 flags u32 | 8 vaddr[16] | 24 vport u16 (wire order)
+//  26 numDests u16 | 28 destHead u32 | 32 fwmark u32 | 36 timeout u32 (s) | 40 netmask u32
+//  44 nextHash u32 | 48 schedFlags... (part of flags) | 64 stats[STATS_SIZE]
+@inline export const SVC_USED: u32 = 0;
+@inline export const SVC_AF: u32 = 1;
+@inline export const SVC_PROTO: u32 = 2;
+@inline export const SVC_SCHED: u32 = 3;
+@inline export const SVC_FLAGS: u32 = 4;
+@inline export const SVC_VADDR: u32 = 8;
+@inline export const SVC_VPORT: u32 = 24;
+@inline export const SVC_NUM_DESTS: u32 = 26;
+@inline export const SVC_DEST_HEAD: u32 = 28;
+@inline export const SVC_FWMARK: u32 = 32;
+@inline export const SVC_TIMEOUT: u32 = 36;
+@inline export const SVC_NETMASK: u32 = 40;
+@inline export const SVC_NEXT_HASH: u32 = 44;
+@inline export const SVC_STATS: u32 = 64;
+@inline export const SVC_SIZE: u32 = SVC_STATS + STATS_SIZE;
+
+// ---- dest record (ip_vs_dest) --------------------------------------------------------------
+//  0 used u8 (1 live, 2 in trash) | 1 af u8 | 2 fwd u8 | 3 flags u8 (DEST_F_*) | 4 addr[16]
+//  20 port u16 (wire) | 22 pad | 24 weight i32 | 28 uthresh u32 | 32 lthresh u32
+//  36 activeconns u32 | 40 inactconns u32 | 44 persistconns u32 | 48 svc u32 | 52 next u32
+//  56 refcnt u32 (conns bound) | 60 connFlags u32 | 64 stats[STATS_SIZE]
+@inline export const DEST_USED: u32 = 0;
+@inline export const DEST_AF: u32 = 1;
+@inline export const DEST_FWD: u32 = 2;
+@inline export const DEST_FLAGS: u32 = 3;
+@inline export const DEST_ADDR: u32 = 4;
+@inline export const DEST_PORT: u32 = 20;
+@inline export const DEST_WEIGHT: u32 = 24;
+@inline export const DEST_UTHRESH: u32 = 28;
+@inline export const DEST_LTHRESH: u32 = 32;
+@inline export const DEST_ACTIVE: u32 = 36;
+@inline export const DEST_INACTIVE: u32 = 40;
+@inline export const DEST_PERSIST: u32 = 44;
+@inline export const DEST_SVC: u32 = 48;
+@inline export const DEST_NEXT: u32 = 52;
+@inline export const DEST_REFCNT: u32 = 56;
+@inline export const DEST_CONN_FLAGS: u32 = 60;
+@inline export const DEST_STATS: u32 = 64;
+@inline export const DEST_SIZE: u32 = DEST_STATS + STATS_SIZE;
+
+// ---- conn record (ip_vs_conn), 112 bytes ------------------------------------------------------
+//  ┌────────────┬────────────┬────────────┬────────────┐
+//  │ nextIn u32 │ nextOut u32│ nextTimer  │ timeout ms │  0
+//  ├────────────┴────────────┴────────────┴────────────┤
+//  │ expires u32 (engine ms) │ svc u16 │ dest u16 ...   │ 16
+//  │ caddr[16]                                          │ 24
+//  │ vaddr[16]                                          │ 40
+//  │ daddr[16]                                          │ 56
+//  │ cport vport dport u16 (wire) │ proto af flags u16  │ 72
+//  │ state u8 fwd u8 pad u16 │ inpkts u32 │ outpkts u32 │ 84
+//  │ inbytes u64             │ outbytes u64             │ 96
+//  └────────────────────────────────────────────────────┘ 112
+// With a power-of-two bucket count ≥ connMax per direction, the hash index adds 8 bytes
+// per conn at full table: 120 bytes per conn in all (target ≤ 128).
+@inline export const CONN_NEXT_IN: u32 = 0;
+@inline export const CONN_NEXT_OUT: u32 = 4;
+@inline export const CONN_NEXT_TIMER: u32 = 8;
+@inline export const CONN_TIMEOUT: u32 = 12;
+@inline export const CONN_EXPIRES: u32 = 16;
+@inline export const CONN_SVC: u32 = 20;
+@inline export const CONN_DEST: u32 = 22;
+@inline export const CONN_CADDR: u32 = 24;
+@inline export const CONN_VADDR: u32 = 40;
+@inline export const CONN_DADDR: u32 = 56;
+@inline export const CONN_CPORT: u32 = 72;
+@inline export const CONN_VPORT: u32 = 74;
+@inline export const CONN_DPORT: u32 = 76;
+@inline export const CONN_PROTO: u32 = 78;
+@inline export const CONN_AF: u32 = 79;
+@inline export const CONN_FLAGS: u32 = 80;
+@inline export const CONN_STATE: u32 = 82;
+@inline export const CONN_FWD: u32 = 83;
+@inline export const CONN_INPKTS: u32 = 88;
+@inline export const CONN_OUTPKTS: u32 = 92;
+@inline export const CONN_INBYTES: u32 = 96;
+@inline export const CONN_OUTBYTES: u32 = 104;
+@inline export const CONN_SIZE: u32 = 112;
+
+// ---- hook entry ------------------------------------------------------------------------------
+//  0 used u8 | 1 point u8 | 2 fn u8 | 3 verdict u8 (for match/verdict hooks) | 4 priority i32
+//  8 id u32 | 12 plen u32 | 16 addr[16] | 32 packets u64 | 40 arg u32
+@inline export const HOOK_USED: u32 = 0;
+@inline export const HOOK_POINT: u32 = 1;
+@inline export const HOOK_FN: u32 = 2;
+@inline export const HOOK_VERDICT: u32 = 3;
+@inline export const HOOK_PRIORITY: u32 = 4;
+@inline export const HOOK_ID: u32 = 8;
+@inline export const HOOK_PLEN: u32 = 12;
+@inline export const HOOK_ADDR: u32 = 16;
+@inline export const HOOK_PACKETS: u32 = 32;
+@inline export const HOOK_ARG: u32 = 40;
+@inline export const HOOK_SIZE: u32 = 48;
+
+// ---- slot meta ------------------------------------------------------------------------------
+//  0 off u32 (from slot start) | 4 len u32 | 8 verdict u8 | 9 port u8 | 10 reason u16 | 12 conn u32
+@inline export const SLOT_OFF: u32 = 0;
+@inline export const SLOT_LEN: u32 = 4;
+@inline export const SLOT_VERDICT: u32 = 8;
+@inline export const SLOT_PORT: u32 = 9;
+@inline export const SLOT_REASON: u32 = 10;
+@inline export const SLOT_CONN: u32 = 12;
+@inline export const SLOT_META_SIZE: u32 = 16;
+
+// ---- region bases and capacities: set once by init() -----------------------------------------
+export let CTL: usize = 0;
+export let COUNTERS: usize = 0;
+export let GSTATS: usize = 0;
+export let SVC: usize = 0;
+export let SVC_TAB: usize = 0;
+export let DEST: usize = 0;
+export let SCHED: usize = 0;
+export let HOOKS: usize = 0;
+export let CONN: usize = 0;
+export let CONN_TAB_IN: usize = 0;
+export let CONN_TAB_OUT: usize = 0;
+export let WHEEL: usize = 0;
+export let SLOT_META: usize = 0;
+export let SLOTS: usize = 0;
+export let SCRATCH: usize = 0;
+export let MEM_END: usize = 0;
+
+export let svcMax: u32 = 0;
+export let destMax: u32 = 0;
+export let connMax: u32 = 0;
+export let connMask: u32 = 0;
+export let slotCount: u32 = 0;
+export let slotSize: u32 = 0;
+export let slotHeadroom: u32 = 0;
+export let linkType: u32 = 0;
+
+@inline function align(v: usize, a: usize): usize { return (v + a - 1) & ~(a - 1); }
+
+/** Lay out every region from the configuration; grows memory once. Returns 0 or -ENOMEM. */
+export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32): i32 {
+  svcMax = nSvc; destMax = nDest; connMax = nConn;
+  slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link;
+  let buckets: u32 = 1;
+  while (buckets < nConn) buckets <<= 1;
+  connMask = buckets - 1;
+  // Start one page above whatever start-up code allocated, so the stub runtime's bump
+  // pointer (which we never move again) cannot reach our regions.
+  let p: usize = (<usize>memory.size() + 1) << 16;
+  CTL = p; p += CTL_SIZE;
+  COUNTERS = p; p += CNT_MAX * 8;
+  GSTATS = p; p += STATS_SIZE;
+  p = align(p, 64);
+  SVC = p; p += <usize>(nSvc + 1) * SVC_SIZE;
+  SVC_TAB = p; p += SVC_TAB_SIZE * 4;
+  p = align(p, 64);
+  DEST = p; p += <usize>(nDest + 1) * DEST_SIZE;
+  p = align(p, 64);
+  SCHED = p; p += <usize>(nSvc + 1) * SCHED_AREA_SIZE;
+  HOOKS = p; p += HOOK_MAX * HOOK_SIZE;
+  p = align(p, 64);
+  CONN = p; p += <usize>(nConn + 1) * CONN_SIZE;
+  CONN_TAB_IN = p; p += <usize>buckets * 4;
+  CONN_TAB_OUT = p; p += <usize>buckets * 4;
+  WHEEL = p; p += WHEEL_SLOTS * 4;
+  SLOT_META = p; p += <usize>nSlots * SLOT_META_SIZE;
+  p = align(p, 64);
+  SLOTS = p; p += <usize>nSlots * sSize;
+  SCRATCH = p; p += SCRATCH_SIZE;
+  MEM_END = p;
+  let have = <usize>memory.size() << 16;
+  if (p > have) {
+    let pages = <i32>((p - have + 0xffff) >> 16);
+    if (memory.grow(pages) < 0) return -12;
+  }
+  memory.fill(CTL, 0, p - CTL);
+  return 0;
+}
+
+// ---- record addressing --------------------------------------------------------------------
+@inline export function svcPtr(svcIdx: u32): usize { return SVC + <usize>svcIdx * SVC_SIZE; }
+@inline export function destPtr(destIdx: u32): usize { return DEST + <usize>destIdx * DEST_SIZE; }
+@inline export function connPtr(connIdx: u32): usize { return CONN + <usize>connIdx * CONN_SIZE; }
+@inline export function schedArea(svcIdx: u32): usize { return SCHED + <usize>svcIdx * SCHED_AREA_SIZE; }
+@inline export function hookPtr(i: u32): usize { return HOOKS + <usize>i * HOOK_SIZE; }
+@inline export function slotMeta(i: u32): usize { return SLOT_META + <usize>i * SLOT_META_SIZE; }
+@inline export function slotBase(i: u32): usize { return SLOTS + <usize>i * slotSize; }

@@ -1,0 +1,84 @@
+// Internet checksum (RFC 1071) and incremental updates (RFC 1624, eqn. 3), done the way the
+// kernel's IPVS does them (ip_vs_check_diff2/4/16 + csum_fold) so the bytes we emit equal the
+// kernel's, including which of the two zero representations comes out.
+//
+// All sums run on 16-bit words exactly as they sit in memory (little-endian loads). The
+// one's-complement sum is byte-order independent (RFC 1071 §2(B)), so a sum of swapped words,
+// stored back with the same little-endian store, is the right checksum in wire order.
+
+/** Fold a wide one's-complement sum to 16 bits (end-around carry). */
+@inline export function csumFold(s: u64): u32 {
+  s = (s & 0xffffffff) + (s >> 32);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return <u32>s;
+}
+
+/** Sum `len` bytes at `p` (memory-order words), added to `init`. */
+export function csumPartial(p: usize, len: u32, init: u64): u64 {
+  let s = init;
+  let end = p + len;
+  while (p + 8 <= end) {
+    let w = load<u64>(p);
+    s += (w & 0xffffffff) + (w >> 32);
+    p += 8;
+  }
+  if (p + 4 <= end) { s += <u64>load<u32>(p); p += 4; }
+  if (p + 2 <= end) { s += <u64>load<u16>(p); p += 2; }
+  if (p < end) s += <u64>load<u8>(p);   // odd byte: the high-order byte of a zero-padded word
+  return s;
+}
+
+/** Sum of a 16-byte address in memory order. */
+@inline export function csumAddr16(a: usize): u64 {
+  return <u64>load<u32>(a) + <u64>load<u32>(a, 4) + <u64>load<u32>(a, 8) + <u64>load<u32>(a, 12);
+}
+
+/** IPv4 header checksum, computed in full (ip_send_check). */
+export function ipv4SendCheck(ip: usize, ihl: u32): void {
+  store<u16>(ip, 0, 10);
+  store<u16>(ip, <u16>(~csumFold(csumPartial(ip, ihl, 0)) & 0xffff), 10);
+}
+
+/** Full checksum of a buffer (ip_compute_csum): the ICMP checksum. */
+@inline export function computeCsum(p: usize, len: u32): u16 {
+  return <u16>(~csumFold(csumPartial(p, len, 0)) & 0xffff);
+}
+
+/** Pseudo-header sum for TCP/UDP/ICMPv6 (RFC 793, RFC 768, RFC 8200 §8.1); addresses 16-byte form. */
+export function pseudoSum(af: u8, saddr: usize, daddr: usize, proto: u8, len: u32): u64 {
+  let s: u64 = <u64>bswap<u16>(<u16>proto) + <u64>bswap<u16>(<u16>(len & 0xffff)) + <u64>bswap<u16>(<u16>(len >> 16));
+  if (af == 4) return s + <u64>load<u32>(saddr, 12) + <u64>load<u32>(daddr, 12);
+  return s + csumAddr16(saddr) + csumAddr16(daddr);
+}
+
+// ---- incremental updates, as tcp_fast_csum_update / udp_fast_csum_update ----------------------
+// new = ~fold(~old_check + ~from + to). `~csum_unfold(check)` in the kernel is a 32-bit NOT, so
+// it contributes 0xffff0000 as well; that term is kept so the zero representation matches.
+
+@inline function startDiff(check: u16): u64 {
+  return <u64>(~(<u32>check));
+}
+/** Update `check` for a 4-byte (IPv4) address and a 2-byte port change. */
+export function csumUpdate4p(check: u16, fromAddr: u32, toAddr: u32, fromPort: u16, toPort: u16): u16 {
+  let s = startDiff(check);
+  s += <u64>(~(<u32>fromPort) & 0xffff) + <u64>toPort;
+  s += <u64>(~fromAddr) + <u64>toAddr;
+  return <u16>(~csumFold(s) & 0xffff);
+}
+/** Update `check` for a 16-byte (IPv6) address and a 2-byte port change. */
+export function csumUpdate16p(check: u16, fromAddr: usize, toAddr: usize, fromPort: u16, toPort: u16): u16 {
+  let s = startDiff(check);
+  s += <u64>(~(<u32>fromPort) & 0xffff) + <u64>toPort;
+  for (let i: usize = 0; i < 16; i += 4) {
+    s += <u64>(~load<u32>(fromAddr + i)) + <u64>load<u32>(toAddr + i);
+  }
+  return <u16>(~csumFold(s) & 0xffff);
+}
+/** Update `check` for a 2-byte field change only (ports, ICMP ids). */
+export function csumUpdate2(check: u16, from: u16, to: u16): u16 {
+  let s = startDiff(check);
+  s += <u64>(~(<u32>from) & 0xffff) + <u64>to;
+  return <u16>(~csumFold(s) & 0xffff);
+}

@@ -1,0 +1,197 @@
+// Per-packet parse (ip_vs_fill_iph_skb): every read is bounds-checked against the frame;
+// a frame that lies about a length is refused with a named reason, never read past.
+import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_INNER_SADDR, CTL_INNER_DADDR, linkType } from "../layout";
+import {
+  CNT_TRUNCATED, CNT_BAD_VERSION, CNT_BAD_IHL, CNT_BAD_LEN, CNT_BAD_IP_CSUM, CNT_BAD_L4,
+  CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP,
+  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, AF_INET, AF_INET6,
+} from "../defs";
+import { ld16be, addrFromV4, addrCopy } from "./bytes";
+import { csumFold, csumPartial } from "./csum";
+
+/** How many IPv6 extension headers we walk before giving up (RFC 8200 allows a chain; we bound it). */
+@inline export const IPV6_EXT_MAX: u32 = 8;
+
+// ---- the current packet ---------------------------------------------------------------------
+export let pFrame: usize = 0;    // frame start (link header, if any)
+export let pFrameLen: u32 = 0;
+export let pL3: usize = 0;       // IP header
+export let pLen: u32 = 0;        // IP datagram length (total length; frame padding trimmed)
+export let pAf: u8 = 0;
+export let pProto: u8 = 0;       // transport protocol after extension headers
+export let pHdrLen: u32 = 0;     // IP header length including IPv6 extension headers
+export let pL4: usize = 0;
+export let pL4Len: u32 = 0;
+export let pSport: u16 = 0;      // wire order
+export let pDport: u16 = 0;      // wire order
+export let pTcpFlags: u8 = 0;
+export let pIcmpType: u8 = 0;
+export let pIcmpCode: u8 = 0;
+
+// TCP flag bits (RFC 793 / 3168)
+@inline export const TH_FIN: u8 = 0x01;
+@inline export const TH_SYN: u8 = 0x02;
+@inline export const TH_RST: u8 = 0x04;
+@inline export const TH_ACK: u8 = 0x10;
+
+@inline export function pktSaddr(): usize { return CTL + CTL_PKT_SADDR; }
+@inline export function pktDaddr(): usize { return CTL + CTL_PKT_DADDR; }
+
+/** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
+export function parseFrame(frame: usize, len: u32): u32 {
+  pFrame = frame; pFrameLen = len;
+  let l3 = frame;
+  let l3len = len;
+  if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
+    if (len < 14) return CNT_TRUNCATED;
+    let off: u32 = 12;
+    let et = ld16be(frame + off);
+    let tags = 0;
+    while ((et == 0x8100 || et == 0x88a8) && tags < 2) {
+      off += 4;
+      if (len < off + 2) return CNT_TRUNCATED;
+      et = ld16be(frame + off);
+      tags++;
+    }
+    if (et != 0x0800 && et != 0x86dd) return CNT_NOT_IP;
+    l3 = frame + off + 2;
+    l3len = len - off - 2;
+  }
+  if (l3len < 1) return CNT_TRUNCATED;
+  let ver = load<u8>(l3) >> 4;
+  let r: u32;
+  if (ver == 4) r = parseIpv4(l3, l3len);
+  else if (ver == 6) r = parseIpv6(l3, l3len);
+  else return CNT_BAD_VERSION;
+  if (r != 0) return r;
+  return parseL4();
+}
+
+function parseIpv4(ip: usize, len: u32): u32 {
+  if (len < 20) return CNT_TRUNCATED;
+  let ihl = (<u32>load<u8>(ip) & 0xf) << 2;
+  if (ihl < 20) return CNT_BAD_IHL;
+  if (ihl > len) return CNT_TRUNCATED;
+  let tot = ld16be(ip + 2);
+  if (tot < ihl) return CNT_BAD_LEN;
+  if (tot > len) return CNT_BAD_LEN;
+  // ip_rcv drops a header whose checksum does not verify before any hook sees it
+  if (csumFold(csumPartial(ip, ihl, 0)) != 0xffff) return CNT_BAD_IP_CSUM;
+  pL3 = ip; pLen = tot; pAf = AF_INET; pHdrLen = ihl;
+  pProto = load<u8>(ip, 9);
+  addrFromV4(CTL + CTL_PKT_SADDR, ip + 12);
+  addrFromV4(CTL + CTL_PKT_DADDR, ip + 16);
+  // fragments: IPVS sees reassembled datagrams (nf_defrag_ipv4); we do not reassemble yet
+  if ((ld16be(ip + 6) & 0x3fff) != 0) return CNT_FRAGMENT;
+  pL4 = ip + ihl; pL4Len = tot - ihl;
+  return 0;
+}
+
+/** Is `nh` an IPv6 extension header we walk over (RFC 8200 §4, RFC 4302 AH)? */
+@inline function isIpv6Ext(nh: u8): bool {
+  return nh == 0 || nh == 43 || nh == 60 || nh == 51 || nh == 135 || nh == 139 || nh == 140;
+}
+
+/** Walk IPv6 extension headers from `nh` at `p` up to `end`. Sets pProto/pHdrLen-ish outputs via return. */
+let extProto: u8 = 0;
+let extOff: u32 = 0;
+function walkIpv6Ext(ip: usize, len: u32, first: u8): u32 {
+  let nh = first;
+  let off: u32 = 40;
+  let n: u32 = 0;
+  while (isIpv6Ext(nh) || nh == 44) {
+    if (n == IPV6_EXT_MAX) return CNT_IPV6_EXT_LIMIT;
+    if (off + 8 > len) return CNT_TRUNCATED;
+    if (nh == 44) return CNT_FRAGMENT;       // fragment header: no reassembly yet
+    let next = load<u8>(ip + off);
+    let hlen: u32 = nh == 51 ? ((<u32>load<u8>(ip + off + 1) + 2) << 2) : ((<u32>load<u8>(ip + off + 1) + 1) << 3);
+    off += hlen;
+    if (off > len) return CNT_TRUNCATED;
+    nh = next;
+    n++;
+  }
+  extProto = nh; extOff = off;
+  return 0;
+}
+
+function parseIpv6(ip: usize, len: u32): u32 {
+  if (len < 40) return CNT_TRUNCATED;
+  let plen = ld16be(ip + 4);
+  if (plen == 0) return CNT_BAD_LEN;          // jumbograms (RFC 2675) are not forwarded
+  let tot = plen + 40;
+  if (tot > len) return CNT_BAD_LEN;
+  pL3 = ip; pLen = tot; pAf = AF_INET6;
+  addrCopy(CTL + CTL_PKT_SADDR, ip + 8);
+  addrCopy(CTL + CTL_PKT_DADDR, ip + 24);
+  let r = walkIpv6Ext(ip, tot, load<u8>(ip, 6));
+  if (r != 0) return r;
+  pProto = extProto; pHdrLen = extOff;
+  pL4 = ip + extOff; pL4Len = tot - extOff;
+  return 0;
+}
+
+function parseL4(): u32 {
+  pSport = 0; pDport = 0; pTcpFlags = 0; pIcmpType = 0; pIcmpCode = 0;
+  let p = pProto;
+  if (p == IPPROTO_TCP) {
+    if (pL4Len < 20) return CNT_BAD_L4;
+    let doff = (<u32>load<u8>(pL4, 12) >> 4) << 2;
+    if (doff < 20 || doff > pL4Len) return CNT_BAD_L4;
+    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
+    pTcpFlags = load<u8>(pL4, 13);
+  } else if (p == IPPROTO_UDP) {
+    if (pL4Len < 8) return CNT_BAD_L4;
+    let ulen = ld16be(pL4 + 4);
+    if (ulen < 8 || ulen > pL4Len) return CNT_BAD_L4;
+    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
+  } else if (p == IPPROTO_SCTP) {
+    if (pL4Len < 12) return CNT_BAD_L4;
+    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
+  } else if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6) {
+    if (pL4Len < 8) return CNT_BAD_L4;
+    pIcmpType = load<u8>(pL4); pIcmpCode = load<u8>(pL4, 1);
+  }
+  return 0;
+}
+
+// ---- the packet quoted inside an ICMP error (RFC 792, RFC 4443 §2.4(c)) -----------------------
+export let iL3: usize = 0;
+export let iAf: u8 = 0;
+export let iProto: u8 = 0;
+export let iHdrLen: u32 = 0;
+export let iL4: usize = 0;
+export let iSport: u16 = 0;
+export let iDport: u16 = 0;
+
+/** Parse the quoted datagram after the 8-byte ICMP header. Needs the inner ports (4 bytes). */
+export function parseInner(): u32 {
+  let p = pL4 + 8;
+  let len = pL4Len - 8;
+  if (len < 1) return CNT_TRUNCATED;
+  let ver = load<u8>(p) >> 4;
+  if (pAf == AF_INET) {
+    if (ver != 4) return CNT_BAD_VERSION;
+    if (len < 20) return CNT_TRUNCATED;
+    let ihl = (<u32>load<u8>(p) & 0xf) << 2;
+    if (ihl < 20) return CNT_BAD_IHL;
+    iHdrLen = ihl;
+    iProto = load<u8>(p, 9);
+    addrFromV4(CTL + CTL_INNER_SADDR, p + 12);
+    addrFromV4(CTL + CTL_INNER_DADDR, p + 16);
+    // a quoted non-first fragment carries no ports (ip_vs_out_icmp: "Fragment?")
+    if ((ld16be(p + 6) & 0x1fff) != 0) return CNT_FRAGMENT;
+  } else {
+    if (ver != 6) return CNT_BAD_VERSION;
+    if (len < 40) return CNT_TRUNCATED;
+    addrCopy(CTL + CTL_INNER_SADDR, p + 8);
+    addrCopy(CTL + CTL_INNER_DADDR, p + 24);
+    let r = walkIpv6Ext(p, len, load<u8>(p, 6));
+    if (r != 0) return r;
+    iProto = extProto; iHdrLen = extOff;
+  }
+  iL3 = p; iAf = pAf;
+  if (iHdrLen + 4 > len) return CNT_TRUNCATED;
+  iL4 = p + iHdrLen;
+  iSport = load<u16>(iL4); iDport = load<u16>(iL4, 2);
+  return 0;
+}

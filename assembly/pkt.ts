@@ -1,0 +1,21 @@
+// What the hooks of one packet share while it goes through the engine (skb state):
+// where the frame now starts and ends, the verdict for its slot, and why it was dropped.
+import { V_DROP } from "./defs";
+
+export let slotStart: usize = 0;     // first byte of the slot (headroom begins here)
+export let outStart: usize = 0;      // first byte of the frame to send
+export let outLen: u32 = 0;
+export let verdict: u8 = V_DROP;
+export let dropReason: u32 = 0;      // CNT_* of the drop, 0 = none yet
+export let ipvsProperty: bool = false;   // skb->ipvs_property: produced/handled by IPVS
+export let pktConn: u32 = 0;         // the conn this packet belongs to (0 = none)
+
+export function pktReset(slot: usize, start: usize, len: u32): void {
+  slotStart = slot; outStart = start; outLen = len;
+  verdict = V_DROP; dropReason = 0; ipvsProperty = false; pktConn = 0;
+}
+@inline export function setOut(start: usize, len: u32): void { outStart = start; outLen = len; }
+@inline export function setVerdict(v: u8): void { verdict = v; }
+@inline export function setDrop(reason: u32): void { if (dropReason == 0) dropReason = reason; }
+@inline export function setIpvsProperty(): void { ipvsProperty = true; }
+@inline export function setPktConn(c: u32): void { pktConn = c; }

@@ -1,0 +1,58 @@
+// Counters and per-object statistics (ip_vs_in_stats / ip_vs_out_stats / ip_vs_conn_stats).
+// Bytes are IP datagram lengths (skb->len at the IPVS hooks), as the kernel counts them.
+import {
+  COUNTERS, GSTATS, svcPtr, destPtr, connPtr, ST_CONNS, ST_INPKTS, ST_OUTPKTS, ST_INBYTES, ST_OUTBYTES,
+  SVC_STATS, DEST_STATS, DEST_SVC, DEST_FLAGS, CONN_DEST, CONN_INPKTS, CONN_OUTPKTS, CONN_INBYTES, CONN_OUTBYTES,
+} from "./layout";
+import { DEST_F_AVAILABLE } from "./defs";
+
+@inline export function cntInc(i: u32): void {
+  let p = COUNTERS + (<usize>i << 3);
+  store<u64>(p, load<u64>(p) + 1);
+}
+@inline export function cntGet(i: u32): u64 { return load<u64>(COUNTERS + (<usize>i << 3)); }
+
+@inline function add64(p: usize, v: u64): void { store<u64>(p, load<u64>(p) + v); }
+
+/** ip_vs_conn_stats: a new conn for dest and its service. */
+export function statsConn(destIdx: u32, svcIdx: u32): void {
+  add64(destPtr(destIdx) + DEST_STATS + ST_CONNS, 1);
+  add64(svcPtr(svcIdx) + SVC_STATS + ST_CONNS, 1);
+  add64(GSTATS + ST_CONNS, 1);
+}
+
+/** ip_vs_in_stats: counted only while the dest is available. */
+export function statsIn(ci: u32, len: u32): void {
+  let cp = connPtr(ci);
+  store<u32>(cp, load<u32>(cp, CONN_INPKTS) + 1, CONN_INPKTS);
+  store<u64>(cp, load<u64>(cp, CONN_INBYTES) + <u64>len, CONN_INBYTES);
+  let d = <u32>load<u16>(cp, CONN_DEST);
+  if (d == 0) return;
+  let dest = destPtr(d);
+  if (!(load<u8>(dest, DEST_FLAGS) & DEST_F_AVAILABLE)) return;
+  add64(dest + DEST_STATS + ST_INPKTS, 1);
+  add64(dest + DEST_STATS + ST_INBYTES, <u64>len);
+  let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
+  add64(svc + ST_INPKTS, 1);
+  add64(svc + ST_INBYTES, <u64>len);
+  add64(GSTATS + ST_INPKTS, 1);
+  add64(GSTATS + ST_INBYTES, <u64>len);
+}
+
+/** ip_vs_out_stats. */
+export function statsOut(ci: u32, len: u32): void {
+  let cp = connPtr(ci);
+  store<u32>(cp, load<u32>(cp, CONN_OUTPKTS) + 1, CONN_OUTPKTS);
+  store<u64>(cp, load<u64>(cp, CONN_OUTBYTES) + <u64>len, CONN_OUTBYTES);
+  let d = <u32>load<u16>(cp, CONN_DEST);
+  if (d == 0) return;
+  let dest = destPtr(d);
+  if (!(load<u8>(dest, DEST_FLAGS) & DEST_F_AVAILABLE)) return;
+  add64(dest + DEST_STATS + ST_OUTPKTS, 1);
+  add64(dest + DEST_STATS + ST_OUTBYTES, <u64>len);
+  let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
+  add64(svc + ST_OUTPKTS, 1);
+  add64(svc + ST_OUTBYTES, <u64>len);
+  add64(GSTATS + ST_OUTPKTS, 1);
+  add64(GSTATS + ST_OUTBYTES, <u64>len);
+}

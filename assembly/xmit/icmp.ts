@@ -1,0 +1,120 @@
+// ICMP the engine originates: errors back to the sender of the current packet (icmp_send /
+// icmpv6_send: port unreachable when no real server is available, time exceeded, fragmentation
+// needed), and echo replies for VIPs (the director's own stack answers pings to its addresses).
+// Errors are built in the slot's headroom, in front of the offending datagram, which becomes
+// the quoted part without being copied.
+import { AF_INET, V_LOCAL, CNT_NO_HEADROOM, CNT_ICMP_SENT, CNT_ECHO_REPLY, IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../defs";
+import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, linkType } from "../layout";
+import { pL3, pLen, pAf, pFrame, pL4, pHdrLen } from "../packet/iph";
+import { st16be, st32be, addrCopy } from "../packet/bytes";
+import { ipv4SendCheck, computeCsum, csumPartial, csumFold, pseudoSum, csumUpdate2 } from "../packet/csum";
+import { slotStart, setOut, setVerdict, setDrop } from "../pkt";
+import { cntInc } from "../stats";
+
+@inline export const ICMP_DEST_UNREACH: u8 = 3;
+@inline export const ICMP_PORT_UNREACH: u8 = 3;
+@inline export const ICMP_FRAG_NEEDED: u8 = 4;
+@inline export const ICMP_TIME_EXCEEDED: u8 = 11;
+@inline export const ICMP_EXC_TTL: u8 = 0;
+@inline export const ICMPV6_DEST_UNREACH: u8 = 1;
+@inline export const ICMPV6_PORT_UNREACH: u8 = 4;
+@inline export const ICMPV6_PKT_TOOBIG: u8 = 2;
+@inline export const ICMPV6_TIME_EXCEED: u8 = 3;
+@inline export const ICMPV6_EXC_HOPLIMIT: u8 = 0;
+
+/** RFC 1812 §4.3.2.3: quote as much as fits in 576 bytes; RFC 4443 §2.4(c): in 1280 (IPv6 minimum MTU). */
+@inline const ICMP_QUOTE_MAX_V4: u32 = 576 - 28;
+@inline const ICMP_QUOTE_MAX_V6: u32 = 1280 - 48;
+
+/** In TAP mode a reply reuses the request's Ethernet header with the MACs swapped. */
+function l2Reply(newL3: usize): usize {
+  if (linkType != 1) return newL3;
+  let eth = newL3 - 14;
+  if (eth < slotStart) return 0;
+  let src0 = load<u32>(pFrame + 6); let src1 = load<u16>(pFrame + 10);
+  let dst0 = load<u32>(pFrame); let dst1 = load<u16>(pFrame + 4);
+  let et = load<u16>(pFrame + (pL3 - pFrame) - 2);
+  store<u32>(eth, src0); store<u16>(eth + 4, src1);
+  store<u32>(eth + 6, dst0); store<u16>(eth + 10, dst1);
+  store<u16>(eth + 12, et);
+  return eth;
+}
+
+/**
+ * icmp_send(skb, type, code, info): an error to the packet's source, from the address it was
+ * sent to (a VIP: a local address). `mtu` goes into the next-hop MTU field (frag needed, too big).
+ */
+export function icmpSendError(type: u8, code: u8, mtu: u32, _unused: u32): void {
+  let v4 = pAf == AF_INET;
+  let hdr: u32 = v4 ? 28 : 48;
+  let quote = pLen;
+  let qmax = v4 ? ICMP_QUOTE_MAX_V4 : ICMP_QUOTE_MAX_V6;
+  if (quote > qmax) quote = qmax;
+  let ip = pL3 - hdr;
+  if (ip < slotStart + (linkType == 1 ? 14 : 0)) { setDrop(CNT_NO_HEADROOM); return; }
+  let icmp = ip + (v4 ? 20 : 40);
+  let tot = hdr + quote;
+  if (v4) {
+    store<u8>(ip, 0x45);
+    store<u8>(ip + 1, 0xc0);              // IPTOS_PREC_INTERNETCONTROL, as icmp_send sets for errors
+    st16be(ip + 2, tot);
+    store<u32>(ip + 4, 0);                // id 0, no DF (an error may be fragmented)
+    store<u8>(ip + 8, 64);
+    store<u8>(ip + 9, IPPROTO_ICMP);
+    store<u32>(ip + 12, load<u32>(CTL + CTL_PKT_DADDR, 12));
+    store<u32>(ip + 16, load<u32>(CTL + CTL_PKT_SADDR, 12));
+    ipv4SendCheck(ip, 20);
+    store<u8>(icmp, type); store<u8>(icmp + 1, code);
+    store<u16>(icmp + 2, 0);
+    st32be(icmp + 4, mtu & 0xffff);
+    store<u16>(icmp + 2, computeCsum(icmp, 8 + quote));
+  } else {
+    st32be(ip, 0x60000000);
+    st16be(ip + 4, 8 + quote);
+    store<u8>(ip + 6, IPPROTO_ICMPV6);
+    store<u8>(ip + 7, 64);
+    addrCopy(ip + 8, CTL + CTL_PKT_DADDR);
+    addrCopy(ip + 24, CTL + CTL_PKT_SADDR);
+    store<u8>(icmp, type); store<u8>(icmp + 1, code);
+    store<u16>(icmp + 2, 0);
+    st32be(icmp + 4, mtu);
+    let s = csumPartial(icmp, 8 + quote, pseudoSum(6, ip + 8, ip + 24, IPPROTO_ICMPV6, 8 + quote));
+    store<u16>(icmp + 2, <u16>(~csumFold(s) & 0xffff));
+  }
+  let start = l2Reply(ip);
+  if (start == 0) { setDrop(CNT_NO_HEADROOM); return; }
+  setOut(start, tot + <u32>(ip - start));
+  setVerdict(V_LOCAL);
+  cntInc(CNT_ICMP_SENT);
+}
+
+/** Answer an echo request addressed to a VIP, in place. Returns false when it is not one. */
+export function icmpEchoReply(): bool {
+  let v4 = pAf == AF_INET;
+  let type = load<u8>(pL4);
+  if (v4 ? type != 8 : type != 128) return false;
+  if (load<u8>(pL4 + 1) != 0) return false;
+  let newType: u8 = v4 ? 0 : 129;
+  let check = load<u16>(pL4 + 2);
+  let oldWord = load<u16>(pL4);
+  store<u8>(pL4, newType);
+  store<u16>(pL4 + 2, csumUpdate2(check, oldWord, load<u16>(pL4)));
+  if (v4) {
+    let s = load<u32>(pL3 + 12);
+    store<u32>(pL3 + 12, load<u32>(pL3 + 16));
+    store<u32>(pL3 + 16, s);
+    store<u8>(pL3 + 8, 64);
+    ipv4SendCheck(pL3, pHdrLen);
+  } else {
+    // swapping source and destination leaves the pseudo-header sum unchanged
+    addrCopy(pL3 + 8, CTL + CTL_PKT_DADDR);
+    addrCopy(pL3 + 24, CTL + CTL_PKT_SADDR);
+    store<u8>(pL3 + 7, 64);
+  }
+  let start = l2Reply(pL3);
+  if (start == 0) { setDrop(CNT_NO_HEADROOM); return true; }
+  setOut(start, pLen + <u32>(pL3 - start));
+  setVerdict(V_LOCAL);
+  cntInc(CNT_ECHO_REPLY);
+  return true;
+}

@@ -1,0 +1,144 @@
+// VS/NAT (ip_vs_nat_xmit, handle_response, ip_vs_nat_icmp): destination rewritten on the way
+// in, source rewritten back on the way out; TCP/UDP checksums updated incrementally as
+// tcp/udp_fast_csum_update do, the IPv4 header checksum recomputed (ip_send_check), the TTL
+// or hop limit decremented as a router does (decrement_ttl / ip_forward).
+import {
+  NF_DROP, NF_STOLEN, NF_ACCEPT, V_XMIT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET,
+  CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
+} from "../defs";
+import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
+import { pL3, pL4, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto } from "../packet/iph";
+import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
+import { addrCopy } from "../packet/bytes";
+import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
+import { icmpSendError, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT } from "./icmp";
+
+/** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
+function decrementTtl(reply: bool): bool {
+  if (load<u32>(CTL, CTL_FLAGS) & SET_NO_TTL_DEC) return true;
+  let off: u32 = pAf == AF_INET ? 8 : 7;
+  let ttl = load<u8>(pL3 + off);
+  if (ttl <= 1) {
+    setDrop(CNT_TTL_EXCEEDED);
+    if (reply) {
+      if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, 0);
+      else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0, 0);
+    }
+    return false;
+  }
+  store<u8>(pL3 + off, ttl - 1);
+  return true;
+}
+
+/** Rewrite the L4 port at `portOff` and fix the L4 checksum for an address+port change. */
+function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, toAddr: usize, toPort: u16): void {
+  let fromPort = load<u16>(l4 + portOff);
+  store<u16>(l4 + portOff, toPort);
+  let csumOff: u32;
+  if (proto == IPPROTO_TCP) csumOff = 16;
+  else if (proto == IPPROTO_UDP) csumOff = 6;
+  else return;   // SCTP's CRC32c covers no addresses; ports only (SCTP issue)
+  let check = load<u16>(l4 + csumOff);
+  if (proto == IPPROTO_UDP && check == 0) return;      // no checksum (IPv4): stays none
+  let n: u16;
+  if (af == AF_INET) n = csumUpdate4p(check, load<u32>(fromAddr, 12), load<u32>(toAddr, 12), fromPort, toPort);
+  else n = csumUpdate16p(check, fromAddr, toAddr, fromPort, toPort);
+  if (proto == IPPROTO_UDP && n == 0) n = 0xffff;      // CSUM_MANGLED_0 (RFC 768)
+  store<u16>(l4 + csumOff, n);
+}
+
+/** ip_vs_nat_xmit(_v6): client→VIP becomes client→real server. */
+export function natXmit(ci: u32): i32 {
+  let cp = connPtr(ci);
+  if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)
+  l4Rewrite(pAf, pProto, pL4, 2, cp + CONN_VADDR, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT));
+  if (pAf == AF_INET) {
+    store<u32>(pL3 + 16, load<u32>(cp, CONN_DADDR + 12));
+    ipv4SendCheck(pL3, pHdrLen_v4());
+  } else {
+    addrCopy(pL3 + 24, cp + CONN_DADDR);
+  }
+  setIpvsProperty();
+  setVerdict(V_XMIT);
+  return NF_STOLEN;
+}
+
+@inline function pHdrLen_v4(): u32 { return (<u32>load<u8>(pL3) & 0xf) << 2; }
+
+/** handle_response: real server→client becomes VIP→client. Returns NF_ACCEPT (continues). */
+export function natResponse(ci: u32): i32 {
+  let cp = connPtr(ci);
+  if (!decrementTtl(false)) return NF_DROP;
+  l4Rewrite(pAf, pProto, pL4, 0, cp + CONN_DADDR, cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
+  if (pAf == AF_INET) {
+    store<u32>(pL3 + 12, load<u32>(cp, CONN_VADDR + 12));
+    ipv4SendCheck(pL3, pHdrLen_v4());
+  } else {
+    addrCopy(pL3 + 8, cp + CONN_VADDR);
+  }
+  return NF_ACCEPT;
+}
+
+/** The ICMP message checksum is verified before translation (ip_vs_checksum_complete). */
+export function icmpCsumOk(): bool {
+  let len = pLen - pHdrLen;
+  let s = csumPartial(pL4, len, 0);
+  if (pAf != AF_INET) s += pseudoSum(pAf, pL3 + 8, pL3 + 24, 58, len);
+  return csumFold(s) == 0xffff;
+}
+
+/** Recompute the ICMP/ICMPv6 checksum of the current packet in full. */
+function icmpRecompute(): void {
+  let len = pLen - pHdrLen;
+  store<u16>(pL4 + 2, 0);
+  if (pAf == AF_INET) {
+    store<u16>(pL4 + 2, computeCsum(pL4, len));
+  } else {
+    let s = csumPartial(pL4, len, pseudoSum(pAf, pL3 + 8, pL3 + 24, 58, len));
+    store<u16>(pL4 + 2, <u16>(~csumFold(s) & 0xffff));
+  }
+}
+
+/**
+ * ip_vs_nat_icmp(_v6). inout = true: an error from the real server about the client's packet
+ * (outer source and quoted destination become the VIP); false: an error from the client about
+ * a reply (outer destination and quoted source become the real server). The quoted L4 checksum
+ * is left as it is, as the kernel leaves it.
+ */
+export function natIcmp(ci: u32, inout: bool): void {
+  let cp = connPtr(ci);
+  let v4 = pAf == AF_INET;
+  if (inout) {
+    if (v4) { store<u32>(pL3 + 12, load<u32>(cp, CONN_VADDR + 12)); ipv4SendCheck(pL3, pHdrLen_v4()); }
+    else addrCopy(pL3 + 8, cp + CONN_VADDR);
+    if (v4) { store<u32>(iL3 + 16, load<u32>(cp, CONN_VADDR + 12)); ipv4SendCheck(iL3, iHdrLen); }
+    else addrCopy(iL3 + 24, cp + CONN_VADDR);
+  } else {
+    if (v4) { store<u32>(pL3 + 16, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(pL3, pHdrLen_v4()); }
+    else addrCopy(pL3 + 24, cp + CONN_DADDR);
+    if (v4) { store<u32>(iL3 + 12, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(iL3, iHdrLen); }
+    else addrCopy(iL3 + 8, cp + CONN_DADDR);
+  }
+  if (iProto == IPPROTO_TCP || iProto == IPPROTO_UDP || iProto == IPPROTO_SCTP) {
+    if (inout) store<u16>(iL4 + 2, load<u16>(cp, CONN_VPORT));
+    else store<u16>(iL4, load<u16>(cp, CONN_DPORT));
+  }
+  icmpRecompute();
+}
+
+/** handle_response_icmp for NAT: translate and let it continue (FORWARD). */
+export function natIcmpResponse(ci: u32): i32 {
+  if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
+  if (!decrementTtl(false)) return NF_DROP;
+  natIcmp(ci, true);
+  return NF_ACCEPT;
+}
+
+/** ip_vs_icmp_xmit for NAT: translate toward the real server and send. */
+export function natIcmpXmit(ci: u32): i32 {
+  if (!decrementTtl(true)) return NF_STOLEN;
+  natIcmp(ci, false);
+  setIpvsProperty();
+  setVerdict(V_XMIT);
+  return NF_STOLEN;
+}

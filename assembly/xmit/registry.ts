@@ -1,0 +1,30 @@
+// Forwarding methods (ip_vs_xmit.c), bound once per conn as ip_vs_bind_xmit does: the conn
+// stores its method (CONN_FWD) at creation and every packet dispatches on it here.
+// Each returns a netfilter verdict: NF_STOLEN after it set the slot's verdict and output.
+import { NF_DROP, IP_VS_CONN_F_MASQ, CNT_DROP } from "../defs";
+import { connPtr, CONN_FWD } from "../layout";
+import { setDrop } from "../pkt";
+import * as nat from "./nat";
+
+/** Methods this build can forward with (others are refused when a dest is configured). */
+export function xmitSupported(fwd: u8): bool {
+  return fwd == IP_VS_CONN_F_MASQ;
+}
+
+/** cp->packet_xmit: client→real server. */
+export function xmitIn(ci: u32): i32 {
+  switch (load<u8>(connPtr(ci), CONN_FWD)) {
+    case IP_VS_CONN_F_MASQ: return nat.natXmit(ci);
+  }
+  setDrop(CNT_DROP);
+  return NF_DROP;
+}
+
+/** ip_vs_icmp_xmit: an ICMP error from the client about one of our conns, to its real server. */
+export function xmitIcmpIn(ci: u32): i32 {
+  switch (load<u8>(connPtr(ci), CONN_FWD)) {
+    case IP_VS_CONN_F_MASQ: return nat.natIcmpXmit(ci);
+  }
+  setDrop(CNT_DROP);
+  return NF_DROP;
+}

@@ -1,0 +1,35 @@
+/*
+ * host/engine-node.ts - Node-side loading of the engine module (reads build/*.wasm).
+ * Everything else about the engine is in host/engine.ts, which has no Node imports.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { Engine, type EngineConfig } from './engine.ts';
+import { WvsError } from './errors.ts';
+
+/** Repo root, whether running from host/ (sources) or dist/host/ (compiled). */
+export function repoRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.endsWith(join('dist', 'host')) ? join(here, '..', '..') : join(here, '..');
+}
+
+const cache = new Map<string, WebAssembly.Module>();
+
+export function engineModule(target: 'release' | 'debug' = 'release'): WebAssembly.Module {
+  let m = cache.get(target);
+  if (!m) {
+    const file = join(repoRoot(), 'build', `${target}.wasm`);
+    let bytes: Buffer;
+    try { bytes = readFileSync(file); } catch {
+      throw new WvsError('WVS_ERR_NO_ENGINE', `engine module ${file} is missing: run "npm run build" (npm install does it)`);
+    }
+    m = new WebAssembly.Module(new Uint8Array(bytes));
+    cache.set(target, m);
+  }
+  return m;
+}
+
+export function loadEngine(config: EngineConfig = {}, target: 'release' | 'debug' = 'release'): Promise<Engine> {
+  return Engine.create(engineModule(target), config);
+}

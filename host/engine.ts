@@ -1,0 +1,426 @@
+/*
+ * host/engine.ts - load the wasmvs engine and drive it through a typed API.
+ *
+ * Runtime-agnostic: no Node imports. The caller hands over the compiled module (or its
+ * bytes); Node reads build/release.wasm (host/engine-node.ts), a browser fetches it. The
+ * layout constants come from the module's own exports, so nothing here can drift from
+ * assembly/layout.ts.
+ */
+import { instantiate } from '@assemblyscript/loader';
+import { WvsEngineError, WvsError } from './errors.ts';
+import { inetPton6, parseAddr, ntop6, ntoa4 } from './rules/addr.ts';
+import type { ServiceView, DestView, ConnView, Stats, Timeouts, Fwd, Proto } from './rules/types.ts';
+import { ZERO_RATES } from './rules/types.ts';
+
+export interface EngineConfig {
+  svcMax?: number;
+  destMax?: number;
+  connMax?: number;
+  /** frames per batch */
+  slots?: number;
+  /** bytes per slot, headroom included */
+  slotSize?: number;
+  /** bytes kept free in front of each frame (encapsulation, ICMP errors) */
+  headroom?: number;
+  /** 'ip': raw IP frames (TUN, IFF_NO_PI); 'ethernet': TAP */
+  link?: 'ip' | 'ethernet';
+  /** conn hash seed (fixed in replays for determinism) */
+  seed?: number;
+}
+
+export const Verdict = { DROP: 0, XMIT: 1, LOCAL: 2, PASS: 3, STOLEN: 4 } as const;
+export type VerdictName = 'DROP' | 'XMIT' | 'LOCAL' | 'PASS' | 'STOLEN';
+const VERDICT_NAMES: VerdictName[] = ['DROP', 'XMIT', 'LOCAL', 'PASS', 'STOLEN'];
+
+export const HookPoint = { PRE_ROUTING: 0, LOCAL_IN: 1, FORWARD: 2, LOCAL_OUT: 3, POST_ROUTING: 4 } as const;
+export type HookPointName = keyof typeof HookPoint;
+export const NfVerdict = { DROP: 0, ACCEPT: 1, STOLEN: 2, QUEUE: 3, REPEAT: 4, STOP: 5 } as const;
+export type NfVerdictName = keyof typeof NfVerdict;
+export const HookFn = {
+  IPVS_IN: 1, IPVS_OUT: 2, IPVS_FWD_ICMP: 3, IPVS_POST: 4, ICMP_ECHO: 5,
+  MATCH_SRC: 16, MATCH_DST: 17, VERDICT: 18, COUNT: 19,
+} as const;
+export type HookFnName = keyof typeof HookFn;
+
+/** Engine settings (assembly/defs.ts SET_*). */
+export const Setting = {
+  passMalformed: 0x1, expireNodestConn: 0x2, icmpEcho: 0x4, connReuse: 0x8, connReuse2: 0x10,
+  sloppyTcp: 0x20, secureTcp: 0x40, noTtlDecrement: 0x80,
+} as const;
+export type SettingName = keyof typeof Setting;
+
+const FWD_CODE: Record<string, number> = { Masq: 0, Local: 1, Tunnel: 2, Route: 3, Bypass: 4, FullNat: 5 };
+const FWD_NAME: Fwd[] = ['Masq', 'Local', 'Tunnel', 'Route', 'Masq', 'FullNat'];
+const PROTO_NUM: Record<Proto, number> = { TCP: 6, UDP: 17, SCTP: 132 };
+const PROTO_NAME: Record<number, Proto> = { 6: 'TCP', 17: 'UDP', 132: 'SCTP' };
+
+export interface ServiceKey { proto?: Proto; addr?: string; port?: number; fwmark?: number; af?: 4 | 6 }
+export interface ServiceSpec extends ServiceKey {
+  sched?: string;
+  /** IP_VS_SVC_F_* bits other than PERSISTENT/HASHED (sched flags, one-packet) */
+  flags?: number;
+  /** persistence timeout in seconds; undefined = not persistent */
+  persistent?: number;
+  netmask?: number;
+}
+export interface DestSpec {
+  addr: string;
+  port?: number;
+  weight?: number;
+  fwd?: Fwd;
+  uthresh?: number;
+  lthresh?: number;
+}
+export interface HookSpec {
+  point: HookPointName;
+  priority: number;
+  fn: HookFnName;
+  verdict?: NfVerdictName;
+  /** prefix for MATCH_SRC / MATCH_DST, e.g. "198.18.0.0/24" or "2001:2::/48" */
+  prefix?: string;
+}
+export interface HookView { id: number; point: HookPointName; priority: number; fn: HookFnName; verdict: NfVerdictName; packets: bigint }
+export interface SlotResult { verdict: VerdictName; reason: string; offset: number; length: number; conn: number }
+
+interface Exports {
+  memory: WebAssembly.Memory;
+  [name: string]: any;
+}
+
+/** Parse an address to its 16-byte engine form (IPv4 as ::ffff:a.b.c.d). */
+export function addrBytes(text: string): { af: 4 | 6; bytes: Uint8Array } {
+  const p = parseAddr(text);
+  if (!p) throw new WvsError('WVS_ERR_ADDR', `bad address: ${text}`);
+  const b = new Uint8Array(16);
+  if (p.af === 4) {
+    b[10] = 0xff; b[11] = 0xff;
+    const parts = p.addr.split('.').map(Number);
+    b.set(parts, 12);
+    return { af: 4, bytes: b };
+  }
+  b.set(inetPton6(p.addr)!);
+  return { af: 6, bytes: b };
+}
+
+/** Text of a 16-byte engine address for family `af`. */
+export function addrText(af: number, b: Uint8Array): string {
+  if (af === 4) return ntoa4(((b[12] << 24) | (b[13] << 16) | (b[14] << 8) | b[15]) >>> 0);
+  return ntop6(b);
+}
+
+export class Engine {
+  readonly ex: Exports;
+  readonly mem: WebAssembly.Memory;
+  private u8!: Uint8Array;
+  private dv!: DataView;
+  private readonly c: Record<string, number> = {};
+  private base!: { ctl: number; counters: number; gstats: number; svc: number; dest: number; hooks: number; conn: number; slotMeta: number; slots: number; scratch: number; end: number };
+  readonly slots: number;
+  readonly slotSize: number;
+  readonly headroom: number;
+  private schedIds = new Map<string, number>();
+  private counterNames: string[] = [];
+
+  private constructor(ex: Exports, private readonly getString: (p: number) => string, cfg: Required<EngineConfig>) {
+    this.ex = ex;
+    this.mem = ex.memory;
+    for (const [k, v] of Object.entries(ex)) if (v instanceof WebAssembly.Global) this.c[k] = Number(v.value);
+    const rc = ex.init(cfg.svcMax, cfg.destMax, cfg.connMax, cfg.slots, cfg.slotSize, cfg.headroom, cfg.link === 'ethernet' ? 1 : 0, cfg.seed >>> 0);
+    if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): check the sizes in the configuration`);
+    this.refreshViews();
+    const rb = (i: number) => Number(ex.regionBase(i));
+    this.base = { ctl: rb(0), counters: rb(1), gstats: rb(2), svc: rb(3), dest: rb(4), hooks: rb(5), conn: rb(6), slotMeta: rb(7), slots: rb(8), scratch: rb(9), end: rb(10) };
+    this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom;
+    for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
+    for (let i = 0; i < this.c.CNT_LAST; i++) this.counterNames.push(getString(ex.counterName(i)));
+  }
+
+  /** Instantiate from compiled module or wasm bytes. */
+  static async create(wasm: WebAssembly.Module | BufferSource, config: EngineConfig = {}): Promise<Engine> {
+    const cfg: Required<EngineConfig> = {
+      svcMax: 256, destMax: 4096, connMax: 1 << 16, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9,
+      ...config,
+    };
+    const { exports } = await instantiate<any>(wasm as any, { env: { abort: engineAbort } });
+    return new Engine(exports as Exports, (p) => (exports as any).__getString(p), cfg);
+  }
+
+  private refreshViews(): void {
+    this.u8 = new Uint8Array(this.mem.buffer);
+    this.dv = new DataView(this.mem.buffer);
+  }
+  private views(): void { if (this.u8.buffer !== this.mem.buffer) this.refreshViews(); }
+
+  /** The engine's memory as bytes (for a TUN addon writing straight into the slots). */
+  get memory(): Uint8Array { this.views(); return this.u8; }
+  get slotBase(): number { return this.base.slots; }
+  get slotMetaBase(): number { return this.base.slotMeta; }
+  get slotMetaSize(): number { return this.c.SLOT_META_SIZE; }
+  get schedulers(): string[] { return [...this.schedIds.keys()]; }
+
+  // ---- frames ------------------------------------------------------------------------------
+  /** Copy a frame into slot i after the headroom. */
+  writeFrame(i: number, frame: Uint8Array): void {
+    if (i < 0 || i >= this.slots) throw new RangeError(`slot ${i} out of range`);
+    if (frame.length > this.slotSize - this.headroom) throw new RangeError(`frame of ${frame.length} bytes does not fit a slot`);
+    this.views();
+    const s = this.base.slots + i * this.slotSize;
+    this.u8.set(frame, s + this.headroom);
+    const m = this.base.slotMeta + i * this.c.SLOT_META_SIZE;
+    this.dv.setUint32(m + this.c.SLOT_OFF, this.headroom, true);
+    this.dv.setUint32(m + this.c.SLOT_LEN, frame.length, true);
+  }
+  /** Process slots 0..n-1 at nowMs; returns n. */
+  process(n: number, nowMs: number): number { return this.ex.process(n, nowMs) >>> 0; }
+  /** Expire conns due at nowMs; returns how many expired. */
+  tick(nowMs: number): number { return this.ex.tick(nowMs) >>> 0; }
+  result(i: number): SlotResult {
+    this.views();
+    const m = this.base.slotMeta + i * this.c.SLOT_META_SIZE;
+    const v = this.u8[m + this.c.SLOT_VERDICT];
+    const r = this.dv.getUint16(m + this.c.SLOT_REASON, true);
+    return {
+      verdict: VERDICT_NAMES[v] ?? 'DROP',
+      reason: r ? this.counterNames[r] ?? String(r) : '',
+      offset: this.dv.getUint32(m + this.c.SLOT_OFF, true),
+      length: this.dv.getUint32(m + this.c.SLOT_LEN, true),
+      conn: this.dv.getUint32(m + this.c.SLOT_CONN, true),
+    };
+  }
+  /** The output bytes of slot i (a copy). */
+  output(i: number): Uint8Array {
+    const r = this.result(i);
+    const s = this.base.slots + i * this.slotSize + r.offset;
+    return this.u8.slice(s, s + r.length);
+  }
+  /** One frame in, its verdict and bytes out (tests, replay of single packets). */
+  processFrame(frame: Uint8Array, nowMs: number): SlotResult & { data: Uint8Array } {
+    this.writeFrame(0, frame);
+    this.process(1, nowMs);
+    return { ...this.result(0), data: this.output(0) };
+  }
+
+  // ---- settings -----------------------------------------------------------------------------
+  setting(name: SettingName): boolean { return (this.ex.getFlags() & Setting[name]) !== 0; }
+  set(name: SettingName, on: boolean): void {
+    const f = this.ex.getFlags() >>> 0;
+    this.ex.setFlags(on ? f | Setting[name] : f & ~Setting[name]);
+  }
+  /** ipvsadm --set tcp tcpfin udp (seconds; 0 leaves a value unchanged). */
+  setTimeouts(t: Partial<Timeouts>): void { this.ex.setTimeouts(t.tcp ?? 0, t.tcpfin ?? 0, t.udp ?? 0); }
+  timeouts(): Timeouts {
+    return {
+      tcp: Math.floor(this.ex.getStateTimeout(6, 1) / 1000),
+      tcpfin: Math.floor(this.ex.getStateTimeout(6, 4) / 1000),
+      udp: Math.floor(this.ex.getStateTimeout(17, 0) / 1000),
+    };
+  }
+  /** Timeout of any protocol state, ms (proto 'TCP' states by kernel name, 'UDP'). */
+  stateTimeout(proto: 'TCP' | 'UDP', state: string): number {
+    return this.ex.getStateTimeout(PROTO_NUM[proto], this.stateId(proto, state)) >>> 0;
+  }
+  setStateTimeout(proto: 'TCP' | 'UDP', state: string, ms: number): void {
+    const rc = this.ex.setStateTimeout(PROTO_NUM[proto], this.stateId(proto, state), ms);
+    if (rc < 0) throw new WvsEngineError('set_timeout', rc, `bad state ${proto} ${state}`);
+  }
+  private stateId(proto: 'TCP' | 'UDP', state: string): number {
+    if (proto === 'UDP') return 0;
+    for (let s = 0; s < this.c.TCP_STATE_LAST; s++) if (this.getString(this.ex.stateName(6, s)) === state) return s;
+    throw new WvsError('WVS_ERR_STATE', `unknown TCP state ${state}`);
+  }
+  stateName(proto: number, state: number): string { return this.getString(this.ex.stateName(proto, state)); }
+
+  // ---- services and dests -------------------------------------------------------------------
+  private putAddr(off: number, text: string): 4 | 6 {
+    const { af, bytes } = addrBytes(text);
+    this.views();
+    this.u8.set(bytes, this.base.ctl + off);
+    return af;
+  }
+  private schedId(name: string): number { return this.schedIds.get(name) ?? 0; }
+  private fail(op: string, rc: number, what: string): never {
+    throw new WvsEngineError(op, rc, `${op} ${what}: ${ENGINE_TEXT[rc] ?? `error ${rc}`}`);
+  }
+  /** The engine index of a service, 0 when there is none. */
+  serviceIndex(key: ServiceKey): number {
+    const af = this.putAddr(this.c.CTL_ADDR0, key.addr ?? (key.af === 6 ? '::' : '0.0.0.0'));
+    void af;
+    return this.ex.svcLookup(key.proto ? PROTO_NUM[key.proto] : 0, key.port ?? 0, key.fwmark ?? 0) >>> 0;
+  }
+  private needService(op: string, key: ServiceKey): number {
+    const i = this.serviceIndex(key);
+    if (!i) this.fail(op, -3, describeKey(key));
+    return i;
+  }
+  addService(spec: ServiceSpec): number {
+    const af = this.putAddr(this.c.CTL_ADDR0, spec.addr ?? (spec.af === 6 ? '::' : '0.0.0.0'));
+    const flags = (spec.flags ?? 0) | (spec.persistent !== undefined ? 1 : 0);
+    const rc = this.ex.svcAdd(af, spec.proto ? PROTO_NUM[spec.proto] : 0, spec.port ?? 0, spec.fwmark ?? 0,
+      this.schedId(spec.sched ?? 'wlc'), flags, spec.persistent ?? 0, spec.netmask ?? (af === 4 ? 0xffffffff : 128));
+    if (rc < 0) this.fail('add_service', rc, describeKey(spec));
+    return rc;
+  }
+  editService(spec: ServiceSpec): void {
+    const i = this.needService('update_service', spec);
+    const flags = (spec.flags ?? 0) | (spec.persistent !== undefined ? 1 : 0);
+    const rc = this.ex.svcEdit(i, this.schedId(spec.sched ?? 'wlc'), flags, spec.persistent ?? 0,
+      spec.netmask ?? (addrBytes(spec.addr ?? '0.0.0.0').af === 4 ? 0xffffffff : 128));
+    if (rc < 0) this.fail('update_service', rc, describeKey(spec));
+  }
+  delService(key: ServiceKey): void {
+    const rc = this.ex.svcDel(this.needService('del_service', key));
+    if (rc < 0) this.fail('del_service', rc, describeKey(key));
+  }
+  clear(): void { this.ex.svcFlush(); }
+  addDest(key: ServiceKey, d: DestSpec): number {
+    const i = this.needService('add_dest', key);
+    const af = this.putAddr(this.c.CTL_ADDR1, d.addr);
+    const rc = this.ex.destAdd(i, af, d.port ?? 0, d.weight ?? 1, FWD_CODE[d.fwd ?? 'Masq'], d.uthresh ?? 0, d.lthresh ?? 0);
+    if (rc < 0) this.fail('add_dest', rc, `${d.addr}:${d.port ?? 0}`);
+    return rc;
+  }
+  editDest(key: ServiceKey, d: DestSpec): void {
+    const i = this.needService('update_dest', key);
+    const af = this.putAddr(this.c.CTL_ADDR1, d.addr);
+    const rc = this.ex.destEdit(i, af, d.port ?? 0, d.weight ?? 1, FWD_CODE[d.fwd ?? 'Masq'], d.uthresh ?? 0, d.lthresh ?? 0);
+    if (rc < 0) this.fail('update_dest', rc, `${d.addr}:${d.port ?? 0}`);
+  }
+  delDest(key: ServiceKey, d: { addr: string; port?: number }): void {
+    const i = this.needService('del_dest', key);
+    this.putAddr(this.c.CTL_ADDR1, d.addr);
+    const rc = this.ex.destDel(i, d.port ?? 0);
+    if (rc < 0) this.fail('del_dest', rc, `${d.addr}:${d.port ?? 0}`);
+  }
+
+  // ---- hooks --------------------------------------------------------------------------------
+  addHook(h: HookSpec): number {
+    let plen = 0;
+    if (h.prefix) {
+      const [a, l] = h.prefix.split('/');
+      const { af } = addrBytes(a);
+      this.putAddr(this.c.CTL_ADDR2, a);
+      const bits = l === undefined ? (af === 4 ? 32 : 128) : Number(l);
+      if (!Number.isInteger(bits) || bits < 0 || bits > (af === 4 ? 32 : 128)) throw new WvsError('WVS_ERR_PREFIX', `bad prefix ${h.prefix}`);
+      plen = af === 4 ? 96 + bits : bits;
+    }
+    const rc = this.ex.hookAdd(HookPoint[h.point], h.priority, HookFn[h.fn], NfVerdict[h.verdict ?? 'ACCEPT'], plen);
+    if (rc < 0) this.fail('add_hook', rc, `${h.point}/${h.fn}`);
+    return rc;
+  }
+  delHook(id: number): void {
+    const rc = this.ex.hookDel(id);
+    if (rc < 0) this.fail('del_hook', rc, String(id));
+  }
+  hooks(): HookView[] {
+    this.views();
+    const out: HookView[] = [];
+    const n = this.ex.hookCount();
+    const pts = Object.keys(HookPoint) as HookPointName[];
+    const fns = Object.entries(HookFn);
+    const vs = Object.keys(NfVerdict) as NfVerdictName[];
+    for (let i = 0; i < n; i++) {
+      const e = this.base.hooks + i * this.c.HOOK_SIZE;
+      out.push({
+        id: this.dv.getUint32(e + this.c.HOOK_ID, true),
+        point: pts[this.u8[e + this.c.HOOK_POINT]],
+        priority: this.dv.getInt32(e + this.c.HOOK_PRIORITY, true),
+        fn: fns.find(([, v]) => v === this.u8[e + this.c.HOOK_FN])![0] as HookFnName,
+        verdict: vs[this.u8[e + this.c.HOOK_VERDICT]],
+        packets: this.dv.getBigUint64(e + this.c.HOOK_PACKETS, true),
+      });
+    }
+    return out;
+  }
+
+  // ---- listings -----------------------------------------------------------------------------
+  private stats(p: number): Stats {
+    const g = (o: number) => this.dv.getBigUint64(p + o, true);
+    return { conns: g(this.c.ST_CONNS), inpkts: g(this.c.ST_INPKTS), outpkts: g(this.c.ST_OUTPKTS), inbytes: g(this.c.ST_INBYTES), outbytes: g(this.c.ST_OUTBYTES) };
+  }
+  private addrAt(af: number, p: number): string { return addrText(af, this.u8.subarray(p, p + 16)); }
+  private port(p: number): number { return (this.u8[p] << 8) | this.u8[p + 1]; }
+
+  /** Services with their dests, dests in the kernel's internal order (newest first). */
+  services(): ServiceView[] {
+    this.views();
+    const out: ServiceView[] = [];
+    for (let i = this.ex.svcNext(1) >>> 0; i !== 0; i = this.ex.svcNext(i + 1) >>> 0) out.push(this.serviceAt(i));
+    return out;
+  }
+  private serviceAt(i: number): ServiceView {
+    const c = this.c;
+    const s = this.base.svc + i * c.SVC_SIZE;
+    const af = this.u8[s + c.SVC_AF] as 4 | 6;
+    const dests: DestView[] = [];
+    for (let d = this.dv.getUint32(s + c.SVC_DEST_HEAD, true); d !== 0; d = this.dv.getUint32(this.base.dest + d * c.DEST_SIZE + c.DEST_NEXT, true)) {
+      const p = this.base.dest + d * c.DEST_SIZE;
+      const daf = this.u8[p + c.DEST_AF] as 4 | 6;
+      dests.push({
+        af: daf, addr: this.addrAt(daf, p + c.DEST_ADDR), port: this.port(p + c.DEST_PORT),
+        fwd: FWD_NAME[this.u8[p + c.DEST_FWD]], weight: this.dv.getInt32(p + c.DEST_WEIGHT, true),
+        uthresh: this.dv.getUint32(p + c.DEST_UTHRESH, true), lthresh: this.dv.getUint32(p + c.DEST_LTHRESH, true),
+        activeconns: this.dv.getUint32(p + c.DEST_ACTIVE, true), inactconns: this.dv.getUint32(p + c.DEST_INACTIVE, true),
+        persistconns: this.dv.getUint32(p + c.DEST_PERSIST, true), stats: this.stats(p + c.DEST_STATS), rates: { ...ZERO_RATES },
+      });
+    }
+    const fwmark = this.dv.getUint32(s + c.SVC_FWMARK, true);
+    return {
+      af, proto: fwmark ? null : PROTO_NAME[this.u8[s + c.SVC_PROTO]], addr: this.addrAt(af, s + c.SVC_VADDR),
+      port: this.port(s + c.SVC_VPORT), fwmark, sched: this.getString(this.ex.schedName(this.u8[s + c.SVC_SCHED])),
+      flags: this.dv.getUint32(s + c.SVC_FLAGS, true), timeout: this.dv.getUint32(s + c.SVC_TIMEOUT, true),
+      netmask: this.dv.getUint32(s + c.SVC_NETMASK, true), pe: '', stats: this.stats(s + c.SVC_STATS), rates: { ...ZERO_RATES }, dests,
+    };
+  }
+  /** Every live conn; expiresMs relative to the engine's current clock. */
+  conns(): (ConnView & { index: number; inpkts: number; outpkts: number; inbytes: bigint; outbytes: bigint })[] {
+    this.views();
+    const c = this.c;
+    const now = this.dv.getUint32(this.base.ctl + c.CTL_NOW, true);
+    const out = [];
+    for (let i = this.ex.connNext(1) >>> 0; i !== 0; i = this.ex.connNext(i + 1) >>> 0) {
+      const p = this.base.conn + i * c.CONN_SIZE;
+      const af = this.u8[p + c.CONN_AF] as 4 | 6;
+      const proto = this.u8[p + c.CONN_PROTO];
+      const left = (this.dv.getUint32(p + c.CONN_EXPIRES, true) - now) | 0;
+      out.push({
+        index: i, proto: PROTO_NAME[proto] ?? 'IP', af,
+        caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
+        vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
+        daddr: this.addrAt(af, p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
+        state: this.stateName(proto, this.u8[p + c.CONN_STATE]), expiresMs: Math.max(0, left),
+        flags: this.dv.getUint16(p + c.CONN_FLAGS, true),
+        inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
+        inbytes: this.dv.getBigUint64(p + c.CONN_INBYTES, true), outbytes: this.dv.getBigUint64(p + c.CONN_OUTBYTES, true),
+      });
+    }
+    return out;
+  }
+  connCount(): number { return this.ex.connsInUse() >>> 0; }
+  expireConn(index: number): void { this.ex.connExpire(index); }
+  /** Global conns/pkts/bytes. */
+  globalStats(): Stats { this.views(); return this.stats(this.base.gstats); }
+  /** Named counters (drop reasons and more). */
+  counters(): Record<string, bigint> {
+    const out: Record<string, bigint> = {};
+    this.counterNames.forEach((n, i) => { out[n] = BigInt.asUintN(64, BigInt(this.ex.counter(i))); });
+    return out;
+  }
+  /** Bytes of engine memory in use (all regions). */
+  memoryBytes(): number { return this.base.end; }
+}
+
+const ENGINE_TEXT: Record<number, string> = {
+  [-2]: 'No such destination', [-3]: 'No such service', [-12]: 'out of memory', [-16]: 'busy',
+  [-17]: 'already exists', [-22]: 'invalid argument', [-28]: 'table full', [-34]: 'Numerical result out of range',
+  [-95]: 'forwarding method not supported yet', [-97]: 'address family not supported', [-1001]: 'Scheduler not found',
+};
+
+function describeKey(k: ServiceKey): string {
+  if (k.fwmark) return `FWM ${k.fwmark}`;
+  const a = k.addr ?? '';
+  return `${k.proto ?? ''} ${a.includes(':') ? `[${a}]` : a}:${k.port ?? 0}`;
+}
+
+function engineAbort(msg: number, file: number, line: number, col: number): never {
+  throw new WvsError('WVS_ERR_TRAP', `engine aborted at ${line}:${col}`);
+}

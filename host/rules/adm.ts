@@ -1,0 +1,131 @@
+/*
+ * host/rules/adm.ts - `wasmvs adm`: ipvsadm's process_options() over an abstract backend.
+ *
+ * Parses (parse.ts), calls the backend (the engine wrapper, or a control-socket client), and
+ * returns what ipvsadm would print and its exit code. It prints nothing itself and never exits;
+ * the CLI writes stdout/stderr and exits with rc. Exit codes as ipvsadm:
+ *   0 ok; 2 fail() usage errors; 255 popt errors, usage hint, and any failed change (-1);
+ *   1 when a listing cannot be read (`-L -t <missing>` -> "No such service", rc 1).
+ * -R: each line is processed like a command line; a failed change prints its error and the
+ * restore goes on; a usage error ends it (ipvsadm exits); rc is the LAST line's result.
+ */
+import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
+import { formatConnList, formatDaemon, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
+import { parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
+import type { NameResolver } from './services.ts';
+import type { ConnView, DaemonView, ServiceView, Timeouts } from './types.ts';
+
+type MaybeAsync<T> = T | Promise<T>;
+
+/** What `adm` needs from the engine. Changes return null on success or the errno the kernel would give. */
+export interface AdmBackend {
+  addService(svc: SvcKey, spec: SvcSpec): MaybeAsync<Errno | null>;
+  editService(svc: SvcKey, spec: SvcSpec): MaybeAsync<Errno | null>;
+  delService(svc: SvcKey): MaybeAsync<Errno | null>;
+  clear(): MaybeAsync<Errno | null>;
+  addDest(svc: SvcKey, dest: DestSpec): MaybeAsync<Errno | null>;
+  editDest(svc: SvcKey, dest: DestSpec): MaybeAsync<Errno | null>;
+  delDest(svc: SvcKey, dest: DestSpec): MaybeAsync<Errno | null>;
+  /** null: all services */
+  zero(svc: SvcKey | null): MaybeAsync<Errno | null>;
+  /** 0 fields mean unchanged */
+  setTimeouts(t: Timeouts): MaybeAsync<Errno | null>;
+  services(): MaybeAsync<ServiceView[]>;
+  /** null when there is no such service */
+  service(svc: SvcKey): MaybeAsync<ServiceView | null>;
+  timeouts(): MaybeAsync<Timeouts>;
+  conns(): MaybeAsync<ConnView[]>;
+  daemons?(): MaybeAsync<DaemonView[]>;
+  /** IPVS version text and conn hash size for the listing header */
+  info(): MaybeAsync<{ version: string; size: number }>;
+}
+
+export interface AdmOptions extends ParseOptions {
+  /** -R input (ipvsadm reads stdin) */
+  stdin?: string;
+  /** names for -L/-S/-c without -n; default numeric */
+  resolver?: NameResolver;
+}
+
+export interface AdmResult { stdout: string; stderr: string; rc: number }
+
+/** ipvsadm exit(): ends the whole run, also from inside -R */
+class Exit { constructor(readonly rc: number) {} }
+
+/** Run one ipvsadm command line (argv without the program name). */
+export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmOptions = {}): Promise<AdmResult> {
+  const out = { stdout: '', stderr: '' };
+  const prog = opts.prog ?? 'ipvsadm';
+
+  const change = async (func: IpvsFunc, p: MaybeAsync<Errno | null>): Promise<number> => {
+    const err = await p;
+    if (err === null) return 0;
+    out.stderr += ipvsStrerror(func, err) + '\n';
+    return -1;
+  };
+
+  const exec = async (op: Op): Promise<number> => {
+    switch (op.cmd) {
+      case 'help': out.stdout += usageText(prog); throw new Exit(0);
+      case 'version': out.stdout += versionText((await be.info()).version); throw new Exit(0);
+      case 'list': {
+        const f = op.format;
+        if (op.what === 'conns') {
+          out.stdout += formatConnList(await be.conns(), { numeric: f.numeric, persistentConn: f.persistentConn, resolver: opts.resolver });
+        } else if (op.what === 'service') {
+          const svc = await be.service(op.svc!);
+          if (!svc) { out.stderr += ipvsStrerror('get_service', 'ESRCH') + '\n'; throw new Exit(RC_LIST_FAILED); }
+          out.stdout += formatList([svc], { ...f, resolver: opts.resolver, header: false });
+        } else if (op.what === 'timeout') {
+          out.stdout += formatTimeouts(await be.timeouts());
+        } else if (op.what === 'daemon') {
+          out.stdout += formatDaemon(be.daemons ? await be.daemons() : []);
+        } else {
+          const info = await be.info();
+          out.stdout += formatList(await be.services(), { ...f, resolver: opts.resolver, version: info.version, size: info.size });
+        }
+        return 0;
+      }
+      case 'save': out.stdout += formatSave(await be.services(), op.numeric, opts.resolver); return 0;
+      case 'restore': {
+        let result = 0;
+        for (const { argv: line } of splitRulesFile(opts.stdin ?? '')) result = await processOptions(line, true);
+        return result;
+      }
+      case 'clear': return change('flush', be.clear());
+      case 'addService': return change('add_service', be.addService(op.svc, spec(op)));
+      case 'editService': return change('update_service', be.editService(op.svc, spec(op)));
+      case 'delService': return change('del_service', be.delService(op.svc));
+      case 'zero': return change('zero_service', be.zero(op.svc));
+      case 'addDest': return change('add_dest', be.addDest(op.svc, op.dest));
+      case 'editDest': return change('update_dest', be.editDest(op.svc, op.dest));
+      case 'delDest': return change('del_dest', be.delDest(op.svc, op.dest));
+      case 'setTimeouts': return change('set_timeout', be.setTimeouts(op.timeouts));
+      case 'startDaemon': case 'stopDaemon': out.stderr += DAEMON_NOT_SUPPORTED + '\n'; return -1;
+    }
+  };
+
+  const processOptions = async (args: readonly string[], readingStdin: boolean): Promise<number> => {
+    let op: Op;
+    try {
+      op = readingStdin ? parseRestoreLine(args, opts) : parseArgs(args, opts);
+    } catch (e) {
+      if (!(e instanceof WvsUsageError)) throw e;
+      out.stderr += e.message + '\n';
+      if (e.fatal) throw new Exit(e.rc);
+      return -1;
+    }
+    return exec(op);
+  };
+
+  let rc: number;
+  try {
+    rc = (await processOptions(argv, false)) & 255;
+  } catch (e) {
+    if (!(e instanceof Exit)) throw e;
+    rc = e.rc & 255;
+  }
+  return { ...out, rc };
+}
+
+const spec = (op: SvcSpec): SvcSpec => ({ sched: op.sched, flags: op.flags, timeout: op.timeout, netmask: op.netmask, pe: op.pe });

@@ -1,0 +1,372 @@
+// TUN addon against a real kernel: a TUN device moved into a namespace of our own,
+// 198.18.200.1/24 on it; frames sent to 198.18.200.2 come out of readBatch, frames from
+// writeBatch reach a UDP socket in the namespace. Root only; skipped (visibly) elsewhere.
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import * as tun from '../../host/native/tun.ts';
+import {
+  buildUdp4, ip, listenUdp, nodeInNs, parseUdp4, sendUdp, sleep, tunSkipReason,
+} from './netns.ts';
+
+const skipReason = tunSkipReason(tun.tunAvailable());
+if (skipReason) console.warn(`[test/native] TUN addon tests skipped: ${skipReason}`);
+
+const NS = `wvs-tun-${process.pid}`;
+const DEV = `wvst${process.pid % 100000}`;
+const LOCAL = '198.18.200.1';
+const PEER = '198.18.200.2';
+
+// Slot layout used by most tests (the engine's will differ; the addon only sees numbers).
+const SLOT_BASE = 1024;
+const SLOT_STRIDE = 2048;
+const HEADROOM = 128;
+const MAX_LEN = 1600;
+const META_BASE = 0;
+const META_STRIDE = 16;
+const GUARD = 0xa5;
+
+describe('native TUN addon binding (any user)', () => {
+  test('a missing addon throws WVS_ERR_NO_TUN_ADDON with build instructions', async () => {
+    // A copy of the binding where no build/ exists next to it.
+    const dir = mkdtempSync(join(tmpdir(), 'wvs-noaddon-'));
+    try {
+      mkdirSync(join(dir, 'host/native'), { recursive: true });
+      const copy = join(dir, 'host/native/tun.ts');
+      copyFileSync(fileURLToPath(new URL('../../host/native/tun.ts', import.meta.url)), copy);
+      const mod = (await import(pathToFileURL(copy).href)) as typeof tun;
+      expect(mod.tunAvailable()).toBe(false);
+      expect(() => mod.open('wvsx0', 'tun')).toThrow(
+        expect.objectContaining({ code: 'WVS_ERR_NO_TUN_ADDON', message: expect.stringMatching(/npm install.*python3, make and a C compiler/) }),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
+  let dev: tun.TunDevice | undefined;
+  const extraFds: number[] = [];
+
+  const cleanup = () => {
+    if (dev) tun.unwatch(dev.fd);
+    for (const fd of [...extraFds, ...(dev ? [dev.fd] : [])]) {
+      try { tun.close(fd); } catch { /* already closed */ }
+    }
+    extraFds.length = 0;
+    dev = undefined;
+    try { ip('netns', 'del', NS); } catch { /* never created */ }
+  };
+
+  beforeAll(() => {
+    process.once('exit', cleanup); // a crashed run must not leave the namespace behind
+    try {
+      ip('netns', 'add', NS);
+      // No IPv6 in the namespace: router solicitations / MLD would show up as stray frames.
+      ip('netns', 'exec', NS, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1');
+      ip('netns', 'exec', NS, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1');
+      dev = tun.open(DEV, 'tun');
+      // The fd stays bound to the device after it moves: we read it from the root namespace.
+      ip('link', 'set', 'dev', dev.name, 'netns', NS);
+      ip('-n', NS, 'addr', 'add', `${LOCAL}/24`, 'dev', dev.name);
+      ip('-n', NS, 'link', 'set', 'dev', dev.name, 'up');
+    } catch (e) {
+      cleanup();
+      throw e;
+    }
+  });
+
+  afterAll(() => {
+    cleanup();
+    process.removeListener('exit', cleanup);
+  });
+
+  const fd = () => dev!.fd;
+
+  /** Read until `want` frames have come (or 5 s pass), waiting on the fd between batches. */
+  async function readFrames(mem: ArrayBuffer, want: number, maxFrames = 16) {
+    const counts: number[] = [];
+    const frames: Uint8Array[] = [];
+    const deadline = Date.now() + 5_000;
+    while (frames.length < want && Date.now() < deadline) {
+      const n = tun.readBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, HEADROOM, MAX_LEN, META_BASE, META_STRIDE, maxFrames);
+      if (n === 0) {
+        await tun.waitReadable(fd(), 500);
+        continue;
+      }
+      counts.push(n);
+      const meta = new DataView(mem, META_BASE);
+      for (let i = 0; i < n; i++) {
+        const off = meta.getUint32(i * META_STRIDE, true);
+        const len = meta.getUint32(i * META_STRIDE + 4, true);
+        frames.push(new Uint8Array(mem, SLOT_BASE + i * SLOT_STRIDE + off, len).slice());
+      }
+    }
+    return { counts, frames };
+  }
+
+  function drain() {
+    const mem = new ArrayBuffer(64 * 1024);
+    while (tun.readBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, HEADROOM, MAX_LEN, META_BASE, META_STRIDE, 16) > 0);
+  }
+
+  test('a UDP datagram to 198.18.200.2 comes out of readBatch as the exact IPv4 frame', async () => {
+    drain();
+    const mem = new ArrayBuffer(64 * 1024);
+    sendUdp(NS, PEER, 4789, 1, 'hello-tun-');
+    const { frames } = await readFrames(mem, 1);
+    expect(frames).toHaveLength(1);
+    const meta = new DataView(mem, META_BASE);
+    expect(meta.getUint32(0, true)).toBe(HEADROOM);
+    expect(meta.getUint32(4, true)).toBe(20 + 8 + 'hello-tun-0'.length);
+    const p = parseUdp4(frames[0]!);
+    expect(p).toMatchObject({
+      version: 4, ihl: 20, proto: 17, headerCsumOk: true, src: LOCAL, dst: PEER, dport: 4789,
+      udpLen: 8 + 11, payload: 'hello-tun-0', totalLen: frames[0]!.length,
+    });
+  });
+
+  test('writeBatch sends only the frames whose verdict is in the mask, from slot+off', async () => {
+    const port = 40000 + (process.pid % 20000);
+    const listener = listenUdp(NS, LOCAL, port, 2, 5_000);
+    await listener.ready;
+
+    const mem = new ArrayBuffer(64 * 1024);
+    const u8 = new Uint8Array(mem);
+    const meta = new DataView(mem, META_BASE);
+    const XMIT = 0;
+    const DROP = 1;
+    const put = (i: number, off: number, verdict: number, text: string) => {
+      const pkt = buildUdp4(PEER, LOCAL, 5555 + i, port, new TextEncoder().encode(text));
+      u8.set(pkt, SLOT_BASE + i * SLOT_STRIDE + off);
+      meta.setUint32(i * META_STRIDE, off, true);
+      meta.setUint32(i * META_STRIDE + 4, pkt.length, true);
+      meta.setUint8(i * META_STRIDE + 8, verdict);
+    };
+    put(0, HEADROOM, DROP, 'must-not-arrive');
+    put(1, 64, XMIT, 'hello from writeBatch'); // a start inside the headroom, as after encapsulation
+    put(2, HEADROOM, XMIT, 'second frame');
+    const before = tun.stats();
+    const written = tun.writeBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, META_BASE, META_STRIDE, 3, 1 << XMIT);
+    expect(written).toBe(2);
+
+    const got = await listener.done;
+    expect(got.payloads).toEqual(['hello from writeBatch', 'second frame']);
+    expect(got.from).toEqual([`${PEER}:5556`, `${PEER}:5557`]);
+    const after = tun.stats();
+    expect(after.txFrames - before.txFrames).toBe(2);
+    expect(after.txDropped - before.txDropped).toBe(0);
+  });
+
+  test('50 datagrams come out as batches of 16,16,16,2; nothing outside the frames is touched', async () => {
+    drain();
+    const mem = new ArrayBuffer(64 * 1024);
+    new Uint8Array(mem).fill(GUARD);
+    sendUdp(NS, PEER, 9000, 50, 'batch-');
+    await tun.waitReadable(fd(), 2_000);
+
+    const u8 = new Uint8Array(mem);
+    const counts: number[] = [];
+    const payloads: string[] = [];
+    const deadline = Date.now() + 5_000;
+    while (payloads.length < 50 && Date.now() < deadline) {
+      u8.fill(GUARD);
+      const n = tun.readBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, HEADROOM, MAX_LEN, META_BASE, META_STRIDE, 16);
+      if (n === 0) {
+        await tun.waitReadable(fd(), 500);
+        continue;
+      }
+      counts.push(n);
+      // Expected image: guard everywhere except meta off/len and the frame bytes of records < n.
+      const touched = new Uint8Array(mem.byteLength);
+      const meta = new DataView(mem, META_BASE);
+      for (let i = 0; i < n; i++) {
+        const off = meta.getUint32(i * META_STRIDE, true);
+        const len = meta.getUint32(i * META_STRIDE + 4, true);
+        expect(off).toBe(HEADROOM);
+        const frame = u8.subarray(SLOT_BASE + i * SLOT_STRIDE + off, SLOT_BASE + i * SLOT_STRIDE + off + len);
+        const p = parseUdp4(frame);
+        expect(p.dst).toBe(PEER);
+        expect(len).toBe(p.totalLen);
+        expect(len).toBe(28 + p.payload.length);
+        payloads.push(p.payload);
+        touched.fill(1, META_BASE + i * META_STRIDE, META_BASE + i * META_STRIDE + 8);
+        touched.fill(1, SLOT_BASE + i * SLOT_STRIDE + off, SLOT_BASE + i * SLOT_STRIDE + off + len);
+      }
+      let stray = -1;
+      for (let j = 0; j < u8.length && stray < 0; j++) if (!touched[j] && u8[j] !== GUARD) stray = j;
+      expect(stray, 'byte written outside a frame or meta record').toBe(-1);
+    }
+    expect(counts).toEqual([16, 16, 16, 2]);
+    expect(payloads).toEqual(Array.from({ length: 50 }, (_, i) => `batch-${i}`));
+  });
+
+  test('an oversize frame is dropped and counted, never handed out cut', async () => {
+    drain();
+    const mem = new ArrayBuffer(64 * 1024);
+    const before = tun.stats();
+    // 'x'.repeat(100) -> 128-byte frame; then a 37-byte one. maxLen 64 keeps only the second.
+    nodeInNs(NS, `const s=require('node:dgram').createSocket('udp4');
+      s.send('x'.repeat(100),7,'${PEER}',()=>s.send('small-frame',7,'${PEER}',()=>s.close()));`);
+    await tun.waitReadable(fd(), 2_000);
+    const n = tun.readBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, HEADROOM, 64, META_BASE, META_STRIDE, 4);
+    expect(n).toBe(1);
+    const len = new DataView(mem).getUint32(META_BASE + 4, true);
+    expect(parseUdp4(new Uint8Array(mem, SLOT_BASE + HEADROOM, len)).payload).toBe('small-frame');
+    expect(tun.stats().rxOversize - before.rxOversize).toBe(1);
+    // Nothing past maxLen was written: the spill goes to a scratch byte, not the slot.
+    expect(new Uint8Array(mem, SLOT_BASE + HEADROOM + 64, 16).every((b) => b === 0)).toBe(true);
+  });
+
+  test('a view over a SharedArrayBuffer works, offsets count from the view start', async () => {
+    drain();
+    const sab = new SharedArrayBuffer(96 * 1024);
+    const view = new Uint8Array(sab, 8192); // byteOffset != 0
+    sendUdp(NS, PEER, 9001, 1, 'shared-');
+    await tun.waitReadable(fd(), 2_000);
+    const n = tun.readBatch(fd(), view, SLOT_BASE, SLOT_STRIDE, HEADROOM, MAX_LEN, META_BASE, META_STRIDE, 4);
+    expect(n).toBe(1);
+    const dv = new DataView(sab, 8192);
+    const len = dv.getUint32(META_BASE + 4, true);
+    expect(parseUdp4(view.subarray(SLOT_BASE + HEADROOM, SLOT_BASE + HEADROOM + len)).payload).toBe('shared-0');
+    expect(new Uint8Array(sab, 0, 8192).every((b) => b === 0)).toBe(true);
+    // A bare SharedArrayBuffer cannot be opened through Node 20's Node-API: TypeError, not a crash.
+    expect(() => tun.readBatch(fd(), sab as unknown as ArrayBuffer, 0, 2048, 0, 1500, 0, 16, 1)).toThrow(TypeError);
+  });
+
+  test('watch fires when a frame arrives, never while idle, and costs no CPU idle', async () => {
+    drain();
+    const mem = new ArrayBuffer(64 * 1024);
+    let calls = 0;
+    let frames = 0;
+    let onFrame: (() => void) | undefined;
+    tun.watch(fd(), (err) => {
+      expect(err).toBeNull();
+      calls++;
+      frames += tun.readBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, HEADROOM, MAX_LEN, META_BASE, META_STRIDE, 16);
+      onFrame?.();
+    });
+    try {
+      expect(() => tun.watch(fd(), () => {})).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+      const cpu0 = process.cpuUsage();
+      await sleep(300);
+      const cpu = process.cpuUsage(cpu0);
+      expect(calls).toBe(0);
+      expect((cpu.user + cpu.system) / 1000).toBeLessThan(150); // a spinning loop would burn ~300 ms
+
+      const got = new Promise<void>((resolve) => (onFrame = () => frames >= 3 && resolve()));
+      sendUdp(NS, PEER, 9002, 3, 'watch-');
+      await Promise.race([got, sleep(5_000)]);
+      expect(frames).toBe(3);
+      const callsAfterDrain = calls;
+      await sleep(200);
+      expect(calls).toBe(callsAfterDrain); // drained: level-triggered poll goes quiet again
+    } finally {
+      expect(tun.unwatch(fd())).toBe(true);
+    }
+    expect(tun.unwatch(fd())).toBe(false);
+
+    // The promise form on top of watch.
+    expect(await tun.waitReadable(fd(), 100)).toBe(false);
+    sendUdp(NS, PEER, 9003, 1, 'wait-');
+    expect(await tun.waitReadable(fd(), 5_000)).toBe(true);
+    drain();
+  });
+
+  test('bounds: any slot or meta record past the buffer end is a RangeError, nothing is touched', () => {
+    const mem = new ArrayBuffer(16 * 1024);
+    const u8 = new Uint8Array(mem).fill(GUARD);
+    const rb = (slotBase: number, stride: number, headroom: number, maxLen: number, metaBase: number, n: number) =>
+      () => tun.readBatch(fd(), mem, slotBase, stride, headroom, maxLen, metaBase, 16, n);
+    expect(rb(16 * 1024, 2048, 0, 1500, 0, 1)).toThrow(RangeError); // slot starts at the end
+    expect(rb(1024, 2048, 128, 1500, 0, 8)).toThrow(RangeError); // 8th slot runs past the end
+    expect(rb(0, 2048, 128, 1500, 16 * 1024 - 7, 1)).toThrow(RangeError); // meta record cut short
+    expect(rb(0, 2048, 128, 1500, 2 ** 32 - 1, 2)).toThrow(RangeError); // no 32-bit wraparound
+    expect(rb(0, 1024, 128, 1500, 0, 2)).toThrow(RangeError); // overlapping slots
+    expect(rb(0, 2048, 0, 1500, -1, 1)).toThrow(RangeError); // negative offset
+    expect(rb(0, 2048, 0, 1500, 0.5, 1)).toThrow(RangeError); // fraction
+    expect(rb(0, 2048, 0, 0, 0, 1)).toThrow(RangeError); // maxLen 0
+    expect(tun.readBatch(fd(), mem, 0, 2048, 0, 1500, 0, 16, 0)).toBe(0);
+    expect(u8.every((b) => b === GUARD)).toBe(true);
+
+    // writeBatch: a selected frame whose off+len leaves its slot is rejected before any write.
+    const meta = new DataView(mem);
+    const before = tun.stats();
+    meta.setUint32(0, 0, true); meta.setUint32(4, 40, true); meta.setUint8(8, 0);
+    meta.setUint32(16, 2000, true); meta.setUint32(20, 100, true); meta.setUint8(24, 0);
+    expect(() => tun.writeBatch(fd(), mem, 4096, 2048, 0, 16, 2, 1)).toThrow(/frame 1/);
+    expect(tun.stats().txFrames).toBe(before.txFrames);
+    // ...but an unselected one is ignored (verdict 1 not in mask 1).
+    meta.setUint8(24, 1);
+    meta.setUint32(0, 0, true); meta.setUint32(4, 0, true); meta.setUint8(8, 1);
+    expect(tun.writeBatch(fd(), mem, 4096, 2048, 0, 16, 2, 1)).toBe(0);
+    expect(() => tun.writeBatch(fd(), mem, 4096, 2048, 16 * 1024 - 8, 16, 1, 1)).toThrow(RangeError);
+  });
+
+  test('syscall errors carry errno names: EBADF, EBUSY, RangeError for long names', () => {
+    const mem = new ArrayBuffer(8192);
+    const badFd = 1_000_000;
+    expect(() => tun.readBatch(badFd, mem, 0, 2048, 0, 1500, 4096, 16, 1))
+      .toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'readv', errno: -9 }));
+    new DataView(mem).setUint32(4100, 20, true);
+    expect(() => tun.writeBatch(badFd, mem, 0, 2048, 4096, 16, 1, 1))
+      .toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'write' }));
+    expect(() => tun.close(badFd)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
+    expect(() => tun.watch(badFd, () => {})).toThrow(expect.objectContaining({ code: 'EBADF' }));
+
+    // The second plain open of a name held by an fd is EBUSY (in the root namespace, our own name).
+    const name = `wvsb${process.pid % 100000}`;
+    const a = tun.open(name, 'tun');
+    extraFds.push(a.fd);
+    expect(a.name).toBe(name);
+    expect(() => tun.open(name, 'tun')).toThrow(
+      expect.objectContaining({ code: 'EBUSY', syscall: 'ioctl', message: expect.stringContaining('TUNSETIFF') }),
+    );
+    tun.close(extraFds.pop()!);
+    expect(() => tun.open('x'.repeat(16), 'tun')).toThrow(RangeError);
+    expect(() => tun.open('x', 'eth' as tun.TunMode)).toThrow(TypeError);
+  });
+
+  test('tap mode, multi-queue and vnet header open as asked', () => {
+    const tap = tun.open(`wvsp${process.pid % 100000}`, 'tap');
+    extraFds.push(tap.fd);
+    expect(ip('-d', 'link', 'show', 'dev', tap.name)).toMatch(/tun type tap/);
+    const mq = `wvsq${process.pid % 100000}`;
+    const q0 = tun.open(mq, 'tun', { multiQueue: true, vnetHdr: true });
+    extraFds.push(q0.fd);
+    const q1 = tun.open(mq, 'tun', { multiQueue: true, vnetHdr: true });
+    extraFds.push(q1.fd);
+    expect(q1.fd).not.toBe(q0.fd);
+    const show = ip('-d', 'link', 'show', 'dev', mq);
+    expect(show).toMatch(/multi_queue/);
+    expect(show).toMatch(/vnet_hdr/);
+    // FD_CLOEXEC and O_NONBLOCK are set on the fd.
+    const fdinfo = execFileSync('cat', [`/proc/${process.pid}/fdinfo/${q0.fd}`], { encoding: 'utf8' });
+    const flags = parseInt(/flags:\s+(\d+)/.exec(fdinfo)![1]!, 8);
+    expect(flags & 0o2000000).toBeTruthy(); // O_CLOEXEC
+    expect(flags & 0o4000).toBeTruthy(); // O_NONBLOCK
+    while (extraFds.length) tun.close(extraFds.pop()!);
+  });
+
+  test('without CAP_NET_ADMIN open fails with EPERM and says so', () => {
+    let setpriv = true;
+    try { execFileSync('setpriv', ['--version'], { stdio: 'ignore' }); } catch { setpriv = false; }
+    if (!setpriv) {
+      console.warn('[test/native] setpriv missing: EPERM check not run');
+      return;
+    }
+    const addon = fileURLToPath(new URL('../../build/Release/wasmvs_tun.node', import.meta.url));
+    const script = `try { require(${JSON.stringify(addon)}).open('wvsperm0', 'tun'); console.log('opened'); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, syscall: e.syscall, message: e.message })); }`;
+    const out = execFileSync('setpriv', ['--bounding-set', '-net_admin', '--inh-caps', '-net_admin',
+      process.execPath, '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    const e = JSON.parse(out);
+    expect(e).toMatchObject({ code: 'EPERM', syscall: 'ioctl' });
+    expect(e.message).toMatch(/^EPERM: operation not permitted, ioctl TUNSETIFF 'wvsperm0' \(needs CAP_NET_ADMIN\)$/);
+  });
+});
