@@ -47,6 +47,7 @@
 @inline export const CTL_CONN_COUNT: u32 = 100;     // u32 conns in use
 @inline export const CTL_HOOK_COUNT: u32 = 104;
 @inline export const CTL_CLOCK_SET: u32 = 108;      // u32 0 until the first nowMs arrives
+@inline export const CTL_SCHED_RNG: u32 = 112;      // u32 xorshift state of twos (0: seed from CTL_HASH_SEED)
 @inline export const CTL_TCP_TIMEOUTS: u32 = 128;   // u32 × TCP_S_LAST, ms
 @inline export const CTL_UDP_TIMEOUTS: u32 = 192;   // u32 × UDP_S_LAST, ms
 @inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
@@ -91,7 +92,8 @@
 //  0 used u8 (1 live, 2 in trash) | 1 af u8 | 2 fwd u8 | 3 flags u8 (DEST_F_*) | 4 addr[16]
 //  20 port u16 (wire) | 22 pad | 24 weight i32 | 28 uthresh u32 | 32 lthresh u32
 //  36 activeconns u32 | 40 inactconns u32 | 44 persistconns u32 | 48 svc u32 | 52 next u32
-//  56 refcnt u32 (conns bound) | 60 connFlags u32 | 64 stats[STATS_SIZE]
+//  56 refcnt u32 (conns bound + scheduler holds: lblc/lblcr entries, as ip_vs_dest_hold)
+//  60 connFlags u32 | 64 stats[STATS_SIZE] | 160 lastWeight i32 (latest non-0 weight, mh) | 164 pad
 @inline export const DEST_USED: u32 = 0;
 @inline export const DEST_AF: u32 = 1;
 @inline export const DEST_FWD: u32 = 2;
@@ -109,7 +111,8 @@
 @inline export const DEST_REFCNT: u32 = 56;
 @inline export const DEST_CONN_FLAGS: u32 = 60;
 @inline export const DEST_STATS: u32 = 64;
-@inline export const DEST_SIZE: u32 = DEST_STATS + STATS_SIZE;
+@inline export const DEST_LAST_WEIGHT: u32 = DEST_STATS + STATS_SIZE;
+@inline export const DEST_SIZE: u32 = DEST_LAST_WEIGHT + 16;
 
 // ---- conn record (ip_vs_conn), 112 bytes ------------------------------------------------------
 //  ┌────────────┬────────────┬────────────┬────────────┐

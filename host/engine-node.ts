@@ -1,5 +1,5 @@
 /*
- * host/engine-node.ts - Node-side loading of the engine module (reads build/*.wasm).
+ * host/engine-node.ts - Node-side loading of the engine module (reads wasm/*.wasm).
  * Everything else about the engine is in host/engine.ts, which has no Node imports.
  */
 import { readFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ const cache = new Map<string, WebAssembly.Module>();
 export function engineModule(target: 'release' | 'debug' = 'release'): WebAssembly.Module {
   let m = cache.get(target);
   if (!m) {
-    const file = join(repoRoot(), 'build', `${target}.wasm`);
+    const file = join(repoRoot(), 'wasm', `${target}.wasm`);
     let bytes: Buffer;
     try { bytes = readFileSync(file); } catch {
       throw new WvsError('WVS_ERR_NO_ENGINE', `engine module ${file} is missing: run "npm run build" (npm install does it)`);

@@ -396,6 +396,8 @@ export class Engine {
     return out;
   }
   connCount(): number { return this.ex.connsInUse() >>> 0; }
+  /** The conn table capacity (shown where ipvsadm shows the kernel's "size="). */
+  connCapacity(): number { return this.ex.connCapacity() >>> 0; }
   expireConn(index: number): void { this.ex.connExpire(index); }
   /** Global conns/pkts/bytes. */
   globalStats(): Stats { this.views(); return this.stats(this.base.gstats); }
