@@ -213,3 +213,13 @@ export function connCapacity(): u32 { return L.connMax; }
 export function slotCapacity(): u32 { return L.slotCount; }
 export function slotBytes(): u32 { return L.slotSize; }
 export function slotHeadroomBytes(): u32 { return L.slotHeadroom; }
+
+// ---- rate estimator, zeroing (assembly/est.ts; ipvsadm --rate, -Z) ---------------------------
+import * as est from "./est";
+export const EST_INTERVAL_MS: u32 = <u32>est.EST_INTERVAL_MS;
+/** The estimation timer: the host calls it about every EST_INTERVAL_MS; returns the steps run. */
+export function estimate(nowMs: f64): u32 { return est.estimate(nowMs); }
+/** ipvsadm -Z: svcIdx 0 = every service, its dests and the totals. 0 or -ESRCH. */
+export function zeroStats(svcIdx: u32): i32 { return est.zeroStats(svcIdx); }
+/** Decoded rate: kind 0 totals, 1 service, 2 dest; which 0 cps 1 inpps 2 outpps 3 inbps 4 outbps. */
+export function statsRate(kind: u32, idx: u32, which: u32): u64 { return est.statsRate(kind, idx, which); }

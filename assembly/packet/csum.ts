@@ -72,7 +72,10 @@ export function csumUpdate16p(check: u16, fromAddr: usize, toAddr: usize, fromPo
   let s = startDiff(check);
   s += <u64>(~(<u32>fromPort) & 0xffff) + <u64>toPort;
   for (let i: usize = 0; i < 16; i += 4) {
-    s += <u64>(~load<u32>(fromAddr + i)) + <u64>load<u32>(toAddr + i);
+    // complement in 32 bits: written as `<u64>(~load<u32>(p))` asc widens the load first and
+    // complements all 64 bits, which loses the end-around carries
+    let from: u32 = ~load<u32>(fromAddr + i);
+    s += <u64>from + <u64>load<u32>(toAddr + i);
   }
   return <u16>(~csumFold(s) & 0xffff);
 }

@@ -6,7 +6,7 @@
 import { AF_INET, V_LOCAL, CNT_NO_HEADROOM, CNT_ICMP_SENT, CNT_ECHO_REPLY, IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../defs";
 import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, linkType } from "../layout";
 import { pL3, pLen, pAf, pFrame, pL4, pHdrLen } from "../packet/iph";
-import { st16be, st32be, addrCopy } from "../packet/bytes";
+import { st16be, st32be, ld32be, addrCopy } from "../packet/bytes";
 import { ipv4SendCheck, computeCsum, csumPartial, csumFold, pseudoSum, csumUpdate2 } from "../packet/csum";
 import { slotStart, setOut, setVerdict, setDrop } from "../pkt";
 import { cntInc } from "../stats";
@@ -104,12 +104,14 @@ export function icmpEchoReply(): bool {
     store<u32>(pL3 + 12, load<u32>(pL3 + 16));
     store<u32>(pL3 + 16, s);
     store<u8>(pL3 + 8, 64);
+    store<u16>(pL3 + 6, 0);               // Linux's echo replies carry no DF (recorded from 6.1)
     ipv4SendCheck(pL3, pHdrLen);
   } else {
     // swapping source and destination leaves the pseudo-header sum unchanged
     addrCopy(pL3 + 8, CTL + CTL_PKT_DADDR);
     addrCopy(pL3 + 24, CTL + CTL_PKT_SADDR);
     store<u8>(pL3 + 7, 64);
+    st32be(pL3, ld32be(pL3) & 0xfff00000);   // our own flow (label 0), not the requester's
   }
   let start = l2Reply(pL3);
   if (start == 0) { setDrop(CNT_NO_HEADROOM); return true; }

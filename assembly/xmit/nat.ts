@@ -9,7 +9,7 @@ import {
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
 import { pL3, pL4, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto } from "../packet/iph";
 import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
-import { addrCopy } from "../packet/bytes";
+import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
 import { icmpSendError, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT } from "./icmp";
 
@@ -39,7 +39,19 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
   else if (proto == IPPROTO_UDP) csumOff = 6;
   else return;   // SCTP's CRC32c covers no addresses; ports only (SCTP issue)
   let check = load<u16>(l4 + csumOff);
-  if (proto == IPPROTO_UDP && check == 0) return;      // no checksum (IPv4): stays none
+  // RFC 768: zero means "no checksum" on IPv4 and must stay zero. (Linux 6.1 updates it as if
+  // it were a checksum, so the receiver drops the datagram; we deliberately do not.) On IPv6 a
+  // zero UDP checksum is invalid (RFC 8200 §8.1).
+  if (proto == IPPROTO_UDP && check == 0) {
+    if (af == AF_INET) return;
+    // IPv6: Linux 6.1 puts a full, valid checksum on the rewritten datagram; so do we
+    let len = ld16be(l4 + 4);
+    let src = portOff == 2 ? pL3 + 8 : toAddr;       // DNAT keeps the source, SNAT sets it
+    let dst = portOff == 2 ? toAddr : pL3 + 24;
+    let c = <u16>(~csumFold(csumPartial(l4, len, pseudoSum(af, src, dst, IPPROTO_UDP, len))) & 0xffff);
+    store<u16>(l4 + csumOff, c == 0 ? 0xffff : c);
+    return;
+  }
   let n: u16;
   if (af == AF_INET) n = csumUpdate4p(check, load<u32>(fromAddr, 12), load<u32>(toAddr, 12), fromPort, toPort);
   else n = csumUpdate16p(check, fromAddr, toAddr, fromPort, toPort);
