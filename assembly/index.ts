@@ -2,7 +2,7 @@
 // the exported layout constants below (the host duplicates none of them).
 import * as L from "./layout";
 import * as D from "./defs";
-import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
+import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, tcpNextState, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
 import { udpInitTimeouts, udpSetTimeout, udpTimeout, udpStateName, UDP_S_NORMAL } from "./proto/udp";
 import { connTableInit, connNextLive, connCount } from "./conn/table";
 import { timerInit } from "./conn/timer";
@@ -157,6 +157,8 @@ export function getStateTimeout(proto: u8, state: u8): u32 {
   if (proto == D.IPPROTO_TCP) return state < TCP_S_LAST ? tcpTimeout(state) : 0;
   return udpTimeout();
 }
+/** The TCP state table itself (tests walk every cell): dir 0 INPUT, 1 OUTPUT, 2 INPUT-ONLY. */
+export function tcpStateNext(dir: u32, state: u8, flags: u8): u8 { return tcpNextState(dir, state, flags); }
 export function stateName(proto: u8, state: u8): string {
   return proto == D.IPPROTO_TCP ? tcpStateName(state) : udpStateName(state);
 }
