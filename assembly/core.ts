@@ -89,10 +89,10 @@ export function ipvsInHook(point: u8): i32 {
     let di = schedSchedule(si);
     if (di == 0) {
       // ip_vs_leave: no server — tell the client with a port unreachable, drop the packet
-      cntInc(CNT_NO_DEST);
       setDrop(CNT_NO_DEST);
       if (pAf == AF_INET) icmpSendError(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, 0);
       else icmpSendError(ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, 0);
+      if (verdict == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
       return NF_STOLEN;
     }
     ci = connNew(pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport, di, si);
@@ -231,6 +231,7 @@ function processOne(i: u32): void {
   cntInc(CNT_RX);
   if (off > slotSize || len > slotSize - off) {
     store<u8>(meta, V_DROP, SLOT_VERDICT); store<u16>(meta, <u16>CNT_BAD_SLOT, SLOT_REASON);
+    store<u32>(meta, 0, SLOT_LEN);
     cntInc(CNT_BAD_SLOT); cntInc(CNT_DROP);
     return;
   }
@@ -239,7 +240,7 @@ function processOne(i: u32): void {
   let r = parseFrame(frame, len);
   if (r != 0) {
     let v: u8 = (r == CNT_NOT_IP || flag(SET_PASS_MALFORMED)) ? V_PASS : V_DROP;
-    cntInc(r);
+    if (v != V_DROP) cntInc(r);                    // a drop's reason is counted by finish()
     finish(meta, v, v == V_DROP ? r : 0, 0);
     return;
   }
@@ -272,7 +273,10 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
   if (v == V_XMIT) cntInc(CNT_TX);
   else if (v == V_LOCAL) cntInc(CNT_LOCAL);
   else if (v == V_PASS) cntInc(CNT_PASS);
-  else if (v == V_DROP) cntInc(CNT_DROP);
+  else if (v == V_DROP) {
+    cntInc(CNT_DROP);
+    if (reason != 0 && reason != CNT_DROP) cntInc(reason);   // every drop has a named counter
+  }
 }
 
 /** Process slots 0..n-1 at time nowMs. Returns n. */

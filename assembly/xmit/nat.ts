@@ -11,6 +11,7 @@ import { pL3, pL4, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto } from 
 import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
+import { cntInc } from "../stats";
 import { icmpSendError, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT } from "./icmp";
 
 /** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
@@ -20,6 +21,7 @@ function decrementTtl(reply: bool): bool {
   let ttl = load<u8>(pL3 + off);
   if (ttl <= 1) {
     setDrop(CNT_TTL_EXCEEDED);
+    if (reply) cntInc(CNT_TTL_EXCEEDED);          // answered with an ICMP error, not a plain drop
     if (reply) {
       if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, 0);
       else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0, 0);

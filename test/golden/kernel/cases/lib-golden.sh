@@ -61,7 +61,7 @@ run() { echo "=== \$ $* ==="; "$@" 2>&1; echo "--- rc=$?"; }
 jsnap() {
   _C=$(ipvsadm -L -n -c | grep " $3:$4 ")
   _P=$(grep " $(hex4 $3) $(hexport $4) " /proc/net/ip_vs_conn)
-  _D=$(ipvsadm -L -n $5 $6 | tail -n +5)
+  _D=$(ipvsadm -L -n $5 $6 | grep -e '->' | grep -v RemoteAddress)
   _U=$(cut -d' ' -f1 /proc/uptime)
   printf '@C\n%s\n@P\n%s\n@D\n%s\n' "$_C" "$_P" "$_D" | awk -v label="$2" -v up="$_U" -v client="$3:$4" '
   /^@/ { sec = $0; next }

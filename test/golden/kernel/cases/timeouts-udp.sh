@@ -81,18 +81,20 @@ run ipvsadm -L --timeout
 run ipvsadm --set 1 1 1
 run ipvsadm -L --timeout
 run ipvsadm --set 30 20 40
-# ---- C. expiry: a CLOSE conn (10 s) and a UDP conn with --set 30 20 3
-tcp_in 40009 S 1000 0; tcp_in 40009 R 1001 0
+# ---- C. expiry: a CLOSE conn (10 s: ES + RST in) and a UDP conn with
+# --set 30 20 3, polled until both are gone
+es 40009; tcp_in 40009 R 1001 0
 T0=$(cut -d' ' -f1 /proc/uptime)
-echo "CLOSE conn 40009 created at uptime $T0"
+echo "CLOSE conn 40009 (ES + in RST) made at uptime $T0"
 ipvsadm --set 30 20 3
 send_cli udp $C 40103 $VIP 55 data=00; sleep 0.05
 echo "UDP conn 40103 created at uptime $(cut -d' ' -f1 /proc/uptime) with udp timeout 3"
-k=0
-while [ $k -lt 28 ]; do
+k=0; gone=0
+while [ $k -lt 40 ] && [ $gone -lt 3 ]; do
   jsnap $J "expiry poll $k: CLOSE conn (40009)" $C 40009 -t $VIP:80
   jsnap $J "expiry poll $k: UDP conn, timeout 3 (40103)" $C 40103 -u $VIP:55
-  sleep 0.5; k=$((k + 1))
+  if [ "$(tail -n 2 $J | grep -c '"conns":\[\]')" = 2 ]; then gone=$((gone + 1)); fi
+  sleep 0.3; k=$((k + 1))
 done
 run ipvsadm -L --timeout
 run ipvsadm -L -n -c

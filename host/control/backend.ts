@@ -1,0 +1,172 @@
+/*
+ * host/control/backend.ts - the AdmBackend of `wasmvs adm` over a live Engine.
+ *
+ * runAdm() (host/rules/adm.ts) parses and formats; this file only translates its typed
+ * requests into engine calls and the engine's failures into the errno names libipvs would
+ * have seen, so ipvsadm's texts and exit codes follow. It never throws for a refused change:
+ * a restore (-R) goes on after a failed line, as ipvsadm's does, and every engine control
+ * call checks its arguments before it touches a record, so a failed line changes nothing.
+ *
+ * Listings come from Engine.services() (dests in the kernel's newest-first order) with the
+ * rate estimator's decoded values (assembly/est.ts) filled in, record by record.
+ * Runtime-agnostic: no Node imports (a browser page can run `adm` against its own engine).
+ */
+import type { Engine, ServiceKey, ServiceSpec, DestSpec as EngineDestSpec } from '../engine.ts';
+import { WvsError } from '../errors.ts';
+import type { AdmBackend } from '../rules/adm.ts';
+import type { Errno } from '../rules/errors.ts';
+import type { DestSpec, SvcKey, SvcSpec } from '../rules/parse.ts';
+import { SVC_F_PERSISTENT, type ConnView, type Rates, type ServiceView, type Stats, type Timeouts } from '../rules/types.ts';
+
+/** The IPVS version wasmvs reports (ipvsadm --version, the -L header). */
+export const IPVS_VERSION = '1.2.1';
+
+const ERRNOS: ReadonlySet<string> = new Set<Errno>([
+  'EPERM', 'ENOENT', 'ESRCH', 'EEXIST', 'EINVAL', 'ENOMEM', 'EBUSY', 'ERANGE', 'E2BIG',
+  'ENOPROTOOPT', 'EOPNOTSUPP', 'EAFNOSUPPORT', 'EMSGSIZE', 'ENOSPC', 'ENOTSUP',
+]);
+
+/** The errno an engine failure stands for (WvsEngineError carries it; anything else: EINVAL). */
+export function errnoOf(e: unknown): Errno {
+  if (e instanceof WvsError && e.errno && ERRNOS.has(e.errno)) return e.errno as Errno;
+  if (e instanceof WvsError) return 'EINVAL';
+  throw e; // a bug, not a refused request: let it surface
+}
+
+/** Rates of one stats block: kind 0 totals, 1 service, 2 dest (assembly/index.ts statsRate). */
+export function engineRates(engine: Engine, kind: 0 | 1 | 2, idx: number): Rates {
+  const r = (w: number) => Number(engine.ex.statsRate(kind, idx, w));
+  return { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) };
+}
+
+/** Engine record indices, read with the layout constants the module exports. */
+interface Indices { svcIdx: number; destIdx: number[] }
+
+export interface EngineBackendOptions {
+  /** size= in the -L header; default: the engine's conn hash buckets (a power of two ≥ connMax) */
+  connTabSize?: number;
+}
+
+export class EngineBackend implements AdmBackend {
+  constructor(readonly engine: Engine, private readonly opts: EngineBackendOptions = {}) {}
+
+  private key(k: SvcKey): ServiceKey {
+    return k.fwmark ? { fwmark: k.fwmark, af: k.af } : { proto: k.proto ?? undefined, addr: k.addr, port: k.port, af: k.af };
+  }
+
+  private spec(k: SvcKey, sp: SvcSpec): ServiceSpec {
+    return {
+      ...this.key(k), sched: sp.sched, flags: sp.flags & ~SVC_F_PERSISTENT,
+      persistent: sp.flags & SVC_F_PERSISTENT ? sp.timeout : undefined, netmask: sp.netmask,
+    };
+  }
+
+  private dest(d: DestSpec): EngineDestSpec {
+    return { addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh };
+  }
+
+  /** Run one engine control call; a refusal becomes its errno. */
+  private call(f: () => unknown): Errno | null {
+    try { f(); return null; } catch (e) { return errnoOf(e); }
+  }
+
+  /** Options the engine has no room for yet are refused before anything is touched. */
+  private unsupportedService(sp: SvcSpec): Errno | null {
+    // no persistence engines (--pe sip): libipvs reports a missing module as ENOENT
+    return sp.pe ? 'ENOENT' : null;
+  }
+  private unsupportedDest(d: DestSpec): Errno | null {
+    // ipip is the only tunnel encapsulation the engine's records describe
+    return d.fwd === 'Tunnel' && d.tunType && d.tunType !== 'ipip' ? 'EOPNOTSUPP' : null;
+  }
+
+  addService(k: SvcKey, sp: SvcSpec): Errno | null {
+    if (this.engine.serviceIndex(this.key(k))) return 'EEXIST'; // ip_vs_add_service looks up first
+    return this.unsupportedService(sp) ?? this.call(() => this.engine.addService(this.spec(k, sp)));
+  }
+  editService(k: SvcKey, sp: SvcSpec): Errno | null {
+    if (!this.engine.serviceIndex(this.key(k))) return 'ESRCH';
+    return this.unsupportedService(sp) ?? this.call(() => this.engine.editService(this.spec(k, sp)));
+  }
+  delService(k: SvcKey): Errno | null { return this.call(() => this.engine.delService(this.key(k))); }
+  clear(): Errno | null { return this.call(() => this.engine.clear()); }
+  /**
+   * The kernel's order of checks for -a/-e (ip_vs_add_dest, ip_vs_edit_dest): the service, then
+   * the weight and thresholds (ERANGE), then whether the dest exists (EEXIST / ENOENT). Only
+   * then does the engine see the request (and may refuse a forwarding method it lacks).
+   */
+  private destPrecheck(k: SvcKey, d: DestSpec, wantExisting: boolean): Errno | null {
+    const svc = this.service(k);
+    if (!svc) return 'ESRCH';
+    if (d.weight < 0 || d.lthresh > d.uthresh) return 'ERANGE';
+    const exists = svc.dests.some((x) => x.af === d.af && x.addr === d.addr && x.port === d.port);
+    if (exists !== wantExisting) return wantExisting ? 'ENOENT' : 'EEXIST';
+    return this.unsupportedDest(d);
+  }
+  addDest(k: SvcKey, d: DestSpec): Errno | null {
+    return this.destPrecheck(k, d, false) ?? this.call(() => this.engine.addDest(this.key(k), this.dest(d)));
+  }
+  editDest(k: SvcKey, d: DestSpec): Errno | null {
+    return this.destPrecheck(k, d, true) ?? this.call(() => this.engine.editDest(this.key(k), this.dest(d)));
+  }
+  delDest(k: SvcKey, d: DestSpec): Errno | null {
+    return this.call(() => this.engine.delDest(this.key(k), { addr: d.addr, port: d.port }));
+  }
+  zero(k: SvcKey | null): Errno | null {
+    const i = k ? this.engine.serviceIndex(this.key(k)) : 0;
+    if (k && !i) return 'ESRCH';
+    const rc = this.engine.ex.zeroStats(i) | 0;
+    return rc === 0 ? null : rc === -3 ? 'ESRCH' : 'EINVAL';
+  }
+  setTimeouts(t: Timeouts): Errno | null { return this.call(() => this.engine.setTimeouts(t)); }
+
+  services(): ServiceView[] {
+    const views = this.engine.services();
+    const idx = this.indices();
+    // Engine.services() walks the same records in the same order: service i <-> idx[i]
+    views.forEach((s, i) => {
+      const ix = idx[i];
+      if (!ix || ix.destIdx.length !== s.dests.length) return;
+      s.rates = engineRates(this.engine, 1, ix.svcIdx);
+      s.dests.forEach((d, j) => { d.rates = engineRates(this.engine, 2, ix.destIdx[j]); });
+    });
+    return views;
+  }
+  service(k: SvcKey): ServiceView | null {
+    const want = this.key(k);
+    if (!this.engine.serviceIndex(want)) return null;
+    return this.services().find((s) => k.fwmark
+      ? s.fwmark === k.fwmark && s.af === k.af
+      : s.fwmark === 0 && s.proto === k.proto && s.port === k.port && s.af === k.af && s.addr === k.addr) ?? null;
+  }
+  timeouts(): Timeouts { return this.engine.timeouts(); }
+  conns(): ConnView[] { return this.engine.conns(); }
+  info(): { version: string; size: number } {
+    let size = this.opts.connTabSize ?? 0;
+    if (!size) { size = 1; const max = Number(this.engine.ex.connCapacity()); while (size < max) size *= 2; }
+    return { version: IPVS_VERSION, size };
+  }
+
+  /** Global counters with the estimator's rates (the totals block, ip_vs_stats). */
+  totals(): { stats: Stats; rates: Rates } {
+    return { stats: this.engine.globalStats(), rates: engineRates(this.engine, 0, 0) };
+  }
+
+  /** Service and dest record indices in listing order, read from engine memory. */
+  private indices(): Indices[] {
+    const ex = this.engine.ex;
+    const g = (n: string) => Number((ex[n] as WebAssembly.Global).value);
+    const mem = this.engine.memory;
+    const dv = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
+    const svcBase = Number(ex.regionBase(3));
+    const destBase = Number(ex.regionBase(4));
+    const SVC_SIZE = g('SVC_SIZE'), SVC_DEST_HEAD = g('SVC_DEST_HEAD'), DEST_SIZE = g('DEST_SIZE'), DEST_NEXT = g('DEST_NEXT');
+    const out: Indices[] = [];
+    for (let i = ex.svcNext(1) >>> 0; i !== 0; i = ex.svcNext(i + 1) >>> 0) {
+      const destIdx: number[] = [];
+      for (let d = dv.getUint32(svcBase + i * SVC_SIZE + SVC_DEST_HEAD, true); d !== 0; d = dv.getUint32(destBase + d * DEST_SIZE + DEST_NEXT, true)) destIdx.push(d);
+      out.push({ svcIdx: i, destIdx });
+    }
+    return out;
+  }
+}
