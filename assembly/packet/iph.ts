@@ -154,6 +154,20 @@ function parseL4(): u32 {
   return 0;
 }
 
+/** Re-read the addresses after the packet was rewritten (later hooks see what goes out). */
+export function iphRefreshAddrs(): void {
+  if (pAf == AF_INET) {
+    addrFromV4(CTL + CTL_PKT_SADDR, pL3 + 12);
+    addrFromV4(CTL + CTL_PKT_DADDR, pL3 + 16);
+  } else {
+    addrCopy(CTL + CTL_PKT_SADDR, pL3 + 8);
+    addrCopy(CTL + CTL_PKT_DADDR, pL3 + 24);
+  }
+  if (pProto == IPPROTO_TCP || pProto == IPPROTO_UDP || pProto == IPPROTO_SCTP) {
+    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
+  }
+}
+
 // ---- the packet quoted inside an ICMP error (RFC 792, RFC 4443 §2.4(c)) -----------------------
 export let iL3: usize = 0;
 export let iAf: u8 = 0;

@@ -7,7 +7,7 @@ import {
   CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
 } from "../defs";
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
-import { pL3, pL4, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto } from "../packet/iph";
+import { pL3, pL4, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs } from "../packet/iph";
 import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
@@ -72,6 +72,7 @@ export function natXmit(ci: u32): i32 {
   } else {
     addrCopy(pL3 + 24, cp + CONN_DADDR);
   }
+  iphRefreshAddrs();
   setIpvsProperty();
   setVerdict(V_XMIT);
   return NF_STOLEN;
@@ -90,6 +91,7 @@ export function natResponse(ci: u32): i32 {
   } else {
     addrCopy(pL3 + 8, cp + CONN_VADDR);
   }
+  iphRefreshAddrs();
   return NF_ACCEPT;
 }
 
@@ -138,6 +140,7 @@ export function natIcmp(ci: u32, inout: bool): void {
     else store<u16>(iL4, load<u16>(cp, CONN_DPORT));
   }
   icmpRecompute();
+  iphRefreshAddrs();
 }
 
 /** handle_response_icmp for NAT: translate and let it continue (FORWARD). */
