@@ -4,7 +4,7 @@
 // slot through the hook points.
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
-  slotSize, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
+  slotSize, SCRATCH, linkType, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
   CONN_DEST, CONN_STATE, CONN_FWD, CONN_PROTO, SVC_FLAGS, DEST_FLAGS, DEST_WEIGHT,
 } from "./layout";
 import {
@@ -20,7 +20,7 @@ import {
   parseFrame, parseInner, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
   iProto, iSport, iDport, TH_SYN, TH_RST,
 } from "./packet/iph";
-import { connInGet, connOutGet } from "./conn/table";
+import { connInGet, connOutGet, connHashFolded, connPrefetch } from "./conn/table";
 import { connNew, connExpireNow, connSetState } from "./conn/conn";
 import { timerTick } from "./conn/timer";
 import { svcFind, isVip } from "./ctl";
@@ -279,10 +279,41 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
   }
 }
 
+/**
+ * The conn-hash of slot i's packet read straight off the wire, for the batch prefetch only:
+ * a hint (0 when the frame is not a plain IPv4/IPv6 TCP/UDP packet); the real parse comes later.
+ */
+function peekHash(i: u32): u32 {
+  if (linkType != 0) return 0;
+  let meta = slotMeta(i);
+  let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
+  if (off > slotSize || len > slotSize - off || len < 40) return 0;
+  let ip = slotBase(i) + off;
+  let v = load<u8>(ip) >> 4;
+  if (v == 4) {
+    let ihl = (<u32>load<u8>(ip) & 0xf) << 2;
+    let proto = load<u8>(ip, 9);
+    if (ihl < 20 || ihl + 4 > len || (proto != IPPROTO_TCP && proto != IPPROTO_UDP)) return 0;
+    return connHashFolded(proto, 0xffff0000 ^ load<u32>(ip, 12), load<u16>(ip + ihl), 0xffff0000 ^ load<u32>(ip, 16), load<u16>(ip + ihl, 2));
+  }
+  if (v == 6 && len >= 44) {
+    let proto = load<u8>(ip, 6);
+    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return 0;
+    let s = load<u32>(ip, 8) ^ load<u32>(ip, 12) ^ load<u32>(ip, 16) ^ load<u32>(ip, 20);
+    let d = load<u32>(ip, 24) ^ load<u32>(ip, 28) ^ load<u32>(ip, 32) ^ load<u32>(ip, 36);
+    return connHashFolded(proto, s, load<u16>(ip, 40), d, load<u16>(ip, 42));
+  }
+  return 0;
+}
+
 /** Process slots 0..n-1 at time nowMs. Returns n. */
 export function processBatch(n: u32, nowMs: f64): u32 {
   clockSet(nowMs);
   if (n > slotCount) n = slotCount;
+  // warm the conn table for the whole batch first (see connPrefetch)
+  let hashes = SCRATCH;
+  for (let i: u32 = 0; i < n; i++) store<u32>(hashes + (<usize>i << 2), peekHash(i));
+  connPrefetch(hashes, n);
   for (let i: u32 = 0; i < n; i++) processOne(i);
   return n;
 }

@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { load: () => Promise<{ main: (argv: string[]) =>
   demo: { load: () => import('./synthetic.ts'), help: 'the main job on a built-in default (npm start)' },
   adm: { load: () => import('./control/adm-cli.ts'), help: 'ipvsadm-compatible control of a running director (wasmvs adm -L -n); wasmvsadm is the same' },
   synthetic: { load: () => import('./synthetic.ts'), help: 'drive a built-in synthetic workload through the engine and print the ipvsadm table' },
+  replay: { load: () => import('./replay/cli.ts'), help: 'replay a pcap/pcapng capture through the engine (--rules, --out, --json, --serve)' },
 };
 
 function usage(): string {

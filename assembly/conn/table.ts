@@ -27,11 +27,38 @@ export function connTableInit(): void {
 }
 /** Hash of (proto, addr1, port1, addr2, port2), seeded at init (ip_vs_conn_hashkey uses jhash + rnd). */
 @inline export function connHash(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
+  return connHashFolded(proto, addrFold(a1), p1, addrFold(a2), p2);
+}
+/** The same hash from folded addresses (the batch prefetch computes them from the wire). */
+@inline export function connHashFolded(proto: u8, f1: u32, p1: u16, f2: u32, p2: u16): u32 {
   let h = load<u32>(CTL, CTL_HASH_SEED) ^ <u32>proto;
-  h = (h ^ addrFold(a1)) * 0x9e3779b1;
-  h = (h ^ addrFold(a2)) * 0x85ebca77;
+  h = (h ^ f1) * 0x9e3779b1;
+  h = (h ^ f2) * 0x85ebca77;
   h ^= <u32>p1 | (<u32>p2 << 16);
   return fmix(h) & connMask;
+}
+
+let prefetchSink: u32 = 0;
+/**
+ * Touch the hash buckets, then the first conn of each chain, for a whole batch before any
+ * packet is processed. The loads are independent of each other, so the CPU overlaps their
+ * cache misses (wasm has no prefetch instruction); the lookups that follow then hit the cache.
+ * An in-key (caddr, cport, vaddr, vport) and an out-key (daddr, dport, caddr, cport) put the
+ * packet's (src, sport, dst, dport) in the same places, so one hash serves both tables.
+ */
+export function connPrefetch(hashes: usize, n: u32): void {
+  let sink: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    let h = <usize>load<u32>(hashes + (<usize>i << 2)) << 2;
+    sink += load<u32>(CONN_TAB_IN + h) + load<u32>(CONN_TAB_OUT + h);
+  }
+  for (let i: u32 = 0; i < n; i++) {
+    let h = <usize>load<u32>(hashes + (<usize>i << 2)) << 2;
+    let a = load<u32>(CONN_TAB_IN + h), b = load<u32>(CONN_TAB_OUT + h);
+    if (a != 0) sink += load<u32>(connPtr(a), CONN_CPORT);
+    if (b != 0) sink += load<u32>(connPtr(b), CONN_CPORT);
+  }
+  prefetchSink += sink;
 }
 
 /** ip_vs_conn_in_get: the conn of a client→VIP packet. */

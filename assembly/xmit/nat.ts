@@ -41,9 +41,9 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
   else if (proto == IPPROTO_UDP) csumOff = 6;
   else return;   // SCTP's CRC32c covers no addresses; ports only (SCTP issue)
   let check = load<u16>(l4 + csumOff);
-  // RFC 768: zero means "no checksum" on IPv4 and must stay zero. (Linux 6.1 updates it as if
-  // it were a checksum, so the receiver drops the datagram; we deliberately do not.) On IPv6 a
-  // zero UDP checksum is invalid (RFC 8200 §8.1).
+  // RFC 768: zero means "no checksum" on IPv4; we keep it zero, so the sender's choice holds
+  // and the payload is not read. (Linux 6.1, recorded on veth, fills in a full valid checksum
+  // instead: both are valid on the wire.) On IPv6 a zero UDP checksum is invalid (RFC 8200 §8.1).
   if (proto == IPPROTO_UDP && check == 0) {
     if (af == AF_INET) return;
     // IPv6: Linux 6.1 puts a full, valid checksum on the rewritten datagram; so do we
