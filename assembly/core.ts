@@ -63,7 +63,8 @@ export function ipvsInHook(point: u8): i32 {
     let d = <u32>load<u16>(connPtr(ci), CONN_DEST);
     let resched = false;
     if (flag(SET_EXPIRE_NODEST) && d != 0 && load<i32>(destPtr(d), DEST_WEIGHT) == 0) resched = true;
-    else if (flag(SET_CONN_REUSE) && isNewConnExpected(ci)) resched = true;
+    // any non-zero conn_reuse_mode enables it (mode 2 behaves like 3, recorded from 6.1)
+    else if (flag(SET_CONN_REUSE | SET_CONN_REUSE_2) && isNewConnExpected(ci)) resched = true;
     if (resched) { connExpireNow(ci); cntInc(CNT_CONN_REUSED); ci = 0; }
   }
 
