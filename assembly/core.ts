@@ -5,14 +5,14 @@
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
   slotSize, SCRATCH, linkType, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
-  CONN_DEST, CONN_STATE, CONN_FWD, CONN_PROTO, SVC_FLAGS, DEST_FLAGS, DEST_WEIGHT,
+  CONN_DEST, CONN_STATE, CONN_FWD, CONN_PROTO, CONN_CONTROL, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN,
   NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, IP_VS_CONN_F_MASQ, DEST_F_AVAILABLE,
   SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP,
-  SVC_F_ONEPACKET, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
+  SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
   CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP, CNT_CONN_FULL, CNT_NO_DEST, CNT_DEST_UNAVAILABLE,
   CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT,
 } from "./defs";
@@ -20,10 +20,11 @@ import {
   parseFrame, parseInner, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
   iProto, iSport, iDport, TH_SYN, TH_RST,
 } from "./packet/iph";
-import { connInGet, connOutGet, connHashFolded, connPrefetch } from "./conn/table";
+import { connInGet, connOutGet, connHashFolded, connPrefetch, connCount } from "./conn/table";
 import { connNew, connExpireNow, connSetState } from "./conn/conn";
 import { timerTick } from "./conn/timer";
-import { svcFind, isVip } from "./ctl";
+import { svcFindPkt, isVip, isMarkSvc } from "./ctl";
+import { schedPersist, persistFull, persistDest } from "./conn/template";
 import { schedSchedule } from "./sched/registry";
 import { xmitIn, xmitIcmpIn } from "./xmit/registry";
 import { natResponse, natIcmpResponse, icmpCsumOk } from "./xmit/nat";
@@ -32,10 +33,12 @@ import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } f
 import { runHooks } from "./hooks";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import {
-  pktReset, setVerdict, setDrop, setPktConn, pktConn, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart,
+  pktReset, setVerdict, setDrop, setPktConn, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart,
 } from "./pkt";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
+/** Below this many conns (≈ 7 MiB of records) the table stays in the caches: no batch prefetch. */
+@inline const PREFETCH_MIN_CONNS: u32 = 1 << 16;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 
@@ -44,6 +47,7 @@ import {
 /** is_new_conn_expected: may a SYN on this old conn start a new one (conn_reuse_mode)? */
 function isNewConnExpected(ci: u32): bool {
   let cp = connPtr(ci);
+  if (load<u32>(cp, CONN_CONTROL) != 0) return false;   // controlled (persistence): kept
   if (load<u8>(cp, CONN_PROTO) != IPPROTO_TCP) return false;
   let st = load<u8>(cp, CONN_STATE);
   return st == TCP_S_TIME_WAIT || st == TCP_S_CLOSE ||
@@ -83,11 +87,20 @@ export function ipvsInHook(point: u8): i32 {
       cntInc(CNT_NO_CONN);
       return NF_ACCEPT;
     }
-    let si = svcFind(pProto, pktDaddr(), pDport);
+    let si = svcFindPkt(pktMark, pAf, pProto, pktDaddr(), pDport);
     if (si == 0) return NF_ACCEPT;
     // ip_vs_schedule: active FTP data from port 20 is never scheduled
     if (pSport == FTPDATA) return NF_ACCEPT;
-    let di = schedSchedule(si);
+    let svc = svcPtr(si);
+    let di: u32 = 0;
+    if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
+      // ip_vs_sched_persist: the client's template decides the dest (conn/template.ts)
+      ci = schedPersist(si, pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport);
+      if (ci == 0 && persistFull) { setDrop(CNT_CONN_FULL); return NF_DROP; }
+      di = persistDest;
+    } else if (load<u32>(svc, SVC_FWMARK) != 0 || pDport == load<u16>(svc, SVC_VPORT)) {
+      di = schedSchedule(si);   // a non-persistent port-zero service schedules nothing
+    }
     if (di == 0) {
       // ip_vs_leave: no server — tell the client with a port unreachable, drop the packet
       setDrop(CNT_NO_DEST);
@@ -96,7 +109,7 @@ export function ipvsInHook(point: u8): i32 {
       if (verdict == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
       return NF_STOLEN;
     }
-    ci = connNew(pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport, di, si);
+    if (ci == 0) ci = connNew(pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport, di, si);
     if (ci == 0) { setDrop(CNT_CONN_FULL); return NF_DROP; }
     if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto == IPPROTO_UDP) {
       store<u16>(connPtr(ci), load<u16>(connPtr(ci), 80) | CONN_F_ONE_PACKET, 80);
@@ -247,7 +260,8 @@ function processOne(i: u32): void {
   }
   let v = runHooks(NF_INET_PRE_ROUTING);
   if (v == NF_ACCEPT) {
-    let point = isVip(pktDaddr()) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
+    // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
+    let point = isVip(pktDaddr()) || (pktMark != 0 && isMarkSvc(pktMark)) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
     v = runHooks(point);
     if (v == NF_ACCEPT) {
       if (ipvsProperty) setVerdict(V_XMIT);        // un-NATed reply forwarded on
@@ -311,10 +325,13 @@ function peekHash(i: u32): u32 {
 export function processBatch(n: u32, nowMs: f64): u32 {
   clockSet(nowMs);
   if (n > slotCount) n = slotCount;
-  // warm the conn table for the whole batch first (see connPrefetch)
-  let hashes = SCRATCH;
-  for (let i: u32 = 0; i < n; i++) store<u32>(hashes + (<usize>i << 2), peekHash(i));
-  connPrefetch(hashes, n);
+  // warm the conn table for the whole batch first (see connPrefetch); a table small enough to
+  // stay in the caches does not need it
+  if (connCount() >= PREFETCH_MIN_CONNS) {
+    let hashes = SCRATCH;
+    for (let i: u32 = 0; i < n; i++) store<u32>(hashes + (<usize>i << 2), peekHash(i));
+    connPrefetch(hashes, n);
+  }
   for (let i: u32 = 0; i < n; i++) processOne(i);
   return n;
 }

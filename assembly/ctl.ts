@@ -4,7 +4,7 @@
 // linked list in the kernel's order: newest first (__ip_vs_update_dest does list_add_rcu
 // at the head), and every scheduler walks that order.
 import {
-  CTL, CTL_ADDR0, CTL_ADDR1, SVC_TAB, SVC_TAB_SIZE, svcMax, destMax, svcPtr, destPtr, schedArea, SCHED_AREA_SIZE,
+  CTL, CTL_ADDR0, CTL_ADDR1, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_SIZE, svcMax, destMax, svcPtr, destPtr, schedArea, SCHED_AREA_SIZE,
   SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT, SVC_NUM_DESTS, SVC_DEST_HEAD,
   SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_SIZE,
   DEST_USED, DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH,
@@ -13,7 +13,7 @@ import {
 import {
   E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP,
   DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
-  CONN_F_INACTIVE, CONN_F_NOOUTPUT, SVC_F_HASHED,
+  CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
 } from "./defs";
 import { addrEq, addrCopy, addrFold } from "./packet/bytes";
 import { schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest } from "./sched/registry";
@@ -41,6 +41,39 @@ export function svcFind(proto: u8, vaddr: usize, vport: u16): u32 {
   return 0;
 }
 
+/**
+ * ip_vs_service_find for a packet: a fwmark service for the packet's mark first, then the
+ * service of (proto, vaddr, vport), then the catch-all port-zero service of (proto, vaddr).
+ */
+export function svcFindPkt(mark: u32, af: u8, proto: u8, vaddr: usize, vport: u16): u32 {
+  if (mark != 0 && load<u32>(CTL, CTL_FWM_COUNT) != 0) {
+    let s = svcFindMark(af, mark);
+    if (s != 0) return s;
+  }
+  let s = svcFind(proto, vaddr, vport);
+  if (s == 0 && vport != 0 && load<u32>(CTL, CTL_NULLSVC_COUNT) != 0) s = svcFind(proto, vaddr, 0);
+  return s;
+}
+
+/** __ip_vs_svc_fwm_find: the fwmark service of family af with this mark (they hash under 0.0.0.0 / ::). */
+export function svcFindMark(af: u8, mark: u32): u32 {
+  let z = CTL + CTL_ZERO_ADDR;
+  memory.fill(z, 0, 16);
+  if (af == 4) store<u32>(z, 0xffff0000, 8);
+  let i = load<u32>(svcBucket(z));
+  while (i != 0) {
+    let svc = svcPtr(i);
+    if (load<u32>(svc, SVC_FWMARK) == mark && load<u8>(svc, SVC_AF) == af) return i;
+    i = load<u32>(svc, SVC_NEXT_HASH);
+  }
+  return 0;
+}
+
+/** Is there a fwmark service for this mark (either family)? The route step's "local" for marked packets. */
+export function isMarkSvc(mark: u32): bool {
+  return load<u32>(CTL, CTL_FWM_COUNT) != 0 && (svcFindMark(4, mark) != 0 || svcFindMark(6, mark) != 0);
+}
+
 /** Route step: is `addr` the address of any virtual service (a local address of the director)? */
 export function isVip(addr: usize): bool {
   let i = load<u32>(svcBucket(addr));
@@ -64,6 +97,17 @@ export function svcLookup(proto: u8, vport: u16, fwmark: u32): u32 {
                load<u8>(svc, SVC_PROTO) == proto && addrEq(svc + SVC_VADDR, vaddr)) return i;
   }
   return 0;
+}
+
+/** Keep ipvs->nullsvc_counter / fwm_services in step with a service added (+1) or deleted (-1). */
+function svcCount(svc: usize, d: i32): void {
+  let off = load<u32>(svc, SVC_FWMARK) != 0 ? CTL_FWM_COUNT : (load<u16>(svc, SVC_VPORT) == 0 ? CTL_NULLSVC_COUNT : 0);
+  if (off != 0) store<u32>(CTL + off, <u32>(<i32>load<u32>(CTL + off) + d));
+}
+
+function addrZero(a: usize, af: u8): void {
+  memory.fill(a, 0, 16);
+  if (af == 4) store<u32>(a, 0xffff0000, 8);
 }
 
 @inline function addrIsV4(a: usize): bool {
@@ -106,9 +150,11 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   store<u32>(svc, fwmark, SVC_FWMARK);
   store<u32>(svc, timeout, SVC_TIMEOUT);
   store<u32>(svc, netmask, SVC_NETMASK);
+  if (fwmark != 0) addrZero(svc + SVC_VADDR, af);   // fwmark services hash under 0.0.0.0 / ::
   let b = svcBucket(svc + SVC_VADDR);
   store<u32>(svc, load<u32>(b), SVC_NEXT_HASH);
   store<u32>(b, idx);
+  svcCount(svc, 1);
   memory.fill(schedArea(idx), 0, SCHED_AREA_SIZE);
   schedInitService(idx);
   return <i32>idx;
@@ -162,6 +208,7 @@ export function svcDel(svcIdx: u32): i32 {
   store<u32>(svc, 0, SVC_DEST_HEAD);
   store<u16>(svc, 0, SVC_NUM_DESTS);
   schedDoneService(svcIdx);
+  svcCount(svc, -1);
   store<u8>(svc, 0, SVC_USED);
   return E_OK;
 }
@@ -285,7 +332,8 @@ function destRetire(d: u32): void {
 export function destBindConn(d: u32, connFlags: u16): void {
   let dest = destPtr(d);
   store<u32>(dest, load<u32>(dest, DEST_REFCNT) + 1, DEST_REFCNT);
-  if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) + 1, DEST_PERSIST);
+  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
   else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
   let u = load<u32>(dest, DEST_UTHRESH);
   if (u != 0 && destTotalConns(dest) >= u) store<u8>(dest, load<u8>(dest, DEST_FLAGS) | DEST_F_OVERLOAD, DEST_FLAGS);
@@ -293,7 +341,8 @@ export function destBindConn(d: u32, connFlags: u16): void {
 
 export function destUnbindConn(d: u32, connFlags: u16): void {
   let dest = destPtr(d);
-  if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) - 1, DEST_PERSIST);
+  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
   else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
   let l = load<u32>(dest, DEST_LTHRESH);
   let u = load<u32>(dest, DEST_UTHRESH);

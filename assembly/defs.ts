@@ -38,10 +38,12 @@
 @inline export const HOOK_FN_MATCH_DST: u8 = 17;     // user: verdict for destinations in a prefix
 @inline export const HOOK_FN_VERDICT: u8 = 18;       // user: always the entry's verdict (REPEAT: once)
 @inline export const HOOK_FN_COUNT: u8 = 19;         // user: count and ACCEPT
+@inline export const HOOK_FN_MARK: u8 = 20;          // user: set skb->mark for a prefix/proto/port, ACCEPT
 
 // ---- address families, protocols ------------------------------------------------------------
 @inline export const AF_INET: u8 = 4;
 @inline export const AF_INET6: u8 = 6;
+@inline export const IPPROTO_IP: u8 = 0;      // the protocol of fwmark templates
 @inline export const IPPROTO_ICMP: u8 = 1;
 @inline export const IPPROTO_TCP: u8 = 6;
 @inline export const IPPROTO_UDP: u8 = 17;
@@ -59,7 +61,7 @@
 // ---- conn flags (subset of IP_VS_CONN_F_*; our own bit positions in a u16) -------------------
 @inline export const CONN_F_NOOUTPUT: u16 = 0x0004;   // IP_VS_CONN_F_NOOUTPUT: no replies seen (DR/TUN)
 @inline export const CONN_F_INACTIVE: u16 = 0x0008;   // IP_VS_CONN_F_INACTIVE: counted in inactconns
-@inline export const CONN_F_TEMPLATE: u16 = 0x1000;   // IP_VS_CONN_F_TEMPLATE (persistence, later)
+@inline export const CONN_F_TEMPLATE: u16 = 0x1000;   // IP_VS_CONN_F_TEMPLATE: a persistence template
 @inline export const CONN_F_ONE_PACKET: u16 = 0x2000;
 
 // ---- dest flags (IP_VS_DEST_F_*) -----------------------------------------------------------------
@@ -83,6 +85,7 @@
 @inline export const SET_SLOPPY_TCP: u32 = 0x20;      // net.ipv4.vs.sloppy_tcp
 @inline export const SET_SECURE_TCP: u32 = 0x40;      // secure_tcp: the tcp_states_dos table
 @inline export const SET_NO_TTL_DEC: u32 = 0x80;      // do not decrement TTL/hop limit when forwarding
+@inline export const SET_EXPIRE_QUIESCENT: u32 = 0x100; // net.ipv4.vs.expire_quiescent_template
 @inline export const SET_DEFAULTS: u32 = SET_ICMP_ECHO | SET_CONN_REUSE;
 
 // ---- error codes returned by control calls (negative errno, as the kernel's setsockopt) ---------

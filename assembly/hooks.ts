@@ -5,17 +5,18 @@
 // (bounded: a hook that repeats forever costs a counted drop, not a hung engine).
 import {
   CTL, CTL_HOOK_COUNT, HOOK_MAX, hookPtr, HOOK_USED, HOOK_POINT, HOOK_FN, HOOK_VERDICT, HOOK_PRIORITY, HOOK_ID,
-  HOOK_PLEN, HOOK_ADDR, HOOK_PACKETS, HOOK_ARG, HOOK_SIZE,
+  HOOK_PLEN, HOOK_ADDR, HOOK_PACKETS, HOOK_ARG, HOOK_SIZE, HOOK_PROTO, HOOK_PORT_LO, HOOK_PORT_HI, HOOK_MATCH_SRC,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, NF_REPEAT, NF_QUEUE, NF_INET_NUMHOOKS, E_NOSPC, E_INVAL, E_NOENT,
   HOOK_FN_IPVS_IN, HOOK_FN_IPVS_OUT, HOOK_FN_IPVS_FWD_ICMP, HOOK_FN_IPVS_POST, HOOK_FN_ICMP_ECHO,
-  HOOK_FN_MATCH_SRC, HOOK_FN_MATCH_DST, HOOK_FN_VERDICT, HOOK_FN_COUNT, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP,
+  HOOK_FN_MATCH_SRC, HOOK_FN_MATCH_DST, HOOK_FN_VERDICT, HOOK_FN_COUNT, HOOK_FN_MARK,
+  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP,
 } from "./defs";
 import { addrInPrefix } from "./packet/bytes";
-import { pktSaddr, pktDaddr } from "./packet/iph";
+import { pktSaddr, pktDaddr, pProto, pDport } from "./packet/iph";
 import { ipvsInHook, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook } from "./core";
-import { setDrop } from "./pkt";
+import { setDrop, setPktMark } from "./pkt";
 import { cntInc } from "./stats";
 
 @inline const REPEAT_MAX: u32 = 8;
@@ -27,7 +28,7 @@ let nextHookId: u32 = 1;
 /** Insert an entry; returns its id (> 0) or -errno. `addr` (16 bytes) for match hooks is read at addrPtr. */
 export function hookAdd(point: u8, priority: i32, fn: u8, verdict: u8, addrPtr: usize, plen: u32): i32 {
   if (point >= NF_INET_NUMHOOKS) return E_INVAL;
-  if (fn == 0 || (fn > HOOK_FN_ICMP_ECHO && fn < HOOK_FN_MATCH_SRC) || fn > HOOK_FN_COUNT) return E_INVAL;
+  if (fn == 0 || (fn > HOOK_FN_ICMP_ECHO && fn < HOOK_FN_MATCH_SRC) || fn > HOOK_FN_MARK) return E_INVAL;
   if (<i32>verdict > NF_STOP) return E_INVAL;
   let n = hookCount();
   if (n >= HOOK_MAX) return E_NOSPC;
@@ -105,8 +106,42 @@ function callHook(e: usize, point: u8): i32 {
       return v;
     }
     case HOOK_FN_COUNT: return NF_ACCEPT;
+    case HOOK_FN_MARK: return markHook(e);
   }
   return NF_ACCEPT;
+}
+
+/** The MARK target of an iptables rule `[-s|-d prefix] [-p proto] [--dport lo:hi] -j MARK --set-mark M`. */
+function markHook(e: usize): i32 {
+  let proto = load<u8>(e, HOOK_PROTO);
+  if (proto != 0 && proto != pProto) return NF_ACCEPT;
+  let lo = <u32>load<u16>(e, HOOK_PORT_LO), hi = <u32>load<u16>(e, HOOK_PORT_HI);
+  if (lo != 0 || hi != 0) {
+    if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP && pProto != IPPROTO_SCTP) return NF_ACCEPT;
+    let port = <u32>bswap<u16>(pDport);
+    if (port < lo || port > hi) return NF_ACCEPT;
+  }
+  let a = load<u8>(e, HOOK_MATCH_SRC) ? pktSaddr() : pktDaddr();
+  if (!addrInPrefix(a, e + HOOK_ADDR, load<u32>(e, HOOK_PLEN))) return NF_ACCEPT;
+  setPktMark(load<u32>(e, HOOK_ARG));
+  return NF_ACCEPT;
+}
+
+/** Set the match fields of MARK hook `id` (after hookAdd). */
+export function hookSetMark(id: u32, mark: u32, proto: u8, portLo: u16, portHi: u16, matchSrc: bool): i32 {
+  let n = hookCount();
+  for (let i: u32 = 0; i < n; i++) {
+    let e = hookPtr(i);
+    if (load<u32>(e, HOOK_ID) != id) continue;
+    if (load<u8>(e, HOOK_FN) != HOOK_FN_MARK) return E_INVAL;
+    store<u32>(e, mark, HOOK_ARG);
+    store<u8>(e, proto, HOOK_PROTO);
+    store<u16>(e, portLo, HOOK_PORT_LO);
+    store<u16>(e, portHi, HOOK_PORT_HI);
+    store<u8>(e, matchSrc ? 1 : 0, HOOK_MATCH_SRC);
+    return 0;
+  }
+  return E_NOENT;
 }
 
 /** nf_hook_slow: run every entry of `point`. Returns NF_ACCEPT, NF_DROP or NF_STOLEN. */

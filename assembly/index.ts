@@ -4,11 +4,11 @@ import * as L from "./layout";
 import * as D from "./defs";
 import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, tcpNextState, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
 import { udpInitTimeouts, udpSetTimeout, udpTimeout, udpStateName, UDP_S_NORMAL } from "./proto/udp";
-import { connTableInit, connNextLive, connCount } from "./conn/table";
+import { connTableInit, connNextLive, connCount, CONN_F_HASHED } from "./conn/table";
 import { timerInit } from "./conn/timer";
-import { connKill } from "./conn/conn";
+import { connExpireNow } from "./conn/conn";
 import * as ctl from "./ctl";
-import { hookAdd as hAdd, hookDel as hDel, hooksInitIpvs } from "./hooks";
+import { hookAdd as hAdd, hookDel as hDel, hookSetMark as hSetMark, hooksInitIpvs } from "./hooks";
 import { processBatch, tickAt } from "./core";
 import { schedName as sName, SCHED_LAST } from "./sched/registry";
 import { cntGet } from "./stats";
@@ -159,6 +159,17 @@ export function getStateTimeout(proto: u8, state: u8): u32 {
 }
 /** The TCP state table itself (tests walk every cell): dir 0 INPUT, 1 OUTPUT, 2 INPUT-ONLY. */
 export function tcpStateNext(dir: u32, state: u8, flags: u8): u8 { return tcpNextState(dir, state, flags); }
+/** ip_vs_state_name of conn i: templates NONE / ASSURED, protocols without states NONE. */
+export function connStateName(i: u32): string {
+  let cp = L.connPtr(i);
+  let st = load<u8>(cp, L.CONN_STATE);
+  if (load<u16>(cp, L.CONN_FLAGS) & D.CONN_F_TEMPLATE) return st == 0 ? "NONE" : st == 1 ? "ASSURED" : "ERR!";
+  let proto = load<u8>(cp, L.CONN_PROTO);
+  if (proto != D.IPPROTO_TCP && proto != D.IPPROTO_UDP) return proto == D.IPPROTO_IP ? "NONE" : "ERR!";
+  return stateName(proto, st);
+}
+export const CONN_F_TEMPLATE: u32 = D.CONN_F_TEMPLATE;
+export const CONN_CONTROL: u32 = L.CONN_CONTROL;
 export function stateName(proto: u8, state: u8): string {
   return proto == D.IPPROTO_TCP ? tcpStateName(state) : udpStateName(state);
 }
@@ -198,6 +209,10 @@ export function hookAdd(point: u8, priority: i32, fn: u8, verdict: u8, plen: u32
   return hAdd(point, priority, fn, verdict, L.CTL + L.CTL_ADDR2, plen);
 }
 export function hookDel(id: u32): i32 { return hDel(id); }
+/** The match and mark of a MARK hook (HOOK_FN_MARK) added by hookAdd: ports host order, 0,0 = any. */
+export function hookSetMark(id: u32, mark: u32, proto: u8, portLo: u32, portHi: u32, matchSrc: bool): i32 {
+  return hSetMark(id, mark, proto, <u16>portLo, <u16>portHi, matchSrc);
+}
 export function hookCount(): u32 { return load<u32>(L.CTL, L.CTL_HOOK_COUNT); }
 
 // ---- conns, counters -------------------------------------------------------------------------
@@ -206,7 +221,8 @@ export function connsInUse(): u32 { return connCount(); }
 /** Expire a conn now (ip_vs_conn_expire_now); the record is recycled at the next tick. */
 export function connExpire(i: u32): i32 {
   if (i == 0 || i > L.connMax) return D.E_INVAL;
-  connKill(i);
+  if (!(load<u16>(L.connPtr(i), L.CONN_FLAGS) & CONN_F_HASHED)) return D.E_NOENT;   // not a live conn
+  connExpireNow(i);
   return 0;
 }
 export function counter(i: u32): u64 { return i < D.CNT_LAST ? cntGet(i) : 0; }

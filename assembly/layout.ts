@@ -57,6 +57,11 @@
 @inline export const CTL_PKT_DADDR: u32 = 272;
 @inline export const CTL_INNER_SADDR: u32 = 288;    // the packet quoted by an ICMP error
 @inline export const CTL_INNER_DADDR: u32 = 304;
+@inline export const CTL_TPL_CADDR: u32 = 320;     // persistence: the client address masked by the netmask
+@inline export const CTL_TPL_VADDR: u32 = 336;     // persistence: the vaddr of a template (fwmark as an address)
+@inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
+@inline export const CTL_FWM_COUNT: u32 = 356;      // u32 fwmark services (ipvs->fwm_services)
+@inline export const CTL_ZERO_ADDR: u32 = 360;      // 16 bytes scratch: the address fwmark services hash under
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -114,20 +119,21 @@
 @inline export const DEST_LAST_WEIGHT: u32 = DEST_STATS + STATS_SIZE;
 @inline export const DEST_SIZE: u32 = DEST_LAST_WEIGHT + 16;
 
-// ---- conn record (ip_vs_conn), 112 bytes ------------------------------------------------------
+// ---- conn record (ip_vs_conn), 120 bytes -------------------------------------------------------
 //  ┌────────────┬────────────┬────────────┬────────────┐
 //  │ nextIn u32 │ nextOut u32│ nextTimer  │ timeout ms │  0
-//  ├────────────┴────────────┴────────────┴────────────┤
-//  │ expires u32 (engine ms) │ svc u16 │ dest u16 ...   │ 16
+//  ├────────────┴──┬─────────┴────────────┴────────────┤
+//  │ expires u32   │ svc u16 │ dest u16                 │ 16
 //  │ caddr[16]                                          │ 24
 //  │ vaddr[16]                                          │ 40
 //  │ daddr[16]                                          │ 56
 //  │ cport vport dport u16 (wire) │ proto af flags u16  │ 72
-//  │ state u8 fwd u8 pad u16 │ inpkts u32 │ outpkts u32 │ 84
-//  │ inbytes u64             │ outbytes u64             │ 96
-//  └────────────────────────────────────────────────────┘ 112
+//  │ state u8 fwd u8 │ prevTimer u32 │ inpkts u32        │ 82
+//  │ outpkts u32 │ inbytes u64 │ outbytes u64           │ 92
+//  │ control / n_control u32 │ reserved u32             │ 112
+//  └────────────────────────────────────────────────────┘ 120
 // With a power-of-two bucket count ≥ connMax per direction, the hash index adds 8 bytes
-// per conn at full table: 120 bytes per conn in all (target ≤ 128).
+// per conn at full table: 128 bytes per conn in all (target ≤ 128).
 @inline export const CONN_NEXT_IN: u32 = 0;
 @inline export const CONN_NEXT_OUT: u32 = 4;
 @inline export const CONN_NEXT_TIMER: u32 = 8;
@@ -146,15 +152,23 @@
 @inline export const CONN_FLAGS: u32 = 80;
 @inline export const CONN_STATE: u32 = 82;
 @inline export const CONN_FWD: u32 = 83;
+/** Timer-wheel back link: the previous conn, or WHEEL_HEAD | slot when the conn heads its slot. */
+@inline export const CONN_PREV_TIMER: u32 = 84;
 @inline export const CONN_INPKTS: u32 = 88;
 @inline export const CONN_OUTPKTS: u32 = 92;
 @inline export const CONN_INBYTES: u32 = 96;
 @inline export const CONN_OUTBYTES: u32 = 104;
-@inline export const CONN_SIZE: u32 = 112;
+/**
+ * u32 union. A conn: cp->control, the index of the persistence template it belongs to (0 =
+ * none). A template (CONN_F_TEMPLATE, which never has a control itself): ct->n_control, how
+ * many conns it controls.
+ */
+@inline export const CONN_CONTROL: u32 = 112;
+@inline export const CONN_SIZE: u32 = 120;
 
 // ---- hook entry ------------------------------------------------------------------------------
 //  0 used u8 | 1 point u8 | 2 fn u8 | 3 verdict u8 (for match/verdict hooks) | 4 priority i32
-//  8 id u32 | 12 plen u32 | 16 addr[16] | 32 packets u64 | 40 arg u32
+//  8 id u32 | 12 plen u32 | 16 addr[16] | 32 packets u64 | 40 arg u32 (MARK: the mark)
 @inline export const HOOK_USED: u32 = 0;
 @inline export const HOOK_POINT: u32 = 1;
 @inline export const HOOK_FN: u32 = 2;
@@ -165,7 +179,13 @@
 @inline export const HOOK_ADDR: u32 = 16;
 @inline export const HOOK_PACKETS: u32 = 32;
 @inline export const HOOK_ARG: u32 = 40;
-@inline export const HOOK_SIZE: u32 = 48;
+// MARK hooks (iptables -j MARK): 44 dport lo u16 | 46 dport hi u16 (host order; 0,0 = any)
+// | 48 proto u8 (0 = any) | 49 match on the source (1) or destination (0) prefix
+@inline export const HOOK_PORT_LO: u32 = 44;
+@inline export const HOOK_PORT_HI: u32 = 46;
+@inline export const HOOK_PROTO: u32 = 48;
+@inline export const HOOK_MATCH_SRC: u32 = 49;
+@inline export const HOOK_SIZE: u32 = 64;
 
 // ---- slot meta ------------------------------------------------------------------------------
 //  0 off u32 (from slot start) | 4 len u32 | 8 verdict u8 | 9 port u8 | 10 reason u16 | 12 conn u32

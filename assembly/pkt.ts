@@ -9,13 +9,15 @@ export let verdict: u8 = V_DROP;
 export let dropReason: u32 = 0;      // CNT_* of the drop, 0 = none yet
 export let ipvsProperty: bool = false;   // skb->ipvs_property: produced/handled by IPVS
 export let pktConn: u32 = 0;         // the conn this packet belongs to (0 = none)
+export let pktMark: u32 = 0;         // skb->mark: set by a MARK hook, selects fwmark services
 
 export function pktReset(slot: usize, start: usize, len: u32): void {
   slotStart = slot; outStart = start; outLen = len;
-  verdict = V_DROP; dropReason = 0; ipvsProperty = false; pktConn = 0;
+  verdict = V_DROP; dropReason = 0; ipvsProperty = false; pktConn = 0; pktMark = 0;
 }
 @inline export function setOut(start: usize, len: u32): void { outStart = start; outLen = len; }
 @inline export function setVerdict(v: u8): void { verdict = v; }
 @inline export function setDrop(reason: u32): void { if (dropReason == 0) dropReason = reason; }
 @inline export function setIpvsProperty(): void { ipvsProperty = true; }
 @inline export function setPktConn(c: u32): void { pktConn = c; }
+@inline export function setPktMark(m: u32): void { pktMark = m; }

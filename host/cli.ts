@@ -5,8 +5,8 @@
  */
 
 const COMMANDS: Record<string, { load: () => Promise<{ main: (argv: string[]) => Promise<number> }>; help: string }> = {
-  // until the TUN lab demo exists, `demo` (what `npm start` runs) is the synthetic workload
-  demo: { load: () => import('./synthetic.ts'), help: 'the main job on a built-in default (npm start)' },
+  run: { load: () => import('./director/run.ts'), help: 'forward real traffic: the director on a TUN device (root), rules from an ipvsadm-save file' },
+  demo: { load: () => import('./director/demo.ts'), help: 'HTTP through the director in a network-namespace lab, with the ipvsadm table (npm start; root)' },
   adm: { load: () => import('./control/adm-cli.ts'), help: 'ipvsadm-compatible control of a running director (wasmvs adm -L -n); wasmvsadm is the same' },
   synthetic: { load: () => import('./synthetic.ts'), help: 'drive a built-in synthetic workload through the engine and print the ipvsadm table' },
   replay: { load: () => import('./replay/cli.ts'), help: 'replay a pcap/pcapng capture through the engine (--rules, --out, --json, --serve)' },

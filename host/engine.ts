@@ -45,7 +45,7 @@ export type HookFnName = keyof typeof HookFn;
 /** Engine settings (assembly/defs.ts SET_*). */
 export const Setting = {
   passMalformed: 0x1, expireNodestConn: 0x2, icmpEcho: 0x4, connReuse: 0x8, connReuse2: 0x10,
-  sloppyTcp: 0x20, secureTcp: 0x40, noTtlDecrement: 0x80,
+  sloppyTcp: 0x20, secureTcp: 0x40, noTtlDecrement: 0x80, expireQuiescentTemplate: 0x100,
 } as const;
 export type SettingName = keyof typeof Setting;
 
@@ -387,7 +387,7 @@ export class Engine {
         caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
         vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
         daddr: this.addrAt(af, p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
-        state: this.stateName(proto, this.u8[p + c.CONN_STATE]), expiresMs: Math.max(0, left),
+        state: this.getString(this.ex.connStateName(i)), expiresMs: Math.max(0, left),
         flags: this.dv.getUint16(p + c.CONN_FLAGS, true),
         inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
         inbytes: this.dv.getBigUint64(p + c.CONN_INBYTES, true), outbytes: this.dv.getBigUint64(p + c.CONN_OUTBYTES, true),

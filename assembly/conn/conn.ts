@@ -1,15 +1,16 @@
 // Conn life cycle (ip_vs_conn_new, ip_vs_bind_dest, ip_vs_conn_expire, ip_vs_set_state).
 import {
   CTL, CTL_NOW, connPtr, destPtr, svcPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
-  CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES,
+  CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL,
   DEST_ADDR, DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, DEST_AF,
 } from "../layout";
-import { IPPROTO_TCP, IPPROTO_UDP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CNT_CONN_CREATED, CNT_CONN_EXPIRED } from "../defs";
+import { IPPROTO_TCP, IPPROTO_UDP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED } from "../defs";
+import { controlDel, controlAssure } from "./template";
 import { addrCopy } from "../packet/bytes";
-import { connAlloc, connHashIn, connUnhash, CONN_F_DEAD, CONN_F_HASHED } from "./table";
-import { timerAdd } from "./timer";
+import { connAlloc, connHashIn, connUnhash, connFree, CONN_F_DEAD, CONN_F_HASHED } from "./table";
+import { timerAdd, timerDel, timerRequeue } from "./timer";
 import { destBindConn, destUnbindConn, destSetInactive } from "../ctl";
-import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_LAST } from "../proto/tcp";
+import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_LAST, TCP_S_ESTABLISHED } from "../proto/tcp";
 import { udpTimeout } from "../proto/udp";
 import { cntInc } from "../stats";
 
@@ -17,6 +18,12 @@ import { cntInc } from "../stats";
 
 /** ip_vs_conn_new + ip_vs_bind_dest + ip_vs_bind_xmit. Returns the conn index, 0 when full. */
 export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, destIdx: u32, svcIdx: u32): u32 {
+  let dport = load<u16>(destPtr(destIdx), DEST_PORT);
+  return connNewFull(proto, af, caddr, cport, vaddr, vport, dport != 0 ? dport : vport, 0, destIdx, svcIdx);
+}
+
+/** ip_vs_conn_new with the dport and extra flags (CONN_F_TEMPLATE) given, as ip_vs_sched_persist calls it. */
+export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, dport: u16, extra: u16, destIdx: u32, svcIdx: u32): u32 {
   let ci = connAlloc();
   if (ci == 0) return 0;
   let cp = connPtr(ci);
@@ -26,16 +33,16 @@ export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usiz
   addrCopy(cp + CONN_DADDR, dest + DEST_ADDR);
   store<u16>(cp, cport, CONN_CPORT);
   store<u16>(cp, vport, CONN_VPORT);
-  let dport = load<u16>(dest, DEST_PORT);
-  store<u16>(cp, dport != 0 ? dport : vport, CONN_DPORT);
+  store<u16>(cp, dport, CONN_DPORT);
   store<u8>(cp, proto, CONN_PROTO);
   store<u8>(cp, af, CONN_AF);
   store<u8>(cp, load<u8>(dest, DEST_FWD), CONN_FWD);
-  let flags = <u16>load<u32>(dest, DEST_CONN_FLAGS);
+  let flags = <u16>load<u32>(dest, DEST_CONN_FLAGS) | extra;
   store<u16>(cp, flags, CONN_FLAGS);
   store<u16>(cp, <u16>svcIdx, CONN_SVC);
   store<u16>(cp, <u16>destIdx, CONN_DEST);
   store<u8>(cp, 0, CONN_STATE);
+  store<u32>(cp, 0, CONN_CONTROL);
   // ip_vs_conn_new: 3 s until the protocol sets the state's timeout
   store<u32>(cp, 3000, CONN_TIMEOUT);
   store<u32>(cp, engineNow() + 3000, CONN_EXPIRES);
@@ -46,20 +53,45 @@ export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usiz
   return ci;
 }
 
+/**
+ * ip_vs_conn_expire, first step: a template that still controls conns is not expired but
+ * kept another 60 s (expire_later). Returns true when the conn was killed.
+ */
+export function connTryExpire(ci: u32): bool {
+  let cp = connPtr(ci);
+  if ((load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) && load<u32>(cp, CONN_CONTROL) != 0) {
+    // the kernel's timer runs at the deadline: count the 60 s from there, not from a late tick
+    let now = engineNow();
+    let exp = load<u32>(cp, CONN_EXPIRES) + 60000;
+    if (<i32>(exp - now) <= 0 || <i32>(exp - now) > 60000) exp = now + 60000;
+    store<u32>(cp, 60000, CONN_TIMEOUT);
+    store<u32>(cp, exp, CONN_EXPIRES);
+    return false;
+  }
+  connKill(ci);
+  return true;
+}
+
 /** Unhash, unbind from its dest and mark dead; the timer wheel returns the record to the pool. */
 export function connKill(ci: u32): void {
   let cp = connPtr(ci);
   let flags = load<u16>(cp, CONN_FLAGS);
   if (flags & CONN_F_DEAD) return;
   connUnhash(ci);
+  if (!(flags & CONN_F_TEMPLATE)) controlDel(ci);    // ip_vs_control_del
   let d = <u32>load<u16>(cp, CONN_DEST);
   if (d != 0) destUnbindConn(d, flags);
   store<u16>(cp, (load<u16>(cp, CONN_FLAGS) & ~CONN_F_HASHED) | CONN_F_DEAD, CONN_FLAGS);
   cntInc(CNT_CONN_EXPIRED);
 }
 
-/** ip_vs_conn_expire_now. */
-@inline export function connExpireNow(ci: u32): void { connKill(ci); }
+/** ip_vs_conn_expire_now: gone at once, its record back in the pool. */
+export function connExpireNow(ci: u32): void {
+  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_DEAD) return;
+  if (!connTryExpire(ci)) { timerRequeue(ci); return; }   // a template with controlled conns
+  timerDel(ci);
+  connFree(ci);
+}
 
 /** Protocol timeout for a state. */
 @inline export function stateTimeout(proto: u8, state: u8): u32 {
@@ -93,13 +125,19 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
         }
       }
       store<u8>(cp, ns, CONN_STATE);
+      if (ns == TCP_S_ESTABLISHED) controlAssure(ci);
     }
     timeout = tcpTimeout(ns);
   } else {
     timeout = udpTimeout();
+    if (dir == DIR_OUTPUT) controlAssure(ci);
   }
+  let old = load<u32>(cp, CONN_EXPIRES);
+  let exp = engineNow() + timeout;
   store<u32>(cp, timeout, CONN_TIMEOUT);
-  store<u32>(cp, engineNow() + timeout, CONN_EXPIRES);
+  store<u32>(cp, exp, CONN_EXPIRES);
+  // queued for a later deadline (the old state's longer timeout): move it up now
+  if (<i32>(exp - old) < 0) timerRequeue(ci);
 }
 
 /** Renew the timer without a state change (packets of protocols without states). */

@@ -7,6 +7,7 @@ import {
   CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN,
 } from "../layout";
 import { addrEq, addrFold } from "../packet/bytes";
+import { CONN_F_TEMPLATE } from "../defs";
 
 @inline export const CONN_F_HASHED: u16 = 0x0040;   // IP_VS_CONN_F_HASHED: findable in both indexes
 @inline export const CONN_F_DEAD: u16 = 0x8000;     // unhashed; the timer wheel returns it to the pool
@@ -68,6 +69,20 @@ export function connInGet(proto: u8, caddr: usize, cport: u16, vaddr: usize, vpo
     let cp = connPtr(i);
     if (load<u16>(cp, CONN_CPORT) == cport && load<u16>(cp, CONN_VPORT) == vport &&
         load<u8>(cp, CONN_PROTO) == proto &&
+        addrEq(cp + CONN_CADDR, caddr) && addrEq(cp + CONN_VADDR, vaddr) &&
+        !(load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE)) return i;
+    i = load<u32>(cp, CONN_NEXT_IN);
+  }
+  return 0;
+}
+
+/** ip_vs_ct_in_get: the persistence template (cport 0) with this key, or 0. */
+export function ctInGet(proto: u8, caddr: usize, vaddr: usize, vport: u16): u32 {
+  let i = load<u32>(CONN_TAB_IN + (<usize>connHash(proto, caddr, 0, vaddr, vport) << 2));
+  while (i != 0) {
+    let cp = connPtr(i);
+    if (load<u16>(cp, CONN_CPORT) == 0 && load<u16>(cp, CONN_VPORT) == vport &&
+        load<u8>(cp, CONN_PROTO) == proto && (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) &&
         addrEq(cp + CONN_CADDR, caddr) && addrEq(cp + CONN_VADDR, vaddr)) return i;
     i = load<u32>(cp, CONN_NEXT_IN);
   }
@@ -81,7 +96,8 @@ export function connOutGet(proto: u8, daddr: usize, dport: u16, caddr: usize, cp
     let cp = connPtr(i);
     if (load<u16>(cp, CONN_DPORT) == dport && load<u16>(cp, CONN_CPORT) == cport &&
         load<u8>(cp, CONN_PROTO) == proto &&
-        addrEq(cp + CONN_DADDR, daddr) && addrEq(cp + CONN_CADDR, caddr)) return i;
+        addrEq(cp + CONN_DADDR, daddr) && addrEq(cp + CONN_CADDR, caddr) &&
+        !(load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE)) return i;
     i = load<u32>(cp, CONN_NEXT_OUT);
   }
   return 0;

@@ -1,23 +1,46 @@
 // Conn expiry on a timer wheel (the kernel gives each conn a timer_list). A conn sits on
-// exactly one wheel list, keyed by its deadline when it was (re)queued; renewing a timeout
-// on each packet is a single store to CONN_EXPIRES, and tick() re-queues a conn whose
-// deadline moved on instead of expiring it. Granularity 2^WHEEL_SHIFT ms; deadlines are
-// engine milliseconds (u32, wrap-safe compares).
+// exactly one wheel list (doubly linked, so it can leave in O(1)), keyed by its deadline when it
+// was (re)queued. Renewing a timeout on each packet is a single store to CONN_EXPIRES: tick()
+// re-queues a conn whose deadline moved on instead of expiring it. A deadline that moves
+// *earlier* (a state with a shorter timeout: ESTABLISHED → TIME_WAIT) re-queues the conn at
+// once (timerRequeue). Granularity 2^WHEEL_SHIFT ms; deadlines are engine milliseconds (u32,
+// wrap-safe compares).
 import {
-  CTL, CTL_NOW, CTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, CONN_NEXT_TIMER, CONN_EXPIRES, CONN_FLAGS,
+  CTL, CTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, CONN_NEXT_TIMER, CONN_PREV_TIMER, CONN_EXPIRES, CONN_FLAGS,
 } from "../layout";
 import { connFree, CONN_F_DEAD } from "./table";
-import { connKill } from "./conn";
+import { connTryExpire } from "./conn";
 
-@inline function slotOf(expires: u32): usize {
-  return WHEEL + (<usize>((expires >> WHEEL_SHIFT) & (WHEEL_SLOTS - 1)) << 2);
-}
+/** Marks a back link that names the wheel slot (the conn is first on it), not a conn. */
+@inline const WHEEL_HEAD: u32 = 0x80000000;
+
+@inline function slotIdx(expires: u32): u32 { return (expires >> WHEEL_SHIFT) & (WHEEL_SLOTS - 1); }
+@inline function slotPtr(idx: u32): usize { return WHEEL + (<usize>idx << 2); }
 
 export function timerAdd(ci: u32): void {
   let cp = connPtr(ci);
-  let s = slotOf(load<u32>(cp, CONN_EXPIRES));
-  store<u32>(cp, load<u32>(s), CONN_NEXT_TIMER);
-  store<u32>(s, ci);
+  let s = slotIdx(load<u32>(cp, CONN_EXPIRES));
+  let head = load<u32>(slotPtr(s));
+  store<u32>(cp, head, CONN_NEXT_TIMER);
+  store<u32>(cp, WHEEL_HEAD | s, CONN_PREV_TIMER);
+  if (head != 0) store<u32>(connPtr(head), ci, CONN_PREV_TIMER);
+  store<u32>(slotPtr(s), ci);
+}
+
+/** Take a queued conn off its wheel list. */
+export function timerDel(ci: u32): void {
+  let cp = connPtr(ci);
+  let prev = load<u32>(cp, CONN_PREV_TIMER);
+  let next = load<u32>(cp, CONN_NEXT_TIMER);
+  if (prev & WHEEL_HEAD) store<u32>(slotPtr(prev & ~WHEEL_HEAD), next);
+  else store<u32>(connPtr(prev), next, CONN_NEXT_TIMER);
+  if (next != 0) store<u32>(connPtr(next), prev, CONN_PREV_TIMER);
+}
+
+/** The deadline moved earlier than where the conn is queued: queue it again. */
+export function timerRequeue(ci: u32): void {
+  timerDel(ci);
+  timerAdd(ci);
 }
 
 export function timerInit(now: u32): void {
@@ -34,19 +57,18 @@ export function timerTick(now: u32): u32 {
   let expired: u32 = 0;
   // process slots cur..target inclusive; the target slot is processed again next time
   for (let k: u32 = 0; k <= steps; k++) {
-    let s = slotOf((cur + k) << WHEEL_SHIFT);
+    let s = slotPtr((cur + k) & (WHEEL_SLOTS - 1));
     let ci = load<u32>(s);
-    store<u32>(s, 0);
+    store<u32>(s, 0);                              // the list is detached: walk it on its own
     while (ci != 0) {
       let cp = connPtr(ci);
       let next = load<u32>(cp, CONN_NEXT_TIMER);
       if (load<u16>(cp, CONN_FLAGS) & CONN_F_DEAD) {
         connFree(ci);
-      } else if (<i32>(now - load<u32>(cp, CONN_EXPIRES)) >= 0) {
-        connKill(ci);
+      } else if (<i32>(now - load<u32>(cp, CONN_EXPIRES)) >= 0 && connTryExpire(ci)) {
         connFree(ci);
         expired++;
-      } else {
+      } else {                                     // not due, or a template kept on (expire_later)
         timerAdd(ci);
       }
       ci = next;

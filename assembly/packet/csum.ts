@@ -35,6 +35,28 @@ export function csumPartial(p: usize, len: u32, init: u64): u64 {
   return <u64>load<u32>(a) + <u64>load<u32>(a, 4) + <u64>load<u32>(a, 8) + <u64>load<u32>(a, 12);
 }
 
+/** Is the IPv4 header checksum right? (ip_rcv's check; the common 20-byte header unrolled) */
+@inline export function ipv4CsumOk(ip: usize, ihl: u32): bool {
+  if (ihl == 20) {
+    let s: u64 = <u64>load<u32>(ip) + <u64>load<u32>(ip, 4) + <u64>load<u32>(ip, 8) + <u64>load<u32>(ip, 12) + <u64>load<u32>(ip, 16);
+    return csumFold(s) == 0xffff;
+  }
+  return csumFold(csumPartial(ip, ihl, 0)) == 0xffff;
+}
+
+/**
+ * The IPv4 header checksum after NAT changed the TTL/protocol word and one address, updated
+ * incrementally (RFC 1624 eqn. 3). Equal to ip_send_check's full recomputation: both land in
+ * 0..0xfffe (the 0xffff0000 term of the 32-bit complement keeps the sum from folding to zero).
+ */
+export function ipv4HdrUpdate(ip: usize, oldWord: u16, oldAddr: u32, newAddr: u32): void {
+  let s = startDiff(load<u16>(ip, 10));
+  s += <u64>(~(<u32>oldWord) & 0xffff) + <u64>load<u16>(ip, 8);
+  let from: u32 = ~oldAddr;
+  s += <u64>from + <u64>newAddr;
+  store<u16>(ip, <u16>(~csumFold(s) & 0xffff), 10);
+}
+
 /** IPv4 header checksum, computed in full (ip_send_check). */
 export function ipv4SendCheck(ip: usize, ihl: u32): void {
   store<u16>(ip, 0, 10);

@@ -7,7 +7,7 @@ import {
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, AF_INET, AF_INET6,
 } from "../defs";
 import { ld16be, addrFromV4, addrCopy } from "./bytes";
-import { csumFold, csumPartial } from "./csum";
+import { ipv4CsumOk } from "./csum";
 
 /** How many IPv6 extension headers we walk before giving up (RFC 8200 allows a chain; we bound it). */
 @inline export const IPV6_EXT_MAX: u32 = 8;
@@ -76,7 +76,7 @@ function parseIpv4(ip: usize, len: u32): u32 {
   if (tot < ihl) return CNT_BAD_LEN;
   if (tot > len) return CNT_BAD_LEN;
   // ip_rcv drops a header whose checksum does not verify before any hook sees it
-  if (csumFold(csumPartial(ip, ihl, 0)) != 0xffff) return CNT_BAD_IP_CSUM;
+  if (!ipv4CsumOk(ip, ihl)) return CNT_BAD_IP_CSUM;
   pL3 = ip; pLen = tot; pAf = AF_INET; pHdrLen = ihl;
   pProto = load<u8>(ip, 9);
   addrFromV4(CTL + CTL_PKT_SADDR, ip + 12);

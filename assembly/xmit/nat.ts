@@ -8,7 +8,7 @@ import {
 } from "../defs";
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
 import { pL3, pL4, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs } from "../packet/iph";
-import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
+import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
 import { cntInc } from "../stats";
@@ -64,11 +64,13 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
 /** ip_vs_nat_xmit(_v6): client→VIP becomes client→real server. */
 export function natXmit(ci: u32): i32 {
   let cp = connPtr(ci);
+  let ttlWord = load<u16>(pL3 + 8);
   if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)
   l4Rewrite(pAf, pProto, pL4, 2, cp + CONN_VADDR, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT));
   if (pAf == AF_INET) {
-    store<u32>(pL3 + 16, load<u32>(cp, CONN_DADDR + 12));
-    ipv4SendCheck(pL3, pHdrLen_v4());
+    let old = load<u32>(pL3 + 16), nw = load<u32>(cp, CONN_DADDR + 12);
+    store<u32>(pL3 + 16, nw);
+    ipv4HdrUpdate(pL3, ttlWord, old, nw);
   } else {
     addrCopy(pL3 + 24, cp + CONN_DADDR);
   }
@@ -83,11 +85,13 @@ export function natXmit(ci: u32): i32 {
 /** handle_response: real server→client becomes VIP→client. Returns NF_ACCEPT (continues). */
 export function natResponse(ci: u32): i32 {
   let cp = connPtr(ci);
+  let ttlWord = load<u16>(pL3 + 8);
   if (!decrementTtl(false)) return NF_DROP;
   l4Rewrite(pAf, pProto, pL4, 0, cp + CONN_DADDR, cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
   if (pAf == AF_INET) {
-    store<u32>(pL3 + 12, load<u32>(cp, CONN_VADDR + 12));
-    ipv4SendCheck(pL3, pHdrLen_v4());
+    let old = load<u32>(pL3 + 12), nw = load<u32>(cp, CONN_VADDR + 12);
+    store<u32>(pL3 + 12, nw);
+    ipv4HdrUpdate(pL3, ttlWord, old, nw);
   } else {
     addrCopy(pL3 + 8, cp + CONN_VADDR);
   }

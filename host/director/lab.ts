@@ -1,0 +1,210 @@
+/*
+ * host/director/lab.ts - a NAT lab in network namespaces, for `wasmvs demo` and test/e2e.
+ *
+ *   <p>-cli                 <p>-dir (the director; the TUN is moved in here)          <p>-rs1..3
+ *   eth0 198.18.0.2 ─veth─ tocli 198.18.0.1                                            eth0 198.18.1.11..
+ *                          rsbr 198.18.1.1 (bridge) ─ tors1, tors2, tors3 ─veth────────
+ *                          VIP 198.18.2.1/32 → dev <tun>        (the director adds it)
+ *                          from 198.18.1.0/24 iif rsbr → table 100: default dev <tun>
+ *
+ * Clients and real servers route everything via the director. A client's SYN to the VIP goes
+ * into the TUN; the engine rewrites it to a real server and writes it back; the kernel forwards
+ * it out of rsbr. The server's reply (from 198.18.1.x) arrives on rsbr and is policy-routed into
+ * the TUN; the engine rewrites its source to the VIP and writes it back; the kernel forwards it
+ * to the client. ip_forward=1 and rp_filter=0 (all, default, the TUN) in the director namespace.
+ * Only 198.18.0.0/15 addresses; every name carries the run's prefix (unique per process).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ip, ipQuiet, sysctl } from './sys.ts';
+import { CLIENT_SCRIPT, SERVER_SCRIPT } from './lab-scripts.ts';
+
+export const LAB_VIP = '198.18.2.1';
+export const LAB_CLIENT = '198.18.0.2';
+export const LAB_RS_NET = '198.18.1.0/24';
+export const LAB_TABLE = '100';
+
+export interface LabOptions {
+  /** part of every namespace name: wvs-<tag>-<pid>-... */
+  tag?: string;
+  rsCount?: number;
+  log?: (line: string) => void;
+}
+
+/**
+ * Default rule set for a lab: TCP VIP:80 rr over the real servers (Masq); with `all`, also
+ * VIP:81 wrr 3,2,1 (to :80), the echo (7), sink (9) and UDP echo (53) services, all rr.
+ */
+export function labRules(rs: readonly string[], all = true, vip = LAB_VIP): string {
+  const lines: string[] = [];
+  const svc = (flag: '-t' | '-u', port: number, sched: string, dport = port, weights?: number[]) => {
+    lines.push(`-A ${flag} ${vip}:${port} -s ${sched}`);
+    rs.forEach((a, i) => lines.push(`-a ${flag} ${vip}:${port} -r ${a}:${dport} -m -w ${weights?.[i] ?? 1}`));
+  };
+  svc('-t', 80, 'rr');
+  if (!all) return lines.join('\n') + '\n';
+  svc('-t', 81, 'wrr', 80, [3, 2, 1]);
+  svc('-t', 7, 'rr');
+  svc('-t', 9, 'rr');
+  svc('-u', 53, 'rr');
+  return lines.join('\n') + '\n';
+}
+
+export class Lab {
+  readonly prefix: string;
+  readonly ns: { cli: string; dir: string; rs: string[] };
+  readonly rsAddrs: string[];
+  readonly rsNames: string[];
+  readonly vip = LAB_VIP;
+  private children: ChildProcess[] = [];
+  private made: string[] = [];
+  private destroyed = false;
+  private readonly exitHook = () => this.destroy();
+
+  private constructor(readonly opts: LabOptions) {
+    const n = opts.rsCount ?? 3;
+    this.prefix = `wvs-${opts.tag ?? 'lab'}-${process.pid}`;
+    this.ns = { cli: `${this.prefix}-cli`, dir: `${this.prefix}-dir`, rs: Array.from({ length: n }, (_, i) => `${this.prefix}-rs${i + 1}`) };
+    this.rsAddrs = this.ns.rs.map((_, i) => `198.18.1.${11 + i}`);
+    this.rsNames = this.ns.rs.map((_, i) => `rs${i + 1}`);
+  }
+
+  private log(msg: string): void { this.opts.log?.(msg); }
+
+  /** Build namespaces, links, addresses and routes, and start the real servers. */
+  static async create(opts: LabOptions = {}): Promise<Lab> {
+    const lab = new Lab(opts);
+    process.once('exit', lab.exitHook);
+    try {
+      lab.build();
+      await lab.startServers();
+    } catch (e) {
+      lab.destroy();
+      throw e;
+    }
+    return lab;
+  }
+
+  private build(): void {
+    const { cli, dir, rs } = this.ns;
+    for (const ns of [cli, dir, ...rs]) {
+      ip(undefined, 'netns', 'add', ns);
+      this.made.push(ns);
+      for (const k of ['all', 'default']) { try { sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1'); } catch { /* no IPv6 */ } }
+      ip(ns, 'link', 'set', 'lo', 'up');
+    }
+    this.log(`namespaces ${cli}, ${dir}, ${rs.join(', ')}`);
+    // client side
+    ip(cli, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'tocli', 'netns', dir);
+    ip(cli, 'addr', 'add', `${LAB_CLIENT}/24`, 'dev', 'eth0');
+    ip(cli, 'link', 'set', 'eth0', 'up');
+    ip(cli, 'route', 'add', 'default', 'via', '198.18.0.1');
+    ip(dir, 'addr', 'add', '198.18.0.1/24', 'dev', 'tocli');
+    ip(dir, 'link', 'set', 'tocli', 'up');
+    // real server side: one bridge in the director namespace
+    ip(dir, 'link', 'add', 'rsbr', 'type', 'bridge');
+    ip(dir, 'addr', 'add', '198.18.1.1/24', 'dev', 'rsbr');
+    ip(dir, 'link', 'set', 'rsbr', 'up');
+    rs.forEach((ns, i) => {
+      ip(ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `tors${i + 1}`, 'netns', dir);
+      ip(ns, 'addr', 'add', `${this.rsAddrs[i]}/24`, 'dev', 'eth0');
+      ip(ns, 'link', 'set', 'eth0', 'up');
+      ip(ns, 'route', 'add', 'default', 'via', '198.18.1.1');
+      ip(dir, 'link', 'set', `tors${i + 1}`, 'master', 'rsbr');
+      ip(dir, 'link', 'set', `tors${i + 1}`, 'up');
+    });
+    // the director: a router with no reverse-path filter
+    sysctl(dir, 'net.ipv4.ip_forward', '1');
+    for (const k of ['all', 'default', 'tocli', 'rsbr']) sysctl(dir, `net.ipv4.conf.${k}.rp_filter`, '0');
+    // replies of the real servers (not the director's own packets: iif) go to table 100
+    ip(dir, 'rule', 'add', 'from', LAB_RS_NET, 'iif', 'rsbr', 'lookup', LAB_TABLE, 'pref', '100');
+  }
+
+  /** Once the director's TUN is in the director namespace: replies into it, no rp_filter on it. */
+  attachDirector(tunName: string): void {
+    sysctl(this.ns.dir, `net.ipv4.conf.${tunName}.rp_filter`, '0');
+    ip(this.ns.dir, 'route', 'replace', 'default', 'dev', tunName, 'table', LAB_TABLE);
+    this.log(`replies from ${LAB_RS_NET} routed into ${tunName} (table ${LAB_TABLE})`);
+  }
+
+  private spawnIn(ns: string, script: string, args: string[]): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.children.push(child);
+    return child;
+  }
+
+  private async startServers(): Promise<void> {
+    await Promise.all(this.ns.rs.map((ns, i) => new Promise<void>((resolve, reject) => {
+      const c = this.spawnIn(ns, SERVER_SCRIPT, [this.rsNames[i], this.rsAddrs[i]]);
+      let out = '', err = '';
+      const t = setTimeout(() => reject(new Error(`real server ${this.rsNames[i]} not ready after 10 s: ${err}`)), 10_000);
+      c.stdout!.on('data', (d: Buffer) => { out += d; if (out.includes('ready\n')) { clearTimeout(t); resolve(); } });
+      c.stderr!.on('data', (d: Buffer) => { err += d; });
+      c.on('exit', (code) => { clearTimeout(t); reject(new Error(`real server ${this.rsNames[i]} exited (${code}): ${err}`)); });
+    })));
+    this.log(`real servers ${this.rsNames.map((n, i) => `${n}=${this.rsAddrs[i]}`).join(' ')} listening on :80 :7 :9 udp:53`);
+  }
+
+  /** Start the client driver in the client namespace. */
+  async client(): Promise<LabClient> {
+    const c = new LabClient(this.spawnIn(this.ns.cli, CLIENT_SCRIPT, [this.vip]));
+    await c.ready;
+    return c;
+  }
+
+  /** Kill our processes, delete our namespaces (links and routes go with them). Idempotent, sync. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    process.off('exit', this.exitHook);
+    for (const c of this.children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+    for (const ns of this.made.reverse()) ipQuiet(undefined, 'netns', 'del', ns);
+    this.log(`lab ${this.prefix} removed`);
+  }
+}
+
+/** JSON-lines RPC to the client driver (CLIENT_SCRIPT). */
+export class LabClient {
+  private seq = 1;
+  private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  readonly ready: Promise<void>;
+  private stderr = '';
+
+  constructor(private readonly child: ChildProcess) {
+    let buf = '';
+    let onReady!: () => void, onFail!: (e: Error) => void;
+    this.ready = new Promise((res, rej) => { onReady = res; onFail = rej; });
+    const t = setTimeout(() => onFail(new Error('client not ready after 10 s')), 10_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const msg = JSON.parse(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+        if (msg.id === 0) { clearTimeout(t); onReady(); continue; }
+        const p = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        if (msg.ok) p?.resolve(msg.result); else p?.reject(new Error(msg.error));
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => { this.stderr += d; });
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      const e = new Error(`client exited (${code}): ${this.stderr}`);
+      onFail(e);
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    });
+  }
+
+  call<T = any>(op: string, args: Record<string, unknown> = {}): Promise<T> {
+    const id = this.seq++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.child.stdin!.write(JSON.stringify({ id, op, ...args }) + '\n');
+    });
+  }
+
+  /** `n` HTTP GETs, each on a new TCP connection; per-server counts. */
+  http(n: number, port = 80): Promise<{ names: Record<string, number>; errors: number; ms: number }> { return this.call('http', { n, port }); }
+  close(): void { this.child.stdin!.end(); }
+}

@@ -1,0 +1,108 @@
+/*
+ * host/director/run.ts - `wasmvs run`: the director on a TUN device until SIGINT/SIGTERM.
+ *
+ *   wasmvs run [--dev NAME] [--mode tun] [--rules FILE] [--vip-routes|--no-vip-routes]
+ *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
+ *
+ * The NAT topology it expects (VIP routed into the TUN, real servers' replies policy-routed into
+ * it, ip_forward=1, rp_filter=0) is in docs/director.md.
+ */
+import { formatList } from '../rules/format.ts';
+import { Director, type DirectorOptions, type LogLevel } from './director.ts';
+import { readSysctl } from './sys.ts';
+
+export const RUN_USAGE = `usage: wasmvs run [options]
+  --dev NAME            TUN interface to create (default wvs0)
+  --mode tun            device type (tap: later)
+  --rules FILE          rules in ipvsadm-save format (-A/-a lines), applied at start
+  --vip-routes          add "ip route VIP/32 dev NAME" for each VIP, removed at exit (default)
+  --no-vip-routes       leave routing to you
+  --batch N             frames per read batch (default 64)
+  --conn-max N          conn table size (default 65536)
+  --tick-ms MS          conn expiry timer period (default 1000)
+  --log-level LEVEL     error | warn | info | debug (default info)
+  --netns NS            create the TUN here but move it into network namespace NS (routes go there too)
+Stops on SIGINT/SIGTERM: closes the device, removes its routes, prints the final table.`;
+
+export class RunUsageError extends Error { readonly code = 'WVS_ERR_USAGE'; }
+
+/** argv → options (pure; throws RunUsageError). */
+export function parseRunArgs(argv: readonly string[]): DirectorOptions & { help?: boolean } {
+  const o: DirectorOptions & { help?: boolean } = {};
+  const num = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min) throw new RunUsageError(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let val: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) { val = a.slice(eq + 1); a = a.slice(0, eq); }
+    const next = () => (val !== undefined ? val : argv[++i]);
+    switch (a) {
+      case '-h': case '--help': o.help = true; break;
+      case '--dev': { const v = next(); if (!v || v.length > 15) throw new RunUsageError(`--dev needs an interface name of 1..15 characters`); o.dev = v; break; }
+      case '--mode': { const v = next(); if (v !== 'tun') throw new RunUsageError(`--mode ${v ?? ''}: only "tun" is supported (tap later)`); o.mode = v; break; }
+      case '--rules': { const v = next(); if (!v) throw new RunUsageError('--rules needs a file'); o.rulesFile = v; break; }
+      case '--vip-routes': o.vipRoutes = true; break;
+      case '--no-vip-routes': o.vipRoutes = false; break;
+      case '--batch': o.batch = num(a, next(), 1); break;
+      case '--conn-max': o.connMax = num(a, next(), 16); break;
+      case '--tick-ms': o.tickMs = num(a, next(), 10); break;
+      case '--log-level': {
+        const v = next();
+        if (!['error', 'warn', 'info', 'debug'].includes(v ?? '')) throw new RunUsageError(`--log-level must be error, warn, info or debug`);
+        o.logLevel = v as LogLevel; break;
+      }
+      case '--netns': { const v = next(); if (!v) throw new RunUsageError('--netns needs a namespace name'); o.netns = v; break; }
+      default: throw new RunUsageError(`unknown option ${argv[i]}`);
+    }
+  }
+  return o;
+}
+
+/** The final listing: ipvsadm -L -n --stats, and the director's counters. */
+export function finalReport(d: Director): string {
+  const c = d.engine.counters();
+  return formatList(d.engine.services(), { numeric: true, stats: true }) +
+    `frames: rx ${d.stats.rxFrames} tx ${d.stats.txFrames} in ${d.stats.batches} batches; ` +
+    `passed by the engine and dropped (no local stack on the TUN): ${c.pass ?? 0n}; engine drops: ${c.drop ?? 0n}\n`;
+}
+
+/** Warnings about host settings that would keep NAT traffic from flowing (this namespace only). */
+function checkHost(d: Director): void {
+  if (d.opts.netns) return;
+  if (readSysctl('net.ipv4.ip_forward') === '0') d.log('warn', 'net.ipv4.ip_forward=0: the kernel will not forward the frames the director writes (sysctl -w net.ipv4.ip_forward=1)');
+  const rp = readSysctl('net.ipv4.conf.all.rp_filter');
+  if (rp && rp !== '0') d.log('warn', `net.ipv4.conf.all.rp_filter=${rp}: client frames coming back out of ${d.devName} may be dropped (see docs/director.md)`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o;
+  try { o = parseRunArgs(argv); } catch (e: any) {
+    if (!(e instanceof RunUsageError)) throw e;
+    process.stderr.write(`wasmvs run: ${e.message}\n${RUN_USAGE}\n`);
+    return 2;
+  }
+  if (o.help) { process.stdout.write(RUN_USAGE + '\n'); return 0; }
+  let d: Director;
+  try { d = await Director.start(o); } catch (e: any) {
+    process.stderr.write(`wasmvs run: ${e?.message ?? e}\n`);
+    return 1;
+  }
+  checkHost(d);
+  d.log('info', `forwarding ${d.engine.services().length} service(s); Ctrl-C to stop`);
+  return new Promise<number>((resolve) => {
+    const onSignal = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      d.log('info', `${sig}: stopping`);
+      d.stop();
+      process.stdout.write(finalReport(d));
+      resolve(0);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}

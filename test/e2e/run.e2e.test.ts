@@ -1,0 +1,137 @@
+// `wasmvs run` as users meet it: option parsing, rules-file errors naming the line, the error
+// without CAP_NET_ADMIN, and the real CLI (node bin/wasmvs.js run) forwarding HTTP in a lab,
+// stopped by SIGTERM with the final table printed and its routes removed.
+
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseRunArgs, RunUsageError } from '../../host/director/run.ts';
+import { parseRules, applyRules, WvsDirectorRulesError } from '../../host/director/rules.ts';
+import { loadEngine } from '../../host/engine-node.ts';
+import { tunAvailable } from '../../host/native/tun.ts';
+import { Lab, LabClient, labRules, LAB_TABLE, LAB_VIP } from '../../host/director/lab.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin/wasmvs.js');
+const distBuilt = existsSync(join(ROOT, 'dist/host/director/run.js'));
+
+describe('run options (pure)', () => {
+  test.each([
+    [[], {}],
+    [['--dev', 'lb0', '--mode', 'tun', '--rules', 'r.txt', '--no-vip-routes', '--batch', '32', '--conn-max', '1024', '--tick-ms', '250', '--log-level', 'debug'],
+      { dev: 'lb0', mode: 'tun', rulesFile: 'r.txt', vipRoutes: false, batch: 32, connMax: 1024, tickMs: 250, logLevel: 'debug' }],
+    [['--dev=lb1', '--vip-routes', '--netns', 'x'], { dev: 'lb1', vipRoutes: true, netns: 'x' }],
+  ])('%j', (argv, want) => expect(parseRunArgs(argv)).toEqual(want));
+
+  test.each([
+    [['--mode', 'tap'], /only "tun"/],
+    [['--batch', '0'], /--batch needs an integer >= 1, got 0/],
+    [['--dev', 'a-name-longer-than-15'], /1\.\.15 characters/],
+    [['--log-level', 'loud'], /--log-level must be/],
+    [['--frobnicate'], /unknown option --frobnicate/],
+  ])('%j is refused', (argv, msg) => {
+    expect(() => parseRunArgs(argv)).toThrow(RunUsageError);
+    expect(() => parseRunArgs(argv)).toThrow(msg);
+  });
+});
+
+describe('rules files', () => {
+  test('a parse error names the file and the line', () => {
+    expect(() => parseRules('-A -t 198.18.2.1:80 -s rr\n\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -m -w x\n', 'lb.rules'))
+      .toThrow(/^lb\.rules:3: .*\n  3 \| -a -t 198\.18\.2\.1:80 -r 198\.18\.1\.11:80 -m -w x$/);
+  });
+  test('an unsupported line names the line and what is missing', async () => {
+    const e = await loadEngine({ connMax: 1024, slots: 8 });
+    const ops = parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -g\n', 'lb.rules');
+    let err: unknown;
+    try { applyRules(e, ops, 'lb.rules'); } catch (x) { err = x; }
+    expect(err).toBeInstanceOf(WvsDirectorRulesError);
+    expect(err).toMatchObject({ code: 'WVS_ERR_RULES', line: 2, message: expect.stringMatching(/^lb\.rules:2: forwarding method Route is not supported/) });
+    expect(() => applyRules(e, parseRules('-L -n\n', 'x'), 'x')).toThrow(/^x:1: "list" is not a rule/);
+  });
+  test('an engine refusal names the line', async () => {
+    const e = await loadEngine({ connMax: 1024, slots: 8 });
+    const ops = parseRules('-A -t 198.18.2.1:80 -s nosuchsched\n', 'f');
+    expect(() => applyRules(e, ops, 'f')).toThrow(/^f:1: add_service TCP 198\.18\.2\.1:80: Scheduler not found/);
+  });
+  test('the lab rules apply, persistent flag and timeouts included', async () => {
+    const e = await loadEngine({ connMax: 1024, slots: 8 });
+    applyRules(e, parseRules(labRules(['198.18.1.11', '198.18.1.12']) + '-A -t 198.18.2.2:443 -s rr -p 300\n--set 900 120 300\n'));
+    const s = e.services();
+    expect(s.map((x) => `${x.proto} ${x.port} ${x.sched} ${x.dests.length}`).sort()).toEqual(
+      ['TCP 443 rr 0', 'TCP 7 rr 2', 'TCP 80 rr 2', 'TCP 81 wrr 2', 'TCP 9 rr 2', 'UDP 53 rr 2'].sort());
+    expect(s.find((x) => x.port === 443)!.timeout).toBe(300);
+    expect(e.timeouts()).toEqual({ tcp: 900, tcpfin: 120, udp: 300 });
+  });
+});
+
+const rootReason = process.getuid?.() !== 0 ? 'needs root' : !tunAvailable() ? 'TUN addon not built' :
+  !distBuilt ? 'dist/ not built (npx tsc -p tsconfig.build.json)' : null;
+if (rootReason) console.warn(`[test/e2e] wasmvs run CLI tests skipped: ${rootReason}`);
+
+describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
+  test('without CAP_NET_ADMIN: exit 1 and an error naming EPERM and the capability', () => {
+    const r = spawnSync('setpriv', ['--inh-caps=-net_admin', '--bounding-set=-net_admin', process.execPath, BIN, 'run', '--dev', `wvsp${process.pid % 10000}`],
+      { encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/cannot create TUN device wvsp\d+: EPERM \(needs CAP_NET_ADMIN/);
+  }, 20_000);
+
+  test('wasmvs demo as an ordinary user: exit 1 and a clear "needs root"', () => {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'demo'],
+      { encoding: 'utf8', timeout: 15_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^wasmvs demo: needs root: it creates network namespaces/);
+  }, 20_000);
+
+  describe('in a lab', () => {
+    let lab: Lab;
+    let client: LabClient;
+    let child: ChildProcess;
+    let tmp: string;
+    let out = '', err = '';
+    const dev = `wvsr${process.pid % 10000}`;
+
+    beforeAll(async () => {
+      lab = await Lab.create({ tag: 'e2e-run' });
+      tmp = mkdtempSync(join(tmpdir(), 'wvs-run-'));
+      writeFileSync(join(tmp, 'lab.rules'), labRules(lab.rsAddrs, false));
+      // the director process lives in the director namespace: its TUN and routes are made there
+      child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200'],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.on('data', (d) => { out += d; });
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`wasmvs run did not start: ${err}`)), 15_000);
+        child.stderr!.on('data', (d) => { err += d; if (err.includes('Ctrl-C to stop')) { clearTimeout(t); resolve(); } });
+        child.on('exit', (code) => { clearTimeout(t); reject(new Error(`wasmvs run exited ${code}: ${err}`)); });
+      });
+      lab.attachDirector(dev);
+      client = await lab.client();
+    }, 60_000);
+
+    afterAll(() => {
+      client?.close();
+      if (child && child.exitCode === null) child.kill('SIGKILL');
+      lab?.destroy();
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    });
+
+    test('forwards HTTP; SIGTERM closes the TUN, removes the VIP route, prints the table, exits 0', async () => {
+      expect(err).toContain(`route ${LAB_VIP} dev ${dev}`);
+      expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toContain(dev);
+      const r = await client.http(60, 80);
+      expect(r).toMatchObject({ errors: 0, names: { rs1: 20, rs2: 20, rs3: 20 } });
+      const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
+      expect(code).toBe(0);
+      expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +60 `, 'm'));
+      expect(out).toMatch(/-> 198\.18\.1\.11:80 +20 /);
+      expect(err).toContain(`TUN ${dev} closed, 1 route(s) removed`);
+      expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toBe('');
+      expect(execFileSync('ip', ['-n', lab.ns.dir, 'link'], { encoding: 'utf8' })).not.toContain(dev);
+      void LAB_TABLE;
+    }, 30_000);
+  });
+});
