@@ -7,6 +7,7 @@
  * The NAT topology it expects (VIP routed into the TUN, real servers' replies policy-routed into
  * it, ip_forward=1, rp_filter=0) is in docs/director.md.
  */
+import { startControlServer } from '../control/server.ts';
 import { formatList } from '../rules/format.ts';
 import { Director, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
@@ -22,13 +23,15 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --tick-ms MS          conn expiry timer period (default 1000)
   --log-level LEVEL     error | warn | info | debug (default info)
   --netns NS            create the TUN here but move it into network namespace NS (routes go there too)
+  --socket PATH         control socket for "wasmvs adm" (default: \$WASMVS_SOCKET or /run/wasmvs/wasmvs.sock)
+  --no-socket           no control socket
 Stops on SIGINT/SIGTERM: closes the device, removes its routes, prints the final table.`;
 
 export class RunUsageError extends Error { readonly code = 'WVS_ERR_USAGE'; }
 
 /** argv → options (pure; throws RunUsageError). */
-export function parseRunArgs(argv: readonly string[]): DirectorOptions & { help?: boolean } {
-  const o: DirectorOptions & { help?: boolean } = {};
+export function parseRunArgs(argv: readonly string[]): DirectorOptions & { help?: boolean; socket?: string | false } {
+  const o: DirectorOptions & { help?: boolean; socket?: string | false } = {};
   const num = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) throw new RunUsageError(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
@@ -56,6 +59,8 @@ export function parseRunArgs(argv: readonly string[]): DirectorOptions & { help?
         o.logLevel = v as LogLevel; break;
       }
       case '--netns': { const v = next(); if (!v) throw new RunUsageError('--netns needs a namespace name'); o.netns = v; break; }
+      case '--socket': { const v = next(); if (!v) throw new RunUsageError('--socket needs a path'); o.socket = v; break; }
+      case '--no-socket': o.socket = false; break;
       default: throw new RunUsageError(`unknown option ${argv[i]}`);
     }
   }
@@ -92,12 +97,25 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   checkHost(d);
+  // `wasmvs adm` talks to this process over a Unix socket; requests run between batches
+  let ctl: { path: string; close(): Promise<void> } | undefined;
+  if (o.socket !== false) {
+    try { ctl = await startControlServer(d.engine, { path: o.socket }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
+      d.log('error', `control socket: ${e?.message ?? e}`);
+      d.stop();
+      return 1;
+    }
+  }
+  // IPVS's rate estimator runs on a 2 s period (ip_vs_est); estimate() paces itself
+  const est = setInterval(() => d.engine.ex.estimate(Date.now()), 1000);
   d.log('info', `forwarding ${d.engine.services().length} service(s); Ctrl-C to stop`);
   return new Promise<number>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
+    const onSignal = async (sig: NodeJS.Signals) => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       d.log('info', `${sig}: stopping`);
+      clearInterval(est);
+      await ctl?.close();
       d.stop();
       process.stdout.write(finalReport(d));
       resolve(0);

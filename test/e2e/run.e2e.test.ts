@@ -100,7 +100,8 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       tmp = mkdtempSync(join(tmpdir(), 'wvs-run-'));
       writeFileSync(join(tmp, 'lab.rules'), labRules(lab.rsAddrs, false));
       // the director process lives in the director namespace: its TUN and routes are made there
-      child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200'],
+      child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200',
+        '--socket', join(tmp, 'ctl.sock')],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => { out += d; });
       await new Promise<void>((resolve, reject) => {
@@ -119,14 +120,25 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       if (tmp) rmSync(tmp, { recursive: true, force: true });
     });
 
-    test('forwards HTTP; SIGTERM closes the TUN, removes the VIP route, prints the table, exits 0', async () => {
+    test('forwards HTTP; wasmvs adm lists and edits it over the socket; SIGTERM closes the TUN, removes the VIP route, prints the table, exits 0', async () => {
       expect(err).toContain(`route ${LAB_VIP} dev ${dev}`);
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toContain(dev);
       const r = await client.http(60, 80);
       expect(r).toMatchObject({ errors: 0, names: { rs1: 20, rs2: 20, rs3: 20 } });
+      // `wasmvs adm` (ipvsadm syntax) against the running director over its control socket
+      const adm = (...args: string[]) => spawnSync(process.execPath, [BIN, 'adm', '--socket', join(tmp, 'ctl.sock'), ...args], { encoding: 'utf8', timeout: 10_000 });
+      const l = adm('-L', '-n', '--stats', '--exact');
+      expect(l.status).toBe(0);
+      expect(l.stdout).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +60 `, 'm'));
+      expect(adm('-e', '-t', `${LAB_VIP}:80`, '-r', '198.18.1.11:80', '-m', '-w', '0').status).toBe(0);
+      expect(adm('-L', '-n').stdout).toMatch(/-> 198\.18\.1\.11:80 +Masq +0 /);
+      const r2 = await client.http(20, 80);
+      expect(r2).toMatchObject({ errors: 0, names: { rs2: 10, rs3: 10 } });
+      const bad = adm('-a', '-t', `${LAB_VIP}:80`, '-r', '198.18.1.12:80', '-m');
+      expect([bad.status, bad.stderr.trim()]).toEqual([255, 'Destination already exists']);
       const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
       expect(code).toBe(0);
-      expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +60 `, 'm'));
+      expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +80 `, 'm'));
       expect(out).toMatch(/-> 198\.18\.1\.11:80 +20 /);
       expect(err).toContain(`TUN ${dev} closed, 1 route(s) removed`);
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toBe('');
