@@ -56,8 +56,9 @@ export function connPrefetch(hashes: usize, n: u32): void {
   for (let i: u32 = 0; i < n; i++) {
     let h = <usize>load<u32>(hashes + (<usize>i << 2)) << 2;
     let a = load<u32>(CONN_TAB_IN + h), b = load<u32>(CONN_TAB_OUT + h);
-    if (a != 0) sink += load<u32>(connPtr(a), CONN_CPORT);
-    if (b != 0) sink += load<u32>(connPtr(b), CONN_CPORT);
+    // every cache line of the record (120 bytes span two or three lines)
+    if (a != 0) { let p = connPtr(a); sink += load<u32>(p) + load<u32>(p, 60) + load<u32>(p, CONN_SIZE - 4); }
+    if (b != 0) { let p = connPtr(b); sink += load<u32>(p) + load<u32>(p, 60) + load<u32>(p, CONN_SIZE - 4); }
   }
   prefetchSink += sink;
 }
