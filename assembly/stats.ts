@@ -23,36 +23,27 @@ export function statsConn(destIdx: u32, svcIdx: u32): void {
 
 /** ip_vs_in_stats: counted only while the dest is available. */
 export function statsIn(ci: u32, len: u32): void {
-  let cp = connPtr(ci);
-  store<u32>(cp, load<u32>(cp, CONN_INPKTS) + 1, CONN_INPKTS);
-  store<u64>(cp, load<u64>(cp, CONN_INBYTES) + <u64>len, CONN_INBYTES);
-  let d = <u32>load<u16>(cp, CONN_DEST);
-  if (d == 0) return;
-  let dest = destPtr(d);
-  if (!(load<u8>(dest, DEST_FLAGS) & DEST_F_AVAILABLE)) return;
-  add64(dest + DEST_STATS + ST_INPKTS, 1);
-  add64(dest + DEST_STATS + ST_INBYTES, <u64>len);
-  let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
-  add64(svc + ST_INPKTS, 1);
-  add64(svc + ST_INBYTES, <u64>len);
-  add64(GSTATS + ST_INPKTS, 1);
-  add64(GSTATS + ST_INBYTES, <u64>len);
+  statsPacket(ci, len, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
 }
 
 /** ip_vs_out_stats. */
 export function statsOut(ci: u32, len: u32): void {
+  statsPacket(ci, len, CONN_OUTPKTS, CONN_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
+}
+
+/** One packet of `len` bytes: the conn's counters, then its dest's, service's and the global ones. */
+@inline function statsPacket(ci: u32, len: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
   let cp = connPtr(ci);
-  store<u32>(cp, load<u32>(cp, CONN_OUTPKTS) + 1, CONN_OUTPKTS);
-  store<u64>(cp, load<u64>(cp, CONN_OUTBYTES) + <u64>len, CONN_OUTBYTES);
+  store<u32>(cp + connPkts, load<u32>(cp + connPkts) + 1);
+  store<u64>(cp + connBytes, load<u64>(cp + connBytes) + <u64>len);
   let d = <u32>load<u16>(cp, CONN_DEST);
   if (d == 0) return;
   let dest = destPtr(d);
   if (!(load<u8>(dest, DEST_FLAGS) & DEST_F_AVAILABLE)) return;
-  add64(dest + DEST_STATS + ST_OUTPKTS, 1);
-  add64(dest + DEST_STATS + ST_OUTBYTES, <u64>len);
   let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
-  add64(svc + ST_OUTPKTS, 1);
-  add64(svc + ST_OUTBYTES, <u64>len);
-  add64(GSTATS + ST_OUTPKTS, 1);
-  add64(GSTATS + ST_OUTBYTES, <u64>len);
+  for (let k = 0; k < 3; k++) {
+    let st = k == 0 ? dest + DEST_STATS : k == 1 ? svc : GSTATS;
+    add64(st + stPkts, 1);
+    add64(st + stBytes, <u64>len);
+  }
 }

@@ -17,6 +17,7 @@
 // Area: 0 entries u32 | 4 counter i32 | 8 nextCheck u32 (ms) | 12 free list head u16
 //       | 64 buckets 1024 × u16 | 2112 entries, 32 bytes each:
 //       0 next u16 | 2 dest u16 | 4 lastuse u32 | 16 addr[16]
+import { schedule as wlcSchedule } from "./wlc";
 import { schedArea, SCHED_AREA_SIZE } from "../layout";
 import { pktDaddr } from "../packet/iph";
 import { addrEq, addrCopy } from "../packet/bytes";
@@ -159,19 +160,9 @@ function cacheDest(area: usize, af: u8, addr: usize, d: u32, now: u32): void {
   store<u32>(area, load<u32>(area, T_ENTRIES) + 1, T_ENTRIES);
 }
 
-/** __ip_vs_lblc_schedule (also lblcr's): weighted least-connection over the service. */
+/** __ip_vs_lblc_schedule (also lblcr's): the kernel's pick is wlc's, line for line. */
 export function leastConn(svcIdx: u32): u32 {
-  let d = destHead(svcIdx);
-  while (d != 0 && (destOverloaded(d) || destWeight(d) <= 0)) d = destNext(d);
-  if (d == 0) return 0;
-  let least = d;
-  let loh = destOverhead(d);
-  for (d = destNext(d); d != 0; d = destNext(d)) {
-    if (destOverloaded(d)) continue;
-    let doh = destOverhead(d);
-    if (<i64>loh * <i64>destWeight(d) > <i64>doh * <i64>destWeight(least)) { least = d; loh = doh; }
-  }
-  return least;
+  return wlcSchedule(svcIdx);
 }
 
 /** is_overloaded (lblc/lblcr): busier than its weight while another dest is under half of its own. */

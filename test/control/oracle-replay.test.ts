@@ -9,66 +9,11 @@
  * Once the engine supports direct routing, this test demands zero differences.
  */
 import { afterAll, describe, expect, test } from 'vitest';
-import { oracleFile, sections } from '../rules/oracle.ts';
+import { oracleFile, sections, ORACLE_A_STEPS, type Step } from '../rules/oracle.ts';
 import { director, type Director } from './helpers.ts';
 import { engine as freshEngine } from '../helpers/engine.ts';
 
-type Step = { run: string } | { quiet: string } | { R: string; label: string } | { skip: string } | { save: string };
-const run = (cmd: string): Step => ({ run: cmd });
-const quiet = (cmd: string): Step => ({ quiet: cmd });
-
-const steps: Step[] = [
-  run('-A -t 198.18.0.100:80 -s wrr'),
-  run('-a -t 198.18.0.100:80 -r 198.18.1.1:8080 -m -w 3'),
-  run('-a -t 198.18.0.100:80 -r 198.18.1.2:8080 -m -w 1'),
-  run('-A -u 198.18.0.100:53 -s rr -p 300'),
-  run('-a -u 198.18.0.100:53 -r 198.18.1.3:53 -m -w 1'),
-  run('-L -n'), run('-S -n'), run('-L -n --stats'), run('-L -n --rate'), run('-L -n --exact --stats'),
-  run('-L --timeout'), run('-L'), run('-S'), run('-L -n -c'), run('-L -n --persistent-conn'),
-  run('-l -n -t 198.18.0.100:80'),
-  run('-A -t 198.18.0.101:80 -s nosuchsched'),
-  run('-D -t 198.18.0.199:80'),
-  run('-a -t 198.18.0.100:80 -r 198.18.1.1:8080 -m -w 3'),
-  run('-A -t 198.18.0.100:80 -s rr'),
-  run('-d -t 198.18.0.100:80 -r 198.18.1.9:8080'),
-  run('-e -t 198.18.0.100:80 -r 198.18.1.9:8080 -w 2'),
-  run('-a -t 198.18.0.199:80 -r 198.18.1.1:8080'),
-  run('-L -n -t 198.18.0.199:80'),
-  run('-a -t 198.18.0.100:80 -r 198.18.1.9:8080 -m -w 70000'),
-  run('-a -t 198.18.0.100:80 -r 198.18.1.9:8080 -m -w -1'),
-  run('-a -t 198.18.0.100:80 -r 198.18.1.9:8080 -m -x 10 -y 20'),
-  run('-L -n -t 198.18.0.100:80'),
-  run('-L -n -t 198.18.0.100:80 --thresholds'),
-  run('-d -t 198.18.0.100:80 -r 198.18.1.9:8080'),
-  run('-a -t 198.18.0.100:80 -r 198.18.1.9 -m'),
-  run('-L -n -t 198.18.0.100:80'),
-  run('-d -t 198.18.0.100:80 -r 198.18.1.9:80'),
-  run('-A -t 198.18.0.100 -s rr'),
-  run('--bogus-option'),
-  run('-A -t 198.18.0.110:80 -s wlc'),
-  ...['198.18.1.30', '198.18.1.10', '198.18.1.40', '198.18.1.20'].map((r) => quiet(`-a -t 198.18.0.110:80 -r ${r}:80 -m -w 1`)),
-  run('-L -n -t 198.18.0.110:80'), run('-S -n'),
-  run('-e -t 198.18.0.110:80 -r 198.18.1.10:80 -m -w 5'),
-  run('-d -t 198.18.0.110:80 -r 198.18.1.40:80'),
-  run('-a -t 198.18.0.110:80 -r 198.18.1.40:80 -g -w 2'),
-  run('-L -n -t 198.18.0.110:80'),
-  run('-C'),
-  { R: 'scrambled.txt', label: 'ipvsadm -R < scrambled.txt' },
-  run('-L -n'), run('-S -n'), { skip: 'cat /proc/net/ip_vs' },
-  run('-C'),
-  ...['198.18.0.120:80', '198.18.0.5:80', '198.18.0.100:443', '198.18.0.100:22'].map((v) => quiet(`-A -t ${v} -s rr`)),
-  quiet('-A -u 198.18.0.5:53 -s rr'), quiet('-A -f 7 -s rr'),
-  run('-L -n'), run('-S -n'),
-  run('-C'),
-  { R: 'rules.txt', label: 'ipvsadm -R < rules.txt' },
-  run('-S -n'), run('-L -n'),
-  { save: 'saved.txt' },
-  run('-C'),
-  { R: 'saved.txt', label: 'ipvsadm -R < saved.txt (round trip of -S output)' },
-  run('-S -n'),
-  { skip: 'cat /proc/net/ip_vs' }, { skip: 'cat /proc/net/ip_vs_stats' }, { skip: 'cat /proc/net/ip_vs_conn' },
-  { skip: 'sh -c for f in /proc/sys/net/ipv4/vs/*; do echo "$f=$(cat $f)"; done' },
-];
+const steps = ORACLE_A_STEPS;
 
 /** Commands whose recorded result needs direct routing (-g) in the engine. */
 const NEEDS_DR = ['ipvsadm -a -t 198.18.0.110:80 -r 198.18.1.40:80 -g -w 2'];
