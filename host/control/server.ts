@@ -23,6 +23,15 @@ import { formatMetrics } from './metrics.ts';
 export const DEFAULT_SOCKET = '/run/wasmvs/wasmvs.sock';
 /** Largest request body (a -R rules file travels in one request). */
 export const MAX_BODY = 16 << 20;
+export const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** The Prometheus text for an engine (the socket's GET /metrics and `wasmvs run --metrics`). */
+export function metricsText(engine: Engine, backend: EngineBackend): string {
+  return formatMetrics({
+    services: backend.services(), totals: backend.totals(), counters: engine.counters(),
+    conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()),
+  });
+}
 const MAX_ARGS = 4096;
 
 export interface ControlServerOptions {
@@ -109,15 +118,7 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
       GET: () => json({ ...backend.totals(), counters: engine.counters(), conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()) }),
     },
     '/v1/version': { GET: () => json({ ipvs: IPVS_VERSION, ...backend.info() }) },
-    '/metrics': {
-      GET: () => ({
-        type: 'text/plain; version=0.0.4; charset=utf-8',
-        body: formatMetrics({
-          services: backend.services(), totals: backend.totals(), counters: engine.counters(),
-          conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()),
-        }),
-      }),
-    },
+    '/metrics': { GET: () => ({ type: METRICS_TYPE, body: metricsText(engine, backend) }) },
   };
 
   const server = createServer((req, res) => { void handle(req, res); });

@@ -7,7 +7,9 @@
  * The NAT topology it expects (VIP routed into the TUN, real servers' replies policy-routed into
  * it, ip_forward=1, rp_filter=0) is in docs/director.md.
  */
-import { startControlServer } from '../control/server.ts';
+import { createServer, type Server } from 'node:http';
+import { startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
+import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
 import { Director, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
@@ -25,13 +27,15 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --netns NS            create the TUN here but move it into network namespace NS (routes go there too)
   --socket PATH         control socket for "wasmvs adm" (default: \$WASMVS_SOCKET or /run/wasmvs/wasmvs.sock)
   --no-socket           no control socket
+  --metrics [HOST:]PORT serve Prometheus text at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1; off by default)
 Stops on SIGINT/SIGTERM: closes the device, removes its routes, prints the final table.`;
 
 export class RunUsageError extends Error { readonly code = 'WVS_ERR_USAGE'; }
 
 /** argv → options (pure; throws RunUsageError). */
-export function parseRunArgs(argv: readonly string[]): DirectorOptions & { help?: boolean; socket?: string | false } {
-  const o: DirectorOptions & { help?: boolean; socket?: string | false } = {};
+type RunArgs = DirectorOptions & { help?: boolean; socket?: string | false; metrics?: { host: string; port: number } };
+export function parseRunArgs(argv: readonly string[]): RunArgs {
+  const o: RunArgs = {};
   const num = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isInteger(n) || n < min) throw new RunUsageError(`${flag} needs an integer >= ${min}, got ${v ?? 'nothing'}`);
@@ -61,6 +65,14 @@ export function parseRunArgs(argv: readonly string[]): DirectorOptions & { help?
       case '--netns': { const v = next(); if (!v) throw new RunUsageError('--netns needs a namespace name'); o.netns = v; break; }
       case '--socket': { const v = next(); if (!v) throw new RunUsageError('--socket needs a path'); o.socket = v; break; }
       case '--no-socket': o.socket = false; break;
+      case '--metrics': {
+        const v = next() ?? '';
+        const m = /^(?:(\[[0-9a-fA-F:.]+\]|[0-9.]+|localhost):)?(\d+)$/.exec(v);
+        const port = m ? Number(m[2]) : NaN;
+        if (!m || port < 1 || port > 65535) throw new RunUsageError(`--metrics needs [HOST:]PORT, got ${v || 'nothing'}`);
+        o.metrics = { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
+        break;
+      }
       default: throw new RunUsageError(`unknown option ${argv[i]}`);
     }
   }
@@ -98,11 +110,29 @@ export async function main(argv: string[]): Promise<number> {
   }
   checkHost(d);
   // `wasmvs adm` talks to this process over a Unix socket; requests run between batches
-  let ctl: { path: string; close(): Promise<void> } | undefined;
+  let ctl: Awaited<ReturnType<typeof startControlServer>> | undefined;
   if (o.socket !== false) {
     try { ctl = await startControlServer(d.engine, { path: o.socket }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
       d.stop();
+      return 1;
+    }
+  }
+  // Prometheus scrape endpoint (loopback unless told otherwise); the same text as the socket's /metrics
+  let metrics: Server | undefined;
+  if (o.metrics) {
+    const backend = ctl?.backend ?? new EngineBackend(d.engine);
+    metrics = createServer((req, res) => {
+      if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') { res.writeHead(404).end(); return; }
+      res.writeHead(200, { 'content-type': METRICS_TYPE }).end(metricsText(d.engine, backend));
+    });
+    const m = o.metrics;
+    try {
+      await new Promise<void>((resolve, reject) => { metrics!.once('error', reject).listen(m.port, m.host, resolve); });
+      d.log('info', `metrics on http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`);
+    } catch (e: any) {
+      d.log('error', `--metrics ${m.host}:${m.port}: ${e?.code ?? e?.message ?? e}`);
+      await ctl?.close(); d.stop();
       return 1;
     }
   }
@@ -115,6 +145,7 @@ export async function main(argv: string[]): Promise<number> {
       process.off('SIGTERM', onSignal);
       d.log('info', `${sig}: stopping`);
       clearInterval(est);
+      metrics?.close();
       await ctl?.close();
       d.stop();
       process.stdout.write(finalReport(d));

@@ -101,7 +101,7 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       writeFileSync(join(tmp, 'lab.rules'), labRules(lab.rsAddrs, false));
       // the director process lives in the director namespace: its TUN and routes are made there
       child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200',
-        '--socket', join(tmp, 'ctl.sock')],
+        '--socket', join(tmp, 'ctl.sock'), '--metrics', '127.0.0.1:19109'],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       child.stdout!.on('data', (d) => { out += d; });
       await new Promise<void>((resolve, reject) => {
@@ -134,6 +134,9 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       expect(adm('-L', '-n').stdout).toMatch(/-> 198\.18\.1\.11:80 +Masq +0 /);
       const r2 = await client.http(20, 80);
       expect(r2).toMatchObject({ errors: 0, names: { rs2: 10, rs3: 10 } });
+      // --metrics: Prometheus text on the director's loopback
+      const prom = execFileSync('ip', ['netns', 'exec', lab.ns.dir, 'curl', '-sS', '--max-time', '5', 'http://127.0.0.1:19109/metrics'], { encoding: 'utf8' });
+      expect(prom).toMatch(new RegExp(`^wasmvs_service_conns_total\\{proto="tcp",vip="${LAB_VIP}",vport="80"[^}]*\\} 80$`, 'm'));
       const bad = adm('-a', '-t', `${LAB_VIP}:80`, '-r', '198.18.1.12:80', '-m');
       expect([bad.status, bad.stderr.trim()]).toEqual([255, 'Destination already exists']);
       const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
