@@ -134,15 +134,20 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       expect(adm('-L', '-n').stdout).toMatch(/-> 198\.18\.1\.11:80 +Masq +0 /);
       const r2 = await client.http(20, 80);
       expect(r2).toMatchObject({ errors: 0, names: { rs2: 10, rs3: 10 } });
+      // delete it: nothing goes there; add it back: it takes its share again
+      expect(adm('-d', '-t', `${LAB_VIP}:80`, '-r', '198.18.1.11:80').status).toBe(0);
+      expect(await client.http(10, 80)).toMatchObject({ errors: 0, names: { rs2: 5, rs3: 5 } });
+      expect(adm('-a', '-t', `${LAB_VIP}:80`, '-r', '198.18.1.11:80', '-m', '-w', '1').status).toBe(0);
+      expect(await client.http(30, 80)).toMatchObject({ errors: 0, names: { rs1: 10, rs2: 10, rs3: 10 } });
       // --metrics: Prometheus text on the director's loopback
       const prom = execFileSync('ip', ['netns', 'exec', lab.ns.dir, 'curl', '-sS', '--max-time', '5', 'http://127.0.0.1:19109/metrics'], { encoding: 'utf8' });
-      expect(prom).toMatch(new RegExp(`^wasmvs_service_conns_total\\{proto="tcp",vip="${LAB_VIP}",vport="80"[^}]*\\} 80$`, 'm'));
+      expect(prom).toMatch(new RegExp(`^wasmvs_service_conns_total\\{proto="tcp",vip="${LAB_VIP}",vport="80"[^}]*\\} 120$`, 'm'));
       const bad = adm('-a', '-t', `${LAB_VIP}:80`, '-r', '198.18.1.12:80', '-m');
       expect([bad.status, bad.stderr.trim()]).toEqual([255, 'Destination already exists']);
       const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
       expect(code).toBe(0);
-      expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +80 `, 'm'));
-      expect(out).toMatch(/-> 198\.18\.1\.11:80 +20 /);
+      expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +120 `, 'm'));
+      expect(out).toMatch(/-> 198\.18\.1\.11:80 +30 /);     // its 20 came back with it from the trash, +10
       expect(err).toContain(`TUN ${dev} closed, 1 route(s) removed`);
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toBe('');
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'link'], { encoding: 'utf8' })).not.toContain(dev);
