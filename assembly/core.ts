@@ -17,7 +17,7 @@ import {
   CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT,
 } from "./defs";
 import {
-  parseFrame, parseInner, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
+  parseFrame, parseInner, pFrame, pL4, pL4Len, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
   iProto, iSport, iDport, TH_SYN, TH_RST,
 } from "./packet/iph";
 import { connInGet, connOutGet, connHashFolded, connPrefetch, connCount } from "./conn/table";
@@ -25,6 +25,7 @@ import { connNew, connExpireNow, connSetState } from "./conn/conn";
 import { timerTick } from "./conn/timer";
 import { svcFindPkt, isVip, isMarkSvc } from "./ctl";
 import { schedPersist, persistFull, persistDest } from "./conn/template";
+import { arpFrame, ndRx, neighTick } from "./neigh";
 import { schedSchedule } from "./sched/registry";
 import { xmitIn, xmitIcmpIn } from "./xmit/registry";
 import { natResponse, natIcmpResponse, icmpCsumOk } from "./xmit/nat";
@@ -253,10 +254,20 @@ function processOne(i: u32): void {
   pktReset(slot, frame, len);
   let r = parseFrame(frame, len);
   if (r != 0) {
+    // TAP: ARP for our addresses is answered, answers for next hops we wait for are taken
+    if (r == CNT_NOT_IP && linkType == 1) {
+      let lv = arpFrame(frame, len);
+      if (lv != 255) { finish(meta, lv, 0, 0); return; }
+    }
     let v: u8 = (r == CNT_NOT_IP || flag(SET_PASS_MALFORMED)) ? V_PASS : V_DROP;
     if (v != V_DROP) cntInc(r);                    // a drop's reason is counted by finish()
     finish(meta, v, v == V_DROP ? r : 0, 0);
     return;
+  }
+  // TAP: neighbour solicitations for our addresses / advertisements of next hops (the director's ndisc)
+  if (linkType == 1 && pProto == IPPROTO_ICMPV6) {
+    let nv = ndRx(pFrame, pL3, pL4, pL4Len);
+    if (nv != 255) { finish(meta, nv, 0, 0); return; }
   }
   let v = runHooks(NF_INET_PRE_ROUTING);
   if (v == NF_ACCEPT) {
@@ -337,5 +348,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
 }
 
 export function tickAt(nowMs: f64): u32 {
-  return timerTick(clockSet(nowMs));
+  let n = timerTick(clockSet(nowMs));
+  if (linkType == 1) neighTick();
+  return n;
 }

@@ -132,7 +132,14 @@
 @inline export const CNT_HOOK_REPEAT_LIMIT: u32 = 26;
 @inline export const CNT_NO_CONN: u32 = 27;
 @inline export const CNT_BAD_SLOT: u32 = 28;
-@inline export const CNT_LAST: u32 = 29;
+@inline export const CNT_NEIGH_HELD: u32 = 29;        // a frame waits for its next hop's MAC (STOLEN)
+@inline export const CNT_NEIGH_QUEUE_FULL: u32 = 30;  // dropped: the hold queue is full
+@inline export const CNT_NEIGH_FAILED: u32 = 31;      // dropped: the next hop never answered
+@inline export const CNT_NEIGH_FULL: u32 = 32;        // dropped: no room in the neighbour table
+@inline export const CNT_ARP_REPLY: u32 = 33;         // ARP replies / neighbour advertisements sent
+@inline export const CNT_NEIGH_PROBE: u32 = 34;       // ARP requests / neighbour solicitations sent
+@inline export const CNT_FRAG_NEEDED: u32 = 35;       // too big for the tunnel: ICMP frag needed / packet too big sent
+@inline export const CNT_LAST: u32 = 36;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -166,6 +173,13 @@ export function counterName(i: u32): string {
     case CNT_HOOK_REPEAT_LIMIT: return "drop_hook_repeat_limit";
     case CNT_NO_CONN: return "pass_no_conn";
     case CNT_BAD_SLOT: return "drop_bad_slot";
+    case CNT_NEIGH_HELD: return "neigh_held";
+    case CNT_NEIGH_QUEUE_FULL: return "drop_neigh_queue_full";
+    case CNT_NEIGH_FAILED: return "drop_neigh_failed";
+    case CNT_NEIGH_FULL: return "drop_neigh_table_full";
+    case CNT_ARP_REPLY: return "neigh_advert_sent";
+    case CNT_NEIGH_PROBE: return "neigh_solicit_sent";
+    case CNT_FRAG_NEEDED: return "icmp_frag_needed";
   }
   return "";
 }

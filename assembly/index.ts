@@ -12,6 +12,7 @@ import { hookAdd as hAdd, hookDel as hDel, hookSetMark as hSetMark, hooksInitIpv
 import { processBatch, tickAt } from "./core";
 import { schedName as sName, SCHED_LAST } from "./sched/registry";
 import { cntGet } from "./stats";
+import * as neigh from "./neigh";
 
 // ---- layout, for the host ------------------------------------------------------------------
 export const CTL_ADDR0: u32 = L.CTL_ADDR0;
@@ -124,6 +125,8 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   store<u32>(L.CTL, D.SET_DEFAULTS, L.CTL_FLAGS);
   tcpInitTimeouts();
   udpInitTimeouts();
+  neigh.neighInit();
+  store<u32>(L.CTL, 1500, L.CTL_TUN_MTU);
   connTableInit();
   timerInit(0);
   hooksInitIpvs();
@@ -202,6 +205,51 @@ export function destLookup(svc: u32, port: u32): u32 {
   return ctl.destLookup(svc, wp);
 }
 export function schedName(id: u32): string { return sName(id); }
+
+// ---- the director's link: addresses, neighbours, tunnels (neigh.ts, xmit/dr.ts, xmit/tunnel.ts) ----
+/** The director's MAC (6 bytes at CTL_ADDR1) and its IPv4 / IPv6 address on the link (CTL_ADDR0; af). */
+export function setLink(af: u8): void {
+  memory.copy(L.CTL + L.CTL_LINK_MAC, L.CTL + L.CTL_ADDR1, 6);
+  if (af == 4) memory.copy(L.CTL + L.CTL_LINK_IP4, L.CTL + L.CTL_ADDR0, 16);
+  else if (af == 6) memory.copy(L.CTL + L.CTL_LINK_IP6, L.CTL + L.CTL_ADDR0, 16);
+}
+/** Path MTU toward real servers (tunnels refuse larger packets with ICMP frag needed / too big). */
+export function setTunnelMtu(mtu: u32): i32 {
+  if (mtu < 1280 || mtu > 65535) return D.E_INVAL;
+  store<u32>(L.CTL, mtu, L.CTL_TUN_MTU);
+  return 0;
+}
+/** ip neigh replace CTL_ADDR0 lladdr (CTL_ADDR1, 6 bytes) [nud permanent]. Returns the entry or -errno. */
+export function neighAdd(permanent: bool): i32 { return neigh.neighSet(L.CTL + L.CTL_ADDR0, L.CTL + L.CTL_ADDR1, permanent); }
+export function neighDelete(): i32 { return neigh.neighDel(L.CTL + L.CTL_ADDR0); }
+/** The neighbour entry of CTL_ADDR0: state (0 none, 1 incomplete, 2 reachable, 3 stale, 4 permanent); MAC copied to CTL_ADDR1. */
+export function neighState(): u32 {
+  let i = neigh.neighFind(L.CTL + L.CTL_ADDR0);
+  if (i == 0) return 0;
+  let n = L.NEIGH + <usize>i * L.NEIGH_SIZE;
+  memory.copy(L.CTL + L.CTL_ADDR1, n + L.NEIGH_MAC, 6);
+  return load<u8>(n, L.NEIGH_STATE);
+}
+/** Frames the engine has to send on its own (released held frames, ARP/NS probes) into slots 0..: how many. */
+export function drain(max: u32): u32 { return neigh.neighDrain(max); }
+/** Frames in the hold queue (waiting for a neighbour, or ready for drain). */
+export function heldFrames(): u32 { return load<u32>(L.CTL, L.CTL_HOLD_COUNT); }
+/** Tunnel encapsulation of a dest (after destAdd/destEdit; address CTL_ADDR1, port host order, 0 = the service's). */
+export function destTunnel(svc: u32, port: u32, type: u8, tunPort: u32, flags: u8): i32 {
+  if (!ctl.svcLive(svc)) return D.E_NOSVC;
+  if (type > 2 || flags > 3 || (type == 1 && tunPort == 0)) return D.E_INVAL;
+  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : bswap<u16>(<u16>port);
+  let d = ctl.destLookup(svc, wp);
+  if (d == 0) return D.E_NOENT;
+  let dest = L.destPtr(d);
+  store<u8>(dest, type, L.DEST_TUN_TYPE);
+  store<u8>(dest, flags, L.DEST_TUN_FLAGS);
+  store<u16>(dest, bswap<u16>(<u16>tunPort), L.DEST_TUN_PORT);
+  return 0;
+}
+export const DEST_TUN_TYPE: u32 = L.DEST_TUN_TYPE;
+export const DEST_TUN_FLAGS: u32 = L.DEST_TUN_FLAGS;
+export const DEST_TUN_PORT: u32 = L.DEST_TUN_PORT;
 
 // ---- hooks -----------------------------------------------------------------------------------
 /** Add a hook entry: match hooks read their prefix from CTL_ADDR2 (16-byte form, plen of 128). */

@@ -62,6 +62,16 @@
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
 @inline export const CTL_FWM_COUNT: u32 = 356;      // u32 fwmark services (ipvs->fwm_services)
 @inline export const CTL_ZERO_ADDR: u32 = 360;      // 16 bytes scratch: the address fwmark services hash under
+// the director on its Ethernet link (TAP): neighbour resolution, ARP / neighbour advertisements
+@inline export const CTL_LINK_MAC: u32 = 376;       // 6 bytes: the director's MAC (source of every frame it sends)
+@inline export const CTL_LINK_IP4: u32 = 384;       // 16 bytes: the director's IPv4 address on the link (0: none)
+@inline export const CTL_LINK_IP6: u32 = 400;       // 16 bytes: its IPv6 address (0: the EUI-64 link-local)
+@inline export const CTL_TUN_MTU: u32 = 416;        // u32: MTU of the path to real servers (tunnels: PMTU), 1500
+@inline export const CTL_NEIGH_REACHABLE: u32 = 420; // u32 ms a confirmed neighbour stays REACHABLE (30 s)
+@inline export const CTL_HOLD_COUNT: u32 = 424;     // u32 frames in the hold queue (waiting or ready)
+@inline export const CTL_NEIGH_TMP: u32 = 432;      // 32 bytes scratch: ARP addresses in the 16-byte form
+@inline export const CTL_ETH_SAVE: u32 = 464;       // 16 bytes: the request's Ethernet MACs, saved before an
+                                                    // ICMP error is built over them in the headroom
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -117,6 +127,10 @@
 @inline export const DEST_CONN_FLAGS: u32 = 60;
 @inline export const DEST_STATS: u32 = 64;
 @inline export const DEST_LAST_WEIGHT: u32 = DEST_STATS + STATS_SIZE;
+// tunnel encapsulation of a -i dest (ip_vs_dest tun_type / tun_port / tun_flags)
+@inline export const DEST_TUN_TYPE: u32 = DEST_LAST_WEIGHT + 4;    // u8: 0 ipip, 1 gue, 2 gre (IP_VS_CONN_F_TUNNEL_TYPE_*)
+@inline export const DEST_TUN_FLAGS: u32 = DEST_LAST_WEIGHT + 5;   // u8: 1 csum, 2 remcsum (IP_VS_TUNNEL_ENCAP_FLAG_*)
+@inline export const DEST_TUN_PORT: u32 = DEST_LAST_WEIGHT + 6;    // u16 wire order: the GUE UDP port
 @inline export const DEST_SIZE: u32 = DEST_LAST_WEIGHT + 16;
 
 // ---- conn record (ip_vs_conn), 120 bytes -------------------------------------------------------
@@ -197,6 +211,28 @@
 @inline export const SLOT_CONN: u32 = 12;
 @inline export const SLOT_META_SIZE: u32 = 16;
 
+// ---- neighbour table (neigh.ts) and the hold queue of frames waiting for it ---------------------
+//  neigh: 0 state u8 | 1 af u8 | 2 probes u8 | 3 pad | 4 addr[16] | 20 mac[6] | 26 held u16
+//         28 confirmed u32 (engine ms) | 32 lastProbe u32 | 36 lastUsed u32
+//  hold meta: 0 state u8 (0 free, 1 waiting for neigh, 2 ready to send) | 2 neigh u16 | 4 len u32 | 8 queuedAt u32
+@inline export const NEIGH_MAX: u32 = 256;
+@inline export const NEIGH_STATE: u32 = 0;
+@inline export const NEIGH_AF: u32 = 1;
+@inline export const NEIGH_PROBES: u32 = 2;
+@inline export const NEIGH_ADDR: u32 = 4;
+@inline export const NEIGH_MAC: u32 = 20;
+@inline export const NEIGH_HELD: u32 = 26;
+@inline export const NEIGH_CONFIRMED: u32 = 28;
+@inline export const NEIGH_LAST_PROBE: u32 = 32;
+@inline export const NEIGH_LAST_USED: u32 = 36;
+@inline export const NEIGH_SIZE: u32 = 40;
+@inline export const HOLD_MAX: u32 = 32;
+@inline export const HOLD_STATE: u32 = 0;
+@inline export const HOLD_NEIGH: u32 = 2;
+@inline export const HOLD_LEN: u32 = 4;
+@inline export const HOLD_AT: u32 = 8;
+@inline export const HOLD_META_SIZE: u32 = 16;
+
 // ---- region bases and capacities: set once by init() -----------------------------------------
 export let CTL: usize = 0;
 export let COUNTERS: usize = 0;
@@ -213,6 +249,9 @@ export let WHEEL: usize = 0;
 export let SLOT_META: usize = 0;
 export let SLOTS: usize = 0;
 export let SCRATCH: usize = 0;
+export let NEIGH: usize = 0;
+export let HOLD_META: usize = 0;
+export let HOLD: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
@@ -256,6 +295,11 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   p = align(p, 64);
   SLOTS = p; p += <usize>nSlots * sSize;
   SCRATCH = p; p += SCRATCH_SIZE;
+  p = align(p, 64);
+  NEIGH = p; p += <usize>(NEIGH_MAX + 1) * NEIGH_SIZE;
+  HOLD_META = p; p += <usize>HOLD_MAX * HOLD_META_SIZE;
+  p = align(p, 64);
+  HOLD = p; p += <usize>HOLD_MAX * sSize;
   MEM_END = p;
   let have = <usize>memory.size() << 16;
   if (p > have) {

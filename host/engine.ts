@@ -38,7 +38,7 @@ export const NfVerdict = { DROP: 0, ACCEPT: 1, STOLEN: 2, QUEUE: 3, REPEAT: 4, S
 export type NfVerdictName = keyof typeof NfVerdict;
 export const HookFn = {
   IPVS_IN: 1, IPVS_OUT: 2, IPVS_FWD_ICMP: 3, IPVS_POST: 4, ICMP_ECHO: 5,
-  MATCH_SRC: 16, MATCH_DST: 17, VERDICT: 18, COUNT: 19,
+  MATCH_SRC: 16, MATCH_DST: 17, VERDICT: 18, COUNT: 19, MARK: 20,
 } as const;
 export type HookFnName = keyof typeof HookFn;
 
@@ -70,14 +70,39 @@ export interface DestSpec {
   fwd?: Fwd;
   uthresh?: number;
   lthresh?: number;
+  /** fwd 'Tunnel': encapsulation (ipvsadm --tun-type), default ipip */
+  tunType?: 'ipip' | 'gue' | 'gre';
+  /** GUE: the UDP destination port (--tun-port) */
+  tunPort?: number;
+  /** 0 nocsum, 1 csum (--tun-csum), 2 remcsum (--tun-remcsum) */
+  tunFlags?: number;
+}
+/** The director on its Ethernet link (TAP): its MAC and addresses (answered for ARP/ND, tunnel sources). */
+export interface LinkSpec { mac: string; ipv4?: string; ipv6?: string }
+const TUN_CODE = { ipip: 0, gue: 1, gre: 2 } as const;
+const TUN_NAME = ['ipip', 'gue', 'gre'] as const;
+export const NeighState = ['NONE', 'INCOMPLETE', 'REACHABLE', 'STALE', 'PERMANENT'] as const;
+
+function macBytes(text: string): Uint8Array {
+  const p = text.split(':');
+  if (p.length !== 6 || !p.every((x) => /^[0-9a-fA-F]{1,2}$/.test(x))) throw new WvsError('WVS_ERR_MAC', `bad MAC address: ${text}`);
+  return Uint8Array.from(p.map((x) => parseInt(x, 16)));
 }
 export interface HookSpec {
   point: HookPointName;
   priority: number;
   fn: HookFnName;
   verdict?: NfVerdictName;
-  /** prefix for MATCH_SRC / MATCH_DST, e.g. "198.18.0.0/24" or "2001:2::/48" */
+  /** prefix for MATCH_SRC / MATCH_DST / MARK, e.g. "198.18.0.0/24" or "2001:2::/48" */
   prefix?: string;
+  /** MARK: the mark to set (skb->mark), which selects a fwmark service (-f MARK) */
+  mark?: number;
+  /** MARK: match only this protocol */
+  proto?: Proto;
+  /** MARK: match only these destination ports (one, or an inclusive range) */
+  dport?: number | [number, number];
+  /** MARK: the prefix is matched against the source address instead of the destination */
+  matchSource?: boolean;
 }
 export interface HookView { id: number; point: HookPointName; priority: number; fn: HookFnName; verdict: NfVerdictName; packets: bigint }
 export interface SlotResult { verdict: VerdictName; reason: string; offset: number; length: number; conn: number }
@@ -277,6 +302,7 @@ export class Engine {
     const af = this.putAddr(this.c.CTL_ADDR1, d.addr);
     const rc = this.ex.destAdd(i, af, d.port ?? 0, d.weight ?? 1, FWD_CODE[d.fwd ?? 'Masq'], d.uthresh ?? 0, d.lthresh ?? 0);
     if (rc < 0) this.fail('add_dest', rc, `${d.addr}:${d.port ?? 0}`);
+    this.destTunnel('add_dest', i, d);
     return rc;
   }
   editDest(key: ServiceKey, d: DestSpec): void {
@@ -284,7 +310,62 @@ export class Engine {
     const af = this.putAddr(this.c.CTL_ADDR1, d.addr);
     const rc = this.ex.destEdit(i, af, d.port ?? 0, d.weight ?? 1, FWD_CODE[d.fwd ?? 'Masq'], d.uthresh ?? 0, d.lthresh ?? 0);
     if (rc < 0) this.fail('update_dest', rc, `${d.addr}:${d.port ?? 0}`);
+    this.destTunnel('update_dest', i, d);
   }
+  private destTunnel(op: string, svc: number, d: DestSpec): void {
+    const t = d.fwd === 'Tunnel' ? d.tunType ?? 'ipip' : 'ipip';
+    this.putAddr(this.c.CTL_ADDR1, d.addr);
+    const rc = this.ex.destTunnel(svc, d.port ?? 0, TUN_CODE[t], d.tunPort ?? 0, d.tunFlags ?? 0);
+    if (rc < 0) this.fail(op, rc, `${d.addr}:${d.port ?? 0} tunnel ${t}`);
+  }
+
+  // ---- the director's link (TAP): ARP/ND, neighbours, tunnels -------------------------------
+  /** The director's MAC and its IPv4/IPv6 addresses on the link (ARP/ND answers, tunnel sources, probes). */
+  setLink(l: LinkSpec): void {
+    this.views();
+    this.u8.set(macBytes(l.mac), this.base.ctl + this.c.CTL_ADDR1);
+    this.ex.setLink(0);
+    for (const a of [l.ipv4, l.ipv6]) {
+      if (!a) continue;
+      const af = this.putAddr(this.c.CTL_ADDR0, a);
+      this.u8.set(macBytes(l.mac), this.base.ctl + this.c.CTL_ADDR1);
+      this.ex.setLink(af);
+    }
+  }
+  /** Path MTU toward the real servers (tunnel PMTU; default 1500). */
+  setTunnelMtu(mtu: number): void {
+    const rc = this.ex.setTunnelMtu(mtu);
+    if (rc < 0) this.fail('set_mtu', rc, String(mtu));
+  }
+  /** ip neigh replace ADDR lladdr MAC [nud permanent]. */
+  addNeighbour(addr: string, mac: string, permanent = true): void {
+    this.putAddr(this.c.CTL_ADDR0, addr);
+    this.u8.set(macBytes(mac), this.base.ctl + this.c.CTL_ADDR1);
+    const rc = this.ex.neighAdd(permanent ? 1 : 0);
+    if (rc < 0) this.fail('add_neigh', rc, addr);
+  }
+  delNeighbour(addr: string): void {
+    this.putAddr(this.c.CTL_ADDR0, addr);
+    const rc = this.ex.neighDelete();
+    if (rc < 0) this.fail('del_neigh', rc, addr);
+  }
+  /** The neighbour entry of addr: state and MAC. */
+  neighbour(addr: string): { state: (typeof NeighState)[number]; mac: string } {
+    this.putAddr(this.c.CTL_ADDR0, addr);
+    const st = this.ex.neighState() >>> 0;
+    this.views();
+    const m = this.u8.subarray(this.base.ctl + this.c.CTL_ADDR1, this.base.ctl + this.c.CTL_ADDR1 + 6);
+    return { state: NeighState[st], mac: st ? [...m].map((x) => x.toString(16).padStart(2, '0')).join(':') : '' };
+  }
+  /**
+   * Frames the engine sends on its own: held frames whose next hop answered, and ARP requests /
+   * neighbour solicitations. They are placed in slots 0..n-1 (verdict XMIT); send them like a
+   * batch's. Call after process() and tick(). Returns n.
+   */
+  drain(max = this.slots): number { return this.ex.drain(max) >>> 0; }
+  /** Frames waiting in the hold queue (for a neighbour, or for drain). */
+  heldFrames(): number { return this.ex.heldFrames() >>> 0; }
+
   delDest(key: ServiceKey, d: { addr: string; port?: number }): void {
     const i = this.needService('del_dest', key);
     this.putAddr(this.c.CTL_ADDR1, d.addr);
@@ -305,6 +386,14 @@ export class Engine {
     }
     const rc = this.ex.hookAdd(HookPoint[h.point], h.priority, HookFn[h.fn], NfVerdict[h.verdict ?? 'ACCEPT'], plen);
     if (rc < 0) this.fail('add_hook', rc, `${h.point}/${h.fn}`);
+    if (h.fn === 'MARK') {
+      const [lo, hi] = h.dport === undefined ? [0, 0] : typeof h.dport === 'number' ? [h.dport, h.dport] : h.dport;
+      if (!(h.mark! > 0 && h.mark! <= 0xffffffff) || lo > hi || hi > 65535) {
+        this.ex.hookDel(rc);
+        throw new WvsError('WVS_ERR_HOOK', `bad MARK hook: mark ${h.mark}, ports ${lo}:${hi}`);
+      }
+      this.ex.hookSetMark(rc, h.mark! >>> 0, h.proto ? PROTO_NUM[h.proto] : 0, lo, hi, h.matchSource ? 1 : 0);
+    }
     return rc;
   }
   delHook(id: number): void {
@@ -361,6 +450,9 @@ export class Engine {
         uthresh: this.dv.getUint32(p + c.DEST_UTHRESH, true), lthresh: this.dv.getUint32(p + c.DEST_LTHRESH, true),
         activeconns: this.dv.getUint32(p + c.DEST_ACTIVE, true), inactconns: this.dv.getUint32(p + c.DEST_INACTIVE, true),
         persistconns: this.dv.getUint32(p + c.DEST_PERSIST, true), stats: this.stats(p + c.DEST_STATS), rates: { ...ZERO_RATES },
+        ...(this.u8[p + c.DEST_FWD] === FWD_CODE.Tunnel ? {
+          tunType: TUN_NAME[this.u8[p + c.DEST_TUN_TYPE]] ?? 'ipip', tunPort: this.port(p + c.DEST_TUN_PORT), tunFlags: this.u8[p + c.DEST_TUN_FLAGS],
+        } : {}),
       });
     }
     const fwmark = this.dv.getUint32(s + c.SVC_FWMARK, true);

@@ -4,7 +4,7 @@
 // Errors are built in the slot's headroom, in front of the offending datagram, which becomes
 // the quoted part without being copied.
 import { AF_INET, V_LOCAL, CNT_NO_HEADROOM, CNT_ICMP_SENT, CNT_ECHO_REPLY, IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../defs";
-import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, linkType } from "../layout";
+import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_ETH_SAVE, linkType } from "../layout";
 import { pL3, pLen, pAf, pFrame, pL4, pHdrLen } from "../packet/iph";
 import { st16be, st32be, ld32be, addrCopy } from "../packet/bytes";
 import { ipv4SendCheck, computeCsum, csumPartial, csumFold, pseudoSum, csumUpdate2 } from "../packet/csum";
@@ -26,14 +26,22 @@ import { cntInc } from "../stats";
 @inline const ICMP_QUOTE_MAX_V4: u32 = 576 - 28;
 @inline const ICMP_QUOTE_MAX_V6: u32 = 1280 - 48;
 
+function saveEth(): void {
+  let sv = CTL + CTL_ETH_SAVE;
+  memory.copy(sv, pFrame, 12);
+  store<u16>(sv + 12, load<u16>(pFrame + (pL3 - pFrame) - 2));
+}
+
 /** In TAP mode a reply reuses the request's Ethernet header with the MACs swapped. */
 function l2Reply(newL3: usize): usize {
   if (linkType != 1) return newL3;
   let eth = newL3 - 14;
   if (eth < slotStart) return 0;
-  let src0 = load<u32>(pFrame + 6); let src1 = load<u16>(pFrame + 10);
-  let dst0 = load<u32>(pFrame); let dst1 = load<u16>(pFrame + 4);
-  let et = load<u16>(pFrame + (pL3 - pFrame) - 2);
+  // read from the copy: an error built in the headroom may have overwritten the request's header
+  let sv = CTL + CTL_ETH_SAVE;
+  let src0 = load<u32>(sv + 6); let src1 = load<u16>(sv + 10);
+  let dst0 = load<u32>(sv); let dst1 = load<u16>(sv + 4);
+  let et = load<u16>(sv + 12);
   store<u32>(eth, src0); store<u16>(eth + 4, src1);
   store<u32>(eth + 6, dst0); store<u16>(eth + 10, dst1);
   store<u16>(eth + 12, et);
@@ -52,6 +60,7 @@ export function icmpSendError(type: u8, code: u8, mtu: u32, _unused: u32): void 
   if (quote > qmax) quote = qmax;
   let ip = pL3 - hdr;
   if (ip < slotStart + (linkType == 1 ? 14 : 0)) { setDrop(CNT_NO_HEADROOM); return; }
+  if (linkType == 1) saveEth();
   let icmp = ip + (v4 ? 20 : 40);
   let tot = hdr + quote;
   if (v4) {
@@ -113,6 +122,7 @@ export function icmpEchoReply(): bool {
     store<u8>(pL3 + 7, 64);
     st32be(pL3, ld32be(pL3) & 0xfff00000);   // our own flow (label 0), not the requester's
   }
+  if (linkType == 1) saveEth();
   let start = l2Reply(pL3);
   if (start == 0) { setDrop(CNT_NO_HEADROOM); return true; }
   setOut(start, pLen + <u32>(pL3 - start));

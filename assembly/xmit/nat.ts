@@ -15,7 +15,7 @@ import { cntInc } from "../stats";
 import { icmpSendError, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT } from "./icmp";
 
 /** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
-function decrementTtl(reply: bool): bool {
+export function decrementTtl(reply: bool): bool {
   if (load<u32>(CTL, CTL_FLAGS) & SET_NO_TTL_DEC) return true;
   let off: u32 = pAf == AF_INET ? 8 : 7;
   let ttl = load<u8>(pL3 + off);

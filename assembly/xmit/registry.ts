@@ -1,20 +1,24 @@
 // Forwarding methods (ip_vs_xmit.c), bound once per conn as ip_vs_bind_xmit does: the conn
 // stores its method (CONN_FWD) at creation and every packet dispatches on it here.
 // Each returns a netfilter verdict: NF_STOLEN after it set the slot's verdict and output.
-import { NF_DROP, IP_VS_CONN_F_MASQ, CNT_DROP } from "../defs";
+import { NF_DROP, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL, CNT_DROP } from "../defs";
+import { drXmit } from "./dr";
+import { tunnelXmit } from "./tunnel";
 import { connPtr, CONN_FWD } from "../layout";
 import { setDrop } from "../pkt";
 import * as nat from "./nat";
 
 /** Methods this build can forward with (others are refused when a dest is configured). */
 export function xmitSupported(fwd: u8): bool {
-  return fwd == IP_VS_CONN_F_MASQ;
+  return fwd == IP_VS_CONN_F_MASQ || fwd == IP_VS_CONN_F_DROUTE || fwd == IP_VS_CONN_F_TUNNEL;
 }
 
 /** cp->packet_xmit: client→real server. */
 export function xmitIn(ci: u32): i32 {
   switch (load<u8>(connPtr(ci), CONN_FWD)) {
     case IP_VS_CONN_F_MASQ: return nat.natXmit(ci);
+    case IP_VS_CONN_F_DROUTE: return drXmit(ci);
+    case IP_VS_CONN_F_TUNNEL: return tunnelXmit(ci);
   }
   setDrop(CNT_DROP);
   return NF_DROP;
@@ -24,6 +28,9 @@ export function xmitIn(ci: u32): i32 {
 export function xmitIcmpIn(ci: u32): i32 {
   switch (load<u8>(connPtr(ci), CONN_FWD)) {
     case IP_VS_CONN_F_MASQ: return nat.natIcmpXmit(ci);
+    // ip_vs_icmp_xmit: not NAT — the error goes to the real server the conn's way, untranslated
+    case IP_VS_CONN_F_DROUTE: return drXmit(ci);
+    case IP_VS_CONN_F_TUNNEL: return tunnelXmit(ci);
   }
   setDrop(CNT_DROP);
   return NF_DROP;

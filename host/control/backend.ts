@@ -62,7 +62,10 @@ export class EngineBackend implements AdmBackend {
   }
 
   private dest(d: DestSpec): EngineDestSpec {
-    return { addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh };
+    return {
+      addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh,
+      tunType: d.tunType, tunPort: d.tunPort, tunFlags: d.tunFlags,
+    };
   }
 
   /** Run one engine control call; a refusal becomes its errno. */
@@ -75,9 +78,8 @@ export class EngineBackend implements AdmBackend {
     // no persistence engines (--pe sip): libipvs reports a missing module as ENOENT
     return sp.pe ? 'ENOENT' : null;
   }
-  private unsupportedDest(d: DestSpec): Errno | null {
-    // ipip is the only tunnel encapsulation the engine's records describe
-    return d.fwd === 'Tunnel' && d.tunType && d.tunType !== 'ipip' ? 'EOPNOTSUPP' : null;
+  private unsupportedDest(_d: DestSpec): Errno | null {
+    return null;   // ipip, gue and gre tunnels, DR and NAT are all forwarded (local/bypass: refused by the engine)
   }
 
   addService(k: SvcKey, sp: SvcSpec): Errno | null {
