@@ -310,11 +310,15 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
  * a hint (0 when the frame is not a plain IPv4/IPv6 TCP/UDP packet); the real parse comes later.
  */
 function peekHash(i: u32): u32 {
-  if (linkType != 0) return 0;
   let meta = slotMeta(i);
   let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
   if (off > slotSize || len > slotSize - off || len < 40) return 0;
   let ip = slotBase(i) + off;
+  if (linkType == 1) {                 // Ethernet without VLAN tags (the common case; a hint only)
+    let et = load<u16>(ip, 12);
+    if (et != 0x0008 && et != 0xdd86 || len < 54) return 0;   // 0x0800 / 0x86dd as loaded
+    ip += 14; len -= 14;
+  }
   let v = load<u8>(ip) >> 4;
   if (v == 4) {
     let ihl = (<u32>load<u8>(ip) & 0xf) << 2;
