@@ -166,7 +166,8 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
   if (res.headersSent) { res.end(); return; }
-  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  // 413: the rest of the body is never read; answer, then close the connection
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...(status === 413 ? { Connection: 'close' } : {}) });
   res.end(body);
 }
 
@@ -177,8 +178,11 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('data', (c: Buffer) => {
       n += c.length;
       if (n > MAX_BODY) {
+        // stop reading (not destroy: the client must still get the 413, sent with Connection: close)
+        req.removeAllListeners('data');
+        req.pause();
+        chunks.length = 0;
         reject(new WvsRequestError(413, 'WVS_ERR_TOO_LARGE', `request body larger than ${MAX_BODY} bytes`));
-        req.destroy();
         return;
       }
       chunks.push(c);
