@@ -1,14 +1,22 @@
 /*
- * host/director/director.ts - the TUN director: one engine, one TUN device, the device loop.
+ * host/director/director.ts - the director: one engine, one TUN or TAP device, the device loop.
  *
- *   TUN fd readable (libuv poll) → readBatch into the engine's RX slots → engine.process(n, now)
- *   → writeBatch of the XMIT and LOCAL slots back into the same TUN → the kernel routes them on.
+ *   fd readable (libuv poll) → readBatch into the engine's RX slots → engine.process(n, now)
+ *   → writeBatch of the XMIT and LOCAL slots back into the same device
+ *   → (TAP) engine.drain() → writeBatch of the frames the engine sends on its own.
+ *
+ * TUN (`mode: 'tun'`, link 'ip'): a bump in the kernel's routing path; NAT only.
+ * TAP (`mode: 'tap'`, link 'ethernet'): the engine is a host on an Ethernet segment with its own
+ * MAC and address (setLink); it answers ARP/ND for the VIPs, resolves the real servers' MACs
+ * itself (held frames, probes: drain()), and forwards DR (-g) and tunnel (-i) conns onto the
+ * segment. The TAP is enslaved to a bridge (`bridge`) or left to the caller.
  *
  * PASS frames (not for a VIP, no conn: router solicitations, stray traffic routed into the TUN)
  * are dropped and counted: the director has no local stack behind the TUN to hand them to. The
  * engine's `pass`/`pass_no_conn`/`pass_not_ip` counters say how many.
  * Conn expiry runs on a timer (engine.tick). Idle, the process sleeps in epoll.
  */
+import { isIP } from 'node:net';
 import { loadEngine } from '../engine-node.ts';
 import { Engine, Verdict } from '../engine.ts';
 import * as tun from '../native/tun.ts';
@@ -20,9 +28,18 @@ export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 const LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug'];
 
 export interface DirectorOptions {
-  /** TUN interface name (default wvs0) */
+  /** TUN/TAP interface name (default wvs0) */
   dev?: string;
-  mode?: 'tun';
+  /** 'tun' (default): IP frames, NAT. 'tap': Ethernet frames, the engine on a link (DR, tunnels, NAT). */
+  mode?: 'tun' | 'tap';
+  /** TAP: the engine's MAC on the link (default: derived from the TAP's own MAC, see linkMacFor) */
+  linkMac?: string;
+  /** TAP: the engine's own IPv4 and/or IPv6 address on the link (ARP/ND probes' source, tunnel source) */
+  linkAddrs?: string[];
+  /** TAP: enslave the TAP to this bridge (in netns when given) */
+  bridge?: string;
+  /** TAP: path MTU toward the real servers for tunnels (engine.setTunnelMtu; default 1500) */
+  tunnelMtu?: number;
   /** rules file (ipvsadm-save format) */
   rulesFile?: string;
   /** rules text instead of a file */
@@ -45,6 +62,20 @@ export interface DirectorStats {
   batches: number;
   rxFrames: number;
   txFrames: number;
+  /** TAP: frames the engine sent on its own (engine.drain(): released held frames, ARP/ND probes) */
+  drainedFrames: number;
+}
+
+/**
+ * The engine's default MAC on a TAP: the TAP's own MAC with bit 0x04 of the first byte flipped
+ * (still unicast and locally administered). It must differ from the TAP's: that one belongs to
+ * the host side of the device, and a bridge keeps it as a local address of its port, delivering
+ * frames for it to its own stack instead of forwarding them into the TAP.
+ */
+export function linkMacFor(tapMac: string): string {
+  const b = tapMac.split(':').map((x) => parseInt(x, 16));
+  b[0] = ((b[0] ^ 0x04) | 0x02) & 0xfe;
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
 /** Batches drained per readiness callback before other events get a turn. */
@@ -52,7 +83,9 @@ const BATCHES_PER_WAKE = 8;
 const TX_MASK = (1 << Verdict.XMIT) | (1 << Verdict.LOCAL);
 
 export class Director {
-  readonly stats: DirectorStats = { batches: 0, rxFrames: 0, txFrames: 0 };
+  readonly stats: DirectorStats = { batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0 };
+  /** TAP: the engine's MAC and addresses on the link, once started */
+  link: { mac: string; ipv4?: string; ipv6?: string } | undefined;
   private dev: tun.TunDevice | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private routes: string[][] = [];
@@ -65,6 +98,8 @@ export class Director {
     this.batch = Math.max(1, Math.min(opts.batch ?? 64, engine.slots));
   }
 
+  get mode(): 'tun' | 'tap' { return this.opts.mode ?? 'tun'; }
+
   /** The interface name the kernel gave the TUN. */
   get devName(): string { return this.dev?.name ?? this.opts.dev; }
   get fd(): number | undefined { return this.dev?.fd; }
@@ -74,16 +109,28 @@ export class Director {
     (this.opts.log ?? ((l: string) => process.stderr.write(l + '\n')))(`wasmvs: ${msg}`);
   }
 
-  /** Load the engine, apply the rules, open the TUN, add routes, start the loop. */
+  /** Load the engine, apply the rules, open the TUN/TAP, add routes (TUN) or set the link (TAP), start the loop. */
   static async start(o: DirectorOptions = {}): Promise<Director> {
-    if ((o.mode ?? 'tun') !== 'tun') throw new WvsError('WVS_ERR_USAGE', `--mode ${o.mode}: only tun is supported (tap later)`);
-    const engine = await loadEngine({ connMax: o.connMax ?? 1 << 16 });
+    const mode = o.mode ?? 'tun';
+    if (mode !== 'tun' && mode !== 'tap') throw new WvsError('WVS_ERR_USAGE', `--mode ${mode}: "tun" or "tap"`);
+    if (mode === 'tap' && o.vipRoutes) throw new WvsError('WVS_ERR_USAGE', '--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
+    if (mode === 'tun' && (o.linkMac || o.linkAddrs?.length || o.bridge || o.tunnelMtu)) {
+      throw new WvsError('WVS_ERR_USAGE', '--link-mac, --link-addr, --bridge and --tunnel-mtu are for --mode tap');
+    }
+    const link = mode === 'tap' ? splitLinkAddrs(o.linkAddrs ?? []) : {};
+    const engine = await loadEngine({ connMax: o.connMax ?? 1 << 16, link: mode === 'tap' ? 'ethernet' : 'ip' });
+    const ruleOpts = { link: mode === 'tap' ? 'ethernet' as const : 'ip' as const };
     let rules: RuleOp[] = [];
-    if (o.rulesFile) rules = loadRulesFile(engine, o.rulesFile);
-    else if (o.rulesText) { rules = parseRules(o.rulesText); applyRules(engine, rules); }
-    const d = new Director(engine, { ...o, dev: o.dev ?? 'wvs0', tickMs: o.tickMs ?? 1000, vipRoutes: o.vipRoutes ?? true }, rules);
+    if (o.rulesFile) rules = loadRulesFile(engine, o.rulesFile, ruleOpts);
+    else if (o.rulesText) { rules = parseRules(o.rulesText); applyRules(engine, rules, '<rules>', ruleOpts); }
+    if (mode === 'tap' && !link.ipv4 && rules.some((r) => (r.op.cmd === 'addDest' || r.op.cmd === 'editDest') && r.op.dest.fwd === 'Tunnel' && r.op.dest.af !== 6)) {
+      throw new WvsError('WVS_ERR_USAGE', 'tunnel (-i) real servers need the director\'s IPv4 address on the link as the tunnel source: --link-addr ADDR');
+    }
+    if (o.tunnelMtu !== undefined) engine.setTunnelMtu(o.tunnelMtu);
+    const d = new Director(engine, { ...o, mode, dev: o.dev ?? 'wvs0', tickMs: o.tickMs ?? 1000, vipRoutes: o.vipRoutes ?? mode === 'tun' }, rules);
     try {
       d.openDevice();
+      if (mode === 'tap') d.setLink(link);
       if (d.opts.vipRoutes) d.addVipRoutes();
       d.startLoop();
     } catch (e) {
@@ -94,11 +141,13 @@ export class Director {
   }
 
   private openDevice(): void {
+    const mode = this.mode;
+    const kind = mode.toUpperCase();
     try {
-      this.dev = tun.open(this.opts.dev, 'tun');
+      this.dev = tun.open(this.opts.dev, mode);
     } catch (e: any) {
       if (e?.code === 'EPERM' || e?.code === 'EACCES') {
-        throw new WvsError('WVS_ERR_EPERM', `cannot create TUN device ${this.opts.dev}: ${e.code} ` +
+        throw new WvsError('WVS_ERR_EPERM', `cannot create ${kind} device ${this.opts.dev}: ${e.code} ` +
           '(needs CAP_NET_ADMIN: run as root, or give node the capability: setcap cap_net_admin+ep $(which node))');
       }
       if (e?.code === 'ENOENT') throw new WvsError('WVS_ERR_NO_DEV_TUN', `cannot open /dev/net/tun (${e.message}); load the tun module: modprobe tun`);
@@ -107,10 +156,26 @@ export class Director {
     const ns = this.opts.netns;
     const name = this.dev.name;
     if (ns) ip(undefined, 'link', 'set', 'dev', name, 'netns', ns);
-    // No IPv6 on the TUN: the kernel's router solicitations would only be PASS frames.
+    // No IPv6 on the device: the kernel's own router solicitations / DAD would only be PASS frames
+    // (on a TAP the engine is the host on the link, the kernel's side of it has no addresses).
     try { sysctl(ns, `net.ipv6.conf.${name}.disable_ipv6`, '1'); } catch { /* IPv6 disabled altogether */ }
+    if (mode === 'tap' && this.opts.bridge) ip(ns, 'link', 'set', 'dev', name, 'master', this.opts.bridge);
     ip(ns, 'link', 'set', 'dev', name, 'up');
-    this.log('info', `TUN ${name} up${ns ? ` in netns ${ns}` : ''} (fd ${this.dev.fd}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B)`);
+    this.log('info', `${kind} ${name} up${ns ? ` in netns ${ns}` : ''}${mode === 'tap' && this.opts.bridge ? ` on bridge ${this.opts.bridge}` : ''} ` +
+      `(fd ${this.dev.fd}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B)`);
+  }
+
+  /** TAP: the engine's MAC and addresses on the link. */
+  private setLink(a: { ipv4?: string; ipv6?: string }): void {
+    let mac = this.opts.linkMac;
+    if (!mac) {
+      const tapMac = JSON.parse(ip(this.opts.netns, '-j', 'link', 'show', 'dev', this.devName))[0]?.address as string | undefined;
+      if (!tapMac) throw new WvsError('WVS_ERR_IP', `cannot read the MAC of ${this.devName}`);
+      mac = linkMacFor(tapMac);
+    }
+    this.engine.setLink({ mac, ...a });
+    this.link = { mac, ...a };
+    this.log('info', `link: MAC ${mac}${a.ipv4 ? ` ${a.ipv4}` : ''}${a.ipv6 ? ` ${a.ipv6}` : ''} on ${this.devName}`);
   }
 
   private addVipRoutes(): void {
@@ -131,10 +196,14 @@ export class Director {
       if (err) { this.log('error', `poll on ${this.devName} failed: ${err.code}`); this.stop(); return; }
       this.drain();
     });
-    this.timer = setInterval(() => this.engine.tick(Date.now()), this.opts.tickMs);
+    this.timer = setInterval(() => {
+      if (this.stopped) return;
+      this.engine.tick(Date.now());
+      this.sendOwn();
+    }, this.opts.tickMs);
   }
 
-  /** Read, process and write batches until the TUN is empty (or the per-wake budget is used). */
+  /** Read, process and write batches until the device is empty (or the per-wake budget is used). */
   drain(): number {
     const dev = this.dev;
     if (!dev || this.stopped) return 0;
@@ -151,10 +220,26 @@ export class Director {
       this.stats.batches++;
       this.stats.rxFrames += n;
       this.stats.txFrames += sent;
+      this.sendOwn();
       total += n;
       if (n < this.batch) break;
     }
     return total;
+  }
+
+  /** TAP: send what the engine sends on its own (released held frames, ARP/ND probes), after process() and tick(). */
+  private sendOwn(): void {
+    const dev = this.dev;
+    if (!dev || this.mode !== 'tap') return;
+    const e = this.engine;
+    for (;;) {
+      const k = e.drain();
+      if (k === 0) return;
+      const sent = tun.writeBatch(dev.fd, e.mem.buffer, e.slotBase, e.slotSize, e.slotMetaBase, e.slotMetaSize, k, 1 << Verdict.XMIT);
+      this.stats.drainedFrames += sent;
+      this.stats.txFrames += sent;
+      if (k < e.slots) return;
+    }
   }
 
   /** Frames the engine passed (not for a VIP, no conn) that the director dropped. */
@@ -163,7 +248,7 @@ export class Director {
     return c.pass ?? 0n;
   }
 
-  /** Stop reading, close the TUN, remove the routes we added. Idempotent. */
+  /** Stop reading, close the device, remove the routes we added. Idempotent. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
@@ -174,9 +259,22 @@ export class Director {
       // routes through the device go with it, but delete ours explicitly first (and say so)
       for (const r of this.routes) ipQuiet(this.opts.netns, ...r.map((a) => (a === 'add' ? 'del' : a)));
       try { tun.close(this.dev.fd); } catch { /* closed */ }
-      this.log('info', `TUN ${this.dev.name} closed, ${this.routes.length} route(s) removed`);
+      this.log('info', `${this.mode.toUpperCase()} ${this.dev.name} closed, ${this.routes.length} route(s) removed`);
       this.dev = undefined;
     }
     this.routes = [];
   }
+}
+
+/** --link-addr values → at most one IPv4 and one IPv6 address (throws WVS_ERR_USAGE). */
+export function splitLinkAddrs(addrs: readonly string[]): { ipv4?: string; ipv6?: string } {
+  const out: { ipv4?: string; ipv6?: string } = {};
+  for (const a of addrs) {
+    const af = isIP(a);
+    if (af === 0) throw new WvsError('WVS_ERR_USAGE', `--link-addr ${a}: not an IPv4 or IPv6 address`);
+    const k = af === 4 ? 'ipv4' : 'ipv6';
+    if (out[k]) throw new WvsError('WVS_ERR_USAGE', `--link-addr: one IPv${af} address only (${out[k]}, ${a})`);
+    out[k] = a;
+  }
+  return out;
 }

@@ -17,12 +17,17 @@ function block(i) {
 function* pattern(n) { for (let i = 0, left = n; left > 0; i++, left -= BLOCK) yield left >= BLOCK ? block(i) : block(i).subarray(0, left); }
 `;
 
-/** argv: name addr. Ports: 80 HTTP (/ → name, /bytes/N → N pattern bytes), 7 echo, 9 sink, UDP 53 echo. */
+/**
+ * argv: name addr [httpPorts]. Ports: 80 HTTP (/ → name, /bytes/N → N pattern bytes; httpPorts, a
+ * comma list, adds more HTTP ports), 7 echo, 9 sink, UDP 53 echo, all bound to addr (the VIP on
+ * DR/tunnel real servers, so UDP answers leave from it).
+ */
 export const SERVER_SCRIPT = String.raw`
-const [name, addr] = process.argv.slice(1);
+const [name, addr, httpPorts = '80'] = process.argv.slice(1);
 const http = require('node:http'), net = require('node:net'), dgram = require('node:dgram'), crypto = require('node:crypto');
 ${PATTERN}
-let pending = 4;
+const hports = httpPorts.split(',').map(Number);
+let pending = 3 + hports.length;
 const up = () => { if (--pending === 0) console.log('ready'); };
 const web = http.createServer((req, res) => {
   const m = /^\/bytes\/(\d+)$/.exec(req.url);
@@ -34,7 +39,8 @@ const web = http.createServer((req, res) => {
   pump();
 });
 web.keepAliveTimeout = 500;
-web.listen(80, addr, up);
+web.listen(hports[0], addr, up);
+for (const p of hports.slice(1)) { const w = http.createServer((q, r) => web.emit('request', q, r)); w.keepAliveTimeout = 500; w.listen(p, addr, up); }
 net.createServer({ allowHalfOpen: true }, (s) => {
   let hold = 0, buf = '';
   s.on('data', (d) => {

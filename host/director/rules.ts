@@ -42,8 +42,11 @@ export function engineKey(k: SvcKey): ServiceKey {
   return k.fwmark ? { fwmark: k.fwmark, af: k.af } : { proto: k.proto ?? undefined, addr: k.addr, port: k.port, af: k.af };
 }
 
+/** How the director is attached: 'ip' (TUN: NAT only) or 'ethernet' (TAP: NAT, DR, tunnels). */
+export interface ApplyOptions { link?: 'ip' | 'ethernet' }
+
 /** Apply one op; returns a reason string when the op is not something a rules file may do here. */
-function applyOp(engine: Engine, op: Op): string | null {
+function applyOp(engine: Engine, op: Op, o: ApplyOptions): string | null {
   switch (op.cmd) {
     case 'addService':
     case 'editService': {
@@ -62,8 +65,14 @@ function applyOp(engine: Engine, op: Op): string | null {
     case 'addDest':
     case 'editDest': {
       const d = op.dest;
-      if (d.fwd !== 'Masq') return `forwarding method ${d.fwd} is not supported by the TUN director yet (only -m, Masq)`;
-      const spec = { addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh };
+      if (d.fwd !== 'Masq' && (o.link ?? 'ip') === 'ip' && (d.fwd === 'Route' || d.fwd === 'Tunnel')) {
+        return `forwarding method ${d.fwd} is not supported by the TUN director (only -m, Masq; -g and -i need --mode tap)`;
+      }
+      if (d.fwd !== 'Masq' && d.fwd !== 'Route' && d.fwd !== 'Tunnel') return `forwarding method ${d.fwd} is not supported by the director`;
+      const spec = {
+        addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh,
+        ...(d.fwd === 'Tunnel' ? { tunType: d.tunType, tunPort: d.tunPort, tunFlags: d.tunFlags } : {}),
+      };
       if (op.cmd === 'addDest') engine.addDest(engineKey(op.svc), spec); else engine.editDest(engineKey(op.svc), spec);
       return null;
     }
@@ -75,10 +84,10 @@ function applyOp(engine: Engine, op: Op): string | null {
 }
 
 /** Apply parsed ops to the engine; the first failure throws WvsDirectorRulesError naming its line. */
-export function applyRules(engine: Engine, ops: readonly RuleOp[], file = '<rules>'): void {
+export function applyRules(engine: Engine, ops: readonly RuleOp[], file = '<rules>', o: ApplyOptions = {}): void {
   for (const r of ops) {
     let why: string | null;
-    try { why = applyOp(engine, r.op); } catch (e: any) {
+    try { why = applyOp(engine, r.op, o); } catch (e: any) {
       if (e instanceof WvsError) why = e.message; else throw e;
     }
     if (why) throw new WvsDirectorRulesError(file, r.line, r.text, why);
@@ -86,13 +95,13 @@ export function applyRules(engine: Engine, ops: readonly RuleOp[], file = '<rule
 }
 
 /** Read, parse and apply a rules file. */
-export function loadRulesFile(engine: Engine, file: string): RuleOp[] {
+export function loadRulesFile(engine: Engine, file: string, o: ApplyOptions = {}): RuleOp[] {
   let text: string;
   try { text = readFileSync(file, 'utf8'); } catch (e: any) {
     throw new WvsError('WVS_ERR_RULES', `cannot read rules file ${file}: ${e?.code ?? e?.message ?? e}`);
   }
   const ops = parseRules(text, file);
-  applyRules(engine, ops, file);
+  applyRules(engine, ops, file, o);
   return ops;
 }
 

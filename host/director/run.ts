@@ -1,13 +1,16 @@
 /*
- * host/director/run.ts - `wasmvs run`: the director on a TUN device until SIGINT/SIGTERM.
+ * host/director/run.ts - `wasmvs run`: the director on a TUN or TAP device until SIGINT/SIGTERM.
  *
- *   wasmvs run [--dev NAME] [--mode tun] [--rules FILE] [--vip-routes|--no-vip-routes]
+ *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--vip-routes|--no-vip-routes]
+ *              [--link-mac MAC] [--link-addr ADDR]... [--bridge BR] [--tunnel-mtu N]
  *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
  *
- * The NAT topology it expects (VIP routed into the TUN, real servers' replies policy-routed into
- * it, ip_forward=1, rp_filter=0) is in docs/director.md.
+ * The NAT topology over a TUN (VIP routed into the TUN, real servers' replies policy-routed into
+ * it, ip_forward=1, rp_filter=0) and the DR/tunnel topology over a TAP (the TAP on the real
+ * servers' Ethernet segment) are in docs/director.md.
  */
 import { createServer, type Server } from 'node:http';
+import { isIP } from 'node:net';
 import { startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
 import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
@@ -15,16 +18,22 @@ import { Director, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
-  --dev NAME            TUN interface to create (default wvs0)
-  --mode tun            device type (tap: later)
+  --dev NAME            TUN/TAP interface to create (default wvs0)
+  --mode tun|tap        tun (default): IP frames, NAT (-m) only; tap: Ethernet frames, the engine is a
+                        host on the link (ARP/ND for its VIPs): NAT, DR (-g) and tunnels (-i)
   --rules FILE          rules in ipvsadm-save format (-A/-a lines), applied at start
-  --vip-routes          add "ip route VIP/32 dev NAME" for each VIP, removed at exit (default)
-  --no-vip-routes       leave routing to you
+  --vip-routes          tun: add "ip route VIP/32 dev NAME" for each VIP, removed at exit (default)
+  --no-vip-routes       tun: leave routing to you
+  --link-mac MAC        tap: the engine's MAC (default: the TAP's own MAC with bit 0x04 of byte 0 flipped)
+  --link-addr ADDR      tap: the engine's own IPv4 or IPv6 address on the link (ARP/ND probes, tunnel
+                        source); give it twice for both families; needed for -i real servers
+  --bridge BR           tap: enslave the TAP to bridge BR
+  --tunnel-mtu N        tap: path MTU toward tunnel real servers (default 1500)
   --batch N             frames per read batch (default 64)
   --conn-max N          conn table size (default 65536)
   --tick-ms MS          conn expiry timer period (default 1000)
   --log-level LEVEL     error | warn | info | debug (default info)
-  --netns NS            create the TUN here but move it into network namespace NS (routes go there too)
+  --netns NS            create the device here but move it into network namespace NS (routes, bridge there too)
   --socket PATH         control socket for "wasmvs adm" (default: \$WASMVS_SOCKET or /run/wasmvs/wasmvs.sock)
   --no-socket           no control socket
   --metrics [HOST:]PORT serve Prometheus text at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1; off by default)
@@ -50,7 +59,19 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     switch (a) {
       case '-h': case '--help': o.help = true; break;
       case '--dev': { const v = next(); if (!v || v.length > 15) throw new RunUsageError(`--dev needs an interface name of 1..15 characters`); o.dev = v; break; }
-      case '--mode': { const v = next(); if (v !== 'tun') throw new RunUsageError(`--mode ${v ?? ''}: only "tun" is supported (tap later)`); o.mode = v; break; }
+      case '--mode': { const v = next(); if (v !== 'tun' && v !== 'tap') throw new RunUsageError(`--mode ${v ?? ''}: "tun" or "tap"`); o.mode = v; break; }
+      case '--link-mac': {
+        const v = next();
+        if (!v || !/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(v) || parseInt(v.slice(0, 2), 16) & 1) throw new RunUsageError(`--link-mac needs a unicast MAC like 02:00:00:00:01:fe, got ${v ?? 'nothing'}`);
+        o.linkMac = v.toLowerCase(); break;
+      }
+      case '--link-addr': {
+        const v = next();
+        if (!v || isIP(v) === 0) throw new RunUsageError(`--link-addr needs an IPv4 or IPv6 address, got ${v ?? 'nothing'}`);
+        (o.linkAddrs ??= []).push(v); break;
+      }
+      case '--bridge': { const v = next(); if (!v || v.length > 15) throw new RunUsageError('--bridge needs an interface name of 1..15 characters'); o.bridge = v; break; }
+      case '--tunnel-mtu': o.tunnelMtu = num(a, next(), 576); break;
       case '--rules': { const v = next(); if (!v) throw new RunUsageError('--rules needs a file'); o.rulesFile = v; break; }
       case '--vip-routes': o.vipRoutes = true; break;
       case '--no-vip-routes': o.vipRoutes = false; break;
@@ -76,20 +97,29 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       default: throw new RunUsageError(`unknown option ${argv[i]}`);
     }
   }
+  const tapOnly = ['linkMac', 'linkAddrs', 'bridge', 'tunnelMtu'] as const;
+  if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --bridge and --tunnel-mtu need --mode tap');
+  if (o.mode === 'tap' && o.vipRoutes) throw new RunUsageError('--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
+  if (o.linkAddrs) {
+    const fams = o.linkAddrs.map((a) => isIP(a));
+    if (fams.filter((f) => f === 4).length > 1 || fams.filter((f) => f === 6).length > 1) throw new RunUsageError('--link-addr: at most one IPv4 and one IPv6 address');
+  }
   return o;
 }
 
 /** The final listing: ipvsadm -L -n --stats, and the director's counters. */
 export function finalReport(d: Director): string {
   const c = d.engine.counters();
+  const tap = d.mode === 'tap';
   return formatList(d.engine.services(), { numeric: true, stats: true }) +
-    `frames: rx ${d.stats.rxFrames} tx ${d.stats.txFrames} in ${d.stats.batches} batches; ` +
-    `passed by the engine and dropped (no local stack on the TUN): ${c.pass ?? 0n}; engine drops: ${c.drop ?? 0n}\n`;
+    `frames: rx ${d.stats.rxFrames} tx ${d.stats.txFrames} in ${d.stats.batches} batches` +
+    (tap ? ` (${d.stats.drainedFrames} sent by the engine itself: ARP requests, released frames); ARP/ND answers ${c.neigh_advert_sent ?? 0n}` : '') +
+    `; passed by the engine and dropped (no local stack on the ${tap ? 'TAP' : 'TUN'}): ${c.pass ?? 0n}; engine drops: ${c.drop ?? 0n}\n`;
 }
 
 /** Warnings about host settings that would keep NAT traffic from flowing (this namespace only). */
 function checkHost(d: Director): void {
-  if (d.opts.netns) return;
+  if (d.opts.netns || d.mode === 'tap') return;
   if (readSysctl('net.ipv4.ip_forward') === '0') d.log('warn', 'net.ipv4.ip_forward=0: the kernel will not forward the frames the director writes (sysctl -w net.ipv4.ip_forward=1)');
   const rp = readSysctl('net.ipv4.conf.all.rp_filter');
   if (rp && rp !== '0') d.log('warn', `net.ipv4.conf.all.rp_filter=${rp}: client frames coming back out of ${d.devName} may be dropped (see docs/director.md)`);

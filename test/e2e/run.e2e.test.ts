@@ -12,7 +12,7 @@ import { parseRunArgs, RunUsageError } from '../../host/director/run.ts';
 import { parseRules, applyRules, WvsDirectorRulesError } from '../../host/director/rules.ts';
 import { loadEngine } from '../../host/engine-node.ts';
 import { tunAvailable } from '../../host/native/tun.ts';
-import { Lab, LabClient, labRules, LAB_TABLE, LAB_VIP } from '../../host/director/lab.ts';
+import { Lab, LabClient, labRules, LAB_BRIDGE, LAB_LINK_ADDR, LAB_TABLE, LAB_VIP } from '../../host/director/lab.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/wasmvs.js');
@@ -24,10 +24,17 @@ describe('run options (pure)', () => {
     [['--dev', 'lb0', '--mode', 'tun', '--rules', 'r.txt', '--no-vip-routes', '--batch', '32', '--conn-max', '1024', '--tick-ms', '250', '--log-level', 'debug'],
       { dev: 'lb0', mode: 'tun', rulesFile: 'r.txt', vipRoutes: false, batch: 32, connMax: 1024, tickMs: 250, logLevel: 'debug' }],
     [['--dev=lb1', '--vip-routes', '--netns', 'x'], { dev: 'lb1', vipRoutes: true, netns: 'x' }],
+    [['--mode', 'tap', '--link-mac', '02:AA:00:00:01:FE', '--link-addr', '198.18.1.254', '--link-addr=2001:2::fe', '--bridge', 'lan', '--tunnel-mtu', '1400'],
+      { mode: 'tap', linkMac: '02:aa:00:00:01:fe', linkAddrs: ['198.18.1.254', '2001:2::fe'], bridge: 'lan', tunnelMtu: 1400 }],
   ])('%j', (argv, want) => expect(parseRunArgs(argv)).toEqual(want));
 
   test.each([
-    [['--mode', 'tap'], /only "tun"/],
+    [['--mode', 'tup'], /--mode tup: "tun" or "tap"/],
+    [['--link-addr', '198.18.1.254'], /need --mode tap/],
+    [['--mode', 'tap', '--vip-routes'], /--vip-routes is for --mode tun/],
+    [['--mode', 'tap', '--link-mac', '03:00:00:00:00:01'], /--link-mac needs a unicast MAC/],
+    [['--mode', 'tap', '--link-addr', 'lan0'], /--link-addr needs an IPv4 or IPv6 address, got lan0/],
+    [['--mode', 'tap', '--link-addr', '198.18.1.254', '--link-addr', '198.18.1.253'], /at most one IPv4 and one IPv6/],
     [['--batch', '0'], /--batch needs an integer >= 1, got 0/],
     [['--dev', 'a-name-longer-than-15'], /1\.\.15 characters/],
     [['--log-level', 'loud'], /--log-level must be/],
@@ -49,7 +56,12 @@ describe('rules files', () => {
     let err: unknown;
     try { applyRules(e, ops, 'lb.rules'); } catch (x) { err = x; }
     expect(err).toBeInstanceOf(WvsDirectorRulesError);
-    expect(err).toMatchObject({ code: 'WVS_ERR_RULES', line: 2, message: expect.stringMatching(/^lb\.rules:2: forwarding method Route is not supported/) });
+    expect(err).toMatchObject({ code: 'WVS_ERR_RULES', line: 2, message: expect.stringMatching(/^lb\.rules:2: forwarding method Route is not supported by the TUN director \(only -m, Masq; -g and -i need --mode tap\)/) });
+    // on a TAP (link 'ethernet') DR and tunnel dests are applied, tunnel type and port included
+    const t = await loadEngine({ connMax: 1024, slots: 8, link: 'ethernet' });
+    applyRules(t, parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11 -g\n-a -t 198.18.2.1:80 -r 198.18.1.12 -i --tun-type gue --tun-port 6080\n'), 'x', { link: 'ethernet' });
+    expect(t.services()[0].dests.map((d) => [d.addr, d.port, d.fwd, d.tunType, d.tunPort]).sort()).toEqual([
+      ['198.18.1.11', 80, 'Route', undefined, undefined], ['198.18.1.12', 80, 'Tunnel', 'gue', 6080]]);
     expect(() => applyRules(e, parseRules('-L -n\n', 'x'), 'x')).toThrow(/^x:1: "list" is not a rule/);
   });
   test('an engine refusal names the line', async () => {
@@ -152,6 +164,54 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toBe('');
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'link'], { encoding: 'utf8' })).not.toContain(dev);
       void LAB_TABLE;
+    }, 30_000);
+  });
+  describe('--mode tap in a DR lab', () => {
+    let lab: Lab;
+    let client: LabClient;
+    let child: ChildProcess;
+    let tmp: string;
+    let out = '', err = '';
+    const dev = `wvsa${process.pid % 10000}`;
+    const mac = '02:00:00:00:01:fe';
+
+    beforeAll(async () => {
+      lab = await Lab.create({ tag: 'e2e-rtap', forward: 'dr' });
+      tmp = mkdtempSync(join(tmpdir(), 'wvs-run-'));
+      writeFileSync(join(tmp, 'dr.rules'), labRules(lab.rsAddrs, false, LAB_VIP, 'dr'));
+      child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--mode', 'tap', '--dev', dev, '--bridge', LAB_BRIDGE,
+        '--link-mac', mac, '--link-addr', LAB_LINK_ADDR, '--rules', join(tmp, 'dr.rules'), '--tick-ms', '200', '--no-socket'],
+        { stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout!.on('data', (d) => { out += d; });
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`wasmvs run did not start: ${err}`)), 15_000);
+        child.stderr!.on('data', (d) => { err += d; if (err.includes('Ctrl-C to stop')) { clearTimeout(t); resolve(); } });
+        child.on('exit', (code) => { clearTimeout(t); reject(new Error(`wasmvs run exited ${code}: ${err}`)); });
+      });
+      client = await lab.client();
+    }, 60_000);
+
+    afterAll(() => {
+      client?.close();
+      if (child && child.exitCode === null) child.kill('SIGKILL');
+      lab?.destroy();
+      if (tmp) rmSync(tmp, { recursive: true, force: true });
+    });
+
+    test('forwards HTTP by DR (rr 30 -> 10/10/10, no reply through it); SIGTERM closes the TAP, prints the table with 0 outpkts, exits 0', async () => {
+      expect(err).toContain(`TAP ${dev} up on bridge ${LAB_BRIDGE}`);
+      expect(err).toContain(`link: MAC ${mac} ${LAB_LINK_ADDR} on ${dev}`);
+      expect(execFileSync('ip', ['-n', lab.ns.dir, 'link', 'show', 'dev', dev], { encoding: 'utf8' })).toContain(`master ${LAB_BRIDGE}`);
+      expect(await client.http(30, 80)).toMatchObject({ errors: 0, names: { rs1: 10, rs2: 10, rs3: 10 } });
+      expect(execFileSync('ip', ['-n', lab.ns.dir, 'neigh', 'show', LAB_VIP], { encoding: 'utf8' })).toContain(`lladdr ${mac}`);
+      const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
+      expect(code).toBe(0);
+      // -L -n --stats: Conns InPkts OutPkts ...; every dest 10 conns and 0 packets out
+      expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +30 +\\d+ +0 `, 'm'));
+      for (const a of lab.rsAddrs) expect(out).toMatch(new RegExp(`-> ${a.replaceAll('.', '\\.')}:80 +10 +\\d+ +0 `));
+      expect(out).toMatch(/sent by the engine itself: ARP requests, released frames\); ARP\/ND answers [1-9]/);
+      expect(err).toContain(`TAP ${dev} closed`);
+      expect(execFileSync('ip', ['-n', lab.ns.dir, 'link'], { encoding: 'utf8' })).not.toContain(dev);
     }, 30_000);
   });
 });
