@@ -10,8 +10,8 @@ import {
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN,
   NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING,
-  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, IP_VS_CONN_F_MASQ, DEST_F_AVAILABLE,
-  SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP,
+  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, DEST_F_AVAILABLE,
+  SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP, SET_SLOPPY_SCTP,
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
   CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP, CNT_CONN_FULL, CNT_NO_DEST, CNT_DEST_UNAVAILABLE,
   CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT,
@@ -21,14 +21,15 @@ import {
   iProto, iSport, iDport, TH_SYN, TH_RST,
 } from "./packet/iph";
 import { connInGet, connOutGet, connHashFolded, connPrefetch, connCount } from "./conn/table";
-import { connNew, connExpireNow, connSetState } from "./conn/conn";
+import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
 import { timerTick } from "./conn/timer";
 import { svcFindPkt, isVip, isMarkSvc } from "./ctl";
 import { schedPersist, persistFull, persistDest } from "./conn/template";
 import { arpFrame, ndRx, neighTick } from "./neigh";
 import { schedSchedule } from "./sched/registry";
-import { xmitIn, xmitIcmpIn } from "./xmit/registry";
-import { natResponse, natIcmpResponse, icmpCsumOk } from "./xmit/nat";
+import { xmitIn, xmitIcmpIn, xmitOut, xmitIcmpOut, xmitTranslatesOut } from "./xmit/registry";
+import { icmpCsumOk } from "./xmit/nat";
+import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpSendError, icmpEchoReply, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH } from "./xmit/icmp";
 import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { runHooks } from "./hooks";
@@ -45,26 +46,43 @@ import {
 
 // ---- ip_vs_in_hook -----------------------------------------------------------------------------
 
-/** is_new_conn_expected: may a SYN on this old conn start a new one (conn_reuse_mode)? */
+/** is_new_conn_expected: may a SYN (an INIT) on this old conn start a new one (conn_reuse_mode)? */
 function isNewConnExpected(ci: u32): bool {
   let cp = connPtr(ci);
   if (load<u32>(cp, CONN_CONTROL) != 0) return false;   // controlled (persistence): kept
-  if (load<u8>(cp, CONN_PROTO) != IPPROTO_TCP) return false;
   let st = load<u8>(cp, CONN_STATE);
+  let proto = load<u8>(cp, CONN_PROTO);
+  if (proto == IPPROTO_SCTP) return st == SCTP_S_CLOSED;
+  if (proto != IPPROTO_TCP) return false;
   return st == TCP_S_TIME_WAIT || st == TCP_S_CLOSE ||
     (flag(SET_CONN_REUSE_2) && st == TCP_S_FIN_WAIT && (load<u16>(cp, 80) & CONN_F_NOOUTPUT) != 0);
 }
 
+/** The first chunk's type of the current SCTP packet (parse made sure there is one). */
+@inline function sctpChunk(): u8 { return load<u8>(pL4, 12); }
+
+/** is_new_conn: a TCP SYN, an SCTP INIT. */
+@inline function isNewConn(): bool {
+  return pProto == IPPROTO_TCP ? (pTcpFlags & TH_SYN) != 0 : pProto == IPPROTO_SCTP && sctpChunk() == SCTP_CID_INIT;
+}
+
+/** What the protocol's state transition reads from the packet: TCP flags, the SCTP event. */
+@inline function stateInput(): u8 {
+  return pProto == IPPROTO_SCTP ? sctpEvent(pL4, pL4Len) : pTcpFlags;
+}
+
+@inline function isIpvsProto(p: u8): bool { return p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP; }
+
 export function ipvsInHook(point: u8): i32 {
   if (ipvsProperty) return NF_ACCEPT;
   if (pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6) return ipvsInIcmp();
-  if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP) return NF_ACCEPT;   // no ip_vs_protocol
+  if (!isIpvsProto(pProto)) return NF_ACCEPT;   // no ip_vs_protocol
 
   let ci = connInGet(pProto, pktSaddr(), pSport, pktDaddr(), pDport);
 
-  // a SYN on an existing conn: reschedule when the old one is finished (conn_reuse_mode) or
-  // its server was quiesced and expire_nodest_conn is on
-  if (ci != 0 && pProto == IPPROTO_TCP && (pTcpFlags & TH_SYN)) {
+  // a SYN (INIT) on an existing conn: reschedule when the old one is finished (conn_reuse_mode)
+  // or its server was quiesced and expire_nodest_conn is on
+  if (ci != 0 && pProto != IPPROTO_UDP && isNewConn()) {
     let d = <u32>load<u16>(connPtr(ci), CONN_DEST);
     let resched = false;
     if (flag(SET_EXPIRE_NODEST) && d != 0 && load<i32>(destPtr(d), DEST_WEIGHT) == 0) resched = true;
@@ -88,6 +106,11 @@ export function ipvsInHook(point: u8): i32 {
       cntInc(CNT_NO_CONN);
       return NF_ACCEPT;
     }
+    // sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp)
+    if (pProto == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) {
+      cntInc(CNT_NO_CONN);
+      return NF_ACCEPT;
+    }
     let si = svcFindPkt(pktMark, pAf, pProto, pktDaddr(), pDport);
     if (si == 0) return NF_ACCEPT;
     // ip_vs_schedule: active FTP data from port 20 is never scheduled
@@ -97,7 +120,7 @@ export function ipvsInHook(point: u8): i32 {
     if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
       // ip_vs_sched_persist: the client's template decides the dest (conn/template.ts)
       ci = schedPersist(si, pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport);
-      if (ci == 0 && persistFull) { setDrop(CNT_CONN_FULL); return NF_DROP; }
+      if (ci == 0 && persistFull) { setDrop(connNewFail); return NF_DROP; }
       di = persistDest;
     } else if (load<u32>(svc, SVC_FWMARK) != 0 || pDport == load<u16>(svc, SVC_VPORT)) {
       di = schedSchedule(si);   // a non-persistent port-zero service schedules nothing
@@ -111,7 +134,7 @@ export function ipvsInHook(point: u8): i32 {
       return NF_STOLEN;
     }
     if (ci == 0) ci = connNew(pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport, di, si);
-    if (ci == 0) { setDrop(CNT_CONN_FULL); return NF_DROP; }
+    if (ci == 0) { setDrop(connNewFail); return NF_DROP; }
     if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto == IPPROTO_UDP) {
       store<u16>(connPtr(ci), load<u16>(connPtr(ci), 80) | CONN_F_ONE_PACKET, 80);
     }
@@ -119,7 +142,7 @@ export function ipvsInHook(point: u8): i32 {
   }
   setPktConn(ci);
   statsIn(ci, pLen);
-  connSetState(ci, DIR_INPUT, pTcpFlags);
+  connSetState(ci, DIR_INPUT, stateInput());
   return xmitIn(ci);
 }
 
@@ -127,7 +150,7 @@ export function ipvsInHook(point: u8): i32 {
 function ipvsInIcmp(): i32 {
   if (!isIcmpError()) return NF_ACCEPT;           // not related: echo etc. go on
   if (parseInner() != 0) return NF_ACCEPT;        // the quoted packet is unusable: not ours
-  if (iProto != IPPROTO_TCP && iProto != IPPROTO_UDP) return NF_ACCEPT;
+  if (!isIpvsProto(iProto)) return NF_ACCEPT;
   // the quoted packet went VIP→client: look the conn up inverted
   let ci = connInGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
   if (ci == 0) return NF_ACCEPT;
@@ -149,21 +172,20 @@ function isIcmpError(): bool {
 export function ipvsOutHook(point: u8): i32 {
   if (ipvsProperty) return NF_ACCEPT;
   if (pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6) return ipvsOutIcmp();
-  if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP) return NF_ACCEPT;
+  if (!isIpvsProto(pProto)) return NF_ACCEPT;
   let ci = connOutGet(pProto, pktSaddr(), pSport, pktDaddr(), pDport);
   if (ci == 0) return NF_ACCEPT;
   return handleResponse(ci);
 }
 
-/** handle_response: SNAT for NAT conns, then stats and the OUTPUT state transition. */
+/** handle_response: SNAT for NAT (FULLNAT) conns, then stats and the OUTPUT state transition. */
 function handleResponse(ci: u32): i32 {
   setPktConn(ci);
-  if (load<u8>(connPtr(ci), CONN_FWD) == IP_VS_CONN_F_MASQ) {
-    let v = natResponse(ci);
-    if (v != NF_ACCEPT) return v;
-  }
+  let ev = stateInput();     // read before the rewrite (its CRC is recomputed, not its chunks)
+  let v = xmitOut(ci);
+  if (v != NF_ACCEPT) return v;
   statsOut(ci, pLen);
-  connSetState(ci, DIR_OUTPUT, pTcpFlags);
+  connSetState(ci, DIR_OUTPUT, ev);
   ipvsPropertySet();
   return NF_ACCEPT;
 }
@@ -172,13 +194,13 @@ function handleResponse(ci: u32): i32 {
 function ipvsOutIcmp(): i32 {
   if (!isIcmpError()) return NF_ACCEPT;
   if (parseInner() != 0) return NF_ACCEPT;
-  if (iProto != IPPROTO_TCP && iProto != IPPROTO_UDP) return NF_ACCEPT;
+  if (!isIpvsProto(iProto)) return NF_ACCEPT;
   // the quoted packet went client→real server: the out lookup, inverted
   let ci = connOutGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
   if (ci == 0) return NF_ACCEPT;
   setPktConn(ci);
-  if (load<u8>(connPtr(ci), CONN_FWD) != IP_VS_CONN_F_MASQ) { statsOut(ci, pLen); ipvsPropertySet(); return NF_ACCEPT; }
-  let v = natIcmpResponse(ci);
+  if (!xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) { statsOut(ci, pLen); ipvsPropertySet(); return NF_ACCEPT; }
+  let v = xmitIcmpOut(ci);
   if (v != NF_ACCEPT) return v;
   statsOut(ci, pLen);
   cntInc(CNT_ICMP_XLATE);
@@ -192,11 +214,11 @@ export function ipvsForwardIcmpHook(point: u8): i32 {
   if (pProto != IPPROTO_ICMP && pProto != IPPROTO_ICMPV6) return NF_ACCEPT;
   if (!isIcmpError()) return NF_ACCEPT;
   if (parseInner() != 0) return NF_ACCEPT;
-  if (iProto != IPPROTO_TCP && iProto != IPPROTO_UDP) return NF_ACCEPT;
+  if (!isIpvsProto(iProto)) return NF_ACCEPT;
   let ci = connInGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
   if (ci == 0) return NF_ACCEPT;
   // NAT conns' errors from the real-server side are ip_vs_out_icmp's; only non-NAT here
-  if (load<u8>(connPtr(ci), CONN_FWD) == IP_VS_CONN_F_MASQ) return NF_ACCEPT;
+  if (xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) return NF_ACCEPT;
   if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
   setPktConn(ci);
   statsIn(ci, pLen);

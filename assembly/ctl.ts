@@ -12,12 +12,13 @@ import {
 } from "./layout";
 import {
   E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP,
-  DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
+  DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
   CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
 } from "./defs";
 import { addrEq, addrCopy, addrFold } from "./packet/bytes";
 import { schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest } from "./sched/registry";
 import { xmitSupported } from "./xmit/registry";
+import { laddrFlush } from "./laddr";
 
 @inline export const DEST_LIVE: u8 = 1;
 @inline export const DEST_TRASH: u8 = 2;   // deleted, still bound to conns (ipvs->dest_trash)
@@ -208,6 +209,7 @@ export function svcDel(svcIdx: u32): i32 {
   store<u32>(svc, 0, SVC_DEST_HEAD);
   store<u16>(svc, 0, SVC_NUM_DESTS);
   schedDoneService(svcIdx);
+  laddrFlush(svcIdx);   // FULLNAT local addresses: freed, or kept until their conns go
   svcCount(svc, -1);
   store<u8>(svc, 0, SVC_USED);
   return E_OK;
@@ -239,9 +241,9 @@ function destCheckArgs(svcIdx: u32, af: u8, weight: i32, fwd: u8, uthresh: u32, 
 function destUpdate(svcIdx: u32, d: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): void {
   let dest = destPtr(d);
   // conn flags every new conn to this dest starts with: INACTIVE until its protocol says
-  // otherwise, NOOUTPUT when replies bypass the director (not NAT)
+  // otherwise, NOOUTPUT when replies bypass the director (not NAT, not FULLNAT)
   let cf: u32 = CONN_F_INACTIVE;
-  if (fwd != IP_VS_CONN_F_MASQ) cf |= CONN_F_NOOUTPUT;
+  if (fwd != IP_VS_CONN_F_MASQ && fwd != IP_VS_CONN_F_FULLNAT) cf |= CONN_F_NOOUTPUT;
   store<u32>(dest, cf, DEST_CONN_FLAGS);
   store<u8>(dest, fwd, DEST_FWD);
   store<i32>(dest, weight, DEST_WEIGHT);

@@ -63,6 +63,9 @@
 @inline export const CONN_F_INACTIVE: u16 = 0x0008;   // IP_VS_CONN_F_INACTIVE: counted in inactconns
 @inline export const CONN_F_TEMPLATE: u16 = 0x1000;   // IP_VS_CONN_F_TEMPLATE: a persistence template
 @inline export const CONN_F_ONE_PACKET: u16 = 0x2000;
+// FULLNAT/TOA (our bits): when DPVS's tcp_fnat_in_handler inserts the TOA option
+@inline export const CONN_F_FNAT_SYNACK: u16 = 0x0010;  // the real server's SYN-ACK went through (fnat_seq.fdata_seq set)
+@inline export const CONN_F_FNAT_RSDATA: u16 = 0x0020;  // it sent data or FIN since: client ACKs move past fdata_seq
 
 // ---- dest flags (IP_VS_DEST_F_*) -----------------------------------------------------------------
 @inline export const DEST_F_AVAILABLE: u8 = 0x1;
@@ -86,6 +89,8 @@
 @inline export const SET_SECURE_TCP: u32 = 0x40;      // secure_tcp: the tcp_states_dos table
 @inline export const SET_NO_TTL_DEC: u32 = 0x80;      // do not decrement TTL/hop limit when forwarding
 @inline export const SET_EXPIRE_QUIESCENT: u32 = 0x100; // net.ipv4.vs.expire_quiescent_template
+@inline export const SET_SLOPPY_SCTP: u32 = 0x200;    // net.ipv4.vs.sloppy_sctp: any chunk (not ABORT) schedules
+@inline export const SET_NO_TOA: u32 = 0x400;         // FULLNAT: do not insert the TOA option (DPVS without toa)
 @inline export const SET_DEFAULTS: u32 = SET_ICMP_ECHO | SET_CONN_REUSE;
 
 // ---- error codes returned by control calls (negative errno, as the kernel's setsockopt) ---------
@@ -139,7 +144,12 @@
 @inline export const CNT_ARP_REPLY: u32 = 33;         // ARP replies / neighbour advertisements sent
 @inline export const CNT_NEIGH_PROBE: u32 = 34;       // ARP requests / neighbour solicitations sent
 @inline export const CNT_FRAG_NEEDED: u32 = 35;       // too big for the tunnel: ICMP frag needed / packet too big sent
-@inline export const CNT_LAST: u32 = 36;
+@inline export const CNT_FNAT_NO_LADDR: u32 = 36;    // FULLNAT service without a local address (-P -z)
+@inline export const CNT_FNAT_NO_PORT: u32 = 37;     // every local address's ports toward the dest are in use
+@inline export const CNT_TOA_ADDED: u32 = 38;        // TOA option inserted (client address to the real server)
+@inline export const CNT_TOA_NO_ROOM: u32 = 39;      // TOA left out: no option space / over the path MTU
+@inline export const CNT_SCTP_BAD_CHUNK: u32 = 40;   // SCTP packet without chunks or with a chunk length that lies
+@inline export const CNT_LAST: u32 = 41;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -180,6 +190,11 @@ export function counterName(i: u32): string {
     case CNT_ARP_REPLY: return "neigh_advert_sent";
     case CNT_NEIGH_PROBE: return "neigh_solicit_sent";
     case CNT_FRAG_NEEDED: return "icmp_frag_needed";
+    case CNT_FNAT_NO_LADDR: return "drop_fnat_no_laddr";
+    case CNT_FNAT_NO_PORT: return "drop_fnat_no_port";
+    case CNT_TOA_ADDED: return "toa_added";
+    case CNT_TOA_NO_ROOM: return "toa_no_room";
+    case CNT_SCTP_BAD_CHUNK: return "drop_sctp_bad_chunk";
   }
   return "";
 }

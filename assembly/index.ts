@@ -13,6 +13,8 @@ import { processBatch, tickAt } from "./core";
 import { schedName as sName, SCHED_LAST } from "./sched/registry";
 import { cntGet } from "./stats";
 import * as neigh from "./neigh";
+import * as laddr from "./laddr";
+import { sctpInitTimeouts, sctpSetTimeout, sctpTimeout, sctpStateName, sctpNextState, sctpEventOf, sctpCsum, SCTP_S_LAST } from "./proto/sctp";
 
 // ---- layout, for the host ------------------------------------------------------------------
 export const CTL_ADDR0: u32 = L.CTL_ADDR0;
@@ -90,8 +92,17 @@ export const SLOT_CONN: u32 = L.SLOT_CONN;
 export const CNT_LAST: u32 = D.CNT_LAST;
 export const SCHED_LAST_ID: u32 = SCHED_LAST;
 export const TCP_STATE_LAST: u32 = TCP_S_LAST;
+export const SCTP_STATE_LAST: u32 = SCTP_S_LAST;
+export const CONN_LADDR: u32 = L.CONN_LADDR;
+export const CONN_LPORT: u32 = L.CONN_LPORT;
+export const LADDR_SIZE: u32 = L.LADDR_SIZE;
+export const LADDR_USED: u32 = L.LADDR_USED;
+export const LADDR_AF: u32 = L.LADDR_AF;
+export const LADDR_CONNS: u32 = L.LADDR_CONNS;
+export const LADDR_ADDR: u32 = L.LADDR_ADDR;
+export const LADDR_CONFLICTS: u32 = L.LADDR_CONFLICTS;
 
-/** Region bases, by name order: 0 CTL 1 COUNTERS 2 GSTATS 3 SVC 4 DEST 5 HOOKS 6 CONN 7 SLOT_META 8 SLOTS 9 SCRATCH 10 END. */
+/** Region bases, by name order: 0 CTL 1 COUNTERS 2 GSTATS 3 SVC 4 DEST 5 HOOKS 6 CONN 7 SLOT_META 8 SLOTS 9 SCRATCH 10 END 11 LADDR. */
 export function regionBase(id: u32): usize {
   switch (id) {
     case 0: return L.CTL;
@@ -105,6 +116,7 @@ export function regionBase(id: u32): usize {
     case 8: return L.SLOTS;
     case 9: return L.SCRATCH;
     case 10: return L.MEM_END;
+    case 11: return L.LADDR;
   }
   return 0;
 }
@@ -125,6 +137,8 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   store<u32>(L.CTL, D.SET_DEFAULTS, L.CTL_FLAGS);
   tcpInitTimeouts();
   udpInitTimeouts();
+  sctpInitTimeouts();
+  laddr.laddrInit();
   neigh.neighInit();
   store<u32>(L.CTL, 1500, L.CTL_TUN_MTU);
   connTableInit();
@@ -154,12 +168,20 @@ export function setTimeouts(tcp: u32, tcpfin: u32, udp: u32): void {
 export function setStateTimeout(proto: u8, state: u8, ms: u32): i32 {
   if (proto == D.IPPROTO_TCP && state < TCP_S_LAST) { tcpSetTimeout(state, ms); return 0; }
   if (proto == D.IPPROTO_UDP && state == UDP_S_NORMAL) { udpSetTimeout(ms); return 0; }
+  if (proto == D.IPPROTO_SCTP && state < SCTP_S_LAST) { sctpSetTimeout(state, ms); return 0; }
   return D.E_INVAL;
 }
 export function getStateTimeout(proto: u8, state: u8): u32 {
   if (proto == D.IPPROTO_TCP) return state < TCP_S_LAST ? tcpTimeout(state) : 0;
+  if (proto == D.IPPROTO_SCTP) return state < SCTP_S_LAST ? sctpTimeout(state) : 0;
   return udpTimeout();
 }
+/** The SCTP state table (sctp_states[dir][event][state]): dir 0 INPUT, 1 OUTPUT, 2 INPUT-ONLY. */
+export function sctpStateNext(dir: u32, state: u8, event: u8): u8 { return sctpNextState(dir, state, event); }
+/** sctp_events[]: the event a chunk type maps to. */
+export function sctpChunkEvent(chunkType: u8): u8 { return sctpEventOf(chunkType); }
+/** The CRC32c the engine puts in the SCTP packet of len bytes at p (tests). */
+export function sctpChecksum(p: usize, len: u32): u32 { return sctpCsum(p, len); }
 /** The TCP state table itself (tests walk every cell): dir 0 INPUT, 1 OUTPUT, 2 INPUT-ONLY. */
 export function tcpStateNext(dir: u32, state: u8, flags: u8): u8 { return tcpNextState(dir, state, flags); }
 /** ip_vs_state_name of conn i: templates NONE / ASSURED, protocols without states NONE. */
@@ -168,13 +190,13 @@ export function connStateName(i: u32): string {
   let st = load<u8>(cp, L.CONN_STATE);
   if (load<u16>(cp, L.CONN_FLAGS) & D.CONN_F_TEMPLATE) return st == 0 ? "NONE" : st == 1 ? "ASSURED" : "ERR!";
   let proto = load<u8>(cp, L.CONN_PROTO);
-  if (proto != D.IPPROTO_TCP && proto != D.IPPROTO_UDP) return proto == D.IPPROTO_IP ? "NONE" : "ERR!";
+  if (proto != D.IPPROTO_TCP && proto != D.IPPROTO_UDP && proto != D.IPPROTO_SCTP) return proto == D.IPPROTO_IP ? "NONE" : "ERR!";
   return stateName(proto, st);
 }
 export const CONN_F_TEMPLATE: u32 = D.CONN_F_TEMPLATE;
 export const CONN_CONTROL: u32 = L.CONN_CONTROL;
 export function stateName(proto: u8, state: u8): string {
-  return proto == D.IPPROTO_TCP ? tcpStateName(state) : udpStateName(state);
+  return proto == D.IPPROTO_TCP ? tcpStateName(state) : proto == D.IPPROTO_SCTP ? sctpStateName(state) : udpStateName(state);
 }
 /** Source address for ICMP errors on the out path (16-byte form at CTL_ADDR0). */
 export function setDirectorAddr(): void { memory.copy(L.CTL + L.CTL_DIRECTOR_ADDR, L.CTL + L.CTL_ADDR0, 16); }
@@ -250,6 +272,21 @@ export function destTunnel(svc: u32, port: u32, type: u8, tunPort: u32, flags: u
 export const DEST_TUN_TYPE: u32 = L.DEST_TUN_TYPE;
 export const DEST_TUN_FLAGS: u32 = L.DEST_TUN_FLAGS;
 export const DEST_TUN_PORT: u32 = L.DEST_TUN_PORT;
+
+// ---- FULLNAT local addresses (laddr.ts; DPVS ipvsadm -P/-Q/-G -z) ------------------------------
+/** Add a local address (CTL_ADDR1, family af) to service svc. Returns its index or -errno. */
+export function laddrAdd(svc: u32, af: u8): i32 {
+  if (!ctl.svcLive(svc)) return D.E_NOSVC;
+  return laddr.laddrAdd(svc, af);
+}
+export function laddrDel(svc: u32): i32 {
+  if (!ctl.svcLive(svc)) return D.E_NOSVC;
+  return laddr.laddrDel(svc);
+}
+/** The n-th local address of svc (LADDR index, 0 past the end). */
+export function laddrNth(svc: u32, n: u32): u32 { return ctl.svcLive(svc) ? laddr.laddrNth(svc, n) : 0; }
+/** The local port range FULLNAT conns get their ports from (default 1025-65535). */
+export function setFnatPortRange(min: u32, max: u32): i32 { return laddr.laddrSetPortRange(min, max); }
 
 // ---- hooks -----------------------------------------------------------------------------------
 /** Add a hook entry: match hooks read their prefix from CTL_ADDR2 (16-byte form, plen of 128). */

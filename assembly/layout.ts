@@ -16,7 +16,9 @@
 //        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)
-//        └─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host
+//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host
+//        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)
+//        └─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)
 
 // ---- sizes that do not depend on the configuration -------------------------------------
 @inline export const CTL_SIZE: u32 = 4096;
@@ -72,6 +74,10 @@
 @inline export const CTL_NEIGH_TMP: u32 = 432;      // 32 bytes scratch: ARP addresses in the 16-byte form
 @inline export const CTL_ETH_SAVE: u32 = 464;       // 16 bytes: the request's Ethernet MACs, saved before an
                                                     // ICMP error is built over them in the headroom
+// FULLNAT (laddr.ts): the local port range conns are given (DPVS sa_pool), host order
+@inline export const CTL_FNAT_PORT_MIN: u32 = 480;  // u32, default 1025
+@inline export const CTL_FNAT_PORT_MAX: u32 = 484;  // u32, default 65535
+@inline export const CTL_SCTP_TIMEOUTS: u32 = 512;  // u32 × SCTP_S_LAST (14), ms
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -86,7 +92,7 @@
 // ---- service record (ip_vs_service) --------------------------------------------------------
 //  0 used u8 | 1 af u8 | 2 proto u8 | 3 sched u8 | 4 flags u32 | 8 vaddr[16] | 24 vport u16 (wire order)
 //  26 numDests u16 | 28 destHead u32 | 32 fwmark u32 | 36 timeout u32 (s) | 40 netmask u32
-//  44 nextHash u32 | 48 schedFlags... (part of flags) | 64 stats[STATS_SIZE]
+//  44 nextHash u32 | 48 laddrHead u16 | 50 numLaddrs u16 | 52 laddrCurr u16 (FULLNAT) | 64 stats[STATS_SIZE]
 @inline export const SVC_USED: u32 = 0;
 @inline export const SVC_AF: u32 = 1;
 @inline export const SVC_PROTO: u32 = 2;
@@ -100,6 +106,10 @@
 @inline export const SVC_TIMEOUT: u32 = 36;
 @inline export const SVC_NETMASK: u32 = 40;
 @inline export const SVC_NEXT_HASH: u32 = 44;
+// FULLNAT local addresses of the service (svc->laddr_list, num_laddrs, laddr_curr): LADDR indices
+@inline export const SVC_LADDR_HEAD: u32 = 48;
+@inline export const SVC_LADDR_NUM: u32 = 50;
+@inline export const SVC_LADDR_CURR: u32 = 52;
 @inline export const SVC_STATS: u32 = 64;
 @inline export const SVC_SIZE: u32 = SVC_STATS + STATS_SIZE;
 
@@ -144,8 +154,10 @@
 //  │ cport vport dport u16 (wire) │ proto af flags u16  │ 72
 //  │ state u8 fwd u8 │ prevTimer u32 │ inpkts u32        │ 82
 //  │ outpkts u32 │ inbytes u64 │ outbytes u64           │ 92
-//  │ control / n_control u32 │ reserved u32             │ 112
+//  │ control / n_control u32 │ laddr u16 │ lport u16    │ 112
 //  └────────────────────────────────────────────────────┘ 120
+// FULLNAT keeps its local address as an index into the LADDR table (0: none, every other
+// method) and its local port (wire order) in the last word: the conn stays 120 bytes.
 // With a power-of-two bucket count ≥ connMax per direction, the hash index adds 8 bytes
 // per conn at full table: 128 bytes per conn in all (target ≤ 128).
 @inline export const CONN_NEXT_IN: u32 = 0;
@@ -178,6 +190,10 @@
  * many conns it controls.
  */
 @inline export const CONN_CONTROL: u32 = 112;
+/** FULLNAT: LADDR index of the conn's local (source) address, 0 = none (not FULLNAT, or a template). */
+@inline export const CONN_LADDR: u32 = 116;
+/** FULLNAT: the local port, wire order (with the laddr it replaces caddr:cport in the out key). */
+@inline export const CONN_LPORT: u32 = 118;
 @inline export const CONN_SIZE: u32 = 120;
 
 // ---- hook entry ------------------------------------------------------------------------------
@@ -233,6 +249,21 @@
 @inline export const HOLD_AT: u32 = 8;
 @inline export const HOLD_META_SIZE: u32 = 16;
 
+// ---- FULLNAT local address (dp_vs_laddr), laddr.ts ---------------------------------------------
+//  0 used u8 (1 live, 2 deleted, still bound to conns) | 1 af u8 | 2 next u16 (svc list) | 4 svc u16
+//  6 pad | 8 cursor u32 (next port offset in the range) | 12 conns u32 | 16 addr[16]
+//  32 conflicts u64 (ports found in use while allocating) | 40 pad
+@inline export const LADDR_MAX: u32 = 1024;
+@inline export const LADDR_USED: u32 = 0;
+@inline export const LADDR_AF: u32 = 1;
+@inline export const LADDR_NEXT: u32 = 2;
+@inline export const LADDR_SVC: u32 = 4;
+@inline export const LADDR_CURSOR: u32 = 8;
+@inline export const LADDR_CONNS: u32 = 12;
+@inline export const LADDR_ADDR: u32 = 16;
+@inline export const LADDR_CONFLICTS: u32 = 32;
+@inline export const LADDR_SIZE: u32 = 48;
+
 // ---- region bases and capacities: set once by init() -----------------------------------------
 export let CTL: usize = 0;
 export let COUNTERS: usize = 0;
@@ -252,6 +283,7 @@ export let SCRATCH: usize = 0;
 export let NEIGH: usize = 0;
 export let HOLD_META: usize = 0;
 export let HOLD: usize = 0;
+export let LADDR: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
@@ -300,6 +332,8 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   HOLD_META = p; p += <usize>HOLD_MAX * HOLD_META_SIZE;
   p = align(p, 64);
   HOLD = p; p += <usize>HOLD_MAX * sSize;
+  p = align(p, 64);
+  LADDR = p; p += <usize>(LADDR_MAX + 1) * LADDR_SIZE;
   MEM_END = p;
   let have = <usize>memory.size() << 16;
   if (p > have) {
@@ -318,3 +352,4 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
 @inline export function hookPtr(i: u32): usize { return HOOKS + <usize>i * HOOK_SIZE; }
 @inline export function slotMeta(i: u32): usize { return SLOT_META + <usize>i * SLOT_META_SIZE; }
 @inline export function slotBase(i: u32): usize { return SLOTS + <usize>i * slotSize; }
+@inline export function laddrPtr(i: u32): usize { return LADDR + <usize>i * LADDR_SIZE; }

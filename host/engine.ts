@@ -46,6 +46,10 @@ export type HookFnName = keyof typeof HookFn;
 export const Setting = {
   passMalformed: 0x1, expireNodestConn: 0x2, icmpEcho: 0x4, connReuse: 0x8, connReuse2: 0x10,
   sloppyTcp: 0x20, secureTcp: 0x40, noTtlDecrement: 0x80, expireQuiescentTemplate: 0x100,
+  /** net.ipv4.vs.sloppy_sctp: any chunk but ABORT may create a conn */
+  sloppySctp: 0x200,
+  /** FULLNAT: never insert the TOA option (DPVS built without toa) */
+  noToa: 0x400,
 } as const;
 export type SettingName = keyof typeof Setting;
 
@@ -104,6 +108,8 @@ export interface HookSpec {
   /** MARK: the prefix is matched against the source address instead of the destination */
   matchSource?: boolean;
 }
+/** A FULLNAT local address of a service (DPVS ipvsadm -G): conns using it, ports found busy while allocating. */
+export interface LaddrView { addr: string; conns: number; conflicts: bigint }
 export interface HookView { id: number; point: HookPointName; priority: number; fn: HookFnName; verdict: NfVerdictName; packets: bigint }
 export interface SlotResult { verdict: VerdictName; reason: string; offset: number; length: number; conn: number }
 
@@ -240,18 +246,19 @@ export class Engine {
       udp: Math.floor(this.ex.getStateTimeout(17, 0) / 1000),
     };
   }
-  /** Timeout of any protocol state, ms (proto 'TCP' states by kernel name, 'UDP'). */
-  stateTimeout(proto: 'TCP' | 'UDP', state: string): number {
+  /** Timeout of any protocol state, ms (proto 'TCP' / 'SCTP' states by kernel name, 'UDP'). */
+  stateTimeout(proto: Proto, state: string): number {
     return this.ex.getStateTimeout(PROTO_NUM[proto], this.stateId(proto, state)) >>> 0;
   }
-  setStateTimeout(proto: 'TCP' | 'UDP', state: string, ms: number): void {
+  setStateTimeout(proto: Proto, state: string, ms: number): void {
     const rc = this.ex.setStateTimeout(PROTO_NUM[proto], this.stateId(proto, state), ms);
     if (rc < 0) throw new WvsEngineError('set_timeout', rc, `bad state ${proto} ${state}`);
   }
-  private stateId(proto: 'TCP' | 'UDP', state: string): number {
+  private stateId(proto: Proto, state: string): number {
     if (proto === 'UDP') return 0;
-    for (let s = 0; s < this.c.TCP_STATE_LAST; s++) if (this.getString(this.ex.stateName(6, s)) === state) return s;
-    throw new WvsError('WVS_ERR_STATE', `unknown TCP state ${state}`);
+    const last = proto === 'TCP' ? this.c.TCP_STATE_LAST : this.c.SCTP_STATE_LAST;
+    for (let s = 0; s < last; s++) if (this.getString(this.ex.stateName(PROTO_NUM[proto], s)) === state) return s;
+    throw new WvsError('WVS_ERR_STATE', `unknown ${proto} state ${state}`);
   }
   stateName(proto: number, state: number): string { return this.getString(this.ex.stateName(proto, state)); }
 
@@ -366,6 +373,47 @@ export class Engine {
   /** Frames waiting in the hold queue (for a neighbour, or for drain). */
   heldFrames(): number { return this.ex.heldFrames() >>> 0; }
 
+  // ---- FULLNAT local addresses (DPVS: ipvsadm -P/-Q/-G -t VIP:PORT -z LADDR) -----------------
+  /** Add a local address to a service: FULLNAT conns of its dests take their source from these. */
+  addLaddr(key: ServiceKey, addr: string): void {
+    const i = this.needService('add_laddr', key);
+    const af = this.putAddr(this.c.CTL_ADDR1, addr);
+    const rc = this.ex.laddrAdd(i, af);
+    if (rc < 0) this.fail('add_laddr', rc, addr);
+  }
+  delLaddr(key: ServiceKey, addr: string): void {
+    const i = this.needService('del_laddr', key);
+    this.putAddr(this.c.CTL_ADDR1, addr);
+    const rc = this.ex.laddrDel(i);
+    if (rc < 0) this.fail('del_laddr', rc, addr);
+  }
+  /** The local addresses of a service, in the order they were added. */
+  laddrs(key: ServiceKey): LaddrView[] {
+    const i = this.needService('get_laddr', key);
+    return this.laddrsAt(i);
+  }
+  private laddrsAt(svc: number): LaddrView[] {
+    this.views();
+    const out: LaddrView[] = [];
+    const base = Number(this.ex.regionBase(11));
+    for (let n = 0; ; n++) {
+      const li = this.ex.laddrNth(svc, n) >>> 0;
+      if (!li) break;
+      const p = base + li * this.c.LADDR_SIZE;
+      out.push({
+        addr: this.addrAt(this.u8[p + this.c.LADDR_AF], p + this.c.LADDR_ADDR),
+        conns: this.dv.getUint32(p + this.c.LADDR_CONNS, true),
+        conflicts: this.dv.getBigUint64(p + this.c.LADDR_CONFLICTS, true),
+      });
+    }
+    return out;
+  }
+  /** The local port range FULLNAT conns take ports from (default 1025-65535). */
+  setFnatPortRange(min: number, max: number): void {
+    const rc = this.ex.setFnatPortRange(min, max);
+    if (rc < 0) this.fail('set_port_range', rc, `${min}-${max}`);
+  }
+
   delDest(key: ServiceKey, d: { addr: string; port?: number }): void {
     const i = this.needService('del_dest', key);
     this.putAddr(this.c.CTL_ADDR1, d.addr);
@@ -461,6 +509,7 @@ export class Engine {
       port: this.port(s + c.SVC_VPORT), fwmark, sched: this.getString(this.ex.schedName(this.u8[s + c.SVC_SCHED])),
       flags: this.dv.getUint32(s + c.SVC_FLAGS, true), timeout: this.dv.getUint32(s + c.SVC_TIMEOUT, true),
       netmask: this.dv.getUint32(s + c.SVC_NETMASK, true), pe: '', stats: this.stats(s + c.SVC_STATS), rates: { ...ZERO_RATES }, dests,
+      ...(this.ex.laddrNth(i, 0) ? { laddrs: this.laddrsAt(i).map((l) => l.addr) } : {}),
     };
   }
   /** Every live conn; expiresMs relative to the engine's current clock. */
@@ -481,11 +530,19 @@ export class Engine {
         daddr: this.addrAt(af, p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
         state: this.getString(this.ex.connStateName(i)), expiresMs: Math.max(0, left),
         flags: this.dv.getUint16(p + c.CONN_FLAGS, true),
+        ...this.connLocal(af, p),
         inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
         inbytes: this.dv.getBigUint64(p + c.CONN_INBYTES, true), outbytes: this.dv.getBigUint64(p + c.CONN_OUTBYTES, true),
       });
     }
     return out;
+  }
+  /** A FULLNAT conn's local address and port (DPVS lists them between vaddr and daddr). */
+  private connLocal(af: number, p: number): { laddr?: string; lport?: number } {
+    const li = this.dv.getUint16(p + this.c.CONN_LADDR, true);
+    if (!li) return {};
+    const lp = Number(this.ex.regionBase(11)) + li * this.c.LADDR_SIZE;
+    return { laddr: this.addrAt(af, lp + this.c.LADDR_ADDR), lport: this.port(p + this.c.CONN_LPORT) };
   }
   connCount(): number { return this.ex.connsInUse() >>> 0; }
   /** The conn table capacity (shown where ipvsadm shows the kernel's "size="). */

@@ -2,9 +2,14 @@
 import {
   CTL, CTL_NOW, connPtr, destPtr, svcPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
   CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL,
-  DEST_ADDR, DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, DEST_AF,
+  DEST_ADDR, DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, DEST_AF, CONN_LADDR,
 } from "../layout";
-import { IPPROTO_TCP, IPPROTO_UDP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED } from "../defs";
+import {
+  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED,
+  CNT_CONN_FULL, IP_VS_CONN_F_FULLNAT,
+} from "../defs";
+import { laddrBind, laddrUnbind } from "../laddr";
+import { sctpNextState, sctpTimeout, SCTP_S_ESTABLISHED } from "../proto/sctp";
 import { controlDel, controlAssure } from "./template";
 import { addrCopy } from "../packet/bytes";
 import { connAlloc, connHashIn, connUnhash, connFree, CONN_F_DEAD, CONN_F_HASHED } from "./table";
@@ -16,6 +21,9 @@ import { cntInc } from "../stats";
 
 @inline export function engineNow(): u32 { return load<u32>(CTL, CTL_NOW); }
 
+/** Why the last connNew/connNewFull returned 0: CNT_CONN_FULL, or a FULLNAT laddr/port shortage. */
+export let connNewFail: u32 = 0;
+
 /** ip_vs_conn_new + ip_vs_bind_dest + ip_vs_bind_xmit. Returns the conn index, 0 when full. */
 export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, destIdx: u32, svcIdx: u32): u32 {
   let dport = load<u16>(destPtr(destIdx), DEST_PORT);
@@ -25,7 +33,7 @@ export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usiz
 /** ip_vs_conn_new with the dport and extra flags (CONN_F_TEMPLATE) given, as ip_vs_sched_persist calls it. */
 export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, dport: u16, extra: u16, destIdx: u32, svcIdx: u32): u32 {
   let ci = connAlloc();
-  if (ci == 0) return 0;
+  if (ci == 0) { connNewFail = CNT_CONN_FULL; return 0; }
   let cp = connPtr(ci);
   let dest = destPtr(destIdx);
   addrCopy(cp + CONN_CADDR, caddr);
@@ -36,7 +44,8 @@ export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: 
   store<u16>(cp, dport, CONN_DPORT);
   store<u8>(cp, proto, CONN_PROTO);
   store<u8>(cp, af, CONN_AF);
-  store<u8>(cp, load<u8>(dest, DEST_FWD), CONN_FWD);
+  let fwd = load<u8>(dest, DEST_FWD);
+  store<u8>(cp, fwd, CONN_FWD);
   let flags = <u16>load<u32>(dest, DEST_CONN_FLAGS) | extra;
   store<u16>(cp, flags, CONN_FLAGS);
   store<u16>(cp, <u16>svcIdx, CONN_SVC);
@@ -46,6 +55,12 @@ export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: 
   // ip_vs_conn_new: 3 s until the protocol sets the state's timeout
   store<u32>(cp, 3000, CONN_TIMEOUT);
   store<u32>(cp, engineNow() + 3000, CONN_EXPIRES);
+  // FULLNAT (dp_vs_laddr_bind): a local address and port before the conn is hashed, as they
+  // are its out key; templates have none
+  if (fwd == IP_VS_CONN_F_FULLNAT && !(extra & CONN_F_TEMPLATE)) {
+    let r = laddrBind(ci, svcIdx);
+    if (r != 0) { connFree(ci); connNewFail = r; return 0; }
+  }
   destBindConn(destIdx, flags);
   connHashIn(ci);
   timerAdd(ci);
@@ -81,6 +96,7 @@ export function connKill(ci: u32): void {
   if (!(flags & CONN_F_TEMPLATE)) controlDel(ci);    // ip_vs_control_del
   let d = <u32>load<u16>(cp, CONN_DEST);
   if (d != 0) destUnbindConn(d, flags);
+  if (load<u16>(cp, CONN_LADDR) != 0) laddrUnbind(ci);   // its port is free again (it left the out index)
   store<u16>(cp, (load<u16>(cp, CONN_FLAGS) & ~CONN_F_HASHED) | CONN_F_DEAD, CONN_FLAGS);
   cntInc(CNT_CONN_EXPIRED);
 }
@@ -95,7 +111,7 @@ export function connExpireNow(ci: u32): void {
 
 /** Protocol timeout for a state. */
 @inline export function stateTimeout(proto: u8, state: u8): u32 {
-  return proto == IPPROTO_TCP ? tcpTimeout(state) : udpTimeout();
+  return proto == IPPROTO_TCP ? tcpTimeout(state) : proto == IPPROTO_SCTP ? sctpTimeout(state) : udpTimeout();
 }
 
 /** ip_vs_set_state → pp->state_transition, then the timer is renewed (ip_vs_conn_put). */
@@ -128,6 +144,31 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
       if (ns == TCP_S_ESTABLISHED) controlAssure(ci);
     }
     timeout = tcpTimeout(ns);
+  } else if (proto == IPPROTO_SCTP) {
+    // set_sctp_state: `tcpFlags` carries the chunk event here (proto/sctp.ts sctpEvent)
+    let flags = load<u16>(cp, CONN_FLAGS);
+    let off = dir;
+    if (flags & CONN_F_NOOUTPUT) {
+      if (dir == DIR_OUTPUT) { flags &= ~CONN_F_NOOUTPUT; store<u16>(cp, flags, CONN_FLAGS); }
+      else off = DIR_INPUT_ONLY;
+    }
+    let old = load<u8>(cp, CONN_STATE);
+    let ns = sctpNextState(off, old, tcpFlags);
+    if (ns != old) {
+      let d = <u32>load<u16>(cp, CONN_DEST);
+      if (d != 0) {
+        if (!(flags & CONN_F_INACTIVE) && ns != SCTP_S_ESTABLISHED) {
+          destSetInactive(d, true);
+          store<u16>(cp, flags | CONN_F_INACTIVE, CONN_FLAGS);
+        } else if ((flags & CONN_F_INACTIVE) && ns == SCTP_S_ESTABLISHED) {
+          destSetInactive(d, false);
+          store<u16>(cp, flags & ~CONN_F_INACTIVE, CONN_FLAGS);
+        }
+      }
+      store<u8>(cp, ns, CONN_STATE);
+      if (ns == SCTP_S_ESTABLISHED) controlAssure(ci);
+    }
+    timeout = sctpTimeout(ns);
   } else {
     timeout = udpTimeout();
     if (dir == DIR_OUTPUT) controlAssure(ci);

@@ -4,7 +4,7 @@
 import {
   CTL, CTL_CONN_FREE, CTL_CONN_COUNT, CTL_HASH_SEED, CONN_TAB_IN, CONN_TAB_OUT, connMask, connMax, connPtr,
   CONN_NEXT_IN, CONN_NEXT_OUT, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
-  CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN,
+  CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
 } from "../layout";
 import { addrEq, addrFold } from "../packet/bytes";
 import { CONN_F_TEMPLATE } from "../defs";
@@ -63,6 +63,18 @@ export function connPrefetch(hashes: usize, n: u32): void {
   prefetchSink += sink;
 }
 
+/**
+ * The out key's second half: caddr:cport, or for a FULLNAT conn its laddr:lport (the address
+ * the real server answers to), as DPVS overwrites tuplehash_out in dp_vs_laddr_bind.
+ */
+@inline function outAddr(cp: usize): usize {
+  let li = <u32>load<u16>(cp, CONN_LADDR);
+  return li != 0 ? laddrPtr(li) + LADDR_ADDR : cp + CONN_CADDR;
+}
+@inline function outPort(cp: usize): u16 {
+  return load<u16>(cp, CONN_LADDR) != 0 ? load<u16>(cp, CONN_LPORT) : load<u16>(cp, CONN_CPORT);
+}
+
 /** ip_vs_conn_in_get: the conn of a client→VIP packet. */
 export function connInGet(proto: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
   let i = load<u32>(CONN_TAB_IN + (<usize>connHash(proto, caddr, cport, vaddr, vport) << 2));
@@ -90,14 +102,17 @@ export function ctInGet(proto: u8, caddr: usize, vaddr: usize, vport: u16): u32 
   return 0;
 }
 
-/** ip_vs_conn_out_get: the conn of a real server→client packet (source daddr:dport). */
+/**
+ * ip_vs_conn_out_get: the conn of a real server→client packet (source daddr:dport, destination
+ * caddr:cport, or laddr:lport for FULLNAT).
+ */
 export function connOutGet(proto: u8, daddr: usize, dport: u16, caddr: usize, cport: u16): u32 {
   let i = load<u32>(CONN_TAB_OUT + (<usize>connHash(proto, daddr, dport, caddr, cport) << 2));
   while (i != 0) {
     let cp = connPtr(i);
-    if (load<u16>(cp, CONN_DPORT) == dport && load<u16>(cp, CONN_CPORT) == cport &&
+    if (load<u16>(cp, CONN_DPORT) == dport && outPort(cp) == cport &&
         load<u8>(cp, CONN_PROTO) == proto &&
-        addrEq(cp + CONN_DADDR, daddr) && addrEq(cp + CONN_CADDR, caddr) &&
+        addrEq(cp + CONN_DADDR, daddr) && addrEq(outAddr(cp), caddr) &&
         !(load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE)) return i;
     i = load<u32>(cp, CONN_NEXT_OUT);
   }
@@ -128,7 +143,7 @@ export function connHashIn(i: u32): void {
   let cp = connPtr(i);
   let proto = load<u8>(cp, CONN_PROTO);
   let hin = CONN_TAB_IN + (<usize>connHash(proto, cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT)) << 2);
-  let hout = CONN_TAB_OUT + (<usize>connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), cp + CONN_CADDR, load<u16>(cp, CONN_CPORT)) << 2);
+  let hout = CONN_TAB_OUT + (<usize>connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp)) << 2);
   store<u32>(cp, load<u32>(hin), CONN_NEXT_IN);
   store<u32>(hin, i);
   store<u32>(cp, load<u32>(hout), CONN_NEXT_OUT);
@@ -145,7 +160,7 @@ export function connUnhash(i: u32): void {
   let proto = load<u8>(cp, CONN_PROTO);
   let hin = CONN_TAB_IN + (<usize>connHash(proto, cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT)) << 2);
   unlinkChain(hin, i, CONN_NEXT_IN);
-  let hout = CONN_TAB_OUT + (<usize>connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), cp + CONN_CADDR, load<u16>(cp, CONN_CPORT)) << 2);
+  let hout = CONN_TAB_OUT + (<usize>connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp)) << 2);
   unlinkChain(hout, i, CONN_NEXT_OUT);
   store<u16>(cp, flags & ~CONN_F_HASHED, CONN_FLAGS);
   store<u32>(CTL, load<u32>(CTL, CTL_CONN_COUNT) - 1, CTL_CONN_COUNT);

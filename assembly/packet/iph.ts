@@ -3,11 +3,12 @@
 import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_INNER_SADDR, CTL_INNER_DADDR, linkType } from "../layout";
 import {
   CNT_TRUNCATED, CNT_BAD_VERSION, CNT_BAD_IHL, CNT_BAD_LEN, CNT_BAD_IP_CSUM, CNT_BAD_L4,
-  CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP,
+  CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP, CNT_SCTP_BAD_CHUNK,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, AF_INET, AF_INET6,
 } from "../defs";
 import { ld16be, addrFromV4, addrCopy } from "./bytes";
 import { ipv4CsumOk } from "./csum";
+import { sctpChunksOk } from "../proto/sctp";
 
 /** How many IPv6 extension headers we walk before giving up (RFC 8200 allows a chain; we bound it). */
 @inline export const IPV6_EXT_MAX: u32 = 8;
@@ -146,12 +147,20 @@ function parseL4(): u32 {
     pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
   } else if (p == IPPROTO_SCTP) {
     if (pL4Len < 12) return CNT_BAD_L4;
+    // every chunk's length must hold (IPVS reads the first one or two chunk headers)
+    if (!sctpChunksOk(pL4, pL4Len)) return CNT_SCTP_BAD_CHUNK;
     pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
   } else if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6) {
     if (pL4Len < 8) return CNT_BAD_L4;
     pIcmpType = load<u8>(pL4); pIcmpCode = load<u8>(pL4, 1);
   }
   return 0;
+}
+
+/** The datagram grew (or shrank, n < 0) by n bytes inside its L4 part (FULLNAT's TOA option). */
+export function iphResize(n: i32): void {
+  pLen = <u32>(<i32>pLen + n);
+  pL4Len = <u32>(<i32>pL4Len + n);
 }
 
 /** Re-read the addresses after the packet was rewritten (later hooks see what goes out). */

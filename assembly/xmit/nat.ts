@@ -7,11 +7,12 @@ import {
   CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
 } from "../defs";
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
-import { pL3, pL4, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs } from "../packet/iph";
+import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs } from "../packet/iph";
 import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
 import { cntInc } from "../stats";
+import { sctpNatCsum } from "../proto/sctp";
 import { icmpSendError, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT } from "./icmp";
 
 /** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
@@ -39,7 +40,12 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
   let csumOff: u32;
   if (proto == IPPROTO_TCP) csumOff = 16;
   else if (proto == IPPROTO_UDP) csumOff = 6;
-  else return;   // SCTP's CRC32c covers no addresses; ports only (SCTP issue)
+  else {
+    // SCTP: the CRC32c covers no addresses, only the packet; recomputed in full when the port
+    // changed (sctp_dnat_handler / sctp_snat_handler: "only update csum if we really have to")
+    if (proto == IPPROTO_SCTP && fromPort != toPort) sctpNatCsum(l4, pL4Len);
+    return;
+  }
   let check = load<u16>(l4 + csumOff);
   // RFC 768: zero means "no checksum" on IPv4; we keep it zero, so the sender's choice holds
   // and the payload is not read. (Linux 6.1, recorded on veth, fills in a full valid checksum
@@ -108,7 +114,7 @@ export function icmpCsumOk(): bool {
 }
 
 /** Recompute the ICMP/ICMPv6 checksum of the current packet in full. */
-function icmpRecompute(): void {
+export function icmpRecompute(): void {
   let len = pLen - pHdrLen;
   store<u16>(pL4 + 2, 0);
   if (pAf == AF_INET) {

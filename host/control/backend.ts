@@ -121,6 +121,23 @@ export class EngineBackend implements AdmBackend {
     return rc === 0 ? null : rc === -3 ? 'ESRCH' : 'EINVAL';
   }
   setTimeouts(t: Timeouts): Errno | null { return this.call(() => this.engine.setTimeouts(t)); }
+  /** DPVS -P / -Q: FULLNAT local addresses of a service. */
+  addLaddr(k: SvcKey, l: { af: 4 | 6; addr: string }): Errno | null {
+    if (!this.engine.serviceIndex(this.key(k))) return 'ESRCH';
+    return this.call(() => this.engine.addLaddr(this.key(k), l.addr));
+  }
+  delLaddr(k: SvcKey, l: { af: 4 | 6; addr: string }): Errno | null {
+    if (!this.engine.serviceIndex(this.key(k))) return 'ESRCH';
+    return this.call(() => this.engine.delLaddr(this.key(k), l.addr));
+  }
+  /** DPVS -G: one service's local addresses, or every service's. */
+  laddrs(k: SvcKey | null): { svc: ServiceView; laddrs: ReturnType<Engine['laddrs']> }[] | Errno {
+    const all = k ? [this.service(k)] : this.engine.services();
+    if (k && !all[0]) return 'ESRCH';
+    return (all as ServiceView[]).map((svc) => ({
+      svc, laddrs: this.engine.laddrs(svc.fwmark ? { fwmark: svc.fwmark, af: svc.af } : { proto: svc.proto ?? undefined, addr: svc.addr, port: svc.port }),
+    }));
+  }
 
   services(): ServiceView[] {
     const views = this.engine.services();

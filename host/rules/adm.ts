@@ -10,7 +10,7 @@
  * restore goes on; a usage error ends it (ipvsadm exits); rc is the LAST line's result.
  */
 import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
-import { formatConnList, formatDaemon, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
+import { formatConnList, formatDaemon, formatLaddrs, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
 import { parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
 import type { NameResolver } from './services.ts';
 import type { ConnView, DaemonView, ServiceView, Timeouts } from './types.ts';
@@ -38,6 +38,11 @@ export interface AdmBackend {
   daemons?(): MaybeAsync<DaemonView[]>;
   /** IPVS version text and conn hash size for the listing header */
   info(): MaybeAsync<{ version: string; size: number }>;
+  /** DPVS -P/-Q: FULLNAT local addresses (absent: refused as EOPNOTSUPP) */
+  addLaddr?(svc: SvcKey, laddr: { af: 4 | 6; addr: string }): MaybeAsync<Errno | null>;
+  delLaddr?(svc: SvcKey, laddr: { af: 4 | 6; addr: string }): MaybeAsync<Errno | null>;
+  /** DPVS -G: local addresses of one service (null) or of all */
+  laddrs?(svc: SvcKey | null): MaybeAsync<{ svc: ServiceView; laddrs: { addr: string; conns: number; conflicts: bigint }[] }[] | Errno>;
 }
 
 export interface AdmOptions extends ParseOptions {
@@ -102,6 +107,14 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
       case 'delDest': return change('del_dest', be.delDest(op.svc, op.dest));
       case 'setTimeouts': return change('set_timeout', be.setTimeouts(op.timeouts));
       case 'startDaemon': case 'stopDaemon': out.stderr += DAEMON_NOT_SUPPORTED + '\n'; return -1;
+      case 'addLaddr': return change('add_laddr', be.addLaddr ? be.addLaddr(op.svc, op.laddr) : 'EOPNOTSUPP');
+      case 'delLaddr': return change('del_laddr', be.delLaddr ? be.delLaddr(op.svc, op.laddr) : 'EOPNOTSUPP');
+      case 'getLaddr': {
+        const r = be.laddrs ? await be.laddrs(op.svc) : 'EOPNOTSUPP';
+        if (typeof r === 'string') { out.stderr += ipvsStrerror('get_laddr', r) + '\n'; throw new Exit(1); }
+        out.stdout += formatLaddrs(r);
+        return 0;
+      }
     }
   };
 

@@ -31,11 +31,18 @@ export type Errno =
 export type IpvsFunc =
   | 'add_service' | 'update_service' | 'del_service' | 'zero_service' | 'add_dest' | 'update_dest'
   | 'del_dest' | 'set_timeout' | 'start_daemon' | 'stop_daemon' | 'flush' | 'get_services'
-  | 'get_dests' | 'get_service' | 'get_timeout' | 'get_daemon';
+  | 'get_dests' | 'get_service' | 'get_timeout' | 'get_daemon'
+  // DPVS's laddr calls
+  | 'add_laddr' | 'del_laddr' | 'get_laddr';
 
 /** ipvs_strerror()'s table: [func or null for any, errno, text]. First match wins. */
 export const IPVS_ERRORS: ReadonlyArray<readonly [IpvsFunc | null, Errno, string]> = [
   ['add_service', 'EEXIST', 'Service already exists'],
+  ['add_laddr', 'ESRCH', 'No such service'],
+  ['add_laddr', 'EEXIST', 'Local address already exists'],
+  ['del_laddr', 'ESRCH', 'No such service'],
+  ['del_laddr', 'ENOENT', 'No such local address'],
+  ['get_laddr', 'ESRCH', 'No such service'],
   ['add_service', 'ENOENT', 'Scheduler or persistence engine not found'],
   ['update_service', 'ESRCH', 'No such service'],
   ['update_service', 'ENOENT', 'Scheduler or persistence engine not found'],

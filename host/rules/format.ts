@@ -121,7 +121,8 @@ function schedFlagNames(s: ServiceView): string {
   return f.join(',');
 }
 
-const FWD_SWITCH: Record<DestView['fwd'], string> = { Masq: '-m', Tunnel: '-i', Local: '-g', Route: '-g', FullNat: '(null)' };
+/** DPVS's ipvsadm prints -b for FULLNAT; in ipvsadm 1.31 -b is --sched-flags, so the long form. */
+const FWD_SWITCH: Record<DestView['fwd'], string> = { Masq: '-m', Tunnel: '-i', Local: '-g', Route: '-g', FullNat: '--fullnat' };
 const TUN_FLAG_SHORT = ['-c', '+c', 'r+c'];
 const TUN_FLAG_OPTS = ['--tun-nocsum', '--tun-csum', '--tun-remcsum'];
 
@@ -248,7 +249,27 @@ export function formatList(services: readonly ServiceView[], opts: FormatOptions
 export function formatSave(services: readonly ServiceView[], numeric = true, resolver?: NameResolver): string {
   const o: FormatOptions = { numeric, resolver };
   let out = '';
-  for (const s of msort(services, cmpServices)) out += serviceEntry(s, o, true);
+  for (const s of msort(services, cmpServices)) {
+    out += serviceEntry(s, o, true);
+    // FULLNAT local addresses (DPVS -P): after the service's servers
+    const name = s.fwmark ? `-f ${s.fwmark | 0}${s.af === 6 ? ' -6' : ''}` :
+      `${svcProto(s) === 'TCP' ? '-t' : svcProto(s) === 'UDP' ? '-u' : '--sctp-service'} ${addrPortName(s.af, s.addr, s.port, svcProto(s), numeric, resolver)}`;
+    for (const l of s.laddrs ?? []) out += `-P ${name} -z ${l}\n`;
+  }
+  return out;
+}
+
+/**
+ * DPVS's `ipvsadm -G [-t VIP:PORT]` (list_laddrs): per service the number of local addresses,
+ * then one line per address with its port conflicts and conns. `laddrs` per service as
+ * Engine.laddrs() gives them.
+ */
+export function formatLaddrs(entries: readonly { svc: ServiceView; laddrs: readonly { addr: string; conns: number; conflicts: bigint }[] }[]): string {
+  let out = `${padEnd('VIP:VPORT', 20)} ${padEnd('TOTAL', 8)} ${padEnd('SNAT_IP', 20)} ${padEnd('CONFLICTS', 10)} ${padEnd('CONNS', 10)}\n`;
+  for (const { svc, laddrs } of entries) {
+    out += `${padEnd(addrPortName(svc.af, svc.addr, svc.port, svcProto(svc), true), 20)} ${padEnd(String(laddrs.length), 8)} \n`;
+    for (const l of laddrs) out += `${padEnd('', 20)} ${padEnd('', 8)} ${padEnd(l.addr, 20)} ${padEnd(String(l.conflicts), 10)} ${padEnd(String(l.conns), 10)}\n`;
+  }
   return out;
 }
 

@@ -12,6 +12,8 @@
 export const CMD = {
   ADD: 0, EDIT: 1, DEL: 2, FLUSH: 3, LIST: 4, ADDDEST: 5, DELDEST: 6, EDITDEST: 7,
   TIMEOUT: 8, STARTDAEMON: 9, STOPDAEMON: 10, RESTORE: 11, SAVE: 12, ZERO: 13,
+  // DPVS's ipvsadm: FULLNAT local addresses of a service
+  ADDLADDR: 14, DELLADDR: 15, GETLADDR: 16,
 } as const;
 export type CmdIdx = (typeof CMD)[keyof typeof CMD];
 
@@ -19,6 +21,7 @@ export type CmdIdx = (typeof CMD)[keyof typeof CMD];
 export const CMD_NAMES = [
   'add-service', 'edit-service', 'delete-service', 'flush', 'list', 'add-server', 'delete-server',
   'edit-server', 'set', 'start-daemon', 'stop-daemon', 'restore', 'save', 'zero',
+  'add-laddr', 'del-laddr', 'get-laddr',
 ] as const;
 
 /** Options, in ipvsadm's OPTC_* order. */
@@ -29,9 +32,11 @@ export const OPT = {
   ONEPACKET: 21, PERSISTENCE_ENGINE: 22, SCHED_FLAGS: 23, MCAST_GROUP: 24, MCAST_PORT: 25,
   MCAST_TTL: 26, SYNC_MAXLEN: 27, TUN_INFO: 28, TUN_TYPE: 29, TUN_PORT: 30, TUN_NOCSUM: 31,
   TUN_CSUM: 32, TUN_REMCSUM: 33,
+  // DPVS's ipvsadm (its optnames: "local-address", "ifname")
+  LADDR: 34, IFNAME: 35,
 } as const;
 export type OptIdx = (typeof OPT)[keyof typeof OPT];
-export const NUMBER_OF_OPT = 34;
+export const NUMBER_OF_OPT = 36;
 
 /** optnames[]: as printed in "Illegal '%s' option ..." */
 export const OPT_NAMES = [
@@ -39,29 +44,34 @@ export const OPT_NAMES = [
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'mcast-interface', 'timeout', 'daemon',
   'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'ops', 'pe',
   'sched-flags', 'mcast-group', 'mcast-port', 'mcast-ttl', 'sync-maxlen', 'tun-info', 'tun-type',
-  'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum',
+  'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum', 'local-address', 'ifname',
 ] as const;
 
 /*
- * commands_v_options: one string per command, one column per option (34).
- * Columns:  -n -c svc -s -p -M -r fwd -w -x -y -mc tot dmn -st -rt thr -pc srt sid -ex ops -pe -b grp port ttl size tinf type tprt nocs csum remc
+ * commands_v_options: one string per command, one column per option (36).
+ * Columns:  -n -c svc -s -p -M -r fwd -w -x -y -mc tot dmn -st -rt thr -pc srt sid -ex ops -pe -b grp port ttl size tinf type tprt nocs csum remc -z -F
+ * The last two columns and rows come from DPVS's ipvsadm (-P/-Q/-G with -z, -F); there -F is
+ * compulsory with -P/-Q (the NIC of the laddr), here optional and ignored (no NICs).
  * (Checked against the table in Debian's ipvsadm 1.31-1+b1 binary.)
  */
 export const COMMANDS_V_OPTIONS: readonly string[] = [
-  /* ADD     */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx',
-  /* EDIT    */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx',
-  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* LIST    */ ' 11xxxxxxxxx11       xxxxxxx xxxxx',
-  /* ADDSRV  */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     ',
-  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* EDITSRV */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     ',
-  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* STARTD  */ 'xxxxxxxxxxx xxxxxxx xxxx    xxxxxx',
-  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx',
-  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* SAVE    */ ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* ZERO    */ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ADD     */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx',
+  /* EDIT    */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx',
+  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* LIST    */ ' 11xxxxxxxxx11       xxxxxxx xxxxxxx',
+  /* ADDSRV  */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     xx',
+  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* EDITSRV */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     xx',
+  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* STARTD  */ 'xxxxxxxxxxx xxxxxxx xxxx    xxxxxxxx',
+  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxx',
+  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* SAVE    */ ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ZERO    */ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ADDLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+ ',
+  /* DELLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+ ',
+  /* GETLADDR*/ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 ];
 
 export const TUN_NAMES = ['ipip', 'gue', 'gre'] as const;
@@ -140,6 +150,13 @@ export const OPTION_TABLE: readonly OptionDef[] = [
   { long: 'tun-nocsum', arg: 'none', tag: 'tun-nocsum' },
   { long: 'tun-csum', arg: 'none', tag: 'tun-csum' },
   { long: 'tun-remcsum', arg: 'none', tag: 'tun-remcsum' },
+  // DPVS's ipvsadm. Its -b (--fullnat) is --sched-flags in ipvsadm 1.31, which keeps -b here.
+  { long: 'add-laddr', short: 'P', arg: 'none', tag: 'P' },
+  { long: 'del-laddr', short: 'Q', arg: 'none', tag: 'Q' },
+  { long: 'get-laddr', short: 'G', arg: 'none', tag: 'G' },
+  { long: 'fullnat', arg: 'none', tag: 'fullnat' },
+  { long: 'laddr', short: 'z', arg: 'string', tag: 'z' },
+  { long: 'ifname', short: 'F', arg: 'string', tag: 'F' },
 ];
 
 /** Defaults ipvsadm applies (ipvsadm.c / libipvs.h). */

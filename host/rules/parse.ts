@@ -57,6 +57,10 @@ export type Op =
   | { cmd: 'save'; numeric: boolean }
   | { cmd: 'restore' }
   | { cmd: 'startDaemon' | 'stopDaemon'; daemon: DaemonSpec }
+  /** DPVS: ipvsadm -P|-Q -t VIP:PORT -z LADDR [-F IFNAME] (FULLNAT local addresses) */
+  | { cmd: 'addLaddr' | 'delLaddr'; svc: SvcKey; laddr: { af: 4 | 6; addr: string }; ifname: string }
+  /** DPVS: ipvsadm -G [-t VIP:PORT] */
+  | { cmd: 'getLaddr'; svc: SvcKey | null }
   | { cmd: 'help' }
   | { cmd: 'version' };
 
@@ -173,6 +177,7 @@ interface Ce {
   dest: { af: 0 | 4 | 6; addr: string; port: number; fwd: Fwd; weight: number; uthresh: number; lthresh: number; tunType: number; tunPort: number; tunFlags: number };
   timeouts: Timeouts;
   daemon: DaemonSpec;
+  laddr: { af: 0 | 4 | 6; addr: string; port: number; proto: Proto | null; ifname: string };
 }
 
 /** Parse one ipvsadm command line (without the program name). */
@@ -190,6 +195,7 @@ export function parseArgs(argv: readonly string[], opts: ParseOptions = {}): Op 
     dest: { af: 0, addr: '', port: 0, fwd: 'Route', weight: 1, uthresh: 0, lthresh: 0, tunType: 0, tunPort: 0, tunFlags: 0 },
     timeouts: { tcp: 0, tcpfin: 0, udp: 0 },
     daemon: { state: 'master', mcastIfn: '', syncid: 0, syncMaxlen: 0, mcastGroup: null, mcastPort: 0, mcastTtl: 0 },
+    laddr: { af: 0, addr: '', port: 0, proto: null, ifname: '' },
   };
   let options = 0n;
   let format = 0;
@@ -264,6 +270,9 @@ export function parseArgs(argv: readonly string[], opts: ParseOptions = {}): Op 
     case 'set': setCommand(CMD.TIMEOUT); break;
     case 'R': setCommand(CMD.RESTORE); break;
     case 'S': setCommand(CMD.SAVE); break;
+    case 'P': setCommand(CMD.ADDLADDR); break;
+    case 'Q': setCommand(CMD.DELLADDR); break;
+    case 'G': setCommand(CMD.GETLADDR); break;
     case 'start-daemon': case 'stop-daemon': {
       const start = r.def.tag === 'start-daemon';
       setCommand(start ? CMD.STARTDAEMON : CMD.STOPDAEMON);
@@ -331,6 +340,12 @@ export function parseArgs(argv: readonly string[], opts: ParseOptions = {}): Op 
       case 'i': setOption(OPT.FORWARD); ce.dest.fwd = 'Tunnel'; break;
       case 'g': setOption(OPT.FORWARD); ce.dest.fwd = 'Route'; break;
       case 'm': setOption(OPT.FORWARD); ce.dest.fwd = 'Masq'; break;
+      case 'fullnat': setOption(OPT.FORWARD); ce.dest.fwd = 'FullNat'; break;
+      case 'z':
+        setOption(OPT.LADDR);
+        if (!(parseService(arg, ce.laddr) & SERVICE_ADDR)) fail('illegal local address');
+        break;
+      case 'F': setOption(OPT.IFNAME); ce.laddr.ifname = arg.slice(0, IFNAME_MAX); break;
       case 'w':
         setOption(OPT.WEIGHT);
         if ((ce.dest.weight = stringToNumber(arg, 0, WEIGHT_MAX)) === -1) fail('illegal weight specified');
@@ -480,6 +495,12 @@ export function parseArgs(argv: readonly string[], opts: ParseOptions = {}): Op 
     case CMD.TIMEOUT: return { cmd: 'setTimeouts', timeouts: ce.timeouts };
     case CMD.STARTDAEMON: return { cmd: 'startDaemon', daemon: ce.daemon };
     case CMD.STOPDAEMON: return { cmd: 'stopDaemon', daemon: ce.daemon };
+    case CMD.ADDLADDR: case CMD.DELLADDR: {
+      if (ce.laddr.af !== (ce.svc.af || 4)) fail('local address family differs from the service');
+      const laddr = { af: ce.laddr.af as 4 | 6, addr: ce.laddr.addr };
+      return { cmd: ce.cmd === CMD.ADDLADDR ? 'addLaddr' : 'delLaddr', svc: svcKey(), laddr, ifname: ce.laddr.ifname };
+    }
+    case CMD.GETLADDR: return { cmd: 'getLaddr', svc: has(OPT.SERVICE) ? svcKey() : null };
   }
   return tryhelp();
 }

@@ -56,6 +56,8 @@ export interface ServiceView {
   rates: Rates;
   /** any order (the kernel keeps newest first); the formatter sorts unless nosort */
   dests: DestView[];
+  /** FULLNAT local addresses (DPVS -P -z), in the order added; absent when none */
+  laddrs?: string[];
 }
 
 export type Fwd = 'Masq' | 'Local' | 'Tunnel' | 'Route' | 'FullNat';
@@ -97,6 +99,9 @@ export interface ConnView {
   flags: number;
   pe?: string;
   pedata?: string;
+  /** FULLNAT: the local address and port the real server sees (DPVS's conn listing) */
+  laddr?: string;
+  lport?: number;
 }
 
 /** seconds; in a set request 0 means "leave unchanged" */
