@@ -21,38 +21,24 @@ import { addrEq, addrCopy } from "../packet/bytes";
 import {
   hash32, addrFoldHost, svcAf, destWeight, destOverloaded, destAvailable, destOverhead, schedNow, destHold, destPut,
 } from "./common";
-import { leastConn, lbOverloaded, CHECK_EXPIRE_INTERVAL, ENTRY_TIMEOUT, DEFAULT_EXPIRATION } from "./lblc";
+import { leastConn, lbOverloaded } from "./lblc";
+import {
+  TAB_SIZE, CHECK_EXPIRE_INTERVAL, ENTRY_TIMEOUT, DEFAULT_EXPIRATION, T_ENTRIES, T_COUNTER, T_NEXT_CHECK, T_FREE, T_ENT, ENT_SIZE,
+  E_NEXT, E_LASTUSE, E_ADDR, ent, bucket, hashKey, before, lookup, flush, expire, runTimers,
+} from "./lbtable";
 
-@inline const TAB_BITS: u32 = 10;
-@inline const TAB_SIZE: u32 = 1 << TAB_BITS;
-@inline const COUNT_FOR_FULL_EXPIRATION: i32 = 30;
-@inline const TIMER_RUNS_MAX: u32 = 4096;
 
-@inline const T_ENTRIES: u32 = 0;
-@inline const T_COUNTER: u32 = 4;
-@inline const T_NEXT_CHECK: u32 = 8;
-@inline const T_FREE: u32 = 12;
 @inline const T_FREE_M: u32 = 14;
-@inline const T_BUCKETS: u32 = 64;
-@inline const T_ENT: u32 = T_BUCKETS + TAB_SIZE * 2;
-@inline const ENT_SIZE: u32 = 32;
 @inline export const LBLCR_ENTRY_MAX: u32 = 640;
 @inline const T_MEM: u32 = T_ENT + LBLCR_ENTRY_MAX * ENT_SIZE;
 @inline export const LBLCR_MEMBER_MAX: u32 = (SCHED_AREA_SIZE - 16 - T_MEM) / 4;
-@inline const E_NEXT: u32 = 0;
 @inline const E_SET: u32 = 2;
-@inline const E_LASTUSE: u32 = 4;
 @inline const E_LASTMOD: u32 = 8;
 @inline const E_SIZE: u32 = 12;
-@inline const E_ADDR: u32 = 16;
 
-@inline function ent(area: usize, i: u32): usize { return area + T_ENT + <usize>(i - 1) * ENT_SIZE; }
 @inline function mem(area: usize, i: u32): usize { return area + T_MEM + <usize>(i - 1) * 4; }
 @inline function mDest(area: usize, m: u32): u32 { return <u32>load<u16>(mem(area, m)); }
 @inline function mNext(area: usize, m: u32): u32 { return <u32>load<u16>(mem(area, m), 2); }
-@inline function bucket(area: usize, h: u32): usize { return area + T_BUCKETS + (h << 1); }
-@inline function hashKey(af: u8, addr: usize): u32 { return hash32(addrFoldHost(af, addr), TAB_BITS); }
-@inline function before(a: u32, b: u32): bool { return <i32>(a - b) < 0; }
 
 export function initService(svcIdx: u32): void {
   let area = schedArea(svcIdx);
@@ -152,73 +138,14 @@ function setMax(area: usize, e: usize): u32 {
 // ---- the table -------------------------------------------------------------------------------
 
 export function doneService(svcIdx: u32): void {
-  let area = schedArea(svcIdx);
-  for (let h: u32 = 0; h < TAB_SIZE; h++) {
-    let i = <u32>load<u16>(bucket(area, h));
-    while (i != 0) {
-      let e = ent(area, i);
-      setEraseAll(area, e);
-      i = <u32>load<u16>(e, E_NEXT);
-    }
-    store<u16>(bucket(area, h), 0);
-  }
-  store<u32>(area, 0, T_ENTRIES);
-}
-
-function lookup(area: usize, af: u8, addr: usize): u32 {
-  let i = <u32>load<u16>(bucket(area, hashKey(af, addr)));
-  while (i != 0) {
-    let e = ent(area, i);
-    if (addrEq(e + E_ADDR, addr)) return i;
-    i = <u32>load<u16>(e, E_NEXT);
-  }
-  return 0;
-}
-
-function expire(area: usize, now: u32, age: u32): u32 {
-  let n: u32 = 0;
-  for (let h: u32 = 0; h < TAB_SIZE; h++) {
-    let prev: usize = 0;
-    let i = <u32>load<u16>(bucket(area, h));
-    while (i != 0) {
-      let e = ent(area, i);
-      let nxt = <u32>load<u16>(e, E_NEXT);
-      if (before(now, load<u32>(e, E_LASTUSE) + age)) { prev = e; i = nxt; continue; }
-      if (prev == 0) store<u16>(bucket(area, h), <u16>nxt);
-      else store<u16>(prev, <u16>nxt, E_NEXT);
-      setEraseAll(area, e);
-      store<u16>(e, load<u16>(area, T_FREE), E_NEXT);
-      store<u16>(area, <u16>i, T_FREE);
-      n++;
-      i = nxt;
-    }
-  }
-  store<u32>(area, load<u32>(area, T_ENTRIES) - n, T_ENTRIES);
-  return n;
-}
-
-function runTimers(area: usize, now: u32): void {
-  let t = load<u32>(area, T_NEXT_CHECK);
-  let runs: u32 = 0;
-  while (!before(now, t)) {
-    if (++runs > TIMER_RUNS_MAX) { t = now + CHECK_EXPIRE_INTERVAL; break; }
-    let counter = load<i32>(area, T_COUNTER);
-    if (counter % COUNT_FOR_FULL_EXPIRATION == 0) {
-      expire(area, t, DEFAULT_EXPIRATION);     // ip_vs_lblcr_full_check
-      store<i32>(area, 1, T_COUNTER);
-    } else {
-      store<i32>(area, counter + 1, T_COUNTER);
-    }
-    t += CHECK_EXPIRE_INTERVAL;
-  }
-  store<u32>(area, t, T_NEXT_CHECK);
+  flush(schedArea(svcIdx), setEraseAll);
 }
 
 /** ip_vs_lblcr_new for an address with no entry yet. */
 function newEntry(area: usize, af: u8, addr: usize, d: u32, now: u32): void {
   let i = <u32>load<u16>(area, T_FREE);
   if (i == 0) {
-    if (expire(area, now, ENTRY_TIMEOUT) == 0) return;
+    if (expire(area, now, ENTRY_TIMEOUT, setEraseAll) == 0) return;
     i = <u32>load<u16>(area, T_FREE);
   }
   let e = ent(area, i);
@@ -237,7 +164,7 @@ function newEntry(area: usize, af: u8, addr: usize, d: u32, now: u32): void {
 export function schedule(svcIdx: u32): u32 {
   let area = schedArea(svcIdx);
   let now = schedNow();
-  runTimers(area, now);
+  runTimers(area, now, setEraseAll);
   let af = svcAf(svcIdx);
   let daddr = pktDaddr();
   let i = lookup(area, af, daddr);
