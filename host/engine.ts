@@ -111,6 +111,8 @@ export interface HookSpec {
 /** A FULLNAT local address of a service (DPVS ipvsadm -G): conns using it, ports found busy while allocating. */
 export interface LaddrView { addr: string; conns: number; conflicts: bigint }
 export interface HookView { id: number; point: HookPointName; priority: number; fn: HookFnName; verdict: NfVerdictName; packets: bigint }
+/** A conn as the engine holds it: ipvsadm's view plus the index, method and per-conn counters. */
+export type ConnRecord = ConnView & { index: number; fwd: Fwd; laddr?: string; lport?: number; inpkts: number; outpkts: number; inbytes: bigint; outbytes: bigint };
 export interface SlotResult { verdict: VerdictName; reason: string; offset: number; length: number; conn: number }
 
 interface Exports {
@@ -513,29 +515,36 @@ export class Engine {
     };
   }
   /** Every live conn; expiresMs relative to the engine's current clock. */
-  conns(): (ConnView & { index: number; inpkts: number; outpkts: number; inbytes: bigint; outbytes: bigint })[] {
+  conns(): ConnRecord[] {
     this.views();
+    const out: ConnRecord[] = [];
+    for (let i = this.ex.connNext(1) >>> 0; i !== 0; i = this.ex.connNext(i + 1) >>> 0) out.push(this.connAt(i));
+    return out;
+  }
+  /** One conn by its index (SlotResult.conn, ConnRecord.index); undefined when it is not live. */
+  conn(index: number): ConnRecord | undefined {
+    this.views();
+    if (!Number.isInteger(index) || index < 1 || (this.ex.connNext(index) >>> 0) !== index) return undefined;
+    return this.connAt(index);
+  }
+  private connAt(i: number): ConnRecord {
     const c = this.c;
     const now = this.dv.getUint32(this.base.ctl + c.CTL_NOW, true);
-    const out = [];
-    for (let i = this.ex.connNext(1) >>> 0; i !== 0; i = this.ex.connNext(i + 1) >>> 0) {
-      const p = this.base.conn + i * c.CONN_SIZE;
-      const af = this.u8[p + c.CONN_AF] as 4 | 6;
-      const proto = this.u8[p + c.CONN_PROTO];
-      const left = (this.dv.getUint32(p + c.CONN_EXPIRES, true) - now) | 0;
-      out.push({
-        index: i, proto: PROTO_NAME[proto] ?? 'IP', af,
-        caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
-        vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
-        daddr: this.addrAt(af, p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
-        state: this.getString(this.ex.connStateName(i)), expiresMs: Math.max(0, left),
-        flags: this.dv.getUint16(p + c.CONN_FLAGS, true),
-        ...this.connLocal(af, p),
-        inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
-        inbytes: this.dv.getBigUint64(p + c.CONN_INBYTES, true), outbytes: this.dv.getBigUint64(p + c.CONN_OUTBYTES, true),
-      });
-    }
-    return out;
+    const p = this.base.conn + i * c.CONN_SIZE;
+    const af = this.u8[p + c.CONN_AF] as 4 | 6;
+    const proto = this.u8[p + c.CONN_PROTO];
+    const left = (this.dv.getUint32(p + c.CONN_EXPIRES, true) - now) | 0;
+    return {
+      index: i, proto: PROTO_NAME[proto] ?? 'IP', af,
+      caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
+      vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
+      daddr: this.addrAt(af, p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
+      state: this.getString(this.ex.connStateName(i)), expiresMs: Math.max(0, left),
+      flags: this.dv.getUint16(p + c.CONN_FLAGS, true), fwd: FWD_NAME[this.u8[p + c.CONN_FWD]] ?? 'Masq',
+      ...this.connLocal(af, p),
+      inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
+      inbytes: this.dv.getBigUint64(p + c.CONN_INBYTES, true), outbytes: this.dv.getBigUint64(p + c.CONN_OUTBYTES, true),
+    };
   }
   /** A FULLNAT conn's local address and port (DPVS lists them between vaddr and daddr). */
   private connLocal(af: number, p: number): { laddr?: string; lport?: number } {

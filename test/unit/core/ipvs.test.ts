@@ -162,3 +162,17 @@ describe('NAT details', () => {
     expect(e.processFrame(ip(CLIENT, VIP, { proto: 'icmp', type: 8 }), 2).verdict).toBe('PASS');
   });
 });
+
+describe('conn records for the host', () => {
+  test('a slot names its conn; conn(index) reads it, with its method; gone after expiry', async () => {
+    const { e } = await natEngine();
+    const r = e.processFrame(syn(8000), 1);
+    expect(r.conn).toBeGreaterThan(0);
+    expect(e.conn(r.conn)).toMatchObject({ index: r.conn, cport: 8000, daddr: RS[0], fwd: 'Masq', state: 'SYN_RECV', inpkts: 1 });
+    expect(e.conns()).toEqual([e.conn(r.conn)]);
+    expect(e.conn(0)).toBeUndefined();
+    expect(e.conn(r.conn + 1)).toBeUndefined();
+    e.tick(1 + 60_000);
+    expect(e.conn(r.conn)).toBeUndefined();
+  });
+});
