@@ -5,7 +5,7 @@
  *   → writeBatch of the XMIT and LOCAL slots back into the same device
  *   → (TAP) engine.drain() → writeBatch of the frames the engine sends on its own.
  *
- * TUN (`mode: 'tun'`, link 'ip'): a bump in the kernel's routing path; NAT only.
+ * TUN (`mode: 'tun'`, link 'ip'): a bump in the kernel's routing path; NAT and FULLNAT (the VIPs and laddrs routed into it).
  * TAP (`mode: 'tap'`, link 'ethernet'): the engine is a host on an Ethernet segment with its own
  * MAC and address (setLink); it answers ARP/ND for the VIPs, resolves the real servers' MACs
  * itself (held frames, probes: drain()), and forwards DR (-g) and tunnel (-i) conns onto the
@@ -21,7 +21,7 @@ import { loadEngine } from '../engine-node.ts';
 import { Engine, Verdict } from '../engine.ts';
 import * as tun from '../native/tun.ts';
 import { WvsError } from '../errors.ts';
-import { applyRules, loadRulesFile, parseRules, vipsOf, type RuleOp } from './rules.ts';
+import { applyRules, laddrsOf, loadRulesFile, parseRules, vipsOf, type RuleOp } from './rules.ts';
 import { ip, ipQuiet, sysctl } from './sys.ts';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -44,7 +44,7 @@ export interface DirectorOptions {
   rulesFile?: string;
   /** rules text instead of a file */
   rulesText?: string;
-  /** install `ip route <VIP> dev <dev>` for every VIP (default true) */
+  /** TUN: install `ip route <VIP> dev <dev>` for every VIP, and for every FULLNAT local address (-P lines) (default true) */
   vipRoutes?: boolean;
   /** frames per readBatch (at most the engine's slot count) */
   batch?: number;
@@ -178,16 +178,22 @@ export class Director {
     this.log('info', `link: MAC ${mac}${a.ipv4 ? ` ${a.ipv4}` : ''}${a.ipv6 ? ` ${a.ipv6}` : ''} on ${this.devName}`);
   }
 
+  /**
+   * TUN: a /32 (/128) route into the device for every VIP, and for every FULLNAT local address:
+   * the real servers answer FULLNAT conns to a laddr, and those replies must reach the engine.
+   */
   private addVipRoutes(): void {
-    for (const { addr, af } of vipsOf(this.rules)) {
+    const add = (addr: string, af: 4 | 6, what: 'VIP' | 'laddr') => {
       const args = [af === 6 ? '-6' : '-4', 'route', 'add', `${addr}/${af === 6 ? 128 : 32}`, 'dev', this.devName];
       if (!ipQuiet(this.opts.netns, ...args)) {
-        this.log('warn', `route for VIP ${addr} not added (one exists already?): ip ${args.join(' ')}`);
-        continue;
+        this.log('warn', `route for ${what} ${addr} not added (one exists already?): ip ${args.join(' ')}`);
+        return;
       }
       this.routes.push(args);
-      this.log('info', `route ${addr} dev ${this.devName}`);
-    }
+      this.log('info', `route ${addr} dev ${this.devName}${what === 'laddr' ? ' (FULLNAT local address)' : ''}`);
+    };
+    for (const { addr, af } of vipsOf(this.rules)) add(addr, af, 'VIP');
+    for (const { addr, af } of laddrsOf(this.rules)) add(addr, af, 'laddr');
   }
 
   private startLoop(): void {

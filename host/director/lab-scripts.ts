@@ -18,9 +18,10 @@ function* pattern(n) { for (let i = 0, left = n; left > 0; i++, left -= BLOCK) y
 `;
 
 /**
- * argv: name addr [httpPorts]. Ports: 80 HTTP (/ → name, /bytes/N → N pattern bytes; httpPorts, a
- * comma list, adds more HTTP ports), 7 echo, 9 sink, UDP 53 echo, all bound to addr (the VIP on
- * DR/tunnel real servers, so UDP answers leave from it).
+ * argv: name addr [httpPorts]. Ports: 80 HTTP (/ → name, /peer → "name peeraddr", /bytes/N → N
+ * pattern bytes; httpPorts, a comma list, adds more HTTP ports), 7 echo, 9 sink, UDP 53 echo ("peer
+ * N" is answered "name peer N peeraddr"), all bound to addr (the VIP on DR/tunnel real servers, so
+ * UDP answers leave from it).
  */
 export const SERVER_SCRIPT = String.raw`
 const [name, addr, httpPorts = '80'] = process.argv.slice(1);
@@ -31,6 +32,7 @@ let pending = 3 + hports.length;
 const up = () => { if (--pending === 0) console.log('ready'); };
 const web = http.createServer((req, res) => {
   const m = /^\/bytes\/(\d+)$/.exec(req.url);
+  if (req.url === '/peer') { res.setHeader('content-type', 'text/plain'); res.end(name + ' ' + req.socket.remoteAddress + '\n'); return; }
   if (!m) { res.setHeader('content-type', 'text/plain'); res.end(name + '\n'); return; }
   const n = +m[1];
   res.setHeader('content-length', n); res.setHeader('x-server', name);
@@ -62,7 +64,7 @@ net.createServer({ allowHalfOpen: true }, (s) => {
   s.on('error', () => {});
 }).listen(9, addr, up);
 const u = dgram.createSocket('udp4');
-u.on('message', (m, r) => u.send(name + ' ' + m, r.port, r.address));
+u.on('message', (m, r) => u.send(name + ' ' + m + (String(m).startsWith('peer ') ? ' ' + r.address : ''), r.port, r.address));
 u.bind(53, addr, up);
 process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
 `;
@@ -122,7 +124,7 @@ const ops = {
       });
     });
   },
-  async udp({ port = 53, n, timeoutMs = 2000, host = vip }) {
+  async udp({ port = 53, n, timeoutMs = 2000, host = vip, peer = false }) {
     const names = {}; let errors = 0;
     for (let i = 0; i < n; i++) {
       const s = dgram.createSocket('udp4');
@@ -130,10 +132,11 @@ const ops = {
         const r = await new Promise((resolve, reject) => {
           const t = setTimeout(() => reject(new Error('timeout')), timeoutMs);
           s.on('message', (m) => { clearTimeout(t); resolve(String(m)); });
-          s.send('ping ' + i, port, host);
+          s.send((peer ? 'peer ' : 'ping ') + i, port, host);
         });
         const [name, ...rest] = r.split(' ');
-        if (rest.join(' ') !== 'ping ' + i) errors++; else tally(names, name);
+        if (peer) { if (rest[0] !== 'peer' || rest[1] !== String(i) || !rest[2]) errors++; else tally(names, name + ' ' + rest[2]); }
+        else if (rest.join(' ') !== 'ping ' + i) errors++; else tally(names, name);
       } catch { errors++; } finally { s.close(); }
     }
     return { names, errors };

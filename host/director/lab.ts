@@ -28,6 +28,12 @@
  * (DR: the frame unchanged but its MACs and TTL; tunnels: IPIP or GUE from 198.18.1.254); the
  * real server answers from the VIP straight to its default router, 198.18.1.1: replies never
  * pass the engine.
+ * FULLNAT (forward 'fullnat'; the director on a TUN): the NAT lab, but the real servers have no
+ * default route, only their subnet and 198.18.3.0/24 (the local addresses 198.18.3.1, .2) via
+ * 198.18.1.1, and no policy rule: the director routes the VIP and the laddrs into the TUN, the
+ * engine rewrites client → VIP to laddr → real server and the reply real server → laddr to VIP →
+ * client. The real servers never see the client's address but in the TOA option.
+ *
  * Only 198.18.0.0/15 addresses; every name carries the run's prefix (unique per process).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,7 +49,11 @@ export const LAB_BRIDGE = 'lan';
 export const LAB_LINK_ADDR = '198.18.1.254';
 export const LAB_GUE_PORT = 6080;
 
-export type LabForward = 'nat' | 'dr' | 'ipip' | 'gue';
+/** FULLNAT labs: the local addresses (routed into the TUN by the director) and their network. */
+export const LAB_LADDRS = ['198.18.3.1', '198.18.3.2'];
+export const LAB_LADDR_NET = '198.18.3.0/24';
+
+export type LabForward = 'nat' | 'fullnat' | 'dr' | 'ipip' | 'gue';
 
 export interface LabOptions {
   /** part of every namespace name: wvs-<tag>-<pid>-... */
@@ -56,20 +66,22 @@ export interface LabOptions {
 
 /** ipvsadm forwarding flags for a lab's dests. */
 export function labFwdFlags(f: LabForward): string {
-  return { nat: '-m', dr: '-g', ipip: '-i', gue: `-i --tun-type gue --tun-port ${LAB_GUE_PORT}` }[f];
+  return { nat: '-m', fullnat: '--fullnat', dr: '-g', ipip: '-i', gue: `-i --tun-type gue --tun-port ${LAB_GUE_PORT}` }[f];
 }
 
 /**
  * Default rule set for a lab: TCP VIP:80 rr over the real servers; with `all`, also VIP:81 wrr
  * 3,2,1 (to :80 with NAT; DR/tunnel dests keep the port, the servers listen on :81 too), the echo
- * (7), sink (9) and UDP echo (53) services, all rr. `fwd`: the lab's forwarding (default NAT).
+ * (7), sink (9) and UDP echo (53) services, all rr. `fwd`: the lab's forwarding (default NAT);
+ * FULLNAT services get the local addresses `laddrs` (-P lines after their servers, as -S writes).
  */
-export function labRules(rs: readonly string[], all = true, vip = LAB_VIP, fwd: LabForward = 'nat'): string {
+export function labRules(rs: readonly string[], all = true, vip = LAB_VIP, fwd: LabForward = 'nat', laddrs: readonly string[] = LAB_LADDRS): string {
   const lines: string[] = [];
   const flags = labFwdFlags(fwd);
   const svc = (flag: '-t' | '-u', port: number, sched: string, dport = port, weights?: number[]) => {
     lines.push(`-A ${flag} ${vip}:${port} -s ${sched}`);
-    rs.forEach((a, i) => lines.push(`-a ${flag} ${vip}:${port} -r ${a}:${fwd === 'nat' ? dport : port} ${flags} -w ${weights?.[i] ?? 1}`));
+    rs.forEach((a, i) => lines.push(`-a ${flag} ${vip}:${port} -r ${a}:${fwd === 'nat' || fwd === 'fullnat' ? dport : port} ${flags} -w ${weights?.[i] ?? 1}`));
+    if (fwd === 'fullnat') for (const l of laddrs) lines.push(`-P ${flag} ${vip}:${port} -z ${l}`);
   };
   svc('-t', 80, 'rr');
   if (!all) return lines.join('\n') + '\n';
@@ -113,7 +125,7 @@ export class Lab {
     const lab = new Lab(opts);
     process.once('exit', lab.exitHook);
     try {
-      if (lab.forward === 'nat') lab.build(); else lab.buildLink();
+      if (lab.forward === 'nat' || lab.forward === 'fullnat') lab.build(); else lab.buildLink();
       await lab.startServers();
     } catch (e) {
       lab.destroy();
@@ -146,15 +158,18 @@ export class Lab {
       ip(ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `tors${i + 1}`, 'netns', dir);
       ip(ns, 'addr', 'add', `${this.rsAddrs[i]}/24`, 'dev', 'eth0');
       ip(ns, 'link', 'set', 'eth0', 'up');
-      ip(ns, 'route', 'add', 'default', 'via', '198.18.1.1');
+      // FULLNAT: no way to the clients at all, only to the local addresses (via the director)
+      if (this.forward === 'fullnat') ip(ns, 'route', 'add', LAB_LADDR_NET, 'via', '198.18.1.1');
+      else ip(ns, 'route', 'add', 'default', 'via', '198.18.1.1');
       ip(dir, 'link', 'set', `tors${i + 1}`, 'master', 'rsbr');
       ip(dir, 'link', 'set', `tors${i + 1}`, 'up');
     });
     // the director: a router with no reverse-path filter
     sysctl(dir, 'net.ipv4.ip_forward', '1');
     for (const k of ['all', 'default', 'tocli', 'rsbr']) sysctl(dir, `net.ipv4.conf.${k}.rp_filter`, '0');
-    // replies of the real servers (not the director's own packets: iif) go to table 100
-    ip(dir, 'rule', 'add', 'from', LAB_RS_NET, 'iif', 'rsbr', 'lookup', LAB_TABLE, 'pref', '100');
+    // replies of the real servers (not the director's own packets: iif) go to table 100; FULLNAT
+    // replies are addressed to a laddr, which the director itself routes into the TUN
+    if (this.forward === 'nat') ip(dir, 'rule', 'add', 'from', LAB_RS_NET, 'iif', 'rsbr', 'lookup', LAB_TABLE, 'pref', '100');
   }
 
   /** The DR/tunnel lab: one LAN (a bridge) for the router, the TAP and the real servers. */
@@ -213,7 +228,7 @@ export class Lab {
     });
   }
 
-  /** Once the director's TUN is in the director namespace: replies into it, no rp_filter on it. */
+  /** NAT labs, once the director's TUN is in the director namespace: replies into it, no rp_filter on it (FULLNAT labs need neither). */
   attachDirector(tunName: string): void {
     sysctl(this.ns.dir, `net.ipv4.conf.${tunName}.rp_filter`, '0');
     ip(this.ns.dir, 'route', 'replace', 'default', 'dev', tunName, 'table', LAB_TABLE);
@@ -228,7 +243,7 @@ export class Lab {
 
   private async startServers(): Promise<void> {
     await Promise.all(this.ns.rs.map((ns, i) => new Promise<void>((resolve, reject) => {
-      const c = this.forward === 'nat' ? this.spawnIn(ns, SERVER_SCRIPT, [this.rsNames[i], this.rsAddrs[i]])
+      const c = this.forward === 'nat' || this.forward === 'fullnat' ? this.spawnIn(ns, SERVER_SCRIPT, [this.rsNames[i], this.rsAddrs[i]])
         : this.spawnIn(ns, SERVER_SCRIPT, [this.rsNames[i], LAB_VIP, '80,81']);
       let out = '', err = '';
       const t = setTimeout(() => reject(new Error(`real server ${this.rsNames[i]} not ready after 10 s: ${err}`)), 10_000);
@@ -237,7 +252,7 @@ export class Lab {
       c.on('exit', (code) => { clearTimeout(t); reject(new Error(`real server ${this.rsNames[i]} exited (${code}): ${err}`)); });
     })));
     this.log(`real servers ${this.rsNames.map((n, i) => `${n}=${this.rsAddrs[i]}`).join(' ')} listening on ` +
-      (this.forward === 'nat' ? ':80 :7 :9 udp:53' : `${LAB_VIP}:80 :81 :7 :9 udp:53`));
+      (this.forward === 'nat' || this.forward === 'fullnat' ? ':80 :7 :9 udp:53' : `${LAB_VIP}:80 :81 :7 :9 udp:53`));
   }
 
   /** Start the client driver in the client namespace. */

@@ -6,8 +6,9 @@
  *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
  *
  * The NAT topology over a TUN (VIP routed into the TUN, real servers' replies policy-routed into
- * it, ip_forward=1, rp_filter=0) and the DR/tunnel topology over a TAP (the TAP on the real
- * servers' Ethernet segment) are in docs/director.md.
+ * it, ip_forward=1, rp_filter=0), FULLNAT over a TUN (VIPs and local addresses routed into it),
+ * and the DR/tunnel topology over a TAP (the TAP on the real servers' Ethernet segment) are in
+ * docs/director.md.
  */
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
@@ -19,10 +20,11 @@ import { readSysctl } from './sys.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
   --dev NAME            TUN/TAP interface to create (default wvs0)
-  --mode tun|tap        tun (default): IP frames, NAT (-m) only; tap: Ethernet frames, the engine is a
+  --mode tun|tap        tun (default): IP frames, NAT (-m) and FULLNAT (--fullnat); tap: Ethernet frames, the engine is a
                         host on the link (ARP/ND for its VIPs): NAT, DR (-g) and tunnels (-i)
   --rules FILE          rules in ipvsadm-save format (-A/-a lines), applied at start
-  --vip-routes          tun: add "ip route VIP/32 dev NAME" for each VIP, removed at exit (default)
+  --vip-routes          tun: add "ip route VIP/32 dev NAME" for each VIP and each FULLNAT local address
+                        (-P ... -z LADDR lines), removed at exit (default)
   --no-vip-routes       tun: leave routing to you
   --link-mac MAC        tap: the engine's MAC (default: the TAP's own MAC with bit 0x04 of byte 0 flipped)
   --link-addr ADDR      tap: the engine's own IPv4 or IPv6 address on the link (ARP/ND probes, tunnel

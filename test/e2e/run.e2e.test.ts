@@ -56,7 +56,7 @@ describe('rules files', () => {
     let err: unknown;
     try { applyRules(e, ops, 'lb.rules'); } catch (x) { err = x; }
     expect(err).toBeInstanceOf(WvsDirectorRulesError);
-    expect(err).toMatchObject({ code: 'WVS_ERR_RULES', line: 2, message: expect.stringMatching(/^lb\.rules:2: forwarding method Route is not supported by the TUN director \(only -m, Masq; -g and -i need --mode tap\)/) });
+    expect(err).toMatchObject({ code: 'WVS_ERR_RULES', line: 2, message: expect.stringMatching(/^lb\.rules:2: forwarding method Route is not supported by the TUN director \(only -m, Masq, and --fullnat; -g and -i need --mode tap\)/) });
     // on a TAP (link 'ethernet') DR and tunnel dests are applied, tunnel type and port included
     const t = await loadEngine({ connMax: 1024, slots: 8, link: 'ethernet' });
     applyRules(t, parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11 -g\n-a -t 198.18.2.1:80 -r 198.18.1.12 -i --tun-type gue --tun-port 6080\n'), 'x', { link: 'ethernet' });
