@@ -84,7 +84,7 @@ describe('wasmvs replay end to end', () => {
     expect(r.stderr).toMatch(/rules line 2/);
     const g = join(dir, 'list.rules');
     writeFileSync(g, '-L -n\n');
-    expect((await run([cap, '--rules', g])).stderr).toMatch(/rules line 1 .*not a configuration command/);
+    expect((await run([cap, '--rules', g])).stderr).toMatch(/rules line 1 .*is not a rule/);
   });
 
   test('missing files', async () => {

@@ -1,0 +1,202 @@
+/*
+ * host/rules/apply.ts - apply ipvsadm-save (-R) rules text to an engine: the one applier used by
+ * `wasmvs run --rules`, `wasmvs replay --rules`, the browser page and the edge example.
+ *
+ * Lines are parsed by host/rules (splitRulesFile + parseRestoreLine, keeping each op's line
+ * number) and applied in order through the engine's control calls. Besides ipvsadm's lines a
+ * rules file may hold the iptables mangle rules that give packets a firewall mark for `-f`
+ * services (the engine has no netfilter: they become MARK hooks at PRE_ROUTING):
+ *
+ *   iptables -t mangle -A PREROUTING [-s|-d PREFIX] [-p tcp|udp] [--dport P[:Q]] -j MARK --set-mark M
+ *
+ * Anything that cannot be done from a rules file is an error naming the file and line.
+ * No Node APIs: reading the file is the caller's business.
+ */
+import type { Engine, ServiceKey, ServiceSpec } from '../engine.ts';
+import { WvsError } from '../errors.ts';
+import { parseRestoreLine, splitRulesFile, type Op, type SvcKey } from './parse.ts';
+import { WvsUsageError } from './errors.ts';
+import { SVC_F_HASHED, SVC_F_PERSISTENT } from './types.ts';
+
+/** A rules file could not be used: `file:line: what` in the message. */
+export class WvsRulesError extends WvsError {
+  constructor(readonly file: string, readonly line: number, readonly text: string, why: string) {
+    super('WVS_ERR_RULES', `${file}:${line}: ${why}\n  ${line} | ${text}`);
+    this.name = 'WvsRulesError';
+  }
+}
+
+/** A firewall-mark rule (iptables -t mangle ... -j MARK --set-mark M). */
+export interface MarkRule { cmd: 'mark'; mark: number; prefix?: string; matchSource: boolean; proto?: 'TCP' | 'UDP'; dport?: [number, number] }
+export interface RuleOp { line: number; text: string; op: Op | MarkRule }
+
+/** Parse rules text into ops with their line numbers; throws WvsRulesError on a bad line. */
+export function parseRules(text: string, file = '<rules>', prog = 'wasmvs'): RuleOp[] {
+  const raw = text.split('\n');
+  const out: RuleOp[] = [];
+  for (const { line, argv } of splitRulesFile(text)) {
+    const lineText = (raw[line - 1] ?? '').trim();
+    try {
+      if (argv[0] === 'iptables' || argv[0] === 'ip6tables') out.push({ line, text: lineText, op: parseMarkRule(argv) });
+      else out.push({ line, text: lineText, op: parseRestoreLine(argv, { prog }) });
+    } catch (e) {
+      if (e instanceof WvsUsageError || (e instanceof WvsError && e.code === 'WVS_ERR_MARK_RULE')) {
+        throw new WvsRulesError(file, line, lineText, e.message.trim().split('\n')[0]);
+      }
+      throw e;
+    }
+  }
+  return out;
+}
+
+export function engineKey(k: SvcKey): ServiceKey {
+  return k.fwmark ? { fwmark: k.fwmark, af: k.af } : { proto: k.proto ?? undefined, addr: k.addr, port: k.port, af: k.af };
+}
+
+/**
+ * How the engine is attached: 'ip' (a TUN director: NAT, FULLNAT), 'ethernet' (a TAP director:
+ * NAT, DR, tunnels), or 'any' (replay, the browser, an edge runtime: every method the engine has).
+ */
+export interface ApplyOptions { link?: 'ip' | 'ethernet' | 'any' }
+
+/** Apply one op; returns a reason string when the op is not something a rules file may do here. */
+function applyOp(engine: Engine, op: Op | MarkRule, o: ApplyOptions): string | null {
+  const link = o.link ?? 'ip';
+  switch (op.cmd) {
+    case 'mark':
+      // the mangle table sits at NF_IP_PRI_MANGLE (-150) of PRE_ROUTING
+      engine.addHook({ point: 'PRE_ROUTING', priority: -150, fn: 'MARK', mark: op.mark, prefix: op.prefix,
+        matchSource: op.matchSource, proto: op.proto, dport: op.dport });
+      return null;
+    case 'addService':
+    case 'editService': {
+      if (op.pe) return `persistence engine "${op.pe}" is not supported by wasmvs`;
+      const spec: ServiceSpec = {
+        ...engineKey(op.svc), sched: op.sched,
+        flags: op.flags & ~(SVC_F_PERSISTENT | SVC_F_HASHED),
+        persistent: op.flags & SVC_F_PERSISTENT ? op.timeout : undefined,
+        netmask: op.netmask,
+      };
+      if (op.cmd === 'addService') engine.addService(spec); else engine.editService(spec);
+      return null;
+    }
+    case 'delService': engine.delService(engineKey(op.svc)); return null;
+    case 'clear': engine.clear(); return null;
+    case 'addDest':
+    case 'editDest': {
+      const d = op.dest;
+      if (link === 'ip' && (d.fwd === 'Route' || d.fwd === 'Tunnel')) {
+        return `forwarding method ${d.fwd} is not supported by the TUN director (only -m, Masq, and --fullnat; -g and -i need --mode tap)`;
+      }
+      if (d.fwd === 'FullNat' && link === 'ethernet') {
+        return 'forwarding method FullNat (--fullnat) is not supported by the TAP director (the engine answers ARP/ND for VIPs only, not for local addresses): use --mode tun';
+      }
+      if (d.fwd !== 'Masq' && d.fwd !== 'Route' && d.fwd !== 'Tunnel' && d.fwd !== 'FullNat') return `forwarding method ${d.fwd} is not supported by the director`;
+      const spec = {
+        addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh,
+        ...(d.fwd === 'Tunnel' ? { tunType: d.tunType, tunPort: d.tunPort, tunFlags: d.tunFlags } : {}),
+      };
+      if (op.cmd === 'addDest') engine.addDest(engineKey(op.svc), spec); else engine.editDest(engineKey(op.svc), spec);
+      return null;
+    }
+    case 'delDest': engine.delDest(engineKey(op.svc), { addr: op.dest.addr, port: op.dest.port }); return null;
+    // FULLNAT local addresses (DPVS: -P/-Q -t VIP:PORT -z LADDR; -F IFNAME is ignored)
+    case 'addLaddr': engine.addLaddr(engineKey(op.svc), op.laddr.addr); return null;
+    case 'delLaddr': engine.delLaddr(engineKey(op.svc), op.laddr.addr); return null;
+    case 'setTimeouts': engine.setTimeouts(op.timeouts); return null;
+    default:
+      return `"${op.cmd}" is not a rule (a rules file holds -A/-E/-D/-a/-e/-d/-C/--set/-P/-Q lines, as ipvsadm-save writes, and iptables MARK lines)`;
+  }
+}
+
+/**
+ * A FULLNAT local address must not be a VIP (the engine takes replies to it for client traffic,
+ * and the director routes both into the device): the first -P line naming a VIP of the file, or
+ * the first -A line whose VIP is a laddr of an earlier line, throws WvsRulesError.
+ */
+export function checkLaddrs(ops: readonly RuleOp[], file = '<rules>'): void {
+  const vips = new Map<string, RuleOp>();
+  const laddrs = new Map<string, RuleOp>();
+  const norm = (a: string) => a.toLowerCase();
+  for (const r of ops) {
+    if ((r.op.cmd === 'addService' || r.op.cmd === 'editService') && !r.op.svc.fwmark) vips.set(norm(r.op.svc.addr), r);
+    if (r.op.cmd === 'addLaddr') laddrs.set(norm(r.op.laddr.addr), r);
+  }
+  for (const r of ops) {
+    if (r.op.cmd === 'addLaddr') {
+      const v = vips.get(norm(r.op.laddr.addr));
+      if (v) throw new WvsRulesError(file, r.line, r.text, `local address ${r.op.laddr.addr} is also a VIP (line ${v.line}): a FULLNAT laddr must not be a VIP`);
+    }
+    if ((r.op.cmd === 'addService' || r.op.cmd === 'editService') && !r.op.svc.fwmark) {
+      const l = laddrs.get(norm(r.op.svc.addr));
+      if (l && l.line < r.line) throw new WvsRulesError(file, r.line, r.text, `VIP ${r.op.svc.addr} is also a FULLNAT local address (line ${l.line}): a FULLNAT laddr must not be a VIP`);
+    }
+  }
+}
+
+/** Apply parsed ops to the engine; the first failure throws WvsRulesError naming its line. */
+export function applyRules(engine: Engine, ops: readonly RuleOp[], file = '<rules>', o: ApplyOptions = {}): void {
+  checkLaddrs(ops, file);
+  for (const r of ops) {
+    let why: string | null;
+    try { why = applyOp(engine, r.op, o); } catch (e: any) {
+      if (e instanceof WvsError) why = e.message; else throw e;
+    }
+    if (why) throw new WvsRulesError(file, r.line, r.text, why);
+  }
+}
+
+
+/** iptables -t mangle -A PREROUTING [-s|-d PREFIX] [-p tcp|udp] [--dport P[:Q]] -j MARK --set-mark M */
+export function parseMarkRule(argv: readonly string[]): MarkRule {
+  const bad = (why: string): never => { throw new WvsError('WVS_ERR_MARK_RULE', `${argv[0]}: ${why}`); };
+  const r: MarkRule = { cmd: 'mark', mark: 0, matchSource: false };
+  let table = 'filter', chain = '', target = '';
+  for (let i = 1; i < argv.length; i++) {
+    const a = argv[i], v = argv[i + 1];
+    const need = () => { if (v === undefined) bad(`${a} needs a value`); i++; return v!; };
+    switch (a) {
+      case '-t': case '--table': table = need(); break;
+      case '-A': case '--append': case '-I': case '--insert': chain = need(); break;
+      case '-s': case '--source': r.prefix = need(); r.matchSource = true; break;
+      case '-d': case '--destination': r.prefix = need(); r.matchSource = false; break;
+      case '-p': case '--protocol': {
+        const p = need().toLowerCase();
+        if (p !== 'tcp' && p !== 'udp') bad(`protocol ${p}: only tcp and udp can be matched`);
+        r.proto = p === 'tcp' ? 'TCP' : 'UDP'; break;
+      }
+      case '-m': case '--match': need(); break;            // -m tcp / -m udp / -m multiport-free forms
+      case '--dport': case '--destination-port': {
+        const m = /^(\d+)(?::(\d+))?$/.exec(need());
+        const lo = m ? Number(m[1]) : NaN, hi = m ? Number(m[2] ?? m[1]) : NaN;
+        if (!m || lo > hi || hi > 65535) bad(`bad port or range ${v}`);
+        r.dport = [lo, hi]; break;
+      }
+      case '-j': case '--jump': target = need(); break;
+      case '--set-mark': case '--set-xmark': {
+        const m = Number(need().split('/')[0]);
+        if (!Number.isInteger(m) || m < 1 || m > 0xffffffff) bad(`bad mark ${v}`);
+        r.mark = m; break;
+      }
+      default: bad(`option ${a} is not supported in a rules file (only -t mangle -A PREROUTING, -s/-d, -p, --dport, -j MARK --set-mark)`);
+    }
+  }
+  if (table !== 'mangle' || chain !== 'PREROUTING') bad('only "-t mangle -A PREROUTING" rules set marks for wasmvs');
+  if (target !== 'MARK' || !r.mark) bad('only "-j MARK --set-mark M" is supported');
+  if (r.dport && !r.proto) bad('--dport needs -p tcp or -p udp');
+  return r;
+}
+
+/** The FULLNAT local addresses (address, family) the -P lines of `ops` add (a later -Q does not remove them). */
+export function laddrsOf(ops: readonly RuleOp[]): { addr: string; af: 4 | 6 }[] {
+  const seen = new Map<string, 4 | 6>();
+  for (const { op } of ops) if (op.cmd === 'addLaddr') seen.set(op.laddr.addr, op.laddr.af);
+  return [...seen].map(([addr, af]) => ({ addr, af }));
+}
+
+/** The VIPs (address, family) of the services in `ops` that have one (not fwmark services). */
+export function vipsOf(ops: readonly RuleOp[]): { addr: string; af: 4 | 6 }[] {
+  const seen = new Map<string, 4 | 6>();
+  for (const { op } of ops) if (op.cmd === 'addService' && !op.svc.fwmark) seen.set(op.svc.addr, op.svc.af);
+  return [...seen].map(([addr, af]) => ({ addr, af }));
+}
