@@ -114,60 +114,50 @@ export function connExpireNow(ci: u32): void {
   return proto == IPPROTO_TCP ? tcpTimeout(state) : proto == IPPROTO_SCTP ? sctpTimeout(state) : udpTimeout();
 }
 
+/**
+ * Which block of the protocol's state table a packet uses: a NOOUTPUT conn (no reply seen yet:
+ * DR/TUN) reads INPUT-ONLY for input, and loses the flag on its first reply (set_tcp_state,
+ * set_sctp_state).
+ */
+function stateBlock(cp: usize, dir: u32): u32 {
+  let flags = load<u16>(cp, CONN_FLAGS);
+  if (!(flags & CONN_F_NOOUTPUT)) return dir;
+  if (dir == DIR_OUTPUT) { store<u16>(cp, flags & ~CONN_F_NOOUTPUT, CONN_FLAGS); return dir; }
+  return DIR_INPUT_ONLY;
+}
+
+/** A state change: move the conn between its dest's ActiveConn and InActConn as `active` says. */
+function changeState(ci: u32, cp: usize, ns: u8, active: bool, established: bool): void {
+  let flags = load<u16>(cp, CONN_FLAGS);
+  let d = <u32>load<u16>(cp, CONN_DEST);
+  if (d != 0) {
+    if (!(flags & CONN_F_INACTIVE) && !active) {
+      destSetInactive(d, true);
+      store<u16>(cp, flags | CONN_F_INACTIVE, CONN_FLAGS);
+    } else if ((flags & CONN_F_INACTIVE) && active) {
+      destSetInactive(d, false);
+      store<u16>(cp, flags & ~CONN_F_INACTIVE, CONN_FLAGS);
+    }
+  }
+  store<u8>(cp, ns, CONN_STATE);
+  if (established) controlAssure(ci);
+}
+
 /** ip_vs_set_state → pp->state_transition, then the timer is renewed (ip_vs_conn_put). */
 export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
   let cp = connPtr(ci);
   let proto = load<u8>(cp, CONN_PROTO);
   let timeout: u32;
   if (proto == IPPROTO_TCP) {
-    let flags = load<u16>(cp, CONN_FLAGS);
-    let off = dir;
-    // NOOUTPUT: until a reply is seen, input uses the INPUT-ONLY block (set_tcp_state)
-    if (flags & CONN_F_NOOUTPUT) {
-      if (dir == DIR_OUTPUT) { flags &= ~CONN_F_NOOUTPUT; store<u16>(cp, flags, CONN_FLAGS); }
-      else off = DIR_INPUT_ONLY;
-    }
     let old = load<u8>(cp, CONN_STATE);
-    let ns = tcpNextState(off, old, tcpFlags);
-    if (ns != old) {
-      let d = <u32>load<u16>(cp, CONN_DEST);
-      if (d != 0) {
-        if (!(flags & CONN_F_INACTIVE) && !tcpStateActive(ns)) {
-          destSetInactive(d, true);
-          store<u16>(cp, flags | CONN_F_INACTIVE, CONN_FLAGS);
-        } else if ((flags & CONN_F_INACTIVE) && tcpStateActive(ns)) {
-          destSetInactive(d, false);
-          store<u16>(cp, flags & ~CONN_F_INACTIVE, CONN_FLAGS);
-        }
-      }
-      store<u8>(cp, ns, CONN_STATE);
-      if (ns == TCP_S_ESTABLISHED) controlAssure(ci);
-    }
+    let ns = tcpNextState(stateBlock(cp, dir), old, tcpFlags);
+    if (ns != old) changeState(ci, cp, ns, tcpStateActive(ns), ns == TCP_S_ESTABLISHED);
     timeout = tcpTimeout(ns);
   } else if (proto == IPPROTO_SCTP) {
     // set_sctp_state: `tcpFlags` carries the chunk event here (proto/sctp.ts sctpEvent)
-    let flags = load<u16>(cp, CONN_FLAGS);
-    let off = dir;
-    if (flags & CONN_F_NOOUTPUT) {
-      if (dir == DIR_OUTPUT) { flags &= ~CONN_F_NOOUTPUT; store<u16>(cp, flags, CONN_FLAGS); }
-      else off = DIR_INPUT_ONLY;
-    }
     let old = load<u8>(cp, CONN_STATE);
-    let ns = sctpNextState(off, old, tcpFlags);
-    if (ns != old) {
-      let d = <u32>load<u16>(cp, CONN_DEST);
-      if (d != 0) {
-        if (!(flags & CONN_F_INACTIVE) && ns != SCTP_S_ESTABLISHED) {
-          destSetInactive(d, true);
-          store<u16>(cp, flags | CONN_F_INACTIVE, CONN_FLAGS);
-        } else if ((flags & CONN_F_INACTIVE) && ns == SCTP_S_ESTABLISHED) {
-          destSetInactive(d, false);
-          store<u16>(cp, flags & ~CONN_F_INACTIVE, CONN_FLAGS);
-        }
-      }
-      store<u8>(cp, ns, CONN_STATE);
-      if (ns == SCTP_S_ESTABLISHED) controlAssure(ci);
-    }
+    let ns = sctpNextState(stateBlock(cp, dir), old, tcpFlags);
+    if (ns != old) changeState(ci, cp, ns, ns == SCTP_S_ESTABLISHED, ns == SCTP_S_ESTABLISHED);
     timeout = sctpTimeout(ns);
   } else {
     timeout = udpTimeout();
