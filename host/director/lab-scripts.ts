@@ -124,11 +124,13 @@ const ops = {
       });
     });
   },
-  async udp({ port = 53, n, timeoutMs = 2000, host = vip, peer = false }) {
+  async udp({ port = 53, n, timeoutMs = 2000, host = vip, peer = false, basePort = 0 }) {
     const names = {}; let errors = 0;
     for (let i = 0; i < n; i++) {
       const s = dgram.createSocket('udp4');
       try {
+        // fixed source ports: a port the OS happens to reuse would meet its old UDP conn (300 s)
+        if (basePort) await new Promise((resolve) => s.bind(basePort + i, resolve));
         const r = await new Promise((resolve, reject) => {
           const t = setTimeout(() => reject(new Error('timeout')), timeoutMs);
           s.on('message', (m) => { clearTimeout(t); resolve(String(m)); });

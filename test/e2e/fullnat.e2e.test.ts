@@ -201,7 +201,7 @@ describe.skipIf(skip !== null)('FULLNAT through wasmvs run (TUN), real servers w
   }, 60_000);
 
   test('UDP rr over 3 servers: 30 request/responses -> 10/10/10, each from a laddr', async () => {
-    const r = await client.call<{ names: Record<string, number>; errors: number }>('udp', { n: 30, port: 53, peer: true });
+    const r = await client.call<{ names: Record<string, number>; errors: number }>('udp', { n: 30, port: 53, peer: true, basePort: 43000 });
     expect(r.errors, diag()).toBe(0);
     const perServer: Record<string, number> = {};
     for (const [k, n] of Object.entries(r.names)) {

@@ -79,7 +79,7 @@ export function linkSuite(forward: Exclude<LabForward, 'nat'>, tag: string): Lin
   }, 60_000);
 
   test('UDP request/response: 30 datagrams over new source ports -> 10/10/10, answers from the VIP, none through the director', async () => {
-    const r = await ctx.client.call('udp', { port: 53, n: 30 });
+    const r = await ctx.client.call('udp', { port: 53, n: 30, basePort: 41000 });
     expect(r.errors).toBe(0);
     expect(r.names).toEqual({ rs1: 10, rs2: 10, rs3: 10 });
     expect(svcOf(53, 'UDP').stats.outpkts).toBe(0n);

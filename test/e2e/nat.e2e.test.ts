@@ -87,7 +87,7 @@ describe.skipIf(skip !== null)('director NAT through a TUN, real TCP/IP stacks i
   }, 60_000);
 
   test('UDP request/response through the VIP: rr over new source ports, replies from the VIP', async () => {
-    const r = await client.call('udp', { port: 53, n: 30 });
+    const r = await client.call('udp', { port: 53, n: 30, basePort: 42000 });
     expect(r.errors).toBe(0);
     expect(r.names).toEqual({ rs1: 10, rs2: 10, rs3: 10 });
     const udp = dir.engine.conns().filter((c) => c.proto === 'UDP' && c.vport === 53);
