@@ -45,6 +45,8 @@ interface Indices { svcIdx: number; destIdx: number[] }
 export interface EngineBackendOptions {
   /** size= in the -L header; default: the engine's conn hash buckets (a power of two ≥ connMax) */
   connTabSize?: number;
+  /** a FULLNAT local address was added (`-P`): the director routes its replies into the device */
+  onLaddrAdded?: (addr: string, af: 4 | 6) => void;
 }
 
 export class EngineBackend implements AdmBackend {
@@ -124,7 +126,9 @@ export class EngineBackend implements AdmBackend {
   /** DPVS -P / -Q: FULLNAT local addresses of a service. */
   addLaddr(k: SvcKey, l: { af: 4 | 6; addr: string }): Errno | null {
     if (!this.engine.serviceIndex(this.key(k))) return 'ESRCH';
-    return this.call(() => this.engine.addLaddr(this.key(k), l.addr));
+    const r = this.call(() => this.engine.addLaddr(this.key(k), l.addr));
+    if (r === null) this.opts.onLaddrAdded?.(l.addr, l.af);
+    return r;
   }
   delLaddr(k: SvcKey, l: { af: 4 | 6; addr: string }): Errno | null {
     if (!this.engine.serviceIndex(this.key(k))) return 'ESRCH';

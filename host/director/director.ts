@@ -183,17 +183,22 @@ export class Director {
    * the real servers answer FULLNAT conns to a laddr, and those replies must reach the engine.
    */
   private addVipRoutes(): void {
-    const add = (addr: string, af: 4 | 6, what: 'VIP' | 'laddr') => {
-      const args = [af === 6 ? '-6' : '-4', 'route', 'add', `${addr}/${af === 6 ? 128 : 32}`, 'dev', this.devName];
-      if (!ipQuiet(this.opts.netns, ...args)) {
-        this.log('warn', `route for ${what} ${addr} not added (one exists already?): ip ${args.join(' ')}`);
-        return;
-      }
-      this.routes.push(args);
-      this.log('info', `route ${addr} dev ${this.devName}${what === 'laddr' ? ' (FULLNAT local address)' : ''}`);
-    };
-    for (const { addr, af } of vipsOf(this.rules)) add(addr, af, 'VIP');
-    for (const { addr, af } of laddrsOf(this.rules)) add(addr, af, 'laddr');
+    for (const { addr, af } of vipsOf(this.rules)) this.routeIntoDevice(addr, af, 'VIP');
+    for (const { addr, af } of laddrsOf(this.rules)) this.routeIntoDevice(addr, af, 'laddr');
+  }
+
+  /** TUN with --vip-routes: route `addr` into the device (removed again at stop); false when not added. */
+  routeIntoDevice(addr: string, af: 4 | 6, what: 'VIP' | 'laddr'): boolean {
+    if (this.mode !== 'tun' || !this.opts.vipRoutes || this.stopped) return false;
+    const args = [af === 6 ? '-6' : '-4', 'route', 'add', `${addr}/${af === 6 ? 128 : 32}`, 'dev', this.devName];
+    if (this.routes.some((r) => r.join(' ') === args.join(' '))) return true;
+    if (!ipQuiet(this.opts.netns, ...args)) {
+      this.log('warn', `route for ${what} ${addr} not added (one exists already?): ip ${args.join(' ')}`);
+      return false;
+    }
+    this.routes.push(args);
+    this.log('info', `route ${addr} dev ${this.devName}${what === 'laddr' ? ' (FULLNAT local address)' : ''}`);
+    return true;
   }
 
   private startLoop(): void {

@@ -144,7 +144,9 @@ export async function main(argv: string[]): Promise<number> {
   // `wasmvs adm` talks to this process over a Unix socket; requests run between batches
   let ctl: Awaited<ReturnType<typeof startControlServer>> | undefined;
   if (o.socket !== false) {
-    try { ctl = await startControlServer(d.engine, { path: o.socket }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
+    // a FULLNAT local address added later with `wasmvs adm -P` gets its route like the ones in the rules file
+    const backend = new EngineBackend(d.engine, { onLaddrAdded: (addr, af) => { d.routeIntoDevice(addr, af, 'laddr'); } });
+    try { ctl = await startControlServer(d.engine, { path: o.socket, backend }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
       d.stop();
       return 1;

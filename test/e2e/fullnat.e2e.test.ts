@@ -212,10 +212,15 @@ describe.skipIf(skip !== null)('FULLNAT through wasmvs run (TUN), real servers w
     expect(perServer, diag()).toEqual({ rs1: 10, rs2: 10, rs3: 10 });
   }, 30_000);
 
-  test('wasmvs adm -G lists the laddrs; SIGTERM removes the VIP and laddr routes, prints the table, exits 0', async () => {
+  test('wasmvs adm -G lists the laddrs, -P adds one with its route; SIGTERM removes the VIP and laddr routes, prints the table, exits 0', async () => {
     const g = adm('-G', '-t', `${LAB_VIP}:80`);
     expect(g.status, g.stderr).toBe(0);
     for (const a of LAB_LADDRS) expect(g.stdout).toContain(a);
+    // a laddr added at run time gets its route into the TUN too (and loses it at exit)
+    const extra = '198.18.3.9';
+    const p = adm('-P', '-t', `${LAB_VIP}:80`, '-z', extra);
+    expect(p.status, p.stderr).toBe(0);
+    expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${extra}/32`], { encoding: 'utf8' })).toContain(`dev ${dev}`);
     const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
     expect(code).toBe(0);
     expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +300 `, 'm'));
@@ -223,8 +228,8 @@ describe.skipIf(skip !== null)('FULLNAT through wasmvs run (TUN), real servers w
     for (const a of lab.rsAddrs) expect(out).toMatch(new RegExp(`-> ${a.replaceAll(".", "\\.")}:80 +100 `));
     expect(out).toMatch(/passed by the engine and dropped \(no local stack on the TUN\): 0; engine drops: 0$/m);
     if (process.env.WVS_SHOW_TOA) console.log(out);
-    expect(err).toContain(`TUN ${dev} closed, 3 route(s) removed`);
-    for (const a of [LAB_VIP, ...LAB_LADDRS]) {
+    expect(err).toContain(`TUN ${dev} closed, 4 route(s) removed`);
+    for (const a of [LAB_VIP, ...LAB_LADDRS, extra]) {
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${a}/32`], { encoding: 'utf8' })).toBe('');
     }
   }, 30_000);
