@@ -6,6 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { startCliDirector } from './cli-director.ts';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,14 +109,8 @@ describe.skipIf(skip !== null)('FULLNAT through wasmvs run (TUN), real servers w
     lab = await Lab.create({ tag: 'e2e-fnat', forward: 'fullnat' });
     tmp = mkdtempSync(join(tmpdir(), 'wvs-fnat-'));
     writeFileSync(join(tmp, 'fnat.rules'), labRules(lab.rsAddrs, true, LAB_VIP, 'fullnat'));
-    child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--dev', dev, '--rules', join(tmp, 'fnat.rules'),
-      '--tick-ms', '200', '--socket', sock()], { stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d) => { out += d; });
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`wasmvs run did not start: ${err}`)), 15_000);
-      child.stderr!.on('data', (d) => { err += d; if (err.includes('Ctrl-C to stop')) { clearTimeout(t); resolve(); } });
-      child.on('exit', (code) => { clearTimeout(t); reject(new Error(`wasmvs run exited ${code}: ${err}`)); });
-    });
+    child = await startCliDirector(lab.ns.dir, ['--dev', dev, '--rules', join(tmp, 'fnat.rules'), '--tick-ms', '200', '--socket', sock()],
+      (s) => { out += s; }, (s) => { err += s; });
     // no lab.attachDirector(): no policy routing, the director's own routes are all it takes
     client = await lab.client();
   }, 60_000);

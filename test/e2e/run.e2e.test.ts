@@ -3,7 +3,8 @@
 // stopped by SIGTERM with the final table printed and its routes removed.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
+import { startCliDirector } from './cli-director.ts';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -112,15 +113,8 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       tmp = mkdtempSync(join(tmpdir(), 'wvs-run-'));
       writeFileSync(join(tmp, 'lab.rules'), labRules(lab.rsAddrs, false));
       // the director process lives in the director namespace: its TUN and routes are made there
-      child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200',
-        '--socket', join(tmp, 'ctl.sock'), '--metrics', '127.0.0.1:19109'],
-        { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (d) => { out += d; });
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`wasmvs run did not start: ${err}`)), 15_000);
-        child.stderr!.on('data', (d) => { err += d; if (err.includes('Ctrl-C to stop')) { clearTimeout(t); resolve(); } });
-        child.on('exit', (code) => { clearTimeout(t); reject(new Error(`wasmvs run exited ${code}: ${err}`)); });
-      });
+      child = await startCliDirector(lab.ns.dir, ['--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200',
+        '--socket', join(tmp, 'ctl.sock'), '--metrics', '127.0.0.1:19109'], (s) => { out += s; }, (s) => { err += s; });
       lab.attachDirector(dev);
       client = await lab.client();
     }, 60_000);
@@ -179,15 +173,9 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       lab = await Lab.create({ tag: 'e2e-rtap', forward: 'dr' });
       tmp = mkdtempSync(join(tmpdir(), 'wvs-run-'));
       writeFileSync(join(tmp, 'dr.rules'), labRules(lab.rsAddrs, false, LAB_VIP, 'dr'));
-      child = spawn('ip', ['netns', 'exec', lab.ns.dir, process.execPath, BIN, 'run', '--mode', 'tap', '--dev', dev, '--bridge', LAB_BRIDGE,
+      child = await startCliDirector(lab.ns.dir, ['--mode', 'tap', '--dev', dev, '--bridge', LAB_BRIDGE,
         '--link-mac', mac, '--link-addr', LAB_LINK_ADDR, '--rules', join(tmp, 'dr.rules'), '--tick-ms', '200', '--no-socket'],
-        { stdio: ['ignore', 'pipe', 'pipe'] });
-      child.stdout!.on('data', (d) => { out += d; });
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`wasmvs run did not start: ${err}`)), 15_000);
-        child.stderr!.on('data', (d) => { err += d; if (err.includes('Ctrl-C to stop')) { clearTimeout(t); resolve(); } });
-        child.on('exit', (code) => { clearTimeout(t); reject(new Error(`wasmvs run exited ${code}: ${err}`)); });
-      });
+        (s) => { out += s; }, (s) => { err += s; });
       client = await lab.client();
     }, 60_000);
 
