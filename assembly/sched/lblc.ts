@@ -17,14 +17,13 @@
 // Area: 0 entries u32 | 4 counter i32 | 8 nextCheck u32 (ms) | 12 free list head u16
 //       | 64 buckets 1024 × u16 | 2112 entries, 32 bytes each:
 //       0 next u16 | 2 dest u16 | 4 lastuse u32 | 16 addr[16]
-import { schedule as wlcSchedule } from "./wlc";
+// __ip_vs_lblc_schedule (also lblcr's) is wlc's pick, line for line
+import { schedule as leastConn } from "./wlc";
 import {
-  TAB_SIZE, CHECK_EXPIRE_INTERVAL, ENTRY_TIMEOUT, T_ENTRIES, T_COUNTER, T_NEXT_CHECK, T_FREE, T_ENT, ENT_SIZE, E_NEXT, E_LASTUSE,
-  E_ADDR, ent, bucket, hashKey, before, lookup, flush, expire, runTimers,
+  CHECK_EXPIRE_INTERVAL, T_COUNTER, T_NEXT_CHECK, T_FREE, T_ENT, ENT_SIZE, E_NEXT, E_LASTUSE, ent, lookup, flush, runTimers, entryAdd,
 } from "./lbtable";
 import { schedArea, SCHED_AREA_SIZE } from "../layout";
 import { pktDaddr } from "../packet/iph";
-import { addrEq, addrCopy } from "../packet/bytes";
 import {
   hash32, addrFoldHost, svcAf, destHead, destNext, destWeight, destOverloaded, destAvailable, destOverhead,
   destActive, schedNow, destHold, destPut,
@@ -68,26 +67,10 @@ function cacheDest(area: usize, af: u8, addr: usize, d: u32, now: u32): void {
     store<u32>(e, now, E_LASTUSE);
     return;
   }
-  i = <u32>load<u16>(area, T_FREE);
-  if (i == 0) {
-    if (expire(area, now, ENTRY_TIMEOUT, releaseEntry) == 0) return;   // full: use the dest uncached
-    i = <u32>load<u16>(area, T_FREE);
-  }
-  let e = ent(area, i);
-  store<u16>(area, load<u16>(e, E_NEXT), T_FREE);
-  addrCopy(e + E_ADDR, addr);
-  store<u32>(e, now, E_LASTUSE);
+  let e = entryAdd(area, af, addr, now, releaseEntry);
+  if (e == 0) return;                      // full: use the dest uncached
   destHold(d);
   store<u16>(e, <u16>d, E_DEST);
-  let b = bucket(area, hashKey(af, addr));
-  store<u16>(e, load<u16>(b), E_NEXT);
-  store<u16>(b, <u16>i);
-  store<u32>(area, load<u32>(area, T_ENTRIES) + 1, T_ENTRIES);
-}
-
-/** __ip_vs_lblc_schedule (also lblcr's): the kernel's pick is wlc's, line for line. */
-export function leastConn(svcIdx: u32): u32 {
-  return wlcSchedule(svcIdx);
 }
 
 /** is_overloaded (lblc/lblcr): busier than its weight while another dest is under half of its own. */

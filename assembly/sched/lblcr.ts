@@ -17,14 +17,14 @@
 //       | members, 4 bytes: dest u16 | next u16
 import { schedArea, SCHED_AREA_SIZE } from "../layout";
 import { pktDaddr } from "../packet/iph";
-import { addrEq, addrCopy } from "../packet/bytes";
 import {
   hash32, addrFoldHost, svcAf, destWeight, destOverloaded, destAvailable, destOverhead, schedNow, destHold, destPut,
 } from "./common";
-import { leastConn, lbOverloaded } from "./lblc";
+import { lbOverloaded } from "./lblc";
+import { schedule as leastConn } from "./wlc";
 import {
-  TAB_SIZE, CHECK_EXPIRE_INTERVAL, ENTRY_TIMEOUT, DEFAULT_EXPIRATION, T_ENTRIES, T_COUNTER, T_NEXT_CHECK, T_FREE, T_ENT, ENT_SIZE,
-  E_NEXT, E_LASTUSE, E_ADDR, ent, bucket, hashKey, before, lookup, flush, expire, runTimers,
+  CHECK_EXPIRE_INTERVAL, DEFAULT_EXPIRATION, T_COUNTER, T_NEXT_CHECK, T_FREE, T_ENT, ENT_SIZE,
+  E_NEXT, E_LASTUSE, ent, before, lookup, flush, runTimers, entryAdd,
 } from "./lbtable";
 
 
@@ -143,22 +143,11 @@ export function doneService(svcIdx: u32): void {
 
 /** ip_vs_lblcr_new for an address with no entry yet. */
 function newEntry(area: usize, af: u8, addr: usize, d: u32, now: u32): void {
-  let i = <u32>load<u16>(area, T_FREE);
-  if (i == 0) {
-    if (expire(area, now, ENTRY_TIMEOUT, setEraseAll) == 0) return;
-    i = <u32>load<u16>(area, T_FREE);
-  }
-  let e = ent(area, i);
-  store<u16>(area, load<u16>(e, E_NEXT), T_FREE);
-  addrCopy(e + E_ADDR, addr);
-  store<u32>(e, now, E_LASTUSE);
+  let e = entryAdd(area, af, addr, now, setEraseAll);
+  if (e == 0) return;
   store<u16>(e, 0, E_SET);
   store<u32>(e, 0, E_SIZE);
   setInsert(area, e, d, false, now);
-  let b = bucket(area, hashKey(af, addr));
-  store<u16>(e, load<u16>(b), E_NEXT);
-  store<u16>(b, <u16>i);
-  store<u32>(area, load<u32>(area, T_ENTRIES) + 1, T_ENTRIES);
 }
 
 export function schedule(svcIdx: u32): u32 {

@@ -4,7 +4,7 @@
 // 60 s garbage-collection timer (run lazily, for every period that fell due, at that period's time).
 // Each scheduler says how an entry lets go of what it holds (`release`).
 import { hash32, addrFoldHost } from "./common";
-import { addrEq } from "../packet/bytes";
+import { addrEq, addrCopy } from "../packet/bytes";
 
 @inline export const TAB_BITS: u32 = 10;
 @inline export const TAB_SIZE: u32 = 1 << TAB_BITS;
@@ -43,6 +43,28 @@ export function lookup(area: usize, af: u8, addr: usize): u32 {
     i = <u32>load<u16>(e, E_NEXT);
   }
   return 0;
+}
+
+/**
+ * A new entry for `addr`, linked into its bucket with its last-use time set; the caller fills in
+ * what it holds. A full table first drops the entries idle for ENTRY_TIMEOUT; 0 when none went
+ * (the kernel's allocation failure: the choice is then simply not cached).
+ */
+export function entryAdd(area: usize, af: u8, addr: usize, now: u32, release: Release): usize {
+  let i = <u32>load<u16>(area, T_FREE);
+  if (i == 0) {
+    if (expire(area, now, ENTRY_TIMEOUT, release) == 0) return 0;
+    i = <u32>load<u16>(area, T_FREE);
+  }
+  let e = ent(area, i);
+  store<u16>(area, load<u16>(e, E_NEXT), T_FREE);
+  addrCopy(e + E_ADDR, addr);
+  store<u32>(e, now, E_LASTUSE);
+  let b = bucket(area, hashKey(af, addr));
+  store<u16>(e, load<u16>(b), E_NEXT);
+  store<u16>(b, <u16>i);
+  store<u32>(area, load<u32>(area, T_ENTRIES) + 1, T_ENTRIES);
+  return e;
 }
 
 /** ip_vs_lblc(r)_flush: drop every entry. */
