@@ -34,6 +34,20 @@ golden_setup() {
 
 # start_senders: a pktsend reading specs from a fifo in each of cli and dst.
 #   send_cli SPEC / send_dst SPEC  -> sends, waits for "ok", sets $PKT_R
+# The IPv6 side of the lab (2001:2::/48, RFC 5180): client 2001:2::2 behind vc1, real servers
+# 2001:2:0:1::1-3 behind vd1, routes both ways; $1 = a VIP to put on the director.
+golden_setup6() {
+  ip -6 addr add 2001:2::1/64 dev vc1 nodad
+  ip -6 addr add "$1/128" dev vc1 nodad
+  ip -6 addr add 2001:2:0:1::fe/64 dev vd1 nodad
+  ip -6 route add 2001:2:0:2::/64 via 2001:2::2
+  sysctl -q -w net.ipv6.conf.all.forwarding=1
+  ip -n cli -6 addr add 2001:2::2/64 dev vc0 nodad
+  ip -n cli -6 route add default via 2001:2::1
+  for i in 1 2 3; do ip -n dst -6 addr add 2001:2:0:1::$i/64 dev vd0 nodad; done
+  ip -n dst -6 route add default via 2001:2:0:1::fe
+}
+
 start_senders() {
   mkfifo /tmp/ci /tmp/co /tmp/di /tmp/do
   ip netns exec cli pktsend < /tmp/ci > /tmp/co 2>&1 &

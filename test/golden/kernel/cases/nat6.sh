@@ -5,15 +5,7 @@
 # (permanent neighbour entry on the director). ICMPv6 packet too big is
 # crafted; ICMPv6 port unreachable comes from dst's kernel (2001:2:0:1::1).
 golden_setup
-ip -6 addr add 2001:2::1/64 dev vc1 nodad
-ip -6 addr add 2001:2::100/128 dev vc1 nodad
-ip -6 addr add 2001:2:0:1::fe/64 dev vd1 nodad
-ip -6 route add 2001:2:0:2::/64 via 2001:2::2
-sysctl -q -w net.ipv6.conf.all.forwarding=1
-ip -n cli -6 addr add 2001:2::2/64 dev vc0 nodad
-ip -n cli -6 route add default via 2001:2::1
-for i in 1 2 3; do ip -n dst -6 addr add 2001:2:0:1::$i/64 dev vd0 nodad; done
-ip -n dst -6 route add default via 2001:2:0:1::fe
+golden_setup6 2001:2::100
 ip -6 neigh replace 2001:2:0:1::11 lladdr 02:00:00:00:01:01 dev vd1 nud permanent
 ip netns exec cli sysctl -q net.ipv6.conf.all.forwarding
 ip netns exec dst sysctl -q net.ipv6.conf.all.forwarding

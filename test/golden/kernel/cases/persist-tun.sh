@@ -9,15 +9,7 @@
 # /proc/net/ip_vs_conn (sorted), "--- persist" `ipvsadm -L -n --persistent-conn`.
 # Captures: client-side.pcap (cli:vc0), dest-side.pcap (dst:vd0), Ethernet.
 golden_setup
-ip -6 addr add 2001:2::1/64 dev vc1 nodad
-ip -6 addr add 2001:2::200/128 dev vc1 nodad
-ip -6 addr add 2001:2:0:1::fe/64 dev vd1 nodad
-ip -6 route add 2001:2:0:2::/64 via 2001:2::2
-sysctl -q -w net.ipv6.conf.all.forwarding=1
-ip -n cli -6 addr add 2001:2::2/64 dev vc0 nodad
-ip -n cli -6 route add default via 2001:2::1
-for i in 1 2 3; do ip -n dst -6 addr add 2001:2:0:1::$i/64 dev vd0 nodad; done
-ip -n dst -6 route add default via 2001:2:0:1::fe
+golden_setup6 2001:2::200
 ip -6 neigh replace 2001:2:0:1::11 lladdr 02:00:00:00:01:01 dev vd1 nud permanent
 ip -6 neigh replace 2001:2:0:1::12 lladdr 02:00:00:00:01:01 dev vd1 nud permanent
 start_senders
