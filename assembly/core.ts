@@ -3,7 +3,7 @@
 // ip_vs_out_icmp (ICMP errors quoting one of our conns), and the batch loop that walks every
 // slot through the hook points.
 import {
-  CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
+  CTL, CTL_FLAGS, CONN_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
   slotSize, SCRATCH, linkType, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
   CONN_DEST, CONN_STATE, CONN_FWD, CONN_PROTO, CONN_CONTROL, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT,
 } from "./layout";
@@ -55,7 +55,7 @@ function isNewConnExpected(ci: u32): bool {
   if (proto == IPPROTO_SCTP) return st == SCTP_S_CLOSED;
   if (proto != IPPROTO_TCP) return false;
   return st == TCP_S_TIME_WAIT || st == TCP_S_CLOSE ||
-    (flag(SET_CONN_REUSE_2) && st == TCP_S_FIN_WAIT && (load<u16>(cp, 80) & CONN_F_NOOUTPUT) != 0);
+    (flag(SET_CONN_REUSE_2) && st == TCP_S_FIN_WAIT && (load<u16>(cp, CONN_FLAGS) & CONN_F_NOOUTPUT) != 0);
 }
 
 /** The first chunk's type of the current SCTP packet (parse made sure there is one). */
@@ -136,7 +136,7 @@ export function ipvsInHook(point: u8): i32 {
     if (ci == 0) ci = connNew(pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport, di, si);
     if (ci == 0) { setDrop(connNewFail); return NF_DROP; }
     if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto == IPPROTO_UDP) {
-      store<u16>(connPtr(ci), load<u16>(connPtr(ci), 80) | CONN_F_ONE_PACKET, 80);
+      store<u16>(connPtr(ci), load<u16>(connPtr(ci), CONN_FLAGS) | CONN_F_ONE_PACKET, CONN_FLAGS);
     }
     statsConn(di, si);
   }

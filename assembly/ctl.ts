@@ -15,7 +15,7 @@ import {
   DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
   CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
 } from "./defs";
-import { addrEq, addrCopy, addrFold } from "./packet/bytes";
+import { addrEq, addrCopy, addrFold, addrIsV4, addrAny } from "./packet/bytes";
 import { schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest } from "./sched/registry";
 import { xmitSupported } from "./xmit/registry";
 import { laddrFlush } from "./laddr";
@@ -59,8 +59,7 @@ export function svcFindPkt(mark: u32, af: u8, proto: u8, vaddr: usize, vport: u1
 /** __ip_vs_svc_fwm_find: the fwmark service of family af with this mark (they hash under 0.0.0.0 / ::). */
 export function svcFindMark(af: u8, mark: u32): u32 {
   let z = CTL + CTL_ZERO_ADDR;
-  memory.fill(z, 0, 16);
-  if (af == 4) store<u32>(z, 0xffff0000, 8);
+  addrAny(z, af);
   let i = load<u32>(svcBucket(z));
   while (i != 0) {
     let svc = svcPtr(i);
@@ -106,14 +105,6 @@ function svcCount(svc: usize, d: i32): void {
   if (off != 0) store<u32>(CTL + off, <u32>(<i32>load<u32>(CTL + off) + d));
 }
 
-function addrZero(a: usize, af: u8): void {
-  memory.fill(a, 0, 16);
-  if (af == 4) store<u32>(a, 0xffff0000, 8);
-}
-
-@inline function addrIsV4(a: usize): bool {
-  return load<u64>(a) == 0 && load<u32>(a, 8) == 0xffff0000;
-}
 
 /** ip_vs_lookup_dest: live dest of `svcIdx` with this address (CTL_ADDR1) and port (wire). */
 export function destLookup(svcIdx: u32, dport: u16): u32 {
@@ -151,7 +142,7 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   store<u32>(svc, fwmark, SVC_FWMARK);
   store<u32>(svc, timeout, SVC_TIMEOUT);
   store<u32>(svc, netmask, SVC_NETMASK);
-  if (fwmark != 0) addrZero(svc + SVC_VADDR, af);   // fwmark services hash under 0.0.0.0 / ::
+  if (fwmark != 0) addrAny(svc + SVC_VADDR, af);   // fwmark services hash under 0.0.0.0 / ::
   let b = svcBucket(svc + SVC_VADDR);
   store<u32>(svc, load<u32>(b), SVC_NEXT_HASH);
   store<u32>(b, idx);

@@ -22,7 +22,7 @@ import {
   AF_INET, V_XMIT, V_LOCAL, V_STOLEN, IPPROTO_ICMPV6, CNT_NEIGH_HELD, CNT_NEIGH_QUEUE_FULL, CNT_NEIGH_FAILED,
   CNT_NEIGH_FULL, CNT_ARP_REPLY, CNT_NEIGH_PROBE, CNT_TX,
 } from "./defs";
-import { addrEq, addrCopy, addrFromV4, ld16be, st16be, st32be } from "./packet/bytes";
+import { addrEq, addrCopy, addrFromV4, addrIsV4, addrIsZero, ld16be, st16be, st32be } from "./packet/bytes";
 import { csumPartial, csumFold, pseudoSum } from "./packet/csum";
 import { isVip } from "./ctl";
 import { setOut, setVerdict, setDrop } from "./pkt";
@@ -122,7 +122,6 @@ function dropHeld(i: u32): void {
   store<u16>(neighPtr(i), 0, NEIGH_HELD);
 }
 
-@inline function addrIsV4(a: usize): bool { return load<u64>(a) == 0 && load<u32>(a, 8) == 0xffff0000; }
 
 /** A free hold entry, or -1. */
 function holdAlloc(): i32 {
@@ -183,7 +182,7 @@ function probe(i: u32): bool {
 /** The director's IPv6 source on the link: the configured one, else fe80::EUI-64(MAC). */
 function linkIp6(dst: usize): void {
   let a = CTL + CTL_LINK_IP6;
-  if (load<u64>(a) != 0 || load<u64>(a, 8) != 0) { addrCopy(dst, a); return; }
+  if (!addrIsZero(a)) { addrCopy(dst, a); return; }
   let mac = myMac();
   store<u64>(dst, 0x80fe);
   store<u8>(dst + 8, load<u8>(mac) ^ 2); store<u8>(dst + 9, load<u8>(mac, 1)); store<u8>(dst + 10, load<u8>(mac, 2));
@@ -288,7 +287,7 @@ export function neighDrain(max: u32): u32 {
 
 /** Is `a` one of the director's addresses on the link (a VIP or its own)? */
 function isOurs(a: usize): bool {
-  if (addrEq(a, CTL + CTL_LINK_IP4) || addrEq(a, CTL + CTL_LINK_IP6)) return !(load<u64>(a) == 0 && load<u64>(a, 8) == 0);
+  if (addrEq(a, CTL + CTL_LINK_IP4) || addrEq(a, CTL + CTL_LINK_IP6)) return !addrIsZero(a);
   return isVip(a);
 }
 
@@ -365,7 +364,7 @@ export function ndRx(frame: usize, ip: usize, icmp: usize, icmpLen: u32): u8 {
   }
   if (!isOurs(target)) return 255;
   let src = ip + 8;
-  let dad = load<u64>(src) == 0 && load<u64>(src, 8) == 0;
+  let dad = addrIsZero(src);
   // NA (RFC 4861 §7.2.4): to the solicitor (all-nodes for DAD), Router | Solicited | Override
   let dstMac = frame;
   if (dad) { store<u16>(dstMac, 0x3333); store<u32>(dstMac + 2, 0x01000000); }

@@ -19,7 +19,7 @@ import {
   CONN_DPORT, CONN_TIMEOUT, CONN_EXPIRES, CONN_STATE,
 } from "../layout";
 import { AF_INET, IPPROTO_IP, CONN_F_TEMPLATE, DEST_F_AVAILABLE, SET_EXPIRE_QUIESCENT } from "../defs";
-import { addrCopy } from "../packet/bytes";
+import { addrCopy, addrAny } from "../packet/bytes";
 import { ctInGet, connUnhash, connHashIn } from "./table";
 import { connNewFull, engineNow } from "./conn";
 import { schedSchedule } from "../sched/registry";
@@ -126,8 +126,7 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
   } else if (fwmark != 0) {
     tproto = IPPROTO_IP;
     tvaddr = CTL + CTL_TPL_VADDR;
-    memory.fill(tvaddr, 0, 16);
-    if (load<u8>(svc, SVC_AF) == AF_INET) store<u32>(tvaddr, 0xffff0000, 8);
+    addrAny(tvaddr, load<u8>(svc, SVC_AF));
     store<u32>(tvaddr + (load<u8>(svc, SVC_AF) == AF_INET ? 12 : 0), bswap<u32>(fwmark));
   }
   let ct = ctInGet(tproto, snet, tvaddr, tvport);

@@ -26,6 +26,20 @@
   store<u32>(dst, 0xffff0000, 8);
   store<u32>(dst, load<u32>(v4), 12);
 }
+/** Is `a` the mapped form of an IPv4 address (::ffff:a.b.c.d)? */
+@inline export function addrIsV4(a: usize): bool {
+  return load<u64>(a) == 0 && load<u32>(a, 8) == 0xffff0000;
+}
+/** Is `a` all zeros (the IPv6 unspecified address, or an unset address field)? */
+@inline export function addrIsZero(a: usize): bool {
+  return load<u64>(a) == 0 && load<u64>(a, 8) == 0;
+}
+/** The any-address of family af in the 16-byte form: :: or ::ffff:0.0.0.0. */
+@inline export function addrAny(dst: usize, af: u8): void {
+  store<u64>(dst, 0);
+  store<u64>(dst, af == 4 ? <u64>0xffff0000 : 0, 8);
+}
+
 /** 32-bit fold of an address for hashing. */
 @inline export function addrFold(a: usize): u32 {
   return load<u32>(a, 12) ^ load<u32>(a, 8) ^ load<u32>(a, 4) ^ load<u32>(a);
