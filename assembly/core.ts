@@ -30,7 +30,7 @@ import { schedSchedule } from "./sched/registry";
 import { xmitIn, xmitIcmpIn, xmitOut, xmitIcmpOut, xmitTranslatesOut } from "./xmit/registry";
 import { icmpCsumOk } from "./xmit/nat";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
-import { icmpSendError, icmpEchoReply, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH } from "./xmit/icmp";
+import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
 import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { runHooks } from "./hooks";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
@@ -128,8 +128,7 @@ export function ipvsInHook(point: u8): i32 {
     if (di == 0) {
       // ip_vs_leave: no server — tell the client with a port unreachable, drop the packet
       setDrop(CNT_NO_DEST);
-      if (pAf == AF_INET) icmpSendError(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, 0);
-      else icmpSendError(ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0, 0);
+      icmpPortUnreach();
       if (verdict == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
       return NF_STOLEN;
     }

@@ -52,7 +52,7 @@ function l2Reply(newL3: usize): usize {
  * icmp_send(skb, type, code, info): an error to the packet's source, from the address it was
  * sent to (a VIP: a local address). `mtu` goes into the next-hop MTU field (frag needed, too big).
  */
-export function icmpSendError(type: u8, code: u8, mtu: u32, _unused: u32): void {
+function icmpSendError(type: u8, code: u8, mtu: u32): void {
   let v4 = pAf == AF_INET;
   let hdr: u32 = v4 ? 28 : 48;
   let quote = pLen;
@@ -95,6 +95,22 @@ export function icmpSendError(type: u8, code: u8, mtu: u32, _unused: u32): void 
   setOut(start, tot + <u32>(ip - start));
   setVerdict(V_LOCAL);
   cntInc(CNT_ICMP_SENT);
+}
+
+/** ip_vs_leave: port unreachable (ICMPv6: destination unreachable, port) — no real server. */
+export function icmpPortUnreach(): void {
+  if (pAf == AF_INET) icmpSendError(ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0);
+  else icmpSendError(ICMPV6_DEST_UNREACH, ICMPV6_PORT_UNREACH, 0);
+}
+/** decrement_ttl: time exceeded in transit (ICMPv6: hop limit exceeded). */
+export function icmpTimeExceeded(): void {
+  if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0);
+  else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0);
+}
+/** Path MTU: fragmentation needed and DF set (ICMPv6: packet too big), with the `mtu` to use. */
+export function icmpTooBig(mtu: u32): void {
+  if (pAf == AF_INET) icmpSendError(ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu);
+  else icmpSendError(ICMPV6_PKT_TOOBIG, 0, mtu);
 }
 
 /** Answer an echo request addressed to a VIP, in place. Returns false when it is not one. */

@@ -13,7 +13,7 @@ import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
 import { cntInc } from "../stats";
 import { sctpNatCsum } from "../proto/sctp";
-import { icmpSendError, ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT } from "./icmp";
+import { icmpTimeExceeded } from "./icmp";
 
 /** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
 export function decrementTtl(reply: bool): bool {
@@ -24,8 +24,7 @@ export function decrementTtl(reply: bool): bool {
     setDrop(CNT_TTL_EXCEEDED);
     if (reply) cntInc(CNT_TTL_EXCEEDED);          // answered with an ICMP error, not a plain drop
     if (reply) {
-      if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0, 0);
-      else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0, 0);
+      icmpTimeExceeded();
     }
     return false;
   }

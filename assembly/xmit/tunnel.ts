@@ -24,7 +24,7 @@ import { setVerdict, setDrop, setOut, setIpvsProperty, slotStart } from "../pkt"
 import { cntInc } from "../stats";
 import { forwardTtl } from "./dr";
 import { l2Xmit } from "../neigh";
-import { icmpSendError, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, ICMPV6_PKT_TOOBIG } from "./icmp";
+import { icmpTooBig } from "./icmp";
 
 @inline export const TUN_IPIP: u8 = 0;
 @inline export const TUN_GUE: u8 = 1;
@@ -63,8 +63,7 @@ export function tunnelXmit(ci: u32): i32 {
   if (pLen > mtu && !isIcmp && (!v4in || (ld16be(pL3 + 6) & 0x4000) != 0)) {
     cntInc(CNT_FRAG_NEEDED);
     setDrop(CNT_FRAG_NEEDED);
-    if (v4in) icmpSendError(ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED, mtu, 0);
-    else icmpSendError(ICMPV6_PKT_TOOBIG, 0, mtu, 0);
+    icmpTooBig(mtu);
     return NF_STOLEN;
   }
   let o = pL3 - ohl - ehl;
