@@ -23,7 +23,7 @@ import {
   CNT_NEIGH_FULL, CNT_ARP_REPLY, CNT_NEIGH_PROBE, CNT_TX,
 } from "./defs";
 import { addrEq, addrCopy, addrFromV4, addrIsV4, addrIsZero, ld16be, st16be, st32be } from "./packet/bytes";
-import { csumPartial, csumFold, pseudoSum } from "./packet/csum";
+import { csumPartial, csumFold, pseudoSum, l4CsumFull } from "./packet/csum";
 import { isVip } from "./ctl";
 import { setOut, setVerdict, setDrop } from "./pkt";
 import { cntInc } from "./stats";
@@ -193,8 +193,7 @@ function linkIp6(dst: usize): void {
 function icmp6Csum(ip: usize, len: u32): void {
   let icmp = ip + 40;
   store<u16>(icmp + 2, 0);
-  let s = csumPartial(icmp, len, pseudoSum(6, ip + 8, ip + 24, IPPROTO_ICMPV6, len));
-  store<u16>(icmp + 2, <u16>(~csumFold(s) & 0xffff));
+  store<u16>(icmp + 2, l4CsumFull(6, ip + 8, ip + 24, IPPROTO_ICMPV6, icmp, len));
 }
 
 /**

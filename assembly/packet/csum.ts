@@ -75,6 +75,11 @@ export function pseudoSum(af: u8, saddr: usize, daddr: usize, proto: u8, len: u3
   return s + csumAddr16(saddr) + csumAddr16(daddr);
 }
 
+/** A TCP/UDP/ICMPv6 checksum computed in full: `len` bytes at `p` (checksum field zeroed) plus the pseudo-header. */
+export function l4CsumFull(af: u8, saddr: usize, daddr: usize, proto: u8, p: usize, len: u32): u16 {
+  return <u16>(~csumFold(csumPartial(p, len, pseudoSum(af, saddr, daddr, proto, len))) & 0xffff);
+}
+
 // ---- incremental updates, as tcp_fast_csum_update / udp_fast_csum_update ----------------------
 // new = ~fold(~old_check + ~from + to). `~csum_unfold(check)` in the kernel is a 32-bit NOT, so
 // it contributes 0xffff0000 as well; that term is kept so the zero representation matches.

@@ -43,7 +43,7 @@ import {
   pL3, pL4, pL4Len, pAf, pProto, pLen, pTcpFlags, iL3, iL4, iHdrLen, iProto, pktSaddr, pktDaddr, iphRefreshAddrs,
   iphResize, TH_SYN, TH_ACK, TH_RST, TH_FIN,
 } from "../packet/iph";
-import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, csumUpdate2, csumPartial, csumFold, pseudoSum } from "../packet/csum";
+import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, csumUpdate2, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { addrCopy, ld16be, st16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty, setOut, outStart, slotStart } from "../pkt";
 import { cntInc } from "../stats";
@@ -87,7 +87,7 @@ function l4Xlate(sTo: usize, sPort: u16, dTo: usize, dPort: u16, full: bool): vo
   let n: u16;
   if (full) {
     store<u16>(l4 + csumOff, 0);
-    n = <u16>(~csumFold(csumPartial(l4, pL4Len, pseudoSum(pAf, sTo, dTo, pProto, pL4Len))) & 0xffff);
+    n = l4CsumFull(pAf, sTo, dTo, pProto, l4, pL4Len);
   } else if (pAf == AF_INET) {
     n = csumUpdate4p(check, load<u32>(pktSaddr(), 12), load<u32>(sTo, 12), oldS, sPort);
     n = csumUpdate4p(n, load<u32>(pktDaddr(), 12), load<u32>(dTo, 12), oldD, dPort);

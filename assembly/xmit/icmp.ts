@@ -7,7 +7,7 @@ import { AF_INET, V_LOCAL, CNT_NO_HEADROOM, CNT_ICMP_SENT, CNT_ECHO_REPLY, IPPRO
 import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_ETH_SAVE, linkType } from "../layout";
 import { pL3, pLen, pAf, pFrame, pL4, pHdrLen } from "../packet/iph";
 import { st16be, st32be, ld32be, addrCopy } from "../packet/bytes";
-import { ipv4SendCheck, computeCsum, csumPartial, csumFold, pseudoSum, csumUpdate2 } from "../packet/csum";
+import { ipv4SendCheck, computeCsum, csumPartial, csumFold, pseudoSum, csumUpdate2, l4CsumFull } from "../packet/csum";
 import { slotStart, setOut, setVerdict, setDrop } from "../pkt";
 import { cntInc } from "../stats";
 
@@ -87,8 +87,7 @@ function icmpSendError(type: u8, code: u8, mtu: u32): void {
     store<u8>(icmp, type); store<u8>(icmp + 1, code);
     store<u16>(icmp + 2, 0);
     st32be(icmp + 4, mtu);
-    let s = csumPartial(icmp, 8 + quote, pseudoSum(6, ip + 8, ip + 24, IPPROTO_ICMPV6, 8 + quote));
-    store<u16>(icmp + 2, <u16>(~csumFold(s) & 0xffff));
+    store<u16>(icmp + 2, l4CsumFull(6, ip + 8, ip + 24, IPPROTO_ICMPV6, icmp, 8 + quote));
   }
   let start = l2Reply(ip);
   if (start == 0) { setDrop(CNT_NO_HEADROOM); return; }

@@ -3,12 +3,12 @@
 // tcp/udp_fast_csum_update do, the IPv4 header checksum recomputed (ip_send_check), the TTL
 // or hop limit decremented as a router does (decrement_ttl / ip_forward).
 import {
-  NF_DROP, NF_STOLEN, NF_ACCEPT, V_XMIT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET,
+  NF_DROP, NF_STOLEN, NF_ACCEPT, V_XMIT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6, AF_INET,
   CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
 } from "../defs";
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
 import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs } from "../packet/iph";
-import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum } from "../packet/csum";
+import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
 import { cntInc } from "../stats";
@@ -55,7 +55,7 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
     let len = ld16be(l4 + 4);
     let src = portOff == 2 ? pL3 + 8 : toAddr;       // DNAT keeps the source, SNAT sets it
     let dst = portOff == 2 ? toAddr : pL3 + 24;
-    let c = <u16>(~csumFold(csumPartial(l4, len, pseudoSum(af, src, dst, IPPROTO_UDP, len))) & 0xffff);
+    let c = l4CsumFull(af, src, dst, IPPROTO_UDP, l4, len);
     store<u16>(l4 + csumOff, c == 0 ? 0xffff : c);
     return;
   }
@@ -108,7 +108,7 @@ export function natResponse(ci: u32): i32 {
 export function icmpCsumOk(): bool {
   let len = pLen - pHdrLen;
   let s = csumPartial(pL4, len, 0);
-  if (pAf != AF_INET) s += pseudoSum(pAf, pL3 + 8, pL3 + 24, 58, len);
+  if (pAf != AF_INET) s += pseudoSum(pAf, pL3 + 8, pL3 + 24, IPPROTO_ICMPV6, len);
   return csumFold(s) == 0xffff;
 }
 
@@ -119,8 +119,7 @@ export function icmpRecompute(): void {
   if (pAf == AF_INET) {
     store<u16>(pL4 + 2, computeCsum(pL4, len));
   } else {
-    let s = csumPartial(pL4, len, pseudoSum(pAf, pL3 + 8, pL3 + 24, 58, len));
-    store<u16>(pL4 + 2, <u16>(~csumFold(s) & 0xffff));
+    store<u16>(pL4 + 2, l4CsumFull(pAf, pL3 + 8, pL3 + 24, IPPROTO_ICMPV6, pL4, len));
   }
 }
 

@@ -19,7 +19,7 @@ import {
 } from "../layout";
 import { pL3, pLen, pAf, pFrame, pProto } from "../packet/iph";
 import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
-import { ipv4SendCheck, csumPartial, csumFold, pseudoSum } from "../packet/csum";
+import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { setVerdict, setDrop, setOut, setIpvsProperty, slotStart } from "../pkt";
 import { cntInc } from "../stats";
 import { forwardTtl } from "./dr";
@@ -117,7 +117,7 @@ export function tunnelXmit(ci: u32): i32 {
     addrCopy(o + 24, daddr);
   }
   if (type == TUN_GUE && (tflags & (TUN_F_CSUM | TUN_F_REMCSUM))) {
-    let c = <u16>(~csumFold(csumPartial(e, innerLen, pseudoSum(oaf, oaf == AF_INET ? CTL + CTL_LINK_IP4 : CTL + CTL_LINK_IP6, daddr, IPPROTO_UDP, innerLen))) & 0xffff);
+    let c = l4CsumFull(oaf, oaf == AF_INET ? CTL + CTL_LINK_IP4 : CTL + CTL_LINK_IP6, daddr, IPPROTO_UDP, e, innerLen);
     store<u16>(e + 6, c == 0 ? 0xffff : c);
   }
   setIpvsProperty();
