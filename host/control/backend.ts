@@ -11,12 +11,13 @@
  * rate estimator's decoded values (assembly/est.ts) filled in, record by record.
  * Runtime-agnostic: no Node imports (a browser page can run `adm` against its own engine).
  */
-import type { Engine, ServiceKey, ServiceSpec, DestSpec as EngineDestSpec } from '../engine.ts';
+import type { Engine, ServiceKey } from '../engine.ts';
 import { WvsError } from '../errors.ts';
 import type { AdmBackend } from '../rules/adm.ts';
+import { engineKey, engineServiceSpec, engineDestSpec } from '../rules/apply.ts';
 import type { Errno } from '../rules/errors.ts';
 import type { DestSpec, SvcKey, SvcSpec } from '../rules/parse.ts';
-import { SVC_F_PERSISTENT, type ConnView, type Rates, type ServiceView, type Stats, type Timeouts } from '../rules/types.ts';
+import { type ConnView, type Rates, type ServiceView, type Stats, type Timeouts } from '../rules/types.ts';
 
 /** The IPVS version wasmvs reports (ipvsadm --version, the -L header). */
 export const IPVS_VERSION = '1.2.1';
@@ -52,23 +53,7 @@ export interface EngineBackendOptions {
 export class EngineBackend implements AdmBackend {
   constructor(readonly engine: Engine, private readonly opts: EngineBackendOptions = {}) {}
 
-  private key(k: SvcKey): ServiceKey {
-    return k.fwmark ? { fwmark: k.fwmark, af: k.af } : { proto: k.proto ?? undefined, addr: k.addr, port: k.port, af: k.af };
-  }
-
-  private spec(k: SvcKey, sp: SvcSpec): ServiceSpec {
-    return {
-      ...this.key(k), sched: sp.sched, flags: sp.flags & ~SVC_F_PERSISTENT,
-      persistent: sp.flags & SVC_F_PERSISTENT ? sp.timeout : undefined, netmask: sp.netmask,
-    };
-  }
-
-  private dest(d: DestSpec): EngineDestSpec {
-    return {
-      addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh,
-      tunType: d.tunType, tunPort: d.tunPort, tunFlags: d.tunFlags,
-    };
-  }
+  private key(k: SvcKey): ServiceKey { return engineKey(k); }
 
   /** Run one engine control call; a refusal becomes its errno. */
   private call(f: () => unknown): Errno | null {
@@ -86,11 +71,11 @@ export class EngineBackend implements AdmBackend {
 
   addService(k: SvcKey, sp: SvcSpec): Errno | null {
     if (this.engine.serviceIndex(this.key(k))) return 'EEXIST'; // ip_vs_add_service looks up first
-    return this.unsupportedService(sp) ?? this.call(() => this.engine.addService(this.spec(k, sp)));
+    return this.unsupportedService(sp) ?? this.call(() => this.engine.addService(engineServiceSpec(k, sp)));
   }
   editService(k: SvcKey, sp: SvcSpec): Errno | null {
     if (!this.engine.serviceIndex(this.key(k))) return 'ESRCH';
-    return this.unsupportedService(sp) ?? this.call(() => this.engine.editService(this.spec(k, sp)));
+    return this.unsupportedService(sp) ?? this.call(() => this.engine.editService(engineServiceSpec(k, sp)));
   }
   delService(k: SvcKey): Errno | null { return this.call(() => this.engine.delService(this.key(k))); }
   clear(): Errno | null { return this.call(() => this.engine.clear()); }
@@ -108,10 +93,10 @@ export class EngineBackend implements AdmBackend {
     return this.unsupportedDest(d);
   }
   addDest(k: SvcKey, d: DestSpec): Errno | null {
-    return this.destPrecheck(k, d, false) ?? this.call(() => this.engine.addDest(this.key(k), this.dest(d)));
+    return this.destPrecheck(k, d, false) ?? this.call(() => this.engine.addDest(this.key(k), engineDestSpec(d)));
   }
   editDest(k: SvcKey, d: DestSpec): Errno | null {
-    return this.destPrecheck(k, d, true) ?? this.call(() => this.engine.editDest(this.key(k), this.dest(d)));
+    return this.destPrecheck(k, d, true) ?? this.call(() => this.engine.editDest(this.key(k), engineDestSpec(d)));
   }
   delDest(k: SvcKey, d: DestSpec): Errno | null {
     return this.call(() => this.engine.delDest(this.key(k), { addr: d.addr, port: d.port }));

@@ -12,9 +12,9 @@
  * Anything that cannot be done from a rules file is an error naming the file and line.
  * No Node APIs: reading the file is the caller's business.
  */
-import type { Engine, ServiceKey, ServiceSpec } from '../engine.ts';
+import type { Engine, ServiceKey, ServiceSpec, DestSpec } from '../engine.ts';
 import { WvsError } from '../errors.ts';
-import { parseRestoreLine, splitRulesFile, type Op, type SvcKey } from './parse.ts';
+import { parseRestoreLine, splitRulesFile, type Op, type SvcKey, type SvcSpec, type DestSpec as RuleDestSpec } from './parse.ts';
 import { WvsUsageError } from './errors.ts';
 import { SVC_F_HASHED, SVC_F_PERSISTENT } from './types.ts';
 
@@ -53,6 +53,24 @@ export function engineKey(k: SvcKey): ServiceKey {
   return k.fwmark ? { fwmark: k.fwmark, af: k.af } : { proto: k.proto ?? undefined, addr: k.addr, port: k.port, af: k.af };
 }
 
+/** A parsed -A/-E line as the engine's service spec (persistence is its own field there). */
+export function engineServiceSpec(k: SvcKey, sp: SvcSpec): ServiceSpec {
+  return {
+    ...engineKey(k), sched: sp.sched,
+    flags: sp.flags & ~(SVC_F_PERSISTENT | SVC_F_HASHED),
+    persistent: sp.flags & SVC_F_PERSISTENT ? sp.timeout : undefined,
+    netmask: sp.netmask,
+  };
+}
+
+/** A parsed -a/-e line as the engine's dest spec (tunnel options only for -i). */
+export function engineDestSpec(d: RuleDestSpec): DestSpec {
+  return {
+    addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh,
+    ...(d.fwd === 'Tunnel' ? { tunType: d.tunType, tunPort: d.tunPort, tunFlags: d.tunFlags } : {}),
+  };
+}
+
 /**
  * How the engine is attached: 'ip' (a TUN director: NAT, FULLNAT), 'ethernet' (a TAP director:
  * NAT, DR, tunnels), or 'any' (replay, the browser, an edge runtime: every method the engine has).
@@ -71,12 +89,7 @@ function applyOp(engine: Engine, op: Op | MarkRule, o: ApplyOptions): string | n
     case 'addService':
     case 'editService': {
       if (op.pe) return `persistence engine "${op.pe}" is not supported by wasmvs`;
-      const spec: ServiceSpec = {
-        ...engineKey(op.svc), sched: op.sched,
-        flags: op.flags & ~(SVC_F_PERSISTENT | SVC_F_HASHED),
-        persistent: op.flags & SVC_F_PERSISTENT ? op.timeout : undefined,
-        netmask: op.netmask,
-      };
+      const spec = engineServiceSpec(op.svc, op);
       if (op.cmd === 'addService') engine.addService(spec); else engine.editService(spec);
       return null;
     }
@@ -92,10 +105,7 @@ function applyOp(engine: Engine, op: Op | MarkRule, o: ApplyOptions): string | n
         return 'forwarding method FullNat (--fullnat) is not supported by the TAP director (the engine answers ARP/ND for VIPs only, not for local addresses): use --mode tun';
       }
       if (d.fwd !== 'Masq' && d.fwd !== 'Route' && d.fwd !== 'Tunnel' && d.fwd !== 'FullNat') return `forwarding method ${d.fwd} is not supported by the director`;
-      const spec = {
-        addr: d.addr, port: d.port, weight: d.weight, fwd: d.fwd, uthresh: d.uthresh, lthresh: d.lthresh,
-        ...(d.fwd === 'Tunnel' ? { tunType: d.tunType, tunPort: d.tunPort, tunFlags: d.tunFlags } : {}),
-      };
+      const spec = engineDestSpec(d);
       if (op.cmd === 'addDest') engine.addDest(engineKey(op.svc), spec); else engine.editDest(engineKey(op.svc), spec);
       return null;
     }
