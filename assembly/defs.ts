@@ -149,7 +149,9 @@
 @inline export const CNT_TOA_ADDED: u32 = 38;        // TOA option inserted (client address to the real server)
 @inline export const CNT_TOA_NO_ROOM: u32 = 39;      // TOA left out: no option space / over the path MTU
 @inline export const CNT_SCTP_BAD_CHUNK: u32 = 40;   // SCTP packet without chunks or with a chunk length that lies
-@inline export const CNT_LAST: u32 = 41;
+@inline export const CNT_FRAG_CREATED: u32 = 41;     // fragments sent (packets over the path MTU without DF: ip_do_fragment)
+@inline export const CNT_FRAG_NO_ROOM: u32 = 42;     // dropped: no room in the hold queue for all of a packet's fragments
+@inline export const CNT_LAST: u32 = 43;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -195,6 +197,8 @@ export function counterName(i: u32): string {
     case CNT_TOA_ADDED: return "toa_added";
     case CNT_TOA_NO_ROOM: return "toa_no_room";
     case CNT_SCTP_BAD_CHUNK: return "drop_sctp_bad_chunk";
+    case CNT_FRAG_CREATED: return "frag_created";
+    case CNT_FRAG_NO_ROOM: return "drop_frag_no_room";
   }
   return "";
 }

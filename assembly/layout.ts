@@ -77,6 +77,7 @@
 // FULLNAT (laddr.ts): the local port range conns are given (DPVS sa_pool), host order
 @inline export const CTL_FNAT_PORT_MIN: u32 = 480;  // u32, default 1025
 @inline export const CTL_FNAT_PORT_MAX: u32 = 484;  // u32, default 65535
+@inline export const CTL_IP_IDENT: u32 = 488;     // u32: the last IP identification given (ip_select_ident)
 @inline export const CTL_SCTP_TIMEOUTS: u32 = 512;  // u32 × SCTP_S_LAST (14), ms
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------

@@ -16,7 +16,7 @@ import {
   CTL, CTL_NEIGH_TMP, CTL_LINK_MAC, CTL_LINK_IP4, CTL_LINK_IP6, CTL_NEIGH_REACHABLE, CTL_HOLD_COUNT, CTL_NOW, NEIGH, NEIGH_MAX, NEIGH_SIZE,
   NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED, NEIGH_LAST_PROBE, NEIGH_LAST_USED,
   HOLD_META, HOLD, HOLD_MAX, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH, HOLD_LEN, HOLD_AT, slotSize, slotCount, slotBase,
-  slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN,
+  slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType,
 } from "./layout";
 import {
   AF_INET, V_XMIT, V_LOCAL, V_STOLEN, IPPROTO_ICMPV6, CNT_NEIGH_HELD, CNT_NEIGH_QUEUE_FULL, CNT_NEIGH_FAILED,
@@ -197,14 +197,14 @@ function icmp6Csum(ip: usize, len: u32): void {
 }
 
 /**
- * Send the frame at eth (an Ethernet header the caller placed, totLen bytes) to next hop `nh`:
- * MACs filled in and XMIT when the neighbour is known, else held (STOLEN) while it is resolved.
+ * The entry for next hop `nh`, made INCOMPLETE when new, turned STALE (and probed again, at
+ * most once a second) when its confirmation is old; 0 when the table has no room.
  */
-export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
+function neighResolve(nh: usize): u32 {
   let i = neighFind(nh);
   if (i == 0) {
     i = neighAlloc();
-    if (i == 0) { setDrop(CNT_NEIGH_FULL); return; }
+    if (i == 0) return 0;
     let n = neighPtr(i);
     memory.fill(n, 0, NEIGH_SIZE);
     addrCopy(n + NEIGH_ADDR, nh);
@@ -215,32 +215,76 @@ export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
   let n = neighPtr(i);
   store<u32>(n, now(), NEIGH_LAST_USED);
   let st = load<u8>(n, NEIGH_STATE);
-  if (st != NUD_INCOMPLETE) {
-    if (st == NUD_REACHABLE && <i32>(now() - load<u32>(n, NEIGH_CONFIRMED)) >= <i32>load<u32>(CTL, CTL_NEIGH_REACHABLE)) {
-      store<u8>(n, NUD_STALE, NEIGH_STATE);
-      st = NUD_STALE;
-    }
-    if (st == NUD_STALE && <i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
+  if (st == NUD_REACHABLE && <i32>(now() - load<u32>(n, NEIGH_CONFIRMED)) >= <i32>load<u32>(CTL, CTL_NEIGH_REACHABLE)) {
+    store<u8>(n, NUD_STALE, NEIGH_STATE);
+    st = NUD_STALE;
+  }
+  if (st == NUD_STALE && <i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
+  return i;
+}
+
+/**
+ * Queue a frame (hdr + data, copied) for neighDrain: READY with its MACs when entry i is known
+ * (or i = 0: no neighbour, a TUN), else held for i, which is asked (again) when its last probe
+ * is a second old. Returns the frame's copy in the queue, 0 when the queue is full.
+ */
+function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32): usize {
+  let h = holdAlloc();
+  if (h < 0) return 0;
+  let f = holdData(<u32>h);
+  memory.copy(f, hdr, hdrLen);
+  memory.copy(f + hdrLen, data, dataLen);
+  let m = holdMeta(<u32>h);
+  store<u16>(m, <u16>i, HOLD_NEIGH);
+  store<u32>(m, hdrLen + dataLen, HOLD_LEN);
+  store<u32>(m, now(), HOLD_AT);
+  store<u32>(CTL, load<u32>(CTL, CTL_HOLD_COUNT) + 1, CTL_HOLD_COUNT);
+  let n = neighPtr(i);
+  if (i == 0 || load<u8>(n, NEIGH_STATE) != NUD_INCOMPLETE) {
+    if (i != 0) { macCopy(f, n + NEIGH_MAC); macCopy(f + 6, myMac()); }
+    store<u8>(m, 2, HOLD_STATE);
+    return f;
+  }
+  store<u8>(m, 1, HOLD_STATE);
+  store<u16>(n, load<u16>(n, NEIGH_HELD) + 1, NEIGH_HELD);
+  cntInc(CNT_NEIGH_HELD);
+  if (<i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
+  return f;
+}
+
+/** Free entries in the hold queue (a caller with several frames to queue checks first). */
+export function holdFree(): u32 {
+  return HOLD_MAX - load<u32>(CTL, CTL_HOLD_COUNT);
+}
+
+/**
+ * Send the frame at eth (an Ethernet header the caller placed, totLen bytes) to next hop `nh`:
+ * MACs filled in and XMIT when the neighbour is known, else held (STOLEN) while it is resolved.
+ */
+export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
+  let i = neighResolve(nh);
+  if (i == 0) { setDrop(CNT_NEIGH_FULL); return; }
+  let n = neighPtr(i);
+  if (load<u8>(n, NEIGH_STATE) != NUD_INCOMPLETE) {
     macCopy(eth, n + NEIGH_MAC);
     macCopy(eth + 6, myMac());
     setOut(eth, totLen);
     setVerdict(V_XMIT);
     return;
   }
-  // INCOMPLETE: hold the frame, ask (again) when the last probe is a second old
-  let h = holdAlloc();
-  if (h < 0) { setDrop(CNT_NEIGH_QUEUE_FULL); return; }
-  memory.copy(holdData(<u32>h), eth, totLen);
-  let m = holdMeta(<u32>h);
-  store<u8>(m, 1, HOLD_STATE);
-  store<u16>(m, <u16>i, HOLD_NEIGH);
-  store<u32>(m, totLen, HOLD_LEN);
-  store<u32>(m, now(), HOLD_AT);
-  store<u32>(CTL, load<u32>(CTL, CTL_HOLD_COUNT) + 1, CTL_HOLD_COUNT);
-  store<u16>(n, load<u16>(n, NEIGH_HELD) + 1, NEIGH_HELD);
-  cntInc(CNT_NEIGH_HELD);
-  if (<i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
+  if (holdFrame(i, eth, totLen, 0, 0) == 0) { setDrop(CNT_NEIGH_QUEUE_FULL); return; }
   setVerdict(V_STOLEN);
+}
+
+/**
+ * A frame besides the slot's own (a fragment after the first): hdr (hdrLen bytes: Ethernet on a
+ * TAP, then IP) + data, queued for neighDrain toward next hop `nh` (ignored on a TUN). Returns
+ * the queued copy (for the caller to finish its headers), 0 when there is no room.
+ */
+export function l2Queue(hdr: usize, hdrLen: u32, data: usize, dataLen: u32, nh: usize): usize {
+  if (linkType != 1) return holdFrame(0, hdr, hdrLen, data, dataLen);
+  let i = neighResolve(nh);
+  return i == 0 ? 0 : holdFrame(i, hdr, hdrLen, data, dataLen);
 }
 
 /** Timers: INCOMPLETE entries are probed each second, and fail (their frames dropped) after PROBES_MAX. */

@@ -10,6 +10,10 @@ import { DEST_F_AVAILABLE } from "./defs";
   let p = COUNTERS + (<usize>i << 3);
   store<u64>(p, load<u64>(p) + 1);
 }
+@inline export function cntAdd(i: u32, n: u32): void {
+  let p = COUNTERS + (<usize>i << 3);
+  store<u64>(p, load<u64>(p) + n);
+}
 @inline export function cntGet(i: u32): u64 { return load<u64>(COUNTERS + (<usize>i << 3)); }
 
 @inline function add64(p: usize, v: u64): void { store<u64>(p, load<u64>(p) + v); }

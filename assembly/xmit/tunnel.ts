@@ -7,11 +7,15 @@
 // Outer fields as the kernel sets them: TOS/traffic class = the inner DS field with ECN
 // encapsulated (INET_ECN_encapsulate), TTL/hop limit = the inner one (after decrement), DF =
 // the inner DF for IPv4 inside (0 for IPv6 inside), IPv4 id 0 with DF (ip_select_ident), else a
-// hash; source = the director's address on the link. A packet that would exceed the path MTU
-// (CTL_TUN_MTU) once encapsulated is refused with ICMP fragmentation needed / packet too big
-// quoting it, with the MTU left for the inner packet (ensure_mtu_is_adequate).
+// per-packet identification (ip_select_ident); source = the director's address on the link. A
+// packet that would exceed the path MTU (CTL_TUN_MTU) once encapsulated is refused with ICMP
+// fragmentation needed / packet too big quoting it, with the MTU left for the inner packet
+// (ensure_mtu_is_adequate) — when it has DF or is IPv6; an IPv4 packet without DF (or an ICMP
+// error) is encapsulated and the outer packet fragmented (output.ts), as ip_local_out does.
+// On a TAP the outer frame keeps the client frame's L2 header, VLAN tags included (the real
+// server is on the same link, as for DR); only the EtherType changes with the outer family.
 import {
-  NF_STOLEN, V_XMIT, AF_INET, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, CNT_NO_HEADROOM, CNT_FRAG_NEEDED,
+  NF_STOLEN, AF_INET, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, CNT_NO_HEADROOM, CNT_FRAG_NEEDED,
 } from "../defs";
 import {
   CTL, CTL_LINK_IP4, CTL_LINK_IP6, CTL_TUN_MTU, connPtr, destPtr, CONN_DADDR, CONN_DEST, CONN_CPORT, CONN_VPORT,
@@ -20,11 +24,11 @@ import {
 import { pL3, pLen, pAf, pFrame, pProto } from "../packet/iph";
 import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
 import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
-import { setVerdict, setDrop, setOut, setIpvsProperty, slotStart } from "../pkt";
+import { setDrop, setIpvsProperty, slotStart } from "../pkt";
 import { cntInc } from "../stats";
 import { forwardTtl } from "./dr";
-import { l2Xmit } from "../neigh";
 import { icmpTooBig } from "./icmp";
+import { ipFinishOutput, ipIdentNext } from "./output";
 
 @inline export const TUN_IPIP: u8 = 0;
 @inline export const TUN_GUE: u8 = 1;
@@ -67,7 +71,11 @@ export function tunnelXmit(ci: u32): i32 {
     return NF_STOLEN;
   }
   let o = pL3 - ohl - ehl;
-  if (o - (linkType == 1 ? 14 : 0) < slotStart) { setDrop(CNT_NO_HEADROOM); return NF_STOLEN; }
+  let l2len: u32 = linkType == 1 ? <u32>(pL3 - pFrame) : 0;
+  if (o - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); return NF_STOLEN; }
+  // the client frame's L2 header moves in front of the outer one first: the outer header
+  // overwrites where it was. MACs are the neighbour layer's to fill, VLAN tags are kept.
+  if (l2len != 0) memory.copy(o - l2len, pFrame, l2len - 2);
   // what the inner packet gives the outer header
   let ds: u8, ttl: u8, df: u16, nextProto: u8;
   if (v4in) {
@@ -103,7 +111,7 @@ export function tunnelXmit(ci: u32): i32 {
   if (oaf == AF_INET) {
     store<u8>(o, 0x45); store<u8>(o + 1, ds);
     st16be(o + 2, ohl + innerLen);
-    store<u16>(o + 4, df != 0 ? 0 : <u16>flowSrcPort(ci));   // ip_select_ident: 0 with DF
+    store<u16>(o + 4, df != 0 ? 0 : <u16>ipIdentNext());   // ip_select_ident: 0 with DF
     store<u16>(o + 6, df);
     store<u8>(o + 8, ttl); store<u8>(o + 9, nextProto);
     store<u32>(o + 12, load<u32>(CTL + CTL_LINK_IP4, 12));
@@ -121,14 +129,7 @@ export function tunnelXmit(ci: u32): i32 {
     store<u16>(e + 6, c == 0 ? 0xffff : c);
   }
   setIpvsProperty();
-  if (linkType == 1) {
-    let eth = o - 14;
-    memory.copy(eth, pFrame, 12);               // MACs: rewritten by l2Xmit
-    st16be(eth + 12, oaf == AF_INET ? 0x0800 : 0x86dd);
-    l2Xmit(eth, 14 + ohl + innerLen, daddr);
-    return NF_STOLEN;
-  }
-  setOut(o, ohl + innerLen);
-  setVerdict(V_XMIT);
+  if (l2len != 0) st16be(o - 2, oaf == AF_INET ? 0x0800 : 0x86dd);
+  ipFinishOutput(o, ohl + innerLen, l2len, daddr);
   return NF_STOLEN;
 }

@@ -238,10 +238,13 @@ export class Director {
     return total;
   }
 
-  /** TAP: send what the engine sends on its own (released held frames, ARP/ND probes), after process() and tick(). */
+  /**
+   * Send what the engine sends on its own, after process() and tick(): on a TAP released held
+   * frames and ARP/ND probes; on both, the fragments after the first of a packet too big for a tunnel.
+   */
   private sendOwn(): void {
     const dev = this.dev;
-    if (!dev || this.mode !== 'tap') return;
+    if (!dev) return;
     const e = this.engine;
     for (;;) {
       const k = e.drain();

@@ -266,6 +266,16 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
         outPackets++; outBytes += r.length;
       }
     }
+    // frames the engine sends besides the slots' own (fragments after the first of a packet too big
+    // for a tunnel) follow the batch, with its last timestamp (exactly behind their packet with --batch 1)
+    for (let k = engine.drain(); k > 0; k = k === engine.slots ? engine.drain() : 0) {
+      let ts = pendTs[n - 1];
+      if (ts < 0n || ts >= 0x100000000n * 1_000_000_000n) ts = ts < 0n ? 0n : 0xffffffffn * 1_000_000_000n;
+      for (let i = 0; i < k; i++) {
+        parts.push(writer.record(ts, engine.output(i)));
+        outPackets++; outBytes += engine.result(i).length;
+      }
+    }
     const rel = batchMs - firstMs!;
     for (const ci of touched) {
       if (!recs.live(ci)) continue;

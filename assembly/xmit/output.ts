@@ -1,0 +1,113 @@
+// The last step of the methods that build a new packet (tunnels): what ip_finish_output /
+// ip6_finish_output do with it. A packet within the path MTU (CTL_TUN_MTU) leaves as it is; a
+// bigger one is fragmented as ip_do_fragment / ip6_fragment's slow path does. ip_vs_tunnel_xmit
+// sets skb->ignore_df, so this is reached only by what ensure_mtu_is_adequate let through:
+// IPv4 packets without DF, and ICMP errors (never refused).
+//   IPv4: every fragment a copy of the header (ours carries no options), DF cleared (IPVS does
+//         not set IPSKB_FRAG_PMTU), offset/MF set, total length and checksum recomputed; data
+//         per fragment = (mtu - header) rounded down to 8 bytes, the last one what is left.
+//   IPv6: a Fragment header (RFC 8200 §4.5) after the IPv6 header, data per fragment =
+//         (mtu - 40 - 8) rounded down to 8, the identification shared by all fragments.
+// The first fragment stays in the slot, in order before the others, which are queued for
+// neighDrain (neigh.ts) behind it — as the kernel sends them, first to last.
+import { V_XMIT, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM } from "../defs";
+import { CTL, CTL_TUN_MTU, CTL_IP_IDENT, linkType } from "../layout";
+import { st16be, st32be } from "../packet/bytes";
+import { ipv4SendCheck } from "../packet/csum";
+import { setOut, setVerdict, setDrop, slotStart } from "../pkt";
+import { cntAdd } from "../stats";
+import { l2Xmit, l2Queue, holdFree } from "../neigh";
+
+@inline const IP_MF: u16 = 0x2000;
+@inline const FRAG_HDR: u32 = 8;
+@inline const IPPROTO_FRAGMENT: u8 = 44;
+
+/** ip_select_ident / ipv6_select_ident: the next identification (one engine-wide counter). */
+export function ipIdentNext(): u32 {
+  let id = load<u32>(CTL, CTL_IP_IDENT) + 1;
+  store<u32>(CTL, id, CTL_IP_IDENT);
+  return id;
+}
+
+/** One frame out: the slot's output (XMIT) on a TUN, or to next hop nh on a TAP (l2Xmit). */
+function emit(ip: usize, len: u32, l2len: u32, nh: usize): void {
+  if (linkType == 1) { l2Xmit(ip - l2len, l2len + len, nh); return; }
+  setOut(ip, len);
+  setVerdict(V_XMIT);
+}
+
+/**
+ * Send the packet at ip (totLen bytes, its L2 header of l2len bytes placed before it on a TAP)
+ * toward next hop nh, fragmented when it exceeds the path MTU.
+ */
+export function ipFinishOutput(ip: usize, totLen: u32, l2len: u32, nh: usize): void {
+  let mtu = load<u32>(CTL, CTL_TUN_MTU);
+  if (totLen <= mtu) { emit(ip, totLen, l2len, nh); return; }
+  if ((load<u8>(ip) >> 4) == 4) fragment4(ip, totLen, l2len, mtu, nh);
+  else fragment6(ip, totLen, l2len, mtu, nh);
+}
+
+/** Room for the fragments after the first (+1: a neighbour probe may be queued with them). */
+function roomFor(n: u32): bool {
+  if (holdFree() >= n) return true;
+  setDrop(CNT_FRAG_NO_ROOM);                   // counted with the slot's verdict, as every drop
+  return false;
+}
+
+function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): void {
+  let hlen = <u32>(load<u8>(ip) & 15) << 2;
+  let step = (mtu - hlen) & ~7;
+  let left = totLen - hlen;
+  let n = (left + step - 1) / step;
+  if (!roomFor(n)) return;
+  // the first fragment's header, then a copy of it (with its L2 header) for each of the others
+  let data = ip + hlen;
+  for (let k: u32 = 1; k < n; k++) {
+    let off = k * step;
+    let len = left - off < step ? left - off : step;
+    let f = l2Queue(ip - l2len, l2len + hlen, data + off, len, nh);
+    if (f == 0) break;     // cannot happen after roomFor; the fragments queued so far still go
+    frag4Header(f + l2len, hlen, len, off, k + 1 < n);
+  }
+  frag4Header(ip, hlen, step, 0, true);
+  cntAdd(CNT_FRAG_CREATED, n);
+  emit(ip, hlen + step, l2len, nh);
+}
+
+@inline function frag4Header(ip: usize, hlen: u32, len: u32, off: u32, more: bool): void {
+  st16be(ip + 2, hlen + len);
+  st16be(ip + 6, (off >> 3) | (more ? IP_MF : 0));
+  ipv4SendCheck(ip, hlen);
+}
+
+function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): void {
+  let step = (mtu - 40 - FRAG_HDR) & ~7;
+  let left = totLen - 40;
+  let n = (left + step - 1) / step;
+  // the first fragment: the L2 + IPv6 headers move 8 bytes into the headroom for the Fragment header
+  let nip = ip - FRAG_HDR;
+  if (nip - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); return; }
+  if (!roomFor(n)) return;
+  memory.copy(nip - l2len, ip - l2len, l2len + 40);
+  let fh = nip + 40;
+  store<u8>(fh, load<u8>(nip, 6));          // next header: what the packet carried
+  store<u8>(fh, 0, 1);
+  st32be(fh + 4, ipIdentNext());
+  store<u8>(nip, IPPROTO_FRAGMENT, 6);
+  let data = ip + 40;                          // unmoved: the payload stays where it was
+  for (let k: u32 = 1; k < n; k++) {
+    let off = k * step;
+    let len = left - off < step ? left - off : step;
+    let f = l2Queue(nip - l2len, l2len + 40 + FRAG_HDR, data + off, len, nh);
+    if (f == 0) break;
+    frag6Header(f + l2len, len, off, k + 1 < n);
+  }
+  frag6Header(nip, step, 0, true);
+  cntAdd(CNT_FRAG_CREATED, n);
+  emit(nip, 40 + FRAG_HDR + step, l2len, nh);
+}
+
+@inline function frag6Header(ip: usize, len: u32, off: u32, more: bool): void {
+  st16be(ip + 4, FRAG_HDR + len);
+  st16be(ip + 40 + 2, off | (more ? 1 : 0));   // offset in 8-byte units << 3 == off, M flag
+}
