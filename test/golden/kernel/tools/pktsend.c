@@ -13,13 +13,31 @@
  *        FLAGS: letters S A F R P U E C (any order) or '-' for none
  *   udp  SRC SPORT DST DPORT [key=val...]
  *   icmp SRC DST TYPE CODE [key=val...]   (rest = 4 bytes after the checksum)
+ *   sctp SRC SPORT DST DPORT CHUNK... [key=val...]
+ *        CHUNK: INIT INIT_ACK COOKIE_ECHO COOKIE_ACK DATA SACK HEARTBEAT
+ *        HEARTBEAT_ACK ABORT SHUTDOWN SHUTDOWN_ACK SHUTDOWN_COMPLETE ERROR
+ *        (bundled in the order given, each padded to 4 bytes), or a number
+ *        (that chunk type, 4-byte chunk without a body). Minimal bodies:
+ *        INIT / INIT_ACK: initiate tag itag=, a_rwnd 65536, 10 out / 10 in
+ *        streams, initial TSN tsn=; INIT_ACK adds a State Cookie parameter
+ *        (8 bytes "cookie!!"); COOKIE_ECHO: those 8 bytes; DATA (flags B+E):
+ *        TSN tsn=, stream 0, SSN 0, PPID 0, payload data= (default "hello");
+ *        SACK: cum TSN ack=, a_rwnd 65536, no gaps; HEARTBEAT(_ACK): one
+ *        Heartbeat Info parameter (8 bytes "hb-info!"); SHUTDOWN: cum TSN
+ *        ack=; ERROR: cause 1 (invalid stream identifier, stream 0); ABORT,
+ *        COOKIE_ACK, SHUTDOWN_ACK, SHUTDOWN_COMPLETE: no body.
+ *        The CRC32c (RFC 4960 app. B) is computed and stored as Linux does
+ *        (little-endian); csum=bad flips bits of it, csum=0 sends zero.
  *   raw  HEX                               (an IP packet sent as is)
  * keys: data=HEX payload (ICMP: the quoted packet), opt=HEX TCP options
  *       (padded with zeros to a multiple of 4), win=N (default 64240),
  *       id=N (IPv4 id, default 1; 0 lets the kernel choose), ttl=N (default 64,
  *       IPv6 hop limit), tos=N, df=0|1 (default 1), rest=HEX (ICMP, 8 hex),
  *       csum=0 (UDP: send checksum 0), csum=bad (wrong L4 checksum),
- *       urp=N, flow=N (IPv6 flow label).
+ *       urp=N, flow=N (IPv6 flow label);
+ *       SCTP: vtag=N (verification tag, default 0), itag=N (INIT/INIT_ACK
+ *       initiate tag, default 0x11223344), tsn=N (default 1), ack=N (SACK /
+ *       SHUTDOWN cumulative TSN ack, default 0), data=HEX (DATA payload).
  * Numbers accept 0x.. hex. IPv4 header checksum and all L4 checksums are
  * computed (pseudo-header included). No IP options, no extension headers.
  */
@@ -77,6 +95,7 @@ struct opts {
   uint8_t data[65536]; int datalen;
   uint8_t opt[60]; int optlen;
   unsigned long win, id, ttl, tos, df, urp, flow;
+  unsigned long vtag, itag, tsn, ack; int hasdata;
   int csum;                 /* 0 normal, 1 zero, 2 bad */
   uint8_t rest[4];
 };
@@ -84,12 +103,13 @@ struct opts {
 static int parse_kv(int argc, char **argv, struct opts *o) {
   o->datalen = 0; o->optlen = 0; o->win = 64240; o->id = 1; o->ttl = 64; o->tos = 0;
   o->df = 1; o->urp = 0; o->flow = 0; o->csum = 0; memset(o->rest, 0, 4);
+  o->vtag = 0; o->itag = 0x11223344; o->tsn = 1; o->ack = 0; o->hasdata = 0;
   for (int i = 0; i < argc; i++) {
     char *k = argv[i], *v = strchr(k, '=');
     if (!v) FAIL("bad key=val %s", k);
     *v++ = 0;
     unsigned long n = 0;
-    if (!strcmp(k, "data")) { if ((o->datalen = unhex(v, o->data, sizeof o->data)) < 0) FAIL("bad data hex"); }
+    if (!strcmp(k, "data")) { if ((o->datalen = unhex(v, o->data, sizeof o->data)) < 0) FAIL("bad data hex"); o->hasdata = 1; }
     else if (!strcmp(k, "opt")) {
       if ((o->optlen = unhex(v, o->opt, 40)) < 0) FAIL("bad opt hex");
       while (o->optlen % 4) o->opt[o->optlen++] = 0;
@@ -104,6 +124,10 @@ static int parse_kv(int argc, char **argv, struct opts *o) {
     else if (!strcmp(k, "df")) o->df = n;
     else if (!strcmp(k, "urp")) o->urp = n;
     else if (!strcmp(k, "flow")) o->flow = n;
+    else if (!strcmp(k, "vtag")) o->vtag = n;
+    else if (!strcmp(k, "itag")) o->itag = n;
+    else if (!strcmp(k, "tsn")) o->tsn = n;
+    else if (!strcmp(k, "ack")) o->ack = n;
     else FAIL("unknown key %s", k);
   }
   return 0;
@@ -153,6 +177,69 @@ static int finish(const struct addr *s, const struct addr *d, int proto, int l4l
     uint16_t c = fold(sum16(pkt, 20, 0)); pkt[10] = c >> 8; pkt[11] = c & 0xff;
   }
   return hl + l4len;
+}
+
+/* CRC32c (Castagnoli, reflected 0x82F63B78), bit by bit: packets are small */
+static uint32_t crc32c(const uint8_t *b, size_t n) {
+  uint32_t c = 0xffffffff;
+  for (size_t i = 0; i < n; i++) {
+    c ^= b[i];
+    for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82f63b78 : c >> 1;
+  }
+  return ~c;
+}
+static void put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
+static void put16(uint8_t *p, unsigned v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+static const struct { const char *name; int type; } sctp_chunks[] = {
+  { "DATA", 0 }, { "INIT", 1 }, { "INIT_ACK", 2 }, { "SACK", 3 }, { "HEARTBEAT", 4 },
+  { "HEARTBEAT_ACK", 5 }, { "ABORT", 6 }, { "SHUTDOWN", 7 }, { "SHUTDOWN_ACK", 8 },
+  { "ERROR", 9 }, { "COOKIE_ECHO", 10 }, { "COOKIE_ACK", 11 }, { "SHUTDOWN_COMPLETE", 14 },
+};
+static const uint8_t COOKIE[8] = { 'c', 'o', 'o', 'k', 'i', 'e', '!', '!' };
+static const uint8_t HBINFO[8] = { 'h', 'b', '-', 'i', 'n', 'f', 'o', '!' };
+
+/* one chunk at c (type from its name); returns its padded length or -1 */
+static int sctp_chunk(const char *name, uint8_t *c, const struct opts *o) {
+  int type = -1;
+  unsigned long n;
+  for (size_t i = 0; i < sizeof sctp_chunks / sizeof sctp_chunks[0]; i++)
+    if (!strcmp(name, sctp_chunks[i].name)) type = sctp_chunks[i].type;
+  if (type < 0) { if (num(name, &n) || n > 255) FAIL("unknown SCTP chunk %s", name); type = (int)n; name = ""; }
+  uint8_t *b = c + 4;
+  int blen = 0, flags = 0;
+  switch (type) {
+  case 0: {                                  /* DATA: B+E, TSN, stream 0, SSN 0, PPID 0, payload */
+    flags = 3;
+    put32(b, (uint32_t)o->tsn); put16(b + 4, 0); put16(b + 6, 0); put32(b + 8, 0);
+    if (o->hasdata) { memcpy(b + 12, o->data, o->datalen); blen = 12 + o->datalen; }
+    else { memcpy(b + 12, "hello", 5); blen = 17; }
+    break; }
+  case 1: case 2:                            /* INIT / INIT_ACK */
+    put32(b, (uint32_t)o->itag); put32(b + 4, 65536); put16(b + 8, 10); put16(b + 10, 10);
+    put32(b + 12, (uint32_t)o->tsn); blen = 16;
+    if (type == 2 && *name) { put16(b + 16, 7); put16(b + 18, 12); memcpy(b + 20, COOKIE, 8); blen = 28; }
+    break;
+  case 3:                                    /* SACK */
+    put32(b, (uint32_t)o->ack); put32(b + 4, 65536); put16(b + 8, 0); put16(b + 10, 0); blen = 12;
+    break;
+  case 4: case 5:                            /* HEARTBEAT(_ACK): Heartbeat Info */
+    if (*name) { put16(b, 1); put16(b + 2, 12); memcpy(b + 4, HBINFO, 8); blen = 12; }
+    break;
+  case 7:                                    /* SHUTDOWN */
+    put32(b, (uint32_t)o->ack); blen = 4;
+    break;
+  case 9:                                    /* ERROR: invalid stream identifier (stream 0) */
+    if (*name) { put16(b, 1); put16(b + 2, 8); put16(b + 4, 0); put16(b + 6, 0); blen = 8; }
+    break;
+  case 10:                                   /* COOKIE_ECHO */
+    if (*name) { memcpy(b, COOKIE, 8); blen = 8; }
+    break;
+  }
+  c[0] = (uint8_t)type; c[1] = (uint8_t)flags; put16(c + 2, (unsigned)(4 + blen));
+  int len = 4 + blen;
+  while (len % 4) c[len++] = 0;
+  return len;
 }
 
 static int build(int argc, char **argv) {
@@ -205,6 +292,30 @@ static int build(int argc, char **argv) {
     u[0] = sp >> 8; u[1] = sp; u[2] = dp >> 8; u[3] = dp; u[4] = len >> 8; u[5] = len;
     memcpy(u + 8, o.data, o.datalen);
     return finish(&s, &d, IPPROTO_UDP, len, 6, &o);
+  }
+  if (!strcmp(kind, "sctp")) {
+    if (argc < 6) FAIL("sctp SRC SPORT DST DPORT CHUNK... [k=v..]");
+    if (parse_addr(argv[1], &s) || parse_addr(argv[3], &d)) return -1;
+    if (s.v6 != d.v6) FAIL("address family mismatch");
+    if (num(argv[2], &sp) || num(argv[4], &dp)) FAIL("bad number");
+    int nc = 5;
+    while (nc < argc && !strchr(argv[nc], '=')) nc++;
+    if (nc == 5) FAIL("no SCTP chunk");
+    if (parse_kv(argc - nc, argv + nc, &o)) return -1;
+    uint8_t *h = pkt + (s.v6 ? 40 : 20);
+    put16(h, (unsigned)sp); put16(h + 2, (unsigned)dp); put32(h + 4, (uint32_t)o.vtag); put32(h + 8, 0);
+    int len = 12;
+    for (int i = 5; i < nc; i++) {
+      if (len + 4 + 12 + o.datalen + 32 > (int)sizeof pkt - 64) FAIL("too long");
+      int cl = sctp_chunk(argv[i], h + len, &o);
+      if (cl < 0) return -1;
+      len += cl;
+    }
+    uint32_t c = crc32c(h, (size_t)len);
+    if (o.csum == 1) c = 0;
+    if (o.csum == 2) c ^= 0x55555555;
+    h[8] = c & 0xff; h[9] = c >> 8; h[10] = c >> 16; h[11] = c >> 24;   /* little-endian, as Linux */
+    return finish(&s, &d, IPPROTO_SCTP, len, -1, &o);
   }
   if (!strcmp(kind, "icmp")) {
     if (argc < 5) FAIL("icmp SRC DST TYPE CODE [k=v..]");
