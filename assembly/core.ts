@@ -2,6 +2,7 @@
 // then forward it), ip_vs_out_hook (real server→client: un-NAT), ip_vs_in_icmp /
 // ip_vs_out_icmp (ICMP errors quoting one of our conns), and the batch loop that walks every
 // slot through the hook points.
+import { ipOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CONN_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
   slotSize, SCRATCH, linkType, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
@@ -296,7 +297,7 @@ function processOne(i: u32): void {
     let point = isVip(pktDaddr()) || (pktMark != 0 && isMarkSvc(pktMark)) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
     v = runHooks(point);
     if (v == NF_ACCEPT) {
-      if (ipvsProperty) setVerdict(V_XMIT);        // un-NATed reply forwarded on
+      if (ipvsProperty) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
       else setVerdict(V_PASS);                     // not ours: the host stack decides
     }
   }

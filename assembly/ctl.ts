@@ -11,13 +11,14 @@ import {
   DEST_ACTIVE, DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
 } from "./layout";
 import {
-  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP,
+  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH, IP_VS_CONN_F_DROUTE,
   DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
   CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
 } from "./defs";
 import { addrEq, addrCopy, addrFold, addrIsV4, addrAny } from "./packet/bytes";
 import { schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest } from "./sched/registry";
 import { xmitSupported } from "./xmit/registry";
+import { onLink } from "./xmit/output";
 import { laddrFlush } from "./laddr";
 
 @inline export const DEST_LIVE: u8 = 1;
@@ -225,6 +226,8 @@ function destCheckArgs(svcIdx: u32, af: u8, weight: i32, fwd: u8, uthresh: u32, 
   let svcAf = load<u8>(svcPtr(svcIdx), SVC_AF);
   if (af != svcAf && fwd != IP_VS_CONN_F_TUNNEL) return E_AFNOSUPPORT;  // mixed families: tunnels only
   if (!xmitSupported(fwd)) return E_OPNOTSUPP;
+  // DR only changes the MAC: the real server must be on the director's link (its prefix, when set)
+  if (fwd == IP_VS_CONN_F_DROUTE && !onLink(CTL + CTL_ADDR1)) return E_NETUNREACH;
   return E_OK;
 }
 

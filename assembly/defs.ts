@@ -106,6 +106,7 @@
 @inline export const E_NOSCHED: i32 = -1001; // "Scheduler or persistence engine not found"
 @inline export const E_AFNOSUPPORT: i32 = -97;
 @inline export const E_OPNOTSUPP: i32 = -95;
+@inline export const E_NETUNREACH: i32 = -101;   // a DR dest off the director's link prefix
 
 // ---- named counters (global, u64 each): every drop has a name -----------------------------------
 @inline export const CNT_RX: u32 = 0;

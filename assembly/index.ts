@@ -229,11 +229,27 @@ export function destLookup(svc: u32, port: u32): u32 {
 export function schedName(id: u32): string { return sName(id); }
 
 // ---- the director's link: addresses, neighbours, tunnels (neigh.ts, xmit/dr.ts, xmit/tunnel.ts) ----
-/** The director's MAC (6 bytes at CTL_ADDR1) and its IPv4 / IPv6 address on the link (CTL_ADDR0; af). */
-export function setLink(af: u8): void {
+/**
+ * The director's MAC (6 bytes at CTL_ADDR1) and its IPv4 / IPv6 address on the link (CTL_ADDR0;
+ * af) with the link's prefix length (IPv4 0..32, IPv6 0..128; 0: every destination is on-link).
+ */
+export function setLink(af: u8, plen: u32): i32 {
+  if (af == 4 && plen > 32 || af == 6 && plen > 128) return D.E_INVAL;
   memory.copy(L.CTL + L.CTL_LINK_MAC, L.CTL + L.CTL_ADDR1, 6);
-  if (af == 4) memory.copy(L.CTL + L.CTL_LINK_IP4, L.CTL + L.CTL_ADDR0, 16);
-  else if (af == 6) memory.copy(L.CTL + L.CTL_LINK_IP6, L.CTL + L.CTL_ADDR0, 16);
+  if (af == 4) {
+    memory.copy(L.CTL + L.CTL_LINK_IP4, L.CTL + L.CTL_ADDR0, 16);
+    store<u32>(L.CTL, plen == 0 ? 0 : 96 + plen, L.CTL_LINK_PLEN4);
+  } else if (af == 6) {
+    memory.copy(L.CTL + L.CTL_LINK_IP6, L.CTL + L.CTL_ADDR0, 16);
+    store<u32>(L.CTL, plen, L.CTL_LINK_PLEN6);
+  }
+  return 0;
+}
+/** The link's gateway for family af (CTL_ADDR0; all zeros removes it): off-prefix destinations go to it. */
+export function setGateway(af: u8): i32 {
+  if (af != 4 && af != 6) return D.E_INVAL;
+  memory.copy(L.CTL + (af == 4 ? L.CTL_LINK_GW4 : L.CTL_LINK_GW6), L.CTL + L.CTL_ADDR0, 16);
+  return 0;
 }
 /** Path MTU toward real servers (tunnels refuse larger packets with ICMP frag needed / too big). */
 export function setTunnelMtu(mtu: u32): i32 {

@@ -57,6 +57,18 @@ function laddrFind(svcIdx: u32, addr: usize): u32 {
   return 0;
 }
 
+/**
+ * Is `addr` a local address of some FULLNAT service (a deleted one its conns still use
+ * included)? The engine answers ARP/ND for it on a TAP: real servers reply to it.
+ */
+export function laddrIsLocal(addr: usize): bool {
+  for (let i: u32 = 1; i <= LADDR_MAX; i++) {
+    let lp = laddrPtr(i);
+    if (load<u8>(lp, LADDR_USED) != 0 && addrEq(lp + LADDR_ADDR, addr)) return true;
+  }
+  return false;
+}
+
 /** dp_vs_laddr_add: address in CTL_ADDR1 (same family as the service). Returns the index or -errno. */
 export function laddrAdd(svcIdx: u32, af: u8): i32 {
   let svc = svcPtr(svcIdx);

@@ -79,6 +79,11 @@
 @inline export const CTL_FNAT_PORT_MAX: u32 = 484;  // u32, default 65535
 @inline export const CTL_IP_IDENT: u32 = 488;     // u32: the last IP identification given (ip_select_ident)
 @inline export const CTL_SCTP_TIMEOUTS: u32 = 512;  // u32 × SCTP_S_LAST (14), ms
+// The TAP link's routing (output.ts nextHop): the director's prefix on the link and its gateway
+@inline export const CTL_LINK_GW4: u32 = 576;       // 16 bytes: IPv4 gateway on the link (0: none)
+@inline export const CTL_LINK_GW6: u32 = 592;       // 16 bytes: IPv6 gateway on the link (0: none)
+@inline export const CTL_LINK_PLEN4: u32 = 608;     // u32: prefix length of CTL_LINK_IP4 in the 128-bit form (0: all on-link)
+@inline export const CTL_LINK_PLEN6: u32 = 612;     // u32: prefix length of CTL_LINK_IP6 (0: all on-link)
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |

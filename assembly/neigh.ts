@@ -25,6 +25,7 @@ import {
 import { addrEq, addrCopy, addrFromV4, addrIsV4, addrIsZero, ld16be, st16be, st32be } from "./packet/bytes";
 import { csumPartial, csumFold, pseudoSum, l4CsumFull } from "./packet/csum";
 import { isVip } from "./ctl";
+import { laddrIsLocal } from "./laddr";
 import { setOut, setVerdict, setDrop } from "./pkt";
 import { cntInc } from "./stats";
 
@@ -328,10 +329,10 @@ export function neighDrain(max: u32): u32 {
   return k;
 }
 
-/** Is `a` one of the director's addresses on the link (a VIP or its own)? */
+/** Is `a` one of the director's addresses on the link (a VIP, a FULLNAT local address or its own)? */
 function isOurs(a: usize): bool {
   if (addrEq(a, CTL + CTL_LINK_IP4) || addrEq(a, CTL + CTL_LINK_IP6)) return !addrIsZero(a);
-  return isVip(a);
+  return isVip(a) || laddrIsLocal(a);
 }
 
 /** A frame that is not IP: ARP (after up to two VLAN tags) is ours to look at; 255 = not ARP. */

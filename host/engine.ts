@@ -82,7 +82,13 @@ export interface DestSpec {
   tunFlags?: number;
 }
 /** The director on its Ethernet link (TAP): its MAC and addresses (answered for ARP/ND, tunnel sources). */
-export interface LinkSpec { mac: string; ipv4?: string; ipv6?: string }
+/**
+ * The director on an Ethernet link (TAP): its MAC, its IPv4/IPv6 address there, each optionally
+ * with the link's prefix ("198.18.1.254/24"), and the gateways off-prefix destinations go to
+ * (the engine's one-link routing table: client replies of NAT/FULLNAT, routed tunnel real
+ * servers). Without a prefix or a gateway every destination is taken to be on the link.
+ */
+export interface LinkSpec { mac: string; ipv4?: string; ipv6?: string; gateway4?: string; gateway6?: string }
 const TUN_CODE = { ipip: 0, gue: 1, gre: 2 } as const;
 const TUN_NAME = ['ipip', 'gue', 'gre'] as const;
 export const NeighState = ['NONE', 'INCOMPLETE', 'REACHABLE', 'STALE', 'PERMANENT'] as const;
@@ -333,12 +339,20 @@ export class Engine {
   setLink(l: LinkSpec): void {
     this.views();
     this.u8.set(macBytes(l.mac), this.base.ctl + this.c.CTL_ADDR1);
-    this.ex.setLink(0);
-    for (const a of [l.ipv4, l.ipv6]) {
+    this.ex.setLink(0, 0);
+    for (const [a, want] of [[l.ipv4, 4], [l.ipv6, 6]] as const) {
       if (!a) continue;
-      const af = this.putAddr(this.c.CTL_ADDR0, a);
+      const [addr, plenText] = a.split('/');
+      const af = this.putAddr(this.c.CTL_ADDR0, addr);
+      const plen = plenText === undefined ? 0 : /^\d{1,3}$/.test(plenText) ? Number(plenText) : -1;
+      if (af !== want || plen < 0 || plen > (af === 4 ? 32 : 128)) this.fail('set_link', -22, a);
       this.u8.set(macBytes(l.mac), this.base.ctl + this.c.CTL_ADDR1);
-      this.ex.setLink(af);
+      this.ex.setLink(af, plen);
+    }
+    for (const [g, want] of [[l.gateway4, 4], [l.gateway6, 6]] as const) {
+      const af = this.putAddr(this.c.CTL_ADDR0, g ?? (want === 4 ? '0.0.0.0' : '::'));
+      if (af !== want) this.fail('set_link', -22, `gateway ${g}`);
+      this.ex.setGateway(af);
     }
   }
   /** Path MTU toward the real servers (tunnel PMTU; default 1500). */
@@ -573,6 +587,7 @@ const ENGINE_TEXT: Record<number, string> = {
   [-2]: 'No such destination', [-3]: 'No such service', [-12]: 'out of memory', [-16]: 'busy',
   [-17]: 'already exists', [-22]: 'invalid argument', [-28]: 'table full', [-34]: 'Numerical result out of range',
   [-95]: 'forwarding method not supported yet', [-97]: 'address family not supported', [-1001]: 'Scheduler not found',
+  [-101]: 'not on the director\'s link (-g, DR, only rewrites the MAC: the real server must be inside the prefix of --link-addr)',
 };
 
 function describeKey(k: ServiceKey): string {

@@ -31,8 +31,9 @@
 // updated incrementally for both addresses and ports (and the MSS word); UDP likewise (a zero
 // IPv4 UDP checksum stays zero); SCTP's CRC32c is recomputed; the IPv4 header checksum is
 // recomputed (ip_send_check).
+import { ipOutput } from "./output";
 import {
-  NF_DROP, NF_STOLEN, NF_ACCEPT, V_XMIT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET,
+  NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET,
   CNT_BAD_L4, CNT_TOA_ADDED, CNT_TOA_NO_ROOM, CONN_F_FNAT_SYNACK, CONN_F_FNAT_RSDATA, SET_NO_TOA,
 } from "../defs";
 import {
@@ -229,7 +230,7 @@ export function fnatXmit(ci: u32): i32 {
   setOut(outStart, <u32>(pL3 - outStart) + pLen);
   iphRefreshAddrs();
   setIpvsProperty();
-  setVerdict(V_XMIT);
+  ipOutput();
   return NF_STOLEN;
 }
 
@@ -295,6 +296,6 @@ export function fnatIcmpXmit(ci: u32): i32 {
   if (!decrementTtl(true)) return NF_STOLEN;
   fnatIcmp(ci, false);
   setIpvsProperty();
-  setVerdict(V_XMIT);
+  ipOutput();
   return NF_STOLEN;
 }

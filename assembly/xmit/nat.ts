@@ -2,8 +2,9 @@
 // in, source rewritten back on the way out; TCP/UDP checksums updated incrementally as
 // tcp/udp_fast_csum_update do, the IPv4 header checksum recomputed (ip_send_check), the TTL
 // or hop limit decremented as a router does (decrement_ttl / ip_forward).
+import { ipOutput } from "./output";
 import {
-  NF_DROP, NF_STOLEN, NF_ACCEPT, V_XMIT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6, AF_INET,
+  NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6, AF_INET,
   CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
 } from "../defs";
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
@@ -81,7 +82,7 @@ export function natXmit(ci: u32): i32 {
   }
   iphRefreshAddrs();
   setIpvsProperty();
-  setVerdict(V_XMIT);
+  ipOutput();
   return NF_STOLEN;
 }
 
@@ -164,6 +165,6 @@ export function natIcmpXmit(ci: u32): i32 {
   if (!decrementTtl(true)) return NF_STOLEN;
   natIcmp(ci, false);
   setIpvsProperty();
-  setVerdict(V_XMIT);
+  ipOutput();
   return NF_STOLEN;
 }

@@ -1,5 +1,12 @@
-// The last step of the methods that build a new packet (tunnels): what ip_finish_output /
-// ip6_finish_output do with it. A packet within the path MTU (CTL_TUN_MTU) leaves as it is; a
+// How a packet leaves the engine: the route (one link: its prefix and gateway, as the fib of a
+// director with one interface), then what ip_finish_output / ip6_finish_output do with it.
+// On a TUN the host's kernel routes what the engine writes back; on a TAP the engine is the host
+// on the link and sends each frame to its next hop's MAC itself (neigh.ts l2Xmit):
+//   nextHop(daddr): daddr itself when it is inside the director's prefix on the link (or no
+//     prefix / no gateway of its family is set: every destination on-link), else the gateway.
+//   ipOutput(): a packet rewritten in place (NAT, FULLNAT, their ICMP errors, un-NATed replies)
+//     to the next hop of its (new) destination. DR sends to the real server (on-link by rule).
+//   ipFinishOutput(): a packet the engine built (tunnels). Within the path MTU (CTL_TUN_MTU) it leaves as it is; a
 // bigger one is fragmented as ip_do_fragment / ip6_fragment's slow path does. ip_vs_tunnel_xmit
 // sets skb->ignore_df, so this is reached only by what ensure_mtu_is_adequate let through:
 // IPv4 packets without DF, and ICMP errors (never refused).
@@ -11,10 +18,13 @@
 // The first fragment stays in the slot, in order before the others, which are queued for
 // neighDrain (neigh.ts) behind it — as the kernel sends them, first to last.
 import { V_XMIT, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM } from "../defs";
-import { CTL, CTL_TUN_MTU, CTL_IP_IDENT, linkType } from "../layout";
-import { st16be, st32be } from "../packet/bytes";
+import {
+  CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
+} from "../layout";
+import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix } from "../packet/bytes";
+import { pktDaddr } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
-import { setOut, setVerdict, setDrop, slotStart } from "../pkt";
+import { setOut, setVerdict, setDrop, slotStart, outStart, outLen } from "../pkt";
 import { cntAdd } from "../stats";
 import { l2Xmit, l2Queue, holdFree } from "../neigh";
 
@@ -27,6 +37,25 @@ export function ipIdentNext(): u32 {
   let id = load<u32>(CTL, CTL_IP_IDENT) + 1;
   store<u32>(CTL, id, CTL_IP_IDENT);
   return id;
+}
+
+/** Is daddr on the link: inside the director's prefix there (or no prefix of its family is set)? */
+export function onLink(daddr: usize): bool {
+  let v4 = addrIsV4(daddr);
+  let plen = load<u32>(CTL + (v4 ? CTL_LINK_PLEN4 : CTL_LINK_PLEN6));
+  return plen == 0 || addrInPrefix(daddr, CTL + (v4 ? CTL_LINK_IP4 : CTL_LINK_IP6), plen);
+}
+
+/** The next hop toward daddr on the link: daddr, or the gateway when daddr is off the link's prefix. */
+export function nextHop(daddr: usize): usize {
+  let gw = CTL + (addrIsV4(daddr) ? CTL_LINK_GW4 : CTL_LINK_GW6);
+  return addrIsZero(gw) || onLink(daddr) ? daddr : gw;
+}
+
+/** A packet rewritten in place leaves: XMIT on a TUN; on a TAP to the next hop of its destination. */
+export function ipOutput(): void {
+  if (linkType == 1) { l2Xmit(outStart, outLen, nextHop(pktDaddr())); return; }
+  setVerdict(V_XMIT);
 }
 
 /** One frame out: the slot's output (XMIT) on a TUN, or to next hop nh on a TAP (l2Xmit). */

@@ -3,13 +3,14 @@
  *
  *   fd readable (libuv poll) → readBatch into the engine's RX slots → engine.process(n, now)
  *   → writeBatch of the XMIT and LOCAL slots back into the same device
- *   → (TAP) engine.drain() → writeBatch of the frames the engine sends on its own.
+ *   → engine.drain() → writeBatch of the frames the engine sends on its own.
  *
  * TUN (`mode: 'tun'`, link 'ip'): a bump in the kernel's routing path; NAT and FULLNAT (the VIPs and laddrs routed into it).
  * TAP (`mode: 'tap'`, link 'ethernet'): the engine is a host on an Ethernet segment with its own
- * MAC and address (setLink); it answers ARP/ND for the VIPs, resolves the real servers' MACs
- * itself (held frames, probes: drain()), and forwards DR (-g) and tunnel (-i) conns onto the
- * segment. The TAP is enslaved to a bridge (`bridge`) or left to the caller.
+ * MAC, address/prefix and gateway (setLink); it answers ARP/ND for the VIPs and FULLNAT local
+ * addresses, resolves next hops' MACs itself (held frames, probes: drain()), and forwards every
+ * method onto the segment: DR (-g), tunnels (-i), NAT (-m) and FULLNAT, replies to clients
+ * through the gateway. The TAP is enslaved to a bridge (`bridge`) or left to the caller.
  *
  * PASS frames (not for a VIP, no conn: router solicitations, stray traffic routed into the TUN)
  * are dropped and counted: the director has no local stack behind the TUN to hand them to. The
@@ -18,7 +19,7 @@
  */
 import { isIP } from 'node:net';
 import { loadEngine } from '../engine-node.ts';
-import { Engine, Verdict } from '../engine.ts';
+import { Engine, Verdict, type LinkSpec } from '../engine.ts';
 import * as tun from '../native/tun.ts';
 import { WvsError } from '../errors.ts';
 import { applyRules, laddrsOf, loadRulesFile, parseRules, vipsOf, type RuleOp } from './rules.ts';
@@ -30,12 +31,14 @@ const LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug'];
 export interface DirectorOptions {
   /** TUN/TAP interface name (default wvs0) */
   dev?: string;
-  /** 'tun' (default): IP frames, NAT. 'tap': Ethernet frames, the engine on a link (DR, tunnels, NAT). */
+  /** 'tun' (default): IP frames, NAT and FULLNAT. 'tap': Ethernet frames, the engine on a link (DR, tunnels, NAT, FULLNAT). */
   mode?: 'tun' | 'tap';
   /** TAP: the engine's MAC on the link (default: derived from the TAP's own MAC, see linkMacFor) */
   linkMac?: string;
-  /** TAP: the engine's own IPv4 and/or IPv6 address on the link (ARP/ND probes' source, tunnel source) */
+  /** TAP: the engine's own IPv4 and/or IPv6 address on the link, ADDR or ADDR/PLEN (ARP/ND probes' source, tunnel source, the link's prefix) */
   linkAddrs?: string[];
+  /** TAP: the link's gateway per family: where packets to destinations off the link's prefix go (NAT/FULLNAT replies to clients, routed tunnel real servers) */
+  gateways?: string[];
   /** TAP: enslave the TAP to this bridge (in netns when given) */
   bridge?: string;
   /** TAP: path MTU toward the real servers for tunnels (engine.setTunnelMtu; default 1500) */
@@ -114,11 +117,14 @@ export class Director {
     const mode = o.mode ?? 'tun';
     if (mode !== 'tun' && mode !== 'tap') throw new WvsError('WVS_ERR_USAGE', `--mode ${mode}: "tun" or "tap"`);
     if (mode === 'tap' && o.vipRoutes) throw new WvsError('WVS_ERR_USAGE', '--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
-    if (mode === 'tun' && (o.linkMac || o.linkAddrs?.length || o.bridge || o.tunnelMtu)) {
-      throw new WvsError('WVS_ERR_USAGE', '--link-mac, --link-addr, --bridge and --tunnel-mtu are for --mode tap');
+    if (mode === 'tun' && (o.linkMac || o.linkAddrs?.length || o.gateways?.length || o.bridge || o.tunnelMtu)) {
+      throw new WvsError('WVS_ERR_USAGE', '--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu are for --mode tap');
     }
-    const link = mode === 'tap' ? splitLinkAddrs(o.linkAddrs ?? []) : {};
+    const link = mode === 'tap' ? splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []) : {};
     const engine = await loadEngine({ connMax: o.connMax ?? 1 << 16, link: mode === 'tap' ? 'ethernet' : 'ip' });
+    // the link's prefix before the rules: a -g real server off it is refused when its line is applied
+    // (the MAC is the TAP's, known once it is open: setLink again then)
+    if (mode === 'tap') engine.setLink({ mac: o.linkMac ?? '02:00:00:00:00:00', ...link });
     const ruleOpts = { link: mode === 'tap' ? 'ethernet' as const : 'ip' as const };
     let rules: RuleOp[] = [];
     if (o.rulesFile) rules = loadRulesFile(engine, o.rulesFile, ruleOpts);
@@ -166,7 +172,7 @@ export class Director {
   }
 
   /** TAP: the engine's MAC and addresses on the link. */
-  private setLink(a: { ipv4?: string; ipv6?: string }): void {
+  private setLink(a: Omit<LinkSpec, 'mac'>): void {
     let mac = this.opts.linkMac;
     if (!mac) {
       const tapMac = JSON.parse(ip(this.opts.netns, '-j', 'link', 'show', 'dev', this.devName))[0]?.address as string | undefined;
@@ -175,7 +181,8 @@ export class Director {
     }
     this.engine.setLink({ mac, ...a });
     this.link = { mac, ...a };
-    this.log('info', `link: MAC ${mac}${a.ipv4 ? ` ${a.ipv4}` : ''}${a.ipv6 ? ` ${a.ipv6}` : ''} on ${this.devName}`);
+    this.log('info', `link: MAC ${mac}${a.ipv4 ? ` ${a.ipv4}` : ''}${a.ipv6 ? ` ${a.ipv6}` : ''}` +
+      `${a.gateway4 ? ` via ${a.gateway4}` : ''}${a.gateway6 ? ` via ${a.gateway6}` : ''} on ${this.devName}`);
   }
 
   /**
@@ -280,15 +287,40 @@ export class Director {
   }
 }
 
-/** --link-addr values → at most one IPv4 and one IPv6 address (throws WVS_ERR_USAGE). */
-export function splitLinkAddrs(addrs: readonly string[]): { ipv4?: string; ipv6?: string } {
-  const out: { ipv4?: string; ipv6?: string } = {};
+/** ADDR or ADDR/PLEN → its family and prefix length (undefined: none given); null when malformed. */
+export function parseLinkAddr(v: string): { addr: string; af: 4 | 6; plen?: number } | null {
+  const m = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(v);
+  const af = m ? isIP(m[1]) : 0;
+  if (!m || af === 0) return null;
+  const plen = m[2] === undefined ? undefined : Number(m[2]);
+  if (plen !== undefined && plen > (af === 4 ? 32 : 128)) return null;
+  return { addr: m[1], af: af as 4 | 6, plen };
+}
+
+/**
+ * --link-addr ADDR[/PLEN] and --gateway ADDR values → the engine's LinkSpec fields: at most one
+ * IPv4 and one IPv6 of each (throws WVS_ERR_USAGE). A gateway needs the prefix of its family:
+ * it is what tells on-link destinations from the ones behind the gateway.
+ */
+export function splitLinkAddrs(addrs: readonly string[], gateways: readonly string[] = []): { ipv4?: string; ipv6?: string; gateway4?: string; gateway6?: string } {
+  const out: { ipv4?: string; ipv6?: string; gateway4?: string; gateway6?: string } = {};
   for (const a of addrs) {
-    const af = isIP(a);
-    if (af === 0) throw new WvsError('WVS_ERR_USAGE', `--link-addr ${a}: not an IPv4 or IPv6 address`);
-    const k = af === 4 ? 'ipv4' : 'ipv6';
-    if (out[k]) throw new WvsError('WVS_ERR_USAGE', `--link-addr: one IPv${af} address only (${out[k]}, ${a})`);
+    const p = parseLinkAddr(a);
+    if (!p) throw new WvsError('WVS_ERR_USAGE', `--link-addr ${a}: not an IPv4 or IPv6 address (with an optional /prefix length)`);
+    const k = p.af === 4 ? 'ipv4' : 'ipv6';
+    if (out[k]) throw new WvsError('WVS_ERR_USAGE', `--link-addr: one IPv${p.af} address only (${out[k]}, ${a})`);
     out[k] = a;
+  }
+  for (const g of gateways) {
+    const af = isIP(g);
+    if (af === 0) throw new WvsError('WVS_ERR_USAGE', `--gateway ${g}: not an IPv4 or IPv6 address`);
+    const k = af === 4 ? 'gateway4' : 'gateway6';
+    if (out[k]) throw new WvsError('WVS_ERR_USAGE', `--gateway: one IPv${af} gateway only (${out[k]}, ${g})`);
+    const own = out[af === 4 ? 'ipv4' : 'ipv6'];
+    if (own === undefined || parseLinkAddr(own)!.plen === undefined) {
+      throw new WvsError('WVS_ERR_USAGE', `--gateway ${g} needs the director's IPv${af} address with its prefix: --link-addr ADDR/PLEN`);
+    }
+    out[k] = g;
   }
   return out;
 }

@@ -2,7 +2,7 @@
  * host/director/run.ts - `wasmvs run`: the director on a TUN or TAP device until SIGINT/SIGTERM.
  *
  *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--vip-routes|--no-vip-routes]
- *              [--link-mac MAC] [--link-addr ADDR]... [--bridge BR] [--tunnel-mtu N]
+ *              [--link-mac MAC] [--link-addr ADDR[/PLEN]]... [--gateway ADDR]... [--bridge BR] [--tunnel-mtu N]
  *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
  *
  * The NAT topology over a TUN (VIP routed into the TUN, real servers' replies policy-routed into
@@ -15,20 +15,22 @@ import { isIP } from 'node:net';
 import { startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
 import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
-import { Director, type DirectorOptions, type LogLevel } from './director.ts';
+import { Director, parseLinkAddr, splitLinkAddrs, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
   --dev NAME            TUN/TAP interface to create (default wvs0)
   --mode tun|tap        tun (default): IP frames, NAT (-m) and FULLNAT (--fullnat); tap: Ethernet frames, the engine is a
-                        host on the link (ARP/ND for its VIPs): NAT, DR (-g) and tunnels (-i)
+                        host on the link (ARP/ND for its VIPs and local addresses): DR (-g), tunnels (-i), NAT, FULLNAT
   --rules FILE          rules in ipvsadm-save format (-A/-a lines), applied at start
   --vip-routes          tun: add "ip route VIP/32 dev NAME" for each VIP and each FULLNAT local address
                         (-P ... -z LADDR lines), removed at exit (default)
   --no-vip-routes       tun: leave routing to you
   --link-mac MAC        tap: the engine's MAC (default: the TAP's own MAC with bit 0x04 of byte 0 flipped)
-  --link-addr ADDR      tap: the engine's own IPv4 or IPv6 address on the link (ARP/ND probes, tunnel
-                        source); give it twice for both families; needed for -i real servers
+  --link-addr ADDR[/PLEN]  tap: the engine's own IPv4 or IPv6 address on the link (ARP/ND probes, tunnel
+                        source) and the link's prefix; give it twice for both families; needed for -i real servers
+  --gateway ADDR        tap: the link's router for destinations off the prefix (NAT/FULLNAT replies to
+                        clients, routed tunnel real servers); one per family; needs --link-addr ADDR/PLEN
   --bridge BR           tap: enslave the TAP to bridge BR
   --tunnel-mtu N        tap: path MTU toward tunnel real servers (default 1500)
   --batch N             frames per read batch (default 64)
@@ -69,8 +71,13 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       }
       case '--link-addr': {
         const v = next();
-        if (!v || isIP(v) === 0) throw new RunUsageError(`--link-addr needs an IPv4 or IPv6 address, got ${v ?? 'nothing'}`);
+        if (!v || !parseLinkAddr(v)) throw new RunUsageError(`--link-addr needs an IPv4 or IPv6 address with an optional /prefix length, got ${v ?? 'nothing'}`);
         (o.linkAddrs ??= []).push(v); break;
+      }
+      case '--gateway': {
+        const v = next();
+        if (!v || isIP(v) === 0) throw new RunUsageError(`--gateway needs an IPv4 or IPv6 address, got ${v ?? 'nothing'}`);
+        (o.gateways ??= []).push(v); break;
       }
       case '--bridge': { const v = next(); if (!v || v.length > 15) throw new RunUsageError('--bridge needs an interface name of 1..15 characters'); o.bridge = v; break; }
       case '--tunnel-mtu': o.tunnelMtu = num(a, next(), 576); break;
@@ -99,13 +106,10 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       default: throw new RunUsageError(`unknown option ${argv[i]}`);
     }
   }
-  const tapOnly = ['linkMac', 'linkAddrs', 'bridge', 'tunnelMtu'] as const;
-  if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --bridge and --tunnel-mtu need --mode tap');
+  const tapOnly = ['linkMac', 'linkAddrs', 'gateways', 'bridge', 'tunnelMtu'] as const;
+  if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu need --mode tap');
   if (o.mode === 'tap' && o.vipRoutes) throw new RunUsageError('--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
-  if (o.linkAddrs) {
-    const fams = o.linkAddrs.map((a) => isIP(a));
-    if (fams.filter((f) => f === 4).length > 1 || fams.filter((f) => f === 6).length > 1) throw new RunUsageError('--link-addr: at most one IPv4 and one IPv6 address');
-  }
+  try { splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []); } catch (e) { throw new RunUsageError((e as Error).message); }
   return o;
 }
 

@@ -73,7 +73,7 @@ export function engineDestSpec(d: RuleDestSpec): DestSpec {
 
 /**
  * How the engine is attached: 'ip' (a TUN director: NAT, FULLNAT), 'ethernet' (a TAP director:
- * NAT, DR, tunnels), or 'any' (replay, the browser, an edge runtime: every method the engine has).
+ * every method), or 'any' (replay, the browser, an edge runtime: every method the engine has).
  */
 export interface ApplyOptions { link?: 'ip' | 'ethernet' | 'any' }
 
@@ -100,9 +100,6 @@ function applyOp(engine: Engine, op: Op | MarkRule, o: ApplyOptions): string | n
       const d = op.dest;
       if (link === 'ip' && (d.fwd === 'Route' || d.fwd === 'Tunnel')) {
         return `forwarding method ${d.fwd} is not supported by the TUN director (only -m, Masq, and --fullnat; -g and -i need --mode tap)`;
-      }
-      if (d.fwd === 'FullNat' && link === 'ethernet') {
-        return 'forwarding method FullNat (--fullnat) is not supported by the TAP director (the engine answers ARP/ND for VIPs only, not for local addresses): use --mode tun';
       }
       if (d.fwd !== 'Masq' && d.fwd !== 'Route' && d.fwd !== 'Tunnel' && d.fwd !== 'FullNat') return `forwarding method ${d.fwd} is not supported by the director`;
       const spec = engineDestSpec(d);

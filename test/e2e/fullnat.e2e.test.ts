@@ -40,9 +40,10 @@ describe('FULLNAT rules (pure)', () => {
       .toThrow(/^x:3: local address 198\.18\.2\.9 is also a VIP \(line 4\)/);
     expect(e.services()).toEqual([]);   // refused before anything was applied
   });
-  test('--fullnat dests are refused on a TAP', async () => {
+  test('--fullnat dests are taken on a TAP too (the engine answers ARP for the local addresses there)', async () => {
     const t = await loadEngine({ connMax: 1024, slots: 8, link: 'ethernet' });
-    expect(() => applyRules(t, parseRules(svc, 'x'), 'x', { link: 'ethernet' })).toThrow(/^x:2: forwarding method FullNat \(--fullnat\) is not supported by the TAP director/);
+    applyRules(t, parseRules(svc, 'x'), 'x', { link: 'ethernet' });
+    expect(t.services()[0].dests.map((d) => d.fwd)).toEqual(['FullNat']);
   });
 });
 

@@ -27,6 +27,8 @@ describe('run options (pure)', () => {
     [['--dev=lb1', '--vip-routes', '--netns', 'x'], { dev: 'lb1', vipRoutes: true, netns: 'x' }],
     [['--mode', 'tap', '--link-mac', '02:AA:00:00:01:FE', '--link-addr', '198.18.1.254', '--link-addr=2001:2::fe', '--bridge', 'lan', '--tunnel-mtu', '1400'],
       { mode: 'tap', linkMac: '02:aa:00:00:01:fe', linkAddrs: ['198.18.1.254', '2001:2::fe'], bridge: 'lan', tunnelMtu: 1400 }],
+    [['--mode', 'tap', '--link-addr', '198.18.1.254/24', '--gateway', '198.18.1.1', '--link-addr', '2001:2:0:1::fe/64', '--gateway=2001:2:0:1::1'],
+      { mode: 'tap', linkAddrs: ['198.18.1.254/24', '2001:2:0:1::fe/64'], gateways: ['198.18.1.1', '2001:2:0:1::1'] }],
   ])('%j', (argv, want) => expect(parseRunArgs(argv)).toEqual(want));
 
   test.each([
@@ -34,8 +36,13 @@ describe('run options (pure)', () => {
     [['--link-addr', '198.18.1.254'], /need --mode tap/],
     [['--mode', 'tap', '--vip-routes'], /--vip-routes is for --mode tun/],
     [['--mode', 'tap', '--link-mac', '03:00:00:00:00:01'], /--link-mac needs a unicast MAC/],
-    [['--mode', 'tap', '--link-addr', 'lan0'], /--link-addr needs an IPv4 or IPv6 address, got lan0/],
-    [['--mode', 'tap', '--link-addr', '198.18.1.254', '--link-addr', '198.18.1.253'], /at most one IPv4 and one IPv6/],
+    [['--mode', 'tap', '--link-addr', 'lan0'], /--link-addr needs an IPv4 or IPv6 address with an optional \/prefix length, got lan0/],
+    [['--mode', 'tap', '--link-addr', '198.18.1.254/33'], /--link-addr needs an IPv4 or IPv6 address with an optional \/prefix length, got 198\.18\.1\.254\/33/],
+    [['--mode', 'tap', '--link-addr', '198.18.1.254', '--link-addr', '198.18.1.253'], /--link-addr: one IPv4 address only \(198\.18\.1\.254, 198\.18\.1\.253\)/],
+    [['--mode', 'tap', '--link-addr', '198.18.1.254', '--gateway', '198.18.1.1'], /--gateway 198\.18\.1\.1 needs the director's IPv4 address with its prefix: --link-addr ADDR\/PLEN/],
+    [['--mode', 'tap', '--link-addr', '198.18.1.254/24', '--gateway', 'router'], /--gateway needs an IPv4 or IPv6 address, got router/],
+    [['--mode', 'tap', '--link-addr', '198.18.1.254/24', '--gateway', '198.18.1.1', '--gateway', '198.18.1.2'], /--gateway: one IPv4 gateway only/],
+    [['--gateway', '198.18.1.1'], /--gateway, --bridge and --tunnel-mtu need --mode tap/],
     [['--batch', '0'], /--batch needs an integer >= 1, got 0/],
     [['--dev', 'a-name-longer-than-15'], /1\.\.15 characters/],
     [['--log-level', 'loud'], /--log-level must be/],
