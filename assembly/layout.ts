@@ -84,6 +84,7 @@
 @inline export const CTL_LINK_GW6: u32 = 592;       // 16 bytes: IPv6 gateway on the link (0: none)
 @inline export const CTL_LINK_PLEN4: u32 = 608;     // u32: prefix length of CTL_LINK_IP4 in the 128-bit form (0: all on-link)
 @inline export const CTL_LINK_PLEN6: u32 = 612;     // u32: prefix length of CTL_LINK_IP6 (0: all on-link)
+@inline export const CTL_HOLD_UNRES: u32 = 616;     // u32 frames in the hold queue waiting for a next hop (INCOMPLETE)
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -248,7 +249,11 @@
 @inline export const NEIGH_LAST_PROBE: u32 = 32;
 @inline export const NEIGH_LAST_USED: u32 = 36;
 @inline export const NEIGH_SIZE: u32 = 40;
-@inline export const HOLD_MAX: u32 = 32;
+// The hold queue: frames waiting for a next hop's MAC (at most HOLD_UNRES_MAX, the kernel's
+// unres_qlen), probes, and the frames sent besides a slot's own (fragments after the first):
+// room for one such frame per slot, so a batch of packets that each fragment in two fits.
+@inline export const HOLD_UNRES_MAX: u32 = 32;
+export let holdMax: u32 = 0;
 @inline export const HOLD_STATE: u32 = 0;
 @inline export const HOLD_NEIGH: u32 = 2;
 @inline export const HOLD_LEN: u32 = 4;
@@ -335,9 +340,10 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   SCRATCH = p; p += SCRATCH_SIZE;
   p = align(p, 64);
   NEIGH = p; p += <usize>(NEIGH_MAX + 1) * NEIGH_SIZE;
-  HOLD_META = p; p += <usize>HOLD_MAX * HOLD_META_SIZE;
+  holdMax = HOLD_UNRES_MAX + nSlots;
+  HOLD_META = p; p += <usize>holdMax * HOLD_META_SIZE;
   p = align(p, 64);
-  HOLD = p; p += <usize>HOLD_MAX * sSize;
+  HOLD = p; p += <usize>holdMax * sSize;
   p = align(p, 64);
   LADDR = p; p += <usize>(LADDR_MAX + 1) * LADDR_SIZE;
   MEM_END = p;

@@ -7,7 +7,8 @@
 //   NEIGH_PROBES_MAX the entry FAILS and its held frames are dropped (counted). An answer
 //   makes it REACHABLE and its frames READY. A REACHABLE entry older than CTL_NEIGH_REACHABLE
 //   turns STALE: still used, and probed again (at most once a second) until confirmed.
-// - The hold queue (HOLD_MAX frames of slotSize) also carries the probes. Frames READY to go
+// - The hold queue (holdMax frames of slotSize; at most HOLD_UNRES_MAX of them waiting for a next
+//   hop) also carries the probes and the fragments after a slot's first. Frames READY to go
 //   leave through neighDrain(): the host calls it after process()/tick() and sends the slots
 //   it fills, like a batch of its own.
 // - ARP requests and neighbour solicitations for a VIP or the director's own address are
@@ -15,7 +16,7 @@
 import {
   CTL, CTL_NEIGH_TMP, CTL_LINK_MAC, CTL_LINK_IP4, CTL_LINK_IP6, CTL_NEIGH_REACHABLE, CTL_HOLD_COUNT, CTL_NOW, NEIGH, NEIGH_MAX, NEIGH_SIZE,
   NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED, NEIGH_LAST_PROBE, NEIGH_LAST_USED,
-  HOLD_META, HOLD, HOLD_MAX, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH, HOLD_LEN, HOLD_AT, slotSize, slotCount, slotBase,
+  HOLD_META, HOLD, holdMax, HOLD_UNRES_MAX, CTL_HOLD_UNRES, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH, HOLD_LEN, HOLD_AT, slotSize, slotCount, slotBase,
   slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType,
 } from "./layout";
 import {
@@ -100,22 +101,24 @@ function confirm(i: u32, addr: usize, mac: usize, st: u8): void {
   store<u8>(n, 0, NEIGH_PROBES);
   store<u32>(n, now(), NEIGH_CONFIRMED);
   if (load<u16>(n, NEIGH_HELD) == 0) return;
-  for (let h: u32 = 0; h < HOLD_MAX; h++) {
+  for (let h: u32 = 0; h < holdMax; h++) {
     let m = holdMeta(h);
     if (load<u8>(m, HOLD_STATE) == 1 && <u32>load<u16>(m, HOLD_NEIGH) == i) {
       macCopy(holdData(h), n + NEIGH_MAC);          // the held frame's destination MAC
       macCopy(holdData(h) + 6, myMac());
       store<u8>(m, 2, HOLD_STATE);
+      unresAdd(-1);
     }
   }
   store<u16>(n, 0, NEIGH_HELD);
 }
 
 function dropHeld(i: u32): void {
-  for (let h: u32 = 0; h < HOLD_MAX; h++) {
+  for (let h: u32 = 0; h < holdMax; h++) {
     let m = holdMeta(h);
     if (load<u8>(m, HOLD_STATE) == 1 && <u32>load<u16>(m, HOLD_NEIGH) == i) {
       store<u8>(m, 0, HOLD_STATE);
+      unresAdd(-1);
       store<u32>(CTL, load<u32>(CTL, CTL_HOLD_COUNT) - 1, CTL_HOLD_COUNT);
       cntInc(CNT_NEIGH_FAILED);
     }
@@ -124,9 +127,11 @@ function dropHeld(i: u32): void {
 }
 
 
+@inline function unresAdd(d: i32): void { store<u32>(CTL, <u32>(<i32>load<u32>(CTL, CTL_HOLD_UNRES) + d), CTL_HOLD_UNRES); }
+
 /** A free hold entry, or -1. */
 function holdAlloc(): i32 {
-  for (let h: u32 = 0; h < HOLD_MAX; h++) if (load<u8>(holdMeta(h), HOLD_STATE) == 0) return <i32>h;
+  for (let h: u32 = 0; h < holdMax; h++) if (load<u8>(holdMeta(h), HOLD_STATE) == 0) return <i32>h;
   return -1;
 }
 
@@ -227,9 +232,14 @@ function neighResolve(nh: usize): u32 {
 /**
  * Queue a frame (hdr + data, copied) for neighDrain: READY with its MACs when entry i is known
  * (or i = 0: no neighbour, a TUN), else held for i, which is asked (again) when its last probe
- * is a second old. Returns the frame's copy in the queue, 0 when the queue is full.
+ * is a second old. Returns the frame's copy in the queue, 0 when there is no room: the queue is
+ * full, or (capped) HOLD_UNRES_MAX frames wait for next hops already. Fragments after a held
+ * first one are not capped: a packet is held whole or not at all.
  */
-function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32): usize {
+function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32, capped: bool): usize {
+  let n = neighPtr(i);
+  let unres = i != 0 && load<u8>(n, NEIGH_STATE) == NUD_INCOMPLETE;
+  if (unres && capped && load<u32>(CTL, CTL_HOLD_UNRES) >= HOLD_UNRES_MAX) return 0;
   let h = holdAlloc();
   if (h < 0) return 0;
   let f = holdData(<u32>h);
@@ -240,22 +250,29 @@ function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32): 
   store<u32>(m, hdrLen + dataLen, HOLD_LEN);
   store<u32>(m, now(), HOLD_AT);
   store<u32>(CTL, load<u32>(CTL, CTL_HOLD_COUNT) + 1, CTL_HOLD_COUNT);
-  let n = neighPtr(i);
-  if (i == 0 || load<u8>(n, NEIGH_STATE) != NUD_INCOMPLETE) {
+  if (!unres) {
     if (i != 0) { macCopy(f, n + NEIGH_MAC); macCopy(f + 6, myMac()); }
     store<u8>(m, 2, HOLD_STATE);
     return f;
   }
   store<u8>(m, 1, HOLD_STATE);
+  unresAdd(1);
   store<u16>(n, load<u16>(n, NEIGH_HELD) + 1, NEIGH_HELD);
   cntInc(CNT_NEIGH_HELD);
   if (<i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
   return f;
 }
 
+/** Will a frame to next hop nh leave at once (its MAC known, or a TUN), rather than be held? */
+export function neighReady(nh: usize): bool {
+  if (linkType != 1) return true;
+  let i = neighFind(nh);
+  return i != 0 && load<u8>(neighPtr(i), NEIGH_STATE) != NUD_INCOMPLETE;
+}
+
 /** Free entries in the hold queue (a caller with several frames to queue checks first). */
 export function holdFree(): u32 {
-  return HOLD_MAX - load<u32>(CTL, CTL_HOLD_COUNT);
+  return holdMax - load<u32>(CTL, CTL_HOLD_COUNT);
 }
 
 /**
@@ -273,7 +290,7 @@ export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
     setVerdict(V_XMIT);
     return;
   }
-  if (holdFrame(i, eth, totLen, 0, 0) == 0) { setDrop(CNT_NEIGH_QUEUE_FULL); return; }
+  if (holdFrame(i, eth, totLen, 0, 0, true) == 0) { setDrop(CNT_NEIGH_QUEUE_FULL); return; }
   setVerdict(V_STOLEN);
 }
 
@@ -283,9 +300,9 @@ export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
  * the queued copy (for the caller to finish its headers), 0 when there is no room.
  */
 export function l2Queue(hdr: usize, hdrLen: u32, data: usize, dataLen: u32, nh: usize): usize {
-  if (linkType != 1) return holdFrame(0, hdr, hdrLen, data, dataLen);
+  if (linkType != 1) return holdFrame(0, hdr, hdrLen, data, dataLen, false);
   let i = neighResolve(nh);
-  return i == 0 ? 0 : holdFrame(i, hdr, hdrLen, data, dataLen);
+  return i == 0 ? 0 : holdFrame(i, hdr, hdrLen, data, dataLen, false);
 }
 
 /** Timers: INCOMPLETE entries are probed each second, and fail (their frames dropped) after PROBES_MAX. */
@@ -310,7 +327,7 @@ export function neighTick(): void {
 export function neighDrain(max: u32): u32 {
   if (max > slotCount) max = slotCount;
   let k: u32 = 0;
-  for (let h: u32 = 0; h < HOLD_MAX && k < max; h++) {
+  for (let h: u32 = 0; h < holdMax && k < max; h++) {
     let m = holdMeta(h);
     if (load<u8>(m, HOLD_STATE) != 2) continue;
     let len = load<u32>(m, HOLD_LEN);

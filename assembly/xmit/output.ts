@@ -15,18 +15,19 @@
 //         per fragment = (mtu - header) rounded down to 8 bytes, the last one what is left.
 //   IPv6: a Fragment header (RFC 8200 §4.5) after the IPv6 header, data per fragment =
 //         (mtu - 40 - 8) rounded down to 8, the identification shared by all fragments.
-// The first fragment stays in the slot, in order before the others, which are queued for
-// neighDrain (neigh.ts) behind it — as the kernel sends them, first to last.
-import { V_XMIT, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM } from "../defs";
+// The first fragment stays in the slot (or is held for its next hop), in order before the
+// others, which are queued for neighDrain (neigh.ts) behind it — as the kernel sends them, first
+// to last. The hold queue has room for one such frame per slot.
+import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM } from "../defs";
 import {
   CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
 } from "../layout";
 import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix } from "../packet/bytes";
 import { pktDaddr } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
-import { setOut, setVerdict, setDrop, slotStart, outStart, outLen } from "../pkt";
+import { setOut, setVerdict, setDrop, slotStart, outStart, outLen, verdict } from "../pkt";
 import { cntAdd } from "../stats";
-import { l2Xmit, l2Queue, holdFree } from "../neigh";
+import { l2Xmit, l2Queue, holdFree, neighReady } from "../neigh";
 
 @inline const IP_MF: u16 = 0x2000;
 @inline const FRAG_HDR: u32 = 8;
@@ -76,9 +77,12 @@ export function ipFinishOutput(ip: usize, totLen: u32, l2len: u32, nh: usize): v
   else fragment6(ip, totLen, l2len, mtu, nh);
 }
 
-/** Room for the fragments after the first (+1: a neighbour probe may be queued with them). */
-function roomFor(n: u32): bool {
-  if (holdFree() >= n) return true;
+/**
+ * Room in the hold queue for a packet's n fragments toward nh: the n - 1 after the first, and
+ * when nh is still being resolved the first too and a probe. All or none: never half a packet.
+ */
+function roomFor(n: u32, nh: usize): bool {
+  if (holdFree() >= (neighReady(nh) ? n - 1 : n + 1)) return true;
   setDrop(CNT_FRAG_NO_ROOM);                   // counted with the slot's verdict, as every drop
   return false;
 }
@@ -88,19 +92,21 @@ function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
   let step = (mtu - hlen) & ~7;
   let left = totLen - hlen;
   let n = (left + step - 1) / step;
-  if (!roomFor(n)) return;
-  // the first fragment's header, then a copy of it (with its L2 header) for each of the others
+  if (!roomFor(n, nh)) return;
+  // the first fragment leaves (or is held for its next hop) first; then a copy of its header
+  // (with its L2 header) goes with each of the others
+  frag4Header(ip, hlen, step, 0, true);
+  emit(ip, hlen + step, l2len, nh);
+  if (verdict == V_DROP) return;
   let data = ip + hlen;
   for (let k: u32 = 1; k < n; k++) {
     let off = k * step;
     let len = left - off < step ? left - off : step;
     let f = l2Queue(ip - l2len, l2len + hlen, data + off, len, nh);
-    if (f == 0) break;     // cannot happen after roomFor; the fragments queued so far still go
+    if (f == 0) break;     // cannot happen after roomFor
     frag4Header(f + l2len, hlen, len, off, k + 1 < n);
   }
-  frag4Header(ip, hlen, step, 0, true);
   cntAdd(CNT_FRAG_CREATED, n);
-  emit(ip, hlen + step, l2len, nh);
 }
 
 @inline function frag4Header(ip: usize, hlen: u32, len: u32, off: u32, more: bool): void {
@@ -116,13 +122,16 @@ function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
   // the first fragment: the L2 + IPv6 headers move 8 bytes into the headroom for the Fragment header
   let nip = ip - FRAG_HDR;
   if (nip - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); return; }
-  if (!roomFor(n)) return;
+  if (!roomFor(n, nh)) return;
   memory.copy(nip - l2len, ip - l2len, l2len + 40);
   let fh = nip + 40;
   store<u8>(fh, load<u8>(nip, 6));          // next header: what the packet carried
   store<u8>(fh, 0, 1);
   st32be(fh + 4, ipIdentNext());
   store<u8>(nip, IPPROTO_FRAGMENT, 6);
+  frag6Header(nip, step, 0, true);
+  emit(nip, 40 + FRAG_HDR + step, l2len, nh);
+  if (verdict == V_DROP) return;
   let data = ip + 40;                          // unmoved: the payload stays where it was
   for (let k: u32 = 1; k < n; k++) {
     let off = k * step;
@@ -131,9 +140,7 @@ function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
     if (f == 0) break;
     frag6Header(f + l2len, len, off, k + 1 < n);
   }
-  frag6Header(nip, step, 0, true);
   cntAdd(CNT_FRAG_CREATED, n);
-  emit(nip, 40 + FRAG_HDR + step, l2len, nh);
 }
 
 @inline function frag6Header(ip: usize, len: u32, off: u32, more: bool): void {

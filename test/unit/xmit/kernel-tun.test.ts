@@ -238,42 +238,57 @@ describe('tunnelled packets over the path MTU without DF, replayed against the 6
     expect(e.drain()).toBe(0);
   });
 
-  test('no room in the hold queue for every fragment: the packet is a counted drop, nothing half-sent, and the next one goes', async () => {
+  test('no room in the hold queue for every fragment: the packet is a counted drop, nothing half-sent; drained, the next one goes', async () => {
     const cli = frames('client', 'tun-frag');
-    const e = await engine({ link: 'ethernet', headroom: 256, slotSize: 4096 });
+    // 8 slots: a hold queue of 32 (frames waiting for next hops) + 8 (one extra frame per slot)
+    const e = await engine({ link: 'ethernet', headroom: 256, slotSize: 4096, slots: 8 });
     e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254' });
     e.addNeighbour('198.18.1.12', '02:00:00:00:01:01');
     e.addService({ proto: 'UDP', addr: '198.18.2.21', port: 53, sched: 'rr' });
     e.addDest({ proto: 'UDP', addr: '198.18.2.21', port: 53 }, { addr: '198.18.1.12', port: 53, fwd: 'Tunnel' });
     const big = cli.find((f) => f[12] === 0x08 && f[13] === 0 && f[23] === 17 && ((f[16] << 8) | f[17]) === 1500 && !(f[20] & 0x40))!;
-    // fill the hold queue with frames for a neighbour that never answers (no drain in between)
-    e.addService({ proto: 'UDP', addr: '198.18.2.22', port: 53, sched: 'rr' });
-    e.addDest({ proto: 'UDP', addr: '198.18.2.22', port: 53 }, { addr: '198.18.1.99', port: 53, fwd: 'Route' });
-    const small = big.slice(0, 14 + 28 + 8);
-    small[16] = 0; small[17] = 36; small[30 + 3] = 22;   // 36-byte UDP to 198.18.2.22 (tot_len, daddr); checksums below
-    const v = new DataView(small.buffer);
-    v.setUint16(24, 0); let c = 0; for (let i = 14; i < 34; i += 2) c += v.getUint16(i); while (c > 0xffff) c = (c & 0xffff) + (c >>> 16); v.setUint16(24, ~c & 0xffff);
-    v.setUint16(14 + 20 + 4, 16); v.setUint16(14 + 20 + 6, 0);
-    let held = 0;
-    for (let sp = 0; e.heldFrames() < 32 && sp < 64; sp++) {
-      v.setUint16(34, 20000 + sp);
-      const r = e.processFrame(small, 1);
-      if (r.verdict === 'STOLEN') held++;
-    }
-    expect(e.heldFrames()).toBe(32);
+    // 40 packets without a drain in between: 40 second fragments fill the queue
+    for (let i = 0; i < 40; i++) expect(e.processFrame(big, 1).verdict).toBe('XMIT');
+    expect(e.heldFrames()).toBe(40);
     const r = e.processFrame(big, 2);
     expect(r).toMatchObject({ verdict: 'DROP', reason: 'drop_frag_no_room' });
-    expect(e.counters()).toMatchObject({ drop_frag_no_room: 1n, frag_created: 0n });
-    expect(e.heldFrames()).toBe(32);
-    expect(held).toBeGreaterThan(0);
-    // 198.18.1.99 never answers: after its probes (1 s apart) its frames are dropped, the queue empties
-    for (let t = 1000; t <= 5000; t += 1000) { e.tick(t); e.drain(); }
-    expect(e.heldFrames()).toBe(0);
-    const r2 = e.processFrame(big, 5001);
+    expect(e.counters()).toMatchObject({ drop_frag_no_room: 1n, frag_created: 80n });
+    expect(e.heldFrames()).toBe(40);
+    let sent = 0;
+    for (let k = e.drain(); k > 0; k = e.drain()) sent += k;
+    expect(sent).toBe(40);
+    const r2 = e.processFrame(big, 3);
     expect(r2.verdict).toBe('XMIT');
     expect(r2.data.length).toBe(14 + 1500);
     expect(e.drain()).toBe(1);
     expect(e.output(0).length).toBe(14 + 20 + 20);   // the second fragment: 20 bytes of the 1520
-    expect(e.counters().frag_created).toBe(2n);
+    expect(e.counters().frag_created).toBe(82n);
+  });
+
+  test('frames waiting for a next hop are capped at 32; fragments of a packet are held whole, behind their first', async () => {
+    const cli = frames('client', 'tun-frag');
+    const e = await engine({ link: 'ethernet', headroom: 256, slotSize: 4096, slots: 64 });
+    e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254' });
+    e.addService({ proto: 'UDP', addr: '198.18.2.21', port: 53, sched: 'rr' });
+    e.addDest({ proto: 'UDP', addr: '198.18.2.21', port: 53 }, { addr: '198.18.1.12', port: 53, fwd: 'Tunnel' });
+    const big = cli.find((f) => f[12] === 0x08 && f[13] === 0 && f[23] === 17 && ((f[16] << 8) | f[17]) === 1500 && !(f[20] & 0x40))!;
+    const verdicts = Array.from({ length: 20 }, (_, i) => e.processFrame(big, 1 + i).verdict);
+    // 198.18.1.12 unknown: each packet held whole (first + second fragment); the cap counts first fragments
+    expect(verdicts.slice(0, 16)).toEqual(Array(16).fill('STOLEN'));
+    expect(e.neighbour('198.18.1.12').state).toBe('INCOMPLETE');
+    expect(e.counters().drop_neigh_queue_full).toBe(BigInt(verdicts.filter((v) => v === 'DROP').length));
+    // the ARP request goes first; the reply releases every held frame, each packet's first fragment before its second
+    expect(e.drain()).toBe(1);
+    const arp = Uint8Array.from([2, 0, 0, 0, 1, 0xfe, 2, 0, 0, 0, 1, 1, 8, 6, 0, 1, 8, 0, 6, 4, 0, 2, 2, 0, 0, 0, 1, 1, 198, 18, 1, 12, 2, 0, 0, 0, 1, 0xfe, 198, 18, 1, 254]);
+    e.processFrame(arp, 100);
+    const out: Uint8Array[] = [];
+    for (let k = e.drain(); k > 0; k = e.drain()) for (let i = 0; i < k; i++) out.push(e.output(i));
+    const held = verdicts.filter((v) => v === 'STOLEN').length;
+    expect(out.length).toBe(2 * held);
+    for (let i = 0; i < out.length; i += 2) {
+      expect((out[i][14 + 6] << 8 | out[i][14 + 7]) & 0x3fff, `frame ${i}: a first fragment`).toBe(0x2000);
+      expect((out[i + 1][14 + 6] << 8 | out[i + 1][14 + 7]) & 0x1fff, `frame ${i + 1}: its second`).toBe(1480 / 8);
+      expect(hex(out[i + 1].subarray(14 + 4, 14 + 6))).toBe(hex(out[i].subarray(14 + 4, 14 + 6)));
+    }
   });
 });
