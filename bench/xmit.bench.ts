@@ -2,8 +2,10 @@
  * bench/xmit.bench.ts - engine cost per packet for each forwarding method next to NAT, on the
  * same 1,000,000-conn table (issue 7: DR and IPIP should be no slower than NAT).
  * For each method: a fresh engine, 1M conns made by SYNs, then established ACKs to random flows
- * in batches of 256; only engine.process() is timed. DR runs on a TAP (Ethernet frames), the
- * others on a TUN (raw IP). Run: npm run bench:xmit
+ * in batches of 256; only engine.process() (+ drain(), where frames leave through it) is timed.
+ * DR and "NAT on a TAP" run on a TAP (Ethernet frames, next hops by the engine's link routing),
+ * the others on a TUN (raw IP). "IPIP, no DF, 1500 B" sends full-size segments without DF: each
+ * leaves as two fragments (the second through drain()). Run: npm run bench:xmit
  */
 import { loadEngine } from '../host/engine-node.ts';
 import { ip } from '../host/packet-builder.ts';
@@ -14,30 +16,42 @@ const BATCH = 256, VIP = '198.18.0.100';
 const key = { proto: 'TCP' as const, addr: VIP, port: 80 };
 const ETH = new Uint8Array([0x02, 0, 0, 0, 0, 0xaa, 0x02, 0, 0, 0, 0, 0xbb, 0x08, 0x00]);   // to the director's MAC
 
-const METHODS: { name: string; link: 'ip' | 'ethernet'; dest: Partial<DestSpec> }[] = [
+const METHODS: { name: string; link: 'ip' | 'ethernet'; dest: Partial<DestSpec>; big?: boolean }[] = [
   { name: 'NAT (-m)', link: 'ip', dest: { fwd: 'Masq' } },
+  { name: 'NAT (-m) on a TAP', link: 'ethernet', dest: { fwd: 'Masq' } },
+  { name: 'FULLNAT (--fullnat)', link: 'ip', dest: { fwd: 'FullNat' } },
   { name: 'DR (-g)', link: 'ethernet', dest: { fwd: 'Route' } },
   { name: 'IPIP (-i)', link: 'ip', dest: { fwd: 'Tunnel', tunType: 'ipip' } },
   { name: 'GUE (-i --tun-type gue)', link: 'ip', dest: { fwd: 'Tunnel', tunType: 'gue', tunPort: 6080 } },
   { name: 'GRE (-i --tun-type gre)', link: 'ip', dest: { fwd: 'Tunnel', tunType: 'gre' } },
+  { name: 'IPIP, no DF, 1500 B (2 fragments)', link: 'ip', dest: { fwd: 'Tunnel', tunType: 'ipip' }, big: true },
 ];
 
-function frames(n: number, flags: string, eth: boolean): { buf: Uint8Array; len: number } {
+/**
+ * One frame per flow. big: 1500-byte segments without DF, of which only the 40 header bytes are
+ * kept (frameLen says 1500; the payload is whatever the slot holds: nothing reads it).
+ */
+function frames(n: number, flags: string, eth: boolean, big = false): { buf: Uint8Array; len: number; frameLen: number } {
   const len = 40 + (eth ? 14 : 0);
   const buf = new Uint8Array(n * len);
+  const payload = big ? new Uint8Array(1460) : undefined;
   for (let i = 0; i < n; i++) {
-    const f = ip(`198.19.${(i >> 8) & 255}.${i & 255}`, VIP, { proto: 'tcp', sport: 1024 + (i >>> 16), dport: 80, flags, seq: 1, ack: 1 });
+    const f = ip(`198.19.${(i >> 8) & 255}.${i & 255}`, VIP, { proto: 'tcp', sport: 1024 + (i >>> 16), dport: 80, flags, seq: 1, ack: 1, payload }, { df: !big });
     if (eth) buf.set(ETH, i * len);
-    buf.set(f, i * len + (eth ? 14 : 0));
+    buf.set(f.subarray(0, 40), i * len + (eth ? 14 : 0));
   }
-  return { buf, len };
+  return { buf, len, frameLen: big ? 1500 + (eth ? 14 : 0) : len };
 }
 
 const rows = [];
 for (const m of METHODS) {
   const e = await loadEngine({ connMax: 1 << 20, slots: BATCH, slotSize: 2048, link: m.link, seed: 7 }, 'release');
-  if (m.link === 'ethernet') e.setLink({ mac: '02:00:00:00:00:aa', ipv4: '198.18.1.254' });
+  if (m.link === 'ethernet') {
+    e.setLink({ mac: '02:00:00:00:00:aa', ipv4: '198.18.1.254/24', gateway4: '198.18.1.250' });
+    e.addNeighbour('198.18.1.250', '02:00:00:00:01:fa');
+  } else e.setLink({ mac: '02:00:00:00:00:aa', ipv4: '198.18.1.254' });
   e.addService({ ...key, sched: 'rr' });
+  if (m.dest.fwd === 'FullNat') for (let l = 200; l < 204; l++) e.addLaddr(key, `198.18.1.${l}`);
   for (let d = 1; d <= 8; d++) {
     const addr = `198.18.1.${d}`;
     e.addDest(key, { addr, port: m.dest.fwd === 'Masq' ? 8080 : 80, weight: 1, ...m.dest } as DestSpec);
@@ -45,15 +59,15 @@ for (const m of METHODS) {
   }
   const mem = e.memory, dv = new DataView(mem.buffer);
   const eth = m.link === 'ethernet';
-  const load = (f: { buf: Uint8Array; len: number }, idx: (k: number) => number, n: number) => {
+  const load = (f: { buf: Uint8Array; len: number; frameLen: number }, idx: (k: number) => number, n: number) => {
     for (let k = 0; k < n; k++) {
       const i = idx(k);
       mem.set(f.buf.subarray(i * f.len, (i + 1) * f.len), e.slotBase + k * e.slotSize + e.headroom);
       dv.setUint32(e.slotMetaBase + k * e.slotMetaSize, e.headroom, true);
-      dv.setUint32(e.slotMetaBase + k * e.slotMetaSize + 4, f.len, true);
+      dv.setUint32(e.slotMetaBase + k * e.slotMetaSize + 4, f.frameLen, true);
     }
   };
-  const syn = frames(N, 'S', eth), ack = frames(N, 'A', eth);
+  const syn = frames(N, 'S', eth), ack = frames(N, 'A', eth, m.big);
   let now = 1000, tNew = 0;
   for (let i = 0; i < N; i += BATCH) {
     const n = Math.min(BATCH, N - i);
@@ -65,11 +79,12 @@ for (const m of METHODS) {
   let t = 0, pk = 0, ok = 0;
   for (let r = 0; r < Math.floor(2 * N / BATCH); r++) {
     load(ack, () => rnd(), BATCH);
-    const t0 = performance.now(); e.process(BATCH, now += 1); t += performance.now() - t0;
+    const t0 = performance.now(); e.process(BATCH, now += 1); if (m.big) while (e.drain() === e.slots); t += performance.now() - t0;
     pk += BATCH;
     if (r === 0) for (let k = 0; k < BATCH; k++) if (e.result(k).verdict === 'XMIT') ok++;
   }
-  rows.push({ method: m.name, conns: e.connCount(), 'new conn ns': Math.round(tNew * 1e6 / N), 'established ns/pkt': Math.round(t * 1e6 / pk), 'first batch forwarded': `${ok}/${BATCH}` });
+  rows.push({ method: m.name, conns: e.connCount(), 'new conn ns': Math.round(tNew * 1e6 / N), 'established ns/pkt': Math.round(t * 1e6 / pk), 'first batch forwarded': `${ok}/${BATCH}`,
+    ...(m.big ? { fragments: String(e.counters().frag_created) } : {}) });
 }
 console.log(`load ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`);
 console.table(rows);
