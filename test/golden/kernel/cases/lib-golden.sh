@@ -60,6 +60,28 @@ start_senders() {
 send_cli() { echo "$*" >&3; read -r PKT_R <&4; case $PKT_R in ok*) ;; *) echo "pktsend(cli) $*: $PKT_R" >&2;; esac; }
 send_dst() { echo "$*" >&5; read -r PKT_R <&6; case $PKT_R in ok*) ;; *) echo "pktsend(dst) $*: $PKT_R" >&2;; esac; }
 stop_senders() { exec 3>&- 5>&- ; sleep 0.2; exec 4<&- 6<&-; }
+# Capture both sides with tcpdump filter $1: cli:vc0 (the client's view: VIP) into
+# /tmp/client-side.pcap, dst:vd0 (the real servers' side) into /tmp/dest-side.pcap.
+capture_start() {
+  ip netns exec cli tcpdump -Z root -U -n -i vc0 -w /tmp/client-side.pcap "$1" 2>/tmp/td1.err &
+  TD1=$!
+  ip netns exec dst tcpdump -Z root -U -n -i vd0 -w /tmp/dest-side.pcap "$1" 2>/tmp/td2.err &
+  TD2=$!
+  sleep 2
+}
+# Stop the captures and the senders, copy both pcaps into the output; with "dump", also their
+# hex dumps (client-side.txt, dest-side.txt) and a decoded listing of each on stdout.
+capture_stop() {
+  kill -TERM $TD1 $TD2; sleep 1
+  stop_senders
+  cp /tmp/client-side.pcap /tmp/dest-side.pcap .
+  cat /tmp/td1.err /tmp/td2.err
+  [ "$1" = dump ] || return 0
+  tcpdump -nn -vv -xx -r client-side.pcap > client-side.txt 2>/dev/null
+  tcpdump -nn -vv -xx -r dest-side.pcap > dest-side.txt 2>/dev/null
+  echo "=== client-side.pcap"; tcpdump -nn -vv -r client-side.pcap 2>/dev/null
+  echo "=== dest-side.pcap"; tcpdump -nn -vv -r dest-side.pcap 2>/dev/null
+}
 
 # hex of an IPv4 address / a port as /proc/net/ip_vs_conn prints them
 hex4() { echo "$1" | awk -F. '{printf "%02X%02X%02X%02X", $1, $2, $3, $4}'; }

@@ -15,22 +15,11 @@ ipvsadm -A -t [$VIP]:80 -s rr;  ipvsadm -a -t [$VIP]:80 -r [$RS]:8080 -m
 ipvsadm -A -u [$VIP]:54 -s rr;  ipvsadm -a -u [$VIP]:54 -r [$RS]:5454 -m
 ipvsadm -A -u [$VIP]:53 -s rr;  ipvsadm -a -u [$VIP]:53 -r [$RSR]:5353 -m
 F6='ip6 and (ip6[6] == 6 or ip6[6] == 17 or (ip6[6] == 58 and ip6[40] < 130))'
-ip netns exec cli tcpdump -Z root -U -n -i vc0 -w /tmp/client-side.pcap "$F6" 2>/tmp/td1.err &
-TD1=$!
-ip netns exec dst tcpdump -Z root -U -n -i vd0 -w /tmp/dest-side.pcap "$F6" 2>/tmp/td2.err &
-TD2=$!
-sleep 2
+capture_start "$F6"
 nat_flow
 sleep 2.2
 run ipvsadm -L -n
 run ipvsadm -L -n --stats --exact
 run ipvsadm -L -n -c
 run cat /proc/net/ip_vs_conn
-kill -TERM $TD1 $TD2; sleep 1
-stop_senders
-cp /tmp/client-side.pcap /tmp/dest-side.pcap .
-cat /tmp/td1.err /tmp/td2.err
-tcpdump -nn -vv -xx -r client-side.pcap > client-side.txt 2>/dev/null
-tcpdump -nn -vv -xx -r dest-side.pcap > dest-side.txt 2>/dev/null
-echo "=== client-side.pcap"; tcpdump -nn -vv -r client-side.pcap 2>/dev/null
-echo "=== dest-side.pcap"; tcpdump -nn -vv -r dest-side.pcap 2>/dev/null
+capture_stop dump

@@ -99,11 +99,7 @@ ipvsadm -A -t [2001:2::200]:84 -s rr; ipvsadm -a -t [2001:2::200]:84 -r [2001:2:
 run ipvsadm -S -n
 run ipvsadm -L -n --tun-info
 F='ip or arp or (ip6 and not (ip6[6] == 58 and ip6[40] >= 130))'
-ip netns exec cli tcpdump -Z root -U -n -i vc0 -w /tmp/client-side.pcap "$F" 2>/tmp/td1.err &
-TD1=$!
-ip netns exec dst tcpdump -Z root -U -n -i vd0 -w /tmp/dest-side.pcap "$F" 2>/tmp/td2.err &
-TD2=$!
-sleep 2
+capture_start "$F"
 D=68656c6c6f
 B=0
 for v in 20 21 22 23 24 25 26 27; do
@@ -142,11 +138,4 @@ send_cli tcp 198.19.0.3 15027 198.18.2.27 80 PA 1011 5001 id=706 data=$BIG7; sle
 sleep 1
 snap B
 run ipvsadm -L -n --stats --exact
-kill -TERM $TD1 $TD2; sleep 1
-stop_senders
-cp /tmp/client-side.pcap /tmp/dest-side.pcap .
-cat /tmp/td1.err /tmp/td2.err
-tcpdump -nn -vv -xx -r client-side.pcap > client-side.txt 2>/dev/null
-tcpdump -nn -vv -xx -r dest-side.pcap > dest-side.txt 2>/dev/null
-echo "=== client-side.pcap"; tcpdump -nn -vv -r client-side.pcap 2>/dev/null
-echo "=== dest-side.pcap"; tcpdump -nn -vv -r dest-side.pcap 2>/dev/null
+capture_stop dump

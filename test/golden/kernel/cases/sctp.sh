@@ -111,17 +111,10 @@ awk '{ n++; v = 3000 + n; r = 4000 + n; if ($1 == "natsp") r = v;
 echo "rc=$? services: $(grep -c SCTP /proc/net/ip_vs)"
 ipvsadm -L -n | head -8
 F='(ip and ip[9] == 132) or (ip6 and ip6[6] == 132)'
-ip netns exec cli tcpdump -Z root -U -n -i vc0 -w /tmp/client-side.pcap "$F" 2>/tmp/td1.err &
-TD1=$!
-ip netns exec dst tcpdump -Z root -U -n -i vd0 -w /tmp/dest-side.pcap "$F" 2>/tmp/td2.err &
-TD2=$!
-sleep 2
+capture_start "$F"
 while read -r line; do runseq $line; done < /tmp/seqs
 sleep 1
-kill -TERM $TD1 $TD2; sleep 1
-stop_senders
-cp /tmp/client-side.pcap /tmp/dest-side.pcap .
-cat /tmp/td1.err /tmp/td2.err
+capture_stop
 echo "=== done: $N sequences, $PKTID packets, $(wc -l < $OUT) snapshots"
 echo "=== ipvsadm -L -n -c (end, first lines)"; ipvsadm -L -n -c | head -5
 echo "=== first sequence decoded (client side, then dest side)"

@@ -18,11 +18,7 @@ ipvsadm -A -t 198.18.2.27:80 -s rr; ipvsadm -a -t 198.18.2.27:80 -r [2001:2:0:1:
 run ip link show dev vd1
 run ipvsadm -S -n
 F='ip or arp or ip6'
-ip netns exec cli tcpdump -Z root -U -n -i vc0 -w /tmp/client-side.pcap "$F" 2>/tmp/td1.err &
-TD1=$!
-ip netns exec dst tcpdump -Z root -U -n -i vd0 -w /tmp/dest-side.pcap "$F" 2>/tmp/td2.err &
-TD2=$!
-sleep 2
+capture_start "$F"
 hexof() { head -c "$1" /dev/zero | tr '\0' "$2" | od -An -v -tx1 | tr -d ' \n'; }
 U1472=$(hexof 1472 'u')
 U1452=$(hexof 1452 'v')
@@ -49,11 +45,4 @@ send_cli tcp 198.19.0.3 15227 198.18.2.27 80 PA 1001 5001 id=811 df=0 data=$T144
 sleep 1
 run ipvsadm -L -n --stats --exact
 run ipvsadm -L -n -c
-kill -TERM $TD1 $TD2; sleep 1
-stop_senders
-cp /tmp/client-side.pcap /tmp/dest-side.pcap .
-cat /tmp/td1.err /tmp/td2.err
-tcpdump -nn -vv -xx -r client-side.pcap > client-side.txt 2>/dev/null
-tcpdump -nn -vv -xx -r dest-side.pcap > dest-side.txt 2>/dev/null
-echo "=== client-side.pcap"; tcpdump -nn -vv -r client-side.pcap 2>/dev/null
-echo "=== dest-side.pcap"; tcpdump -nn -vv -r dest-side.pcap 2>/dev/null
+capture_stop dump
