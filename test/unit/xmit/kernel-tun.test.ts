@@ -18,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { records } from '../../../host/pcap/read.ts';
 import { engine } from '../../helpers/engine.ts';
+import type { Engine } from '../../../host/engine.ts';
 import { hex, sum16 } from '../../helpers/pkt.ts';
 
 const recorded = join(import.meta.dirname, '../../golden/kernel/recorded');
@@ -25,6 +26,13 @@ const frames = (side: string, kase = 'persist-tun') =>
   [...records([new Uint8Array(readFileSync(join(recorded, kase, `${side}-side.pcap`)))])].map((r) => r.data);
 const macOf = (b: Uint8Array, o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
 const CLIENT_MAC = '02:00:00:00:00:02';
+
+/** A service VIP:port (rr) with one dest on the same port: add(proto, vip, port, dest). */
+const addService = (e: Engine) => (proto: 'TCP' | 'UDP', addr: string, port: number, d: Parameters<Engine['addDest']>[1]) => {
+  const k = { proto, addr, port } as const;
+  e.addService({ ...k, sched: 'rr' });
+  e.addDest(k, { port, ...d });
+};
 
 /** Zero what the kernel chooses at random (see the header); returns a copy. */
 function normalize(f: Uint8Array): Uint8Array {
@@ -76,11 +84,7 @@ describe('DR and tunnels, replayed against the 6.1 recording', () => {
     const v4mac = macOf(dst.find((f) => f[12] === 0x08 && f[13] === 0)!, 0);
     const v6mac = macOf(dst.find((f) => f[12] === 0x86)!, 0);
     e.addNeighbour('198.18.1.11', v4mac); e.addNeighbour('198.18.1.12', v4mac); e.addNeighbour('2001:2:0:1::11', v6mac);
-    const add = (proto: 'TCP' | 'UDP', addr: string, port: number, d: Parameters<typeof e.addDest>[1]) => {
-      const k = { proto, addr, port } as const;
-      e.addService({ ...k, sched: 'rr' });
-      e.addDest(k, { port, ...d });
-    };
+    const add = addService(e);
     add('TCP', '198.18.2.20', 80, { addr: '198.18.1.11', fwd: 'Route' });
     add('TCP', '198.18.2.21', 80, { addr: '198.18.1.12', fwd: 'Tunnel' });
     add('UDP', '198.18.2.21', 53, { addr: '198.18.1.12', fwd: 'Tunnel' });
@@ -164,11 +168,7 @@ describe('tunnelled packets over the path MTU without DF, replayed against the 6
     e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254', ipv6: '2001:2:0:1::fe' });
     e.addNeighbour('198.18.1.12', macOf(dst.find((f) => f[12] === 0x08 && f[13] === 0)!, 0));
     e.addNeighbour('2001:2:0:1::11', macOf(dst.find((f) => f[12] === 0x86 && f[20] !== 58)!, 0));
-    const add = (proto: 'TCP' | 'UDP', addr: string, port: number, d: Parameters<typeof e.addDest>[1]) => {
-      const k = { proto, addr, port } as const;
-      e.addService({ ...k, sched: 'rr' });
-      e.addDest(k, { port, ...d });
-    };
+    const add = addService(e);
     add('UDP', '198.18.2.21', 53, { addr: '198.18.1.12', fwd: 'Tunnel' });
     add('TCP', '198.18.2.21', 80, { addr: '198.18.1.12', fwd: 'Tunnel' });
     add('TCP', '198.18.2.23', 80, { addr: '198.18.1.12', fwd: 'Tunnel', tunType: 'gue', tunPort: 6080, tunFlags: 1 });
