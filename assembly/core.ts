@@ -2,7 +2,7 @@
 // then forward it), ip_vs_out_hook (real server→client: un-NAT), ip_vs_in_icmp /
 // ip_vs_out_icmp (ICMP errors quoting one of our conns), and the batch loop that walks every
 // slot through the hook points.
-import { ipOutput } from "./xmit/output";
+import { ipOutput, finishOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CONN_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
   slotSize, SCRATCH, linkType, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
@@ -308,6 +308,7 @@ function processOne(i: u32): void {
     let pv = runHooks(NF_INET_POST_ROUTING);
     if (pv == NF_DROP) { finish(meta, V_DROP, dropReason != 0 ? dropReason : CNT_DROP, 0); return; }
     if (pv == NF_STOLEN) setVerdict(V_STOLEN);
+    else if (verdict == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
   }
   finish(meta, verdict, verdict == V_DROP ? (dropReason != 0 ? dropReason : CNT_DROP) : 0, 0);
 }

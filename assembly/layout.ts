@@ -84,6 +84,7 @@
 @inline export const CTL_LINK_GW6: u32 = 592;       // 16 bytes: IPv6 gateway on the link (0: none)
 @inline export const CTL_LINK_PLEN4: u32 = 608;     // u32: prefix length of CTL_LINK_IP4 in the 128-bit form (0: all on-link)
 @inline export const CTL_LINK_PLEN6: u32 = 612;     // u32: prefix length of CTL_LINK_IP6 (0: all on-link)
+@inline export const CTL_NEXTHOP: u32 = 620;        // 16 bytes: the routed packet's next hop (output.ts routeTo)
 @inline export const CTL_HOLD_UNRES: u32 = 616;     // u32 frames in the hold queue waiting for a next hop (INCOMPLETE)
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------

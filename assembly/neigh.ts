@@ -20,7 +20,7 @@ import {
   slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType,
 } from "./layout";
 import {
-  AF_INET, V_XMIT, V_LOCAL, V_STOLEN, IPPROTO_ICMPV6, CNT_NEIGH_HELD, CNT_NEIGH_QUEUE_FULL, CNT_NEIGH_FAILED,
+  AF_INET, V_XMIT, V_LOCAL, V_STOLEN, V_DROP, IPPROTO_ICMPV6, CNT_NEIGH_HELD, CNT_NEIGH_QUEUE_FULL, CNT_NEIGH_FAILED,
   CNT_NEIGH_FULL, CNT_ARP_REPLY, CNT_NEIGH_PROBE, CNT_TX,
 } from "./defs";
 import { addrEq, addrCopy, addrFromV4, addrIsV4, addrIsZero, ld16be, st16be, st32be } from "./packet/bytes";
@@ -281,7 +281,7 @@ export function holdFree(): u32 {
  */
 export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
   let i = neighResolve(nh);
-  if (i == 0) { setDrop(CNT_NEIGH_FULL); return; }
+  if (i == 0) { setDrop(CNT_NEIGH_FULL); setVerdict(V_DROP); return; }
   let n = neighPtr(i);
   if (load<u8>(n, NEIGH_STATE) != NUD_INCOMPLETE) {
     macCopy(eth, n + NEIGH_MAC);
@@ -290,7 +290,7 @@ export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
     setVerdict(V_XMIT);
     return;
   }
-  if (holdFrame(i, eth, totLen, 0, 0, true) == 0) { setDrop(CNT_NEIGH_QUEUE_FULL); return; }
+  if (holdFrame(i, eth, totLen, 0, 0, true) == 0) { setDrop(CNT_NEIGH_QUEUE_FULL); setVerdict(V_DROP); return; }
   setVerdict(V_STOLEN);
 }
 

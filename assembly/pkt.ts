@@ -10,13 +10,19 @@ export let dropReason: u32 = 0;      // CNT_* of the drop, 0 = none yet
 export let ipvsProperty: bool = false;   // skb->ipvs_property: produced/handled by IPVS
 export let pktConn: u32 = 0;         // the conn this packet belongs to (0 = none)
 export let pktMark: u32 = 0;         // skb->mark: set by a MARK hook, selects fwmark services
+// skb_dst: the output was routed (output.ts routeTo) to the next hop in CTL_NEXTHOP; the
+// neighbour layer (and fragmentation) takes it after POST_ROUTING, as ip_finish_output does
+export let routed: bool = false;
+export let routeL2Len: u32 = 0;      // bytes of L2 header before the IP packet in the output
+export let routeFrag: bool = false;  // it may be fragmented to the path MTU (tunnels)
 
 export function pktReset(slot: usize, start: usize, len: u32): void {
   slotStart = slot; outStart = start; outLen = len;
-  verdict = V_DROP; dropReason = 0; ipvsProperty = false; pktConn = 0; pktMark = 0;
+  verdict = V_DROP; dropReason = 0; ipvsProperty = false; pktConn = 0; pktMark = 0; routed = false;
 }
 @inline export function setOut(start: usize, len: u32): void { outStart = start; outLen = len; }
 @inline export function setVerdict(v: u8): void { verdict = v; }
+@inline export function setRoute(l2len: u32, frag: bool): void { routed = true; routeL2Len = l2len; routeFrag = frag; }
 @inline export function setDrop(reason: u32): void { if (dropReason == 0) dropReason = reason; }
 @inline export function setIpvsProperty(): void { ipvsProperty = true; }
 @inline export function setPktConn(c: u32): void { pktConn = c; }

@@ -7,7 +7,7 @@ import { connPtr, CONN_DADDR, linkType } from "../layout";
 import { pL3, pLen, pAf, pFrame } from "../packet/iph";
 import { setVerdict, setIpvsProperty } from "../pkt";
 import { decrementTtl } from "./nat";
-import { l2Xmit } from "../neigh";
+import { routeTo } from "./output";
 
 /** ip_decrease_ttl's checksum update: +htons(0x0100) with end-around carry. */
 export function ipv4TtlCsum(ip: usize): void {
@@ -29,7 +29,7 @@ export function drXmit(ci: u32): i32 {
   if (!forwardTtl()) return NF_STOLEN;          // the slot holds the ICMP time exceeded (or DROP)
   setIpvsProperty();
   if (linkType == 1) {
-    l2Xmit(pFrame, <u32>(pL3 - pFrame) + pLen, connPtr(ci) + CONN_DADDR);
+    routeTo(pL3, pLen, <u32>(pL3 - pFrame), connPtr(ci) + CONN_DADDR, false);
     return NF_STOLEN;
   }
   setVerdict(V_XMIT);                           // TUN: the host routes it by its own tables

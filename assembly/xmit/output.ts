@@ -1,12 +1,16 @@
 // How a packet leaves the engine: the route (one link: its prefix and gateway, as the fib of a
-// director with one interface), then what ip_finish_output / ip6_finish_output do with it.
-// On a TUN the host's kernel routes what the engine writes back; on a TAP the engine is the host
-// on the link and sends each frame to its next hop's MAC itself (neigh.ts l2Xmit):
+// director with one interface), then — after POST_ROUTING, as in ip_output — what
+// ip_finish_output / ip6_finish_output do with it. On a TUN the host's kernel routes what the
+// engine writes back; on a TAP the engine is the host on the link and sends each frame to its
+// next hop's MAC itself (neigh.ts l2Xmit):
 //   nextHop(daddr): daddr itself when it is inside the director's prefix on the link (or no
 //     prefix / no gateway of its family is set: every destination on-link), else the gateway.
+//   routeTo(): the xmit functions' last step (skb_dst_set): the output and its next hop. DR: the
+//     real server (on-link by rule); tunnels: the real server's next hop, fragmentation allowed.
 //   ipOutput(): a packet rewritten in place (NAT, FULLNAT, their ICMP errors, un-NATed replies)
-//     to the next hop of its (new) destination. DR sends to the real server (on-link by rule).
-//   ipFinishOutput(): a packet the engine built (tunnels). Within the path MTU (CTL_TUN_MTU) it leaves as it is; a
+//     routed to the next hop of its (new) destination.
+//   finishOutput(): core calls it once POST_ROUTING accepted the packet. Within the path MTU
+// (CTL_TUN_MTU) a tunnel packet leaves as it is; a
 // bigger one is fragmented as ip_do_fragment / ip6_fragment's slow path does. ip_vs_tunnel_xmit
 // sets skb->ignore_df, so this is reached only by what ensure_mtu_is_adequate let through:
 // IPv4 packets without DF, and ICMP errors (never refused).
@@ -20,12 +24,12 @@
 // to last. The hold queue has room for one such frame per slot.
 import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM } from "../defs";
 import {
-  CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
+  CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
 } from "../layout";
-import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix } from "../packet/bytes";
-import { pktDaddr } from "../packet/iph";
+import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
+import { pktDaddr, pL3 } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
-import { setOut, setVerdict, setDrop, slotStart, outStart, outLen, verdict } from "../pkt";
+import { setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag } from "../pkt";
 import { cntAdd } from "../stats";
 import { l2Xmit, l2Queue, holdFree, neighReady } from "../neigh";
 
@@ -53,10 +57,32 @@ export function nextHop(daddr: usize): usize {
   return addrIsZero(gw) || onLink(daddr) ? daddr : gw;
 }
 
-/** A packet rewritten in place leaves: XMIT on a TUN; on a TAP to the next hop of its destination. */
-export function ipOutput(): void {
-  if (linkType == 1) { l2Xmit(outStart, outLen, nextHop(pktDaddr())); return; }
+/**
+ * The output is the packet at ip (len bytes, after l2len bytes of L2 header on a TAP), for next
+ * hop nh; frag: it may be fragmented to the path MTU. Sent by finishOutput after POST_ROUTING.
+ */
+export function routeTo(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool): void {
+  setOut(ip - l2len, l2len + len);
+  addrCopy(CTL + CTL_NEXTHOP, nh);
+  setRoute(l2len, frag);
   setVerdict(V_XMIT);
+}
+
+/** A packet rewritten in place: XMIT on a TUN (the host routes it); on a TAP routed to the next hop of its destination. */
+export function ipOutput(): void {
+  if (linkType != 1) { setVerdict(V_XMIT); return; }
+  let l2len = <u32>(pL3 - outStart);
+  routeTo(pL3, outLen - l2len, l2len, nextHop(pktDaddr()), false);
+}
+
+/** ip_finish_output: a routed output (XMIT, POST_ROUTING passed) to its next hop, fragmented if it may and must be. */
+export function finishOutput(): void {
+  if (!routed) return;
+  let ip = outStart + routeL2Len, len = outLen - routeL2Len, nh = CTL + CTL_NEXTHOP;
+  let mtu = load<u32>(CTL, CTL_TUN_MTU);
+  if (!routeFrag || len <= mtu) emit(ip, len, routeL2Len, nh);
+  else if ((load<u8>(ip) >> 4) == 4) fragment4(ip, len, routeL2Len, mtu, nh);
+  else fragment6(ip, len, routeL2Len, mtu, nh);
 }
 
 /** One frame out: the slot's output (XMIT) on a TUN, or to next hop nh on a TAP (l2Xmit). */
@@ -67,23 +93,13 @@ function emit(ip: usize, len: u32, l2len: u32, nh: usize): void {
 }
 
 /**
- * Send the packet at ip (totLen bytes, its L2 header of l2len bytes placed before it on a TAP)
- * toward next hop nh, fragmented when it exceeds the path MTU.
- */
-export function ipFinishOutput(ip: usize, totLen: u32, l2len: u32, nh: usize): void {
-  let mtu = load<u32>(CTL, CTL_TUN_MTU);
-  if (totLen <= mtu) { emit(ip, totLen, l2len, nh); return; }
-  if ((load<u8>(ip) >> 4) == 4) fragment4(ip, totLen, l2len, mtu, nh);
-  else fragment6(ip, totLen, l2len, mtu, nh);
-}
-
-/**
  * Room in the hold queue for a packet's n fragments toward nh: the n - 1 after the first, and
  * when nh is still being resolved the first too and a probe. All or none: never half a packet.
  */
 function roomFor(n: u32, nh: usize): bool {
   if (holdFree() >= (neighReady(nh) ? n - 1 : n + 1)) return true;
   setDrop(CNT_FRAG_NO_ROOM);                   // counted with the slot's verdict, as every drop
+  setVerdict(V_DROP);
   return false;
 }
 
@@ -121,7 +137,7 @@ function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
   let n = (left + step - 1) / step;
   // the first fragment: the L2 + IPv6 headers move 8 bytes into the headroom for the Fragment header
   let nip = ip - FRAG_HDR;
-  if (nip - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); return; }
+  if (nip - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); setVerdict(V_DROP); return; }
   if (!roomFor(n, nh)) return;
   memory.copy(nip - l2len, ip - l2len, l2len + 40);
   let fh = nip + 40;

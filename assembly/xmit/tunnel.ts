@@ -28,7 +28,7 @@ import { setDrop, setIpvsProperty, slotStart } from "../pkt";
 import { cntInc } from "../stats";
 import { forwardTtl } from "./dr";
 import { icmpTooBig } from "./icmp";
-import { ipFinishOutput, ipIdentNext, nextHop } from "./output";
+import { routeTo, ipIdentNext, nextHop } from "./output";
 
 @inline export const TUN_IPIP: u8 = 0;
 @inline export const TUN_GUE: u8 = 1;
@@ -130,6 +130,6 @@ export function tunnelXmit(ci: u32): i32 {
   }
   setIpvsProperty();
   if (l2len != 0) st16be(o - 2, oaf == AF_INET ? 0x0800 : 0x86dd);
-  ipFinishOutput(o, ohl + innerLen, l2len, nextHop(daddr));   // a routed real server: via the gateway
+  routeTo(o, ohl + innerLen, l2len, nextHop(daddr), true);   // a routed real server: via the gateway
   return NF_STOLEN;
 }

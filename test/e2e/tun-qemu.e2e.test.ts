@@ -114,11 +114,14 @@ echo ready > ready
 i=0
 while [ ! -e stop ] && [ $i -lt 1500 ]; do
   if [ -e dump ]; then
+    # the request is taken before the answer appears: the host's next request (it writes dump
+    # again as soon as it sees stats) must not be removed with this one
+    rm -f dump
     for d in ${ALL_DEVS.join(' ')}; do
       s=/sys/class/net/$d/statistics
       echo "$d $(cat $s/rx_packets) $(cat $s/rx_bytes) $(cat $s/rx_errors) $(cat $s/rx_crc_errors)"
     done > stats.tmp
-    mv stats.tmp stats; rm -f dump
+    mv stats.tmp stats
   fi
   sleep 0.1; i=$((i+1))
 done

@@ -144,3 +144,22 @@ describe('tunnels to routed real servers', () => {
     expect(fields(r.data.subarray(14))).toMatchObject({ src: '198.18.1.254', dst: '198.19.7.7', proto: 4 });
   });
 });
+
+describe('POST_ROUTING comes before the neighbour layer (ip_output → ip_finish_output)', () => {
+  test('a POST_ROUTING DROP of a DR packet to an unresolved real server: dropped, nothing held, no ARP request', async () => {
+    const e = await engine({ link: 'ethernet' });
+    e.setLink({ mac: DIR_MAC, ipv4: '198.18.1.254/24' });
+    const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
+    e.addService({ ...k, sched: 'rr' });
+    e.addDest(k, { addr: RS, port: 80, fwd: 'Route' });
+    e.addHook({ point: 'POST_ROUTING', priority: 10, fn: 'MATCH_SRC', verdict: 'DROP', prefix: `${CLIENT}/32` });
+    const r = e.processFrame(eth(DIR_MAC, GW_MAC, 0x0800, tcp(CLIENT, 40000, VIP, 80, 'S')), 1);
+    expect(r).toMatchObject({ verdict: 'DROP', reason: 'drop_by_hook' });
+    expect(e.heldFrames()).toBe(0);
+    expect(e.drain()).toBe(0);
+    expect(e.neighbour(RS).state).toBe('NONE');
+    // another client is not matched: held while the real server is resolved, as usual
+    expect(e.processFrame(eth(DIR_MAC, GW_MAC, 0x0800, tcp('198.19.0.3', 40000, VIP, 80, 'S')), 2).verdict).toBe('STOLEN');
+    expect(e.drain()).toBe(1);   // the ARP request
+  });
+});
