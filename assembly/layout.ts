@@ -249,7 +249,9 @@
 @inline export const NEIGH_CONFIRMED: u32 = 28;
 @inline export const NEIGH_LAST_PROBE: u32 = 32;
 @inline export const NEIGH_LAST_USED: u32 = 36;
-@inline export const NEIGH_SIZE: u32 = 40;
+@inline export const NEIGH_VLAN_N: u32 = 3;     // u8: 802.1Q/802.1ad tags (0..2) of the frames sent to it
+@inline export const NEIGH_VLAN: u32 = 40;      // 8 bytes: those tags as on the wire (TPID, TCI), for its probes
+@inline export const NEIGH_SIZE: u32 = 48;
 // The hold queue: frames waiting for a next hop's MAC (at most HOLD_UNRES_MAX, the kernel's
 // unres_qlen), probes, and the frames sent besides a slot's own (fragments after the first):
 // room for one such frame per slot, so a batch of packets that each fragment in two fits.

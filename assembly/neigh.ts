@@ -16,6 +16,7 @@
 import {
   CTL, CTL_NEIGH_TMP, CTL_LINK_MAC, CTL_LINK_IP4, CTL_LINK_IP6, CTL_NEIGH_REACHABLE, CTL_HOLD_COUNT, CTL_NOW, NEIGH, NEIGH_MAX, NEIGH_SIZE,
   NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED, NEIGH_LAST_PROBE, NEIGH_LAST_USED,
+  NEIGH_VLAN_N, NEIGH_VLAN,
   HOLD_META, HOLD, holdMax, HOLD_UNRES_MAX, CTL_HOLD_UNRES, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH, HOLD_LEN, HOLD_AT, slotSize, slotCount, slotBase,
   slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType,
 } from "./layout";
@@ -135,7 +136,21 @@ function holdAlloc(): i32 {
   return -1;
 }
 
-/** Queue a probe (ARP request / neighbour solicitation) for entry i; false when the queue is full. */
+/** 802.1Q / 802.1ad tags (at most two) after the MACs of the Ethernet frame at eth. */
+function vlanTags(eth: usize, len: u32): u32 {
+  let t: u32 = 0;
+  while (t < 2 && <u32>16 + 4 * t <= len) {
+    let et = ld16be(eth + 12 + 4 * t);
+    if (et != 0x8100 && et != 0x88a8) break;
+    t++;
+  }
+  return t;
+}
+
+/**
+ * Queue a probe (ARP request / neighbour solicitation) for entry i, tagged with the VLAN tags of
+ * the frames that go to it (the segment it is on); false when the queue is full.
+ */
 function probe(i: u32): bool {
   let n = neighPtr(i);
   let h = holdAlloc();
@@ -143,24 +158,28 @@ function probe(i: u32): bool {
   let f = holdData(<u32>h);
   let len: u32;
   let target = n + NEIGH_ADDR;
+  let tagLen = <u32>load<u8>(n, NEIGH_VLAN_N) * 4;
+  memory.copy(f + 12, n + NEIGH_VLAN, tagLen);
+  let et = f + 12 + tagLen;                    // the EtherType, then the payload
   if (load<u8>(n, NEIGH_AF) == AF_INET) {
     // ARP request (RFC 826): broadcast; who has target? tell the director's address
     store<u32>(f, 0xffffffff); store<u16>(f + 4, 0xffff);
     macCopy(f + 6, myMac());
-    st16be(f + 12, 0x0806);
-    st16be(f + 14, 1); st16be(f + 16, 0x0800); store<u8>(f + 18, 6); store<u8>(f + 19, 4); st16be(f + 20, 1);
-    macCopy(f + 22, myMac());
-    store<u32>(f + 28, load<u32>(CTL + CTL_LINK_IP4, 12));
-    store<u32>(f + 32, 0); store<u16>(f + 36, 0);
-    store<u32>(f + 38, load<u32>(target, 12));
-    len = 42;
+    st16be(et, 0x0806);
+    let a = et + 2;
+    st16be(a, 1); st16be(a + 2, 0x0800); store<u8>(a + 4, 6); store<u8>(a + 5, 4); st16be(a + 6, 1);
+    macCopy(a + 8, myMac());
+    store<u32>(a + 14, load<u32>(CTL + CTL_LINK_IP4, 12));
+    store<u32>(a + 18, 0); store<u16>(a + 22, 0);
+    store<u32>(a + 24, load<u32>(target, 12));
+    len = 14 + tagLen + 28;
   } else {
     // neighbour solicitation (RFC 4861 §7.2.2) to the solicited-node address, with our link-layer address
-    let ip = f + 14;
+    let ip = et + 2;
     store<u16>(f, 0x3333); store<u8>(f + 2, 0xff);
     store<u8>(f + 3, load<u8>(target, 13)); store<u16>(f + 4, load<u16>(target, 14));
     macCopy(f + 6, myMac());
-    st16be(f + 12, 0x86dd);
+    st16be(et, 0x86dd);
     st32be(ip, 0x60000000); st16be(ip + 4, 32); store<u8>(ip + 6, IPPROTO_ICMPV6); store<u8>(ip + 7, 255);
     linkIp6(ip + 8);
     memory.fill(ip + 24, 0, 16);
@@ -171,7 +190,7 @@ function probe(i: u32): bool {
     addrCopy(icmp + 8, target);
     store<u8>(icmp + 24, 1); store<u8>(icmp + 25, 1); macCopy(icmp + 26, myMac());
     icmp6Csum(ip, 32);
-    len = 14 + 40 + 32;
+    len = 14 + tagLen + 40 + 32;
   }
   let m = holdMeta(<u32>h);
   store<u8>(m, 2, HOLD_STATE);
@@ -204,9 +223,10 @@ function icmp6Csum(ip: usize, len: u32): void {
 
 /**
  * The entry for next hop `nh`, made INCOMPLETE when new, turned STALE (and probed again, at
- * most once a second) when its confirmation is old; 0 when the table has no room.
+ * most once a second) when its confirmation is old; 0 when the table has no room. It keeps the
+ * VLAN tags of the frame going to it (eth, len) for its probes.
  */
-function neighResolve(nh: usize): u32 {
+function neighResolve(nh: usize, eth: usize, len: u32): u32 {
   let i = neighFind(nh);
   if (i == 0) {
     i = neighAlloc();
@@ -220,6 +240,9 @@ function neighResolve(nh: usize): u32 {
   }
   let n = neighPtr(i);
   store<u32>(n, now(), NEIGH_LAST_USED);
+  let tags = vlanTags(eth, len);
+  store<u8>(n, <u8>tags, NEIGH_VLAN_N);
+  memory.copy(n + NEIGH_VLAN, eth + 12, tags * 4);
   let st = load<u8>(n, NEIGH_STATE);
   if (st == NUD_REACHABLE && <i32>(now() - load<u32>(n, NEIGH_CONFIRMED)) >= <i32>load<u32>(CTL, CTL_NEIGH_REACHABLE)) {
     store<u8>(n, NUD_STALE, NEIGH_STATE);
@@ -280,7 +303,7 @@ export function holdFree(): u32 {
  * MACs filled in and XMIT when the neighbour is known, else held (STOLEN) while it is resolved.
  */
 export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
-  let i = neighResolve(nh);
+  let i = neighResolve(nh, eth, totLen);
   if (i == 0) { setDrop(CNT_NEIGH_FULL); setVerdict(V_DROP); return; }
   let n = neighPtr(i);
   if (load<u8>(n, NEIGH_STATE) != NUD_INCOMPLETE) {
@@ -301,7 +324,7 @@ export function l2Xmit(eth: usize, totLen: u32, nh: usize): void {
  */
 export function l2Queue(hdr: usize, hdrLen: u32, data: usize, dataLen: u32, nh: usize): usize {
   if (linkType != 1) return holdFrame(0, hdr, hdrLen, data, dataLen, false);
-  let i = neighResolve(nh);
+  let i = neighResolve(nh, hdr, hdrLen);
   return i == 0 ? 0 : holdFrame(i, hdr, hdrLen, data, dataLen, false);
 }
 

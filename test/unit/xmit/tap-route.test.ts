@@ -163,3 +163,31 @@ describe('POST_ROUTING comes before the neighbour layer (ip_output → ip_finish
     expect(e.drain()).toBe(1);   // the ARP request
   });
 });
+
+describe('VLAN-tagged segments', () => {
+  const tagged = (f: Uint8Array, tags: number[][]) => {
+    const t = new Uint8Array(f.length + 4 * tags.length);
+    t.set(f.subarray(0, 12));
+    tags.forEach((x, i) => t.set(x, 12 + 4 * i));
+    t.set(f.subarray(12), 12 + 4 * tags.length);
+    return t;
+  };
+  for (const tags of [[[0x81, 0x00, 0x00, 0x0a]], [[0x88, 0xa8, 0x00, 0x64], [0x81, 0x00, 0x00, 0x0a]]]) {
+    test(`${tags.length === 1 ? '802.1Q' : '802.1ad + 802.1Q'}: a DR frame to an unresolved real server is held, the ARP request carries the frame's tags, the tagged reply releases it tagged`, async () => {
+      const e = await engine({ link: 'ethernet' });
+      e.setLink({ mac: DIR_MAC, ipv4: '198.18.1.254/24' });
+      const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
+      e.addService({ ...k, sched: 'rr' });
+      e.addDest(k, { addr: RS, port: 80, fwd: 'Route' });
+      expect(e.processFrame(tagged(eth(DIR_MAC, GW_MAC, 0x0800, tcp(CLIENT, 40000, VIP, 80, 'S')), tags), 1).verdict).toBe('STOLEN');
+      expect(e.drain()).toBe(1);
+      expect(hex(e.output(0))).toBe(hex(tagged(eth('ff:ff:ff:ff:ff:ff', DIR_MAC, 0x0806, arp(1, DIR_MAC, '198.18.1.254', '00:00:00:00:00:00', RS)), tags)));
+      e.processFrame(tagged(eth(DIR_MAC, RS_MAC, 0x0806, arp(2, RS_MAC, RS, DIR_MAC, '198.18.1.254')), tags), 2);
+      expect(e.neighbour(RS)).toEqual({ state: 'REACHABLE', mac: RS_MAC });
+      expect(e.drain()).toBe(1);
+      const f = e.output(0);
+      expect(macs(f)).toEqual([hex(mac(RS_MAC)), hex(mac(DIR_MAC))]);
+      expect(hex(f.subarray(12, 12 + 4 * tags.length))).toBe(hex(Uint8Array.from(tags.flat())));
+    });
+  }
+});
