@@ -118,7 +118,8 @@ export interface HookSpec {
 export interface LaddrView { addr: string; conns: number; conflicts: bigint }
 export interface HookView { id: number; point: HookPointName; priority: number; fn: HookFnName; verdict: NfVerdictName; packets: bigint }
 /** A conn as the engine holds it: ipvsadm's view plus the index, method and per-conn counters. */
-export type ConnRecord = ConnView & { index: number; fwd: Fwd; laddr?: string; lport?: number; inpkts: number; outpkts: number; inbytes: bigint; outbytes: bigint };
+/** A conn as listed, plus its engine indexes: its own, its service's and its dest's (Engine.service(), Engine.dest()). */
+export type ConnRecord = ConnView & { index: number; svc: number; dest: number; fwd: Fwd; laddr?: string; lport?: number; inpkts: number; outpkts: number; inbytes: bigint; outbytes: bigint };
 export interface SlotResult { verdict: VerdictName; reason: string; offset: number; length: number; conn: number }
 
 interface Exports {
@@ -157,6 +158,7 @@ export class Engine {
   readonly slots: number;
   readonly slotSize: number;
   readonly headroom: number;
+  private readonly destMax: number;
   private schedIds = new Map<string, number>();
   private counterNames: string[] = [];
 
@@ -169,7 +171,7 @@ export class Engine {
     this.refreshViews();
     const rb = (i: number) => Number(ex.regionBase(i));
     this.base = { ctl: rb(0), counters: rb(1), gstats: rb(2), svc: rb(3), dest: rb(4), hooks: rb(5), conn: rb(6), slotMeta: rb(7), slots: rb(8), scratch: rb(9), end: rb(10) };
-    this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom;
+    this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom; this.destMax = cfg.destMax;
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
     for (let i = 0; i < this.c.CNT_LAST; i++) this.counterNames.push(getString(ex.counterName(i)));
   }
@@ -500,24 +502,40 @@ export class Engine {
     for (let i = this.ex.svcNext(1) >>> 0; i !== 0; i = this.ex.svcNext(i + 1) >>> 0) out.push(this.serviceAt(i));
     return out;
   }
+  /** One service by its engine index (ConnRecord.svc); undefined when there is none. */
+  service(index: number): ServiceView | undefined {
+    this.views();
+    if (!Number.isInteger(index) || index < 1 || (this.ex.svcNext(index) >>> 0) !== index) return undefined;
+    return this.serviceAt(index);
+  }
+  /** One dest by its engine index (ConnRecord.dest): a live one, or one in the dest trash its conns still hold. */
+  dest(index: number): DestView | undefined {
+    this.views();
+    if (!Number.isInteger(index) || index < 1 || index > this.destMax) return undefined;
+    return this.destAt(index);
+  }
+  private destAt(d: number): DestView {
+    const c = this.c;
+    const p = this.base.dest + d * c.DEST_SIZE;
+    const daf = this.u8[p + c.DEST_AF] as 4 | 6;
+    return {
+      af: daf, addr: this.addrAt(daf, p + c.DEST_ADDR), port: this.port(p + c.DEST_PORT),
+      fwd: FWD_NAME[this.u8[p + c.DEST_FWD]], weight: this.dv.getInt32(p + c.DEST_WEIGHT, true),
+      uthresh: this.dv.getUint32(p + c.DEST_UTHRESH, true), lthresh: this.dv.getUint32(p + c.DEST_LTHRESH, true),
+      activeconns: this.dv.getUint32(p + c.DEST_ACTIVE, true), inactconns: this.dv.getUint32(p + c.DEST_INACTIVE, true),
+      persistconns: this.dv.getUint32(p + c.DEST_PERSIST, true), stats: this.stats(p + c.DEST_STATS), rates: { ...ZERO_RATES },
+      ...(this.u8[p + c.DEST_FWD] === FWD_CODE.Tunnel ? {
+        tunType: TUN_NAME[this.u8[p + c.DEST_TUN_TYPE]] ?? 'ipip', tunPort: this.port(p + c.DEST_TUN_PORT), tunFlags: this.u8[p + c.DEST_TUN_FLAGS],
+      } : {}),
+    };
+  }
   private serviceAt(i: number): ServiceView {
     const c = this.c;
     const s = this.base.svc + i * c.SVC_SIZE;
     const af = this.u8[s + c.SVC_AF] as 4 | 6;
     const dests: DestView[] = [];
     for (let d = this.dv.getUint32(s + c.SVC_DEST_HEAD, true); d !== 0; d = this.dv.getUint32(this.base.dest + d * c.DEST_SIZE + c.DEST_NEXT, true)) {
-      const p = this.base.dest + d * c.DEST_SIZE;
-      const daf = this.u8[p + c.DEST_AF] as 4 | 6;
-      dests.push({
-        af: daf, addr: this.addrAt(daf, p + c.DEST_ADDR), port: this.port(p + c.DEST_PORT),
-        fwd: FWD_NAME[this.u8[p + c.DEST_FWD]], weight: this.dv.getInt32(p + c.DEST_WEIGHT, true),
-        uthresh: this.dv.getUint32(p + c.DEST_UTHRESH, true), lthresh: this.dv.getUint32(p + c.DEST_LTHRESH, true),
-        activeconns: this.dv.getUint32(p + c.DEST_ACTIVE, true), inactconns: this.dv.getUint32(p + c.DEST_INACTIVE, true),
-        persistconns: this.dv.getUint32(p + c.DEST_PERSIST, true), stats: this.stats(p + c.DEST_STATS), rates: { ...ZERO_RATES },
-        ...(this.u8[p + c.DEST_FWD] === FWD_CODE.Tunnel ? {
-          tunType: TUN_NAME[this.u8[p + c.DEST_TUN_TYPE]] ?? 'ipip', tunPort: this.port(p + c.DEST_TUN_PORT), tunFlags: this.u8[p + c.DEST_TUN_FLAGS],
-        } : {}),
-      });
+      dests.push(this.destAt(d));
     }
     const fwmark = this.dv.getUint32(s + c.SVC_FWMARK, true);
     return {
@@ -549,7 +567,7 @@ export class Engine {
     const proto = this.u8[p + c.CONN_PROTO];
     const left = (this.dv.getUint32(p + c.CONN_EXPIRES, true) - now) | 0;
     return {
-      index: i, proto: PROTO_NAME[proto] ?? 'IP', af,
+      index: i, svc: this.dv.getUint16(p + c.CONN_SVC, true), dest: this.dv.getUint16(p + c.CONN_DEST, true), proto: PROTO_NAME[proto] ?? 'IP', af,
       caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
       vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
       daddr: this.addrAt(af, p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),

@@ -21,7 +21,8 @@
  * is read back, so two changes of one conn inside one batch (same ms) count as one transition.
  * `batch: 1` makes the sampling exact per packet.
  */
-import { Engine, addrText, type EngineConfig, type SettingName } from '../engine.ts';
+import { Engine, type EngineConfig, type SettingName } from '../engine.ts';
+import type { DestView, ServiceView } from '../rules/types.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
 import { findL3 } from '../pcap/link.ts';
@@ -127,43 +128,10 @@ const sorted = (m: Map<string, number>): Record<string, number> => {
 };
 const bump = (m: Map<string, number>, k: string, n = 1) => m.set(k, (m.get(k) ?? 0) + n);
 const hostPort = (af: number, a: string, p: number) => (af === 6 ? `[${a}]:${p}` : `${a}:${p}`);
-
-/** Read conn/dest/service records by index (the engine's exported layout constants). Ask: move into Engine. */
-export class Records {
-  private g: Record<string, number> = {};
-  private conn: number; private dest: number; private svc: number;
-  constructor(private e: Engine) {
-    for (const [k, v] of Object.entries(e.ex)) if (v instanceof WebAssembly.Global) this.g[k] = Number(v.value);
-    this.conn = Number(e.ex.regionBase(6)); this.dest = Number(e.ex.regionBase(4)); this.svc = Number(e.ex.regionBase(3));
-  }
-  private u16le(m: Uint8Array, p: number) { return m[p] | (m[p + 1] << 8); }
-  private be16(m: Uint8Array, p: number) { return (m[p] << 8) | m[p + 1]; }
-  live(i: number): boolean { return (this.e.ex.connNext(i) >>> 0) === i; }
-  readConn(i: number) {
-    const m = this.e.memory, g = this.g, p = this.conn + i * g.CONN_SIZE;
-    const af = m[p + g.CONN_AF], proto = m[p + g.CONN_PROTO];
-    const a = (o: number) => addrText(af, m.subarray(p + o, p + o + 16));
-    return {
-      af, proto, state: m[p + g.CONN_STATE], svc: this.u16le(m, p + g.CONN_SVC), dest: this.u16le(m, p + g.CONN_DEST),
-      caddr: a(g.CONN_CADDR), cport: this.be16(m, p + g.CONN_CPORT), vaddr: a(g.CONN_VADDR), vport: this.be16(m, p + g.CONN_VPORT),
-    };
-  }
-  destLabel(i: number): string {
-    const m = this.e.memory, g = this.g, p = this.dest + i * g.DEST_SIZE;
-    const af = m[p + g.DEST_AF];
-    return hostPort(af, addrText(af, m.subarray(p + g.DEST_ADDR, p + g.DEST_ADDR + 16)), this.be16(m, p + g.DEST_PORT));
-  }
-  svcLabel(i: number): string {
-    const m = this.e.memory, g = this.g, p = this.svc + i * g.SVC_SIZE;
-    const fw = m[p + g.SVC_FWMARK] | (m[p + g.SVC_FWMARK + 1] << 8) | (m[p + g.SVC_FWMARK + 2] << 16) | (m[p + g.SVC_FWMARK + 3] << 24);
-    if (fw) return `FWM ${fw >>> 0}`;
-    const af = m[p + g.SVC_AF];
-    const proto = ({ 6: 'TCP', 17: 'UDP', 132: 'SCTP' } as Record<number, string>)[m[p + g.SVC_PROTO]] ?? 'IP';
-    return `${proto} ${hostPort(af, addrText(af, m.subarray(p + g.SVC_VADDR, p + g.SVC_VADDR + 16)), this.be16(m, p + g.SVC_VPORT))}`;
-  }
-}
-
-interface Tracked { key: string; state: number; flow: FlowRecord | null }
+/** How a summary names a service ("TCP 198.18.0.1:80", "FWM 7") and a real server ("198.18.1.1:8080"). */
+export const serviceLabel = (s: ServiceView | undefined): string => !s ? '?' : s.fwmark ? `FWM ${s.fwmark}` : `${s.proto} ${hostPort(s.af, s.addr, s.port)}`;
+export const destLabel = (d: DestView | undefined): string => (d ? hostPort(d.af, d.addr, d.port) : '?');
+interface Tracked { key: string; state: string; flow: FlowRecord | null }
 
 /** Per-real-server new conns over capture time, in at most `max` buckets (widths double). */
 class Timeline {
@@ -205,7 +173,6 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
   const engine = await Engine.create(opts.wasm as any, { ...replayEngineConfig(batch, opts.connMax), ...opts.engine });
   for (const s of opts.settings ?? []) engine.set(s, true);
   applyRules(engine, opts.rules);
-  const recs = new Records(engine);
   const maxFrame = engine.slotSize - engine.headroom;
   const writer = new PcapWriter();
   const reader = new PcapReader({ clipOverSnaplen: true, ...opts.reader });
@@ -232,7 +199,6 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     bump(skipped, reason);
     if (!firstSkipped.has(reason)) firstSkipped.set(reason, index);
   };
-  const stateName = (proto: number, s: number) => (proto === 6 || proto === 17 ? engine.stateName(proto, s) : String(s));
 
   const flush = async () => {
     const n = pendTs.length;
@@ -245,7 +211,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     }
     const expired = engine.tick(batchMs);
     timeoutsFired += expired;
-    if (expired > 0) for (const i of tracked.keys()) if (!recs.live(i)) tracked.delete(i);
+    if (expired > 0) for (const i of tracked.keys()) if (!engine.conn(i)) tracked.delete(i);
     engine.process(n, batchMs);
     const parts: Uint8Array[] = [];
     const touched = new Set<number>();
@@ -278,21 +244,21 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     }
     const rel = batchMs - firstMs!;
     for (const ci of touched) {
-      if (!recs.live(ci)) continue;
-      const c = recs.readConn(ci);
+      const c = engine.conn(ci);
+      if (!c) continue;
       const key = `${c.proto} ${c.caddr} ${c.cport} ${c.vaddr} ${c.vport} ${c.svc} ${c.dest}`;
       const t = tracked.get(ci);
       if (!t || t.key !== key) {
         created++;
-        const rs = recs.destLabel(c.dest);
-        const st = stateName(c.proto, c.state);
+        const rs = destLabel(engine.dest(c.dest));
+        const st = c.state;
         bump(transitions, `NONE>${st}`);
         timeline.add(rel, rs);
         let flow: FlowRecord | null = null;
         if (flows.length < keepFlows) {
           flow = {
-            id: flows.length + 1, proto: c.proto === 6 ? 'TCP' : c.proto === 17 ? 'UDP' : String(c.proto),
-            client: hostPort(c.af, c.caddr, c.cport), vip: hostPort(c.af, c.vaddr, c.vport), rs, service: recs.svcLabel(c.svc),
+            id: flows.length + 1, proto: c.proto,
+            client: hostPort(c.af, c.caddr, c.cport), vip: hostPort(c.af, c.vaddr, c.vport), rs, service: serviceLabel(engine.service(c.svc)),
             states: [{ ms: rel, state: st }], packets: 0,
           };
           flows.push(flow);
@@ -300,10 +266,9 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
         }
         tracked.set(ci, { key, state: c.state, flow });
       } else if (t.state !== c.state) {
-        const a = stateName(c.proto, t.state), b = stateName(c.proto, c.state);
-        bump(transitions, `${a}>${b}`);
+        bump(transitions, `${t.state}>${c.state}`);
         t.state = c.state;
-        t.flow?.states.push({ ms: rel, state: b });
+        t.flow?.states.push({ ms: rel, state: c.state });
       }
     }
     pendTs.length = 0;
@@ -375,9 +340,9 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     conns: {
       created,
       byService: services.map((s) => ({
-        service: s.fwmark ? `FWM ${s.fwmark}` : `${s.proto} ${hostPort(s.af, s.addr, s.port)}`,
+        service: serviceLabel(s),
         conns: num(s.stats.conns), inpkts: num(s.stats.inpkts), outpkts: num(s.stats.outpkts),
-        dests: s.dests.map((d) => ({ rs: hostPort(d.af, d.addr, d.port), conns: num(d.stats.conns), inpkts: num(d.stats.inpkts), outpkts: num(d.stats.outpkts) })),
+        dests: s.dests.map((d) => ({ rs: destLabel(d), conns: num(d.stats.conns), inpkts: num(d.stats.inpkts), outpkts: num(d.stats.outpkts) })),
       })),
       transitions: sorted(transitions), timeoutsFired, liveAtEnd: engine.connCount(),
     },

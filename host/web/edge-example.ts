@@ -14,7 +14,7 @@
  */
 import { Engine } from '../engine.ts';
 import { applyRules } from '../replay/rules.ts';
-import { Records } from '../replay/replay.ts';
+import { destLabel } from '../replay/replay.ts';
 
 export interface Decision {
   verdict: 'DROP' | 'XMIT' | 'LOCAL' | 'PASS' | 'STOLEN';
@@ -38,16 +38,15 @@ export interface Balancer {
 export async function createBalancer(wasm: WebAssembly.Module | BufferSource, rules: string): Promise<Balancer> {
   const engine = await Engine.create(wasm as any, { link: 'ip', slots: 1, connMax: 1 << 14, slotSize: 65536 + 256, headroom: 256 });
   applyRules(engine, rules);
-  const recs = new Records(engine);
   let lastTick = 0;
   const decide = (packet: Uint8Array, nowMs = Date.now()): Decision => {
     if (nowMs - lastTick >= 1000) { engine.tick(nowMs); lastTick = nowMs; } // expire idle conns about once a second
     const r = engine.processFrame(packet, nowMs);
     let rs = '', state = '';
-    if (r.conn && recs.live(r.conn)) {
-      const c = recs.readConn(r.conn);
-      rs = recs.destLabel(c.dest);
-      state = c.proto === 6 || c.proto === 17 ? engine.stateName(c.proto, c.state) : '';
+    const c = r.conn ? engine.conn(r.conn) : undefined;
+    if (c) {
+      rs = destLabel(engine.dest(c.dest));
+      state = c.proto === 'TCP' || c.proto === 'UDP' ? c.state : '';
     }
     const out = r.verdict === 'XMIT' || r.verdict === 'LOCAL';
     return { verdict: r.verdict, reason: r.reason, rs, state, packet: out ? r.data : new Uint8Array(0) };

@@ -59,6 +59,12 @@ describe('deleted and quiesced real servers', () => {
     expect(r).toMatchObject({ verdict: 'DROP', reason: 'drop_dest_unavailable' });
     expect(e.conns()).toHaveLength(1);
     expect(e.services()[0].dests.map((d) => d.addr)).toEqual([RS[0]]);
+    // the conn still names its (trashed) dest and its service by engine index
+    const c = e.conns()[0];
+    expect(e.conn(c.index)).toEqual(c);
+    expect(e.dest(c.dest)).toMatchObject({ addr: RS[1], port: 8080, activeconns: 1 });
+    expect(e.service(c.svc)).toMatchObject({ proto: 'TCP', addr: VIP, port: 80 });
+    expect([e.service(0), e.service(c.svc + 1), e.dest(0), e.dest(1 << 20)]).toEqual([undefined, undefined, undefined, undefined]);
   });
   test('deleted dest, expire_nodest_conn on: the conn expires and a SYN is scheduled anew', async () => {
     const { e, key } = await natEngine({ dests: [{ addr: RS[0] }, { addr: RS[1] }] });
