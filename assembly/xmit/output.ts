@@ -1,27 +1,25 @@
-// How a packet leaves the engine: the route (one link: its prefix and gateway, as the fib of a
-// director with one interface), then — after POST_ROUTING, as in ip_output — what
-// ip_finish_output / ip6_finish_output do with it. On a TUN the host's kernel routes what the
-// engine writes back; on a TAP the engine is the host on the link and sends each frame to its
-// next hop's MAC itself (neigh.ts l2Xmit):
-//   nextHop(daddr): daddr itself when it is inside the director's prefix on the link (or no
-//     prefix / no gateway of its family is set: every destination on-link), else the gateway.
-//   routeTo(): the xmit functions' last step (skb_dst_set): the output and its next hop. DR: the
-//     real server (on-link by rule); tunnels: the real server's next hop, fragmentation allowed.
-//   ipOutput(): a packet rewritten in place (NAT, FULLNAT, their ICMP errors, un-NATed replies)
+// How a packet leaves the engine, in the kernel's order: the route (skb_dst_set), POST_ROUTING,
+// then ip_finish_output / ip6_finish_output (fragmentation, the neighbour). On a TUN the host's
+// kernel routes what the engine writes back; on a TAP the engine is the host on its one link and
+// sends each frame to its next hop's MAC itself (neigh.ts l2Xmit).
+//   nextHop(daddr): daddr when it is inside the director's prefix on the link (or no prefix /
+//     gateway of its family is set: every destination on-link), else the gateway.
+//   routeTo(): the xmit functions' last step: the output and its next hop. DR: the real server
+//     (on-link by rule); tunnels: the real server's next hop, fragmentation allowed.
+//   ipOutput(): a packet rewritten in place (NAT, FULLNAT, their ICMP errors, un-NATed replies),
 //     routed to the next hop of its (new) destination.
-//   finishOutput(): core calls it once POST_ROUTING accepted the packet. Within the path MTU
-// (CTL_TUN_MTU) a tunnel packet leaves as it is; a
-// bigger one is fragmented as ip_do_fragment / ip6_fragment's slow path does. ip_vs_tunnel_xmit
-// sets skb->ignore_df, so this is reached only by what ensure_mtu_is_adequate let through:
-// IPv4 packets without DF, and ICMP errors (never refused).
+//   finishOutput(): core calls it once POST_ROUTING accepted the packet.
+// Fragmentation: ip_vs_tunnel_xmit sets skb->ignore_df, so a tunnel packet over the path MTU
+// (CTL_TUN_MTU) that ensure_mtu_is_adequate let through — IPv4 without DF, ICMP errors (never
+// refused) — is fragmented as ip_do_fragment / ip6_fragment's slow path does:
 //   IPv4: every fragment a copy of the header (ours carries no options), DF cleared (IPVS does
 //         not set IPSKB_FRAG_PMTU), offset/MF set, total length and checksum recomputed; data
 //         per fragment = (mtu - header) rounded down to 8 bytes, the last one what is left.
 //   IPv6: a Fragment header (RFC 8200 §4.5) after the IPv6 header, data per fragment =
 //         (mtu - 40 - 8) rounded down to 8, the identification shared by all fragments.
-// The first fragment stays in the slot (or is held for its next hop), in order before the
-// others, which are queued for neighDrain (neigh.ts) behind it — as the kernel sends them, first
-// to last. The hold queue has room for one such frame per slot.
+// The first fragment stays in the slot (or is held for its next hop), before the others, which
+// are queued for neighDrain (neigh.ts) behind it — as the kernel sends them, first to last. The
+// hold queue has room for one such frame per slot; a packet goes whole or not at all.
 import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM } from "../defs";
 import {
   CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
