@@ -514,6 +514,10 @@ export class Engine {
     if (!Number.isInteger(index) || index < 1 || index > this.destMax) return undefined;
     return this.destAt(index);
   }
+  /** The family of dest d (a tunnel's may differ from its service's: cp->daf); `af` when there is no dest. */
+  private destAf(d: number, af: 4 | 6): 4 | 6 {
+    return d ? this.u8[this.base.dest + d * this.c.DEST_SIZE + this.c.DEST_AF] as 4 | 6 : af;
+  }
   private destAt(d: number): DestView {
     const c = this.c;
     const p = this.base.dest + d * c.DEST_SIZE;
@@ -570,7 +574,7 @@ export class Engine {
       index: i, svc: this.dv.getUint16(p + c.CONN_SVC, true), dest: this.dv.getUint16(p + c.CONN_DEST, true), proto: PROTO_NAME[proto] ?? 'IP', af,
       caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
       vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
-      daddr: this.addrAt(af, p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
+      daddr: this.addrAt(this.destAf(this.dv.getUint16(p + c.CONN_DEST, true), af), p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
       state: this.getString(this.ex.connStateName(i)), expiresMs: Math.max(0, left),
       flags: this.dv.getUint16(p + c.CONN_FLAGS, true), fwd: FWD_NAME[this.u8[p + c.CONN_FWD]] ?? 'Masq',
       ...this.connLocal(af, p),

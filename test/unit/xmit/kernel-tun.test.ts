@@ -121,6 +121,9 @@ describe('DR and tunnels, replayed against the 6.1 recording', () => {
     }
     for (let i = 0; i < want.icmp.length; i++) expect(hex(normalize(got.icmp[i])), `ICMP ${i}`).toBe(hex(normalize(want.icmp[i])));
     expect(e.counters().icmp_frag_needed).toBe(5n);
+    // mixed families: a conn's dest address is listed in the dest's family (cp->daf), not the client's
+    const daddrs = e.conns().filter((c) => (c.vaddr === '198.18.2.27' && c.vport === 80) || (c.vaddr === '2001:2::200' && c.vport === 82)).map((c) => `${c.vaddr} ${c.daddr}`);
+    expect(new Set(daddrs)).toEqual(new Set(['198.18.2.27 2001:2:0:1::11', '2001:2::200 198.18.1.12']));
   });
 });
 
