@@ -9,7 +9,7 @@ import {
   CONN_DEST, CONN_STATE, CONN_FWD, CONN_PROTO, CONN_CONTROL, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT,
 } from "./layout";
 import {
-  NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN,
+  NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM,
   NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, DEST_F_AVAILABLE,
   SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP, SET_SLOPPY_SCTP,
@@ -19,7 +19,7 @@ import {
 } from "./defs";
 import {
   parseFrame, parseInner, pFrame, pL4, pL4Len, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
-  iProto, iSport, iDport, TH_SYN, TH_RST,
+  iProto, iSport, iDport, TH_SYN, TH_RST, pGso, VNET_HDR_LEN,
 } from "./packet/iph";
 import { connInGet, connOutGet, connHashFolded, connPrefetch, connCount } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
@@ -36,7 +36,7 @@ import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } f
 import { runHooks } from "./hooks";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import {
-  pktReset, setVerdict, setDrop, setPktConn, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart,
+  pktReset, setVerdict, setDrop, setPktConn, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart,
 } from "./pkt";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
@@ -275,6 +275,7 @@ function processOne(i: u32): void {
   let frame = slot + off;
   pktReset(slot, frame, len);
   let r = parseFrame(frame, len);
+  if (pGso) cntInc(CNT_GSO);
   if (r != 0) {
     // TAP: ARP for our addresses is answered, answers for next hops we wait for are taken
     if (r == CNT_NOT_IP && linkType == 1) {
@@ -314,6 +315,15 @@ function processOne(i: u32): void {
 }
 
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
+  if (linkType == 2 && (v == V_XMIT || v == V_LOCAL) && outStart != pFrame) {
+    // a TUN with offloads takes every frame behind a virtio-net header: one of its own (no
+    // offload asked) for a frame the engine built; a rewritten one kept the header it came with
+    if (outStart - VNET_HDR_LEN < slotStart) { v = V_DROP; reason = CNT_NO_HEADROOM; }
+    else {
+      memory.fill(outStart - VNET_HDR_LEN, 0, VNET_HDR_LEN);
+      setOut(outStart - VNET_HDR_LEN, outLen + VNET_HDR_LEN);
+    }
+  }
   store<u8>(meta, v, SLOT_VERDICT);
   store<u16>(meta, <u16>reason, SLOT_REASON);
   store<u32>(meta, <u32>(outStart - slotStart), SLOT_OFF);
@@ -341,6 +351,8 @@ function peekHash(i: u32): u32 {
     let et = load<u16>(ip, 12);
     if (et != 0x0008 && et != 0xdd86 || len < 54) return 0;   // 0x0800 / 0x86dd as loaded
     ip += 14; len -= 14;
+  } else if (linkType == 2) {          // TUN with offloads: the virtio-net header first
+    ip += VNET_HDR_LEN; len -= VNET_HDR_LEN;
   }
   let v = load<u8>(ip) >> 4;
   if (v == 4) {

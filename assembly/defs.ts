@@ -152,7 +152,9 @@
 @inline export const CNT_SCTP_BAD_CHUNK: u32 = 40;   // SCTP packet without chunks or with a chunk length that lies
 @inline export const CNT_FRAG_CREATED: u32 = 41;     // fragments sent (packets over the path MTU without DF: ip_do_fragment)
 @inline export const CNT_FRAG_NO_ROOM: u32 = 42;     // dropped: no room in the hold queue for all of a packet's fragments
-@inline export const CNT_LAST: u32 = 43;
+@inline export const CNT_BAD_VNET_HDR: u32 = 43;     // a TUN offload header we did not ask for (GSO type, checksum place)
+@inline export const CNT_GSO: u32 = 44;              // TCP super-packets (GSO) forwarded whole, for the kernel to segment
+@inline export const CNT_LAST: u32 = 45;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -200,6 +202,8 @@ export function counterName(i: u32): string {
     case CNT_SCTP_BAD_CHUNK: return "drop_sctp_bad_chunk";
     case CNT_FRAG_CREATED: return "frag_created";
     case CNT_FRAG_NO_ROOM: return "drop_frag_no_room";
+    case CNT_BAD_VNET_HDR: return "drop_bad_vnet_hdr";
+    case CNT_GSO: return "gso_packets";
   }
   return "";
 }

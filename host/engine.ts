@@ -22,13 +22,18 @@ export interface EngineConfig {
   slotSize?: number;
   /** bytes kept free in front of each frame (encapsulation, ICMP errors) */
   headroom?: number;
-  /** 'ip': raw IP frames (TUN, IFF_NO_PI); 'ethernet': TAP */
-  link?: 'ip' | 'ethernet';
+  /**
+   * 'ip': raw IP frames (TUN, IFF_NO_PI); 'ethernet': TAP; 'ip-offload': raw IP behind a 10-byte
+   * struct virtio_net_hdr (a TUN opened with offloads: TCP super-packets, partial checksums)
+   */
+  link?: 'ip' | 'ethernet' | 'ip-offload';
   /** conn hash seed (fixed in replays for determinism) */
   seed?: number;
 }
 
 export const Verdict = { DROP: 0, XMIT: 1, LOCAL: 2, PASS: 3, STOLEN: 4 } as const;
+/** EngineConfig.link → the engine's linkType. */
+const LINK_TYPE: Record<string, number> = { ip: 0, ethernet: 1, 'ip-offload': 2 };
 export type VerdictName = 'DROP' | 'XMIT' | 'LOCAL' | 'PASS' | 'STOLEN';
 const VERDICT_NAMES: VerdictName[] = ['DROP', 'XMIT', 'LOCAL', 'PASS', 'STOLEN'];
 
@@ -166,7 +171,7 @@ export class Engine {
     this.ex = ex;
     this.mem = ex.memory;
     for (const [k, v] of Object.entries(ex)) if (v instanceof WebAssembly.Global) this.c[k] = Number(v.value);
-    const rc = ex.init(cfg.svcMax, cfg.destMax, cfg.connMax, cfg.slots, cfg.slotSize, cfg.headroom, cfg.link === 'ethernet' ? 1 : 0, cfg.seed >>> 0);
+    const rc = ex.init(cfg.svcMax, cfg.destMax, cfg.connMax, cfg.slots, cfg.slotSize, cfg.headroom, LINK_TYPE[cfg.link] ?? 0, cfg.seed >>> 0);
     if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): check the sizes in the configuration`);
     this.refreshViews();
     const rb = (i: number) => Number(ex.regionBase(i));

@@ -106,6 +106,18 @@ export function csumUpdate16p(check: u16, fromAddr: usize, toAddr: usize, fromPo
   }
   return <u16>(~csumFold(s) & 0xffff);
 }
+/**
+ * An address change on a partial transport checksum (CHECKSUM_PARTIAL: a TUN frame whose
+ * virtio-net header says NEEDS_CSUM). The field holds the pseudo-header sum, not complemented,
+ * and the device sums the rest — ports included — when it finishes the checksum; so only the
+ * address counts, without the outer complements (inet_proto_csum_replace4/16, pseudohdr, for
+ * CHECKSUM_PARTIAL). af 4: the addresses' last 4 bytes (16-byte form); 6: all 16.
+ */
+export function csumPartialUpdate(af: u8, check: u16, fromAddr: usize, toAddr: usize): u16 {
+  let c = <u16>(~check & 0xffff);
+  let n = af == 4 ? csumUpdate4p(c, load<u32>(fromAddr, 12), load<u32>(toAddr, 12), 0, 0) : csumUpdate16p(c, fromAddr, toAddr, 0, 0);
+  return <u16>(~n & 0xffff);
+}
 /** Update `check` for a 2-byte field change only (ports, ICMP ids). */
 export function csumUpdate2(check: u16, from: u16, to: u16): u16 {
   let s = startDiff(check);

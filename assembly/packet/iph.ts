@@ -3,7 +3,7 @@
 import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_INNER_SADDR, CTL_INNER_DADDR, linkType } from "../layout";
 import {
   CNT_TRUNCATED, CNT_BAD_VERSION, CNT_BAD_IHL, CNT_BAD_LEN, CNT_BAD_IP_CSUM, CNT_BAD_L4,
-  CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP, CNT_SCTP_BAD_CHUNK,
+  CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP, CNT_SCTP_BAD_CHUNK, CNT_BAD_VNET_HDR,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, AF_INET, AF_INET6,
 } from "../defs";
 import { ld16be, addrFromV4, addrCopy } from "./bytes";
@@ -28,6 +28,16 @@ export let pDport: u16 = 0;      // wire order
 export let pTcpFlags: u8 = 0;
 export let pIcmpType: u8 = 0;
 export let pIcmpCode: u8 = 0;
+// A TUN with offloads (linkType LINK_IP_VNET): the frame's struct virtio_net_hdr
+export let pCsumPartial: bool = false;   // VIRTIO_NET_HDR_F_NEEDS_CSUM: the L4 checksum is CHECKSUM_PARTIAL
+export let pGso: bool = false;           // a TCP super-packet (gso_type TCPV4/TCPV6) the kernel segments later
+
+/** Bytes of struct virtio_net_hdr in front of every frame of a TUN with offloads (TUNSETVNETHDRSZ default). */
+@inline export const VNET_HDR_LEN: u32 = 10;
+@inline const VNET_F_NEEDS_CSUM: u8 = 1;
+@inline const VNET_GSO_TCPV4: u8 = 1;
+@inline const VNET_GSO_TCPV6: u8 = 4;
+@inline const VNET_GSO_ECN: u8 = 0x80;
 
 // TCP flag bits (RFC 793 / 3168)
 @inline export const TH_FIN: u8 = 0x01;
@@ -41,9 +51,18 @@ export let pIcmpCode: u8 = 0;
 /** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
 export function parseFrame(frame: usize, len: u32): u32 {
   pFrame = frame; pFrameLen = len;
+  pCsumPartial = false; pGso = false;
   let l3 = frame;
   let l3len = len;
-  if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
+  if (linkType == 2) {                       // TUN with offloads: struct virtio_net_hdr, then IP
+    if (len < VNET_HDR_LEN) return CNT_TRUNCATED;
+    let gso = load<u8>(frame, 1) & ~VNET_GSO_ECN;
+    if (gso != 0 && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) return CNT_BAD_VNET_HDR;   // we asked for TSO only
+    pGso = gso != 0;
+    pCsumPartial = (load<u8>(frame) & VNET_F_NEEDS_CSUM) != 0;
+    l3 = frame + VNET_HDR_LEN;
+    l3len = len - VNET_HDR_LEN;
+  } else if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
     if (len < 14) return CNT_TRUNCATED;
     let off: u32 = 12;
     let et = ld16be(frame + off);
@@ -65,7 +84,14 @@ export function parseFrame(frame: usize, len: u32): u32 {
   else if (ver == 6) r = parseIpv6(l3, l3len);
   else return CNT_BAD_VERSION;
   if (r != 0) return r;
-  return parseL4();
+  r = parseL4();
+  if (r != 0 || !pCsumPartial) return r;
+  // a partial checksum must be the transport one, where the kernel puts it (csum_start/offset),
+  // and a super-packet TCP: the engine updates only that field's pseudo-header part
+  let csumOff: u32 = pProto == IPPROTO_TCP ? 16 : pProto == IPPROTO_UDP ? 6 : 0;
+  if (csumOff == 0 || <u32>load<u16>(frame, 6) != pHdrLen || <u32>load<u16>(frame, 8) != csumOff) return CNT_BAD_VNET_HDR;
+  if (pGso && pProto != IPPROTO_TCP) return CNT_BAD_VNET_HDR;
+  return 0;
 }
 
 function parseIpv4(ip: usize, len: u32): u32 {

@@ -41,10 +41,10 @@ import {
   CONN_DPORT, CONN_LADDR, CONN_LPORT, CONN_FLAGS, LADDR_ADDR,
 } from "../layout";
 import {
-  pL3, pL4, pL4Len, pAf, pProto, pLen, pTcpFlags, iL3, iL4, iHdrLen, iProto, pktSaddr, pktDaddr, iphRefreshAddrs,
+  pL3, pL4, pL4Len, pAf, pProto, pLen, pTcpFlags, iL3, iL4, iHdrLen, iProto, pktSaddr, pktDaddr, iphRefreshAddrs, pCsumPartial,
   iphResize, TH_SYN, TH_ACK, TH_RST, TH_FIN,
 } from "../packet/iph";
-import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, csumUpdate2, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
+import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, csumUpdate2, csumPartial, csumFold, pseudoSum, l4CsumFull, csumPartialUpdate } from "../packet/csum";
 import { addrCopy, ld16be, st16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty, setOut, outStart, slotStart } from "../pkt";
 import { cntInc } from "../stats";
@@ -81,6 +81,11 @@ function l4Xlate(sTo: usize, sPort: u16, dTo: usize, dPort: u16, full: bool): vo
   let csumOff: u32 = pProto == IPPROTO_TCP ? 16 : pProto == IPPROTO_UDP ? 6 : 0;
   if (csumOff == 0) return;
   let check = load<u16>(l4 + csumOff);
+  if (pCsumPartial) {                           // a TUN offload frame: pseudo-header part only (see nat.ts)
+    check = csumPartialUpdate(pAf, check, pktSaddr(), sTo);
+    store<u16>(l4 + csumOff, csumPartialUpdate(pAf, check, pktDaddr(), dTo));
+    return;
+  }
   if (pProto == IPPROTO_UDP && check == 0) {
     if (pAf == AF_INET) return;                 // RFC 768: no checksum stays no checksum
     full = true;                                // IPv6: a zero UDP checksum is invalid, fill it in
@@ -204,7 +209,8 @@ function mssAdjust(): void {
       let olen = toaLen();
       if (mss <= olen) return;
       st16be(p + 2, mss - olen);
-      store<u16>(th, csumUpdate2(load<u16>(th, 16), old, load<u16>(p, 2)), 16);
+      // a partial checksum is finished over the header later: nothing to update then
+      if (!pCsumPartial) store<u16>(th, csumUpdate2(load<u16>(th, 16), old, load<u16>(p, 2)), 16);
       return;
     }
     p += sz;
@@ -219,9 +225,14 @@ export function fnatXmit(ci: u32): i32 {
   if (pProto == IPPROTO_TCP && !flag(SET_NO_TOA)) {
     let cf = load<u16>(cp, CONN_FLAGS);
     if ((cf & CONN_F_FNAT_SYNACK) && !(cf & CONN_F_FNAT_RSDATA) && (pTcpFlags & TH_ACK) && !(pTcpFlags & (TH_SYN | TH_RST))) {
-      let before = pLen;
-      toaAdd(cp);
-      toa = pLen != before;
+      // not into a TUN offload frame: every segment of a super-packet would carry it, and its
+      // partial checksum and segment size would have to move with it (counted as no room)
+      if (pCsumPartial) cntInc(CNT_TOA_NO_ROOM);
+      else {
+        let before = pLen;
+        toaAdd(cp);
+        toa = pLen != before;
+      }
     }
   }
   let laddr = laddrOf(cp);

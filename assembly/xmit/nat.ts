@@ -8,8 +8,8 @@ import {
   CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
 } from "../defs";
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
-import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs } from "../packet/iph";
-import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
+import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial } from "../packet/iph";
+import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum, l4CsumFull, csumPartialUpdate } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
 import { cntInc } from "../stats";
@@ -47,6 +47,9 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
     return;
   }
   let check = load<u16>(l4 + csumOff);
+  // CHECKSUM_PARTIAL (a TUN offload frame): the address delta on the pseudo-header sum, no more
+  // (tcp_partial_csum_update; udp's likewise); the ports are summed by whoever finishes it
+  if (pCsumPartial) { store<u16>(l4 + csumOff, csumPartialUpdate(af, check, fromAddr, toAddr)); return; }
   // RFC 768: zero means "no checksum" on IPv4; we keep it zero, so the sender's choice holds
   // and the payload is not read. (Linux 6.1, recorded on veth, fills in a full valid checksum
   // instead: both are valid on the wire.) On IPv6 a zero UDP checksum is invalid (RFC 8200 §8.1).

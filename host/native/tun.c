@@ -174,7 +174,9 @@ static int64_t now_ms(void) {
 
 /* ---- open / close ------------------------------------------------------- */
 
-/* open(name, 'tun'|'tap', { multiQueue, vnetHdr }) -> { fd, name } */
+/* open(name, 'tun'|'tap', { multiQueue, vnetHdr, offload }) -> { fd, name }
+ * offload (implies vnetHdr): TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6: the kernel hands over
+ * TCP super-packets (GSO) with a partial checksum and takes them back, segmenting where needed. */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3], res, v;
@@ -195,9 +197,14 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   ifr.ifr_flags |= IFF_NO_PI; /* frames start at the IP/Ethernet header, no 4-byte packet info */
 
   napi_valuetype t = napi_undefined;
+  bool offload = false;
   if (argc >= 3) napi_typeof(env, argv[2], &t);
   if (t == napi_object) {
     bool has, b;
+    if (napi_has_named_property(env, argv[2], "offload", &has) == napi_ok && has &&
+        napi_get_named_property(env, argv[2], "offload", &v) == napi_ok &&
+        napi_coerce_to_bool(env, v, &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok && b)
+      { offload = true; ifr.ifr_flags |= IFF_VNET_HDR; }
     if (napi_has_named_property(env, argv[2], "multiQueue", &has) == napi_ok && has &&
         napi_get_named_property(env, argv[2], "multiQueue", &v) == napi_ok &&
         napi_coerce_to_bool(env, v, &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok && b)
@@ -219,6 +226,11 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     snprintf(detail, sizeof detail, "TUNSETIFF '%s'%s", name,
              err == EPERM ? " (needs CAP_NET_ADMIN)" : err == EBUSY ? " (in use; multiQueue flags must match)" : "");
     return throw_errno(env, err, "ioctl", detail);
+  }
+  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
+    int err = errno;
+    close(fd);
+    return throw_errno(env, err, "ioctl", "TUNSETOFFLOAD");
   }
 
   CHECK(napi_create_object(env, &res));

@@ -46,6 +46,11 @@ export interface TunOpenOptions {
   multiQueue?: boolean;
   /** IFF_VNET_HDR: every frame is preceded by a struct virtio_net_hdr (offload path). */
   vnetHdr?: boolean;
+  /**
+   * TUN offloads (implies vnetHdr): TUNSETOFFLOAD with checksum and TSO4/TSO6, so the kernel
+   * hands over TCP super-packets (up to 64 KiB, partial checksum) and takes them back.
+   */
+  offload?: boolean;
 }
 
 export interface TunDevice {
