@@ -354,7 +354,11 @@ export function neighDrain(max: u32): u32 {
     let m = holdMeta(h);
     if (load<u8>(m, HOLD_STATE) != 2) continue;
     let len = load<u32>(m, HOLD_LEN);
-    memory.copy(slotBase(k) + slotHeadroom, holdData(h), len);
+    // a TUN with offloads reads every frame behind a virtio-net header: an empty one (no offload)
+    let vnet: u32 = linkType == 2 ? 10 : 0;
+    memory.fill(slotBase(k) + slotHeadroom, 0, vnet);
+    memory.copy(slotBase(k) + slotHeadroom + vnet, holdData(h), len);
+    len += vnet;
     let sm = slotMeta(k);
     store<u32>(sm, slotHeadroom, SLOT_OFF);
     store<u32>(sm, len, SLOT_LEN);

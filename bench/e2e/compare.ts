@@ -39,7 +39,7 @@ const WVS_DIRECTOR = join(HERE, 'wvs-director.js');
 const USAGE = `usage: node dist/bench/e2e/compare.js [options]     (root; npm run bench:e2e)
   --duration S      seconds per load run (default 5)
   --runs N          runs per figure, the median is reported (default 3)
-  --peers LIST      comma list of none,nftables,haproxy,nginx,wasmvs (default all; none is always run first)
+  --peers LIST      comma list of none,nftables,haproxy,nginx,wasmvs,wasmvs-offload (default all; none is always run first)
   --tests LIST      comma list of short,keepalive,bulk,udp (default all)
   --conns N         wrk connections (default 32)
   --json FILE       results file (default bench/e2e/results/latest.json)
@@ -49,9 +49,9 @@ and removes them at exit (also on Ctrl-C). Total time about 3 + peers x tests x 
 
 // ---------------------------------------------------------------- options
 interface Opts { duration: number; runs: number; peers: PeerName[]; tests: TestName[]; conns: number; json: string; install: boolean }
-type PeerName = 'none' | 'nftables' | 'haproxy' | 'nginx' | 'wasmvs';
+type PeerName = 'none' | 'nftables' | 'haproxy' | 'nginx' | 'wasmvs' | 'wasmvs-offload';
 type TestName = 'short' | 'keepalive' | 'bulk' | 'udp';
-const PEERS: PeerName[] = ['none', 'nftables', 'haproxy', 'nginx', 'wasmvs'];
+const PEERS: PeerName[] = ['none', 'nftables', 'haproxy', 'nginx', 'wasmvs', 'wasmvs-offload'];
 const TESTS: TestName[] = ['short', 'keepalive', 'bulk', 'udp'];
 
 function parseOpts(argv: string[]): Opts | 'help' {
@@ -408,18 +408,20 @@ ${servers(PORT.udp, ' max_fails=0')}
   };
 }
 
-function peerWasmvs(): Peer {
+/** wasmvs run (NAT on a TUN); offload: the TUN opened with offloads (--offload: TCP super-packets whole). */
+function peerWasmvs(offload = false): Peer {
   let c: ChildProcess | undefined;
   let out = '', err = '';
   const svc = (flag: string, port: number, sched: string) =>
     [`-A ${flag} ${VIP}:${port} -s ${sched}`, ...RS.map((a) => `-a ${flag} ${VIP}:${port} -r ${a}:${port} -m -w 1`)].join('\n');
   const rules = [svc('-t', PORT.http, 'rr'), svc('-t', PORT.iperf, 'sh'), svc('-u', PORT.udp, 'rr')].join('\n') + '\n';
   return {
-    name: 'wasmvs', target: VIP, pids: () => (c?.pid ? [c.pid] : []),
+    name: offload ? 'wasmvs-offload' : 'wasmvs', target: VIP, pids: () => (c?.pid ? [c.pid] : []),
     async start() {
       const f = join(tmp, 'wasmvs.rules');
       writeFileSync(f, rules);
-      c = spawn('ip', ['netns', 'exec', NS.dir, process.execPath, WVS_DIRECTOR, '--dev', TUN, '--rules', f, '--conn-max', '262144', '--log-level', 'info'],
+      c = spawn('ip', ['netns', 'exec', NS.dir, process.execPath, WVS_DIRECTOR, '--dev', TUN, '--rules', f, '--conn-max', '262144', '--log-level', 'info',
+        ...(offload ? ['--offload'] : [])],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       live.add(c);
       c.on('exit', () => live.delete(c!));
@@ -450,7 +452,9 @@ function peerWasmvs(): Peer {
   };
 }
 
-const PEER_MAKERS: Record<PeerName, () => Peer> = { none: peerNone, nftables: peerNft, haproxy: peerHaproxy, nginx: peerNginx, wasmvs: peerWasmvs };
+const PEER_MAKERS: Record<PeerName, () => Peer> = {
+  none: peerNone, nftables: peerNft, haproxy: peerHaproxy, nginx: peerNginx, wasmvs: () => peerWasmvs(), 'wasmvs-offload': () => peerWasmvs(true),
+};
 
 // ---------------------------------------------------------------- load runs
 interface RunResult {
@@ -681,10 +685,10 @@ async function main(argv: string[]): Promise<number> {
   ];
   const udp = sum.filter((s) => s.test === 'udp');
   if (udp.length) lines.push(`UDP sent by the client (kpps, median): ${udp.map((s) => `${s.peer} ${((s.offered ?? NaN) / 1e3).toFixed(0)}`).join(', ')}`);
-  const own = sum.filter((s) => s.peer === 'haproxy' || s.peer === 'nginx' || s.peer === 'wasmvs');
+  const own = sum.filter((s) => s.peer === 'haproxy' || s.peer === 'nginx' || s.peer === 'wasmvs' || s.peer === 'wasmvs-offload');
   if (own.length) {
     lines.push('CPU of the balancer\'s own processes (utime+stime), median per unit:');
-    for (const p of ['haproxy', 'nginx', 'wasmvs'] as PeerName[]) {
+    for (const p of ['haproxy', 'nginx', 'wasmvs', 'wasmvs-offload'] as PeerName[]) {
       const xs = own.filter((s) => s.peer === p && Number.isFinite(s.peerCpuPerUnit));
       if (xs.length) lines.push(`  ${p.padEnd(8)} ${xs.map((s) => `${s.peerCpuPerUnit.toFixed(s.test === 'short' ? 3 : 2)} ${UNIT[s.test].cpuUnit.replace('CPU ', '')}`).join(', ')}`);
     }
