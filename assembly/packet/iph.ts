@@ -7,7 +7,7 @@ import {
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, AF_INET, AF_INET6,
 } from "../defs";
 import { ld16be, addrFromV4, addrCopy } from "./bytes";
-import { ipv4CsumOk } from "./csum";
+import { ipv4CsumOk, l4CsumFull } from "./csum";
 import { sctpChunksOk } from "../proto/sctp";
 
 /** How many IPv6 extension headers we walk before giving up (RFC 8200 allows a chain; we bound it). */
@@ -181,6 +181,20 @@ function parseL4(): u32 {
     pIcmpType = load<u8>(pL4); pIcmpCode = load<u8>(pL4, 1);
   }
   return 0;
+}
+
+/**
+ * Finish a partial transport checksum here (skb_checksum_help) and clear NEEDS_CSUM in the
+ * frame's virtio-net header: before an edit the pseudo-header update does not cover (TOA).
+ */
+export function csumPartialFinish(): void {
+  if (!pCsumPartial) return;
+  let off: u32 = pProto == IPPROTO_TCP ? 16 : 6;
+  store<u16>(pL4 + off, 0);
+  let c = l4CsumFull(pAf, pktSaddr(), pktDaddr(), pProto, pL4, pL4Len);
+  store<u16>(pL4 + off, pProto == IPPROTO_UDP && c == 0 ? 0xffff : c);
+  store<u8>(pFrame, load<u8>(pFrame) & ~VNET_F_NEEDS_CSUM);
+  pCsumPartial = false;
 }
 
 /** The datagram grew (or shrank, n < 0) by n bytes inside its L4 part (FULLNAT's TOA option). */

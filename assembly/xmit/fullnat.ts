@@ -42,6 +42,7 @@ import {
 } from "../layout";
 import {
   pL3, pL4, pL4Len, pAf, pProto, pLen, pTcpFlags, iL3, iL4, iHdrLen, iProto, pktSaddr, pktDaddr, iphRefreshAddrs, pCsumPartial,
+  pGso, csumPartialFinish,
   iphResize, TH_SYN, TH_ACK, TH_RST, TH_FIN,
 } from "../packet/iph";
 import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, csumUpdate2, csumPartial, csumFold, pseudoSum, l4CsumFull, csumPartialUpdate } from "../packet/csum";
@@ -225,9 +226,11 @@ export function fnatXmit(ci: u32): i32 {
   if (pProto == IPPROTO_TCP && !flag(SET_NO_TOA)) {
     let cf = load<u16>(cp, CONN_FLAGS);
     if ((cf & CONN_F_FNAT_SYNACK) && !(cf & CONN_F_FNAT_RSDATA) && (pTcpFlags & TH_ACK) && !(pTcpFlags & (TH_SYN | TH_RST))) {
-      // not into a TUN offload frame: every segment of a super-packet would carry it, and its
-      // partial checksum and segment size would have to move with it (counted as no room)
-      if (pCsumPartial) cntInc(CNT_TOA_NO_ROOM);
+      // not into a super-packet (TUN offloads): every segment would carry it, and the segment
+      // size would have to shrink with it (counted as no room); a single packet's partial
+      // checksum is finished first, so the option can go in as usual
+      if (!pGso) csumPartialFinish();
+      if (pGso) cntInc(CNT_TOA_NO_ROOM);
       else {
         let before = pLen;
         toaAdd(cp);

@@ -134,5 +134,27 @@ describe('TCP super-packets with partial checksums through NAT (TUN offloads)', 
     expect(fullCsumOk(finishCsum(out, 20, 16))).toBe(true);
     expect(e.counters()).toMatchObject({ toa_added: 0n, toa_no_room: 1n });
   });
+
+  test('FULLNAT: a single first-data packet with a partial checksum gets its TOA: the checksum is finished first, NEEDS_CSUM cleared', async () => {
+    const e = await engine({ link: 'ip-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
+    const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
+    e.addService({ ...k, sched: 'rr' });
+    e.addDest(k, { addr: RS[0], port: 8080, fwd: 'FullNat' });
+    e.addLaddr(k, '198.18.1.200');
+    const s = e.processFrame(plain(ip(CLIENT, VIP, { proto: 'tcp', sport: 40004, dport: 80, flags: 'S' })), 1);
+    const lport = fields(s.data.subarray(VNET)).sport;
+    e.processFrame(plain(ip(RS[0], '198.18.1.200', { proto: 'tcp', sport: 8080, dport: lport, flags: 'SA' })), 2);
+    // a small request, partial checksum as a veth hands it on, no GSO
+    const p = ip(CLIENT, VIP, { proto: 'tcp', sport: 40004, dport: 80, flags: 'PA', seq: 1001, ack: 5001, payload: new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n') });
+    new DataView(p.buffer).setUint16(36, pseudo(p));
+    const r = e.processFrame(cat(vnetHdr({ flags: 1, csumStart: 20, csumOffset: 16 }), p), 3);
+    expect(r.verdict).toBe('XMIT');
+    expect(r.data[0] & 1).toBe(0);                                  // NEEDS_CSUM cleared: the checksum is full now
+    const out = r.data.subarray(VNET);
+    expect(out.length).toBe(p.length + 8);                          // the TOA option (kind 254, 8 bytes)
+    expect(out[40]).toBe(254);
+    expect(fullCsumOk(out)).toBe(true);
+    expect(e.counters()).toMatchObject({ toa_added: 1n, toa_no_room: 0n });
+  });
 });
 
