@@ -408,7 +408,7 @@ ${servers(PORT.udp, ' max_fails=0')}
   };
 }
 
-/** wasmvs run (NAT on a TUN); offload: the TUN opened with offloads (--offload: TCP super-packets whole). */
+/** wasmvs run (NAT on a TUN): without (--no-offload) or with TUN offloads (--offload, the default of wasmvs run). */
 function peerWasmvs(offload = false): Peer {
   let c: ChildProcess | undefined;
   let out = '', err = '';
@@ -421,7 +421,7 @@ function peerWasmvs(offload = false): Peer {
       const f = join(tmp, 'wasmvs.rules');
       writeFileSync(f, rules);
       c = spawn('ip', ['netns', 'exec', NS.dir, process.execPath, WVS_DIRECTOR, '--dev', TUN, '--rules', f, '--conn-max', '262144', '--log-level', 'info',
-        ...(offload ? ['--offload'] : [])],
+        offload ? '--offload' : '--no-offload'],
         { stdio: ['ignore', 'pipe', 'pipe'] });
       live.add(c);
       c.on('exit', () => live.delete(c!));

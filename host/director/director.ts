@@ -40,9 +40,10 @@ export interface DirectorOptions {
   /** TAP: the link's gateway per family: where packets to destinations off the link's prefix go (NAT/FULLNAT replies to clients, routed tunnel real servers) */
   gateways?: string[];
   /**
-   * TUN: open it with offloads (IFF_VNET_HDR + TUNSETOFFLOAD csum/TSO4/TSO6): the kernel hands
-   * over TCP super-packets of up to 64 KiB with partial checksums, the engine rewrites each once,
-   * and the kernel segments them where they leave — far fewer frames and syscalls for bulk TCP
+   * TUN: open it with offloads (IFF_VNET_HDR + TUNSETOFFLOAD csum/TSO4/TSO6; default true): the
+   * kernel hands over TCP super-packets of up to 64 KiB with partial checksums, the engine
+   * rewrites each once, and the kernel segments them where they leave — far fewer frames and
+   * syscalls for bulk TCP. false: plain 1500-byte frames.
    */
   offload?: boolean;
   /** TAP: enslave the TAP to this bridge (in netns when given) */
@@ -128,10 +129,12 @@ export class Director {
     }
     const link = mode === 'tap' ? splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []) : {};
     if (mode === 'tap' && o.offload) throw new WvsError('WVS_ERR_USAGE', '--offload is for --mode tun (the TAP path has no offloads)');
+    // offloads by default on a TUN: bulk TCP moves as super-packets (docs/director.md)
+    const offload = o.offload ?? mode === 'tun';
     // offloads: slots big enough for a 64 KiB super-packet behind its virtio-net header
     const engine = await loadEngine({
-      connMax: o.connMax ?? 1 << 16, link: mode === 'tap' ? 'ethernet' : o.offload ? 'ip-offload' : 'ip',
-      ...(o.offload ? { slots: 64, slotSize: 65536 + 512, headroom: 256 } : {}),
+      connMax: o.connMax ?? 1 << 16, link: mode === 'tap' ? 'ethernet' : offload ? 'ip-offload' : 'ip',
+      ...(offload ? { slots: 64, slotSize: 65536 + 512, headroom: 256 } : {}),
     });
     // the link's prefix before the rules: a -g real server off it is refused when its line is applied
     // (the MAC is the TAP's, known once it is open: setLink again then)
@@ -144,7 +147,7 @@ export class Director {
       throw new WvsError('WVS_ERR_USAGE', 'tunnel (-i) real servers need the director\'s IPv4 address on the link as the tunnel source: --link-addr ADDR');
     }
     if (o.tunnelMtu !== undefined) engine.setTunnelMtu(o.tunnelMtu);
-    const d = new Director(engine, { ...o, mode, dev: o.dev ?? 'wvs0', tickMs: o.tickMs ?? 1000, vipRoutes: o.vipRoutes ?? mode === 'tun' }, rules);
+    const d = new Director(engine, { ...o, mode, offload, dev: o.dev ?? 'wvs0', tickMs: o.tickMs ?? 1000, vipRoutes: o.vipRoutes ?? mode === 'tun' }, rules);
     try {
       d.openDevice();
       if (mode === 'tap') d.setLink(link);

@@ -1,7 +1,7 @@
 /*
  * host/director/run.ts - `wasmvs run`: the director on a TUN or TAP device until SIGINT/SIGTERM.
  *
- *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--vip-routes|--no-vip-routes] [--offload]
+ *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--vip-routes|--no-vip-routes] [--offload|--no-offload]
  *              [--link-mac MAC] [--link-addr ADDR[/PLEN]]... [--gateway ADDR]... [--bridge BR] [--tunnel-mtu N]
  *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
  *
@@ -27,7 +27,8 @@ export const RUN_USAGE = `usage: wasmvs run [options]
                         (-P ... -z LADDR lines), removed at exit (default)
   --no-vip-routes       tun: leave routing to you
   --offload             tun: TUN offloads (checksum, TSO): TCP super-packets of up to 64 KiB through the
-                        engine whole, segmented by the kernel where they leave (bulk TCP)
+                        engine whole, segmented by the kernel where they leave (default with tun)
+  --no-offload          tun: plain 1500-byte frames, one at a time
   --link-mac MAC        tap: the engine's MAC (default: the TAP's own MAC with bit 0x04 of byte 0 flipped)
   --link-addr ADDR[/PLEN]  tap: the engine's own IPv4 or IPv6 address on the link (ARP/ND probes, tunnel
                         source) and the link's prefix; give it twice for both families; needed for -i real servers
@@ -86,6 +87,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--rules': { const v = next(); if (!v) throw new RunUsageError('--rules needs a file'); o.rulesFile = v; break; }
       case '--vip-routes': o.vipRoutes = true; break;
       case '--offload': o.offload = true; break;
+      case '--no-offload': o.offload = false; break;
       case '--no-vip-routes': o.vipRoutes = false; break;
       case '--batch': o.batch = num(a, next(), 1); break;
       case '--conn-max': o.connMax = num(a, next(), 16); break;
@@ -112,7 +114,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   const tapOnly = ['linkMac', 'linkAddrs', 'gateways', 'bridge', 'tunnelMtu'] as const;
   if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu need --mode tap');
   if (o.mode === 'tap' && o.vipRoutes) throw new RunUsageError('--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
-  if (o.mode === 'tap' && o.offload) throw new RunUsageError('--offload is for --mode tun (the TAP path has no offloads)');
+  if (o.mode === 'tap' && o.offload !== undefined) throw new RunUsageError('--offload / --no-offload are for --mode tun (the TAP path has no offloads)');
   try { splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []); } catch (e) { throw new RunUsageError((e as Error).message); }
   return o;
 }
