@@ -17,6 +17,15 @@ export const nsRun = async (ns: string, cmd: string, ...args: string[]): Promise
 
 const ipJson = (ns: string, ...args: string[]) => JSON.parse(execFileSync('ip', ['-n', ns, '-j', ...args], { encoding: 'utf8', timeout: 10_000 }));
 
+/** The test: curl from the client namespace, 3 requests to the VIP, one answered by each real server (rr). */
+export function curlOnePerServer(cliNs: () => string): void {
+  test('curl from the client namespace: 3 requests, one per real server', async () => {
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) names.push((await nsRun(cliNs(), 'curl', '-sS', '--max-time', '5', `http://${LAB_VIP}/`)).trim());
+    expect(names.sort()).toEqual(['rs1', 'rs2', 'rs3']);
+  }, 20_000);
+}
+
 /** Define the tests of one DR/tunnel lab inside the caller's describe. */
 export function linkSuite(forward: Exclude<LabForward, 'nat'>, tag: string): LinkLab {
   const ctx = {} as LinkLab;
@@ -85,11 +94,7 @@ export function linkSuite(forward: Exclude<LabForward, 'nat'>, tag: string): Lin
     expect(svcOf(53, 'UDP').stats.outpkts).toBe(0n);
   }, 30_000);
 
-  test('curl from the client namespace: 3 requests, one per real server', async () => {
-    const names: string[] = [];
-    for (let i = 0; i < 3; i++) names.push((await nsRun(ctx.lab.ns.cli, 'curl', '-sS', '--max-time', '5', `http://${LAB_VIP}/`)).trim());
-    expect(names.sort()).toEqual(['rs1', 'rs2', 'rs3']);
-  }, 20_000);
+  curlOnePerServer(() => ctx.lab.ns.cli);
 
   test('a 16 MiB upload (through the director) and a 16 MiB download (straight from the server) arrive intact', async () => {
     const bytes = 16 << 20;

@@ -58,6 +58,19 @@ async function natOffload(vip: string, rs: string, v6 = false) {
   return { e, v6 };
 }
 
+/** A FULLNAT service (laddr 198.18.1.200) with a conn from CLIENT:sport past its SYN and SYN-ACK: the next data is TOA's packet. */
+async function fnatHandshake(sport: number) {
+  const e = await engine({ link: 'ip-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
+  const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
+  e.addService({ ...k, sched: 'rr' });
+  e.addDest(k, { addr: RS[0], port: 8080, fwd: 'FullNat' });
+  e.addLaddr(k, '198.18.1.200');
+  const s = e.processFrame(plain(ip(CLIENT, VIP, { proto: 'tcp', sport, dport: 80, flags: 'S' })), 1);
+  const lport = fields(s.data.subarray(VNET)).sport;
+  e.processFrame(plain(ip(RS[0], '198.18.1.200', { proto: 'tcp', sport: 8080, dport: lport, flags: 'SA' })), 2);
+  return e;
+}
+
 describe('TCP super-packets with partial checksums through NAT (TUN offloads)', () => {
   for (const [name, vip, client, rs] of [['IPv4', VIP, CLIENT, RS[0]], ['IPv6', VIP6, CLIENT6, RS6[0]]] as const) {
     test(`${name}: a 30,000-byte super-packet in and its reply out, rewritten whole; finished like a NIC does, each checksum is right`, async () => {
@@ -117,14 +130,7 @@ describe('TCP super-packets with partial checksums through NAT (TUN offloads)', 
   });
 
   test('FULLNAT: both addresses on the partial checksum; no TOA into a super-packet (counted as no room)', async () => {
-    const e = await engine({ link: 'ip-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
-    const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
-    e.addService({ ...k, sched: 'rr' });
-    e.addDest(k, { addr: RS[0], port: 8080, fwd: 'FullNat' });
-    e.addLaddr(k, '198.18.1.200');
-    const s = e.processFrame(plain(ip(CLIENT, VIP, { proto: 'tcp', sport: 40003, dport: 80, flags: 'S' })), 1);
-    const lport = fields(s.data.subarray(VNET)).sport;
-    e.processFrame(plain(ip(RS[0], '198.18.1.200', { proto: 'tcp', sport: 8080, dport: lport, flags: 'SA' })), 2);
+    const e = await fnatHandshake(40003);
     const r = e.processFrame(gsoFrame(CLIENT, 40003, VIP, 80, 10_000), 3);   // the first data: TOA's packet
     expect(r.verdict).toBe('XMIT');
     const out = r.data.subarray(VNET);
@@ -136,14 +142,7 @@ describe('TCP super-packets with partial checksums through NAT (TUN offloads)', 
   });
 
   test('FULLNAT: a single first-data packet with a partial checksum gets its TOA: the checksum is finished first, NEEDS_CSUM cleared', async () => {
-    const e = await engine({ link: 'ip-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
-    const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
-    e.addService({ ...k, sched: 'rr' });
-    e.addDest(k, { addr: RS[0], port: 8080, fwd: 'FullNat' });
-    e.addLaddr(k, '198.18.1.200');
-    const s = e.processFrame(plain(ip(CLIENT, VIP, { proto: 'tcp', sport: 40004, dport: 80, flags: 'S' })), 1);
-    const lport = fields(s.data.subarray(VNET)).sport;
-    e.processFrame(plain(ip(RS[0], '198.18.1.200', { proto: 'tcp', sport: 8080, dport: lport, flags: 'SA' })), 2);
+    const e = await fnatHandshake(40004);
     // a small request, partial checksum as a veth hands it on, no GSO
     const p = ip(CLIENT, VIP, { proto: 'tcp', sport: 40004, dport: 80, flags: 'PA', seq: 1001, ack: 5001, payload: new TextEncoder().encode('GET / HTTP/1.0\r\n\r\n') });
     new DataView(p.buffer).setUint16(36, pseudo(p));
