@@ -5,11 +5,11 @@
 import { ipOutput, finishOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CONN_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, CTL_INNER_SADDR, CTL_INNER_DADDR, slotCount, slotMeta, slotBase,
-  slotSize, SCRATCH, linkType, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
+  slotSize, SCRATCH, linkType, linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, connPtr, destPtr, svcPtr,
   CONN_DEST, CONN_STATE, CONN_FWD, CONN_PROTO, CONN_CONTROL, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT,
 } from "./layout";
 import {
-  NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM,
+  NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM, CNT_TRUNCATED,
   NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, DEST_F_AVAILABLE,
   SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP, SET_SLOPPY_SCTP,
@@ -19,7 +19,7 @@ import {
 } from "./defs";
 import {
   parseFrame, parseInner, pFrame, pL4, pL4Len, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
-  iProto, iSport, iDport, TH_SYN, TH_RST, pGso, VNET_HDR_LEN,
+  iProto, iSport, iDport, TH_SYN, TH_RST, pGso, VNET_HDR_LEN, parseVnet, resetVnet,
 } from "./packet/iph";
 import { connInGet, connOutGet, connHashFolded, connPrefetch, connCount } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
@@ -273,8 +273,15 @@ function processOne(i: u32): void {
     return;
   }
   let frame = slot + off;
+  // a device with offloads: the virtio-net header first; the frame proper starts after it
+  let r: u32 = 0;
+  resetVnet();
+  if (linkVnet) {
+    if (len < VNET_HDR_LEN) r = CNT_TRUNCATED;
+    else { r = parseVnet(frame); frame += VNET_HDR_LEN; len -= VNET_HDR_LEN; }
+  }
   pktReset(slot, frame, len);
-  let r = parseFrame(frame, len);
+  if (r == 0) r = parseFrame(frame, len);
   if (pGso) cntInc(CNT_GSO);
   if (r != 0) {
     // TAP: ARP for our addresses is answered, answers for next hops we wait for are taken
@@ -315,12 +322,13 @@ function processOne(i: u32): void {
 }
 
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
-  if (linkType == 2 && (v == V_XMIT || v == V_LOCAL) && outStart != pFrame) {
-    // a TUN with offloads takes every frame behind a virtio-net header: one of its own (no
-    // offload asked) for a frame the engine built; a rewritten one kept the header it came with
+  if (linkVnet && (v == V_XMIT || v == V_LOCAL)) {
+    // a device with offloads takes every frame behind a virtio-net header: a rewritten frame
+    // (still where it came, its L2 header as long) keeps the one it came with; a frame the
+    // engine built gets one of its own, asking for no offload
     if (outStart - VNET_HDR_LEN < slotStart) { v = V_DROP; reason = CNT_NO_HEADROOM; }
     else {
-      memory.fill(outStart - VNET_HDR_LEN, 0, VNET_HDR_LEN);
+      if (outStart != pFrame) memory.fill(outStart - VNET_HDR_LEN, 0, VNET_HDR_LEN);
       setOut(outStart - VNET_HDR_LEN, outLen + VNET_HDR_LEN);
     }
   }
@@ -347,12 +355,14 @@ function peekHash(i: u32): u32 {
   let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
   if (off > slotSize || len > slotSize - off || len < 40) return 0;
   let ip = slotBase(i) + off;
+  if (linkVnet) {                      // offloads: the virtio-net header first
+    if (len < VNET_HDR_LEN + 40) return 0;
+    ip += VNET_HDR_LEN; len -= VNET_HDR_LEN;
+  }
   if (linkType == 1) {                 // Ethernet without VLAN tags (the common case; a hint only)
     let et = load<u16>(ip, 12);
     if (et != 0x0008 && et != 0xdd86 || len < 54) return 0;   // 0x0800 / 0x86dd as loaded
     ip += 14; len -= 14;
-  } else if (linkType == 2) {          // TUN with offloads: the virtio-net header first
-    ip += VNET_HDR_LEN; len -= VNET_HDR_LEN;
   }
   let v = load<u8>(ip) >> 4;
   if (v == 4) {

@@ -107,6 +107,7 @@
 @inline export const E_AFNOSUPPORT: i32 = -97;
 @inline export const E_OPNOTSUPP: i32 = -95;
 @inline export const E_NETUNREACH: i32 = -101;   // a DR dest off the director's link prefix
+@inline export const E_TUN_OFFLOAD: i32 = -1002; // a tunnel dest on a device with offloads (super-packets cannot be wrapped)
 
 // ---- named counters (global, u64 each): every drop has a name -----------------------------------
 @inline export const CNT_RX: u32 = 0;

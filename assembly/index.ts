@@ -124,14 +124,14 @@ export function regionBase(id: u32): usize {
 let initialized = false;
 
 /**
- * Size and lay out the engine. linkType: 0 raw IP (TUN), 1 Ethernet (TAP), 2 raw IP behind a
- * struct virtio_net_hdr (a TUN with offloads: TCP super-packets, partial checksums).
+ * Size and lay out the engine. linkType: 0 raw IP (TUN), 1 Ethernet (TAP); + 2: every frame
+ * behind a struct virtio_net_hdr (a device with offloads: TCP super-packets, partial checksums).
  * Returns 0, -EINVAL for bad sizes, -ENOMEM when memory cannot grow, -EBUSY if already done.
  */
 export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSize: u32, headroom: u32, linkType: u32, seed: u32): i32 {
   if (initialized) return D.E_BUSY;
   if (svcMax < 1 || svcMax > 65535 || destMax < 1 || destMax > 65535 || connMax < 1 || connMax > (1 << 26)) return D.E_INVAL;
-  if (slots < 1 || slotSize < 128 || slotSize > (1 << 17) || headroom >= slotSize || linkType > 2) return D.E_INVAL;
+  if (slots < 1 || slotSize < 128 || slotSize > (1 << 17) || headroom >= slotSize || linkType > 3) return D.E_INVAL;
   let r = L.layoutInit(svcMax, destMax, connMax, slots, slotSize, headroom, linkType);
   if (r != 0) return r;
   store<u32>(L.CTL, seed, L.CTL_HASH_SEED);

@@ -308,13 +308,16 @@ export let slotCount: u32 = 0;
 export let slotSize: u32 = 0;
 export let slotHeadroom: u32 = 0;
 export let linkType: u32 = 0;
+// a device with offloads: every frame read and written is behind a 10-byte struct virtio_net_hdr
+// (iph.ts VNET_HDR_LEN); the slot's frame starts after it, the header stays in front of it
+export let linkVnet: bool = false;
 
 @inline function align(v: usize, a: usize): usize { return (v + a - 1) & ~(a - 1); }
 
 /** Lay out every region from the configuration; grows memory once. Returns 0 or -ENOMEM. */
 export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32): i32 {
   svcMax = nSvc; destMax = nDest; connMax = nConn;
-  slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link;
+  slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
   let buckets: u32 = 1;
   while (buckets < nConn) buckets <<= 1;
   connMask = buckets - 1;

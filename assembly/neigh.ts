@@ -18,7 +18,7 @@ import {
   NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED, NEIGH_LAST_PROBE, NEIGH_LAST_USED,
   NEIGH_VLAN_N, NEIGH_VLAN,
   HOLD_META, HOLD, holdMax, HOLD_UNRES_MAX, CTL_HOLD_UNRES, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH, HOLD_LEN, HOLD_AT, slotSize, slotCount, slotBase,
-  slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType,
+  slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType, linkVnet,
 } from "./layout";
 import {
   AF_INET, V_XMIT, V_LOCAL, V_STOLEN, V_DROP, IPPROTO_ICMPV6, CNT_NEIGH_HELD, CNT_NEIGH_QUEUE_FULL, CNT_NEIGH_FAILED,
@@ -355,7 +355,7 @@ export function neighDrain(max: u32): u32 {
     if (load<u8>(m, HOLD_STATE) != 2) continue;
     let len = load<u32>(m, HOLD_LEN);
     // a TUN with offloads reads every frame behind a virtio-net header: an empty one (no offload)
-    let vnet: u32 = linkType == 2 ? 10 : 0;
+    let vnet: u32 = linkVnet ? 10 : 0;
     memory.fill(slotBase(k) + slotHeadroom, 0, vnet);
     memory.copy(slotBase(k) + slotHeadroom + vnet, holdData(h), len);
     len += vnet;

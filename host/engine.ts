@@ -23,17 +23,17 @@ export interface EngineConfig {
   /** bytes kept free in front of each frame (encapsulation, ICMP errors) */
   headroom?: number;
   /**
-   * 'ip': raw IP frames (TUN, IFF_NO_PI); 'ethernet': TAP; 'ip-offload': raw IP behind a 10-byte
-   * struct virtio_net_hdr (a TUN opened with offloads: TCP super-packets, partial checksums)
+   * 'ip': raw IP frames (TUN, IFF_NO_PI); 'ethernet': TAP; '…-offload': the same behind a 10-byte
+   * struct virtio_net_hdr (a device opened with offloads: TCP super-packets, partial checksums)
    */
-  link?: 'ip' | 'ethernet' | 'ip-offload';
+  link?: 'ip' | 'ethernet' | 'ip-offload' | 'ethernet-offload';
   /** conn hash seed (fixed in replays for determinism) */
   seed?: number;
 }
 
 export const Verdict = { DROP: 0, XMIT: 1, LOCAL: 2, PASS: 3, STOLEN: 4 } as const;
 /** EngineConfig.link → the engine's linkType. */
-const LINK_TYPE: Record<string, number> = { ip: 0, ethernet: 1, 'ip-offload': 2 };
+const LINK_TYPE: Record<string, number> = { ip: 0, ethernet: 1, 'ip-offload': 2, 'ethernet-offload': 3 };
 export type VerdictName = 'DROP' | 'XMIT' | 'LOCAL' | 'PASS' | 'STOLEN';
 const VERDICT_NAMES: VerdictName[] = ['DROP', 'XMIT', 'LOCAL', 'PASS', 'STOLEN'];
 
@@ -614,6 +614,7 @@ const ENGINE_TEXT: Record<number, string> = {
   [-2]: 'No such destination', [-3]: 'No such service', [-12]: 'out of memory', [-16]: 'busy',
   [-17]: 'already exists', [-22]: 'invalid argument', [-28]: 'table full', [-34]: 'Numerical result out of range',
   [-95]: 'forwarding method not supported yet', [-97]: 'address family not supported', [-1001]: 'Scheduler not found',
+  [-1002]: 'tunnels (-i) cannot take the TCP super-packets of a device with offloads: run the director without --offload',
   [-101]: 'not on the director\'s link (-g, DR, only rewrites the MAC: the real server must be inside the prefix of --link-addr)',
 };
 

@@ -28,7 +28,8 @@ export let pDport: u16 = 0;      // wire order
 export let pTcpFlags: u8 = 0;
 export let pIcmpType: u8 = 0;
 export let pIcmpCode: u8 = 0;
-// A TUN with offloads (linkType LINK_IP_VNET): the frame's struct virtio_net_hdr
+// A device with offloads (layout linkVnet): the struct virtio_net_hdr in front of the frame
+export let pVnet: usize = 0;             // the header (the frame starts VNET_HDR_LEN after it)
 export let pCsumPartial: bool = false;   // VIRTIO_NET_HDR_F_NEEDS_CSUM: the L4 checksum is CHECKSUM_PARTIAL
 export let pGso: bool = false;           // a TCP super-packet (gso_type TCPV4/TCPV6) the kernel segments later
 
@@ -49,20 +50,24 @@ export let pGso: bool = false;           // a TCP super-packet (gso_type TCPV4/T
 @inline export function pktDaddr(): usize { return CTL + CTL_PKT_DADDR; }
 
 /** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
+/** No virtio-net header for this frame (yet): nothing partial, no super-packet. */
+export function resetVnet(): void { pVnet = 0; pCsumPartial = false; pGso = false; }
+
+/** The virtio-net header at vnet, in front of a frame (a device with offloads). 0 or the drop reason. */
+export function parseVnet(vnet: usize): u32 {
+  pVnet = vnet;
+  let gso = load<u8>(vnet, 1) & ~VNET_GSO_ECN;
+  if (gso != 0 && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) return CNT_BAD_VNET_HDR;   // we asked for TSO only
+  pGso = gso != 0;
+  pCsumPartial = (load<u8>(vnet) & VNET_F_NEEDS_CSUM) != 0;
+  return 0;
+}
+
 export function parseFrame(frame: usize, len: u32): u32 {
   pFrame = frame; pFrameLen = len;
-  pCsumPartial = false; pGso = false;
   let l3 = frame;
   let l3len = len;
-  if (linkType == 2) {                       // TUN with offloads: struct virtio_net_hdr, then IP
-    if (len < VNET_HDR_LEN) return CNT_TRUNCATED;
-    let gso = load<u8>(frame, 1) & ~VNET_GSO_ECN;
-    if (gso != 0 && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) return CNT_BAD_VNET_HDR;   // we asked for TSO only
-    pGso = gso != 0;
-    pCsumPartial = (load<u8>(frame) & VNET_F_NEEDS_CSUM) != 0;
-    l3 = frame + VNET_HDR_LEN;
-    l3len = len - VNET_HDR_LEN;
-  } else if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
+  if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
     if (len < 14) return CNT_TRUNCATED;
     let off: u32 = 12;
     let et = ld16be(frame + off);
@@ -86,10 +91,12 @@ export function parseFrame(frame: usize, len: u32): u32 {
   if (r != 0) return r;
   r = parseL4();
   if (r != 0 || !pCsumPartial) return r;
-  // a partial checksum must be the transport one, where the kernel puts it (csum_start/offset),
-  // and a super-packet TCP: the engine updates only that field's pseudo-header part
+  // a partial checksum must be the transport one, where the kernel puts it (csum_start, from the
+  // frame's start, and csum_offset), and a super-packet TCP: the engine updates only that
+  // field's pseudo-header part
   let csumOff: u32 = pProto == IPPROTO_TCP ? 16 : pProto == IPPROTO_UDP ? 6 : 0;
-  if (csumOff == 0 || <u32>load<u16>(frame, 6) != pHdrLen || <u32>load<u16>(frame, 8) != csumOff) return CNT_BAD_VNET_HDR;
+  let l4Start = <u32>(pL3 - frame) + pHdrLen;
+  if (csumOff == 0 || <u32>load<u16>(pVnet, 6) != l4Start || <u32>load<u16>(pVnet, 8) != csumOff) return CNT_BAD_VNET_HDR;
   if (pGso && pProto != IPPROTO_TCP) return CNT_BAD_VNET_HDR;
   return 0;
 }
@@ -193,7 +200,7 @@ export function csumPartialFinish(): void {
   store<u16>(pL4 + off, 0);
   let c = l4CsumFull(pAf, pktSaddr(), pktDaddr(), pProto, pL4, pL4Len);
   store<u16>(pL4 + off, pProto == IPPROTO_UDP && c == 0 ? 0xffff : c);
-  store<u8>(pFrame, load<u8>(pFrame) & ~VNET_F_NEEDS_CSUM);
+  store<u8>(pVnet, load<u8>(pVnet) & ~VNET_F_NEEDS_CSUM);
   pCsumPartial = false;
 }
 

@@ -21,7 +21,7 @@ import {
   CTL, CTL_LINK_IP4, CTL_LINK_IP6, CTL_TUN_MTU, connPtr, destPtr, CONN_DADDR, CONN_DEST, CONN_CPORT, CONN_VPORT,
   CONN_CADDR, DEST_AF, DEST_TUN_TYPE, DEST_TUN_FLAGS, DEST_TUN_PORT, linkType,
 } from "../layout";
-import { pL3, pLen, pAf, pFrame, pProto, pGso, pCsumPartial } from "../packet/iph";
+import { pL3, pLen, pAf, pFrame, pProto, pGso, csumPartialFinish } from "../packet/iph";
 import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
 import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { setDrop, setIpvsProperty, slotStart } from "../pkt";
@@ -59,9 +59,10 @@ export function tunnelXmit(ci: u32): i32 {
   let v4in = pAf == AF_INET;
   let ohl: u32 = oaf == AF_INET ? 20 : 40;
   let ehl: u32 = type == TUN_GUE ? 8 + 4 : type == TUN_GRE ? ((tflags & TUN_F_CSUM) ? 8 : 4) : 0;
-  // a TUN offload frame (a super-packet, a partial checksum) cannot be wrapped as it is; the
-  // director takes tunnels on a TAP only, which has no offloads
-  if (pGso || pCsumPartial) { setDrop(CNT_BAD_VNET_HDR); return NF_STOLEN; }
+  // offloads: a super-packet cannot be wrapped as it is (no tunnel GSO types here: counted drop;
+  // the director refuses tunnels with offloads); a partial checksum is finished first
+  if (pGso) { setDrop(CNT_BAD_VNET_HDR); return NF_STOLEN; }
+  csumPartialFinish();
   // the TTL first: the ICMP error below quotes the decremented packet, as the kernel's does
   if (!forwardTtl()) return NF_STOLEN;
   // path MTU: what is left for the inner packet (the kernel's mtu - outer headers)

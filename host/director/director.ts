@@ -128,12 +128,13 @@ export class Director {
       throw new WvsError('WVS_ERR_USAGE', '--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu are for --mode tap');
     }
     const link = mode === 'tap' ? splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []) : {};
-    if (mode === 'tap' && o.offload) throw new WvsError('WVS_ERR_USAGE', '--offload is for --mode tun (the TAP path has no offloads)');
-    // offloads by default on a TUN: bulk TCP moves as super-packets (docs/director.md)
+    // offloads by default on a TUN (bulk TCP moves as super-packets, docs/director.md); on a TAP
+    // when asked (--offload): DR, NAT and FULLNAT take them, tunnels cannot
     const offload = o.offload ?? mode === 'tun';
     // offloads: slots big enough for a 64 KiB super-packet behind its virtio-net header
     const engine = await loadEngine({
-      connMax: o.connMax ?? 1 << 16, link: mode === 'tap' ? 'ethernet' : offload ? 'ip-offload' : 'ip',
+      connMax: o.connMax ?? 1 << 16,
+      link: mode === 'tap' ? (offload ? 'ethernet-offload' : 'ethernet') : offload ? 'ip-offload' : 'ip',
       ...(offload ? { slots: 64, slotSize: 65536 + 512, headroom: 256 } : {}),
     });
     // the link's prefix before the rules: a -g real server off it is refused when its line is applied

@@ -26,9 +26,10 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --vip-routes          tun: add "ip route VIP/32 dev NAME" for each VIP and each FULLNAT local address
                         (-P ... -z LADDR lines), removed at exit (default)
   --no-vip-routes       tun: leave routing to you
-  --offload             tun: TUN offloads (checksum, TSO): TCP super-packets of up to 64 KiB through the
-                        engine whole, segmented by the kernel where they leave (default with tun)
-  --no-offload          tun: plain 1500-byte frames, one at a time
+  --offload             device offloads (checksum, TSO): TCP super-packets of up to 64 KiB through the
+                        engine whole, segmented by the kernel where they leave (default with tun; on a
+                        tap for DR, NAT and FULLNAT: tunnels cannot take them)
+  --no-offload          plain 1500-byte frames, one at a time
   --link-mac MAC        tap: the engine's MAC (default: the TAP's own MAC with bit 0x04 of byte 0 flipped)
   --link-addr ADDR[/PLEN]  tap: the engine's own IPv4 or IPv6 address on the link (ARP/ND probes, tunnel
                         source) and the link's prefix; give it twice for both families; needed for -i real servers
@@ -114,7 +115,6 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   const tapOnly = ['linkMac', 'linkAddrs', 'gateways', 'bridge', 'tunnelMtu'] as const;
   if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu need --mode tap');
   if (o.mode === 'tap' && o.vipRoutes) throw new RunUsageError('--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
-  if (o.mode === 'tap' && o.offload !== undefined) throw new RunUsageError('--offload / --no-offload are for --mode tun (the TAP path has no offloads)');
   try { splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []); } catch (e) { throw new RunUsageError((e as Error).message); }
   return o;
 }

@@ -26,3 +26,13 @@ describe.skipIf(skip !== null)('DR (-g) over a TAP: real servers answer the clie
     for (const ns of ctx.lab.ns.rs) expect(execFileSync('ip', ['-n', ns, 'addr', 'show', 'dev', 'lo'], { encoding: 'utf8' })).toContain(`${LAB_VIP}/32`);
   }, 20_000);
 });
+
+describe.skipIf(skip !== null)('DR (-g) over a TAP with offloads (--offload): super-frames forwarded whole', () => {
+  const ctx = linkSuite('dr', 'e2e-do', { offload: true });
+
+  test('the 16 MiB upload went through the engine as super-packets (GSO), none refused', () => {
+    const c = ctx.dir.engine.counters();
+    expect(c.gso_packets).toBeGreaterThan(50n);
+    expect(c.drop_bad_vnet_hdr).toBe(0n);
+  });
+});

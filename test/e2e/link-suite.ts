@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Director } from '../../host/director/director.ts';
+import { Director, type DirectorOptions } from '../../host/director/director.ts';
 import { Lab, LabClient, labRules, LAB_BRIDGE, LAB_CLIENT, LAB_LINK_ADDR, LAB_VIP, type LabForward } from '../../host/director/lab.ts';
 
 export interface LinkLab { lab: Lab; dir: Director; client: LabClient }
@@ -27,7 +27,7 @@ export function curlOnePerServer(cliNs: () => string): void {
 }
 
 /** Define the tests of one DR/tunnel lab inside the caller's describe. */
-export function linkSuite(forward: Exclude<LabForward, 'nat'>, tag: string): LinkLab {
+export function linkSuite(forward: Exclude<LabForward, 'nat'>, tag: string, extra: Partial<DirectorOptions> = {}): LinkLab {
   const ctx = {} as LinkLab;
 
   /** n HTTP requests to VIP:port, a new TCP connection each from source port lportBase + i. */
@@ -45,7 +45,7 @@ export function linkSuite(forward: Exclude<LabForward, 'nat'>, tag: string): Lin
     ctx.lab = await Lab.create({ tag, forward });
     ctx.dir = await Director.start({
       ...ctx.lab.tapOptions(), dev: `wvt${tag.slice(-2)}${process.pid % 10000}`,
-      rulesText: labRules(ctx.lab.rsAddrs, true, LAB_VIP, forward), tickMs: 100, logLevel: 'warn',
+      rulesText: labRules(ctx.lab.rsAddrs, true, LAB_VIP, forward), tickMs: 100, logLevel: 'warn', ...extra,
     });
     ctx.client = await ctx.lab.client();
   }, 60_000);

@@ -137,38 +137,55 @@ describe('mutation fuzz (seeded)', () => {
   });
 });
 
-describe('mutation fuzz on a TUN with offloads (virtio-net header in front)', () => {
-  test('10,000 mutated frames, header included: no trap, verdicts in the enum, every drop counted, outputs within the slot', async () => {
+describe('mutation fuzz on devices with offloads (virtio-net header in front)', () => {
+  for (const eth of [false, true]) test(`${eth ? 'TAP' : 'TUN'}: 10,000 mutated frames, header included (NAT, FULLNAT${eth ? ', DR' : ''}, a service without dests): no trap, verdicts in the enum, every drop counted, every frame out behind a header`, async () => {
     const { engine } = await import('../helpers/engine.ts');
-    const e = await engine({ link: 'ip-offload', slotSize: 65536 + 512, headroom: 256, slots: 4 });
+    const e = await engine({ link: eth ? 'ethernet-offload' : 'ip-offload', slotSize: 65536 + 512, headroom: 256, slots: 4 });
+    if (eth) {
+      e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254/24' });
+      for (const a of RS) e.addNeighbour(a, '02:00:00:00:01:0b');
+      const kd = { proto: 'TCP' as const, addr: VIP, port: 83 };
+      e.addService({ ...kd, sched: 'rr' }); e.addDest(kd, { addr: RS[0], port: 83, fwd: 'Route' });
+    }
     const k = { proto: 'TCP' as const, addr: VIP, port: 80 };
     e.addService({ ...k, sched: 'rr' }); e.addDest(k, { addr: RS[0], port: 8080, fwd: 'Masq' });
     const kf = { proto: 'TCP' as const, addr: VIP, port: 81 };
     e.addService({ ...kf, sched: 'rr' }); e.addDest(kf, { addr: RS[1], port: 8080, fwd: 'FullNat' }); e.addLaddr(kf, '198.18.1.200');
+    // no tunnels with offloads (refused); :82 stays a VIP port without a service (PASS)
     const kt = { proto: 'TCP' as const, addr: VIP, port: 82 };
-    e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254' });
-    e.addService({ ...kt, sched: 'rr' }); e.addDest(kt, { addr: RS[2], port: 82, fwd: 'Tunnel' });
+    e.addService({ ...kt, sched: 'rr' });
+    expect(() => e.addDest(kt, { addr: RS[2], port: 82, fwd: 'Tunnel' })).toThrow(/offloads/);
     const hdr = (flags: number, gso: number, start: number, off: number) => {
       const b = new Uint8Array(10), v = new DataView(b.buffer);
       b[0] = flags; b[1] = gso; v.setUint16(2, 40, true); v.setUint16(4, 1448, true); v.setUint16(6, start, true); v.setUint16(8, off, true);
       return b;
     };
-    const withHdr = (h: Uint8Array, p: Uint8Array) => { const f = new Uint8Array(10 + p.length); f.set(h); f.set(p, 10); return f; };
+    const ETH = Uint8Array.from([2, 0, 0, 0, 1, 0xfe, 2, 0, 0, 0, 1, 1, 8, 0]);
+    const withHdr = (h: Uint8Array, p: Uint8Array) => {
+      const l2 = eth ? 14 : 0;
+      if (eth && h[0] & 1) new DataView(h.buffer).setUint16(6, h[6] + (h[7] << 8) + 14, true);   // csum_start counts the Ethernet header
+      const f = new Uint8Array(10 + l2 + p.length);
+      f.set(h);
+      if (eth) { f.set(ETH, 10); if (p[0] >> 4 === 6) { f[22] = 0x86; f[23] = 0xdd; } }
+      f.set(p, 10 + l2);
+      return f;
+    };
     const big = (port: number) => ip(CLIENT, VIP, { proto: 'tcp', sport: 4000 + port, dport: port, flags: 'A', payload: new Uint8Array(5000) });
     const seeds = [
       withHdr(hdr(0, 0, 0, 0), syn()), withHdr(hdr(0, 0, 0, 0), ip(CLIENT, VIP, { proto: 'tcp', sport: 4081, dport: 81, flags: 'S' })),
       withHdr(hdr(0, 0, 0, 0), ip(CLIENT, VIP, { proto: 'tcp', sport: 4082, dport: 82, flags: 'S' })),
       withHdr(hdr(1, 1, 20, 16), big(80)), withHdr(hdr(1, 1, 20, 16), big(81)), withHdr(hdr(1, 1, 20, 16), big(82)),
       withHdr(hdr(1, 0, 20, 6), udp()), withHdr(hdr(1, 4, 40, 16), ip(CLIENT6, VIP6, { proto: 'tcp', sport: 9, dport: 80, flags: 'A', payload: new Uint8Array(3000) })),
+      ...(eth ? [withHdr(hdr(0, 0, 0, 0), ip(CLIENT, VIP, { proto: 'tcp', sport: 4083, dport: 83, flags: 'S' })), withHdr(hdr(1, 1, 20, 16), big(83))] : []),
     ];
-    const r = rng(0x0ff10ad);
+    const r = rng(eth ? 0x7a9e0ff : 0x0ff10ad);
     let drops = 0, drained = 0;
     for (let i = 0; i < 10_000; i++) {
       const f = seeds[r() % seeds.length].slice();
       const kind = r() % 4;
       const n = 1 + (r() % 4);
       if (kind === 0) for (let j = 0; j < n; j++) f[r() % f.length] ^= 1 << (r() % 8);
-      else if (kind === 1) for (let j = 0; j < n; j++) f[r() % Math.min(f.length, 58)] = r() & 255;   // header bytes, virtio-net's first
+      else if (kind === 1) for (let j = 0; j < n; j++) f[r() % Math.min(f.length, eth ? 72 : 58)] = r() & 255;   // header bytes, virtio-net's first
       const frame = kind === 2 ? f.slice(0, r() % (f.length + 1)) : kind === 3 ? new Uint8Array([...f, ...new Uint8Array(r() % 64)]) : f;
       const dropsBefore = e.counters().drop;
       const res = e.processFrame(frame, 10 + i);

@@ -157,3 +157,29 @@ describe('TCP super-packets with partial checksums through NAT (TUN offloads)', 
   });
 });
 
+describe('a TAP with offloads (engine link \'ethernet-offload\')', () => {
+  const ETH = Uint8Array.from([2, 0, 0, 0, 1, 0xfe, 2, 0, 0, 0, 1, 1, 8, 0]);   // to the engine's MAC, IPv4
+  test('DR: a super-frame leaves whole with the header it came with (csum_start counts the Ethernet header); tunnels are refused', async () => {
+    const e = await engine({ link: 'ethernet-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
+    e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254/24' });
+    e.addNeighbour(RS[0], '02:00:00:00:01:0b');
+    const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
+    e.addService({ ...k, sched: 'rr' });
+    e.addDest(k, { addr: RS[0], port: 80, fwd: 'Route' });
+    expect(() => e.addDest(k, { addr: RS[1], port: 80, fwd: 'Tunnel' })).toThrow(/super-packets of a device with offloads/);
+    expect(e.processFrame(cat(vnetHdr(), ETH, ip(CLIENT, VIP, { proto: 'tcp', sport: 40010, dport: 80, flags: 'S' })), 1).verdict).toBe('XMIT');
+    const g = gsoFrame(CLIENT, 40010, VIP, 80, 20_000);
+    const hdr = g.slice(0, VNET);
+    new DataView(hdr.buffer).setUint16(6, 14 + 20, true);                          // csum_start from the Ethernet header
+    const frame = cat(hdr, ETH, g.subarray(VNET));
+    const r = e.processFrame(frame, 1);
+    expect(r.verdict).toBe('XMIT');
+    expect([...r.data.subarray(0, VNET)]).toEqual([...hdr]);
+    expect([...r.data.subarray(VNET, VNET + 6)]).toEqual([2, 0, 0, 0, 1, 0x0b]);   // the real server's MAC
+    expect(r.data.length).toBe(frame.length);
+    expect(fields(r.data.subarray(VNET + 14))).toMatchObject({ src: CLIENT, dst: VIP, ttl: 63 });
+    // the same header with csum_start from the IP header (as on a TUN) is not where the kernel puts it here
+    const bad = frame.slice(); new DataView(bad.buffer).setUint16(6, 20, true);
+    expect(e.processFrame(bad, 2)).toMatchObject({ verdict: 'DROP', reason: 'drop_bad_vnet_hdr' });
+  });
+});
