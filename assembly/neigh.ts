@@ -28,6 +28,7 @@ import { addrEq, addrCopy, addrFromV4, addrIsV4, addrIsZero, ld16be, st16be, st3
 import { csumPartial, csumFold, pseudoSum, l4CsumFull } from "./packet/csum";
 import { isVip } from "./ctl";
 import { laddrIsLocal } from "./laddr";
+import { ethTypeOff, VNET_HDR_LEN } from "./packet/iph";
 import { setOut, setVerdict, setDrop } from "./pkt";
 import { cntInc } from "./stats";
 
@@ -136,17 +137,6 @@ function holdAlloc(): i32 {
   return -1;
 }
 
-/** 802.1Q / 802.1ad tags (at most two) after the MACs of the Ethernet frame at eth. */
-function vlanTags(eth: usize, len: u32): u32 {
-  let t: u32 = 0;
-  while (t < 2 && <u32>16 + 4 * t <= len) {
-    let et = ld16be(eth + 12 + 4 * t);
-    if (et != 0x8100 && et != 0x88a8) break;
-    t++;
-  }
-  return t;
-}
-
 /**
  * Queue a probe (ARP request / neighbour solicitation) for entry i, tagged with the VLAN tags of
  * the frames that go to it (the segment it is on); false when the queue is full.
@@ -240,7 +230,8 @@ function neighResolve(nh: usize, eth: usize, len: u32): u32 {
   }
   let n = neighPtr(i);
   store<u32>(n, now(), NEIGH_LAST_USED);
-  let tags = vlanTags(eth, len);
+  let et = ethTypeOff(eth, len);
+  let tags = et == 0 ? 0 : (et - 12) >> 2;
   store<u8>(n, <u8>tags, NEIGH_VLAN_N);
   memory.copy(n + NEIGH_VLAN, eth + 12, tags * 4);
   let st = load<u8>(n, NEIGH_STATE);
@@ -355,7 +346,7 @@ export function neighDrain(max: u32): u32 {
     if (load<u8>(m, HOLD_STATE) != 2) continue;
     let len = load<u32>(m, HOLD_LEN);
     // a TUN with offloads reads every frame behind a virtio-net header: an empty one (no offload)
-    let vnet: u32 = linkVnet ? 10 : 0;
+    let vnet: u32 = linkVnet ? VNET_HDR_LEN : 0;
     memory.fill(slotBase(k) + slotHeadroom, 0, vnet);
     memory.copy(slotBase(k) + slotHeadroom + vnet, holdData(h), len);
     len += vnet;
@@ -381,16 +372,10 @@ function isOurs(a: usize): bool {
 
 /** A frame that is not IP: ARP (after up to two VLAN tags) is ours to look at; 255 = not ARP. */
 export function arpFrame(frame: usize, len: u32): u8 {
-  let off: u32 = 12;
-  let tags = 0;
-  while (off + 2 <= len) {
-    let et = ld16be(frame + off);
-    if ((et == 0x8100 || et == 0x88a8) && tags < 2) { off += 4; tags++; continue; }
-    if (et != 0x0806) return 255;
-    let v = arpRx(frame, len, off + 2);
-    return v == 3 ? 255 : v;
-  }
-  return 255;
+  let off = ethTypeOff(frame, len);
+  if (off == 0 || ld16be(frame + off) != 0x0806) return 255;
+  let v = arpRx(frame, len, off + 2);
+  return v == 3 ? 255 : v;
 }
 
 /**

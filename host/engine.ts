@@ -575,11 +575,12 @@ export class Engine {
     const af = this.u8[p + c.CONN_AF] as 4 | 6;
     const proto = this.u8[p + c.CONN_PROTO];
     const left = (this.dv.getUint32(p + c.CONN_EXPIRES, true) - now) | 0;
+    const dest = this.dv.getUint16(p + c.CONN_DEST, true);
     return {
-      index: i, svc: this.dv.getUint16(p + c.CONN_SVC, true), dest: this.dv.getUint16(p + c.CONN_DEST, true), proto: PROTO_NAME[proto] ?? 'IP', af,
+      index: i, svc: this.dv.getUint16(p + c.CONN_SVC, true), dest, proto: PROTO_NAME[proto] ?? 'IP', af,
       caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
       vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
-      daddr: this.addrAt(this.destAf(this.dv.getUint16(p + c.CONN_DEST, true), af), p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
+      daddr: this.addrAt(this.destAf(dest, af), p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
       state: this.getString(this.ex.connStateName(i)), expiresMs: Math.max(0, left),
       flags: this.dv.getUint16(p + c.CONN_FLAGS, true), fwd: FWD_NAME[this.u8[p + c.CONN_FWD]] ?? 'Masq',
       ...this.connLocal(af, p),

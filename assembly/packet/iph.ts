@@ -49,7 +49,29 @@ export let pGso: bool = false;           // a TCP super-packet (gso_type TCPV4/T
 @inline export function pktSaddr(): usize { return CTL + CTL_PKT_SADDR; }
 @inline export function pktDaddr(): usize { return CTL + CTL_PKT_DADDR; }
 
-/** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
+/**
+ * Where the EtherType of the Ethernet frame at `frame` is: after the MACs and up to two 802.1Q /
+ * 802.1ad tags (12, 16 or 20); 0 when the frame ends before it.
+ */
+export function ethTypeOff(frame: usize, len: u32): u32 {
+  let off: u32 = 12;
+  for (let tags = 0; tags < 2; tags++) {
+    if (len < off + 2) return 0;
+    let et = ld16be(frame + off);
+    if (et != 0x8100 && et != 0x88a8) return off;
+    off += 4;
+  }
+  return len < off + 2 ? 0 : off;
+}
+
+/** The L2 header's length in front of the packet's IP header (0 on a TUN). */
+@inline export function pL2Len(): u32 { return <u32>(pL3 - pFrame); }
+
+/** Where a transport protocol keeps its checksum (TCP 16, UDP 6); 0: none we update in place. */
+@inline export function l4CsumOff(proto: u8): u32 {
+  return proto == IPPROTO_TCP ? 16 : proto == IPPROTO_UDP ? 6 : 0;
+}
+
 /** No virtio-net header for this frame (yet): nothing partial, no super-packet. */
 export function resetVnet(): void { pVnet = 0; pCsumPartial = false; pGso = false; }
 
@@ -63,21 +85,15 @@ export function parseVnet(vnet: usize): u32 {
   return 0;
 }
 
+/** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
 export function parseFrame(frame: usize, len: u32): u32 {
   pFrame = frame; pFrameLen = len;
   let l3 = frame;
   let l3len = len;
   if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
-    if (len < 14) return CNT_TRUNCATED;
-    let off: u32 = 12;
+    let off = ethTypeOff(frame, len);
+    if (off == 0) return CNT_TRUNCATED;
     let et = ld16be(frame + off);
-    let tags = 0;
-    while ((et == 0x8100 || et == 0x88a8) && tags < 2) {
-      off += 4;
-      if (len < off + 2) return CNT_TRUNCATED;
-      et = ld16be(frame + off);
-      tags++;
-    }
     if (et != 0x0800 && et != 0x86dd) return CNT_NOT_IP;
     l3 = frame + off + 2;
     l3len = len - off - 2;
@@ -94,7 +110,7 @@ export function parseFrame(frame: usize, len: u32): u32 {
   // a partial checksum must be the transport one, where the kernel puts it (csum_start, from the
   // frame's start, and csum_offset), and a super-packet TCP: the engine updates only that
   // field's pseudo-header part
-  let csumOff: u32 = pProto == IPPROTO_TCP ? 16 : pProto == IPPROTO_UDP ? 6 : 0;
+  let csumOff = l4CsumOff(pProto);
   let l4Start = <u32>(pL3 - frame) + pHdrLen;
   if (csumOff == 0 || <u32>load<u16>(pVnet, 6) != l4Start || <u32>load<u16>(pVnet, 8) != csumOff) return CNT_BAD_VNET_HDR;
   if (pGso && pProto != IPPROTO_TCP) return CNT_BAD_VNET_HDR;
@@ -196,7 +212,7 @@ function parseL4(): u32 {
  */
 export function csumPartialFinish(): void {
   if (!pCsumPartial) return;
-  let off: u32 = pProto == IPPROTO_TCP ? 16 : 6;
+  let off = l4CsumOff(pProto);
   store<u16>(pL4 + off, 0);
   let c = l4CsumFull(pAf, pktSaddr(), pktDaddr(), pProto, pL4, pL4Len);
   store<u16>(pL4 + off, pProto == IPPROTO_UDP && c == 0 ? 0xffff : c);

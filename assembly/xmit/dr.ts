@@ -4,7 +4,7 @@
 // owns the VIP on a non-ARPing interface and answers the client directly.
 import { NF_STOLEN, V_XMIT, AF_INET } from "../defs";
 import { connPtr, CONN_DADDR, linkType } from "../layout";
-import { pL3, pLen, pAf, pFrame } from "../packet/iph";
+import { pL3, pLen, pAf, pL2Len } from "../packet/iph";
 import { setVerdict, setIpvsProperty } from "../pkt";
 import { decrementTtl } from "./nat";
 import { routeTo } from "./output";
@@ -29,7 +29,7 @@ export function drXmit(ci: u32): i32 {
   if (!forwardTtl()) return NF_STOLEN;          // the slot holds the ICMP time exceeded (or DROP)
   setIpvsProperty();
   if (linkType == 1) {
-    routeTo(pL3, pLen, <u32>(pL3 - pFrame), connPtr(ci) + CONN_DADDR, false);
+    routeTo(pL3, pLen, pL2Len(), connPtr(ci) + CONN_DADDR, false);
     return NF_STOLEN;
   }
   setVerdict(V_XMIT);                           // TUN: the host routes it by its own tables

@@ -42,7 +42,7 @@ import {
 } from "../layout";
 import {
   pL3, pL4, pL4Len, pAf, pProto, pLen, pTcpFlags, iL3, iL4, iHdrLen, iProto, pktSaddr, pktDaddr, iphRefreshAddrs, pCsumPartial,
-  pGso, csumPartialFinish,
+  pGso, csumPartialFinish, l4CsumOff,
   iphResize, TH_SYN, TH_ACK, TH_RST, TH_FIN,
 } from "../packet/iph";
 import { ipv4SendCheck, csumUpdate4p, csumUpdate16p, csumUpdate2, csumPartial, csumFold, pseudoSum, l4CsumFull, csumPartialUpdate } from "../packet/csum";
@@ -79,7 +79,7 @@ function l4Xlate(sTo: usize, sPort: u16, dTo: usize, dPort: u16, full: bool): vo
     if (oldS != sPort || oldD != dPort) sctpNatCsum(l4, pL4Len);
     return;
   }
-  let csumOff: u32 = pProto == IPPROTO_TCP ? 16 : pProto == IPPROTO_UDP ? 6 : 0;
+  let csumOff = l4CsumOff(pProto);
   if (csumOff == 0) return;
   let check = load<u16>(l4 + csumOff);
   if (pCsumPartial) {                           // a TUN offload frame: pseudo-header part only (see nat.ts)

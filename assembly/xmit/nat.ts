@@ -8,7 +8,7 @@ import {
   CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
 } from "../defs";
 import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
-import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial } from "../packet/iph";
+import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial, l4CsumOff } from "../packet/iph";
 import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum, l4CsumFull, csumPartialUpdate } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
@@ -37,10 +37,8 @@ export function decrementTtl(reply: bool): bool {
 function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, toAddr: usize, toPort: u16): void {
   let fromPort = load<u16>(l4 + portOff);
   store<u16>(l4 + portOff, toPort);
-  let csumOff: u32;
-  if (proto == IPPROTO_TCP) csumOff = 16;
-  else if (proto == IPPROTO_UDP) csumOff = 6;
-  else {
+  let csumOff = l4CsumOff(proto);
+  if (csumOff == 0) {
     // SCTP: the CRC32c covers no addresses, only the packet; recomputed in full when the port
     // changed (sctp_dnat_handler / sctp_snat_handler: "only update csum if we really have to")
     if (proto == IPPROTO_SCTP && fromPort != toPort) sctpNatCsum(l4, pL4Len);

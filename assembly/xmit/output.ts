@@ -25,7 +25,7 @@ import {
   CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
 } from "../layout";
 import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
-import { pktDaddr, pL3 } from "../packet/iph";
+import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
 import { setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag } from "../pkt";
 import { cntAdd } from "../stats";
@@ -69,8 +69,8 @@ export function routeTo(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool):
 /** A packet rewritten in place: XMIT on a TUN (the host routes it); on a TAP routed to the next hop of its destination. */
 export function ipOutput(): void {
   if (linkType != 1) { setVerdict(V_XMIT); return; }
-  let l2len = <u32>(pL3 - outStart);
-  routeTo(pL3, outLen - l2len, l2len, nextHop(pktDaddr()), false);
+  let l2len = pL2Len();
+  routeTo(pL3, outLen - <u32>(pL3 - outStart), l2len, nextHop(pktDaddr()), false);
 }
 
 /** ip_finish_output: a routed output (XMIT, POST_ROUTING passed) to its next hop, fragmented if it may and must be. */
@@ -107,18 +107,26 @@ function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
   let left = totLen - hlen;
   let n = (left + step - 1) / step;
   if (!roomFor(n, nh)) return;
-  // the first fragment leaves (or is held for its next hop) first; then a copy of its header
-  // (with its L2 header) goes with each of the others
   frag4Header(ip, hlen, step, 0, true);
-  emit(ip, hlen + step, l2len, nh);
+  sendFragments(ip, hlen, ip + hlen, left, step, n, l2len, nh);
+}
+
+/**
+ * The first fragment (at ip, its headers hdrLen bytes, already set) leaves — or is held for its
+ * next hop — first; then each of the others goes as a copy of its headers (with the L2 header)
+ * and its share of the data, queued for neighDrain behind it.
+ */
+function sendFragments(ip: usize, hdrLen: u32, data: usize, left: u32, step: u32, n: u32, l2len: u32, nh: usize): void {
+  let v6 = (load<u8>(ip) >> 4) == 6;
+  emit(ip, hdrLen + step, l2len, nh);
   if (verdict == V_DROP) return;
-  let data = ip + hlen;
   for (let k: u32 = 1; k < n; k++) {
     let off = k * step;
     let len = left - off < step ? left - off : step;
-    let f = l2Queue(ip - l2len, l2len + hlen, data + off, len, nh);
+    let f = l2Queue(ip - l2len, l2len + hdrLen, data + off, len, nh);
     if (f == 0) break;     // cannot happen after roomFor
-    frag4Header(f + l2len, hlen, len, off, k + 1 < n);
+    if (v6) frag6Header(f + l2len, len, off, k + 1 < n);
+    else frag4Header(f + l2len, hdrLen, len, off, k + 1 < n);
   }
   cntAdd(CNT_FRAG_CREATED, n);
 }
@@ -144,17 +152,7 @@ function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
   st32be(fh + 4, ipIdentNext());
   store<u8>(nip, IPPROTO_FRAGMENT, 6);
   frag6Header(nip, step, 0, true);
-  emit(nip, 40 + FRAG_HDR + step, l2len, nh);
-  if (verdict == V_DROP) return;
-  let data = ip + 40;                          // unmoved: the payload stays where it was
-  for (let k: u32 = 1; k < n; k++) {
-    let off = k * step;
-    let len = left - off < step ? left - off : step;
-    let f = l2Queue(nip - l2len, l2len + 40 + FRAG_HDR, data + off, len, nh);
-    if (f == 0) break;
-    frag6Header(f + l2len, len, off, k + 1 < n);
-  }
-  cntAdd(CNT_FRAG_CREATED, n);
+  sendFragments(nip, 40 + FRAG_HDR, ip + 40, left, step, n, l2len, nh);   // the payload stays where it was
 }
 
 @inline function frag6Header(ip: usize, len: u32, off: u32, more: bool): void {

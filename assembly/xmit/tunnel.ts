@@ -21,7 +21,7 @@ import {
   CTL, CTL_LINK_IP4, CTL_LINK_IP6, CTL_TUN_MTU, connPtr, destPtr, CONN_DADDR, CONN_DEST, CONN_CPORT, CONN_VPORT,
   CONN_CADDR, DEST_AF, DEST_TUN_TYPE, DEST_TUN_FLAGS, DEST_TUN_PORT, linkType,
 } from "../layout";
-import { pL3, pLen, pAf, pFrame, pProto, pGso, csumPartialFinish } from "../packet/iph";
+import { pL3, pLen, pAf, pFrame, pProto, pGso, csumPartialFinish, pL2Len } from "../packet/iph";
 import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
 import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { setDrop, setIpvsProperty, slotStart } from "../pkt";
@@ -75,7 +75,7 @@ export function tunnelXmit(ci: u32): i32 {
     return NF_STOLEN;
   }
   let o = pL3 - ohl - ehl;
-  let l2len: u32 = linkType == 1 ? <u32>(pL3 - pFrame) : 0;
+  let l2len = pL2Len();
   if (o - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); return NF_STOLEN; }
   // the client frame's L2 header moves in front of the outer one first: the outer header
   // overwrites where it was. MACs are the neighbour layer's to fill, VLAN tags are kept.

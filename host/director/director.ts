@@ -40,10 +40,11 @@ export interface DirectorOptions {
   /** TAP: the link's gateway per family: where packets to destinations off the link's prefix go (NAT/FULLNAT replies to clients, routed tunnel real servers) */
   gateways?: string[];
   /**
-   * TUN: open it with offloads (IFF_VNET_HDR + TUNSETOFFLOAD csum/TSO4/TSO6; default true): the
-   * kernel hands over TCP super-packets of up to 64 KiB with partial checksums, the engine
-   * rewrites each once, and the kernel segments them where they leave — far fewer frames and
-   * syscalls for bulk TCP. false: plain 1500-byte frames.
+   * Open the device with offloads (IFF_VNET_HDR + TUNSETOFFLOAD csum/TSO4/TSO6; default true on a
+   * TUN, false on a TAP, where tunnel dests are then refused): the kernel hands over TCP
+   * super-packets of up to 64 KiB with partial checksums, the engine rewrites each once, and the
+   * kernel segments them where they leave — far fewer frames and syscalls for bulk TCP. false:
+   * plain 1500-byte frames.
    */
   offload?: boolean;
   /** TAP: enslave the TAP to this bridge (in netns when given) */
