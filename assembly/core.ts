@@ -345,10 +345,11 @@ function processOne(i: u32): void {
 }
 
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
-  if (linkVnet && (v == V_XMIT || v == V_LOCAL)) {
+  if (linkVnet && (v == V_XMIT || v == V_LOCAL || v == V_PASS)) {
     // a device with offloads takes every frame behind a virtio-net header: a rewritten frame
-    // (still where it came, its L2 header as long) keeps the one it came with; a frame the
-    // engine built gets one of its own, asking for no offload
+    // (still where it came, its L2 header as long) keeps the one it came with, as does a passed
+    // one (a TUN director writes it back); a frame the engine built gets one of its own, asking
+    // for no offload
     if (outStart - VNET_HDR_LEN < slotStart) { v = V_DROP; reason = CNT_NO_HEADROOM; }
     else {
       if (outStart != pFrame) memory.fill(outStart - VNET_HDR_LEN, 0, VNET_HDR_LEN);

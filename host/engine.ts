@@ -619,6 +619,11 @@ export class Engine {
     this.counterNames.forEach((n, i) => { out[n] = BigInt.asUintN(64, BigInt(this.ex.counter(i))); });
     return out;
   }
+  /** One named counter, cheaply (a hot loop's check); 0n for an unknown name. */
+  counter(name: string): bigint {
+    const i = this.counterNames.indexOf(name);
+    return i < 0 ? 0n : BigInt.asUintN(64, BigInt(this.ex.counter(i)));
+  }
   /** Bytes of engine memory in use (all regions). */
   memoryBytes(): number { return this.base.end; }
 }
