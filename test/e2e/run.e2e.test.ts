@@ -13,6 +13,7 @@ import { parseRunArgs, RunUsageError } from '../../host/director/run.ts';
 import { parseRules, applyRules, WvsDirectorRulesError } from '../../host/director/rules.ts';
 import { loadEngine } from '../../host/engine-node.ts';
 import { tunAvailable } from '../../host/native/tun.ts';
+import { ip } from '../../host/packet-builder.ts';
 import { Lab, LabClient, labRules, LAB_BRIDGE, LAB_LINK_ADDR, LAB_TABLE, LAB_VIP } from '../../host/director/lab.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -61,13 +62,17 @@ describe('rules files', () => {
     expect(() => parseRules('-A -t 198.18.2.1:80 -s rr\n\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -m -w x\n', 'lb.rules'))
       .toThrow(/^lb\.rules:3: .*\n  3 \| -a -t 198\.18\.2\.1:80 -r 198\.18\.1\.11:80 -m -w x$/);
   });
-  test('an unsupported line names the line and what is missing', async () => {
+  test('-g and -i lines are applied on a TUN as the kernel takes them (the director warns and the engine drops their packets); a non-rule line is refused naming the line', async () => {
     const e = await loadEngine({ connMax: 1024, slots: 8 });
-    const ops = parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -g\n', 'lb.rules');
-    let err: unknown;
-    try { applyRules(e, ops, 'lb.rules'); } catch (x) { err = x; }
-    expect(err).toBeInstanceOf(WvsDirectorRulesError);
-    expect(err).toMatchObject({ code: 'WVS_ERR_RULES', line: 2, message: expect.stringMatching(/^lb\.rules:2: forwarding method Route is not supported by the TUN director \(only -m, Masq, and --fullnat; -g and -i need --mode tap\)/) });
+    applyRules(e, parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -g\n-a -t 198.18.2.1:80 -r 198.18.1.12:80 -i\n', 'lb.rules'), 'lb.rules');
+    expect(e.services()[0].dests.map((d) => d.fwd).sort()).toEqual(['Route', 'Tunnel']);
+    // on the TUN (routedLink) a DR conn's SYN is a counted drop, not a packet that loops back in for the VIP
+    e.set('routedLink', true);
+    const syn = ip('198.18.0.2', '198.18.2.1', { proto: 'tcp', sport: 4000, dport: 80, flags: 'S' });
+    const r = e.processFrame(syn, 1);
+    expect([r.verdict, r.reason]).toEqual(['DROP', 'drop_method_unsupported_on_link']);
+    e.set('routedLink', false);
+    expect(e.processFrame(ip('198.18.0.2', '198.18.2.1', { proto: 'tcp', sport: 4001, dport: 80, flags: 'S' }), 2).verdict).toBe('XMIT');
     // on a TAP (link 'ethernet') DR and tunnel dests are applied, tunnel type and port included
     const t = await loadEngine({ connMax: 1024, slots: 8, link: 'ethernet' });
     applyRules(t, parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11 -g\n-a -t 198.18.2.1:80 -r 198.18.1.12 -i --tun-type gue --tun-port 6080\n'), 'x', { link: 'ethernet' });
