@@ -106,6 +106,33 @@ describe.skipIf(!!skip)(`the TUN director configured with adm ${skip ? `(skipped
     expect(adm('-D', '-t', `${VIP2}:80`).status).toBe(0);
   }, 30_000);
 
+  test('-C removes every VIP route, -R (a restore on stdin) brings them back', async () => {
+    expect(adm('-C').status).toBe(0);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(inDir('route', 'show', `${LAB_VIP}/32`)).toBe('');
+    const rules = `-A -t ${LAB_VIP}:80 -s rr\n${lab.rsAddrs.map((rs) => `-a -t ${LAB_VIP}:80 -r ${rs}:80 -m -w 1`).join('\n')}\n-A -t ${VIP2}:80 -s rr\n`;
+    const r = spawnSync(process.execPath, [BIN, 'adm', '--socket', join(tmp, 'ctl.sock'), '-R'], { input: rules, encoding: 'utf8', timeout: 10_000 });
+    expect(r.status).toBe(0);
+    await new Promise((r2) => setTimeout(r2, 100));
+    expect(inDir('route', 'show', `${LAB_VIP}/32`)).toContain(dev);
+    expect(inDir('route', 'show', `${VIP2}/32`)).toContain(dev);
+    expect(await client.http(3, 80)).toMatchObject({ errors: 0 });
+    expect(adm('-D', '-t', `${VIP2}:80`).status).toBe(0);
+  }, 30_000);
+
+  test('the same -g dest from --rules (in-process Director): accepted, warned, route added', async () => {
+    const { Director } = await import('../../host/director/director.ts');
+    const log: string[] = [];
+    const d = await Director.start({ dev: `wvr${process.pid % 100000}`, netns: lab.ns.dir, log: (l) => log.push(l),
+      rulesText: `-A -t 198.18.2.3:80 -s rr\n-a -t 198.18.2.3:80 -r ${lab.rsAddrs[2]}:80\n` });
+    try {
+      expect(log.join('\n')).toMatch(new RegExp(`TCP 198\\.18\\.2\\.3:80 -> ${lab.rsAddrs[2].replaceAll('.', '\\.')}:80 Route \\(-g, DR\\): a TUN cannot carry it`));
+      expect(inDir('route', 'show', '198.18.2.3/32')).toContain(d.devName);
+      expect(d.engine.setting('routedLink')).toBe(true);
+    } finally { d.stop(); }
+    expect(inDir('route', 'show', '198.18.2.3/32')).toBe('');
+  }, 30_000);
+
   test('-D removes the route; a restart puts the policy route back; SIGTERM removes what it added', async () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(inDir('route', 'show', `${VIP2}/32`)).toBe('');
