@@ -27,6 +27,8 @@ describe('run options (pure)', () => {
       { dev: 'lb0', mode: 'tun', rulesFile: 'r.txt', vipRoutes: false, batch: 32, connMax: 1024, tickMs: 250, logLevel: 'debug' }],
     [['--dev=lb1', '--vip-routes', '--netns', 'x'], { dev: 'lb1', vipRoutes: true, netns: 'x' }],
     [['--offload'], { offload: true }],
+    [['--rs-net', '198.18.1.0/24', '--rs-net=2001:2:0:1::/64', '--rs-dev', 'rsnet', '--rs-table', '7', '--no-local-answers'],
+      { rsNets: ['198.18.1.0/24', '2001:2:0:1::/64'], rsDev: 'rsnet', rsTable: 7, localAnswers: false }],
     [['--no-offload'], { offload: false }],
     [['--mode', 'tap', '--offload'], { mode: 'tap', offload: true }],
     [['--mode', 'tap', '--link-mac', '02:AA:00:00:01:FE', '--link-addr', '198.18.1.254', '--link-addr=2001:2::fe', '--bridge', 'lan', '--tunnel-mtu', '1400'],
@@ -37,6 +39,11 @@ describe('run options (pure)', () => {
 
   test.each([
     [['--mode', 'tup'], /--mode tup: "tun" or "tap"/],
+    [['--rs-net', '198.18.1.0/24'], /--rs-net needs --rs-dev IF/],
+    [['--rs-net', '198.18.1.1', '--rs-dev', 'x'], /--rs-net needs a network like 198\.18\.1\.0\/24, got 198\.18\.1\.1/],
+    [['--rs-net', '198.18.1.0/33', '--rs-dev', 'x'], /--rs-net needs a network/],
+    [['--rs-dev', 'x'], /--rs-dev goes with --rs-net CIDR/],
+    [['--mode', 'tap', '--rs-net', '198.18.1.0/24', '--rs-dev', 'x'], /--rs-net is for --mode tun/],
     [['--link-addr', '198.18.1.254'], /need --mode tap/],
     [['--mode', 'tap', '--vip-routes'], /--vip-routes is for --mode tun/],
     [['--mode', 'tap', '--link-mac', '03:00:00:00:00:01'], /--link-mac needs a unicast MAC/],
