@@ -125,6 +125,8 @@ export class Director {
   private vipRoutes = new Map<string, string[]>();
   /** policy rules / table routes we added (rsNets), removed at stop */
   private policy: string[][] = [];
+  /** VIP/laddr routes that existed already (not ours: left alone, warned about once) */
+  private foreignRoutes = new Set<string>();
   /** DR/tunnel dests on a TUN already warned about ("svc dest") */
   private warnedDests = new Set<string>();
   private methodDrops = 0n;
@@ -307,8 +309,10 @@ export class Director {
     if (this.mode !== 'tun' || !this.opts.vipRoutes || this.stopped) return false;
     const k = `${af} ${addr}`;
     if (this.vipRoutes.has(k)) return true;
+    if (this.foreignRoutes.has(k)) return false;
     const args = [af === 6 ? '-6' : '-4', 'route', 'add', `${addr}/${af === 6 ? 128 : 32}`, 'dev', this.devName];
     if (!ipQuiet(this.opts.netns, ...args)) {
+      this.foreignRoutes.add(k);
       this.log('warn', `route for ${what} ${addr} not added (one exists already?): ip ${args.join(' ')}`);
       return false;
     }
