@@ -13,7 +13,7 @@ import {
   NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, DEST_F_AVAILABLE,
   SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP, SET_SLOPPY_SCTP,
-  SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
+  SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, SET_LOCAL_ANSWERS, SET_ROUTED_LINK, CNT_LOCAL_NOT_TAKEN,
   CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP, CNT_CONN_FULL, CNT_NO_DEST, CNT_DEST_UNAVAILABLE,
   CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT,
 } from "./defs";
@@ -32,6 +32,7 @@ import { xmitIn, xmitIcmpIn, xmitOut, xmitIcmpOut, xmitTranslatesOut } from "./x
 import { icmpCsumOk } from "./xmit/nat";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
+import { localAnswer } from "./xmit/local";
 import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { runHooks } from "./hooks";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
@@ -174,7 +175,16 @@ export function ipvsOutHook(point: u8): i32 {
   if (pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6) return ipvsOutIcmp();
   if (!isIpvsProto(pProto)) return NF_ACCEPT;
   let ci = connOutGet(pProto, pktSaddr(), pSport, pktDaddr(), pDport);
-  if (ci == 0) return NF_ACCEPT;
+  // DR and tunnel conns: 6.1 takes a reply that comes back through the director from the VIP
+  // (the real server answers from it) as the conn's output — OutPkts, the OUTPUT state
+  // transitions — and not one from the real server's own address (recorded:
+  // test/golden/kernel/recorded/local-answers, steps 22-23, with accept_local=1; with the
+  // default accept_local=0 the kernel's routing drops such a reply as a martian before IPVS)
+  if (ci != 0 && !xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) ci = 0;
+  if (ci == 0) {
+    ci = connInGet(pProto, pktDaddr(), pDport, pktSaddr(), pSport);
+    if (ci == 0 || xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) return NF_ACCEPT;
+  }
   return handleResponse(ci);
 }
 
@@ -223,6 +233,16 @@ export function ipvsForwardIcmpHook(point: u8): i32 {
   setPktConn(ci);
   statsIn(ci, pLen);
   return xmitIcmpIn(ci);
+}
+
+/**
+ * The director's local stack for TCP and UDP to a VIP that IPVS left alone (tcp_v4_rcv /
+ * __udp4_lib_rcv without a socket): a RST, an ICMP port unreachable (xmit/local.ts).
+ */
+export function localStackHook(point: u8): i32 {
+  if (!flag(SET_LOCAL_ANSWERS) || !isVip(pktDaddr())) return NF_ACCEPT;
+  if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP) return NF_ACCEPT;
+  return localAnswer() ? NF_STOLEN : NF_ACCEPT;
 }
 
 /** Packets IPVS produced stop here: later POST_ROUTING hooks do not see them. */
@@ -306,6 +326,9 @@ function processOne(i: u32): void {
     v = runHooks(point);
     if (v == NF_ACCEPT) {
       if (ipvsProperty) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
+      // for a VIP, on a link whose output the host routes (TUN): handed back, it would come
+      // straight back in; the local stack has taken it (a RST, an ICMP error to a VIP ...)
+      else if (point == NF_INET_LOCAL_IN && flag(SET_ROUTED_LINK)) { setDrop(CNT_LOCAL_NOT_TAKEN); v = NF_DROP; }
       else setVerdict(V_PASS);                     // not ours: the host stack decides
     }
   }
@@ -322,10 +345,11 @@ function processOne(i: u32): void {
 }
 
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
-  if (linkVnet && (v == V_XMIT || v == V_LOCAL)) {
+  if (linkVnet && (v == V_XMIT || v == V_LOCAL || v == V_PASS)) {
     // a device with offloads takes every frame behind a virtio-net header: a rewritten frame
-    // (still where it came, its L2 header as long) keeps the one it came with; a frame the
-    // engine built gets one of its own, asking for no offload
+    // (still where it came, its L2 header as long) keeps the one it came with, as does a passed
+    // one (a TUN director writes it back); a frame the engine built gets one of its own, asking
+    // for no offload
     if (outStart - VNET_HDR_LEN < slotStart) { v = V_DROP; reason = CNT_NO_HEADROOM; }
     else {
       if (outStart != pFrame) memory.fill(outStart - VNET_HDR_LEN, 0, VNET_HDR_LEN);

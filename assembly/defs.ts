@@ -34,6 +34,7 @@
 @inline export const HOOK_FN_IPVS_FWD_ICMP: u8 = 3;  // ip_vs_forward_icmp: ICMP errors for our conns
 @inline export const HOOK_FN_IPVS_POST: u8 = 4;      // stop later POST_ROUTING hooks for IPVS output
 @inline export const HOOK_FN_ICMP_ECHO: u8 = 5;      // answer echo requests to a VIP (the local stack's job)
+@inline export const HOOK_FN_LOCAL_STACK: u8 = 6;    // TCP RST / UDP port unreachable for a VIP IPVS left alone
 @inline export const HOOK_FN_MATCH_SRC: u8 = 16;     // user: verdict for sources in a prefix, else ACCEPT
 @inline export const HOOK_FN_MATCH_DST: u8 = 17;     // user: verdict for destinations in a prefix
 @inline export const HOOK_FN_VERDICT: u8 = 18;       // user: always the entry's verdict (REPEAT: once)
@@ -91,7 +92,9 @@
 @inline export const SET_EXPIRE_QUIESCENT: u32 = 0x100; // net.ipv4.vs.expire_quiescent_template
 @inline export const SET_SLOPPY_SCTP: u32 = 0x200;    // net.ipv4.vs.sloppy_sctp: any chunk (not ABORT) schedules
 @inline export const SET_NO_TOA: u32 = 0x400;         // FULLNAT: do not insert the TOA option (DPVS without toa)
-@inline export const SET_DEFAULTS: u32 = SET_ICMP_ECHO | SET_CONN_REUSE;
+@inline export const SET_LOCAL_ANSWERS: u32 = 0x800;  // answer TCP/UDP to a VIP that IPVS left alone as the local stack (RST, port unreachable; default on)
+@inline export const SET_ROUTED_LINK: u32 = 0x1000;   // the link hands our output to the host's routing (TUN): DR and tunnels cannot leave on it
+@inline export const SET_DEFAULTS: u32 = SET_ICMP_ECHO | SET_CONN_REUSE | SET_LOCAL_ANSWERS;
 
 // ---- error codes returned by control calls (negative errno, as the kernel's setsockopt) ---------
 @inline export const E_OK: i32 = 0;
@@ -155,7 +158,11 @@
 @inline export const CNT_FRAG_NO_ROOM: u32 = 42;     // dropped: no room in the hold queue for all of a packet's fragments
 @inline export const CNT_BAD_VNET_HDR: u32 = 43;     // a TUN offload header we did not ask for (GSO type, checksum place)
 @inline export const CNT_GSO: u32 = 44;              // TCP super-packets (GSO) forwarded whole, for the kernel to segment
-@inline export const CNT_LAST: u32 = 45;
+@inline export const CNT_TCP_RESET_SENT: u32 = 45;   // the local stack's RST for a VIP port without a service or a conn
+@inline export const CNT_PORT_UNREACH_SENT: u32 = 46; // the local stack's ICMP port unreachable for UDP to a VIP port without a service
+@inline export const CNT_METHOD_UNSUPPORTED: u32 = 47; // dropped: the conn's method (DR, tunnel) cannot leave on this link (a TUN)
+@inline export const CNT_LOCAL_NOT_TAKEN: u32 = 48;   // dropped: for a VIP, on a TUN, taken by nobody (neither IPVS nor the local answers)
+@inline export const CNT_LAST: u32 = 49;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -205,6 +212,10 @@ export function counterName(i: u32): string {
     case CNT_FRAG_NO_ROOM: return "drop_frag_no_room";
     case CNT_BAD_VNET_HDR: return "drop_bad_vnet_hdr";
     case CNT_GSO: return "gso_packets";
+    case CNT_TCP_RESET_SENT: return "tcp_reset_sent";
+    case CNT_PORT_UNREACH_SENT: return "icmp_port_unreach_sent";
+    case CNT_METHOD_UNSUPPORTED: return "drop_method_unsupported_on_link";
+    case CNT_LOCAL_NOT_TAKEN: return "drop_local_not_taken";
   }
   return "";
 }

@@ -9,13 +9,13 @@ import {
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, NF_REPEAT, NF_QUEUE, NF_INET_NUMHOOKS, E_NOSPC, E_INVAL, E_NOENT,
-  HOOK_FN_IPVS_IN, HOOK_FN_IPVS_OUT, HOOK_FN_IPVS_FWD_ICMP, HOOK_FN_IPVS_POST, HOOK_FN_ICMP_ECHO,
+  HOOK_FN_IPVS_IN, HOOK_FN_IPVS_OUT, HOOK_FN_IPVS_FWD_ICMP, HOOK_FN_IPVS_POST, HOOK_FN_ICMP_ECHO, HOOK_FN_LOCAL_STACK,
   HOOK_FN_MATCH_SRC, HOOK_FN_MATCH_DST, HOOK_FN_VERDICT, HOOK_FN_COUNT, HOOK_FN_MARK,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP,
 } from "./defs";
 import { addrInPrefix } from "./packet/bytes";
 import { pktSaddr, pktDaddr, pProto, pDport } from "./packet/iph";
-import { ipvsInHook, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook } from "./core";
+import { ipvsInHook, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook, localStackHook } from "./core";
 import { setDrop, setPktMark } from "./pkt";
 import { cntInc } from "./stats";
 
@@ -28,7 +28,7 @@ let nextHookId: u32 = 1;
 /** Insert an entry; returns its id (> 0) or -errno. `addr` (16 bytes) for match hooks is read at addrPtr. */
 export function hookAdd(point: u8, priority: i32, fn: u8, verdict: u8, addrPtr: usize, plen: u32): i32 {
   if (point >= NF_INET_NUMHOOKS) return E_INVAL;
-  if (fn == 0 || (fn > HOOK_FN_ICMP_ECHO && fn < HOOK_FN_MATCH_SRC) || fn > HOOK_FN_MARK) return E_INVAL;
+  if (fn == 0 || (fn > HOOK_FN_LOCAL_STACK && fn < HOOK_FN_MATCH_SRC) || fn > HOOK_FN_MARK) return E_INVAL;
   if (<i32>verdict > NF_STOP) return E_INVAL;
   let n = hookCount();
   if (n >= HOOK_MAX) return E_NOSPC;
@@ -75,6 +75,8 @@ export function hooksInitIpvs(): void {
   hookAdd(1 /* LOCAL_IN */, 100 - 1, HOOK_FN_IPVS_IN, 0, 0, 0);
   // The director's own stack answers pings to its addresses: after IPVS passed on them
   hookAdd(1 /* LOCAL_IN */, 300, HOOK_FN_ICMP_ECHO, 0, 0, 0);
+  // ... and resets TCP / refuses UDP to VIP ports nobody listens on (tcp_v4_rcv, __udp4_lib_rcv)
+  hookAdd(1 /* LOCAL_IN */, 300, HOOK_FN_LOCAL_STACK, 0, 0, 0);
   // After packet filtering (but before ip_vs_out_icmp), catch ICMP errors for incoming conns (99)
   hookAdd(2 /* FORWARD */, 99, HOOK_FN_IPVS_FWD_ICMP, 0, 0, 0);
   // After packet filtering, change source only for VS/NAT (100)
@@ -95,6 +97,7 @@ function callHook(e: usize, point: u8): i32 {
     case HOOK_FN_IPVS_FWD_ICMP: return ipvsForwardIcmpHook(point);
     case HOOK_FN_IPVS_POST: return ipvsPostHook(point);
     case HOOK_FN_ICMP_ECHO: return icmpEchoHook(point);
+    case HOOK_FN_LOCAL_STACK: return localStackHook(point);
     case HOOK_FN_MATCH_SRC:
       return addrInPrefix(pktSaddr(), e + HOOK_ADDR, load<u32>(e, HOOK_PLEN)) ? <i32>load<u8>(e, HOOK_VERDICT) : NF_ACCEPT;
     case HOOK_FN_MATCH_DST:

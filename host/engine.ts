@@ -42,7 +42,7 @@ export type HookPointName = keyof typeof HookPoint;
 export const NfVerdict = { DROP: 0, ACCEPT: 1, STOLEN: 2, QUEUE: 3, REPEAT: 4, STOP: 5 } as const;
 export type NfVerdictName = keyof typeof NfVerdict;
 export const HookFn = {
-  IPVS_IN: 1, IPVS_OUT: 2, IPVS_FWD_ICMP: 3, IPVS_POST: 4, ICMP_ECHO: 5,
+  IPVS_IN: 1, IPVS_OUT: 2, IPVS_FWD_ICMP: 3, IPVS_POST: 4, ICMP_ECHO: 5, LOCAL_STACK: 6,
   MATCH_SRC: 16, MATCH_DST: 17, VERDICT: 18, COUNT: 19, MARK: 20,
 } as const;
 export type HookFnName = keyof typeof HookFn;
@@ -55,6 +55,18 @@ export const Setting = {
   sloppySctp: 0x200,
   /** FULLNAT: never insert the TOA option (DPVS built without toa) */
   noToa: 0x400,
+  /**
+   * The director's local stack for its VIPs (default on, as the kernel's): a TCP segment to a VIP
+   * that IPVS leaves alone (no service on the port, or no conn and not a SYN) gets a RST, a UDP
+   * datagram an ICMP port unreachable (counters tcp_reset_sent, icmp_port_unreach_sent)
+   */
+  localAnswers: 0x800,
+  /**
+   * The device writes the engine's output back into the host's routing (a TUN): DR has no MAC
+   * to rewrite and tunnels no source address there, so their conns' packets are dropped,
+   * counted as drop_method_unsupported_on_link (set by the TUN director)
+   */
+  routedLink: 0x1000,
 } as const;
 export type SettingName = keyof typeof Setting;
 
@@ -606,6 +618,11 @@ export class Engine {
     const out: Record<string, bigint> = {};
     this.counterNames.forEach((n, i) => { out[n] = BigInt.asUintN(64, BigInt(this.ex.counter(i))); });
     return out;
+  }
+  /** One named counter, cheaply (a hot loop's check); 0n for an unknown name. */
+  counter(name: string): bigint {
+    const i = this.counterNames.indexOf(name);
+    return i < 0 ? 0n : BigInt.asUintN(64, BigInt(this.ex.counter(i)));
   }
   /** Bytes of engine memory in use (all regions). */
   memoryBytes(): number { return this.base.end; }

@@ -2,10 +2,10 @@
 // for the TTL / hop limit a router takes off (decrement_ttl) and, on an Ethernet link, the
 // destination MAC: the real server's, found by the neighbour layer (neigh.ts). The real server
 // owns the VIP on a non-ARPing interface and answers the client directly.
-import { NF_STOLEN, V_XMIT, AF_INET } from "../defs";
-import { connPtr, CONN_DADDR, linkType } from "../layout";
+import { NF_STOLEN, NF_DROP, V_XMIT, AF_INET, SET_ROUTED_LINK, CNT_METHOD_UNSUPPORTED } from "../defs";
+import { CTL, CTL_FLAGS, connPtr, CONN_DADDR, linkType } from "../layout";
 import { pL3, pLen, pAf, pL2Len } from "../packet/iph";
-import { setVerdict, setIpvsProperty } from "../pkt";
+import { setVerdict, setIpvsProperty, setDrop } from "../pkt";
 import { decrementTtl } from "./nat";
 import { routeTo } from "./output";
 
@@ -24,8 +24,21 @@ export function forwardTtl(): bool {
   return true;
 }
 
+/**
+ * A link whose output the host's routing takes back (a TUN: SET_ROUTED_LINK) cannot carry DR
+ * (no MAC to rewrite: the host would route the unchanged packet, still for the VIP, straight
+ * back in until its TTL runs out) nor tunnels (no address of ours on it for the outer source).
+ * Such a conn's packets are dropped and counted; the director warns about the dest.
+ */
+export function methodUnsupportedOnLink(): bool {
+  if ((load<u32>(CTL, CTL_FLAGS) & SET_ROUTED_LINK) == 0) return false;
+  setDrop(CNT_METHOD_UNSUPPORTED);
+  return true;
+}
+
 /** cp->packet_xmit for DROUTE. */
 export function drXmit(ci: u32): i32 {
+  if (methodUnsupportedOnLink()) return NF_DROP;
   if (!forwardTtl()) return NF_STOLEN;          // the slot holds the ICMP time exceeded (or DROP)
   setIpvsProperty();
   if (linkType == 1) {

@@ -15,7 +15,7 @@
 // On a TAP the outer frame keeps the client frame's L2 header, VLAN tags included (the real
 // server is on the same link, as for DR); only the EtherType changes with the outer family.
 import {
-  NF_STOLEN, AF_INET, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, CNT_NO_HEADROOM, CNT_FRAG_NEEDED, CNT_BAD_VNET_HDR,
+  NF_STOLEN, NF_DROP, AF_INET, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, CNT_NO_HEADROOM, CNT_FRAG_NEEDED, CNT_BAD_VNET_HDR,
 } from "../defs";
 import {
   CTL, CTL_LINK_IP4, CTL_LINK_IP6, CTL_TUN_MTU, connPtr, destPtr, CONN_DADDR, CONN_DEST, CONN_CPORT, CONN_VPORT,
@@ -26,7 +26,7 @@ import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
 import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { setDrop, setIpvsProperty, slotStart } from "../pkt";
 import { cntInc } from "../stats";
-import { forwardTtl } from "./dr";
+import { forwardTtl, methodUnsupportedOnLink } from "./dr";
 import { icmpTooBig } from "./icmp";
 import { routeTo, ipIdentNext, nextHop } from "./output";
 
@@ -51,6 +51,7 @@ function flowSrcPort(ci: u32): u16 {
 
 /** cp->packet_xmit for TUNNEL. */
 export function tunnelXmit(ci: u32): i32 {
+  if (methodUnsupportedOnLink()) return NF_DROP;
   let cp = connPtr(ci);
   let dest = destPtr(<u32>load<u16>(cp, CONN_DEST));
   let oaf = load<u8>(dest, DEST_AF);

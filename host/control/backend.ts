@@ -48,6 +48,8 @@ export interface EngineBackendOptions {
   connTabSize?: number;
   /** a FULLNAT local address was added (`-P`): the director routes its replies into the device */
   onLaddrAdded?: (addr: string, af: 4 | 6) => void;
+  /** a change was applied (service, dest, laddr, clear): the director syncs its VIP routes */
+  onChange?: () => void;
 }
 
 export class EngineBackend implements AdmBackend {
@@ -57,7 +59,9 @@ export class EngineBackend implements AdmBackend {
 
   /** Run one engine control call; a refusal becomes its errno. */
   private call(f: () => unknown): Errno | null {
-    try { f(); return null; } catch (e) { return errnoOf(e); }
+    try { f(); } catch (e) { return errnoOf(e); }
+    this.opts.onChange?.();
+    return null;
   }
 
   /** Options the engine has no room for yet are refused before anything is touched. */

@@ -12,9 +12,13 @@
  * method onto the segment: DR (-g), tunnels (-i), NAT (-m) and FULLNAT, replies to clients
  * through the gateway. The TAP is enslaved to a bridge (`bridge`) or left to the caller.
  *
- * PASS frames (not for a VIP, no conn: router solicitations, stray traffic routed into the TUN)
- * are dropped and counted: the director has no local stack behind the TUN to hand them to. The
- * engine's `pass`/`pass_no_conn`/`pass_not_ip` counters say how many.
+ * PASS frames on a TUN (not for a VIP, no conn: a real server's ping or DNS query caught by the
+ * policy rule) are written back: the kernel routes them on (iif is the TUN now, so the policy
+ * rule does not take them again; a route back into the TUN costs a TTL per pass, so a loop ends).
+ * Frames for a VIP that nobody takes are the local stack's (RST / port unreachable, or a counted
+ * drop): handed back they would come straight in again. On a TAP, PASS frames (the segment's
+ * broadcasts) are dropped. The engine's `pass`/`pass_no_conn`/`pass_not_ip` counters say how many.
+ * VIP routes follow the configuration (--rules, adm -A/-E/-D/-C/-R, -P): syncRoutes().
  * Conn expiry runs on a timer (engine.tick). Idle, the process sleeps in epoll.
  */
 import { isIP } from 'node:net';
@@ -22,7 +26,7 @@ import { loadEngine } from '../engine-node.ts';
 import { Engine, Verdict, type LinkSpec } from '../engine.ts';
 import * as tun from '../native/tun.ts';
 import { WvsError } from '../errors.ts';
-import { applyRules, laddrsOf, loadRulesFile, parseRules, vipsOf, type RuleOp } from './rules.ts';
+import { applyRules, loadRulesFile, parseRules, type RuleOp } from './rules.ts';
 import { ip, ipQuiet, sysctl } from './sys.ts';
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
@@ -55,8 +59,20 @@ export interface DirectorOptions {
   rulesFile?: string;
   /** rules text instead of a file */
   rulesText?: string;
-  /** TUN: install `ip route <VIP> dev <dev>` for every VIP, and for every FULLNAT local address (-P lines) (default true) */
+  /** TUN: keep `ip route <VIP> dev <dev>` for every VIP and every FULLNAT local address, as services come and go (default true) */
   vipRoutes?: boolean;
+  /**
+   * TUN, NAT topology: the real servers' networks whose replies are policy-routed into the
+   * device: `ip rule add from CIDR iif rsDev lookup rsTable` + `ip route add default dev <dev>
+   * table rsTable`, removed at exit (both families)
+   */
+  rsNets?: string[];
+  /** the interface the real servers are behind (with rsNets) */
+  rsDev?: string;
+  /** routing table for rsNets (default 100) */
+  rsTable?: number;
+  /** the local stack's answers for VIPs (RST, port unreachable; engine setting localAnswers, default true) */
+  localAnswers?: boolean;
   /** frames per readBatch (at most the engine's slot count) */
   batch?: number;
   connMax?: number;
@@ -75,6 +91,8 @@ export interface DirectorStats {
   txFrames: number;
   /** TAP: frames the engine sent on its own (engine.drain(): released held frames, ARP/ND probes) */
   drainedFrames: number;
+  /** TUN: frames the engine passed (not for a VIP, no conn) written back for the kernel to route */
+  passedBack: number;
 }
 
 /**
@@ -92,14 +110,27 @@ export function linkMacFor(tapMac: string): string {
 /** Batches drained per readiness callback before other events get a turn. */
 const BATCHES_PER_WAKE = 8;
 const TX_MASK = (1 << Verdict.XMIT) | (1 << Verdict.LOCAL);
+/** A TUN also writes PASS frames back: the kernel routes them (the director acts as a router for them). */
+const TUN_TX_MASK = TX_MASK | (1 << Verdict.PASS);
+/** At most one "traffic hit a DR/tunnel dest on a TUN" warning per this many ms. */
+const METHOD_WARN_MS = 10_000;
 
 export class Director {
-  readonly stats: DirectorStats = { batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0 };
+  readonly stats: DirectorStats = { batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0, passedBack: 0 };
   /** TAP: the engine's MAC and addresses on the link, once started */
   link: { mac: string; ipv4?: string; ipv6?: string } | undefined;
   private dev: tun.TunDevice | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
-  private routes: string[][] = [];
+  /** routes of VIPs / laddrs we added, by "af addr": removed when no service needs them any more */
+  private vipRoutes = new Map<string, string[]>();
+  /** policy rules / table routes we added (rsNets), removed at stop */
+  private policy: string[][] = [];
+  /** VIP/laddr routes that existed already (not ours: left alone, warned about once) */
+  private foreignRoutes = new Set<string>();
+  /** DR/tunnel dests on a TUN already warned about ("svc dest") */
+  private warnedDests = new Set<string>();
+  private methodDrops = 0n;
+  private methodWarnAt = 0;
   private stopped = false;
   private readonly level: number;
   readonly batch: number;
@@ -149,11 +180,17 @@ export class Director {
       throw new WvsError('WVS_ERR_USAGE', 'tunnel (-i) real servers need the director\'s IPv4 address on the link as the tunnel source: --link-addr ADDR');
     }
     if (o.tunnelMtu !== undefined) engine.setTunnelMtu(o.tunnelMtu);
+    // a TUN hands what the engine writes to the host's routing: DR and tunnels cannot leave on it
+    // (counted drops instead of a loop), and frames for a VIP nobody takes are not handed back
+    if (mode === 'tun') engine.set('routedLink', true);
+    if (o.localAnswers === false) engine.set('localAnswers', false);
+    if (o.rsNets?.length && (mode !== 'tun' || !o.rsDev)) throw new WvsError('WVS_ERR_USAGE', '--rs-net needs --mode tun and --rs-dev IF (the interface the real servers are behind)');
     const d = new Director(engine, { ...o, mode, offload, dev: o.dev ?? 'wvs0', tickMs: o.tickMs ?? 1000, vipRoutes: o.vipRoutes ?? mode === 'tun' }, rules);
     try {
       d.openDevice();
       if (mode === 'tap') d.setLink(link);
-      if (d.opts.vipRoutes) d.addVipRoutes();
+      d.syncRoutes();
+      d.addPolicyRoutes();
       d.startLoop();
     } catch (e) {
       d.stop();
@@ -202,24 +239,84 @@ export class Director {
   }
 
   /**
-   * TUN: a /32 (/128) route into the device for every VIP, and for every FULLNAT local address:
-   * the real servers answer FULLNAT conns to a laddr, and those replies must reach the engine.
+   * After every configuration change (rules, `adm`): TUN with vipRoutes: a /32 (/128) route into
+   * the device for every VIP and every FULLNAT local address (the real servers answer FULLNAT
+   * conns to a laddr), removed when the last service that needs it goes (same VIP, other ports:
+   * kept); fwmark services have no VIP (their traffic must be routed into the device by the
+   * operator, e.g. a route per marked destination). TUN: one warning per DR/tunnel dest.
    */
-  private addVipRoutes(): void {
-    for (const { addr, af } of vipsOf(this.rules)) this.routeIntoDevice(addr, af, 'VIP');
-    for (const { addr, af } of laddrsOf(this.rules)) this.routeIntoDevice(addr, af, 'laddr');
+  syncRoutes(): void {
+    if (this.stopped) return;
+    const want = new Map<string, { addr: string; af: 4 | 6; what: 'VIP' | 'laddr' }>();
+    const svcs = this.engine.services();
+    for (const s of svcs) {
+      if (!s.fwmark && s.addr) want.set(`${s.af} ${s.addr}`, { addr: s.addr, af: s.af, what: 'VIP' });
+      const key = s.fwmark ? { fwmark: s.fwmark, af: s.af } : { proto: s.proto ?? undefined, addr: s.addr, port: s.port };
+      for (const l of this.engine.laddrs(key)) {
+        const af = isIP(l.addr) === 6 ? 6 : 4;
+        if (!want.has(`${af} ${l.addr}`)) want.set(`${af} ${l.addr}`, { addr: l.addr, af, what: 'laddr' });
+      }
+      if (this.mode === 'tun') this.warnMethods(s);
+    }
+    if (this.mode !== 'tun' || !this.opts.vipRoutes) return;
+    for (const [k, args] of [...this.vipRoutes]) {
+      if (want.has(k)) continue;
+      ipQuiet(this.opts.netns, ...args.map((a) => (a === 'add' ? 'del' : a)));
+      this.vipRoutes.delete(k);
+      this.log('info', `route ${k.split(' ')[1]} dev ${this.devName} removed (no service uses it any more)`);
+    }
+    for (const [k, w] of want) if (!this.vipRoutes.has(k)) this.routeIntoDevice(w.addr, w.af, w.what);
   }
 
-  /** TUN with --vip-routes: route `addr` into the device (removed again at stop); false when not added. */
+  /** TUN: say once per dest that a DR/tunnel dest cannot forward here, and what to do. */
+  private warnMethods(s: ReturnType<Engine['services']>[number]): void {
+    for (const d of s.dests) {
+      if (d.fwd !== 'Route' && d.fwd !== 'Tunnel') continue;
+      const svc = s.fwmark ? `FWM ${s.fwmark}` : `${s.proto} ${s.af === 6 ? `[${s.addr}]` : s.addr}:${s.port}`;
+      const k = `${svc} ${d.addr}:${d.port}`;
+      if (this.warnedDests.has(k)) continue;
+      this.warnedDests.add(k);
+      this.log('warn', `${svc} -> ${d.af === 6 ? `[${d.addr}]` : d.addr}:${d.port} ${d.fwd === 'Route' ? 'Route (-g, DR)' : 'Tunnel (-i)'}: ` +
+        `a TUN cannot carry it (${d.fwd === 'Route' ? 'DR rewrites only the MAC, and a TUN has no L2: the packet would come back for the VIP' : 'no address of the director on the link for the outer source'}); ` +
+        `its conns' packets are dropped (drop_method_unsupported_on_link). Use --mode tap, or -m (NAT) / --fullnat for this real server`);
+    }
+  }
+
+  /** TUN with --rs-net: the NAT topology's policy route for the real servers' replies (removed at stop). */
+  private addPolicyRoutes(): void {
+    const nets = this.opts.rsNets ?? [];
+    if (!nets.length) return;
+    const table = String(this.opts.rsTable ?? 100);
+    for (const fam of [4, 6] as const) {
+      const mine = nets.filter((n) => isIP(n.split('/')[0]) === fam);
+      if (!mine.length) continue;
+      const f = fam === 6 ? '-6' : '-4';
+      const route = [f, 'route', 'replace', 'default', 'dev', this.devName, 'table', table];
+      ip(this.opts.netns, ...route);
+      this.policy.push([f, 'route', 'del', 'default', 'dev', this.devName, 'table', table]);
+      for (const n of mine) {
+        const rule = [f, 'rule', 'add', 'from', n, 'iif', this.opts.rsDev!, 'lookup', table];
+        if (ipQuiet(this.opts.netns, ...rule)) this.policy.push(rule.map((a) => (a === 'add' ? 'del' : a)));
+        else this.log('warn', `policy rule not added (one exists already?): ip ${rule.join(' ')}`);
+      }
+      this.log('info', `replies from ${mine.join(', ')} on ${this.opts.rsDev} routed into ${this.devName} (table ${table})`);
+    }
+    try { sysctl(this.opts.netns, `net.ipv4.conf.${this.devName}.rp_filter`, '0'); } catch { /* no IPv4 */ }
+  }
+
+  /** TUN with vipRoutes: route `addr` into the device (removed again when unused, and at stop); false when not added. */
   routeIntoDevice(addr: string, af: 4 | 6, what: 'VIP' | 'laddr'): boolean {
     if (this.mode !== 'tun' || !this.opts.vipRoutes || this.stopped) return false;
+    const k = `${af} ${addr}`;
+    if (this.vipRoutes.has(k)) return true;
+    if (this.foreignRoutes.has(k)) return false;
     const args = [af === 6 ? '-6' : '-4', 'route', 'add', `${addr}/${af === 6 ? 128 : 32}`, 'dev', this.devName];
-    if (this.routes.some((r) => r.join(' ') === args.join(' '))) return true;
     if (!ipQuiet(this.opts.netns, ...args)) {
+      this.foreignRoutes.add(k);
       this.log('warn', `route for ${what} ${addr} not added (one exists already?): ip ${args.join(' ')}`);
       return false;
     }
-    this.routes.push(args);
+    this.vipRoutes.set(k, args);
     this.log('info', `route ${addr} dev ${this.devName}${what === 'laddr' ? ' (FULLNAT local address)' : ''}`);
     return true;
   }
@@ -250,15 +347,33 @@ export class Director {
         e.slotMetaBase, metaSize, this.batch);
       if (n === 0) break;
       e.process(n, Date.now());
-      const sent = tun.writeBatch(dev.fd, mem, e.slotBase, e.slotSize, e.slotMetaBase, metaSize, n, TX_MASK);
+      const tunMode = this.mode === 'tun';
+      const sent = tun.writeBatch(dev.fd, mem, e.slotBase, e.slotSize, e.slotMetaBase, metaSize, n, tunMode ? TUN_TX_MASK : TX_MASK);
       this.stats.batches++;
       this.stats.rxFrames += n;
       this.stats.txFrames += sent;
       this.sendOwn();
+      if (tunMode) this.afterTunBatch();
       total += n;
       if (n < this.batch) break;
     }
     return total;
+  }
+
+  /** TUN: count the frames written back; warn (rate-limited) when DR/tunnel conns' packets were dropped. */
+  private afterTunBatch(): void {
+    const e = this.engine;
+    this.stats.passedBack = Number(e.counter('pass'));
+    const m = e.counter('drop_method_unsupported_on_link');
+    if (m === this.methodDrops) return;
+    const now = Date.now();
+    if (now - this.methodWarnAt >= METHOD_WARN_MS) {
+      this.methodWarnAt = now;
+      const dests = [...this.warnedDests].join(', ');
+      this.log('warn', `${m - this.methodDrops} packet(s) of DR/tunnel conns dropped (drop_method_unsupported_on_link ${m}): ` +
+        `a TUN cannot carry ${dests || 'these dests'}; use --mode tap, or -m / --fullnat`);
+      this.methodDrops = m;
+    }
   }
 
   /**
@@ -294,12 +409,16 @@ export class Director {
     if (this.dev) {
       try { tun.unwatch(this.dev.fd); } catch { /* not watched */ }
       // routes through the device go with it, but delete ours explicitly first (and say so)
-      for (const r of this.routes) ipQuiet(this.opts.netns, ...r.map((a) => (a === 'add' ? 'del' : a)));
+      const routes = [...this.vipRoutes.values()];
+      for (const r of routes) ipQuiet(this.opts.netns, ...r.map((a) => (a === 'add' ? 'del' : a)));
+      for (const r of this.policy) ipQuiet(this.opts.netns, ...r);
       try { tun.close(this.dev.fd); } catch { /* closed */ }
-      this.log('info', `${this.mode.toUpperCase()} ${this.dev.name} closed, ${this.routes.length} route(s) removed`);
+      this.log('info', `${this.mode.toUpperCase()} ${this.dev.name} closed, ${routes.length} route(s) removed` +
+        (this.policy.length ? `, ${this.policy.length} policy rule(s)/route(s) removed` : ''));
       this.dev = undefined;
     }
-    this.routes = [];
+    this.vipRoutes.clear();
+    this.policy = [];
   }
 }
 

@@ -2,6 +2,7 @@
  * host/director/run.ts - `wasmvs run`: the director on a TUN or TAP device until SIGINT/SIGTERM.
  *
  *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--vip-routes|--no-vip-routes] [--offload|--no-offload]
+ *              [--rs-net CIDR... --rs-dev IF [--rs-table N]] [--no-local-answers]
  *              [--link-mac MAC] [--link-addr ADDR[/PLEN]]... [--gateway ADDR]... [--bridge BR] [--tunnel-mtu N]
  *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
  *
@@ -26,6 +27,12 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --vip-routes          tun: add "ip route VIP/32 dev NAME" for each VIP and each FULLNAT local address
                         (-P ... -z LADDR lines), removed at exit (default)
   --no-vip-routes       tun: leave routing to you
+  --rs-net CIDR         tun, NAT: the real servers' network (repeatable, IPv4/IPv6): "ip rule add from CIDR iif IF
+                        lookup N" + "ip route replace default dev NAME table N", removed at exit (needs --rs-dev)
+  --rs-dev IF           tun, NAT: the interface the real servers are behind (with --rs-net)
+  --rs-table N          routing table for --rs-net (default 100)
+  --no-local-answers    do not answer as the local stack for VIPs (default: RST to TCP, ICMP port unreachable
+                        to UDP for a VIP port without a service or a conn, as the kernel's own stack does)
   --offload             device offloads (checksum, TSO): TCP super-packets of up to 64 KiB through the
                         engine whole, segmented by the kernel where they leave (default with tun; on a
                         tap for DR, NAT and FULLNAT: tunnels cannot take them)
@@ -87,6 +94,16 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--tunnel-mtu': o.tunnelMtu = num(a, next(), 576); break;
       case '--rules': { const v = next(); if (!v) throw new RunUsageError('--rules needs a file'); o.rulesFile = v; break; }
       case '--vip-routes': o.vipRoutes = true; break;
+      case '--rs-net': {
+        const v = next();
+        const m = v ? /^([^/]+)\/(\d{1,3})$/.exec(v) : null;
+        const af = m ? isIP(m[1]) : 0;
+        if (!m || !af || Number(m[2]) > (af === 4 ? 32 : 128)) throw new RunUsageError(`--rs-net needs a network like 198.18.1.0/24, got ${v ?? 'nothing'}`);
+        (o.rsNets ??= []).push(v!); break;
+      }
+      case '--rs-dev': { const v = next(); if (!v || v.length > 15) throw new RunUsageError('--rs-dev needs an interface name of 1..15 characters'); o.rsDev = v; break; }
+      case '--rs-table': o.rsTable = num(a, next(), 1); break;
+      case '--no-local-answers': o.localAnswers = false; break;
       case '--offload': o.offload = true; break;
       case '--no-offload': o.offload = false; break;
       case '--no-vip-routes': o.vipRoutes = false; break;
@@ -112,6 +129,9 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       default: throw new RunUsageError(`unknown option ${argv[i]}`);
     }
   }
+  if ((o.rsNets || o.rsTable !== undefined) && !o.rsDev) throw new RunUsageError('--rs-net needs --rs-dev IF (the interface the real servers are behind)');
+  if (o.rsDev && !o.rsNets) throw new RunUsageError('--rs-dev goes with --rs-net CIDR');
+  if (o.rsNets && o.mode === 'tap') throw new RunUsageError('--rs-net is for --mode tun (the NAT topology\'s policy route into the TUN)');
   const tapOnly = ['linkMac', 'linkAddrs', 'gateways', 'bridge', 'tunnelMtu'] as const;
   if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu need --mode tap');
   if (o.mode === 'tap' && o.vipRoutes) throw new RunUsageError('--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
@@ -126,7 +146,8 @@ export function finalReport(d: Director): string {
   return formatList(d.engine.services(), { numeric: true, stats: true }) +
     `frames: rx ${d.stats.rxFrames} tx ${d.stats.txFrames} in ${d.stats.batches} batches` +
     (tap ? ` (${d.stats.drainedFrames} sent by the engine itself: ARP requests, released frames); ARP/ND answers ${c.neigh_advert_sent ?? 0n}` : '') +
-    `; passed by the engine and dropped (no local stack on the ${tap ? 'TAP' : 'TUN'}): ${c.pass ?? 0n}; engine drops: ${c.drop ?? 0n}\n`;
+    (tap ? `; passed by the engine and dropped (the segment's broadcasts): ${c.pass ?? 0n}` : `; passed by the engine and written back for the kernel to route: ${c.pass ?? 0n}`) +
+    `; local answers: ${c.tcp_reset_sent ?? 0n} RST, ${c.icmp_port_unreach_sent ?? 0n} port unreachable; engine drops: ${c.drop ?? 0n}\n`;
 }
 
 /** Warnings about host settings that would keep NAT traffic from flowing (this namespace only). */
@@ -135,6 +156,11 @@ function checkHost(d: Director): void {
   if (readSysctl('net.ipv4.ip_forward') === '0') d.log('warn', 'net.ipv4.ip_forward=0: the kernel will not forward the frames the director writes (sysctl -w net.ipv4.ip_forward=1)');
   const rp = readSysctl('net.ipv4.conf.all.rp_filter');
   if (rp && rp !== '0') d.log('warn', `net.ipv4.conf.all.rp_filter=${rp}: client frames coming back out of ${d.devName} may be dropped (see docs/director.md)`);
+  // the NAT topology's policy route goes with the device: say so when nobody puts it back
+  if (d.mode === 'tun' && !d.opts.rsNets?.length && d.engine.services().some((s) => s.dests.some((x) => x.fwd === 'Masq'))) {
+    d.log('warn', `NAT real servers' replies must be routed into ${d.devName}: the policy route "default dev ${d.devName} table T" went away with ` +
+      `the previous device; give --rs-net CIDR --rs-dev IF to have it managed, or run "ip route replace default dev ${d.devName} table T" (docs/director.md)`);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -155,7 +181,11 @@ export async function main(argv: string[]): Promise<number> {
   let ctl: Awaited<ReturnType<typeof startControlServer>> | undefined;
   if (o.socket !== false) {
     // a FULLNAT local address added later with `wasmvs adm -P` gets its route like the ones in the rules file
-    const backend = new EngineBackend(d.engine, { onLaddrAdded: (addr, af) => { d.routeIntoDevice(addr, af, 'laddr'); } });
+    // VIP and laddr routes follow every change made with `wasmvs adm` (-A/-E/-D/-C/-R/-P/-Q),
+    // synced once after the request (a restore of many lines syncs once)
+    let pending = false;
+    const onChange = () => { if (!pending) { pending = true; setImmediate(() => { pending = false; d.syncRoutes(); }); } };
+    const backend = new EngineBackend(d.engine, { onChange });
     try { ctl = await startControlServer(d.engine, { path: o.socket, backend }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
       d.stop();

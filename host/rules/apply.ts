@@ -72,14 +72,15 @@ export function engineDestSpec(d: RuleDestSpec): DestSpec {
 }
 
 /**
- * How the engine is attached: 'ip' (a TUN director: NAT, FULLNAT), 'ethernet' (a TAP director:
- * every method), or 'any' (replay, the browser, an edge runtime: every method the engine has).
+ * How the engine is attached: 'ip' (a TUN director), 'ethernet' (a TAP director), or 'any' (replay,
+ * the browser, an edge runtime). Every method is accepted on each, as the kernel accepts it; on a
+ * TUN, DR and tunnel dests cannot forward (the engine drops their conns' packets, counted as
+ * drop_method_unsupported_on_link) and the director warns about each (host/director/director.ts).
  */
 export interface ApplyOptions { link?: 'ip' | 'ethernet' | 'any' }
 
 /** Apply one op; returns a reason string when the op is not something a rules file may do here. */
-function applyOp(engine: Engine, op: Op | MarkRule, o: ApplyOptions): string | null {
-  const link = o.link ?? 'ip';
+function applyOp(engine: Engine, op: Op | MarkRule, _o: ApplyOptions): string | null {
   switch (op.cmd) {
     case 'mark':
       // the mangle table sits at NF_IP_PRI_MANGLE (-150) of PRE_ROUTING
@@ -98,9 +99,6 @@ function applyOp(engine: Engine, op: Op | MarkRule, o: ApplyOptions): string | n
     case 'addDest':
     case 'editDest': {
       const d = op.dest;
-      if (link === 'ip' && (d.fwd === 'Route' || d.fwd === 'Tunnel')) {
-        return `forwarding method ${d.fwd} is not supported by the TUN director (only -m, Masq, and --fullnat; -g and -i need --mode tap)`;
-      }
       if (d.fwd !== 'Masq' && d.fwd !== 'Route' && d.fwd !== 'Tunnel' && d.fwd !== 'FullNat') return `forwarding method ${d.fwd} is not supported by the director`;
       const spec = engineDestSpec(d);
       if (op.cmd === 'addDest') engine.addDest(engineKey(op.svc), spec); else engine.editDest(engineKey(op.svc), spec);

@@ -173,7 +173,7 @@ describe.skipIf(skip !== null)('director NAT through a TUN, real TCP/IP stacks i
     expect(await waitState(lport, 7, 'CLOSE', 1000)).toBe('CLOSE');
   }, 15_000);
 
-  test('frames not for a VIP and without a conn are passed by the engine and dropped by the director', async () => {
+  test('frames not for a VIP and without a conn are passed and written back; routed into the TUN again, the loop ends by TTL', async () => {
     const before = dir.engine.counters().pass ?? 0n;
     // UDP from the client to an address routed into the TUN but not a VIP: the engine says PASS
     execFileSync('ip', ['-n', lab.ns.dir, 'route', 'add', '198.18.3.1/32', 'dev', dir.devName]);
@@ -183,7 +183,10 @@ describe.skipIf(skip !== null)('director NAT through a TUN, real TCP/IP stacks i
     } finally {
       execFileSync('ip', ['-n', lab.ns.dir, 'route', 'del', '198.18.3.1/32', 'dev', dir.devName]);
     }
-    expect((dir.engine.counters().pass ?? 0n) - before).toBeGreaterThanOrEqual(2n);
+    const passed = (dir.engine.counters().pass ?? 0n) - before;
+    expect(passed).toBeGreaterThanOrEqual(2n);
+    expect(passed).toBeLessThanOrEqual(2n * 64n);   // each pass costs the kernel's forwarding one TTL
+    expect(dir.engine.counters().drop_ttl_exceeded ?? 0n).toBe(0n);
   }, 15_000);
 
   // last in this file: the explicit tick below moves the engine clock 61 s ahead, and the engine

@@ -13,6 +13,7 @@ import { parseRunArgs, RunUsageError } from '../../host/director/run.ts';
 import { parseRules, applyRules, WvsDirectorRulesError } from '../../host/director/rules.ts';
 import { loadEngine } from '../../host/engine-node.ts';
 import { tunAvailable } from '../../host/native/tun.ts';
+import { ip } from '../../host/packet-builder.ts';
 import { Lab, LabClient, labRules, LAB_BRIDGE, LAB_LINK_ADDR, LAB_TABLE, LAB_VIP } from '../../host/director/lab.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -26,6 +27,8 @@ describe('run options (pure)', () => {
       { dev: 'lb0', mode: 'tun', rulesFile: 'r.txt', vipRoutes: false, batch: 32, connMax: 1024, tickMs: 250, logLevel: 'debug' }],
     [['--dev=lb1', '--vip-routes', '--netns', 'x'], { dev: 'lb1', vipRoutes: true, netns: 'x' }],
     [['--offload'], { offload: true }],
+    [['--rs-net', '198.18.1.0/24', '--rs-net=2001:2:0:1::/64', '--rs-dev', 'rsnet', '--rs-table', '7', '--no-local-answers'],
+      { rsNets: ['198.18.1.0/24', '2001:2:0:1::/64'], rsDev: 'rsnet', rsTable: 7, localAnswers: false }],
     [['--no-offload'], { offload: false }],
     [['--mode', 'tap', '--offload'], { mode: 'tap', offload: true }],
     [['--mode', 'tap', '--link-mac', '02:AA:00:00:01:FE', '--link-addr', '198.18.1.254', '--link-addr=2001:2::fe', '--bridge', 'lan', '--tunnel-mtu', '1400'],
@@ -36,6 +39,11 @@ describe('run options (pure)', () => {
 
   test.each([
     [['--mode', 'tup'], /--mode tup: "tun" or "tap"/],
+    [['--rs-net', '198.18.1.0/24'], /--rs-net needs --rs-dev IF/],
+    [['--rs-net', '198.18.1.1', '--rs-dev', 'x'], /--rs-net needs a network like 198\.18\.1\.0\/24, got 198\.18\.1\.1/],
+    [['--rs-net', '198.18.1.0/33', '--rs-dev', 'x'], /--rs-net needs a network/],
+    [['--rs-dev', 'x'], /--rs-dev goes with --rs-net CIDR/],
+    [['--mode', 'tap', '--rs-net', '198.18.1.0/24', '--rs-dev', 'x'], /--rs-net is for --mode tun/],
     [['--link-addr', '198.18.1.254'], /need --mode tap/],
     [['--mode', 'tap', '--vip-routes'], /--vip-routes is for --mode tun/],
     [['--mode', 'tap', '--link-mac', '03:00:00:00:00:01'], /--link-mac needs a unicast MAC/],
@@ -61,13 +69,17 @@ describe('rules files', () => {
     expect(() => parseRules('-A -t 198.18.2.1:80 -s rr\n\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -m -w x\n', 'lb.rules'))
       .toThrow(/^lb\.rules:3: .*\n  3 \| -a -t 198\.18\.2\.1:80 -r 198\.18\.1\.11:80 -m -w x$/);
   });
-  test('an unsupported line names the line and what is missing', async () => {
+  test('-g and -i lines are applied on a TUN as the kernel takes them (the director warns and the engine drops their packets); a non-rule line is refused naming the line', async () => {
     const e = await loadEngine({ connMax: 1024, slots: 8 });
-    const ops = parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -g\n', 'lb.rules');
-    let err: unknown;
-    try { applyRules(e, ops, 'lb.rules'); } catch (x) { err = x; }
-    expect(err).toBeInstanceOf(WvsDirectorRulesError);
-    expect(err).toMatchObject({ code: 'WVS_ERR_RULES', line: 2, message: expect.stringMatching(/^lb\.rules:2: forwarding method Route is not supported by the TUN director \(only -m, Masq, and --fullnat; -g and -i need --mode tap\)/) });
+    applyRules(e, parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -g\n-a -t 198.18.2.1:80 -r 198.18.1.12:80 -i\n', 'lb.rules'), 'lb.rules');
+    expect(e.services()[0].dests.map((d) => d.fwd).sort()).toEqual(['Route', 'Tunnel']);
+    // on the TUN (routedLink) a DR conn's SYN is a counted drop, not a packet that loops back in for the VIP
+    e.set('routedLink', true);
+    const syn = ip('198.18.0.2', '198.18.2.1', { proto: 'tcp', sport: 4000, dport: 80, flags: 'S' });
+    const r = e.processFrame(syn, 1);
+    expect([r.verdict, r.reason]).toEqual(['DROP', 'drop_method_unsupported_on_link']);
+    e.set('routedLink', false);
+    expect(e.processFrame(ip('198.18.0.2', '198.18.2.1', { proto: 'tcp', sport: 4001, dport: 80, flags: 'S' }), 2).verdict).toBe('XMIT');
     // on a TAP (link 'ethernet') DR and tunnel dests are applied, tunnel type and port included
     const t = await loadEngine({ connMax: 1024, slots: 8, link: 'ethernet' });
     applyRules(t, parseRules('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11 -g\n-a -t 198.18.2.1:80 -r 198.18.1.12 -i --tun-type gue --tun-port 6080\n'), 'x', { link: 'ethernet' });

@@ -16,10 +16,11 @@ describe('replay: fragments of tunnelled packets', () => {
     for (const batch of [1, 256]) {
       const { summary, out } = await runReplay(input, rules, { batch });
       const frames = [...records([out])].map((r) => r.data);
-      // raw IP out: IPIP (proto 4) frames and the ICMP error
+      // raw IP out: IPIP (proto 4) frames and the ICMP error; then the local stack's RSTs to the
+      // capture's TCP segments for VIP:80, a port these rules have no service for
       const shape = frames.map((f) => `${f[9]} ${(f[2] << 8) | f[3]} ${((f[6] << 8) | f[7]) & 0x3fff}`);
-      expect(shape).toEqual(['4 1500 8192', '4 40 185', '4 1500 0', '1 576 0']);   // MF|0, offset 1480/8, whole, ICMP
-      expect(summary.output.packets).toBe(4);
+      expect(shape).toEqual(['4 1500 8192', '4 40 185', '4 1500 0', '1 576 0', '6 40 0', '6 40 0']);   // MF|0, offset 1480/8, whole, ICMP, RST, RST
+      expect(summary.output.packets).toBe(6);
       expect(summary.engine.counters.frag_created).toBe(2);
       expect(summary.engine.counters.icmp_frag_needed).toBe(1);
       outs.push(frames);

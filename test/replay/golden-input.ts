@@ -29,7 +29,7 @@ export function goldenInput(): Uint8Array {
     [20, ip(CLIENT, VIP, { proto: 'udp', sport: 5000, dport: 53, payload: text('query') })],
     [20.5, ip(RS2, CLIENT, { proto: 'udp', sport: 5353, dport: 5000, payload: text('answer') })],
     [21, ip(CLIENT, OTHER, { proto: 'tcp', sport: 40002, dport: 80, flags: 'S' })], // not a VIP: PASS
-    [22, ip(CLIENT, VIP, { proto: 'tcp', sport: 40003, dport: 80, flags: 'A' })], // no conn, no SYN: PASS
+    [22, ip(CLIENT, VIP, { proto: 'tcp', sport: 40003, dport: 80, flags: 'A' })], // no conn, no SYN: the local stack's RST (LOCAL)
   ];
   const bad = ip(CLIENT, VIP, { proto: 'tcp', sport: 40004, dport: 80, flags: 'S' });
   bad[10] ^= 0xff; // broken IPv4 header checksum: dropped

@@ -15,7 +15,7 @@ describe('hook table', () => {
   test('IPVS is registered where the kernel puts it', async () => {
     const { e } = await natEngine();
     expect(e.hooks().map((h) => `${h.point} ${h.priority} ${h.fn}`)).toEqual([
-      'LOCAL_IN 99 IPVS_IN', 'LOCAL_IN 300 ICMP_ECHO', 'FORWARD 99 IPVS_FWD_ICMP', 'FORWARD 100 IPVS_OUT', 'POST_ROUTING 99 IPVS_POST',
+      'LOCAL_IN 99 IPVS_IN', 'LOCAL_IN 300 ICMP_ECHO', 'LOCAL_IN 300 LOCAL_STACK', 'FORWARD 99 IPVS_FWD_ICMP', 'FORWARD 100 IPVS_OUT', 'POST_ROUTING 99 IPVS_POST',
     ]);
   });
   test('entries sort by priority; equal priorities keep insertion order; delete by id', async () => {

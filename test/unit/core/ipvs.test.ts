@@ -11,24 +11,28 @@ const inp = (sport: number, flags: string, payload?: Uint8Array) => ip(CLIENT, V
 const out = (sport: number, flags: string, rs = RS[0], payload?: Uint8Array) => ip(rs, CLIENT, { proto: 'tcp', sport: 8080, dport: sport, flags, payload });
 
 describe('scheduling a new conn (tcp_conn_schedule, ip_vs_schedule)', () => {
-  test('only a SYN without RST schedules; other packets to the VIP pass to the host stack', async () => {
+  test('only a SYN without RST schedules; the local stack resets the others (a RST gets nothing)', async () => {
     const { e } = await natEngine();
     for (const f of ['A', 'FA', 'R', 'SR', 'PA', '']) {
-      expect(e.processFrame(inp(1000, f), 1).verdict, f).toBe('PASS');
+      expect(e.processFrame(inp(1000, f), 1).verdict, f).toBe(f.includes('R') ? 'PASS' : 'LOCAL');
     }
     expect(e.conns()).toHaveLength(0);
     expect(e.counters().pass_no_conn).toBe(6n);
+    expect(e.counters().tcp_reset_sent).toBe(4n);
+    e.set('localAnswers', false);
+    expect(e.processFrame(inp(1000, 'A'), 1).verdict).toBe('PASS');
     e.set('sloppyTcp', true);
     expect(e.processFrame(inp(1001, 'A'), 2).verdict).toBe('XMIT');
     expect(e.conns()[0].state).toBe('ESTABLISHED');
   });
   test('client source port 20 (active FTP data) is never scheduled', async () => {
     const { e } = await natEngine();
-    expect(e.processFrame(syn(20), 1).verdict).toBe('PASS');
+    expect(e.processFrame(syn(20), 1).verdict).toBe('LOCAL');    // the local stack's RST
+    expect(e.conns()).toHaveLength(0);
   });
-  test('a VIP port with no service passes; an address that is no VIP is forwarded untouched (PASS)', async () => {
+  test('a VIP port with no service gets the local stack\'s RST; an address that is no VIP is forwarded untouched (PASS)', async () => {
     const { e } = await natEngine();
-    expect(e.processFrame(ip(CLIENT, VIP, { proto: 'tcp', sport: 1, dport: 81, flags: 'S' }), 1).verdict).toBe('PASS');
+    expect(e.processFrame(ip(CLIENT, VIP, { proto: 'tcp', sport: 1, dport: 81, flags: 'S' }), 1).verdict).toBe('LOCAL');
     expect(e.processFrame(ip(CLIENT, '198.18.9.9', { proto: 'tcp', sport: 1, dport: 80, flags: 'S' }), 1).verdict).toBe('PASS');
   });
   test('a SYN on a TIME_WAIT conn reschedules (conn_reuse_mode 1); with reuse off it stays', async () => {
@@ -71,7 +75,7 @@ describe('deleted and quiesced real servers', () => {
     e.set('expireNodestConn', true);
     e.processFrame(syn(3001), 1);
     e.delDest(key, { addr: RS[1], port: 8080 });
-    expect(e.processFrame(inp(3001, 'A'), 2).verdict).toBe('PASS');     // no conn, not a SYN
+    expect(e.processFrame(inp(3001, 'A'), 2).verdict).toBe('LOCAL');    // no conn, not a SYN: RST
     expect(e.conns()).toHaveLength(0);
     const r = e.processFrame(syn(3001), 3);
     expect(fields(r.data).dst).toBe(RS[0]);
