@@ -242,15 +242,14 @@ export class Director {
     const dev = this.dev;
     if (!dev || this.stopped) return 0;
     const e = this.engine;
-    const mem = e.mem.buffer;
     const metaSize = e.slotMetaSize;
     let total = 0;
     for (let b = 0; b < BATCHES_PER_WAKE; b++) {
-      const n = tun.readBatch(dev.fd, mem, e.slotBase, e.slotSize, e.headroom, e.slotSize - e.headroom,
+      const n = tun.readBatch(dev.fd, e.mem.buffer, e.slotBase, e.slotSize, e.headroom, e.slotSize - e.headroom,
         e.slotMetaBase, metaSize, this.batch);
       if (n === 0) break;
-      e.process(n, Date.now());
-      const sent = tun.writeBatch(dev.fd, mem, e.slotBase, e.slotSize, e.slotMetaBase, metaSize, n, TX_MASK);
+      e.process(n, Date.now());   // may grow the conn table first: memory.buffer is new then
+      const sent = tun.writeBatch(dev.fd, e.mem.buffer, e.slotBase, e.slotSize, e.slotMetaBase, metaSize, n, TX_MASK);
       this.stats.batches++;
       this.stats.rxFrames += n;
       this.stats.txFrames += sent;
