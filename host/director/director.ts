@@ -59,6 +59,9 @@ export interface DirectorOptions {
   vipRoutes?: boolean;
   /** frames per readBatch (at most the engine's slot count) */
   batch?: number;
+  /** table limits (--svc-max, --dest-max, --conn-max): the tables start small and grow up to them */
+  svcMax?: number;
+  destMax?: number;
   connMax?: number;
   /** engine.tick period */
   tickMs?: number;
@@ -134,7 +137,7 @@ export class Director {
     const offload = o.offload ?? mode === 'tun';
     // offloads: slots big enough for a 64 KiB super-packet behind its virtio-net header
     const engine = await loadEngine({
-      connMax: o.connMax ?? 1 << 16,
+      svcMax: o.svcMax, destMax: o.destMax, connMax: o.connMax,
       link: mode === 'tap' ? (offload ? 'ethernet-offload' : 'ethernet') : offload ? 'ip-offload' : 'ip',
       ...(offload ? { slots: 64, slotSize: 65536 + 512, headroom: 256 } : {}),
     });
