@@ -233,10 +233,15 @@ export class Director {
       if (err) { this.log('error', `poll on ${this.devName} failed: ${err.code}`); this.stop(); return; }
       this.drain();
     });
+    let refused = 0n;
     this.timer = setInterval(() => {
       if (this.stopped) return;
       this.engine.tick(Date.now());
       this.sendOwn();
+      // conns refused at --conn-max: counted by the engine, said here once per tick that saw some
+      const n = this.engine.counters().drop_conn_table_full ?? 0n;
+      if (n > refused) this.log('warn', `${this.engine.tableFullText('conn')}: ${n - refused} new conn(s) refused (drop_conn_table_full ${n})`);
+      refused = n;
     }, this.opts.tickMs);
   }
 

@@ -168,7 +168,10 @@ export async function main(argv: string[]): Promise<number> {
   let ctl: Awaited<ReturnType<typeof startControlServer>> | undefined;
   if (o.socket !== false) {
     // a FULLNAT local address added later with `wasmvs adm -P` gets its route like the ones in the rules file
-    const backend = new EngineBackend(d.engine, { onLaddrAdded: (addr, af) => { d.routeIntoDevice(addr, af, 'laddr'); } });
+    const backend = new EngineBackend(d.engine, {
+      onLaddrAdded: (addr, af) => { d.routeIntoDevice(addr, af, 'laddr'); },
+      onLimit: (text) => d.log('warn', text),   // "dest table full (4096 dests; raise --dest-max)"
+    });
     try { ctl = await startControlServer(d.engine, { path: o.socket, backend }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
       d.stop();
