@@ -9,6 +9,8 @@ import { engine, natEngine, VIP, CLIENT, RS } from '../../helpers/engine.ts';
 import { ip, fields } from '../../helpers/pkt.ts';
 import { parseRunArgs } from '../../../host/director/run.ts';
 import { parseReplayArgs } from '../../../host/replay/cli.ts';
+import { replayEngineConfig } from '../../../host/replay/replay.ts';
+import { applyRules } from '../../../host/replay/rules.ts';
 
 const udp = (sport: number) => ip(CLIENT, VIP, { proto: 'udp', sport, dport: 53 });
 const syn = (sport: number, dport = 53) => ip(CLIENT, VIP, { proto: 'tcp', sport, dport, flags: 'S' });
@@ -131,6 +133,24 @@ describe('tables grow between batches up to their limits', () => {
     expect(e.processFrame(syn(5000, 1000), 2).verdict).toBe('XMIT');
     e.editService({ ...k, sched: 'rr' });
     expect(e.processFrame(syn(5001, 1000), 3).verdict).toBe('XMIT');
+  });
+});
+
+describe('wasmvs replay sizes its tables from the rules', () => {
+  test('a rules file of 1,000 services × 3 real servers loads with the defaults (412 used to fail at 256)', async () => {
+    const e = await engine(replayEngineConfig(8));
+    const lines: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      lines.push(`-A -t 198.18.${i >> 8}.${i & 255}:80 -s ${i % 3 ? 'wlc' : 'mh'}`);
+      for (let j = 1; j <= 3; j++) lines.push(`-a -t 198.18.${i >> 8}.${i & 255}:80 -r 198.19.${j}.${i & 255}:8080 -m`);
+    }
+    expect(applyRules(e, lines.join('\n') + '\n')).toBe(4000);
+    expect(e.capacity('svc')).toBe(1000);     // sized from the file at once
+    expect(e.capacity('dest')).toBe(3000);
+    expect(e.services()).toHaveLength(1000);
+    const r = e.processFrame(ip(CLIENT, '198.18.3.231', { proto: 'tcp', sport: 999, dport: 80, flags: 'S' }), 1);
+    expect(r.verdict).toBe('XMIT');
+    expect(fields(r.data).dst).toMatch(/^198\.19\.[123]\.231$/);
   });
 });
 
