@@ -4,10 +4,10 @@
 // linked list in the kernel's order: newest first (__ip_vs_update_dest does list_add_rcu
 // at the head), and every scheduler walks that order.
 import {
-  CTL, CTL_ADDR0, CTL_ADDR1, linkVnet, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_SIZE, svcMax, destMax, svcPtr, destPtr,
+  CTL, CTL_ADDR0, CTL_ADDR1, linkVnet, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, VIP_TAB, svcMax, destMax, svcPtr, destPtr,
   CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_TRASH_PREV, DEST_HNEXT, SVC_TRASH_REFS, SVC_SCHED_BIG,
   SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT, SVC_NUM_DESTS, SVC_DEST_HEAD,
-  SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_SIZE,
+  SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE,
   DEST_USED, DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH,
   DEST_ACTIVE, DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
 } from "./layout";
@@ -28,16 +28,39 @@ import { trashPut, trashTake, trashRelease, destFreed } from "./trash";
 @inline export const DEST_LIVE: u8 = 1;
 @inline export const DEST_TRASH: u8 = 2;   // deleted, still bound to conns (ipvs->dest_trash)
 
-@inline function svcBucket(addr: usize): usize {
+// Two hashes over the services, as the kernel's ip_vs_svc_table / ip_vs_svc_fwm_table: by
+// (vaddr, vport) — or (family's any address, mark) for fwmark services — for the lookup, and
+// by vaddr alone for the route step's "is this a VIP?". Thousands of services on one address
+// (NodePorts) then still cost one short chain per packet.
+@inline function svcBucket(addr: usize, key: u32): usize {
+  let h = (addrFold(addr) ^ (key * 0x85ebca77)) * 0x9e3779b1;
+  return SVC_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
+}
+@inline function vipBucket(addr: usize): usize {
   let h = addrFold(addr) * 0x9e3779b1;
-  return SVC_TAB + (<usize>((h >> 24) & (SVC_TAB_SIZE - 1)) << 2);
+  return VIP_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
+}
+/** The lookup key of a service record: its port, or its mark. */
+@inline function svcKeyOf(svc: usize): u32 {
+  let m = load<u32>(svc, SVC_FWMARK);
+  return m != 0 ? m : <u32>load<u16>(svc, SVC_VPORT);
+}
+/** Unlink service idx from the chain at bucket b linked through field `next`. */
+function svcUnlink(b: usize, idx: u32, next: usize): void {
+  let cur = load<u32>(b);
+  if (cur == idx) { store<u32>(b, load<u32>(svcPtr(idx) + next)); return; }
+  while (cur != 0) {
+    let nxt = load<u32>(svcPtr(cur) + next);
+    if (nxt == idx) { store<u32>(svcPtr(cur) + next, load<u32>(svcPtr(idx) + next)); return; }
+    cur = nxt;
+  }
 }
 
 // ---- lookups --------------------------------------------------------------------------------
 
 /** ip_vs_service_find (non-fwmark): the service for (proto, vaddr, vport wire-order), or 0. */
 export function svcFind(proto: u8, vaddr: usize, vport: u16): u32 {
-  let i = load<u32>(svcBucket(vaddr));
+  let i = load<u32>(svcBucket(vaddr, <u32>vport));
   while (i != 0) {
     let svc = svcPtr(i);
     if (load<u16>(svc, SVC_VPORT) == vport && load<u8>(svc, SVC_PROTO) == proto && load<u32>(svc, SVC_FWMARK) == 0 &&
@@ -65,7 +88,7 @@ export function svcFindPkt(mark: u32, af: u8, proto: u8, vaddr: usize, vport: u1
 export function svcFindMark(af: u8, mark: u32): u32 {
   let z = CTL + CTL_ZERO_ADDR;
   addrAny(z, af);
-  let i = load<u32>(svcBucket(z));
+  let i = load<u32>(svcBucket(z, mark));
   while (i != 0) {
     let svc = svcPtr(i);
     if (load<u32>(svc, SVC_FWMARK) == mark && load<u8>(svc, SVC_AF) == af) return i;
@@ -81,11 +104,11 @@ export function isMarkSvc(mark: u32): bool {
 
 /** Route step: is `addr` the address of any virtual service (a local address of the director)? */
 export function isVip(addr: usize): bool {
-  let i = load<u32>(svcBucket(addr));
+  let i = load<u32>(vipBucket(addr));
   while (i != 0) {
     let svc = svcPtr(i);
     if (load<u32>(svc, SVC_FWMARK) == 0 && addrEq(svc + SVC_VADDR, addr)) return true;
-    i = load<u32>(svc, SVC_NEXT_HASH);
+    i = load<u32>(svc, SVC_NEXT_VIP);
   }
   return false;
 }
@@ -210,9 +233,12 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   store<u32>(svc, timeout, SVC_TIMEOUT);
   store<u32>(svc, netmask, SVC_NETMASK);
   if (fwmark != 0) addrAny(svc + SVC_VADDR, af);   // fwmark services hash under 0.0.0.0 / ::
-  let b = svcBucket(svc + SVC_VADDR);
+  let b = svcBucket(svc + SVC_VADDR, svcKeyOf(svc));
   store<u32>(svc, load<u32>(b), SVC_NEXT_HASH);
   store<u32>(b, idx);
+  let v = vipBucket(svc + SVC_VADDR);
+  store<u32>(svc, load<u32>(v), SVC_NEXT_VIP);
+  store<u32>(v, idx);
   svcCount(svc, 1);
   schedInitService(idx);
   return <i32>idx;
@@ -247,17 +273,9 @@ export function svcEdit(svcIdx: u32, sched: u32, flags: u32, timeout: u32, netma
 export function svcDel(svcIdx: u32): i32 {
   if (!svcLive(svcIdx)) return E_NOSVC;
   let svc = svcPtr(svcIdx);
-  // unlink from the hash chain
-  let b = svcBucket(svc + SVC_VADDR);
-  let cur = load<u32>(b);
-  if (cur == svcIdx) store<u32>(b, load<u32>(svc, SVC_NEXT_HASH));
-  else {
-    while (cur != 0) {
-      let nxt = load<u32>(svcPtr(cur), SVC_NEXT_HASH);
-      if (nxt == svcIdx) { store<u32>(svcPtr(cur), load<u32>(svc, SVC_NEXT_HASH), SVC_NEXT_HASH); break; }
-      cur = nxt;
-    }
-  }
+  // unlink from both hash chains
+  svcUnlink(svcBucket(svc + SVC_VADDR, svcKeyOf(svc)), svcIdx, SVC_NEXT_HASH);
+  svcUnlink(vipBucket(svc + SVC_VADDR), svcIdx, SVC_NEXT_VIP);
   let d = load<u32>(svc, SVC_DEST_HEAD);
   while (d != 0) {
     let nxt = load<u32>(destPtr(d), DEST_NEXT);

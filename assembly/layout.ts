@@ -8,7 +8,8 @@
 //  base ─┬─ CTL       control block: call arguments (addresses), settings       4 KiB
 //        ├─ COUNTERS  named global counters, u64 each (defs.ts CNT_*)
 //        ├─ GSTATS    global conns/pkts/bytes (STATS_SIZE)
-//        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (proto, vaddr, vport) / fwmark
+//        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr, vport) / fwmark: the service lookup
+//        ├─ VIP_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr): "is this a VIP?" of the route step
 //        ├─ DEST_TAB  DEST_TAB_SIZE u32 bucket heads of live dests (svc, daddr, dport)
 //        ├─ HOOKS     HOOK_MAX hook entries
 //        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads
@@ -30,7 +31,8 @@
 @inline export const CTL_SIZE: u32 = 4096;
 @inline export const CNT_MAX: u32 = 64;
 @inline export const STATS_SIZE: u32 = 96;
-@inline export const SVC_TAB_SIZE: u32 = 4096;
+@inline export const SVC_TAB_BITS: u32 = 12;
+@inline export const SVC_TAB_SIZE: u32 = 1 << SVC_TAB_BITS;
 /** Live dests hash on (svc, daddr, dport): ip_vs_lookup_dest without walking a service's list. */
 @inline export const DEST_TAB_SIZE: u32 = 65536;
 /** The big per-service scheduler area (mh's lookup table, lblc/lblcr's caches). */
@@ -125,7 +127,7 @@
 //  0 used u8 | 1 af u8 | 2 proto u8 | 3 sched u8 | 4 flags u32 | 8 vaddr[16] | 24 vport u16 (wire order)
 //  26 numDests u16 | 28 destHead u32 | 32 fwmark u32 | 36 timeout u32 (s) | 40 netmask u32
 //  44 nextHash u32 | 48 laddrHead u16 | 50 numLaddrs u16 | 52 laddrCurr u16 (FULLNAT) | 54 trashRefs u16
-//  56 schedBig u16 | 58 schedBound u8 | 64 stats[STATS_SIZE]
+//  56 schedBig u16 | 58 schedBound u8 | 60 nextVip u32 | 64 stats[STATS_SIZE]
 @inline export const SVC_USED: u32 = 0;
 @inline export const SVC_AF: u32 = 1;
 @inline export const SVC_PROTO: u32 = 2;
@@ -149,6 +151,8 @@
 @inline export const SVC_SCHED_BIG: u32 = 56;
 /** u8: the scheduler's init_service ran (ip_vs_bind_scheduler). */
 @inline export const SVC_SCHED_BOUND: u32 = 58;
+/** u32: the next service in the same VIP_TAB bucket (chained by address alone). */
+@inline export const SVC_NEXT_VIP: u32 = 60;
 @inline export const SVC_STATS: u32 = 64;
 @inline export const SVC_SIZE: u32 = SVC_STATS + STATS_SIZE;
 
@@ -320,6 +324,7 @@ export let COUNTERS: usize = 0;
 export let GSTATS: usize = 0;
 export let SVC: usize = 0;
 export let SVC_TAB: usize = 0;
+export let VIP_TAB: usize = 0;
 export let DEST: usize = 0;
 export let DEST_TAB: usize = 0;
 export let SCHED: usize = 0;
@@ -411,6 +416,7 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   GSTATS = p; p += STATS_SIZE;
   p = align(p, 64);
   SVC_TAB = p; p += SVC_TAB_SIZE * 4;
+  VIP_TAB = p; p += SVC_TAB_SIZE * 4;
   DEST_TAB = p; p += DEST_TAB_SIZE * 4;
   HOOKS = p; p += HOOK_MAX * HOOK_SIZE;
   WHEEL = p; p += WHEEL_SLOTS * 4;

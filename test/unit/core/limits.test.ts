@@ -136,6 +136,33 @@ describe('tables grow between batches up to their limits', () => {
   });
 });
 
+describe('many services on one address (NodePorts)', () => {
+  test('5,000 TCP services on one VIP plus fwmark services: each found by its own hash chain; the VIP is local for any port', async () => {
+    const e = await engine();
+    const t0 = performance.now();
+    for (let i = 0; i < 5000; i++) {
+      const k = { proto: 'TCP', addr: VIP, port: 30000 + i } as const;
+      e.addService({ ...k, sched: 'rr' });
+      e.addDest(k, { addr: RS[i % 3], port: 8080, fwd: 'Masq' });
+    }
+    for (let m = 1; m <= 50; m++) { e.addService({ fwmark: m, af: 4, sched: 'rr' }); e.addDest({ fwmark: m, af: 4 }, { addr: RS[0], port: 80, fwd: 'Masq' }); }
+    const ms = performance.now() - t0;
+    expect(ms).toBeLessThan(20_000);
+    for (const i of [0, 2500, 4999]) {
+      const r = e.processFrame(syn(40000 + i, 30000 + i), 1);
+      expect(r.verdict).toBe('XMIT');
+      expect(fields(r.data).dst).toBe(RS[i % 3]);
+    }
+    // a port of the VIP without a service: the VIP is still a local address (PASS to its stack)
+    expect(e.processFrame(syn(40001, 29999), 1).verdict).toBe('PASS');
+    e.delService({ proto: 'TCP', addr: VIP, port: 32500 });
+    expect(e.serviceIndex({ proto: 'TCP', addr: VIP, port: 32500 })).toBe(0);
+    expect(e.serviceIndex({ proto: 'TCP', addr: VIP, port: 32501 })).not.toBe(0);
+    expect(e.serviceIndex({ fwmark: 37, af: 4 })).not.toBe(0);
+    expect(e.serviceIndex({ fwmark: 37, af: 6 })).toBe(0);
+  });
+});
+
 describe('wasmvs replay sizes its tables from the rules', () => {
   test('a rules file of 1,000 services × 3 real servers loads with the defaults (412 used to fail at 256)', async () => {
     const e = await engine(replayEngineConfig(8));
