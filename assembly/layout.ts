@@ -206,8 +206,8 @@
 //  └────────────────────────────────────────────────────┘ 120
 // FULLNAT keeps its local address as an index into the LADDR table (0: none, every other
 // method) and its local port (wire order) in the last word: the conn stays 120 bytes.
-// With a power-of-two bucket count ≥ connMax per direction, the hash index adds 8 bytes
-// per conn at full table: 128 bytes per conn in all (target ≤ 128).
+// The bucket count per direction is the largest power of two ≤ connMax (connBucketsFor), so
+// the hash index adds at most 8 bytes per conn: ≤ 128 bytes per conn in all.
 @inline export const CONN_NEXT_IN: u32 = 0;
 @inline export const CONN_NEXT_OUT: u32 = 4;
 @inline export const CONN_NEXT_TIMER: u32 = 8;
