@@ -4,9 +4,10 @@
 // linked list in the kernel's order: newest first (__ip_vs_update_dest does list_add_rcu
 // at the head), and every scheduler walks that order.
 import {
-  CTL, CTL_ADDR0, CTL_ADDR1, linkVnet, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_SIZE, svcMax, destMax, svcPtr, destPtr, schedArea, SCHED_AREA_SIZE,
+  CTL, CTL_ADDR0, CTL_ADDR1, linkVnet, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, VIP_TAB, svcMax, destMax, svcPtr, destPtr,
+  CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_TRASH_PREV, DEST_HNEXT, SVC_TRASH_REFS, SVC_SCHED_BIG,
   SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT, SVC_NUM_DESTS, SVC_DEST_HEAD,
-  SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_SIZE,
+  SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE,
   DEST_USED, DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH,
   DEST_ACTIVE, DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
 } from "./layout";
@@ -16,24 +17,50 @@ import {
   CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
 } from "./defs";
 import { addrEq, addrCopy, addrFold, addrIsV4, addrAny } from "./packet/bytes";
-import { schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest } from "./sched/registry";
+import {
+  schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest, schedAreaTake, schedAreaAvailable, schedAreaRelease,
+} from "./sched/registry";
 import { xmitSupported } from "./xmit/registry";
 import { onLink } from "./xmit/output";
 import { laddrFlush } from "./laddr";
+import { trashPut, trashTake, trashRelease, destFreed } from "./trash";
 
 @inline export const DEST_LIVE: u8 = 1;
 @inline export const DEST_TRASH: u8 = 2;   // deleted, still bound to conns (ipvs->dest_trash)
 
-@inline function svcBucket(addr: usize): usize {
+// Two hashes over the services, as the kernel's ip_vs_svc_table / ip_vs_svc_fwm_table: by
+// (vaddr, vport) — or (family's any address, mark) for fwmark services — for the lookup, and
+// by vaddr alone for the route step's "is this a VIP?". Thousands of services on one address
+// (NodePorts) then still cost one short chain per packet.
+@inline function svcBucket(addr: usize, key: u32): usize {
+  let h = (addrFold(addr) ^ (key * 0x85ebca77)) * 0x9e3779b1;
+  return SVC_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
+}
+@inline function vipBucket(addr: usize): usize {
   let h = addrFold(addr) * 0x9e3779b1;
-  return SVC_TAB + (<usize>((h >> 24) & (SVC_TAB_SIZE - 1)) << 2);
+  return VIP_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
+}
+/** The lookup key of a service record: its port, or its mark. */
+@inline function svcKeyOf(svc: usize): u32 {
+  let m = load<u32>(svc, SVC_FWMARK);
+  return m != 0 ? m : <u32>load<u16>(svc, SVC_VPORT);
+}
+/** Unlink service idx from the chain at bucket b linked through field `next`. */
+function svcUnlink(b: usize, idx: u32, next: usize): void {
+  let cur = load<u32>(b);
+  if (cur == idx) { store<u32>(b, load<u32>(svcPtr(idx) + next)); return; }
+  while (cur != 0) {
+    let nxt = load<u32>(svcPtr(cur) + next);
+    if (nxt == idx) { store<u32>(svcPtr(cur) + next, load<u32>(svcPtr(idx) + next)); return; }
+    cur = nxt;
+  }
 }
 
 // ---- lookups --------------------------------------------------------------------------------
 
 /** ip_vs_service_find (non-fwmark): the service for (proto, vaddr, vport wire-order), or 0. */
 export function svcFind(proto: u8, vaddr: usize, vport: u16): u32 {
-  let i = load<u32>(svcBucket(vaddr));
+  let i = load<u32>(svcBucket(vaddr, <u32>vport));
   while (i != 0) {
     let svc = svcPtr(i);
     if (load<u16>(svc, SVC_VPORT) == vport && load<u8>(svc, SVC_PROTO) == proto && load<u32>(svc, SVC_FWMARK) == 0 &&
@@ -61,7 +88,7 @@ export function svcFindPkt(mark: u32, af: u8, proto: u8, vaddr: usize, vport: u1
 export function svcFindMark(af: u8, mark: u32): u32 {
   let z = CTL + CTL_ZERO_ADDR;
   addrAny(z, af);
-  let i = load<u32>(svcBucket(z));
+  let i = load<u32>(svcBucket(z, mark));
   while (i != 0) {
     let svc = svcPtr(i);
     if (load<u32>(svc, SVC_FWMARK) == mark && load<u8>(svc, SVC_AF) == af) return i;
@@ -77,27 +104,20 @@ export function isMarkSvc(mark: u32): bool {
 
 /** Route step: is `addr` the address of any virtual service (a local address of the director)? */
 export function isVip(addr: usize): bool {
-  let i = load<u32>(svcBucket(addr));
+  let i = load<u32>(vipBucket(addr));
   while (i != 0) {
     let svc = svcPtr(i);
     if (load<u32>(svc, SVC_FWMARK) == 0 && addrEq(svc + SVC_VADDR, addr)) return true;
-    i = load<u32>(svc, SVC_NEXT_HASH);
+    i = load<u32>(svc, SVC_NEXT_VIP);
   }
   return false;
 }
 
-/** The service with this key (fwmark != 0: by mark alone), address in CTL_ADDR0. */
+/** The service with this key (fwmark != 0: by mark alone), address in CTL_ADDR0: one hash chain, not a scan. */
 export function svcLookup(proto: u8, vport: u16, fwmark: u32): u32 {
   let vaddr = CTL + CTL_ADDR0;
-  for (let i: u32 = 1; i <= svcMax; i++) {
-    let svc = svcPtr(i);
-    if (!load<u8>(svc, SVC_USED)) continue;
-    if (fwmark != 0) {
-      if (load<u32>(svc, SVC_FWMARK) == fwmark && load<u8>(svc, SVC_AF) == (addrIsV4(vaddr) ? 4 : 6)) return i;
-    } else if (load<u32>(svc, SVC_FWMARK) == 0 && load<u16>(svc, SVC_VPORT) == vport &&
-               load<u8>(svc, SVC_PROTO) == proto && addrEq(svc + SVC_VADDR, vaddr)) return i;
-  }
-  return 0;
+  if (fwmark != 0) return svcFindMark(addrIsV4(vaddr) ? 4 : 6, fwmark);
+  return svcFind(proto, vaddr, vport);
 }
 
 /** Keep ipvs->nullsvc_counter / fwm_services in step with a service added (+1) or deleted (-1). */
@@ -107,17 +127,83 @@ function svcCount(svc: usize, d: i32): void {
 }
 
 
-/** ip_vs_lookup_dest: live dest of `svcIdx` with this address (CTL_ADDR1) and port (wire). */
+@inline function destBucket(svcIdx: u32, addr: usize, dport: u16): usize {
+  let h = (addrFold(addr) ^ (svcIdx * 0x85ebca77) ^ <u32>dport) * 0x9e3779b1;
+  return DEST_TAB + (<usize>(h >> 16) << 2);   // DEST_TAB_SIZE = 2^16 buckets
+}
+
+/** ip_vs_lookup_dest: live dest of `svcIdx` with this address (CTL_ADDR1) and port (wire), by hash. */
 export function destLookup(svcIdx: u32, dport: u16): u32 {
   let addr = CTL + CTL_ADDR1;
-  let d = load<u32>(svcPtr(svcIdx), SVC_DEST_HEAD);
+  let d = load<u32>(destBucket(svcIdx, addr, dport));
   while (d != 0) {
     let dest = destPtr(d);
-    if (load<u16>(dest, DEST_PORT) == dport && addrEq(dest + DEST_ADDR, addr)) return d;
-    d = load<u32>(dest, DEST_NEXT);
+    if (load<u32>(dest, DEST_SVC) == svcIdx && load<u16>(dest, DEST_PORT) == dport && addrEq(dest + DEST_ADDR, addr)) return d;
+    d = load<u32>(dest, DEST_HNEXT);
   }
   return 0;
 }
+
+function destHash(d: u32): void {
+  let dest = destPtr(d);
+  let b = destBucket(load<u32>(dest, DEST_SVC), dest + DEST_ADDR, load<u16>(dest, DEST_PORT));
+  store<u32>(dest, load<u32>(b), DEST_HNEXT);
+  store<u32>(b, d);
+}
+
+function destUnhash(d: u32): void {
+  let dest = destPtr(d);
+  let b = destBucket(load<u32>(dest, DEST_SVC), dest + DEST_ADDR, load<u16>(dest, DEST_PORT));
+  let cur = load<u32>(b);
+  if (cur == d) { store<u32>(b, load<u32>(dest, DEST_HNEXT)); return; }
+  while (cur != 0) {
+    let nxt = load<u32>(destPtr(cur), DEST_HNEXT);
+    if (nxt == d) { store<u32>(destPtr(cur), load<u32>(dest, DEST_HNEXT), DEST_HNEXT); return; }
+    cur = nxt;
+  }
+}
+
+/** Does service record `a` (live or deleted) have the key of service `b`? (ip_vs_trash_get_dest's test) */
+@inline function svcSameKey(a: usize, b: usize): bool {
+  return load<u32>(a, SVC_FWMARK) == load<u32>(b, SVC_FWMARK) && load<u8>(a, SVC_AF) == load<u8>(b, SVC_AF) &&
+    load<u8>(a, SVC_PROTO) == load<u8>(b, SVC_PROTO) && load<u16>(a, SVC_VPORT) == load<u16>(b, SVC_VPORT) &&
+    addrEq(a + SVC_VADDR, b + SVC_VADDR);
+}
+
+/**
+ * ip_vs_trash_get_dest: a trashed dest with this address (CTL_ADDR1) and port, deleted from a
+ * service with svcIdx's key (the same service, or one deleted and added again: -C then -R).
+ */
+function trashGet(svcIdx: u32, wport: u16): u32 {
+  let addr = CTL + CTL_ADDR1;
+  let want = svcPtr(svcIdx);
+  for (let d = load<u32>(CTL, CTL_DEST_TRASH); d != 0; d = load<u32>(destPtr(d), DEST_NEXT)) {
+    let dest = destPtr(d);
+    if (load<u16>(dest, DEST_PORT) == wport && addrEq(dest + DEST_ADDR, addr) && svcSameKey(svcPtr(load<u32>(dest, DEST_SVC)), want)) return d;
+  }
+  return 0;
+}
+
+/** A record index free for reuse, searched up from the table's hint (linear over a whole restore). */
+function svcFree(): u32 {
+  for (let i = max<u32>(load<u32>(CTL, CTL_SVC_FREE_HINT), 1); i <= svcMax; i++) {
+    let svc = svcPtr(i);
+    if (!load<u8>(svc, SVC_USED) && load<u16>(svc, SVC_TRASH_REFS) == 0) { store<u32>(CTL, i + 1, CTL_SVC_FREE_HINT); return i; }
+  }
+  store<u32>(CTL, svcMax + 1, CTL_SVC_FREE_HINT);
+  store<u32>(CTL, 1, CTL_FULL_TABLE);
+  return 0;
+}
+function destFree(): u32 {
+  for (let i = max<u32>(load<u32>(CTL, CTL_DEST_FREE_HINT), 1); i <= destMax; i++) {
+    if (!load<u8>(destPtr(i), DEST_USED)) { store<u32>(CTL, i + 1, CTL_DEST_FREE_HINT); return i; }
+  }
+  store<u32>(CTL, destMax + 1, CTL_DEST_FREE_HINT);
+  store<u32>(CTL, 2, CTL_FULL_TABLE);
+  return 0;
+}
+/** A record became free: searches start at or below it again. */
+@inline function svcFreed(i: u32): void { if (i < load<u32>(CTL, CTL_SVC_FREE_HINT)) store<u32>(CTL, i, CTL_SVC_FREE_HINT); }
 
 // ---- services -------------------------------------------------------------------------------
 
@@ -128,11 +214,14 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   if (!schedValid(sched)) return E_NOSCHED;
   let wport = bswap<u16>(<u16>vport);
   if (svcLookup(proto, wport, fwmark) != 0) return E_EXIST;
-  let idx: u32 = 0;
-  for (let i: u32 = 1; i <= svcMax; i++) if (!load<u8>(svcPtr(i), SVC_USED)) { idx = i; break; }
+  let idx = svcFree();
   if (idx == 0) return E_NOSPC;
   let svc = svcPtr(idx);
-  memory.fill(svc, 0, SVC_SIZE);
+  store<u16>(svc, 0, SVC_SCHED_BIG);   // a fresh record: no big scheduler area yet
+  if (!schedAreaTake(idx, sched)) { svcFreed(idx); return E_NOSPC; }
+  let big = load<u16>(svc, SVC_SCHED_BIG);
+  memory.fill(svc, 0, SVC_SIZE);   // counters and scheduler state start at zero, as a fresh ip_vs_service
+  store<u16>(svc, big, SVC_SCHED_BIG);
   store<u8>(svc, 1, SVC_USED);
   store<u8>(svc, af, SVC_AF);
   store<u8>(svc, fwmark != 0 ? 0 : proto, SVC_PROTO);
@@ -144,11 +233,13 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   store<u32>(svc, timeout, SVC_TIMEOUT);
   store<u32>(svc, netmask, SVC_NETMASK);
   if (fwmark != 0) addrAny(svc + SVC_VADDR, af);   // fwmark services hash under 0.0.0.0 / ::
-  let b = svcBucket(svc + SVC_VADDR);
+  let b = svcBucket(svc + SVC_VADDR, svcKeyOf(svc));
   store<u32>(svc, load<u32>(b), SVC_NEXT_HASH);
   store<u32>(b, idx);
+  let v = vipBucket(svc + SVC_VADDR);
+  store<u32>(svc, load<u32>(v), SVC_NEXT_VIP);
+  store<u32>(v, idx);
   svcCount(svc, 1);
-  memory.fill(schedArea(idx), 0, SCHED_AREA_SIZE);
   schedInitService(idx);
   return <i32>idx;
 }
@@ -159,13 +250,14 @@ export function svcEdit(svcIdx: u32, sched: u32, flags: u32, timeout: u32, netma
   if (!schedValid(sched)) return E_NOSCHED;
   let svc = svcPtr(svcIdx);
   let old = <u32>load<u8>(svc, SVC_SCHED);
+  if (old != sched && !schedAreaAvailable(svcIdx, sched)) return E_NOSPC;
   store<u32>(svc, flags | SVC_F_HASHED, SVC_FLAGS);
   store<u32>(svc, timeout, SVC_TIMEOUT);
   store<u32>(svc, netmask, SVC_NETMASK);
   if (old != sched) {
     schedDoneService(svcIdx);
     store<u8>(svc, <u8>sched, SVC_SCHED);
-    memory.fill(schedArea(svcIdx), 0, SCHED_AREA_SIZE);
+    schedAreaTake(svcIdx, sched);
     schedInitService(svcIdx);
   } else {
     schedInitService(svcIdx);   // flags (sh-port, mh-fallback...) may change what the table holds
@@ -181,17 +273,9 @@ export function svcEdit(svcIdx: u32, sched: u32, flags: u32, timeout: u32, netma
 export function svcDel(svcIdx: u32): i32 {
   if (!svcLive(svcIdx)) return E_NOSVC;
   let svc = svcPtr(svcIdx);
-  // unlink from the hash chain
-  let b = svcBucket(svc + SVC_VADDR);
-  let cur = load<u32>(b);
-  if (cur == svcIdx) store<u32>(b, load<u32>(svc, SVC_NEXT_HASH));
-  else {
-    while (cur != 0) {
-      let nxt = load<u32>(svcPtr(cur), SVC_NEXT_HASH);
-      if (nxt == svcIdx) { store<u32>(svcPtr(cur), load<u32>(svc, SVC_NEXT_HASH), SVC_NEXT_HASH); break; }
-      cur = nxt;
-    }
-  }
+  // unlink from both hash chains
+  svcUnlink(svcBucket(svc + SVC_VADDR, svcKeyOf(svc)), svcIdx, SVC_NEXT_HASH);
+  svcUnlink(vipBucket(svc + SVC_VADDR), svcIdx, SVC_NEXT_VIP);
   let d = load<u32>(svc, SVC_DEST_HEAD);
   while (d != 0) {
     let nxt = load<u32>(destPtr(d), DEST_NEXT);
@@ -201,9 +285,11 @@ export function svcDel(svcIdx: u32): i32 {
   store<u32>(svc, 0, SVC_DEST_HEAD);
   store<u16>(svc, 0, SVC_NUM_DESTS);
   schedDoneService(svcIdx);
+  schedAreaRelease(svcIdx);
   laddrFlush(svcIdx);   // FULLNAT local addresses: freed, or kept until their conns go
   svcCount(svc, -1);
   store<u8>(svc, 0, SVC_USED);
+  svcFreed(svcIdx);
   return E_OK;
 }
 
@@ -258,16 +344,15 @@ export function destAdd(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, u
   let svc = svcPtr(svcIdx);
   let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : bswap<u16>(<u16>dport);
   if (destLookup(svcIdx, wport) != 0) return E_EXIST;
-  // ip_vs_trash_get_dest: a deleted dest of this service still bound to conns comes back
-  let d: u32 = 0;
+  // ip_vs_trash_get_dest: a deleted dest of a service with this key, still bound to conns,
+  // comes back with its counters; any other dest starts from zero (a fresh ip_vs_dest)
+  let d: u32 = load<u32>(CTL, CTL_DEST_TRASH) != 0 ? trashGet(svcIdx, wport) : 0;
   let addr = CTL + CTL_ADDR1;
-  for (let i: u32 = 1; i <= destMax; i++) {
-    let dest = destPtr(i);
-    if (load<u8>(dest, DEST_USED) == DEST_TRASH && load<u32>(dest, DEST_SVC) == svcIdx &&
-        load<u16>(dest, DEST_PORT) == wport && addrEq(dest + DEST_ADDR, addr)) { d = i; break; }
-  }
-  if (d == 0) {
-    for (let i: u32 = 1; i <= destMax; i++) if (!load<u8>(destPtr(i), DEST_USED)) { d = i; break; }
+  if (d != 0) {
+    trashTake(d);
+    store<u32>(destPtr(d), svcIdx, DEST_SVC);   // __ip_vs_bind_svc: the new service from now on
+  } else {
+    d = destFree();
     if (d == 0) return E_NOSPC;
     memory.fill(destPtr(d), 0, DEST_SIZE);
     addrCopy(destPtr(d) + DEST_ADDR, addr);
@@ -277,6 +362,7 @@ export function destAdd(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, u
   }
   let dest = destPtr(d);
   store<u8>(dest, DEST_LIVE, DEST_USED);
+  destHash(d);
   destUpdate(svcIdx, d, weight, fwd, uthresh, lthresh);
   store<u32>(dest, load<u32>(svc, SVC_DEST_HEAD), DEST_NEXT);   // newest first
   store<u32>(svc, d, SVC_DEST_HEAD);
@@ -312,8 +398,8 @@ export function destDel(svcIdx: u32, dport: u32): i32 {
   if (prev == 0) store<u32>(svc, nxt, SVC_DEST_HEAD);
   else store<u32>(destPtr(prev), nxt, DEST_NEXT);
   store<u16>(svc, load<u16>(svc, SVC_NUM_DESTS) - 1, SVC_NUM_DESTS);
-  destRetire(d);
   schedDelDest(svcIdx, d, prev);
+  destRetire(d);
   return E_OK;
 }
 
@@ -321,8 +407,9 @@ export function destDel(svcIdx: u32, dport: u32): i32 {
 function destRetire(d: u32): void {
   let dest = destPtr(d);
   store<u8>(dest, load<u8>(dest, DEST_FLAGS) & ~DEST_F_AVAILABLE, DEST_FLAGS);
-  if (load<u32>(dest, DEST_REFCNT) == 0) store<u8>(dest, 0, DEST_USED);
-  else store<u8>(dest, DEST_TRASH, DEST_USED);
+  destUnhash(d);
+  if (load<u32>(dest, DEST_REFCNT) == 0) destFreed(d);
+  else trashPut(d);
 }
 
 // ---- conn binding (ip_vs_bind_dest / ip_vs_unbind_dest) ------------------------------------------
@@ -355,7 +442,7 @@ export function destUnbindConn(d: u32, connFlags: u16): void {
   store<u8>(dest, fl, DEST_FLAGS);
   let rc = load<u32>(dest, DEST_REFCNT) - 1;
   store<u32>(dest, rc, DEST_REFCNT);
-  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) store<u8>(dest, 0, DEST_USED);
+  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
 }
 
 /** Move a bound conn between activeconns and inactconns (set_tcp_state). */

@@ -4,7 +4,7 @@ import * as L from "./layout";
 import * as D from "./defs";
 import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, tcpNextState, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
 import { udpInitTimeouts, udpSetTimeout, udpTimeout, udpStateName, UDP_S_NORMAL } from "./proto/udp";
-import { connTableInit, connNextLive, connCount, CONN_F_HASHED } from "./conn/table";
+import { connTableInit, connTableGrow, connNextLive, connCount, CONN_F_HASHED } from "./conn/table";
 import { timerInit } from "./conn/timer";
 import { connExpireNow } from "./conn/conn";
 import * as ctl from "./ctl";
@@ -130,7 +130,7 @@ let initialized = false;
  */
 export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSize: u32, headroom: u32, linkType: u32, seed: u32): i32 {
   if (initialized) return D.E_BUSY;
-  if (svcMax < 1 || svcMax > 65535 || destMax < 1 || destMax > 65535 || connMax < 1 || connMax > (1 << 26)) return D.E_INVAL;
+  if (svcMax < 1 || svcMax > L.SVC_LIMIT || destMax < 1 || destMax > L.DEST_LIMIT || connMax < 1 || connMax > L.CONN_LIMIT) return D.E_INVAL;
   if (slots < 1 || slotSize < 128 || slotSize > (1 << 17) || headroom >= slotSize || linkType > 3) return D.E_INVAL;
   let r = L.layoutInit(svcMax, destMax, connMax, slots, slotSize, headroom, linkType);
   if (r != 0) return r;
@@ -148,6 +148,39 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   initialized = true;
   return 0;
 }
+
+/** The hard ceilings of the tables (svc and dest indices are u16 in conns and scheduler tables). */
+export const SVC_LIMIT: u32 = L.SVC_LIMIT;
+export const DEST_LIMIT: u32 = L.DEST_LIMIT;
+export const CONN_LIMIT: u32 = L.CONN_LIMIT;
+
+/**
+ * Grow the tables to svcs / dests / conns records and `big` big scheduler areas (0 or less than
+ * now: unchanged). Only between batches, never from inside process(): regions move (the host
+ * re-reads regionBase() after it), memory grows. Returns 0, -EINVAL past a ceiling, -ENOMEM.
+ */
+export function grow(svcs: u32, dests: u32, conns: u32, big: u32): i32 {
+  if (!initialized) return D.E_INVAL;
+  if (svcs > L.SVC_LIMIT || dests > L.DEST_LIMIT || conns > L.CONN_LIMIT || big > L.SVC_LIMIT) return D.E_INVAL;
+  let oldConns = L.connMax, oldBuckets = L.connMask + 1;
+  let r = L.layoutGrow(svcs, dests, conns, big);
+  if (r != 0) return r;
+  connTableGrow(oldConns, oldBuckets);
+  return 0;
+}
+/** Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 conn hash buckets. */
+export function capacity(t: u32): u32 {
+  switch (t) {
+    case 0: return L.svcMax;
+    case 1: return L.destMax;
+    case 2: return L.connMax;
+    case 3: return L.bigMax;
+    case 4: return L.connMask + 1;
+  }
+  return 0;
+}
+/** The table behind the last E_NOSPC: 1 services, 2 dests, 3 big scheduler areas. */
+export function fullTable(): u32 { return load<u32>(L.CTL, L.CTL_FULL_TABLE); }
 
 // ---- data path -------------------------------------------------------------------------------
 /** Process slots 0..n-1 (host filled off/len); verdicts, offsets and lengths are written back. */

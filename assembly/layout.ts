@@ -1,31 +1,49 @@
-// The engine's memory map. Every region is placed once, by init(), from the start-up
-// configuration; nothing is allocated afterwards (the stub runtime never frees, so any
-// `new` on the packet path would leak for good). Records cross-reference each other by
-// index, never by pointer, so the layout can later live in a shared WebAssembly.Memory.
+// The engine's memory map. Every region is placed by init() from the start-up configuration;
+// nothing is allocated on the packet path (the stub runtime never frees, so any `new` there
+// would leak for good). Records cross-reference each other by index, never by pointer, so
+// the tables that grow (services, dests, scheduler areas, conns) can be moved: grow() runs
+// between batches (never inside process()), memory.grow()s, and moves each growing region up
+// to its new base, highest first (layoutGrow below).
 //
 //  base ─┬─ CTL       control block: call arguments (addresses), settings       4 KiB
 //        ├─ COUNTERS  named global counters, u64 each (defs.ts CNT_*)
 //        ├─ GSTATS    global conns/pkts/bytes (STATS_SIZE)
-//        ├─ SVC       svcMax+1 service records (index 0 = none)
-//        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (proto, vaddr, vport) / fwmark
-//        ├─ DEST      destMax+1 dest records (index 0 = none)
-//        ├─ SCHED     per-service scheduler area, SCHED_AREA_SIZE bytes each
+//        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr, vport) / fwmark: the service lookup
+//        ├─ VIP_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr): "is this a VIP?" of the route step
+//        ├─ DEST_TAB  DEST_TAB_SIZE u32 bucket heads of live dests (svc, daddr, dport)
 //        ├─ HOOKS     HOOK_MAX hook entries
-//        ├─ CONN      connMax+1 conn records (index 0 = none)
-//        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
 //        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)
 //        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)
-//        └─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)
+//        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)
+//        │  ── fixed above (the host's slot views never move); growing below ──
+//        ├─ SVC       svcMax+1 service records (index 0 = none)
+//        ├─ DEST      destMax+1 dest records (index 0 = none)
+//        ├─ SCHED     svcMax+1 small scheduler areas, SCHED_SMALL_SIZE bytes each
+//        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
+//        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
+//        ├─ CONN      connMax+1 conn records (index 0 = none)
+//        └─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
 
 // ---- sizes that do not depend on the configuration -------------------------------------
 @inline export const CTL_SIZE: u32 = 4096;
 @inline export const CNT_MAX: u32 = 64;
 @inline export const STATS_SIZE: u32 = 96;
-@inline export const SVC_TAB_SIZE: u32 = 256;
+@inline export const SVC_TAB_BITS: u32 = 12;
+@inline export const SVC_TAB_SIZE: u32 = 1 << SVC_TAB_BITS;
+/** Live dests hash on (svc, daddr, dport): ip_vs_lookup_dest without walking a service's list. */
+@inline export const DEST_TAB_SIZE: u32 = 65536;
+/** The big per-service scheduler area (mh's lookup table, lblc/lblcr's caches). */
 @inline export const SCHED_AREA_SIZE: u32 = 32768;
+/** The small one every service has (dh/sh's 256 u16 buckets, rr/wrr's cursors). */
+@inline export const SCHED_SMALL_SIZE: u32 = 512;
+/** Hard ceilings: conns, mh and lblc/lblcr tables hold svc and dest indices as u16. */
+@inline export const SVC_LIMIT: u32 = 65535;
+@inline export const DEST_LIMIT: u32 = 65535;
+/** 2^24 conns: 2 GiB of conn records and index, half of a 32-bit wasm memory. */
+@inline export const CONN_LIMIT: u32 = 1 << 24;
 @inline export const HOOK_MAX: u32 = 32;
 @inline export const WHEEL_BITS: u32 = 12;
 @inline export const WHEEL_SLOTS: u32 = 1 << WHEEL_BITS;
@@ -86,6 +104,14 @@
 @inline export const CTL_LINK_PLEN6: u32 = 612;     // u32: prefix length of CTL_LINK_IP6 (0: all on-link)
 @inline export const CTL_NEXTHOP: u32 = 620;        // 16 bytes: the routed packet's next hop (output.ts routeTo)
 @inline export const CTL_HOLD_UNRES: u32 = 616;     // u32 frames in the hold queue waiting for a next hop (INCOMPLETE)
+// table limits (ctl.ts): where the next free record is searched from, the dest trash list, the pool
+// of big scheduler areas, and which table refused the last add (E_NOSPC; 1 svc, 2 dest, 3 sched)
+@inline export const CTL_SVC_FREE_HINT: u32 = 640;  // u32: no free service record below this index
+@inline export const CTL_DEST_FREE_HINT: u32 = 644; // u32: no free dest record below this index
+@inline export const CTL_DEST_TRASH: u32 = 648;     // u32: head of the dest trash list (DEST_NEXT / DEST_TRASH_PREV)
+@inline export const CTL_BIG_FREE: u32 = 652;       // u32: head of the free big scheduler areas (first word links)
+@inline export const CTL_BIG_USED: u32 = 656;       // u32: big areas handed out from the top of the pool so far
+@inline export const CTL_FULL_TABLE: u32 = 660;     // u32: the table behind the last E_NOSPC
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -100,7 +126,8 @@
 // ---- service record (ip_vs_service) --------------------------------------------------------
 //  0 used u8 | 1 af u8 | 2 proto u8 | 3 sched u8 | 4 flags u32 | 8 vaddr[16] | 24 vport u16 (wire order)
 //  26 numDests u16 | 28 destHead u32 | 32 fwmark u32 | 36 timeout u32 (s) | 40 netmask u32
-//  44 nextHash u32 | 48 laddrHead u16 | 50 numLaddrs u16 | 52 laddrCurr u16 (FULLNAT) | 64 stats[STATS_SIZE]
+//  44 nextHash u32 | 48 laddrHead u16 | 50 numLaddrs u16 | 52 laddrCurr u16 (FULLNAT) | 54 trashRefs u16
+//  56 schedBig u16 | 58 schedBound u8 | 60 nextVip u32 | 64 stats[STATS_SIZE]
 @inline export const SVC_USED: u32 = 0;
 @inline export const SVC_AF: u32 = 1;
 @inline export const SVC_PROTO: u32 = 2;
@@ -118,6 +145,14 @@
 @inline export const SVC_LADDR_HEAD: u32 = 48;
 @inline export const SVC_LADDR_NUM: u32 = 50;
 @inline export const SVC_LADDR_CURR: u32 = 52;
+/** u16: dests in the trash still bound to this service: the record is not reused until 0 (dest->svc). */
+@inline export const SVC_TRASH_REFS: u32 = 54;
+/** u16: the SCHED_BIG area of the service (1-based), 0: it uses its small area. */
+@inline export const SVC_SCHED_BIG: u32 = 56;
+/** u8: the scheduler's init_service ran (ip_vs_bind_scheduler). */
+@inline export const SVC_SCHED_BOUND: u32 = 58;
+/** u32: the next service in the same VIP_TAB bucket (chained by address alone). */
+@inline export const SVC_NEXT_VIP: u32 = 60;
 @inline export const SVC_STATS: u32 = 64;
 @inline export const SVC_SIZE: u32 = SVC_STATS + STATS_SIZE;
 
@@ -126,7 +161,8 @@
 //  20 port u16 (wire) | 22 pad | 24 weight i32 | 28 uthresh u32 | 32 lthresh u32
 //  36 activeconns u32 | 40 inactconns u32 | 44 persistconns u32 | 48 svc u32 | 52 next u32
 //  56 refcnt u32 (conns bound + scheduler holds: lblc/lblcr entries, as ip_vs_dest_hold)
-//  60 connFlags u32 | 64 stats[STATS_SIZE] | 160 lastWeight i32 (latest non-0 weight, mh) | 164 pad
+//  60 connFlags u32 | 64 stats[STATS_SIZE] | 160 lastWeight i32 (latest non-0 weight, mh)
+//  164 tunnel type, flags, port | 168 trashPrev u32 | 172 hnext u32 (DEST_TAB chain)
 @inline export const DEST_USED: u32 = 0;
 @inline export const DEST_AF: u32 = 1;
 @inline export const DEST_FWD: u32 = 2;
@@ -149,6 +185,10 @@
 @inline export const DEST_TUN_TYPE: u32 = DEST_LAST_WEIGHT + 4;    // u8: 0 ipip, 1 gue, 2 gre (IP_VS_CONN_F_TUNNEL_TYPE_*)
 @inline export const DEST_TUN_FLAGS: u32 = DEST_LAST_WEIGHT + 5;   // u8: 1 csum, 2 remcsum (IP_VS_TUNNEL_ENCAP_FLAG_*)
 @inline export const DEST_TUN_PORT: u32 = DEST_LAST_WEIGHT + 6;    // u16 wire order: the GUE UDP port
+/** u32: the previous dest in the trash list (DEST_NEXT is the next one there once unlinked from its service). */
+@inline export const DEST_TRASH_PREV: u32 = DEST_LAST_WEIGHT + 8;
+/** u32: the next live dest in the same DEST_TAB bucket. */
+@inline export const DEST_HNEXT: u32 = DEST_LAST_WEIGHT + 12;
 @inline export const DEST_SIZE: u32 = DEST_LAST_WEIGHT + 16;
 
 // ---- conn record (ip_vs_conn), 120 bytes -------------------------------------------------------
@@ -166,8 +206,8 @@
 //  └────────────────────────────────────────────────────┘ 120
 // FULLNAT keeps its local address as an index into the LADDR table (0: none, every other
 // method) and its local port (wire order) in the last word: the conn stays 120 bytes.
-// With a power-of-two bucket count ≥ connMax per direction, the hash index adds 8 bytes
-// per conn at full table: 128 bytes per conn in all (target ≤ 128).
+// The bucket count per direction is the largest power of two ≤ connMax (connBucketsFor), so
+// the hash index adds at most 8 bytes per conn: ≤ 128 bytes per conn in all.
 @inline export const CONN_NEXT_IN: u32 = 0;
 @inline export const CONN_NEXT_OUT: u32 = 4;
 @inline export const CONN_NEXT_TIMER: u32 = 8;
@@ -278,14 +318,17 @@ export let holdMax: u32 = 0;
 @inline export const LADDR_CONFLICTS: u32 = 32;
 @inline export const LADDR_SIZE: u32 = 48;
 
-// ---- region bases and capacities: set once by init() -----------------------------------------
+// ---- region bases and capacities: set by init(), the growing ones moved by grow() -----------
 export let CTL: usize = 0;
 export let COUNTERS: usize = 0;
 export let GSTATS: usize = 0;
 export let SVC: usize = 0;
 export let SVC_TAB: usize = 0;
+export let VIP_TAB: usize = 0;
 export let DEST: usize = 0;
+export let DEST_TAB: usize = 0;
 export let SCHED: usize = 0;
+export let SCHED_BIG: usize = 0;
 export let HOOKS: usize = 0;
 export let CONN: usize = 0;
 export let CONN_TAB_IN: usize = 0;
@@ -298,12 +341,15 @@ export let NEIGH: usize = 0;
 export let HOLD_META: usize = 0;
 export let HOLD: usize = 0;
 export let LADDR: usize = 0;
+/** Where the growing regions start (the end of the fixed ones). */
+export let GROW_BASE: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
 export let connMax: u32 = 0;
 export let connMask: u32 = 0;
+export let bigMax: u32 = 0;
 export let slotCount: u32 = 0;
 export let slotSize: u32 = 0;
 export let slotHeadroom: u32 = 0;
@@ -314,13 +360,54 @@ export let linkVnet: bool = false;
 
 @inline function align(v: usize, a: usize): usize { return (v + a - 1) & ~(a - 1); }
 
+/**
+ * Conn hash buckets per direction: the largest power of two ≤ nConn (load ≤ 2), so a full
+ * table costs 120 + 2 × 4 bytes per conn at most: ≤ 128 bytes per conn with its index.
+ */
+export function connBucketsFor(nConn: u32): u32 {
+  let b: u32 = 1;
+  while ((b << 1) <= nConn && b < (1 << 30)) b <<= 1;
+  return b;
+}
+
+/** Memory needed for the growing regions at these sizes, from GROW_BASE (grow's dry run). */
+function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
+  let p = GROW_BASE;
+  p = align(p + <usize>(nSvc + 1) * SVC_SIZE, 64);
+  p = align(p + <usize>(nDest + 1) * DEST_SIZE, 64);
+  p = align(p + <usize>(nSvc + 1) * SCHED_SMALL_SIZE, 64);
+  p = align(p + <usize>nBig * SCHED_AREA_SIZE, 64);
+  p = p + <usize>(nConn + 1) * CONN_SIZE;
+  return p + <usize>connBucketsFor(nConn) * 8;
+}
+
+/** Place the growing regions from GROW_BASE (sizes must be set). */
+function placeGrowing(): void {
+  let p = GROW_BASE;
+  SVC = p; p = align(p + <usize>(svcMax + 1) * SVC_SIZE, 64);
+  DEST = p; p = align(p + <usize>(destMax + 1) * DEST_SIZE, 64);
+  SCHED = p; p = align(p + <usize>(svcMax + 1) * SCHED_SMALL_SIZE, 64);
+  SCHED_BIG = p; p = align(p + <usize>bigMax * SCHED_AREA_SIZE, 64);
+  CONN = p; p += <usize>(connMax + 1) * CONN_SIZE;
+  let buckets = <usize>connMask + 1;
+  CONN_TAB_IN = p; p += buckets * 4;
+  CONN_TAB_OUT = p; p += buckets * 4;
+  MEM_END = p;
+}
+
+function memoryTo(end: usize): bool {
+  let have = <usize>memory.size() << 16;
+  if (end <= have) return true;
+  let pages = (end - have + 0xffff) >> 16;
+  if (<usize>memory.size() + pages > 65536) return false;
+  return memory.grow(<i32>pages) >= 0;
+}
+
 /** Lay out every region from the configuration; grows memory once. Returns 0 or -ENOMEM. */
 export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32): i32 {
-  svcMax = nSvc; destMax = nDest; connMax = nConn;
+  svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = 0;
   slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
-  let buckets: u32 = 1;
-  while (buckets < nConn) buckets <<= 1;
-  connMask = buckets - 1;
+  connMask = connBucketsFor(nConn) - 1;
   // Start one page above whatever start-up code allocated, so the stub runtime's bump
   // pointer (which we never move again) cannot reach our regions.
   let p: usize = (<usize>memory.size() + 1) << 16;
@@ -328,17 +415,10 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   COUNTERS = p; p += CNT_MAX * 8;
   GSTATS = p; p += STATS_SIZE;
   p = align(p, 64);
-  SVC = p; p += <usize>(nSvc + 1) * SVC_SIZE;
   SVC_TAB = p; p += SVC_TAB_SIZE * 4;
-  p = align(p, 64);
-  DEST = p; p += <usize>(nDest + 1) * DEST_SIZE;
-  p = align(p, 64);
-  SCHED = p; p += <usize>(nSvc + 1) * SCHED_AREA_SIZE;
+  VIP_TAB = p; p += SVC_TAB_SIZE * 4;
+  DEST_TAB = p; p += DEST_TAB_SIZE * 4;
   HOOKS = p; p += HOOK_MAX * HOOK_SIZE;
-  p = align(p, 64);
-  CONN = p; p += <usize>(nConn + 1) * CONN_SIZE;
-  CONN_TAB_IN = p; p += <usize>buckets * 4;
-  CONN_TAB_OUT = p; p += <usize>buckets * 4;
   WHEEL = p; p += WHEEL_SLOTS * 4;
   SLOT_META = p; p += <usize>nSlots * SLOT_META_SIZE;
   p = align(p, 64);
@@ -352,13 +432,45 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   HOLD = p; p += <usize>holdMax * sSize;
   p = align(p, 64);
   LADDR = p; p += <usize>(LADDR_MAX + 1) * LADDR_SIZE;
-  MEM_END = p;
-  let have = <usize>memory.size() << 16;
-  if (p > have) {
-    let pages = <i32>((p - have + 0xffff) >> 16);
-    if (memory.grow(pages) < 0) return -12;
-  }
-  memory.fill(CTL, 0, p - CTL);
+  GROW_BASE = align(p, 64);
+  placeGrowing();
+  if (!memoryTo(MEM_END)) return -12;
+  memory.fill(CTL, 0, MEM_END - CTL);
+  return 0;
+}
+
+/** One growing region's move: old base and size → new base and size (the tail zeroed). */
+@inline function moveRegion(oldBase: usize, oldSize: usize, newBase: usize, newSize: usize): void {
+  if (newBase != oldBase) memory.copy(newBase, oldBase, oldSize);
+  if (newSize > oldSize) memory.fill(newBase + oldSize, 0, newSize - oldSize);
+}
+
+/**
+ * Grow the tables to (at least) these sizes; never shrinks. Regions keep their order and only
+ * move up, so moving the highest first never overwrites one not yet moved. The conn index is
+ * copied as it is here (its old buckets first): conn/table.ts connTableGrow re-chains it when
+ * the bucket count changed, and links the new records into the free list.
+ * Returns 0, or -ENOMEM when memory cannot grow that far (nothing changed then).
+ */
+export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
+  if (nSvc < svcMax) nSvc = svcMax;
+  if (nDest < destMax) nDest = destMax;
+  if (nConn < connMax) nConn = connMax;
+  if (nBig < bigMax) nBig = bigMax;
+  if (!memoryTo(growEnd(nSvc, nDest, nConn, nBig))) return -12;
+  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oIn = CONN_TAB_IN, oOut = CONN_TAB_OUT;
+  let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax, oBuckets = <usize>connMask + 1;
+  svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
+  connMask = connBucketsFor(nConn) - 1;
+  placeGrowing();
+  let buckets = <usize>connMask + 1;
+  moveRegion(oOut, oBuckets * 4, CONN_TAB_OUT, buckets * 4);
+  moveRegion(oIn, oBuckets * 4, CONN_TAB_IN, buckets * 4);
+  moveRegion(oConn, <usize>(oConnN + 1) * CONN_SIZE, CONN, <usize>(connMax + 1) * CONN_SIZE);
+  moveRegion(oBig, <usize>oBigN * SCHED_AREA_SIZE, SCHED_BIG, <usize>bigMax * SCHED_AREA_SIZE);
+  moveRegion(oSched, <usize>(oSvcN + 1) * SCHED_SMALL_SIZE, SCHED, <usize>(svcMax + 1) * SCHED_SMALL_SIZE);
+  moveRegion(oDest, <usize>(oDestN + 1) * DEST_SIZE, DEST, <usize>(destMax + 1) * DEST_SIZE);
+  moveRegion(oSvc, <usize>(oSvcN + 1) * SVC_SIZE, SVC, <usize>(svcMax + 1) * SVC_SIZE);
   return 0;
 }
 
@@ -366,7 +478,11 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
 @inline export function svcPtr(svcIdx: u32): usize { return SVC + <usize>svcIdx * SVC_SIZE; }
 @inline export function destPtr(destIdx: u32): usize { return DEST + <usize>destIdx * DEST_SIZE; }
 @inline export function connPtr(connIdx: u32): usize { return CONN + <usize>connIdx * CONN_SIZE; }
-@inline export function schedArea(svcIdx: u32): usize { return SCHED + <usize>svcIdx * SCHED_AREA_SIZE; }
+/** A service's scheduler area: its big one when it has one (mh, lblc, lblcr), else its small one. */
+@inline export function schedArea(svcIdx: u32): usize {
+  let big = <u32>load<u16>(SVC + <usize>svcIdx * SVC_SIZE, SVC_SCHED_BIG);
+  return big != 0 ? SCHED_BIG + <usize>(big - 1) * SCHED_AREA_SIZE : SCHED + <usize>svcIdx * SCHED_SMALL_SIZE;
+}
 @inline export function hookPtr(i: u32): usize { return HOOKS + <usize>i * HOOK_SIZE; }
 @inline export function slotMeta(i: u32): usize { return SLOT_META + <usize>i * SLOT_META_SIZE; }
 @inline export function slotBase(i: u32): usize { return SLOTS + <usize>i * slotSize; }

@@ -40,7 +40,7 @@ const bench = new Bench({ time: TIME, warmupTime: Math.min(200, TIME / 5) });
 // a throwaway first task (rr, 10 dests, not printed): the first task measured otherwise runs slow
 for (const size of [0, ...SIZES]) {
   for (const sched of size === 0 ? ['rr'] : SCHEDS) {
-    const e = await loadEngine({ connMax: 1 << 14, slots: BATCH, slotSize: 2048, destMax: 4096 }, 'release');
+    const e = await loadEngine({ connMax: 1 << 14, connInit: 1 << 14, slots: BATCH, slotSize: 2048, destMax: 4096, destInit: 4096 }, 'release');
     const key = { proto: 'TCP' as const, addr: VIP, port: 80 };
     e.addService({ ...key, sched });
     for (let d = 0; d < (size || 10); d++) {

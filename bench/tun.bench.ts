@@ -27,7 +27,7 @@ process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
 const B = 64, RUNS = 3, SECONDS = 2;
-const e = await loadEngine({ connMax: 1 << 16, slots: 256, slotSize: 2048 }, 'release');
+const e = await loadEngine({ connMax: 1 << 16, connInit: 1 << 16, slots: 256, slotSize: 2048 }, 'release');
 const key = { proto: 'UDP' as const, addr: '198.18.254.1', port: 9 };
 e.addService({ ...key, sched: 'rr' });
 for (let d = 1; d <= 3; d++) e.addDest(key, { addr: `198.18.253.${d}`, port: 9, fwd: 'Masq' });

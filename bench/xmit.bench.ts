@@ -45,7 +45,7 @@ function frames(n: number, flags: string, eth: boolean, big = false): { buf: Uin
 
 const rows = [];
 for (const m of METHODS) {
-  const e = await loadEngine({ connMax: 1 << 20, slots: BATCH, slotSize: 2048, link: m.link, seed: 7 }, 'release');
+  const e = await loadEngine({ connMax: 1 << 20, connInit: 1 << 20, slots: BATCH, slotSize: 2048, link: m.link, seed: 7 }, 'release');
   if (m.link === 'ethernet') {
     e.setLink({ mac: '02:00:00:00:00:aa', ipv4: '198.18.1.254/24', gateway4: '198.18.1.250' });
     e.addNeighbour('198.18.1.250', '02:00:00:00:01:fa');

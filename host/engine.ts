@@ -13,9 +13,18 @@ import type { ServiceView, DestView, ConnView, Stats, Timeouts, Fwd, Proto } fro
 import { ZERO_RATES } from './rules/types.ts';
 
 export interface EngineConfig {
+  /**
+   * The most services, dests and conns the tables may grow to (wasmvs run/replay --svc-max,
+   * --dest-max, --conn-max). The tables start at svcInit/destInit/connInit and grow between
+   * batches: services and dests when an add finds them full, conns when a batch could fill them.
+   */
   svcMax?: number;
   destMax?: number;
   connMax?: number;
+  /** initial table sizes (default: 64 services, 256 dests, 4096 conns; never above the limits) */
+  svcInit?: number;
+  destInit?: number;
+  connInit?: number;
   /** frames per batch */
   slots?: number;
   /** bytes per slot, headroom included */
@@ -29,6 +38,26 @@ export interface EngineConfig {
   link?: 'ip' | 'ethernet' | 'ip-offload' | 'ethernet-offload';
   /** conn hash seed (fixed in replays for determinism) */
   seed?: number;
+}
+
+/** Default limits: sized for real fleets (the engine's ceilings for services and dests). */
+export const DEFAULT_LIMITS = { svcMax: 65535, destMax: 65535, connMax: 1 << 21 } as const;
+/** Default initial sizes; a conn table of 4096 buckets, as the kernel's ip_vs_conn_tab_size. */
+export const DEFAULT_INIT = { svcInit: 64, destInit: 256, connInit: 4096 } as const;
+/** The option of each limit, and the range it takes (the engine's ceilings: assembly/layout.ts). */
+export const LIMIT_OPTIONS = {
+  svcMax: { option: '--svc-max', table: 'service', unit: 'services', min: 1, max: 65535 },
+  destMax: { option: '--dest-max', table: 'dest', unit: 'dests', min: 1, max: 65535 },
+  connMax: { option: '--conn-max', table: 'conn', unit: 'conns', min: 1, max: 1 << 24 },
+} as const;
+export type LimitName = keyof typeof LIMIT_OPTIONS;
+/** Check a limit's value: the message names the option and its range. */
+export function checkLimit(name: LimitName, v: unknown): string | undefined {
+  const o = LIMIT_OPTIONS[name];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < o.min || v > o.max) {
+    return `${o.option} must be an integer from ${o.min} to ${o.max} (${o.table} table limit), got ${String(v)}`;
+  }
+  return undefined;
 }
 
 export const Verdict = { DROP: 0, XMIT: 1, LOCAL: 2, PASS: 3, STOLEN: 4 } as const;
@@ -175,35 +204,101 @@ export class Engine {
   readonly slots: number;
   readonly slotSize: number;
   readonly headroom: number;
-  private readonly destMax: number;
+  private destMax = 0;
   private schedIds = new Map<string, number>();
   private counterNames: string[] = [];
+
+  /** The limits the tables grow to (EngineConfig svcMax / destMax / connMax). */
+  readonly limits: { svcMax: number; destMax: number; connMax: number };
+  private connCap = 0;
+  private connTarget = 0;
 
   private constructor(ex: Exports, private readonly getString: (p: number) => string, cfg: Required<EngineConfig>) {
     this.ex = ex;
     this.mem = ex.memory;
     for (const [k, v] of Object.entries(ex)) if (v instanceof WebAssembly.Global) this.c[k] = Number(v.value);
-    const rc = ex.init(cfg.svcMax, cfg.destMax, cfg.connMax, cfg.slots, cfg.slotSize, cfg.headroom, LINK_TYPE[cfg.link] ?? 0, cfg.seed >>> 0);
-    if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): check the sizes in the configuration`);
+    this.limits = { svcMax: cfg.svcMax, destMax: cfg.destMax, connMax: cfg.connMax };
+    const init = (v: number, max: number) => Math.max(1, Math.min(v, max));
+    const rc = ex.init(init(cfg.svcInit, cfg.svcMax), init(cfg.destInit, cfg.destMax), init(cfg.connInit, cfg.connMax),
+      cfg.slots, cfg.slotSize, cfg.headroom, LINK_TYPE[cfg.link] ?? 0, cfg.seed >>> 0);
+    if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): ${rc === -12 ? 'out of memory' : 'check the slot sizes in the configuration'}`);
+    this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom;
     this.refreshViews();
-    const rb = (i: number) => Number(ex.regionBase(i));
-    this.base = { ctl: rb(0), counters: rb(1), gstats: rb(2), svc: rb(3), dest: rb(4), hooks: rb(5), conn: rb(6), slotMeta: rb(7), slots: rb(8), scratch: rb(9), end: rb(10) };
-    this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom; this.destMax = cfg.destMax;
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
     for (let i = 0; i < this.c.CNT_LAST; i++) this.counterNames.push(getString(ex.counterName(i)));
+  }
+
+  /** Region bases (the growing tables move when they grow: read again after every grow). */
+  private rebase(): void {
+    const rb = (i: number) => Number(this.ex.regionBase(i));
+    this.base = { ctl: rb(0), counters: rb(1), gstats: rb(2), svc: rb(3), dest: rb(4), hooks: rb(5), conn: rb(6), slotMeta: rb(7), slots: rb(8), scratch: rb(9), end: rb(10) };
+    this.destMax = this.ex.capacity(1) >>> 0;
+    this.connCap = this.ex.capacity(2) >>> 0;
+    // grow the conns before a batch could fill them: a batch creates at most 2 records per
+    // packet (a conn and its template); a quarter of the table in reserve keeps growth rare
+    this.connTarget = this.connCap - Math.max(2 * this.slots, this.connCap >>> 2);
+  }
+
+  /** Capacity of a table now: services, dests, conns, big scheduler areas, conn hash buckets. */
+  capacity(t: 'svc' | 'dest' | 'conn' | 'big' | 'connBuckets'): number {
+    return this.ex.capacity({ svc: 0, dest: 1, conn: 2, big: 3, connBuckets: 4 }[t]) >>> 0;
+  }
+
+  /**
+   * Grow one table (double it, at least by 64 records, at most to its limit). Only between
+   * batches. false: it is at its limit already. Throws when memory cannot grow.
+   */
+  grow(t: 'svc' | 'dest' | 'conn' | 'big', want = 0): boolean {
+    const cur = this.capacity(t);
+    const limit = t === 'svc' || t === 'big' ? this.limits.svcMax : t === 'dest' ? this.limits.destMax : this.limits.connMax;
+    if (cur >= limit) return false;
+    const next = Math.min(limit, Math.max(want, cur * 2, cur + 64));
+    const sizes = [0, 0, 0, 0];
+    sizes[{ svc: 0, dest: 1, conn: 2, big: 3 }[t]] = next;
+    const rc = this.ex.grow(sizes[0], sizes[1], sizes[2], sizes[3]);
+    if (rc !== 0) {
+      const o = t === 'big' ? 'scheduler area' : LIMIT_OPTIONS[`${t}Max` as LimitName].table;
+      throw new WvsEngineError('grow', rc, `cannot grow the ${o} table from ${cur} to ${next}: ${rc === -12 ? 'out of memory (a wasm memory holds at most 4 GiB)' : `error ${rc}`}`);
+    }
+    this.rebase();
+    this.refreshViews();
+    return true;
+  }
+
+  /** Size the tables for a configuration about to be applied (a rules file): fewer moves. */
+  reserve(n: { svcs?: number; dests?: number; conns?: number }): void {
+    if (n.svcs && n.svcs > this.capacity('svc')) this.grow('svc', n.svcs);
+    if (n.dests && n.dests > this.capacity('dest')) this.grow('dest', n.dests);
+    if (n.conns && n.conns > this.capacity('conn')) this.grow('conn', n.conns);
+  }
+
+  /**
+   * Between batches: grow the conn table when the next batch could come close to filling it
+   * (up to connMax, where conns are refused and counted: drop_conn_table_full). true: memory
+   * moved (views of it must be taken again).
+   */
+  reserveConns(): boolean {
+    if (this.ex.connsInUse() >>> 0 <= this.connTarget) return false;
+    if (!this.grow('conn')) { this.connTarget = Infinity; return false; }
+    return true;
   }
 
   /** Instantiate from compiled module or wasm bytes. */
   static async create(wasm: WebAssembly.Module | BufferSource, config: EngineConfig = {}): Promise<Engine> {
     const cfg: Required<EngineConfig> = {
-      svcMax: 256, destMax: 4096, connMax: 1 << 16, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9,
-      ...config,
+      ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9,
+      ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
     };
+    for (const k of Object.keys(LIMIT_OPTIONS) as LimitName[]) {
+      const bad = checkLimit(k, cfg[k]);
+      if (bad) throw new WvsError('WVS_ERR_LIMIT', bad);
+    }
     const { exports } = await instantiate<any>(wasm as any, { env: { abort: engineAbort } });
     return new Engine(exports as Exports, (p) => (exports as any).__getString(p), cfg);
   }
 
   private refreshViews(): void {
+    if (!this.base) this.rebase();
     this.u8 = new Uint8Array(this.mem.buffer);
     this.dv = new DataView(this.mem.buffer);
   }
@@ -228,8 +323,15 @@ export class Engine {
     this.dv.setUint32(m + this.c.SLOT_OFF, this.headroom, true);
     this.dv.setUint32(m + this.c.SLOT_LEN, frame.length, true);
   }
-  /** Process slots 0..n-1 at nowMs; returns n. */
-  process(n: number, nowMs: number): number { return this.ex.process(n, nowMs) >>> 0; }
+  /**
+   * Process slots 0..n-1 at nowMs; returns n. First grows the conn table if this batch could
+   * come close to filling it (reserveConns): the engine's memory may move then, so take
+   * `memory` / `mem.buffer` again after a call rather than before.
+   */
+  process(n: number, nowMs: number): number {
+    if (this.ex.connsInUse() >>> 0 > this.connTarget) this.reserveConns();
+    return this.ex.process(n, nowMs) >>> 0;
+  }
   /** Expire conns due at nowMs; returns how many expired. */
   tick(nowMs: number): number { return this.ex.tick(nowMs) >>> 0; }
   result(i: number): SlotResult {
@@ -300,6 +402,26 @@ export class Engine {
   private fail(op: string, rc: number, what: string): never {
     throw new WvsEngineError(op, rc, `${op} ${what}: ${ENGINE_TEXT[rc] ?? `error ${rc}`}`);
   }
+  /**
+   * Run an add that may find its table full (-ENOSPC): grow that table and try again, up to
+   * its limit; there the error names the table and the option that raises it.
+   */
+  private withRoom(op: string, f: () => number): number {
+    for (;;) {
+      const rc = f();
+      if (rc !== -28) return rc;
+      const t = this.ex.fullTable() >>> 0;
+      const name = t === 1 ? 'svc' : t === 3 ? 'big' : 'dest';
+      if (this.grow(name)) continue;
+      throw new WvsEngineError(op, rc, this.tableFullText(name === 'big' ? 'svc' : name));
+    }
+  }
+  /** "dest table full (4096 dests; raise --dest-max)", or the ceiling when the limit is at it. */
+  tableFullText(t: 'svc' | 'dest' | 'conn'): string {
+    const o = LIMIT_OPTIONS[`${t}Max` as LimitName];
+    const n = this.limits[`${t}Max` as LimitName];
+    return `${o.table} table full (${n} ${o.unit}; ${n < o.max ? `raise ${o.option}` : `${o.max} is the most wasmvs can hold`})`;
+  }
   /** The engine index of a service, 0 when there is none. */
   serviceIndex(key: ServiceKey): number {
     const af = this.putAddr(this.c.CTL_ADDR0, key.addr ?? (key.af === 6 ? '::' : '0.0.0.0'));
@@ -314,16 +436,19 @@ export class Engine {
   addService(spec: ServiceSpec): number {
     const af = this.putAddr(this.c.CTL_ADDR0, spec.addr ?? (spec.af === 6 ? '::' : '0.0.0.0'));
     const flags = (spec.flags ?? 0) | (spec.persistent !== undefined ? 1 : 0);
-    const rc = this.ex.svcAdd(af, spec.proto ? PROTO_NUM[spec.proto] : 0, spec.port ?? 0, spec.fwmark ?? 0,
-      this.schedId(spec.sched ?? 'wlc'), flags, spec.persistent ?? 0, spec.netmask ?? (af === 4 ? 0xffffffff : 128));
+    const rc = this.withRoom('add_service', () => {
+      this.putAddr(this.c.CTL_ADDR0, spec.addr ?? (spec.af === 6 ? '::' : '0.0.0.0'));
+      return this.ex.svcAdd(af, spec.proto ? PROTO_NUM[spec.proto] : 0, spec.port ?? 0, spec.fwmark ?? 0,
+        this.schedId(spec.sched ?? 'wlc'), flags, spec.persistent ?? 0, spec.netmask ?? (af === 4 ? 0xffffffff : 128));
+    });
     if (rc < 0) this.fail('add_service', rc, describeKey(spec));
     return rc;
   }
   editService(spec: ServiceSpec): void {
     const i = this.needService('update_service', spec);
     const flags = (spec.flags ?? 0) | (spec.persistent !== undefined ? 1 : 0);
-    const rc = this.ex.svcEdit(i, this.schedId(spec.sched ?? 'wlc'), flags, spec.persistent ?? 0,
-      spec.netmask ?? (addrBytes(spec.addr ?? '0.0.0.0').af === 4 ? 0xffffffff : 128));
+    const rc = this.withRoom('update_service', () => this.ex.svcEdit(i, this.schedId(spec.sched ?? 'wlc'), flags, spec.persistent ?? 0,
+      spec.netmask ?? (addrBytes(spec.addr ?? '0.0.0.0').af === 4 ? 0xffffffff : 128)));
     if (rc < 0) this.fail('update_service', rc, describeKey(spec));
   }
   delService(key: ServiceKey): void {
@@ -334,10 +459,20 @@ export class Engine {
   addDest(key: ServiceKey, d: DestSpec): number {
     const i = this.needService('add_dest', key);
     const af = this.putAddr(this.c.CTL_ADDR1, d.addr);
-    const rc = this.ex.destAdd(i, af, d.port ?? 0, d.weight ?? 1, FWD_CODE[d.fwd ?? 'Masq'], d.uthresh ?? 0, d.lthresh ?? 0);
+    const rc = this.withRoom('add_dest', () => {
+      this.putAddr(this.c.CTL_ADDR1, d.addr);
+      return this.ex.destAdd(i, af, d.port ?? 0, d.weight ?? 1, FWD_CODE[d.fwd ?? 'Masq'], d.uthresh ?? 0, d.lthresh ?? 0);
+    });
     if (rc < 0) this.fail('add_dest', rc, `${d.addr}:${d.port ?? 0}`);
     this.destTunnel('add_dest', i, d);
     return rc;
+  }
+  /** The engine index of a live dest of a service (port 0: the service's), 0 when there is none. */
+  destIndex(key: ServiceKey, d: { addr: string; port?: number }): number {
+    const i = this.serviceIndex(key);
+    if (!i) return 0;
+    this.putAddr(this.c.CTL_ADDR1, d.addr);
+    return this.ex.destLookup(i, d.port ?? 0) >>> 0;
   }
   editDest(key: ServiceKey, d: DestSpec): void {
     const i = this.needService('update_dest', key);
@@ -610,6 +745,11 @@ export class Engine {
   connCount(): number { return this.ex.connsInUse() >>> 0; }
   /** The conn table capacity (shown where ipvsadm shows the kernel's "size="). */
   connCapacity(): number { return this.ex.connCapacity() >>> 0; }
+  /**
+   * The conn hash table's bucket count: what the listing header prints as size= (the kernel's
+   * ip_vs_conn_tab_size, 4096 by default). 4096 until the conn table grows past 8191 records.
+   */
+  connTabSize(): number { return this.capacity('connBuckets'); }
   expireConn(index: number): void { this.ex.connExpire(index); }
   /** Global conns/pkts/bytes. */
   globalStats(): Stats { this.views(); return this.stats(this.base.gstats); }

@@ -96,7 +96,7 @@ export async function synthetic(opts: SyntheticOptions): Promise<{ engine: Engin
   for (const [k, v] of [...states].sort()) lines.push(`  ${k.padEnd(16)} ${v}`);
   lines.push('', 'Counters:');
   for (const [k, v] of Object.entries(e.counters())) if (v !== 0n) lines.push(`  ${k.padEnd(24)} ${v}`);
-  lines.push('', formatList(services, { numeric: true, stats: true, size: e.connCapacity() }).trimEnd());
+  lines.push('', formatList(services, { numeric: true, stats: true, size: e.connTabSize() }).trimEnd());
   return { engine: e, report: lines.join('\n') + '\n' };
 }
 

@@ -186,3 +186,46 @@ export function connNextLive(i: u32): u32 {
   }
   return 0;
 }
+
+/**
+ * After layoutGrow: link records oldMax+1..connMax into the free list (in index order, before
+ * the old free records), and re-chain both indexes when the bucket count changed. Growth only
+ * multiplies the (power-of-two) bucket count, so a conn of old bucket b lands in a bucket
+ * b + k·oldBuckets; each old chain is reversed first and then pushed head-first into its new
+ * chains, which keeps every chain's order (newest first, as hlist_add_head leaves it).
+ */
+export function connTableGrow(oldMax: u32, oldBuckets: u32): void {
+  if (connMax > oldMax) {
+    for (let i = oldMax + 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_IN);
+    store<u32>(connPtr(connMax), load<u32>(CTL, CTL_CONN_FREE), CONN_NEXT_IN);
+    store<u32>(CTL, oldMax + 1, CTL_CONN_FREE);
+  }
+  if (connMask + 1 == oldBuckets) return;
+  rechain(CONN_TAB_IN, CONN_NEXT_IN, oldBuckets, true);
+  rechain(CONN_TAB_OUT, CONN_NEXT_OUT, oldBuckets, false);
+}
+
+function rechain(tab: usize, nextOff: usize, oldBuckets: u32, dirIn: bool): void {
+  for (let b: u32 = 0; b < oldBuckets; b++) {
+    let head = tab + (<usize>b << 2);
+    // reverse the old chain
+    let rev: u32 = 0;
+    let i = load<u32>(head);
+    while (i != 0) { let nx = load<u32>(connPtr(i) + nextOff); store<u32>(connPtr(i) + nextOff, rev); rev = i; i = nx; }
+    store<u32>(head, 0);
+    // oldest first, each pushed on its new chain's head
+    i = rev;
+    while (i != 0) {
+      let cp = connPtr(i);
+      let nx = load<u32>(cp + nextOff);
+      let proto = load<u8>(cp, CONN_PROTO);
+      let h = dirIn
+        ? connHash(proto, cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT))
+        : connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
+      let nb = tab + (<usize>h << 2);
+      store<u32>(cp + nextOff, load<u32>(nb));
+      store<u32>(nb, i);
+      i = nx;
+    }
+  }
+}

@@ -1,6 +1,7 @@
 // Helpers shared by the schedulers (the parts of include/net/ip_vs.h and lib/ they use):
 // the conn overhead of a dest, the kernel's address fold and hash_32, the per-packet key,
 // and dest references held by scheduler tables (ip_vs_dest_hold / ip_vs_dest_put).
+import { trashRelease } from "../trash";
 import {
   CTL, CTL_NOW, destPtr, svcPtr, SVC_AF, SVC_DEST_HEAD, DEST_NEXT, DEST_FLAGS, DEST_WEIGHT, DEST_ACTIVE,
   DEST_INACTIVE, DEST_REFCNT, DEST_USED,
@@ -52,5 +53,5 @@ export function destPut(d: u32): void {
   let dest = destPtr(d);
   let rc = load<u32>(dest, DEST_REFCNT) - 1;
   store<u32>(dest, rc, DEST_REFCNT);
-  if (rc == 0 && load<u8>(dest, DEST_USED) == 2) store<u8>(dest, 0, DEST_USED);   // DEST_TRASH (ctl.ts)
+  if (rc == 0 && load<u8>(dest, DEST_USED) == 2) trashRelease(d);   // DEST_TRASH (ctl.ts)
 }

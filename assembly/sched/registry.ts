@@ -7,10 +7,13 @@
 // Two things every scheduler gets from here:
 // - dest->last_weight (the latest non-zero weight, which mh builds its table from) is kept
 //   in DEST_LAST_WEIGHT on add and edit, as __ip_vs_update_dest does, whatever the scheduler;
-// - init runs once per binding: the area's last word marks it bound, so ctl.ts calling
+// - init runs once per binding: SVC_SCHED_BOUND marks it bound, so ctl.ts calling
 //   initService again for an edit that keeps the scheduler changes nothing (the kernel's
 //   ip_vs_edit_service rebinds only when the scheduler changes).
-import { svcPtr, destPtr, schedArea, SVC_SCHED, DEST_WEIGHT, DEST_LAST_WEIGHT, SCHED_AREA_SIZE } from "../layout";
+import {
+  CTL, CTL_BIG_FREE, CTL_BIG_USED, CTL_FULL_TABLE, SCHED_BIG, bigMax, svcPtr, destPtr, schedArea, SVC_SCHED, SVC_SCHED_BIG, SVC_SCHED_BOUND,
+  DEST_WEIGHT, DEST_LAST_WEIGHT, SCHED_AREA_SIZE, SCHED_SMALL_SIZE,
+} from "../layout";
 import * as rr from "./rr";
 import * as wrr from "./wrr";
 import * as lc from "./lc";
@@ -42,9 +45,55 @@ import * as twos from "./twos";
 @inline export const SCHED_TWOS: u32 = 14;
 @inline export const SCHED_LAST: u32 = 15;   // ids are 1..SCHED_LAST-1
 
-/** Offset of the "bound" marker in a service's scheduler area (schedulers keep clear of the last 16 bytes). */
-@inline const SCHED_BOUND: u32 = SCHED_AREA_SIZE - 4;
-@inline const SCHED_BOUND_MAGIC: u32 = 0x5c4ed001;
+/**
+ * Schedulers whose tables do not fit the small area every service has: mh's 4093-entry lookup
+ * table, lblc/lblcr's caches. A service bound to one takes a big area from the SCHED_BIG pool
+ * (and gives it back when it unbinds), so 10,000 rr/wlc services cost 512 bytes each, not 32 KiB.
+ */
+@inline export function schedNeedsBig(id: u32): bool { return id == SCHED_MH || id == SCHED_LBLC || id == SCHED_LBLCR; }
+
+/**
+ * Give service svcIdx the scheduler area `sched` needs, zeroed: a big one from the pool (its
+ * free list first, then the untouched top), or its small one. false: the pool is exhausted
+ * (CTL_FULL_TABLE 3; the host grows it between batches and retries).
+ */
+export function schedAreaTake(svcIdx: u32, sched: u32): bool {
+  let svc = svcPtr(svcIdx);
+  let big = <u32>load<u16>(svc, SVC_SCHED_BIG);
+  if (schedNeedsBig(sched) && big == 0) {
+    big = load<u32>(CTL, CTL_BIG_FREE);
+    if (big != 0) store<u32>(CTL, load<u32>(SCHED_BIG + <usize>(big - 1) * SCHED_AREA_SIZE), CTL_BIG_FREE);
+    else {
+      let used = load<u32>(CTL, CTL_BIG_USED);
+      if (used >= bigMax) { store<u32>(CTL, 3, CTL_FULL_TABLE); return false; }
+      big = used + 1;
+      store<u32>(CTL, big, CTL_BIG_USED);
+    }
+    store<u16>(svc, <u16>big, SVC_SCHED_BIG);
+  } else if (!schedNeedsBig(sched) && big != 0) {
+    schedAreaRelease(svcIdx);
+  }
+  memory.fill(schedArea(svcIdx), 0, load<u16>(svc, SVC_SCHED_BIG) != 0 ? SCHED_AREA_SIZE : SCHED_SMALL_SIZE);
+  return true;
+}
+
+/** Would schedAreaTake(svcIdx, sched) succeed? (checked before an edit touches anything) */
+export function schedAreaAvailable(svcIdx: u32, sched: u32): bool {
+  if (!schedNeedsBig(sched) || load<u16>(svcPtr(svcIdx), SVC_SCHED_BIG) != 0) return true;
+  if (load<u32>(CTL, CTL_BIG_FREE) != 0 || load<u32>(CTL, CTL_BIG_USED) < bigMax) return true;
+  store<u32>(CTL, 3, CTL_FULL_TABLE);
+  return false;
+}
+
+/** Return a service's big area (if any) to the pool's free list. */
+export function schedAreaRelease(svcIdx: u32): void {
+  let svc = svcPtr(svcIdx);
+  let big = <u32>load<u16>(svc, SVC_SCHED_BIG);
+  if (big == 0) return;
+  store<u32>(SCHED_BIG + <usize>(big - 1) * SCHED_AREA_SIZE, load<u32>(CTL, CTL_BIG_FREE));
+  store<u32>(CTL, big, CTL_BIG_FREE);
+  store<u16>(svc, 0, SVC_SCHED_BIG);
+}
 
 /** Scheduler name by id, as `ipvsadm -s` spells it ("" past the end). */
 export function schedName(id: u32): string {
@@ -72,8 +121,7 @@ export function schedName(id: u32): string {
 
 /** ip_vs_bind_scheduler → init_service (once per binding). */
 export function schedInitService(svcIdx: u32): void {
-  let area = schedArea(svcIdx);
-  if (load<u32>(area, SCHED_BOUND) == SCHED_BOUND_MAGIC) return;
+  if (load<u8>(svcPtr(svcIdx), SVC_SCHED_BOUND) != 0) return;
   switch (schedOf(svcIdx)) {
     case SCHED_RR: rr.initService(svcIdx); break;
     case SCHED_WRR: wrr.initService(svcIdx); break;
@@ -83,18 +131,17 @@ export function schedInitService(svcIdx: u32): void {
     case SCHED_LBLC: lblc.initService(svcIdx); break;
     case SCHED_LBLCR: lblcr.initService(svcIdx); break;
   }
-  store<u32>(area, SCHED_BOUND_MAGIC, SCHED_BOUND);
+  store<u8>(svcPtr(svcIdx), 1, SVC_SCHED_BOUND);
 }
 
 /** ip_vs_unbind_scheduler → done_service: release what the tables hold. */
 export function schedDoneService(svcIdx: u32): void {
-  let area = schedArea(svcIdx);
-  if (load<u32>(area, SCHED_BOUND) != SCHED_BOUND_MAGIC) return;
+  if (load<u8>(svcPtr(svcIdx), SVC_SCHED_BOUND) == 0) return;
   switch (schedOf(svcIdx)) {
     case SCHED_LBLC: lblc.doneService(svcIdx); break;
     case SCHED_LBLCR: lblcr.doneService(svcIdx); break;
   }
-  store<u32>(area, 0, SCHED_BOUND);
+  store<u8>(svcPtr(svcIdx), 0, SVC_SCHED_BOUND);
 }
 
 export function schedAddDest(svcIdx: u32, destIdx: u32): void {

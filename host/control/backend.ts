@@ -44,8 +44,10 @@ export function engineRates(engine: Engine, kind: 0 | 1 | 2, idx: number): Rates
 interface Indices { svcIdx: number; destIdx: number[] }
 
 export interface EngineBackendOptions {
-  /** size= in the -L header; default: the engine's conn hash buckets (a power of two ≥ connMax) */
+  /** size= in the -L header; default: the engine's conn hash buckets (Engine.connTabSize) */
   connTabSize?: number;
+  /** a table reached its limit: the director logs the text ("dest table full (...; raise --dest-max)") */
+  onLimit?: (text: string) => void;
   /** a FULLNAT local address was added (`-P`): the director routes its replies into the device */
   onLaddrAdded?: (addr: string, af: 4 | 6) => void;
   /** a change was applied (service, dest, laddr, clear): the director syncs its VIP routes */
@@ -57,11 +59,26 @@ export class EngineBackend implements AdmBackend {
 
   private key(k: SvcKey): ServiceKey { return engineKey(k); }
 
-  /** Run one engine control call; a refusal becomes its errno. */
+  private lastDetail: string | undefined;
+
+  /** Run one engine control call; a refusal becomes its errno (a full table also leaves its text for detail()). */
   private call(f: () => unknown): Errno | null {
-    try { f(); } catch (e) { return errnoOf(e); }
+    try { f(); } catch (e) {
+      const errno = errnoOf(e);
+      if (errno === 'ENOSPC') {
+        this.lastDetail = `wasmvs: ${(e as Error).message}`;
+        this.opts.onLimit?.((e as Error).message);
+      }
+      return errno;
+    }
     this.opts.onChange?.();
     return null;
+  }
+  /** What the last failed change adds to ipvsadm's message (a table at its limit), once. */
+  detail(): string | undefined {
+    const d = this.lastDetail;
+    this.lastDetail = undefined;
+    return d;
   }
 
   /** Options the engine has no room for yet are refused before anything is touched. */
@@ -89,10 +106,11 @@ export class EngineBackend implements AdmBackend {
    * then does the engine see the request (and may refuse a forwarding method it lacks).
    */
   private destPrecheck(k: SvcKey, d: DestSpec, wantExisting: boolean): Errno | null {
-    const svc = this.service(k);
-    if (!svc) return 'ESRCH';
+    // lookups by hash in the engine, never a listing: a restore stays linear in its lines
+    const key = this.key(k);
+    if (!this.engine.serviceIndex(key)) return 'ESRCH';
     if (d.weight < 0 || d.lthresh > d.uthresh) return 'ERANGE';
-    const exists = svc.dests.some((x) => x.af === d.af && x.addr === d.addr && x.port === d.port);
+    const exists = this.engine.destIndex(key, { addr: d.addr, port: d.port }) !== 0;
     if (exists !== wantExisting) return wantExisting ? 'ENOENT' : 'EEXIST';
     return this.unsupportedDest(d);
   }
@@ -154,9 +172,7 @@ export class EngineBackend implements AdmBackend {
   timeouts(): Timeouts { return this.engine.timeouts(); }
   conns(): ConnView[] { return this.engine.conns(); }
   info(): { version: string; size: number } {
-    let size = this.opts.connTabSize ?? 0;
-    if (!size) { size = 1; const max = Number(this.engine.ex.connCapacity()); while (size < max) size *= 2; }
-    return { version: IPVS_VERSION, size };
+    return { version: IPVS_VERSION, size: this.opts.connTabSize ?? this.engine.connTabSize() };
   }
 
   /** Global counters with the estimator's rates (the totals block, ip_vs_stats). */

@@ -4,10 +4,11 @@
  *
  * Atomicity: Node runs JavaScript on one thread, and the director hands the engine a whole
  * batch in one synchronous process() call, so a request handler can only run between two
- * batches. runAdm() awaits nothing but the engine backend's synchronous answers (microtasks,
- * which drain before the event loop reads the next frame), so one request - a whole -R
- * restore included - is applied between two batches, never in the middle of one.
- * Requests are also queued one after another, so two clients' commands never interleave.
+ * batches, never in the middle of one. One command line is applied whole; a -R restore is
+ * applied in chunks of RESTORE_CHUNK lines with a setImmediate between them, so a restore of
+ * 100,000 lines does not stall forwarding (packets of the chunks' gaps see the rules applied
+ * so far, as the kernel's do during an ipvsadm -R). Requests are queued one after another, so
+ * two clients' commands never interleave.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -33,6 +34,9 @@ export function metricsText(engine: Engine, backend: EngineBackend): string {
   });
 }
 const MAX_ARGS = 4096;
+/** -R lines applied between two turns of the event loop (forwarding, timers, other requests). */
+export const RESTORE_CHUNK = 512;
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
 
 export interface ControlServerOptions {
   /** socket path; default $WASMVS_SOCKET, else /run/wasmvs/wasmvs.sock */
@@ -107,7 +111,7 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
     '/v1/adm': {
       POST: async (_req, text) => {
         const r = parseAdmRequest(text);
-        const res: AdmResult = await serial(() => runAdm(r.argv, backend, { stdin: r.stdin ?? '', resolver, prog: r.prog ?? 'ipvsadm' }));
+        const res: AdmResult = await serial(() => runAdm(r.argv, backend, { stdin: r.stdin ?? '', resolver, prog: r.prog ?? 'ipvsadm', yield: nextTurn, yieldEvery: RESTORE_CHUNK }));
         return json(res);
       },
     },

@@ -66,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
       const k = r.names[n] ?? 0;
       process.stdout.write(`  ${n.padEnd(w)} ${lab!.rsAddrs[i].padEnd(12)} ${String(k).padStart(5)}  ${'#'.repeat(Math.round((40 * k) / requests))}\n`);
     });
-    process.stdout.write('\n' + formatList(dir.engine.services(), { numeric: true, stats: true }));
+    process.stdout.write('\n' + formatList(dir.engine.services(), { numeric: true, stats: true, size: dir.engine.connTabSize() }));
     const c = dir.engine.counters();
     process.stdout.write(`\nengine: rx ${c.rx} tx ${c.tx} conns created ${c.conn_created} drops ${c.drop} passed+dropped ${c.pass}\n`);
     return r.errors === 0 && Object.values(r.names).reduce((a, b) => a + b, 0) === requests ? 0 : 1;

@@ -75,6 +75,9 @@ export interface DirectorOptions {
   localAnswers?: boolean;
   /** frames per readBatch (at most the engine's slot count) */
   batch?: number;
+  /** table limits (--svc-max, --dest-max, --conn-max): the tables start small and grow up to them */
+  svcMax?: number;
+  destMax?: number;
   connMax?: number;
   /** engine.tick period */
   tickMs?: number;
@@ -165,7 +168,7 @@ export class Director {
     const offload = o.offload ?? mode === 'tun';
     // offloads: slots big enough for a 64 KiB super-packet behind its virtio-net header
     const engine = await loadEngine({
-      connMax: o.connMax ?? 1 << 16,
+      svcMax: o.svcMax, destMax: o.destMax, connMax: o.connMax,
       link: mode === 'tap' ? (offload ? 'ethernet-offload' : 'ethernet') : offload ? 'ip-offload' : 'ip',
       ...(offload ? { slots: 64, slotSize: 65536 + 512, headroom: 256 } : {}),
     });
@@ -327,10 +330,15 @@ export class Director {
       if (err) { this.log('error', `poll on ${this.devName} failed: ${err.code}`); this.stop(); return; }
       this.drain();
     });
+    let refused = 0n;
     this.timer = setInterval(() => {
       if (this.stopped) return;
       this.engine.tick(Date.now());
       this.sendOwn();
+      // conns refused at --conn-max: counted by the engine, said here once per tick that saw some
+      const n = this.engine.counters().drop_conn_table_full ?? 0n;
+      if (n > refused) this.log('warn', `${this.engine.tableFullText('conn')}: ${n - refused} new conn(s) refused (drop_conn_table_full ${n})`);
+      refused = n;
     }, this.opts.tickMs);
   }
 
@@ -339,16 +347,15 @@ export class Director {
     const dev = this.dev;
     if (!dev || this.stopped) return 0;
     const e = this.engine;
-    const mem = e.mem.buffer;
     const metaSize = e.slotMetaSize;
     let total = 0;
     for (let b = 0; b < BATCHES_PER_WAKE; b++) {
-      const n = tun.readBatch(dev.fd, mem, e.slotBase, e.slotSize, e.headroom, e.slotSize - e.headroom,
+      const n = tun.readBatch(dev.fd, e.mem.buffer, e.slotBase, e.slotSize, e.headroom, e.slotSize - e.headroom,
         e.slotMetaBase, metaSize, this.batch);
       if (n === 0) break;
-      e.process(n, Date.now());
+      e.process(n, Date.now());   // may grow the conn table first: memory.buffer is new then
       const tunMode = this.mode === 'tun';
-      const sent = tun.writeBatch(dev.fd, mem, e.slotBase, e.slotSize, e.slotMetaBase, metaSize, n, tunMode ? TUN_TX_MASK : TX_MASK);
+      const sent = tun.writeBatch(dev.fd, e.mem.buffer, e.slotBase, e.slotSize, e.slotMetaBase, metaSize, n, tunMode ? TUN_TX_MASK : TX_MASK);
       this.stats.batches++;
       this.stats.rxFrames += n;
       this.stats.txFrames += sent;

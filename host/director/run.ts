@@ -18,6 +18,7 @@ import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
 import { Director, parseLinkAddr, splitLinkAddrs, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
+import { checkLimit } from '../engine.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
   --dev NAME            TUN/TAP interface to create (default wvs0)
@@ -45,7 +46,11 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --bridge BR           tap: enslave the TAP to bridge BR
   --tunnel-mtu N        tap: path MTU toward tunnel real servers (default 1500)
   --batch N             frames per read batch (default 64)
-  --conn-max N          conn table size (default 65536)
+  --svc-max N           most virtual services (1..65535, default 65535)
+  --dest-max N          most real servers, all services together (1..65535, default 65535)
+  --conn-max N          most conns (1..16777216, default 2097152); at it new conns are refused
+                        (counter drop_conn_table_full). The tables start small (64 services, 256
+                        dests, 4096 conns, or what the rules file needs) and double as they fill
   --tick-ms MS          conn expiry timer period (default 1000)
   --log-level LEVEL     error | warn | info | debug (default info)
   --netns NS            create the device here but move it into network namespace NS (routes, bridge there too)
@@ -108,7 +113,15 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--no-offload': o.offload = false; break;
       case '--no-vip-routes': o.vipRoutes = false; break;
       case '--batch': o.batch = num(a, next(), 1); break;
-      case '--conn-max': o.connMax = num(a, next(), 16); break;
+      case '--svc-max': case '--dest-max': case '--conn-max': {
+        const name = ({ '--svc-max': 'svcMax', '--dest-max': 'destMax', '--conn-max': 'connMax' } as const)[a];
+        const v = next();
+        const n = v === undefined || !/^\d+$/.test(v) ? NaN : Number(v);
+        const bad = checkLimit(name, Number.isNaN(n) ? v : n);
+        if (bad) throw new RunUsageError(bad);
+        o[name] = n;
+        break;
+      }
       case '--tick-ms': o.tickMs = num(a, next(), 10); break;
       case '--log-level': {
         const v = next();
@@ -143,7 +156,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
 export function finalReport(d: Director): string {
   const c = d.engine.counters();
   const tap = d.mode === 'tap';
-  return formatList(d.engine.services(), { numeric: true, stats: true }) +
+  return formatList(d.engine.services(), { numeric: true, stats: true, size: d.engine.connTabSize() }) +
     `frames: rx ${d.stats.rxFrames} tx ${d.stats.txFrames} in ${d.stats.batches} batches` +
     (tap ? ` (${d.stats.drainedFrames} sent by the engine itself: ARP requests, released frames); ARP/ND answers ${c.neigh_advert_sent ?? 0n}` : '') +
     (tap ? `; passed by the engine and dropped (the segment's broadcasts): ${c.pass ?? 0n}` : `; passed by the engine and written back for the kernel to route: ${c.pass ?? 0n}`) +
@@ -185,7 +198,10 @@ export async function main(argv: string[]): Promise<number> {
     // synced once after the request (a restore of many lines syncs once)
     let pending = false;
     const onChange = () => { if (!pending) { pending = true; setImmediate(() => { pending = false; d.syncRoutes(); }); } };
-    const backend = new EngineBackend(d.engine, { onChange });
+    const backend = new EngineBackend(d.engine, {
+      onChange,
+      onLimit: (text) => d.log('warn', text),   // "dest table full (4096 dests; raise --dest-max)"
+    });
     try { ctl = await startControlServer(d.engine, { path: o.socket, backend }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
       d.stop();

@@ -1,6 +1,7 @@
 /*
  * host/replay/cli.ts - `wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.pcap] [--speed max|1x|Nx]
- *                      [--json] [--batch N] [--conns N] [--set SETTING] | --serve [--port N]`
+ *                      [--json] [--batch N] [--svc-max N] [--dest-max N] [--conn-max N] [--set SETTING]
+ *                      | --serve [--port N]`
  *
  * The Node side of replay.ts: streams the capture from disk (flat memory), writes the output pcap
  * with backpressure, draws a progress bar on a TTY, prints the summary. Exit codes: 0 done;
@@ -8,7 +9,7 @@
  */
 import { createReadStream, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { engineModule } from '../engine-node.ts';
-import { Setting, type SettingName } from '../engine.ts';
+import { Setting, checkLimit, type SettingName } from '../engine.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
 import { replay, type ReplaySummary } from './replay.ts';
@@ -16,7 +17,7 @@ import { formatSummary, summaryJson } from './report.ts';
 
 export interface ReplayArgs {
   input?: string; rules?: string; out?: string; speed: number; json: boolean; serve: boolean; port: number;
-  batch: number; conns: number; settings: SettingName[]; help: boolean;
+  batch: number; svcMax?: number; destMax?: number; connMax?: number; settings: SettingName[]; help: boolean;
 }
 
 export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.pcap] [--speed max|1x|Nx] [--json]
@@ -26,7 +27,10 @@ export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.
   --speed S       max (default), 1x = capture speed, Nx = N times capture speed
   --json          print the summary as JSON
   --batch N       frames per engine call (default 256; 1 samples conn states per packet)
-  --conns N       conn table size (default 65536)
+  --svc-max N     most services (1..65535, default 65535)
+  --dest-max N    most real servers (1..65535, default 65535)
+  --conn-max N    most conns (1..16777216, default 2097152; --conns N is the same); the tables
+                  start at what the rules need (conns: 4096) and double as they fill
   --set NAME      switch on an engine setting (${Object.keys(Setting).join(', ')})
   --serve         serve the browser replay page on 127.0.0.1 (build it: npm run build:web)
   --port N        port for --serve (default 8470)
@@ -36,7 +40,7 @@ class UsageError extends Error {}
 
 /** argv → options (pure; throws UsageError). */
 export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
-  const a: ReplayArgs = { speed: 0, json: false, serve: false, port: 8470, batch: 256, conns: 1 << 16, settings: [], help: false };
+  const a: ReplayArgs = { speed: 0, json: false, serve: false, port: 8470, batch: 256, settings: [], help: false };
   const val = (i: number, name: string) => {
     const v = argv[i + 1];
     if (v === undefined) throw new UsageError(`${name} needs a value`);
@@ -57,7 +61,15 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
       case '--serve': a.serve = true; break;
       case '--port': a.port = int(val(i++, t), t, 0, 65535); break;
       case '--batch': a.batch = int(val(i++, t), t, 1, 4096); break;
-      case '--conns': a.conns = int(val(i++, t), t, 1, 1 << 24); break;
+      case '--svc-max': case '--dest-max': case '--conn-max': case '--conns': {
+        const name = t === '--svc-max' ? 'svcMax' : t === '--dest-max' ? 'destMax' : 'connMax';
+        const v = val(i++, t);
+        const n = /^\d+$/.test(v) ? Number(v) : NaN;
+        const bad = checkLimit(name, Number.isNaN(n) ? v : n);
+        if (bad) throw new UsageError(bad);
+        a[name] = n;
+        break;
+      }
       case '--set': {
         const v = val(i++, t);
         if (!(v in Setting)) throw new UsageError(`unknown setting '${v}' (${Object.keys(Setting).join(', ')})`);
@@ -135,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
   let s: ReplaySummary;
   try {
     s = await replay(createReadStream(a.input!, { highWaterMark: 1 << 16 }) as AsyncIterable<Uint8Array>, {
-      wasm: engineModule(), rules, batch: a.batch, connMax: a.conns, settings: a.settings, speed: a.speed,
+      wasm: engineModule(), rules, batch: a.batch, connMax: a.connMax, engine: { svcMax: a.svcMax, destMax: a.destMax }, settings: a.settings, speed: a.speed,
       output: ws ? (c) => writeChunk(ws, c) : undefined,
       onProgress: (p) => bar.update(p.bytes, p.packets),
     });

@@ -40,7 +40,7 @@ export interface ReplayOptions {
   rules: string;
   /** frames per engine call (= engine slots), default 256 */
   batch?: number;
-  /** conn table size, default 65536 */
+  /** the most conns (the table starts at 4096 and grows to it; default: the engine's, 2,097,152) */
   connMax?: number;
   /** other engine sizes (svcMax, destMax, slotSize...); link is always 'ip', the seed fixed */
   engine?: Pick<EngineConfig, 'svcMax' | 'destMax' | 'slotSize' | 'headroom'>;
@@ -111,7 +111,7 @@ export interface ReplaySummary {
 }
 
 /** Engine configuration of every replay: raw IP slots big enough for any IP packet. */
-export function replayEngineConfig(batch = 256, connMax = 1 << 16): EngineConfig {
+export function replayEngineConfig(batch = 256, connMax?: number): EngineConfig {
   return { link: 'ip', slots: batch, slotSize: 65536 + 256, headroom: 256, connMax, seed: 0x5eed1e55 };
 }
 
@@ -348,7 +348,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     },
     timeline: { startMs: firstMs ?? 0, bucketMs: timeline.bucketMs, rs: timeline.rs, counts: timeline.counts },
     flows,
-    table: formatList(services, { numeric: true, stats: true }),
+    table: formatList(services, { numeric: true, stats: true, size: engine.connTabSize() }),
     batches,
   };
 }

@@ -36,6 +36,8 @@ export interface AdmBackend {
   timeouts(): MaybeAsync<Timeouts>;
   conns(): MaybeAsync<ConnView[]>;
   daemons?(): MaybeAsync<DaemonView[]>;
+  /** What to print after ipvsadm's message for the last failed change (a table at its limit), if anything */
+  detail?(): string | undefined;
   /** IPVS version text and conn hash size for the listing header */
   info(): MaybeAsync<{ version: string; size: number }>;
   /** DPVS -P/-Q: FULLNAT local addresses (absent: refused as EOPNOTSUPP) */
@@ -50,6 +52,12 @@ export interface AdmOptions extends ParseOptions {
   stdin?: string;
   /** names for -L/-S/-c without -n; default numeric */
   resolver?: NameResolver;
+  /**
+   * -R: awaited after every `yieldEvery` lines (default 512), so a big restore lets the packet
+   * path run between chunks (the control server passes a setImmediate promise)
+   */
+  yield?: () => Promise<void>;
+  yieldEvery?: number;
 }
 
 export interface AdmResult { stdout: string; stderr: string; rc: number }
@@ -66,6 +74,8 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
     const err = await p;
     if (err === null) return 0;
     out.stderr += ipvsStrerror(func, err) + '\n';
+    const d = be.detail?.();
+    if (d) out.stderr += d + '\n';
     return -1;
   };
 
@@ -94,7 +104,12 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
       case 'save': out.stdout += formatSave(await be.services(), op.numeric, opts.resolver); return 0;
       case 'restore': {
         let result = 0;
-        for (const { argv: line } of splitRulesFile(opts.stdin ?? '')) result = await processOptions(line, true);
+        let n = 0;
+        const every = opts.yieldEvery ?? 512;
+        for (const { argv: line } of splitRulesFile(opts.stdin ?? '')) {
+          result = await processOptions(line, true);
+          if (opts.yield && ++n % every === 0) await opts.yield();
+        }
         return result;
       }
       case 'clear': return change('flush', be.clear());

@@ -142,6 +142,8 @@ export function checkLaddrs(ops: readonly RuleOp[], file = '<rules>'): void {
 /** Apply parsed ops to the engine; the first failure throws WvsRulesError naming its line. */
 export function applyRules(engine: Engine, ops: readonly RuleOp[], file = '<rules>', o: ApplyOptions = {}): void {
   checkLaddrs(ops, file);
+  // size the tables for the whole file at once (they would grow as it is applied anyway)
+  engine.reserve({ svcs: ops.filter((r) => r.op.cmd === 'addService').length, dests: ops.filter((r) => r.op.cmd === 'addDest').length });
   for (const r of ops) {
     let why: string | null;
     try { why = applyOp(engine, r.op, o); } catch (e: any) {

@@ -25,6 +25,7 @@ describe('run options (pure)', () => {
     [[], {}],
     [['--dev', 'lb0', '--mode', 'tun', '--rules', 'r.txt', '--no-vip-routes', '--batch', '32', '--conn-max', '1024', '--tick-ms', '250', '--log-level', 'debug'],
       { dev: 'lb0', mode: 'tun', rulesFile: 'r.txt', vipRoutes: false, batch: 32, connMax: 1024, tickMs: 250, logLevel: 'debug' }],
+    [['--svc-max', '20000', '--dest-max=65535', '--conn-max', '4000000'], { svcMax: 20000, destMax: 65535, connMax: 4000000 }],
     [['--dev=lb1', '--vip-routes', '--netns', 'x'], { dev: 'lb1', vipRoutes: true, netns: 'x' }],
     [['--offload'], { offload: true }],
     [['--rs-net', '198.18.1.0/24', '--rs-net=2001:2:0:1::/64', '--rs-dev', 'rsnet', '--rs-table', '7', '--no-local-answers'],
@@ -58,6 +59,8 @@ describe('run options (pure)', () => {
     [['--dev', 'a-name-longer-than-15'], /1\.\.15 characters/],
     [['--log-level', 'loud'], /--log-level must be/],
     [['--frobnicate'], /unknown option --frobnicate/],
+    [['--conn-max', '0'], /^--conn-max must be an integer from 1 to 16777216 \(conn table limit\), got 0$/],
+    [['--svc-max', '65536'], /^--svc-max must be an integer from 1 to 65535 \(service table limit\), got 65536$/],
   ])('%j is refused', (argv, msg) => {
     expect(() => parseRunArgs(argv)).toThrow(RunUsageError);
     expect(() => parseRunArgs(argv)).toThrow(msg);
@@ -172,6 +175,19 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       expect(prom).toMatch(new RegExp(`^wasmvs_service_conns_total\\{proto="tcp",vip="${LAB_VIP}",vport="80"[^}]*\\} 120$`, 'm'));
       const bad = adm('-a', '-t', `${LAB_VIP}:80`, '-r', '198.18.1.12:80', '-m');
       expect([bad.status, bad.stderr.trim()]).toEqual([255, 'Destination already exists']);
+      // default limits: the conn table starts at 4096 records (size=4096) and grows under traffic:
+      // 5,000 UDP flows (one source port each) all answered, all listed, size= follows the table
+      expect(adm('-L', '-n').stdout.split('\n')[0]).toBe('IP Virtual Server version 1.2.1 (size=4096)');
+      expect(adm('-A', '-u', `${LAB_VIP}:53`, '-s', 'rr').status).toBe(0);
+      for (const a of lab.rsAddrs) expect(adm('-a', '-u', `${LAB_VIP}:53`, '-r', `${a}:53`, '-m').status).toBe(0);
+      const t0 = Date.now();
+      const u = await client.call('udp', { n: 5000, port: 53, basePort: 20000 });
+      console.log(`5,000 UDP flows through the director: ${Date.now() - t0} ms`);
+      expect(u.errors).toBe(0);
+      expect(Object.values(u.names as Record<string, number>).sort()).toEqual([1666, 1667, 1667]);
+      const lc = adm('-L', '-n', '-c');
+      expect(lc.stdout.split('\n').filter((l) => /^UDP /.test(l))).toHaveLength(5000);
+      expect(adm('-L', '-n').stdout.split('\n')[0]).toBe('IP Virtual Server version 1.2.1 (size=8192)');
       const code = await new Promise<number | null>((resolve) => { child.on('exit', resolve); child.kill('SIGTERM'); });
       expect(code).toBe(0);
       expect(out).toMatch(new RegExp(`^TCP  ${LAB_VIP.replaceAll('.', '\\.')}:80 +120 `, 'm'));
@@ -180,7 +196,7 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toBe('');
       expect(execFileSync('ip', ['-n', lab.ns.dir, 'link'], { encoding: 'utf8' })).not.toContain(dev);
       void LAB_TABLE;
-    }, 30_000);
+    }, 60_000);
   });
   describe('--mode tap in a DR lab', () => {
     let lab: Lab;
