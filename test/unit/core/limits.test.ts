@@ -153,8 +153,9 @@ describe('many services on one address (NodePorts)', () => {
       expect(r.verdict).toBe('XMIT');
       expect(fields(r.data).dst).toBe(RS[i % 3]);
     }
-    // a port of the VIP without a service: the VIP is still a local address (PASS to its stack)
-    expect(e.processFrame(syn(40001, 29999), 1).verdict).toBe('PASS');
+    // a port of the VIP without a service: the VIP is still a local address, whose stack answers a RST
+    expect(e.processFrame(syn(40001, 29999), 1).verdict).toBe('LOCAL');
+    expect(e.counters().tcp_reset_sent).toBe(1n);
     e.delService({ proto: 'TCP', addr: VIP, port: 32500 });
     expect(e.serviceIndex({ proto: 'TCP', addr: VIP, port: 32500 })).toBe(0);
     expect(e.serviceIndex({ proto: 'TCP', addr: VIP, port: 32501 })).not.toBe(0);
