@@ -7,10 +7,12 @@
  * [2001:2::1]:80), each upstream a Masq dest of both. An HTTP request is a new TCP connection
  * from the client address the platform reports (CF-Connecting-IP, Deno's remoteAddr, Bun's
  * requestIP, or a trusted header) and a per-isolate client port: the balancer hands the engine
- * that SYN, reads the dest of the conn it made, and ends the conn with an RST at once, so the
- * conn table holds a request for the CLOSE timeout (10 s) only. Which upstream a client gets is
- * therefore exactly the engine's (and so the kernel's) sh/mh/wrr/... decision for that SYN,
- * weights and a quiesced (weight 0) dest included. The dest addresses are synthetic (upstream i
+ * that SYN and reads the dest of the conn it made. Which upstream a client gets is therefore
+ * exactly the engine's (and so the kernel's) sh/mh/wrr/... decision for that SYN, weights and a
+ * quiesced (weight 0) dest included. The conn stays in SYN_RECV until its timeout (60 s; a
+ * client RST does not end SYN_RECV in the kernel's tcp_states either), so connMax bounds the
+ * new requests per minute; past it the engine drops the SYN with a named counter and the
+ * request gets a 503 naming it. The dest addresses are synthetic (upstream i
  * is 198.18.1.i / 2001:2::1:i, port 80): sh and mh hash them, so the order of `upstreams` is
  * part of the configuration, as the order of `ipvsadm -a` is.
  */
@@ -42,7 +44,7 @@ export interface BalancerConfig {
   clientHeader?: string;
   /** enables PUT /_wasmvs/weight?upstream=I&weight=W with "authorization: Bearer <adminToken>" */
   adminToken?: string;
-  /** conn table size (default 65536: 6,500 requests/s per isolate at the 10 s CLOSE timeout) */
+  /** conn table size (default 65536: about 1,000 new requests/s per isolate at the 60 s SYN_RECV timeout) */
   connMax?: number;
 }
 
@@ -130,13 +132,12 @@ export async function createBalancer(wasm: WebAssembly.Module | BufferSource, co
     const vip = af === 4 ? VIP4 : VIP6;
     const port = nextPort;
     nextPort = nextPort === 65535 ? PORT_MIN : nextPort + 1;
-    // expire closed conns about once a second (ip_vs_conn_expire runs off timers in the kernel)
+    // expire conns about once a second (ip_vs_conn_expire runs off timers in the kernel)
     if (nowMs - lastTick >= 1000) { engine.tick(nowMs); lastTick = nowMs; }
     const r = engine.processFrame(ip(src, vip, { proto: 'tcp', sport: port, dport: VPORT, flags: 'S' }), nowMs);
     const c = r.verdict === 'XMIT' && r.conn ? engine.conn(r.conn) : undefined;
     const d = c ? engine.dest(c.dest) : undefined;
     const index = d ? byDest.get(d.addr) ?? -1 : -1;
-    if (c) engine.processFrame(ip(src, vip, { proto: 'tcp', sport: port, dport: VPORT, flags: 'R', seq: 2 }), nowMs);
     return { index, upstream: index >= 0 ? cfg.upstreams[index] : undefined, port, verdict: r.verdict, reason: r.reason };
   };
 

@@ -12,8 +12,8 @@
  * proxied by the runtime with fetch() to one of five loopback upstream servers (node:http here).
  *
  * The Node engine (wasm/release.wasm via host/engine-node.ts) gets the same rules, written out
- * here, and for each request the SYN the balancer's contract describes (client:port -> VIP:80,
- * then an RST), and its DNAT target says which upstream the request must reach. Every runtime
+ * here, and for each request the SYN the balancer's contract describes (client:port -> VIP:80),
+ * and its DNAT target says which upstream the request must reach. Every runtime
  * choice (x-wasmvs-upstream), the upstream that really answered, and the client port the
  * runtime used must equal that. A runtime that does not start is a failure. The last line is
  *   edge: workerd, deno, bun: same choices as Node on N requests
@@ -95,7 +95,6 @@ async function reference(s: Scenario, n: number): Promise<number[]> {
     const m = /^(?:198\.18\.1\.|2001:2::1:)(\d+)$/.exec(to);
     if (!m) throw new Error(`reference: SYN ${i} went to ${to}, not a dest of the balancer`);
     picks.push(Number(m[1]) - 1);
-    e.processFrame(ip(src, dst, { proto: 'tcp', sport, dport: 80, flags: 'R', seq: 2 }), 1000 + i);
   }
   return picks;
 }
