@@ -81,6 +81,12 @@ function destAddr(af: 4 | 6, i: number): string {
   return af === 4 ? `198.18.${1 + (n >> 8)}.${n & 255}` : `2001:2::1:${n.toString(16)}`;
 }
 
+/** destAddr backwards, from the destination address of a packet the engine DNATed (-1: not a dest). */
+function destIndex(af: 4 | 6, p: Uint8Array): number {
+  const n = af === 4 ? (p[16] === 198 && p[17] === 18 ? ((p[18] - 1) << 8) | p[19] : 0) : (p[38] << 8) | p[39];
+  return n - 1;
+}
+
 /** The ipvsadm-restore text of the configuration (what `ipvsadm -S` would print). */
 export function balancerRules(config: BalancerConfig): string {
   const sched = config.sched ?? 'mh';
@@ -118,8 +124,6 @@ export async function createBalancer(wasm: WebAssembly.Module | BufferSource, co
     link: 'ip', slots: 1, slotSize: 512, headroom: 128, svcMax: 2, destMax: 2 * n, connMax: cfg.connMax ?? 1 << 16,
   });
   applyRules(engine, balancerRules(cfg));
-  const byDest = new Map<string, number>();
-  for (let i = 0; i < n; i++) { byDest.set(destAddr(4, i), i); byDest.set(destAddr(6, i), i); }
   let nextPort = PORT_MIN;
   let lastTick = 0;
 
@@ -135,9 +139,9 @@ export async function createBalancer(wasm: WebAssembly.Module | BufferSource, co
     // expire conns about once a second (ip_vs_conn_expire runs off timers in the kernel)
     if (nowMs - lastTick >= 1000) { engine.tick(nowMs); lastTick = nowMs; }
     const r = engine.processFrame(ip(src, vip, { proto: 'tcp', sport: port, dport: VPORT, flags: 'S' }), nowMs);
-    const c = r.verdict === 'XMIT' && r.conn ? engine.conn(r.conn) : undefined;
-    const d = c ? engine.dest(c.dest) : undefined;
-    const index = d ? byDest.get(d.addr) ?? -1 : -1;
+    // the dest is where the engine's DNAT sent the SYN (cheaper than reading the conn's record)
+    let index = r.verdict === 'XMIT' ? destIndex(af, r.data) : -1;
+    if (index >= n) index = -1;
     return { index, upstream: index >= 0 ? cfg.upstreams[index] : undefined, port, verdict: r.verdict, reason: r.reason };
   };
 
