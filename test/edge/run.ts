@@ -19,7 +19,7 @@
  *   edge: workerd, deno, bun: same choices as Node on N requests
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -46,7 +46,20 @@ export const SCENARIOS: Scenario[] = [
 ];
 
 interface Runtime { name: string; dir: string; entry: string; argv: (port: number) => string[] }
-const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name);
+/**
+ * A runtime's binary from node_modules. bun's launcher is only put in place by its postinstall
+ * (npm ci --ignore-scripts leaves a stub that exits): then the binary of its platform package.
+ */
+function bin(name: string): string {
+  const shim = join(ROOT, 'node_modules', '.bin', name);
+  if (name !== 'bun') return shim;
+  const real = join(ROOT, 'node_modules', 'bun', 'bin', 'bun.exe');
+  const platform = join(ROOT, 'node_modules', '@oven', `bun-${process.platform}-${process.arch === 'x64' ? 'x64' : process.arch}`, 'bin', 'bun');
+  const isElf = (f: string) => {
+    try { const b = Buffer.alloc(4), fd = openSync(f, 'r'); readSync(fd, b, 0, 4, 0); closeSync(fd); return b.toString('latin1') === '\x7fELF'; } catch { return false; }
+  };
+  return isElf(real) || !existsSync(platform) ? shim : platform;
+}
 export const RUNTIMES: Runtime[] = [
   { name: 'workerd', dir: 'workerd', entry: 'config.capnp', argv: (port) => [bin('workerd'), 'serve', 'config.capnp', '--socket-addr', `http=127.0.0.1:${port}`] },
   { name: 'deno', dir: 'deno', entry: 'main.js', argv: () => [bin('deno'), 'run', '--allow-net', '--allow-env', 'main.js'] },
