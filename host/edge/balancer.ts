@@ -4,15 +4,14 @@
  * no imports (dist/edge/wasmvs-edge.js) so workerd can load it from its config without a bundler.
  *
  * One virtual service per address family (IPv4 clients reach 198.18.0.1:80, IPv6 clients
- * [2001:2::1]:80), each upstream a Masq dest of both. An HTTP request is a new TCP connection
- * from the client address the platform reports (CF-Connecting-IP, Deno's remoteAddr, Bun's
- * requestIP, or a trusted header) and a per-isolate client port: the balancer hands the engine
- * that SYN and reads the dest of the conn it made. Which upstream a client gets is therefore
- * exactly the engine's (and so the kernel's) sh/mh/wrr/... decision for that SYN, weights and a
- * quiesced (weight 0) dest included. The conn stays in SYN_RECV until its timeout (60 s; a
- * client RST does not end SYN_RECV in the kernel's tcp_states either), so connMax bounds the
- * new requests per minute; past it the engine drops the SYN with a named counter and the
- * request gets a 503 naming it. The dest addresses are synthetic (upstream i
+ * [2001:2::1]:80), UDP with one-packet scheduling (ipvsadm -o), each upstream a Masq dest of
+ * both. An HTTP request is one datagram from the client address the platform reports
+ * (CF-Connecting-IP, Deno's remoteAddr, Bun's requestIP, or a trusted header) and a
+ * per-isolate client port: the engine schedules every -o datagram anew and keeps no conn (as
+ * the kernel: ip_vs_conn_put expires a one-packet conn at once), and where it DNATs the
+ * datagram is the upstream. Which upstream a client gets is therefore exactly the engine's (and
+ * so the kernel's) sh/mh/wrr/... decision, weights and a quiesced (weight 0) dest included, and
+ * the conn table never fills however many requests the isolate serves. The dest addresses are synthetic (upstream i
  * is 198.18.1.i / 2001:2::1:i, port 80): sh and mh hash them, so the order of `upstreams` is
  * part of the configuration, as the order of `ipvsadm -a` is.
  */
@@ -44,15 +43,13 @@ export interface BalancerConfig {
   clientHeader?: string;
   /** enables PUT /_wasmvs/weight?upstream=I&weight=W with "authorization: Bearer <adminToken>" */
   adminToken?: string;
-  /** conn table size (default 65536: about 1,000 new requests/s per isolate at the 60 s SYN_RECV timeout) */
-  connMax?: number;
 }
 
 export interface Pick {
   /** index into config.upstreams, -1 when the engine found no dest */
   index: number;
   upstream?: Upstream;
-  /** the client port the request was given (the engine sees client:port -> VIP:80) */
+  /** the client port the request was given (the engine sees a datagram client:port -> VIP:80) */
   port: number;
   /** the engine's verdict and drop counter when no dest was chosen */
   verdict: string;
@@ -93,10 +90,10 @@ export function balancerRules(config: BalancerConfig): string {
   const flags = config.schedFlags ? ` -b ${config.schedFlags}` : '';
   const lines: string[] = [];
   for (const [af, vip] of [[4, VIP4], [6, `[${VIP6}]`]] as const) {
-    lines.push(`-A -t ${vip}:${VPORT} -s ${sched}${flags}`);
+    lines.push(`-A -u ${vip}:${VPORT} -s ${sched}${flags} -o`);
     config.upstreams.forEach((u, i) => {
       const d = af === 4 ? destAddr(4, i) : `[${destAddr(6, i)}]`;
-      lines.push(`-a -t ${vip}:${VPORT} -r ${d}:${VPORT} -m -w ${u.weight ?? 1}`);
+      lines.push(`-a -u ${vip}:${VPORT} -r ${d}:${VPORT} -m -w ${u.weight ?? 1}`);
     });
   }
   return lines.join('\n') + '\n';
@@ -121,11 +118,11 @@ export async function createBalancer(wasm: WebAssembly.Module | BufferSource, co
   checkConfig(cfg);
   const n = cfg.upstreams.length;
   const engine = await Engine.create(wasm, {
-    link: 'ip', slots: 1, slotSize: 512, headroom: 128, svcMax: 2, destMax: 2 * n, connMax: cfg.connMax ?? 1 << 16,
+    // -o conns leave the table as soon as they are made: a few records are all it needs
+    link: 'ip', slots: 1, slotSize: 512, headroom: 128, svcMax: 2, destMax: 2 * n, connMax: 64,
   });
   applyRules(engine, balancerRules(cfg));
   let nextPort = PORT_MIN;
-  let lastTick = 0;
 
   const pick = (client: string, nowMs = Date.now()): Pick => {
     const a = addrBytes(client.trim().replace(/^\[(.*)\]$/, '$1'));
@@ -136,10 +133,8 @@ export async function createBalancer(wasm: WebAssembly.Module | BufferSource, co
     const vip = af === 4 ? VIP4 : VIP6;
     const port = nextPort;
     nextPort = nextPort === 65535 ? PORT_MIN : nextPort + 1;
-    // expire conns about once a second (ip_vs_conn_expire runs off timers in the kernel)
-    if (nowMs - lastTick >= 1000) { engine.tick(nowMs); lastTick = nowMs; }
-    const r = engine.processFrame(ip(src, vip, { proto: 'tcp', sport: port, dport: VPORT, flags: 'S' }), nowMs);
-    // the dest is where the engine's DNAT sent the SYN (cheaper than reading the conn's record)
+    const r = engine.processFrame(ip(src, vip, { proto: 'udp', sport: port, dport: VPORT }), nowMs);
+    // the dest is where the engine's DNAT sent the datagram (its conn is already gone)
     let index = r.verdict === 'XMIT' ? destIndex(af, r.data) : -1;
     if (index >= n) index = -1;
     return { index, upstream: index >= 0 ? cfg.upstreams[index] : undefined, port, verdict: r.verdict, reason: r.reason };
@@ -148,8 +143,8 @@ export async function createBalancer(wasm: WebAssembly.Module | BufferSource, co
   const setWeight = (index: number, weight: number): void => {
     if (!Number.isInteger(index) || index < 0 || index >= n) throw new WvsError('WVS_ERR_CONFIG', `edge balancer: no upstream ${index} (0..${n - 1})`);
     applyRules(engine, [
-      `-e -t ${VIP4}:${VPORT} -r ${destAddr(4, index)}:${VPORT} -m -w ${weight}`,
-      `-e -t [${VIP6}]:${VPORT} -r [${destAddr(6, index)}]:${VPORT} -m -w ${weight}`,
+      `-e -u ${VIP4}:${VPORT} -r ${destAddr(4, index)}:${VPORT} -m -w ${weight}`,
+      `-e -u [${VIP6}]:${VPORT} -r [${destAddr(6, index)}]:${VPORT} -m -w ${weight}`,
     ].join('\n') + '\n');
     cfg.upstreams[index] = { ...cfg.upstreams[index], weight };
   };

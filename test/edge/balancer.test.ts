@@ -1,8 +1,8 @@
 /*
  * wasmvs/edge (host/edge/balancer.ts) in Node: what the runtimes' test (test/edge/run.ts,
  * runtimes.test.ts) does not reach: bad input answered clearly, the admin request's guards, a
- * service with no available upstream, IPv4-mapped peers, and the conn table's bound (each
- * request is a SYN_RECV conn until its timeout; a full table is a counted drop and a 503).
+ * service with no available upstream, IPv4-mapped peers, and a conn table that stays empty
+ * (each request is a datagram on a one-packet service).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,12 +19,12 @@ const cfg = (over: Partial<BalancerConfig> = {}): BalancerConfig => ({
 describe('edge balancer', () => {
   test('the rules it applies are the ipvsadm-restore text of the config', () => {
     expect(balancerRules(cfg({ sched: 'sh', schedFlags: 'sh-fallback', upstreams: [{ url: 'http://a/', weight: 2 }, { url: 'http://b/' }] }))).toBe([
-      '-A -t 198.18.0.1:80 -s sh -b sh-fallback',
-      '-a -t 198.18.0.1:80 -r 198.18.1.1:80 -m -w 2',
-      '-a -t 198.18.0.1:80 -r 198.18.1.2:80 -m -w 1',
-      '-A -t [2001:2::1]:80 -s sh -b sh-fallback',
-      '-a -t [2001:2::1]:80 -r [2001:2::1:1]:80 -m -w 2',
-      '-a -t [2001:2::1]:80 -r [2001:2::1:2]:80 -m -w 1',
+      '-A -u 198.18.0.1:80 -s sh -b sh-fallback -o',
+      '-a -u 198.18.0.1:80 -r 198.18.1.1:80 -m -w 2',
+      '-a -u 198.18.0.1:80 -r 198.18.1.2:80 -m -w 1',
+      '-A -u [2001:2::1]:80 -s sh -b sh-fallback -o',
+      '-a -u [2001:2::1]:80 -r [2001:2::1:1]:80 -m -w 2',
+      '-a -u [2001:2::1]:80 -r [2001:2::1:2]:80 -m -w 1',
     ].join('\n') + '\n');
   });
 
@@ -74,24 +74,11 @@ describe('edge balancer', () => {
     expect((await noAdmin.fetch(new Request('http://lb/_wasmvs/weight?upstream=0&weight=0', { method: 'PUT', headers: { authorization: 'Bearer ' } }))).status).toBe(403);
   });
 
-  test('each request is a SYN_RECV conn until the SYN_RECV timeout; a full table is a 503 naming the counter', async () => {
-    const lb = await createBalancer(WASM, cfg({ connMax: 64 }));
-    for (let i = 0; i < 64; i++) expect(lb.pick(`198.19.1.${i + 1}`, 1000 + i).verdict).toBe('XMIT');
-    const conns = lb.engine.conns();
-    expect(conns).toHaveLength(64);
-    expect(new Set(conns.map((c) => c.state))).toEqual(new Set(['SYN_RECV']));
-    const full = lb.pick('198.19.2.1', 2000);
-    expect(full).toMatchObject({ index: -1, verdict: 'DROP' });
-    expect(full.reason).toMatch(/^[a-z_]+$/);
-    expect(lb.engine.counters()[full.reason]).toBe(1n);
-    // a SYN_RECV timeout (60 s) after the first ones, the next request's tick has expired them
-    const later = lb.pick('198.19.2.3', 1000 + lb.engine.stateTimeout('TCP', 'SYN_RECV') + 100);
-    expect(later.verdict).toBe('XMIT');
-    expect(lb.engine.conns()).toHaveLength(1);
-    // the fetch handler (on the runtime's clock) says which counter
-    const lb2 = await createBalancer(WASM, cfg({ connMax: 64 }));
-    for (let i = 0; i < 64; i++) lb2.pick(`198.19.1.${i + 1}`);
-    const r = await lb2.fetch(new Request('http://lb/x', { headers: { 'x-client-addr': '198.19.2.2' } }));
-    expect([r.status, await r.text()]).toEqual([503, `wasmvs: no upstream available (engine verdict DROP, counter ${full.reason})\n`]);
+  test('no conn is kept (one-packet scheduling): any number of requests, an empty table', async () => {
+    const lb = await createBalancer(WASM, cfg());
+    for (let i = 0; i < 5000; i++) expect(lb.pick(`198.19.${i >> 8}.${i & 255}`, 1000).verdict).toBe('XMIT');
+    expect(lb.engine.conns()).toEqual([]);
+    const c = lb.engine.counters();
+    expect([c.conn_created, c.drop_conn_table_full]).toEqual([5000n, 0n]);
   });
 });

@@ -12,8 +12,8 @@
  * proxied by the runtime with fetch() to one of five loopback upstream servers (node:http here).
  *
  * The Node engine (wasm/release.wasm via host/engine-node.ts) gets the same rules, written out
- * here, and for each request the SYN the balancer's contract describes (client:port -> VIP:80),
- * and its DNAT target says which upstream the request must reach. Every runtime
+ * here, and for each request the datagram the balancer's contract describes (client:port ->
+ * VIP:80 on a one-packet UDP service), and its DNAT target says which upstream the request must reach. Every runtime
  * choice (x-wasmvs-upstream), the upstream that really answered, and the client port the
  * runtime used must equal that. A runtime that does not start is a failure. The last line is
  *   edge: workerd, deno, bun: same choices as Node on N requests
@@ -38,7 +38,7 @@ interface Scenario { sched: string; schedFlags?: string; weights: number[] }
 /**
  * mh with mh-fallback: a quiesced upstream's clients move to others. Plain sh: as in the kernel,
  * the quiesced dest keeps its buckets (as mh keeps its entries, built from last_weight), so its
- * clients get no server: the balancer answers 503, Node's engine answers the SYN itself (RST).
+ * clients get no server: the balancer answers 503, Node's engine a port unreachable.
  */
 export const SCENARIOS: Scenario[] = [
   { sched: 'mh', schedFlags: 'mh-fallback', weights: [1, 2, 3, 2, 1] },
@@ -76,10 +76,10 @@ export function clientAddr(i: number): string {
 /** The balancer's contract (host/edge/balancer.ts), spelled out independently: VIPs, dest addresses, port 80. */
 function referenceRules(s: Scenario): string {
   const b = s.schedFlags ? ` -b ${s.schedFlags}` : '';
-  const out = [`-A -t 198.18.0.1:80 -s ${s.sched}${b}`, `-A -t [2001:2::1]:80 -s ${s.sched}${b}`];
+  const out = [`-A -u 198.18.0.1:80 -s ${s.sched}${b} -o`, `-A -u [2001:2::1]:80 -s ${s.sched}${b} -o`];
   s.weights.forEach((w, i) => {
-    out.push(`-a -t 198.18.0.1:80 -r 198.18.1.${i + 1}:80 -m -w ${w}`);
-    out.push(`-a -t [2001:2::1]:80 -r [2001:2::1:${i + 1}]:80 -m -w ${w}`);
+    out.push(`-a -u 198.18.0.1:80 -r 198.18.1.${i + 1}:80 -m -w ${w}`);
+    out.push(`-a -u [2001:2::1]:80 -r [2001:2::1:${i + 1}]:80 -m -w ${w}`);
   });
   return out.join('\n') + '\n';
 }
@@ -98,15 +98,15 @@ async function reference(s: Scenario, n: number): Promise<number[]> {
   for (let i = 0; i < n; i++) {
     if (weightAt(s, i, n) !== w) {
       w = weightAt(s, i, n);
-      applyRules(e, `-e -t 198.18.0.1:80 -r 198.18.1.${QUIESCED + 1}:80 -m -w ${w}\n-e -t [2001:2::1]:80 -r [2001:2::1:${QUIESCED + 1}]:80 -m -w ${w}\n`);
+      applyRules(e, `-e -u 198.18.0.1:80 -r 198.18.1.${QUIESCED + 1}:80 -m -w ${w}\n-e -u [2001:2::1]:80 -r [2001:2::1:${QUIESCED + 1}]:80 -m -w ${w}\n`);
     }
     const src = clientAddr(i), dst = src.includes(':') ? '2001:2::1' : '198.18.0.1';
     const sport = 1024 + i;
-    const r = e.processFrame(ip(src, dst, { proto: 'tcp', sport, dport: 80, flags: 'S' }), 1000 + i);
+    const r = e.processFrame(ip(src, dst, { proto: 'udp', sport, dport: 80 }), 1000 + i);
     if (r.verdict !== 'XMIT') { picks.push(-1); continue; }
     const to = fields(r.data).dst;
     const m = /^(?:198\.18\.1\.|2001:2::1:)(\d+)$/.exec(to);
-    if (!m) throw new Error(`reference: SYN ${i} went to ${to}, not a dest of the balancer`);
+    if (!m) throw new Error(`reference: datagram ${i} went to ${to}, not a dest of the balancer`);
     picks.push(Number(m[1]) - 1);
   }
   return picks;
