@@ -11,12 +11,11 @@
  * the kernel: ip_vs_conn_put expires a one-packet conn at once), and where it DNATs the
  * datagram is the upstream. Which upstream a client gets is therefore exactly the engine's (and
  * so the kernel's) sh/mh/wrr/... decision, weights and a quiesced (weight 0) dest included, and
- * the conn table never fills however many requests the isolate serves. The dest addresses are synthetic (upstream i
- * is 198.18.1.i / 2001:2::1:i, port 80): sh and mh hash them, so the order of `upstreams` is
- * part of the configuration, as the order of `ipvsadm -a` is.
+ * the conn table never fills however many requests the isolate serves. The dest addresses are
+ * synthetic (upstream i is 198.18.1.(i+1) / 2001:2::1:(i+1), port 80): sh and mh hash them, so
+ * the order of `upstreams` is part of the configuration, as the order of `ipvsadm -a` is.
  */
-import { Engine } from '../engine.ts';
-import { addrBytes, addrText } from '../engine.ts';
+import { Engine, addrBytes, addrText } from '../engine.ts';
 import { WvsError } from '../errors.ts';
 import { ip } from '../packet-builder.ts';
 import { applyRules } from '../replay/rules.ts';
@@ -114,8 +113,9 @@ function checkConfig(config: BalancerConfig): void {
  * bytes) and configure the service. `config` may be the JSON text of a BalancerConfig.
  */
 export async function createBalancer(wasm: WebAssembly.Module | BufferSource, config: BalancerConfig | string): Promise<Balancer> {
-  const cfg: BalancerConfig = typeof config === 'string' ? JSON.parse(config) : config;
-  checkConfig(cfg);
+  const given: BalancerConfig = typeof config === 'string' ? JSON.parse(config) : config;
+  checkConfig(given);
+  const cfg: BalancerConfig = { ...given, upstreams: given.upstreams.map((u) => ({ ...u })) };   // setWeight edits our copy
   const n = cfg.upstreams.length;
   const engine = await Engine.create(wasm, {
     // -o conns leave the table as soon as they are made: a few records are all it needs
@@ -146,7 +146,7 @@ export async function createBalancer(wasm: WebAssembly.Module | BufferSource, co
       `-e -u ${VIP4}:${VPORT} -r ${destAddr(4, index)}:${VPORT} -m -w ${weight}`,
       `-e -u [${VIP6}]:${VPORT} -r [${destAddr(6, index)}]:${VPORT} -m -w ${weight}`,
     ].join('\n') + '\n');
-    cfg.upstreams[index] = { ...cfg.upstreams[index], weight };
+    cfg.upstreams[index].weight = weight;
   };
 
   const text = (status: number, body: string): Response => new Response(body + '\n', { status, headers: { 'content-type': 'text/plain' } });
