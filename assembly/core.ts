@@ -144,7 +144,12 @@ export function ipvsInHook(point: u8): i32 {
   setPktConn(ci);
   statsIn(ci, pLen);
   connSetState(ci, DIR_INPUT, stateInput());
-  return xmitIn(ci);
+  let rv = xmitIn(ci);
+  // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
+  // kernel does not even hash it (ip_vs_conn_hash), so the next datagram is scheduled anew and
+  // the table never holds it. The packet reports no conn: there is none left.
+  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET) { connExpireNow(ci); setPktConn(0); }
+  return rv;
 }
 
 /** ip_vs_in_icmp: an ICMP error from a client about a reply of one of our conns. */
