@@ -155,7 +155,19 @@
 @inline export const CNT_FRAG_NO_ROOM: u32 = 42;     // dropped: no room in the hold queue for all of a packet's fragments
 @inline export const CNT_BAD_VNET_HDR: u32 = 43;     // a TUN offload header we did not ask for (GSO type, checksum place)
 @inline export const CNT_GSO: u32 = 44;              // TCP super-packets (GSO) forwarded whole, for the kernel to segment
-@inline export const CNT_LAST: u32 = 45;
+// IP fragment reassembly (packet/defrag.ts), after the kernel's IPSTATS_MIB_REASM* where one exists
+@inline export const CNT_REASM_REQDS: u32 = 45;      // fragments received (IPSTATS_MIB_REASMREQDS)
+@inline export const CNT_REASM_OK: u32 = 46;         // datagrams reassembled (IPSTATS_MIB_REASMOKS)
+@inline export const CNT_REASM_FAILS: u32 = 47;      // dropped: a fragment the queue's geometry refuses (REASMFAILS)
+@inline export const CNT_REASM_OVERLAP: u32 = 48;    // dropped with its whole queue: overlapping fragment (REASM_OVERLAPS)
+@inline export const CNT_REASM_DUP: u32 = 49;        // dropped: a fragment inside data already held (IPFRAG_DUP)
+@inline export const CNT_REASM_TIMEOUT: u32 = 50;    // queues expired incomplete (REASMTIMEOUT); their fragments freed
+@inline export const CNT_REASM_OVER_BUDGET: u32 = 51; // dropped: over ipfrag_high_thresh / no queue or chunk free
+@inline export const CNT_REASM_OVERSIZE: u32 = 52;   // dropped with its queue: the datagram would exceed 65535 bytes
+@inline export const CNT_REASM_BAD_FRAG: u32 = 53;   // dropped: IPv6 fragment not a multiple of 8 with M set, headers we cannot keep
+@inline export const CNT_REASM_NO_ROOM: u32 = 54;    // dropped: a reassembled datagram sent whole does not fit a slot
+@inline export const CNT_REASM_FRAGS_FREED: u32 = 55; // held fragments freed with a queue (timeout, overlap, oversize)
+@inline export const CNT_LAST: u32 = 56;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -205,6 +217,17 @@ export function counterName(i: u32): string {
     case CNT_FRAG_NO_ROOM: return "drop_frag_no_room";
     case CNT_BAD_VNET_HDR: return "drop_bad_vnet_hdr";
     case CNT_GSO: return "gso_packets";
+    case CNT_REASM_REQDS: return "reasm_reqds";
+    case CNT_REASM_OK: return "reasm_ok";
+    case CNT_REASM_FAILS: return "drop_reasm_fails";
+    case CNT_REASM_OVERLAP: return "drop_reasm_overlap";
+    case CNT_REASM_DUP: return "drop_reasm_duplicate";
+    case CNT_REASM_TIMEOUT: return "reasm_timeout";
+    case CNT_REASM_OVER_BUDGET: return "drop_reasm_over_budget";
+    case CNT_REASM_OVERSIZE: return "drop_reasm_oversize";
+    case CNT_REASM_BAD_FRAG: return "drop_reasm_bad_fragment";
+    case CNT_REASM_NO_ROOM: return "drop_reasm_no_room";
+    case CNT_REASM_FRAGS_FREED: return "reasm_frags_freed";
   }
   return "";
 }

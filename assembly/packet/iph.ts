@@ -131,7 +131,7 @@ function parseIpv4(ip: usize, len: u32): u32 {
   pProto = load<u8>(ip, 9);
   addrFromV4(CTL + CTL_PKT_SADDR, ip + 12);
   addrFromV4(CTL + CTL_PKT_DADDR, ip + 16);
-  // fragments: IPVS sees reassembled datagrams (nf_defrag_ipv4); we do not reassemble yet
+  // a fragment: reassembled first (packet/defrag.ts, nf_defrag_ipv4), IPVS sees whole datagrams
   if ((ld16be(ip + 6) & 0x3fff) != 0) return CNT_FRAGMENT;
   pL4 = ip + ihl; pL4Len = tot - ihl;
   return 0;
@@ -145,14 +145,20 @@ function parseIpv4(ip: usize, len: u32): u32 {
 /** Walk IPv6 extension headers from `nh` at `p` up to `end`. Sets pProto/pHdrLen-ish outputs via return. */
 let extProto: u8 = 0;
 let extOff: u32 = 0;
+/** The last walk met a Fragment header: where it is, and where the next-header byte naming it is. */
+export let extFragOff: u32 = 0;
+export let extFragNhOff: u32 = 0;
 function walkIpv6Ext(ip: usize, len: u32, first: u8): u32 {
   let nh = first;
   let off: u32 = 40;
   let n: u32 = 0;
+  let nhOff: u32 = 6;
   while (isIpv6Ext(nh) || nh == 44) {
     if (n == IPV6_EXT_MAX) return CNT_IPV6_EXT_LIMIT;
     if (off + 8 > len) return CNT_TRUNCATED;
-    if (nh == 44) return CNT_FRAGMENT;       // fragment header: no reassembly yet
+    // a Fragment header: reassembled first (packet/defrag.ts, nf_defrag_ipv6)
+    if (nh == 44) { extFragOff = off; extFragNhOff = nhOff; return CNT_FRAGMENT; }
+    nhOff = off;
     let next = load<u8>(ip + off);
     let hlen: u32 = nh == 51 ? ((<u32>load<u8>(ip + off + 1) + 2) << 2) : ((<u32>load<u8>(ip + off + 1) + 1) << 3);
     off += hlen;
