@@ -167,7 +167,8 @@
 @inline export const CNT_REASM_BAD_FRAG: u32 = 53;   // dropped: IPv6 fragment not a multiple of 8 with M set, headers we cannot keep
 @inline export const CNT_REASM_NO_ROOM: u32 = 54;    // dropped: a reassembled datagram sent whole does not fit a slot
 @inline export const CNT_REASM_FRAGS_FREED: u32 = 55; // held fragments freed with a queue (timeout, overlap, oversize)
-@inline export const CNT_LAST: u32 = 56;
+@inline export const CNT_REASM_TOO_BIG: u32 = 56;   // dropped: IPv6 reassembled, its largest fragment over the path MTU (__mtu_check_toobig_v6)
+@inline export const CNT_LAST: u32 = 57;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -228,6 +229,7 @@ export function counterName(i: u32): string {
     case CNT_REASM_BAD_FRAG: return "drop_reasm_bad_fragment";
     case CNT_REASM_NO_ROOM: return "drop_reasm_no_room";
     case CNT_REASM_FRAGS_FREED: return "reasm_frags_freed";
+    case CNT_REASM_TOO_BIG: return "drop_reasm_too_big";
   }
   return "";
 }

@@ -27,7 +27,7 @@
 // the length: FULLNAT's TOA), cut to min(MTU, frag_max_size) (IPv6: at least 1280). The
 // recording test/golden/kernel/recorded/nat-frag shows both: 600/1184/1216 stays 600/1184/1216.
 // IPv4 keeps the datagram's identification, IPv6 gets a new one (ip6_fragment ipv6_select_ident).
-import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_NO_ROOM } from "../defs";
+import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG } from "../defs";
 import {
   CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
 } from "../layout";
@@ -95,7 +95,9 @@ export function finishOutput(): void {
     let fast = geometryFits(ip, len, mtu, v4);
     if (v4) fragment4(ip, len, l2len, fast ? 0 : (reasmMaxSize < mtu ? reasmMaxSize : mtu), nh);
     else {
-      if (!fast && reasmMaxSize > mtu) { setDrop(CNT_REASM_NO_ROOM); setVerdict(V_DROP); return; }   // ip6_fragment fail_toobig
+      // __mtu_check_toobig_v6: the largest fragment does not fit the path MTU (the kernel sends a
+      // packet too big from ensure_mtu_is_adequate, before the rewrite; not sent here)
+      if (!fast && reasmMaxSize > mtu) { setDrop(CNT_REASM_TOO_BIG); setVerdict(V_DROP); return; }
       fragment6(ip, len, l2len, fast ? 0 : (reasmMaxSize < 1280 ? 1280 : reasmMaxSize), nh);
     }
     return;
