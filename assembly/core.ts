@@ -413,6 +413,7 @@ function peekHash(i: u32): u32 {
 /** Process slots 0..n-1 at time nowMs. Returns n. */
 export function processBatch(n: u32, nowMs: f64): u32 {
   clockSet(nowMs);
+  defragTick();        // reassembly queues due expire before this batch's fragments look for them
   if (n > slotCount) n = slotCount;
   // warm the conn table for the whole batch first (see connPrefetch); a table small enough to
   // stay in the caches does not need it

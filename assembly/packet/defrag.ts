@@ -22,23 +22,32 @@
 // The largest fragment (IPCB / IP6CB frag_max_size) and the sizes of the fragments kept are
 // remembered for the way out: output.ts sends the datagram as the fragments it came in
 // (ip_do_fragment / ip6_fragment's frag_list fast path), or cut to frag_max_size.
-// Not modelled: ipfrag_max_dist (ip_frag_too_far), ECN combination (ip_frag_ecn_table), the
-// ICMP "fragment reassembly time exceeded" on expiry.
+// A queue that expires with its first fragment sends ICMP "fragment reassembly time exceeded"
+// to the source, quoting that fragment (ip_expire: IPv4 only when the datagram was for a local
+// address, a VIP here; ip6frag_expire_frag_queue: always) — both recorded in
+// test/golden/kernel/recorded/nat-frag-expire. It leaves through the hold queue (drain()).
+// Not modelled: ipfrag_max_dist (ip_frag_too_far), ECN combination (ip_frag_ecn_table).
 import {
   CTL, CTL_NOW, CTL_HASH_SEED, CTL_FRAG_TIME, CTL_FRAG_HIGH, CTL_FRAG_MEM, CTL_FRAG_CHUNK_FREE, CTL_FRAG_QUEUES,
-  FRAGQ_MAX, FRAG_TAB, FRAG_TAB_SIZE, FRAG_CHUNK_SIZE, FRAG_CHUNKS, FRAG_GEOM, REASM, slotHeadroom, linkVnet,
+  FRAGQ_MAX, FRAG_TAB, FRAG_TAB_SIZE, FRAG_CHUNK_SIZE, FRAG_CHUNKS, FRAG_GEOM, REASM, slotHeadroom, linkVnet, linkType,
   FRAGQ_STATE, FRAGQ_AF, FRAGQ_PROTO, FRAGQ_FLAGS, FRAGQ_ID, FRAGQ_SADDR, FRAGQ_DADDR, FRAGQ_LEN, FRAGQ_MEAT,
   FRAGQ_MAX_SIZE, FRAGQ_MAX_DF, FRAGQ_EXPIRES, FRAGQ_HEAD, FRAGQ_NEXT, FRAGQ_HDR_LEN, FRAGQ_NFRAGS, FRAGQ_TAIL,
   FRAGQ_HDR, FRAGQ_HDR_MAX, FCH_NEXT, FCH_NEXT_FRAG, FCH_OFF, FCH_LEN, fragqPtr, fchMeta, fchData,
 } from "../layout";
 import {
-  AF_INET, CNT_REASM_REQDS, CNT_REASM_OK, CNT_REASM_FAILS, CNT_REASM_OVERLAP, CNT_REASM_DUP, CNT_REASM_TIMEOUT,
+  AF_INET, V_LOCAL, CNT_REASM_REQDS, CNT_REASM_OK, CNT_REASM_FAILS, CNT_REASM_OVERLAP, CNT_REASM_DUP, CNT_REASM_TIMEOUT,
   CNT_REASM_OVER_BUDGET, CNT_REASM_OVERSIZE, CNT_REASM_BAD_FRAG, CNT_REASM_FRAGS_FREED,
 } from "../defs";
 import { ld16be, ld32be, st16be, addrEq, addrCopy, addrFold } from "./bytes";
 import { ipv4SendCheck } from "./csum";
 import { pFrame, pL3, pLen, pAf, pHdrLen, extFragOff, extFragNhOff, VNET_HDR_LEN, pktSaddr, pktDaddr } from "./iph";
 import { cntInc, cntAdd } from "../stats";
+import { pktReset, setReasm, outStart, outLen, verdict } from "../pkt";
+import { parseFrame } from "./iph";
+import { isVip } from "../ctl";
+import { icmpFragTimeExceeded } from "../xmit/icmp";
+import { nextHop } from "../xmit/output";
+import { l2Queue } from "../neigh";
 
 @inline const F_FIRST_IN: u8 = 1;
 @inline const F_LAST_IN: u8 = 2;
@@ -57,10 +66,6 @@ export let defragReason: u32 = 0;
 /** The reassembled frame (its L2 header, then the datagram) inside REASM, and its length. */
 export let reasmFrame: usize = 0;
 export let reasmLen: u32 = 0;
-/** IPCB(skb)->frag_max_size of the packet being processed (0: it did not come in fragments). */
-export let reasmMaxSize: u32 = 0;
-/** How many fragments it came in; their data lengths are in FRAG_GEOM, in offset order. */
-export let reasmNfrags: u32 = 0;
 
 @inline function now(): u32 { return load<u32>(CTL, CTL_NOW); }
 @inline function afIdx(af: u8): usize { return af == AF_INET ? 0 : 4; }
@@ -76,7 +81,7 @@ export function defragInit(): void {
 }
 
 /** Forget the previous packet's reassembly (core calls it before each slot). */
-export function defragReset(): void { reasmMaxSize = 0; reasmNfrags = 0; defragReason = 0; }
+export function defragReset(): void { setReasm(0, 0); defragReason = 0; }
 
 /** ipfrag_time / nf_conntrack_frag6_timeout in ms (af 4 or 6). */
 export function defragSetTime(af: u8, ms: u32): bool {
@@ -151,10 +156,54 @@ function fqDiscard(q: u32): void { cntAdd(CNT_REASM_FRAGS_FREED, fqFree(q)); }
 
 @inline function expired(p: usize): bool { return <i32>(now() - load<u32>(p, FRAGQ_EXPIRES)) >= 0; }
 
-/** ip_expire / nf_ct_frag6_expire: a queue whose timer fired. */
-function fqExpire(q: u32): void {
+/** ip_expire / nf_ct_frag6_expire: a queue whose timer fired (icmp: tell the source, if due). */
+function fqExpire(q: u32, icmp: bool): void {
   cntInc(CNT_REASM_TIMEOUT);
+  let p = fragqPtr(q);
+  if (icmp && (load<u8>(p, FRAGQ_FLAGS) & F_FIRST_IN) && (load<u8>(p, FRAGQ_AF) != AF_INET || isVip(p + FRAGQ_DADDR))) expireIcmp(q);
   fqDiscard(q);
+}
+
+/**
+ * The first fragment of queue q rebuilt in REASM as it came (IPv4: its length as kept), parsed as
+ * the current packet, and an ICMP time exceeded (code 1) to its source queued for drain().
+ * Called between packets only (tick, the start of a batch).
+ */
+function expireIcmp(q: u32): void {
+  let p = fragqPtr(q);
+  let v4 = load<u8>(p, FRAGQ_AF) == AF_INET;
+  let head = load<u32>(p, FRAGQ_HEAD);
+  let dlen = fLen(head);
+  let hdrLen = <u32>load<u16>(p, FRAGQ_HDR_LEN);
+  let l2: u32 = linkType == 1 ? 14 : 0;
+  let vnet: u32 = linkVnet ? VNET_HDR_LEN : 0;
+  let frame = REASM + slotHeadroom + vnet;
+  let ip = frame + l2;
+  memory.copy(ip, p + FRAGQ_HDR, hdrLen);
+  let at = ip + hdrLen;
+  if (v4) {
+    st16be(ip + 2, hdrLen + dlen);
+    ipv4SendCheck(ip, hdrLen);
+  } else {
+    // the Fragment header back, in front of the data (offset 0, M set)
+    store<u8>(at, load<u8>(ip, 6));
+    store<u8>(at, 0, 1);
+    st16be(at + 2, 1);
+    store<u32>(at + 4, bswap<u32>(load<u32>(p, FRAGQ_ID)));
+    store<u8>(ip, 44, 6);
+    at += 8;
+    st16be(ip + 4, <u32>(at - ip) - 40 + dlen);
+  }
+  for (let k: u32 = 0, c = head; k < dlen && c != 0; k += FRAG_CHUNK_SIZE, c = load<u32>(fchMeta(c), FCH_NEXT)) {
+    memory.copy(at + k, fchData(c), dlen - k < FRAG_CHUNK_SIZE ? dlen - k : FRAG_CHUNK_SIZE);
+  }
+  let len = l2 + <u32>(at - ip) + dlen;
+  if (l2) { memory.fill(frame, 0, 12); st16be(frame + 12, v4 ? 0x0800 : 0x86dd); }
+  pktReset(REASM, frame, len);
+  parseFrame(frame, len);                  // a fragment: sets the addresses and lengths the error needs
+  icmpFragTimeExceeded();
+  if (verdict != V_LOCAL) return;          // no room in front: counted by the builder's drop reason only
+  l2Queue(outStart, outLen, 0, 0, nextHop(pktSaddr()));
 }
 
 /** inet_frag_find: the queue of this key, created when there is none (0: no queue free). */
@@ -165,7 +214,7 @@ function fqFind(af: u8, proto: u8, id: u32, s: usize, d: usize): u32 {
     if (load<u8>(p, FRAGQ_AF) == af && load<u8>(p, FRAGQ_PROTO) == proto && load<u32>(p, FRAGQ_ID) == id &&
         addrEq(p + FRAGQ_SADDR, s) && addrEq(p + FRAGQ_DADDR, d)) {
       if (!expired(p)) return q;
-      fqExpire(q);          // its timer is due (tick has not run yet): gone, as in the kernel
+      fqExpire(q, false);   // due within this batch (defragTick ran at its start): gone, no ICMP here
       break;
     }
   }
@@ -194,7 +243,7 @@ export function defragTick(): u32 {
   let n: u32 = 0;
   for (let q: u32 = 1; q <= FRAGQ_MAX; q++) {
     let p = fragqPtr(q);
-    if (load<u8>(p, FRAGQ_STATE) != 0 && expired(p)) { fqExpire(q); n++; }
+    if (load<u8>(p, FRAGQ_STATE) != 0 && expired(p)) { fqExpire(q, true); n++; }
   }
   return n;
 }
@@ -412,12 +461,11 @@ function reasm(q: u32): u32 {
     let maxDf = load<u32>(p, FRAGQ_MAX_DF);
     st16be(ip + 6, maxDf != 0 && maxDf == load<u32>(p, FRAGQ_MAX_SIZE) ? IP_DF : 0);
     ipv4SendCheck(ip, hdrLen);
-    reasmMaxSize = load<u32>(p, FRAGQ_MAX_SIZE);
+    setReasm(load<u32>(p, FRAGQ_MAX_SIZE), n);
   } else {
     st16be(ip + 4, tot - 40);
-    reasmMaxSize = 40 + load<u32>(p, FRAGQ_MAX_SIZE);   // nf_ct_frag6_reasm: sizeof(ipv6hdr) + max_size
+    setReasm(40 + load<u32>(p, FRAGQ_MAX_SIZE), n);   // nf_ct_frag6_reasm: sizeof(ipv6hdr) + max_size
   }
-  reasmNfrags = n;
   fqFree(q);
   cntInc(CNT_REASM_OK);
   reasmFrame = frame;

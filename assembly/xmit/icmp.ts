@@ -16,11 +16,13 @@ import { cntInc } from "../stats";
 @inline export const ICMP_FRAG_NEEDED: u8 = 4;
 @inline export const ICMP_TIME_EXCEEDED: u8 = 11;
 @inline export const ICMP_EXC_TTL: u8 = 0;
+@inline export const ICMP_EXC_FRAGTIME: u8 = 1;
 @inline export const ICMPV6_DEST_UNREACH: u8 = 1;
 @inline export const ICMPV6_PORT_UNREACH: u8 = 4;
 @inline export const ICMPV6_PKT_TOOBIG: u8 = 2;
 @inline export const ICMPV6_TIME_EXCEED: u8 = 3;
 @inline export const ICMPV6_EXC_HOPLIMIT: u8 = 0;
+@inline export const ICMPV6_EXC_FRAGTIME: u8 = 1;
 
 /** RFC 1812 §4.3.2.3: quote as much as fits in 576 bytes; RFC 4443 §2.4(c): in 1280 (IPv6 minimum MTU). */
 @inline const ICMP_QUOTE_MAX_V4: u32 = 576 - 28;
@@ -105,6 +107,11 @@ export function icmpPortUnreach(): void {
 export function icmpTimeExceeded(): void {
   if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0);
   else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0);
+}
+/** ip_expire / ip6frag_expire_frag_queue: fragment reassembly time exceeded, quoting the first fragment. */
+export function icmpFragTimeExceeded(): void {
+  if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0);
+  else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_FRAGTIME, 0);
 }
 /** Path MTU: fragmentation needed and DF set (ICMPv6: packet too big), with the `mtu` to use. */
 export function icmpTooBig(mtu: u32): void {

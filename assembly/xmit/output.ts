@@ -34,9 +34,10 @@ import {
 import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
 import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
-import { setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag } from "../pkt";
+import {
+  setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag, reasmMaxSize, reasmNfrags,
+} from "../pkt";
 import { cntAdd } from "../stats";
-import { reasmMaxSize, reasmNfrags } from "../packet/defrag";
 import { FRAG_GEOM } from "../layout";
 import { l2Xmit, l2Queue, holdFree, neighReady } from "../neigh";
 

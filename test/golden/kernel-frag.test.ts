@@ -79,3 +79,40 @@ describe('kernel fragment reassembly before IPVS NAT (nat-frag)', () => {
     expect(e.fragState().mem4 + e.fragState().mem6).toBe(0);
   });
 });
+
+describe('kernel fragment reassembly timeout (nat-frag-expire)', () => {
+  const edir = join(import.meta.dirname, 'kernel', 'recorded', 'nat-frag-expire');
+  test.skipIf(!existsSync(join(edir, 'client-side.pcap')))('incomplete datagrams expire; those with their first fragment get ICMP reassembly time exceeded, as the kernel sent', async () => {
+    const e = await engine();
+    const u4 = { proto: 'UDP', addr: '198.18.2.31', port: 53 } as const;
+    const u6 = { proto: 'UDP', addr: '2001:2::200', port: 53 } as const;
+    e.addService({ ...u4, sched: 'rr' }); e.addDest(u4, { addr: '198.18.1.13', port: 5353, fwd: 'Masq' });
+    e.addService({ ...u6, sched: 'rr' }); e.addDest(u6, { addr: '2001:2:0:1::13', port: 5353, fwd: 'Masq' });
+    const all = [...records([new Uint8Array(readFileSync(join(edir, 'client-side.pcap')))])].map((r) => ({ ts: Number(r.tsNs / 1000n) / 1000, l3: r.data.slice(14) }));
+    const input = all.filter((p) => [CLIENT4, CLIENT6].includes(srcHex(p.l3)));
+    expect(input.length).toBe(4);
+    // the kernel's errors: ICMP type 11 / ICMPv6 type 3, code 1, to the client
+    const kernel = all.filter((p) => [CLIENT4, CLIENT6].includes(dstHex(p.l3)) && (v4(p.l3) ? p.l3[9] === 1 && p.l3[20] === 11 : p.l3[6] === 58 && p.l3[40] === 3));
+    expect(kernel.length).toBe(2);
+    for (const p of input) expect(e.processFrame(p.l3, p.ts).verdict).toBe('STOLEN');
+    const ours: { ts: number; l3: Uint8Array }[] = [];
+    // tick each second, as the director does, up to the end of the capture
+    for (let t = input[0].ts; t <= all[all.length - 1].ts + 1000; t += 1000) {
+      e.tick(t);
+      for (let k = e.drain(), i = 0; i < k; i++) ours.push({ ts: t, l3: e.output(i) });
+    }
+    expect(ours.length).toBe(2);
+    // the sender's own choices masked: IPv4 id (and so the header checksum), IPv6 flow label
+    const mask = (p: Uint8Array) => { const q = p.slice(); if (v4(q)) { q[4] = 0; q[5] = 0; q[10] = 0; q[11] = 0; } else { q[1] &= 0xf0; q[2] = 0; q[3] = 0; } return q; };
+    for (let i = 0; i < 2; i++) {
+      expect(hex(mask(ours[i].l3))).toBe(hex(mask(kernel[i].l3)));
+      // the kernel's timer fired 30 s / 60 s after the first fragment plus its timer wheel's slack
+      // (coarse for long timers: 1.6 s here); ours at the first tick past the deadline
+      expect(ours[i].ts - input[0].ts).toBeGreaterThanOrEqual(v4(ours[i].l3) ? 30_000 : 60_000);
+      expect(kernel[i].ts - ours[i].ts).toBeGreaterThan(-1000);
+      expect(kernel[i].ts - ours[i].ts).toBeLessThan(4000);
+    }
+    expect(e.counters().reasm_timeout).toBe(4n);
+    expect(e.fragState().queues).toBe(0);
+  });
+});

@@ -201,20 +201,32 @@ describe.each([4, 6] as const)('IPv%i reassembly', (af) => {
     e.tick(T0 + life);
     expect(e.fragState()).toMatchObject({ queues: 0, mem4: 0, mem6: 0 });
     expect([e.counters().reasm_timeout, e.counters().reasm_frags_freed]).toEqual([1n, 2n]);
+    // its first fragment had come: ICMP fragment reassembly time exceeded to the client, from the
+    // VIP, quoting that fragment (RFC 792 / RFC 4443 §3.3 code 1), waiting for drain()
+    const k = e.drain();
+    expect(k).toBe(1);
+    const icmp = e.output(0);
+    const l3 = af === 4 ? 20 : 40;
+    expect([icmp[l3], icmp[l3 + 1]]).toEqual(af === 4 ? [11, 1] : [3, 1]);
+    expect(hex(icmp.subarray(l3 + 8, l3 + 8 + 40))).toBe(hex(fs[0].subarray(0, 40)));
+    expect(icmp.length).toBe(af === 4 ? 576 : 1280);
     // settable; a queue's timer is set when it is created
     e.setFragTime(af, 5000);
     expect(e.fragState()[af === 4 ? 'time4' : 'time6']).toBe(5000);
-    // the last fragment now starts a new queue: nothing leaves
+    // the last fragment now starts a new queue: nothing leaves, and no ICMP when it expires (no first fragment)
     expect(run(e, [fs[2]], T0 + life + 1).out).toEqual([]);
     e.tick(T0 + life + 5000);
     expect(e.fragState().queues).toBe(1);
     e.tick(T0 + life + 5001);
     expect(e.fragState().queues).toBe(0);
-    // a fragment arriving after the timer is due (before any tick) finds its queue gone too
+    expect(e.drain()).toBe(0);
+    // a queue due when a batch starts expires before the batch's fragments look for it
     run(e, [fs[0]], T0 + 100_000);
     const r = run(e, [fs[1], fs[2]], T0 + 106_000);
-    expect(r.out).toEqual([]);
+    expect(r.out.length).toBe(1);                 // only the ICMP error
+    expect(r.out[0][af === 4 ? 9 : 6]).toBe(af === 4 ? 1 : 58);
     expect(e.counters().reasm_timeout).toBe(3n);
+    expect(e.counters().icmp_error_sent).toBe(2n);
     expect(() => e.setFragTime(af, 0)).toThrow();
   });
 
