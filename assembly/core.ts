@@ -15,7 +15,7 @@ import {
   SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP, SET_SLOPPY_SCTP,
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
   CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP, CNT_CONN_FULL, CNT_NO_DEST, CNT_DEST_UNAVAILABLE,
-  CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM,
+  CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM, CNT_REASM_HELD,
 } from "./defs";
 import { REASM } from "./layout";
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP } from "./packet/defrag";
@@ -296,7 +296,7 @@ function processOne(i: u32): void {
     // datagram is whole; the one that completes it has the whole datagram processed in REASM,
     // and finish() copies what goes out back into this slot
     let d = defragIn();
-    if (d == DEFRAG_HELD) { finish(meta, V_STOLEN, 0, 0); return; }
+    if (d == DEFRAG_HELD) { cntInc(CNT_REASM_HELD); finish(meta, V_STOLEN, 0, 0); return; }
     if (d == DEFRAG_DROP) { finish(meta, V_DROP, defragReason, 0); return; }
     reasmSlot = slot;
     pktReset(REASM, reasmFrame, reasmLen);

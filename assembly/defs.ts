@@ -168,7 +168,8 @@
 @inline export const CNT_REASM_NO_ROOM: u32 = 54;    // dropped: a reassembled datagram sent whole does not fit a slot
 @inline export const CNT_REASM_FRAGS_FREED: u32 = 55; // held fragments freed with a queue (timeout, overlap, oversize)
 @inline export const CNT_REASM_TOO_BIG: u32 = 56;   // dropped: IPv6 reassembled, its largest fragment over the path MTU (__mtu_check_toobig_v6)
-@inline export const CNT_LAST: u32 = 57;
+@inline export const CNT_REASM_HELD: u32 = 57;      // fragments kept in a queue (their slot STOLEN) until the datagram is whole
+@inline export const CNT_LAST: u32 = 58;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -230,6 +231,7 @@ export function counterName(i: u32): string {
     case CNT_REASM_NO_ROOM: return "drop_reasm_no_room";
     case CNT_REASM_FRAGS_FREED: return "reasm_frags_freed";
     case CNT_REASM_TOO_BIG: return "drop_reasm_too_big";
+    case CNT_REASM_HELD: return "reasm_held";
   }
   return "";
 }
