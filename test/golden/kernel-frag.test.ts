@@ -24,9 +24,9 @@ const dir = join(import.meta.dirname, 'kernel', 'recorded', 'nat-frag');
 const CLIENT4 = 'c6130003', CLIENT6 = '20010002000000020000000000000003';
 const RS4 = 'c612010d', RS6 = '20010002000000010000000000000013';
 
-interface Pkt { ts: number; l3: Uint8Array }
+interface Pkt { ts: number; l3: Uint8Array; frame: Uint8Array }
 function load(side: string): Pkt[] {
-  return [...records([new Uint8Array(readFileSync(join(dir, `${side}-side.pcap`)))])].map((r) => ({ ts: Number(r.tsNs / 1000n) / 1000, l3: r.data.slice(14) }));
+  return [...records([new Uint8Array(readFileSync(join(dir, `${side}-side.pcap`)))])].map((r) => ({ ts: Number(r.tsNs / 1000n) / 1000, l3: r.data.slice(14), frame: r.data.slice() }));
 }
 const v4 = (p: Uint8Array) => p[0] >> 4 === 4;
 const srcHex = (p: Uint8Array) => hex(v4(p) ? p.subarray(12, 16) : p.subarray(8, 24));
@@ -36,29 +36,42 @@ const maskId = (p: Uint8Array) => { const q = p.slice(); if (!v4(q) && q[6] === 
 /** Source port of a first fragment / whole datagram (UDP), for messages. */
 const describe_ = (p: Uint8Array) => v4(p) ? `IPv4 id ${(p[4] << 8) | p[5]} off ${(((p[6] << 8) | p[7]) & 0x1fff) * 8} len ${p.length}` : `IPv6 len ${p.length} ${p[6] === 44 ? `frag off ${((p[42] << 8) | p[43]) & 0xfff8}` : 'whole'}`;
 
-describe('kernel fragment reassembly before IPVS NAT (nat-frag)', () => {
+describe.each(['ip', 'ethernet'] as const)('kernel fragment reassembly before IPVS NAT (nat-frag), %s link', (link) => {
   test.skipIf(!existsSync(join(dir, 'client-side.pcap')))('what reaches the real server, fragment for fragment', async () => {
-    const e = await engine();
+    const eth = link === 'ethernet';
+    // on a TAP the frames are the recording's own Ethernet frames, MACs included (the director's
+    // vd1 is 02:00:00:00:01:fe; its neighbour entries for the real server as the kernel used them)
+    const e = await engine(eth ? { link: 'ethernet', headroom: 256, slotSize: 4096 } : {});
+    if (eth) {
+      const dest = load('dest');
+      const mac = (want4: boolean) => [...dest.find((p) => v4(p.l3) === want4 && [RS4, RS6].includes(dstHex(p.l3)))!.frame.subarray(0, 6)]
+        .map((b) => b.toString(16).padStart(2, '0')).join(':');
+      e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254', ipv6: '2001:2:0:1::fe' });
+      e.addNeighbour('198.18.1.13', mac(true)); e.addNeighbour('2001:2:0:1::13', mac(false));
+    }
+    const pick = (p: Pkt) => (eth ? p.frame : p.l3);
     const u4 = { proto: 'UDP', addr: '198.18.2.31', port: 53 } as const;
     const u6 = { proto: 'UDP', addr: '2001:2::200', port: 53 } as const;
     e.addService({ ...u4, sched: 'rr' }); e.addDest(u4, { addr: '198.18.1.13', port: 5353, fwd: 'Masq' });
     e.addService({ ...u6, sched: 'rr' }); e.addDest(u6, { addr: '2001:2:0:1::13', port: 5353, fwd: 'Masq' });
     const input = load('client').filter((p) => [CLIENT4, CLIENT6].includes(srcHex(p.l3)));
-    let kernel = load('dest').filter((p) => [RS4, RS6].includes(dstHex(p.l3))).map((p) => p.l3);
+    let kernel = load('dest').filter((p) => [RS4, RS6].includes(dstHex(p.l3))).map(pick);
     expect(input.length).toBe(58);   // 30 IPv4 (the kernel's ReasmReqds), 28 IPv6
     // the deliberate difference: the kernel forwarded this one fragment as it was (G6, id 1008)
-    const g6 = kernel.findIndex((p) => !v4(p) && p[6] === 44 && hex(p.subarray(44, 48)) === '000003f0');
+    const g6 = kernel.findIndex((f) => { const p = eth ? f.subarray(14) : f; return !v4(p) && p[6] === 44 && hex(p.subarray(44, 48)) === '000003f0'; });
     expect(g6).toBeGreaterThanOrEqual(0);
     kernel = kernel.filter((_, i) => i !== g6);
     expect(kernel.length).toBe(41);   // IPv4: the kernel's FragCreates 23; IPv6 18
     const ours: Uint8Array[] = [];
     for (const p of input) {
-      const r = e.processFrame(p.l3, p.ts);
+      const r = e.processFrame(pick(p), p.ts);
       if (r.verdict === 'XMIT') ours.push(r.data);
       for (let k = e.drain(); k > 0; k = 0) for (let i = 0; i < k; i++) ours.push(e.output(i));
     }
-    expect(ours.map(describe_)).toEqual(kernel.map(describe_));
-    for (let i = 0; i < kernel.length; i++) expect.soft(hex(maskId(ours[i])), `frame ${i}: ${describe_(kernel[i])}`).toBe(hex(maskId(kernel[i])));
+    const l3 = (f: Uint8Array) => (eth ? f.subarray(14) : f);
+    expect(ours.map((f) => describe_(l3(f)))).toEqual(kernel.map((f) => describe_(l3(f))));
+    const masked = (f: Uint8Array) => (eth ? hex(f.subarray(0, 14)) : '') + hex(maskId(l3(f)));
+    for (let i = 0; i < kernel.length; i++) expect.soft(masked(ours[i]), `frame ${i}: ${describe_(l3(kernel[i]))}`).toBe(masked(kernel[i]));
     const c = e.counters();
     // 8 IPv4 and 7 IPv6 datagrams completed, as the kernel's ReasmOKs (IPv4 8) and conns (IPv6 7 + the G6 fragment)
     expect(c.reasm_ok).toBe(15n);
