@@ -26,6 +26,7 @@
 // ip_do_fragment / ip6_fragment), or when one of them does not fit the path MTU (or NAT changed
 // the length: FULLNAT's TOA), cut to min(MTU, frag_max_size) (IPv6: at least 1280). The
 // recording test/golden/kernel/recorded/nat-frag shows both: 600/1184/1216 stays 600/1184/1216.
+// Tunnelled, the outer packet is cut to min(MTU, frag_max_size) (recorded/frag-tun).
 // IPv4 keeps the datagram's identification, IPv6 gets a new one (ip6_fragment ipv6_select_ident).
 import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG } from "../defs";
 import {
@@ -103,7 +104,10 @@ export function finishOutput(): void {
     }
     return;
   }
-  if (!routeFrag || len <= mtu) emit(ip, len, l2len, nh);
+  // a tunnelled reassembled datagram: the outer packet is cut to min(MTU, frag_max_size), as
+  // ip_do_fragment does with the IPCB the encapsulation keeps (recorded: cases/frag-tun.sh)
+  if (reasmMaxSize != 0 && reasmMaxSize < mtu) mtu = reasmMaxSize < 1280 && !v4 ? 1280 : reasmMaxSize;
+  if (!routeFrag || (len <= mtu && reasmMaxSize == 0)) emit(ip, len, l2len, nh);
   else if (v4) fragment4(ip, len, l2len, mtu, nh);
   else fragment6(ip, len, l2len, mtu, nh);
 }

@@ -129,3 +129,34 @@ describe('kernel fragment reassembly timeout (nat-frag-expire)', () => {
     expect(e.fragState().queues).toBe(0);
   });
 });
+
+describe('kernel fragment reassembly before DR and IPIP (frag-tun), TAP link', () => {
+  const tdir = join(import.meta.dirname, 'kernel', 'recorded', 'frag-tun');
+  test.skipIf(!existsSync(join(tdir, 'client-side.pcap')))('DR sends the fragments as they came; IPIP cuts the outer packet to min(MTU, frag_max_size)', async () => {
+    const rd = (side: string) => [...records([new Uint8Array(readFileSync(join(tdir, `${side}-side.pcap`)))])].map((r) => ({ ts: Number(r.tsNs / 1000n) / 1000, f: r.data.slice() }));
+    const cli = rd('client').filter((p) => p.f[12] === 8 && p.f[13] === 0 && hex(p.f.subarray(26, 30)) === CLIENT4);
+    const dst = rd('dest').filter((p) => p.f[12] === 8 && p.f[13] === 0 && [CLIENT4, 'c61201fe'].includes(hex(p.f.subarray(26, 30)))).map((p) => p.f);
+    expect(cli.length).toBe(3 + 3 + 3 + 3 + 5);
+    expect(dst.length).toBe(3 + 3 + 3 + 3 + 6);
+    const e = await engine({ link: 'ethernet', headroom: 256, slotSize: 4096 });
+    e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254' });
+    const mac = [...dst[0].subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    e.addNeighbour('198.18.1.11', mac); e.addNeighbour('198.18.1.12', mac);
+    for (const [vip, rs, fwd] of [['198.18.2.20', '198.18.1.11', 'Route'], ['198.18.2.21', '198.18.1.12', 'Tunnel']] as const) {
+      e.addService({ proto: 'UDP', addr: vip, port: 53, sched: 'rr' });
+      e.addDest({ proto: 'UDP', addr: vip, port: 53 }, { addr: rs, port: 53, fwd });
+    }
+    const ours: Uint8Array[] = [];
+    for (const p of cli) {
+      const r = e.processFrame(p.f, p.ts);
+      if (r.verdict === 'XMIT') ours.push(r.data);
+      for (let k = e.drain(), i = 0; i < k; i++) ours.push(e.output(i));
+    }
+    // the outer IPv4 id is the kernel's own (and so the header checksum)
+    const mask = (f: Uint8Array) => { const q = f.slice(); if (q[23] === 4) { q[18] = 0; q[19] = 0; q[24] = 0; q[25] = 0; } return hex(q); };
+    expect(ours.map((f) => f.length)).toEqual(dst.map((f) => f.length));
+    for (let i = 0; i < dst.length; i++) expect.soft(mask(ours[i]), `frame ${i}`).toBe(mask(dst[i]));
+    // the fragments of one outer packet share an id
+    expect(new Set(ours.slice(6, 9).map((f) => (f[18] << 8) | f[19])).size).toBe(1);
+  });
+});
