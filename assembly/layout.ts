@@ -93,6 +93,7 @@
 @inline export const CTL_FRAG_MEM: u32 = 3088;      // u32 × 2 bytes held (chunks × FRAG_CHUNK_SIZE, like skb truesize)
 @inline export const CTL_FRAG_CHUNK_FREE: u32 = 3096; // u32 free-chunk list head (1-based, 0 = none)
 @inline export const CTL_FRAG_QUEUES: u32 = 3100;   // u32 queues in use
+@inline export const CTL_FRAG_NEXT_DUE: u32 = 3104; // u32 engine ms: no queue expires before (tick skips the scan)
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |

@@ -28,7 +28,7 @@
 // test/golden/kernel/recorded/nat-frag-expire. It leaves through the hold queue (drain()).
 // Not modelled: ipfrag_max_dist (ip_frag_too_far), ECN combination (ip_frag_ecn_table).
 import {
-  CTL, CTL_NOW, CTL_HASH_SEED, CTL_FRAG_TIME, CTL_FRAG_HIGH, CTL_FRAG_MEM, CTL_FRAG_CHUNK_FREE, CTL_FRAG_QUEUES,
+  CTL, CTL_NOW, CTL_HASH_SEED, CTL_FRAG_TIME, CTL_FRAG_HIGH, CTL_FRAG_MEM, CTL_FRAG_CHUNK_FREE, CTL_FRAG_QUEUES, CTL_FRAG_NEXT_DUE,
   FRAGQ_MAX, FRAG_TAB, FRAG_TAB_SIZE, FRAG_CHUNK_SIZE, FRAG_CHUNKS, FRAG_GEOM, REASM, slotHeadroom, linkVnet, linkType,
   FRAGQ_STATE, FRAGQ_AF, FRAGQ_PROTO, FRAGQ_FLAGS, FRAGQ_ID, FRAGQ_SADDR, FRAGQ_DADDR, FRAGQ_LEN, FRAGQ_MEAT,
   FRAGQ_MAX_SIZE, FRAGQ_MAX_DF, FRAGQ_EXPIRES, FRAGQ_HEAD, FRAGQ_NEXT, FRAGQ_HDR_LEN, FRAGQ_NFRAGS, FRAGQ_TAIL,
@@ -230,7 +230,9 @@ function fqFind(af: u8, proto: u8, id: u32, s: usize, d: usize): u32 {
   store<u32>(p, id, FRAGQ_ID);
   addrCopy(p + FRAGQ_SADDR, s);
   addrCopy(p + FRAGQ_DADDR, d);
-  store<u32>(p, now() + load<u32>(CTL + afIdx(af), CTL_FRAG_TIME), FRAGQ_EXPIRES);
+  let due = now() + load<u32>(CTL + afIdx(af), CTL_FRAG_TIME);
+  store<u32>(p, due, FRAGQ_EXPIRES);
+  if (load<u32>(CTL, CTL_FRAG_QUEUES) == 0 || <i32>(due - load<u32>(CTL, CTL_FRAG_NEXT_DUE)) < 0) store<u32>(CTL, due, CTL_FRAG_NEXT_DUE);
   store<u32>(p, load<u32>(b), FRAGQ_NEXT);
   store<u32>(b, q);
   store<u32>(CTL, load<u32>(CTL, CTL_FRAG_QUEUES) + 1, CTL_FRAG_QUEUES);
@@ -239,12 +241,16 @@ function fqFind(af: u8, proto: u8, id: u32, s: usize, d: usize): u32 {
 
 /** Expire the queues whose timer is due (tick). Returns how many. */
 export function defragTick(): u32 {
-  if (load<u32>(CTL, CTL_FRAG_QUEUES) == 0) return 0;
+  if (load<u32>(CTL, CTL_FRAG_QUEUES) == 0 || <i32>(now() - load<u32>(CTL, CTL_FRAG_NEXT_DUE)) < 0) return 0;
   let n: u32 = 0;
+  let next: u32 = now() + 0x7fffffff;
   for (let q: u32 = 1; q <= FRAGQ_MAX; q++) {
     let p = fragqPtr(q);
-    if (load<u8>(p, FRAGQ_STATE) != 0 && expired(p)) { fqExpire(q, true); n++; }
+    if (load<u8>(p, FRAGQ_STATE) == 0) continue;
+    if (expired(p)) { fqExpire(q, true); n++; }
+    else if (<i32>(load<u32>(p, FRAGQ_EXPIRES) - next) < 0) next = load<u32>(p, FRAGQ_EXPIRES);
   }
+  store<u32>(CTL, next, CTL_FRAG_NEXT_DUE);
   return n;
 }
 

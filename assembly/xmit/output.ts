@@ -174,10 +174,31 @@ function sendFragments(ip: usize, hdrLen: u32, data: usize, left: u32, step: u32
     let f = l2Queue(ip - l2len, l2len + hdrLen, data + off, len, nh);
     if (f == 0) break;     // cannot happen after roomFor
     if (v6) frag6Header(f + l2len, len, off, k + 1 < n);
-    else frag4Header(f + l2len, hdrLen, len, off, k + 1 < n);
+    else {
+      if (hdrLen > 20) ipOptionsFragment(f + l2len, hdrLen);
+      frag4Header(f + l2len, hdrLen, len, off, k + 1 < n);
+    }
     off += len;
   }
   cntAdd(CNT_FRAG_CREATED, n);
+}
+
+/**
+ * ip_options_fragment: fragments after the first carry only the options whose copied flag is
+ * set (RFC 791); the others become NOPs, the header keeps its length.
+ */
+function ipOptionsFragment(ip: usize, hlen: u32): void {
+  let o: u32 = 20;
+  while (o < hlen) {
+    let t = load<u8>(ip + o);
+    if (t == 0) break;                        // end of options
+    if (t == 1) { o++; continue; }            // NOP
+    if (o + 1 >= hlen) break;
+    let l = <u32>load<u8>(ip + o + 1);
+    if (l < 2 || o + l > hlen) break;
+    if ((t & 0x80) == 0) memory.fill(ip + o, 1, l);
+    o += l;
+  }
 }
 
 @inline function frag4Header(ip: usize, hlen: u32, len: u32, off: u32, more: bool): void {

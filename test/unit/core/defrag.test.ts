@@ -313,6 +313,21 @@ describe('odd lengths, atomic fragments, other directions', () => {
     expect(e.counters().reasm_frags_freed).toBe(1n);
   });
 
+  test('IPv4 options: the first fragment keeps them all, the others only the copied ones (ip_options_fragment)', async () => {
+    const { e } = await nat(4);
+    const base = dgram(4);
+    // 8 bytes of options: a record route (7, not copied) of 7 bytes + EOL... then a NOP: use RR (7 bytes) + NOP
+    const whole = new Uint8Array(base.length + 8);
+    whole.set(base.subarray(0, 20)); whole.set([7, 7, 4, 0, 0, 0, 0, 1], 20); whole.set(base.subarray(20), 28);
+    whole[0] = 0x47; whole[2] = whole.length >> 8; whole[3] = whole.length & 0xff;
+    whole[10] = 0; whole[11] = 0; const c = csum(whole.subarray(0, 28)); whole[10] = c >> 8; whole[11] = c & 0xff;
+    const { out } = run(e, frag(whole, even(3000, 1184)));
+    expect(out.length).toBe(3);
+    expect([...out[0].subarray(20, 28)]).toEqual([7, 7, 4, 0, 0, 0, 0, 1]);
+    for (const f of out.slice(1)) expect([...f.subarray(20, 28)]).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    for (const f of out) expect(csum(f.subarray(0, 28))).toBe(0);
+  });
+
   test('IPv6 atomic fragment (offset 0, M 0; RFC 6946): goes out at once, whole, without its Fragment header', async () => {
     const { e } = await nat(6);
     const whole = dgram(6, 92);
@@ -346,6 +361,12 @@ describe('odd lengths, atomic fragments, other directions', () => {
     r = run(e, frag(big, even(3000, 1184)));
     expect(r.verdicts).toEqual(['STOLEN', 'STOLEN', 'DROP']);
     expect(e.result(0).reason).toBe('drop_reasm_no_room');
+    // an incomplete datagram for a forwarded (not local) IPv4 destination expires silently
+    // (ip_expire: no ICMP unless the destination is local)
+    run(e, frag(big, [[0, 1184]], { lastMf: true }), T0 + 1);
+    e.tick(T0 + 31_000);
+    expect(e.counters().reasm_timeout).toBe(1n);
+    expect(e.drain()).toBe(0);
   });
 
   test('fuzz: random fragments of random datagrams never trap, every verdict is known, every queue and byte is freed by the timer', async () => {
