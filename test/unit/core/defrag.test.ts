@@ -6,7 +6,7 @@
  * lengths, timeouts and the memory threshold hold, each outcome under its counter.
  */
 import { describe, test, expect } from 'vitest';
-import { natEngine, VIP, CLIENT, RS, VIP6, CLIENT6, RS6 } from '../../helpers/engine.ts';
+import { natEngine, engine, VIP, CLIENT, RS, VIP6, CLIENT6, RS6 } from '../../helpers/engine.ts';
 import { ip, hex, csum } from '../../helpers/pkt.ts';
 import type { Engine } from '../../../host/engine.ts';
 
@@ -396,5 +396,47 @@ describe('odd lengths, atomic fragments, other directions', () => {
     const c = e.counters();
     expect(c.reasm_reqds).toBeGreaterThan(3000n);
     expect(c.drop_reasm_overlap + c.drop_reasm_duplicate).toBeGreaterThan(0n);
+  });
+});
+
+describe('other links', () => {
+  const ETH_CLIENT = '02:00:00:00:00:02', ME = '02:00:00:00:01:fe', RS_MAC = '02:00:00:00:01:01';
+  const macb = (m: string) => Uint8Array.from(m.split(':').map((x) => parseInt(x, 16)));
+  const eth = (p: Uint8Array, src = ETH_CLIENT) => { const f = new Uint8Array(14 + p.length); f.set(macb(ME)); f.set(macb(src), 6); f[12] = v4(p) ? 0x08 : 0x86; f[13] = v4(p) ? 0 : 0xdd; f.set(p, 14); return f; };
+
+  test.each([4, 6] as const)('TAP, IPv%i: the fragments leave with the real server\'s MAC; an expired queue\'s ICMP error goes to the client\'s', async (af) => {
+    const e = await engine({ link: 'ethernet', headroom: 256, slotSize: 4096 });
+    e.setLink({ mac: ME, ipv4: '198.18.0.254', ipv6: '2001:2::fe' });
+    const rs = af === 4 ? RS[0] : RS6[0];
+    e.addNeighbour(rs, RS_MAC); e.addNeighbour(af === 4 ? CLIENT : CLIENT6, ETH_CLIENT);
+    const k = { proto: 'UDP', addr: af === 4 ? VIP : VIP6, port: 53 } as const;
+    e.addService({ ...k, sched: 'rr' }); e.addDest(k, { addr: rs, port: 5353, fwd: 'Masq' });
+    const whole = dgram(af);
+    const { out } = run(e, frag(whole, even(3000, 1184)).map((p) => eth(p)));
+    expect(out.length).toBe(3);
+    for (const f of out) expect([hex(f.subarray(0, 6)), hex(f.subarray(6, 12))]).toEqual([hex(macb(RS_MAC)), hex(macb(ME))]);
+    expect(hex(join(out.map((f) => f.subarray(14))))).toBe(hex(await reference(whole, af)));
+    // a lone first fragment, expired: the error leaves toward the client's MAC
+    run(e, frag(dgram(af, 2992, 4999), [[0, 1184]], { lastMf: true, id: 5 }).map((p) => eth(p)), T0);
+    e.tick(T0 + (af === 4 ? 30_000 : 60_000));
+    expect(e.drain()).toBe(1);
+    const icmp = e.output(0);
+    expect(hex(icmp.subarray(0, 12))).toBe(hex(macb(ETH_CLIENT)) + hex(macb(ME)));
+    expect(icmp[14 + (af === 4 ? 20 : 40)]).toBe(af === 4 ? 11 : 3);
+  });
+
+  test('TUN with offloads: the virtio-net header stays in front of every fragment in and out', async () => {
+    const e = await engine({ link: 'ip-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
+    const k = { proto: 'UDP', addr: VIP, port: 53 } as const;
+    e.addService({ ...k, sched: 'rr' }); e.addDest(k, { addr: RS[0], port: 5353, fwd: 'Masq' });
+    const whole = dgram(4);
+    const vnet = (p: Uint8Array) => { const f = new Uint8Array(10 + p.length); f.set(p, 10); return f; };
+    const { out, verdicts } = run(e, frag(whole, even(3000, 1184)).map(vnet));
+    expect(verdicts).toEqual(['STOLEN', 'STOLEN', 'XMIT']);
+    for (const f of out) expect(hex(f.subarray(0, 10))).toBe('00'.repeat(10));
+    expect(hex(join(out.map((f) => f.subarray(10))))).toBe(hex(await reference(whole, 4)));
+    // a fragment claiming a partial checksum or GSO was not asked for
+    const bad = vnet(frag(whole, [[0, 1184]], { lastMf: true })[0]); bad[0] = 1;
+    expect(e.processFrame(bad, T0).reason).toBe('drop_bad_vnet_hdr');
   });
 });
