@@ -23,12 +23,15 @@
 // remembered for the way out: output.ts sends the datagram as the fragments it came in
 // (ip_do_fragment / ip6_fragment's frag_list fast path), or cut to frag_max_size.
 // A queue that expires with its first fragment sends ICMP "fragment reassembly time exceeded"
-// to the source, quoting that fragment (ip_expire: IPv4 only when the datagram was for a local
-// address, a VIP here; ip6frag_expire_frag_queue: always) — both recorded in
-// test/golden/kernel/recorded/nat-frag-expire. It leaves through the hold queue (drain()).
+// to the source, quoting that fragment (ip_expire; ip6frag_expire_frag_queue), recorded in
+// test/golden/kernel/recorded/nat-frag-expire: for a VIP from the VIP; for a datagram the
+// director forwards, from the director's own address (the kernel picks one by route; here the
+// link address of the family, setLink; none set: no error), IPv4 quoting the fragment with its
+// TTL already decremented (IPVS's ip_vs_out_hook gathers forwarded fragments after ip_forward).
+// It leaves through the hold queue (drain()).
 // Not modelled: ipfrag_max_dist (ip_frag_too_far), ECN combination (ip_frag_ecn_table).
 import {
-  CTL, CTL_NOW, CTL_HASH_SEED, CTL_FRAG_TIME, CTL_FRAG_HIGH, CTL_FRAG_MEM, CTL_FRAG_CHUNK_FREE, CTL_FRAG_QUEUES, CTL_FRAG_NEXT_DUE,
+  CTL, CTL_NOW, CTL_HASH_SEED, CTL_LINK_IP4, CTL_LINK_IP6, CTL_FRAG_TIME, CTL_FRAG_HIGH, CTL_FRAG_MEM, CTL_FRAG_CHUNK_FREE, CTL_FRAG_QUEUES, CTL_FRAG_NEXT_DUE,
   FRAGQ_MAX, FRAG_TAB, FRAG_TAB_SIZE, FRAG_CHUNK_SIZE, FRAG_CHUNKS, FRAG_GEOM, REASM, slotHeadroom, linkVnet, linkType,
   FRAGQ_STATE, FRAGQ_AF, FRAGQ_PROTO, FRAGQ_FLAGS, FRAGQ_ID, FRAGQ_SADDR, FRAGQ_DADDR, FRAGQ_LEN, FRAGQ_MEAT,
   FRAGQ_MAX_SIZE, FRAGQ_MAX_DF, FRAGQ_EXPIRES, FRAGQ_HEAD, FRAGQ_NEXT, FRAGQ_HDR_LEN, FRAGQ_NFRAGS, FRAGQ_TAIL,
@@ -38,7 +41,7 @@ import {
   AF_INET, V_LOCAL, CNT_REASM_REQDS, CNT_REASM_OK, CNT_REASM_FAILS, CNT_REASM_OVERLAP, CNT_REASM_DUP, CNT_REASM_TIMEOUT,
   CNT_REASM_OVER_BUDGET, CNT_REASM_OVERSIZE, CNT_REASM_BAD_FRAG, CNT_REASM_FRAGS_FREED,
 } from "../defs";
-import { ld16be, ld32be, st16be, addrEq, addrCopy, addrFold } from "./bytes";
+import { ld16be, ld32be, st16be, addrEq, addrCopy, addrFold, addrIsZero } from "./bytes";
 import { ipv4SendCheck } from "./csum";
 import { pFrame, pL3, pLen, pAf, pHdrLen, extFragOff, extFragNhOff, VNET_HDR_LEN, pktSaddr, pktDaddr } from "./iph";
 import { cntInc, cntAdd } from "../stats";
@@ -160,7 +163,7 @@ function fqDiscard(q: u32): void { cntAdd(CNT_REASM_FRAGS_FREED, fqFree(q)); }
 function fqExpire(q: u32, icmp: bool): void {
   cntInc(CNT_REASM_TIMEOUT);
   let p = fragqPtr(q);
-  if (icmp && (load<u8>(p, FRAGQ_FLAGS) & F_FIRST_IN) && (load<u8>(p, FRAGQ_AF) != AF_INET || isVip(p + FRAGQ_DADDR))) expireIcmp(q);
+  if (icmp && (load<u8>(p, FRAGQ_FLAGS) & F_FIRST_IN)) expireIcmp(q);
   fqDiscard(q);
 }
 
@@ -172,6 +175,9 @@ function fqExpire(q: u32, icmp: bool): void {
 function expireIcmp(q: u32): void {
   let p = fragqPtr(q);
   let v4 = load<u8>(p, FRAGQ_AF) == AF_INET;
+  let local = isVip(p + FRAGQ_DADDR);
+  let src = local ? p + FRAGQ_DADDR : CTL + (v4 ? CTL_LINK_IP4 : CTL_LINK_IP6);
+  if (addrIsZero(src) || (v4 && !local && load<u32>(src, 12) == 0)) return;
   let head = load<u32>(p, FRAGQ_HEAD);
   let dlen = fLen(head);
   let hdrLen = <u32>load<u16>(p, FRAGQ_HDR_LEN);
@@ -183,6 +189,7 @@ function expireIcmp(q: u32): void {
   let at = ip + hdrLen;
   if (v4) {
     st16be(ip + 2, hdrLen + dlen);
+    if (!local && load<u8>(ip, 8) > 1) store<u8>(ip, load<u8>(ip, 8) - 1, 8);
     ipv4SendCheck(ip, hdrLen);
   } else {
     // the Fragment header back, in front of the data (offset 0, M set)
@@ -201,7 +208,7 @@ function expireIcmp(q: u32): void {
   if (l2) { memory.fill(frame, 0, 12); st16be(frame + 12, v4 ? 0x0800 : 0x86dd); }
   pktReset(REASM, frame, len);
   parseFrame(frame, len);                  // a fragment: sets the addresses and lengths the error needs
-  icmpFragTimeExceeded();
+  icmpFragTimeExceeded(src);              // the queue (src may be its daddr) is freed after this
   if (verdict != V_LOCAL) return;          // no room in front: counted by the builder's drop reason only
   l2Queue(outStart, outLen, 0, 0, nextHop(pktSaddr()));
 }

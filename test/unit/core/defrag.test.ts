@@ -361,12 +361,19 @@ describe('odd lengths, atomic fragments, other directions', () => {
     r = run(e, frag(big, even(3000, 1184)));
     expect(r.verdicts).toEqual(['STOLEN', 'STOLEN', 'DROP']);
     expect(e.result(0).reason).toBe('drop_reasm_no_room');
-    // an incomplete datagram for a forwarded (not local) IPv4 destination expires silently
-    // (ip_expire: no ICMP unless the destination is local)
+    // an incomplete datagram for a forwarded (not local) destination: the error comes from the
+    // director's own address (the link's), none without one; the quote has its TTL decremented
     run(e, frag(big, [[0, 1184]], { lastMf: true }), T0 + 1);
     e.tick(T0 + 31_000);
     expect(e.counters().reasm_timeout).toBe(1n);
     expect(e.drain()).toBe(0);
+    e.setLink({ mac: '02:00:00:00:00:01', ipv4: '198.18.0.254' });
+    run(e, frag(big, [[0, 1184]], { lastMf: true }), T0 + 40_000);
+    e.tick(T0 + 70_000);
+    expect(e.drain()).toBe(1);
+    const icmp = e.output(0);
+    expect([...icmp.subarray(12, 16)].join('.')).toBe('198.18.0.254');
+    expect([icmp[20], icmp[21], icmp[28 + 8]]).toEqual([11, 1, big[8] - 1]);
   });
 
   test('fuzz: random fragments of random datagrams never trap, every verdict is known, every queue and byte is freed by the timer', async () => {
