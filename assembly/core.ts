@@ -15,13 +15,13 @@ import {
   SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP, SET_SLOPPY_SCTP,
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
   CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP, CNT_CONN_FULL, CNT_NO_DEST, CNT_DEST_UNAVAILABLE,
-  CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM, CNT_REASM_HELD,
+  CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM, CNT_REASM_HELD, CNT_REASM_PASSED,
 } from "./defs";
 import { REASM } from "./layout";
-import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP } from "./packet/defrag";
+import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
 import {
   parseFrame, parseInner, pFrame, pL4, pL4Len, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
-  iProto, iSport, iDport, TH_SYN, TH_RST, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet,
+  iProto, iSport, iDport, TH_SYN, TH_RST, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket,
 } from "./packet/iph";
 import { connInGet, connOutGet, connHashFolded, connPrefetch, connCount } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
@@ -298,11 +298,14 @@ function processOne(i: u32): void {
     let d = defragIn();
     if (d == DEFRAG_HELD) { cntInc(CNT_REASM_HELD); finish(meta, V_STOLEN, 0, 0); return; }
     if (d == DEFRAG_DROP) { finish(meta, V_DROP, defragReason, 0); return; }
-    reasmSlot = slot;
-    pktReset(REASM, reasmFrame, reasmLen);
-    resetVnet();
-    r = linkVnet ? parseVnet(reasmFrame - VNET_HDR_LEN) : 0;
-    if (r == 0) r = parseFrame(reasmFrame, reasmLen);
+    if (d == DEFRAG_PASS) { cntInc(CNT_REASM_PASSED); r = parseFragmentAsPacket(); }   // on as it is
+    else {
+      reasmSlot = slot;
+      pktReset(REASM, reasmFrame, reasmLen);
+      resetVnet();
+      r = linkVnet ? parseVnet(reasmFrame - VNET_HDR_LEN) : 0;
+      if (r == 0) r = parseFrame(reasmFrame, reasmLen);
+    }
   }
   if (r != 0) {
     // TAP: ARP for our addresses is answered, answers for next hops we wait for are taken

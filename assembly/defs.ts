@@ -164,12 +164,13 @@
 @inline export const CNT_REASM_TIMEOUT: u32 = 50;    // queues expired incomplete (REASMTIMEOUT); their fragments freed
 @inline export const CNT_REASM_OVER_BUDGET: u32 = 51; // dropped: over ipfrag_high_thresh / no queue or chunk free
 @inline export const CNT_REASM_OVERSIZE: u32 = 52;   // dropped with its queue: the datagram would exceed 65535 bytes
-@inline export const CNT_REASM_BAD_FRAG: u32 = 53;   // dropped: IPv6 fragment not a multiple of 8 with M set, headers we cannot keep
+@inline export const CNT_REASM_BAD_FRAG: u32 = 53;   // dropped: IPv6 non-first fragment not a multiple of 8 with M set, headers we cannot keep
 @inline export const CNT_REASM_NO_ROOM: u32 = 54;    // dropped: a reassembled datagram sent whole does not fit a slot
 @inline export const CNT_REASM_FRAGS_FREED: u32 = 55; // held fragments freed with a queue (timeout, overlap, oversize)
 @inline export const CNT_REASM_TOO_BIG: u32 = 56;   // dropped: IPv6 reassembled, its largest fragment over the path MTU (__mtu_check_toobig_v6)
 @inline export const CNT_REASM_HELD: u32 = 57;      // fragments kept in a queue (their slot STOLEN) until the datagram is whole
-@inline export const CNT_LAST: u32 = 58;
+@inline export const CNT_REASM_PASSED: u32 = 58;    // IPv6 first fragment sent on unreassembled (M set, length not a multiple of 8: nf_ct_frag6_queue -EPROTO)
+@inline export const CNT_LAST: u32 = 59;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -232,6 +233,7 @@ export function counterName(i: u32): string {
     case CNT_REASM_FRAGS_FREED: return "reasm_frags_freed";
     case CNT_REASM_TOO_BIG: return "drop_reasm_too_big";
     case CNT_REASM_HELD: return "reasm_held";
+    case CNT_REASM_PASSED: return "reasm_frag_passed";
   }
   return "";
 }

@@ -13,8 +13,8 @@
 //    fragment that contradicts the length known, a fragment past a known end or an empty one
 //    drops the queue (ip_frag_queue discard_qp). IPv6 (nf_ct_frag6_queue): such fragments are
 //    dropped alone, the queue kept; a fragment with M set and a length not a multiple of 8
-//    kills the queue, and the kernel lets that fragment go on unreassembled (-EPROTO): here it
-//    is dropped (drop_reasm_bad_fragment), a documented difference;
+//    kills the queue and goes on unreassembled (-EPROTO; a first fragment is then forwarded by
+//    IPVS as a packet, recorded; a later one is dropped here: drop_reasm_bad_fragment);
 //  - a datagram over 65535 bytes is dropped with its queue (ip_frag_reasm out_oversize);
 //  - the reassembled IPv4 header is the first fragment's, DF set only when the largest fragment
 //    had DF (ip_frag_reasm); IPv6 loses its Fragment header (an atomic fragment, RFC 6946,
@@ -64,6 +64,7 @@ import { l2Queue } from "../neigh";
 @inline export const DEFRAG_HELD: u32 = 0;   // kept in its queue (STOLEN)
 @inline export const DEFRAG_DROP: u32 = 1;   // dropped; defragReason says why
 @inline export const DEFRAG_DONE: u32 = 2;   // it completed a datagram: reasmFrame / reasmLen in REASM
+@inline export const DEFRAG_PASS: u32 = 3;   // IPv6 first fragment to go on as it is (nf_ct_frag6_queue -EPROTO)
 
 export let defragReason: u32 = 0;
 /** The reassembled frame (its L2 header, then the datagram) inside REASM, and its length. */
@@ -392,8 +393,13 @@ export function defragIn(): u32 {
   } else {
     if (end & 7) {
       // IPv4: trimmed to a multiple of 8 (ip_frag_queue); IPv6: RFC 8200 §4.5 wants a parameter
-      // problem, nf_ct_frag6_queue kills the queue and lets the fragment go on as it is
-      if (!v4) return discard(q, CNT_REASM_BAD_FRAG);
+      // problem, nf_ct_frag6_queue kills the queue and lets the fragment go on as it is (IPVS
+      // then forwards a first fragment as a packet: recorded). A later fragment has no ports to
+      // go on with: dropped here (not recorded)
+      if (!v4) {
+        fqDiscard(q);
+        return off == 0 ? DEFRAG_PASS : drop(CNT_REASM_BAD_FRAG);
+      }
       end &= ~7;
     }
     if (end > qlen) {

@@ -54,7 +54,7 @@ const CASES: [string, () => Uint8Array, string][] = [
   ['IPv6 jumbo payload length 0', () => { const p = ip(CLIENT6, VIP6, { proto: 'tcp', sport: 1, dport: 80 }); p[4] = 0; p[5] = 0; return p; }, 'drop_bad_length'],
   ['IPv6: 9 extension headers (limit 8)', () => v6ext(9), 'drop_ipv6_ext_limit'],
   ['IPv6: extension header longer than the packet', () => v6ext(1, 200), 'drop_truncated'],
-  ['IPv6 fragment, M set, 20 bytes (not a multiple of 8)', () => { const p = v6ext(1); p[6] = 44; p[43] = 1; return p; }, 'drop_reasm_bad_fragment'],
+  ['IPv6 fragment at 8, M set, 20 bytes (not a multiple of 8)', () => { const p = v6ext(1); p[6] = 44; p[43] = 9; return p; }, 'drop_reasm_bad_fragment'],
 ];
 
 async function setup(): Promise<Engine> {

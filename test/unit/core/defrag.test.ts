@@ -302,15 +302,24 @@ describe('odd lengths, atomic fragments, other directions', () => {
     expect(hex(join(out))).toBe(hex(await reference(whole, 4)));
   });
 
-  test('IPv6: the same fragment kills its queue and is dropped (nf_ct_frag6_queue; 6.1 forwards it unreassembled)', async () => {
+  test('IPv6: the same fragment kills its queue and goes on unreassembled, NATed as a packet (nf_ct_frag6_queue -EPROTO); a later one is dropped', async () => {
     const { e } = await nat(6);
     const whole = dgram(6);
     const fs = frag(whole, [[1184, 1184], [0, 1187], [2368, 632]]);
     const { out, verdicts } = run(e, fs);
-    expect(out).toEqual([]);
-    expect(verdicts).toEqual(['STOLEN', 'DROP', 'STOLEN']);
-    expect(e.counters().drop_reasm_bad_fragment).toBe(1n);
+    expect(verdicts).toEqual(['STOLEN', 'XMIT', 'STOLEN']);
+    expect(e.counters().reasm_frag_passed).toBe(1n);
     expect(e.counters().reasm_frags_freed).toBe(1n);
+    // the fragment as it came, but for the real server's address and port, the hop limit and the checksum
+    const f = out[0];
+    expect(f.length).toBe(fs[1].length);
+    expect(hex(f.subarray(40, 48))).toBe(hex(fs[1].subarray(40, 48)));
+    expect(hex(f.subarray(24, 40))).toBe(hex(await reference(whole, 6)).slice(48, 80));
+    expect((f[50] << 8) | f[51]).toBe(5353);
+    expect(hex(f.subarray(56))).toBe(hex(fs[1].subarray(56)));
+    expect(e.conns().length).toBe(1);
+    const [later] = frag(whole, [[1184, 1187]], { lastMf: true });
+    expect(e.processFrame(later, T0).reason).toBe('drop_reasm_bad_fragment');
   });
 
   test('IPv4 options: the first fragment keeps them all, the others only the copied ones (ip_options_fragment)', async () => {
