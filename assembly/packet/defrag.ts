@@ -43,10 +43,9 @@ import {
 } from "../defs";
 import { ld16be, ld32be, st16be, addrEq, addrCopy, addrFold, addrIsZero } from "./bytes";
 import { ipv4SendCheck } from "./csum";
-import { pFrame, pL3, pLen, pAf, pHdrLen, extFragOff, extFragNhOff, VNET_HDR_LEN, pktSaddr, pktDaddr } from "./iph";
+import { pFrame, pL3, pLen, pAf, pHdrLen, extFragOff, extFragNhOff, VNET_HDR_LEN, pktSaddr, pktDaddr, parseFrame } from "./iph";
 import { cntInc, cntAdd } from "../stats";
 import { pktReset, setReasm, outStart, outLen, verdict } from "../pkt";
-import { parseFrame } from "./iph";
 import { isVip } from "../ctl";
 import { icmpFragTimeExceeded } from "../xmit/icmp";
 import { nextHop } from "../xmit/output";
@@ -274,7 +273,7 @@ export function defragTick(): u32 {
 @inline function fCont(f: u32): bool { return (load<u32>(fchMeta(f), FCH_LEN) & RUN_CONT) != 0; }
 
 /** Copy len bytes at data into a chain of chunks; returns its first chunk, 0 when the pool is short. */
-function store_(af: u8, data: usize, len: u32): u32 {
+function chunkStore(af: u8, data: usize, len: u32): u32 {
   let need = (len + FRAG_CHUNK_SIZE - 1) / FRAG_CHUNK_SIZE;
   // count first: all or nothing
   let c = load<u32>(CTL, CTL_FRAG_CHUNK_FREE);
@@ -326,7 +325,7 @@ function insert(q: u32, off: u32, end: u32, data: usize): u32 {
       f = g;
     }
   }
-  let c = store_(af, data, end - off);
+  let c = chunkStore(af, data, end - off);
   if (c == 0) return INS_NOMEM;
   let m = fchMeta(c);
   store<u32>(m, off, FCH_OFF);
