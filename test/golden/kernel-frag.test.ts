@@ -129,7 +129,7 @@ describe('kernel fragment reassembly timeout (nat-frag-expire)', () => {
       if (!local(p)) { if (v4(q)) q.fill(0, 12, 16); else { q.fill(0, 8, 24); q[42] = 0; q[43] = 0; } }   // source; ICMPv6 checksum covers it
       return q;
     };
-    const byQuote = (l: { l3: Uint8Array }[]) => [...l].sort((x, y) => quoted(x.l3).localeCompare(quoted(y.l3)));
+    const byQuote = <T extends { l3: Uint8Array }>(l: T[]): T[] => [...l].sort((x, y) => quoted(x.l3).localeCompare(quoted(y.l3)));
     const [ko, oo] = [byQuote(kernel), byQuote(ours)];
     for (let i = 0; i < 4; i++) {
       expect(hex(mask(oo[i].l3)), `error ${i} quoting ${quoted(ko[i].l3)}`).toBe(hex(mask(ko[i].l3)));
