@@ -15,11 +15,13 @@ import {
   SET_PASS_MALFORMED, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2, SET_SLOPPY_TCP, SET_SLOPPY_SCTP,
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET, SET_LOCAL_ANSWERS, SET_ROUTED_LINK, CNT_LOCAL_NOT_TAKEN,
   CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP, CNT_CONN_FULL, CNT_NO_DEST, CNT_DEST_UNAVAILABLE,
-  CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT,
+  CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN, CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM, CNT_REASM_HELD, CNT_REASM_PASSED,
 } from "./defs";
+import { REASM } from "./layout";
+import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
 import {
   parseFrame, parseInner, pFrame, pL4, pL4Len, pL3, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr,
-  iProto, iSport, iDport, TH_SYN, TH_RST, pGso, VNET_HDR_LEN, parseVnet, resetVnet,
+  iProto, iSport, iDport, TH_SYN, TH_RST, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket,
 } from "./packet/iph";
 import { connInGet, connOutGet, connHashFolded, connPrefetch, connCount } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
@@ -284,6 +286,9 @@ export function clockSet(nowMs: f64): u32 {
   return now;
 }
 
+/** The slot whose fragment completed the datagram being processed in REASM (0: none). */
+let reasmSlot: usize = 0;
+
 /** Run one frame through PRE_ROUTING, the route step, LOCAL_IN or FORWARD, and POST_ROUTING. */
 function processOne(i: u32): void {
   let meta = slotMeta(i);
@@ -308,6 +313,25 @@ function processOne(i: u32): void {
   pktReset(slot, frame, len);
   if (r == 0) r = parseFrame(frame, len);
   if (pGso) cntInc(CNT_GSO);
+  defragReset();
+  reasmSlot = 0;
+  if (r == CNT_FRAGMENT && (pGso || pCsumPartial)) r = CNT_BAD_VNET_HDR;   // offloads on a fragment: not asked for
+  if (r == CNT_FRAGMENT) {
+    // nf_defrag (PRE_ROUTING, priority -400): a fragment waits in its queue (STOLEN) until the
+    // datagram is whole; the one that completes it has the whole datagram processed in REASM,
+    // and finish() copies what goes out back into this slot
+    let d = defragIn();
+    if (d == DEFRAG_HELD) { cntInc(CNT_REASM_HELD); finish(meta, V_STOLEN, 0, 0); return; }
+    if (d == DEFRAG_DROP) { finish(meta, V_DROP, defragReason, 0); return; }
+    if (d == DEFRAG_PASS) { cntInc(CNT_REASM_PASSED); r = parseFragmentAsPacket(); }   // on as it is
+    else {
+      reasmSlot = slot;
+      pktReset(REASM, reasmFrame, reasmLen);
+      resetVnet();
+      r = linkVnet ? parseVnet(reasmFrame - VNET_HDR_LEN) : 0;
+      if (r == 0) r = parseFrame(reasmFrame, reasmLen);
+    }
+  }
   if (r != 0) {
     // TAP: ARP for our addresses is answered, answers for next hops we wait for are taken
     if (r == CNT_NOT_IP && linkType == 1) {
@@ -350,7 +374,8 @@ function processOne(i: u32): void {
 }
 
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
-  if (linkVnet && (v == V_XMIT || v == V_LOCAL || v == V_PASS)) {
+  let sent = v == V_XMIT || v == V_LOCAL || v == V_PASS;
+  if (linkVnet && sent) {
     // a device with offloads takes every frame behind a virtio-net header: a rewritten frame
     // (still where it came, its L2 header as long) keeps the one it came with, as does a passed
     // one (a TUN director writes it back); a frame the engine built gets one of its own, asking
@@ -360,6 +385,13 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
       if (outStart != pFrame) memory.fill(outStart - VNET_HDR_LEN, 0, VNET_HDR_LEN);
       setOut(outStart - VNET_HDR_LEN, outLen + VNET_HDR_LEN);
     }
+  }
+  // a reassembled datagram was processed in REASM: its output (the first fragment, or the whole
+  // datagram when it is sent whole) goes back into its slot, at the same offset
+  if (reasmSlot != 0 && sent && v != V_DROP) {
+    let off = <u32>(outStart - slotStart);
+    if (off + outLen > slotSize) { v = V_DROP; reason = CNT_REASM_NO_ROOM; }
+    else memory.copy(reasmSlot + off, outStart, outLen);
   }
   store<u8>(meta, v, SLOT_VERDICT);
   store<u16>(meta, <u16>reason, SLOT_REASON);
@@ -413,6 +445,7 @@ function peekHash(i: u32): u32 {
 /** Process slots 0..n-1 at time nowMs. Returns n. */
 export function processBatch(n: u32, nowMs: f64): u32 {
   clockSet(nowMs);
+  defragTick();        // reassembly queues due expire before this batch's fragments look for them
   if (n > slotCount) n = slotCount;
   // warm the conn table for the whole batch first (see connPrefetch); a table small enough to
   // stay in the caches does not need it
@@ -427,6 +460,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
 
 export function tickAt(nowMs: f64): u32 {
   let n = timerTick(clockSet(nowMs));
+  defragTick();
   if (linkType == 1) neighTick();
   return n;
 }

@@ -162,7 +162,22 @@
 @inline export const CNT_PORT_UNREACH_SENT: u32 = 46; // the local stack's ICMP port unreachable for UDP to a VIP port without a service
 @inline export const CNT_METHOD_UNSUPPORTED: u32 = 47; // dropped: the conn's method (DR, tunnel) cannot leave on this link (a TUN)
 @inline export const CNT_LOCAL_NOT_TAKEN: u32 = 48;   // dropped: for a VIP, on a TUN, taken by nobody (neither IPVS nor the local answers)
-@inline export const CNT_LAST: u32 = 49;
+// IP fragment reassembly (packet/defrag.ts), after the kernel's IPSTATS_MIB_REASM* where one exists
+@inline export const CNT_REASM_REQDS: u32 = 49;      // fragments received (IPSTATS_MIB_REASMREQDS)
+@inline export const CNT_REASM_OK: u32 = 50;         // datagrams reassembled (IPSTATS_MIB_REASMOKS)
+@inline export const CNT_REASM_FAILS: u32 = 51;      // dropped: a fragment the queue's geometry refuses (REASMFAILS)
+@inline export const CNT_REASM_OVERLAP: u32 = 52;    // dropped with its whole queue: overlapping fragment (REASM_OVERLAPS)
+@inline export const CNT_REASM_DUP: u32 = 53;        // dropped: a fragment inside data already held (IPFRAG_DUP)
+@inline export const CNT_REASM_TIMEOUT: u32 = 54;    // queues expired incomplete (REASMTIMEOUT); their fragments freed
+@inline export const CNT_REASM_OVER_BUDGET: u32 = 55; // dropped: over ipfrag_high_thresh / no queue or chunk free
+@inline export const CNT_REASM_OVERSIZE: u32 = 56;   // dropped with its queue: the datagram would exceed 65535 bytes
+@inline export const CNT_REASM_BAD_FRAG: u32 = 57;   // dropped: IPv6 non-first fragment not a multiple of 8 with M set, headers we cannot keep
+@inline export const CNT_REASM_NO_ROOM: u32 = 58;    // dropped: a reassembled datagram sent whole does not fit a slot
+@inline export const CNT_REASM_FRAGS_FREED: u32 = 59; // held fragments freed with a queue (timeout, overlap, oversize)
+@inline export const CNT_REASM_TOO_BIG: u32 = 60;   // dropped: IPv6 reassembled, its largest fragment over the path MTU (__mtu_check_toobig_v6)
+@inline export const CNT_REASM_HELD: u32 = 61;      // fragments kept in a queue (their slot STOLEN) until the datagram is whole
+@inline export const CNT_REASM_PASSED: u32 = 62;    // IPv6 first fragment sent on unreassembled (M set, length not a multiple of 8: nf_ct_frag6_queue -EPROTO)
+@inline export const CNT_LAST: u32 = 63;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -216,6 +231,20 @@ export function counterName(i: u32): string {
     case CNT_PORT_UNREACH_SENT: return "icmp_port_unreach_sent";
     case CNT_METHOD_UNSUPPORTED: return "drop_method_unsupported_on_link";
     case CNT_LOCAL_NOT_TAKEN: return "drop_local_not_taken";
+    case CNT_REASM_REQDS: return "reasm_reqds";
+    case CNT_REASM_OK: return "reasm_ok";
+    case CNT_REASM_FAILS: return "drop_reasm_fails";
+    case CNT_REASM_OVERLAP: return "drop_reasm_overlap";
+    case CNT_REASM_DUP: return "drop_reasm_duplicate";
+    case CNT_REASM_TIMEOUT: return "reasm_timeout";
+    case CNT_REASM_OVER_BUDGET: return "drop_reasm_over_budget";
+    case CNT_REASM_OVERSIZE: return "drop_reasm_oversize";
+    case CNT_REASM_BAD_FRAG: return "drop_reasm_bad_fragment";
+    case CNT_REASM_NO_ROOM: return "drop_reasm_no_room";
+    case CNT_REASM_FRAGS_FREED: return "reasm_frags_freed";
+    case CNT_REASM_TOO_BIG: return "drop_reasm_too_big";
+    case CNT_REASM_HELD: return "reasm_held";
+    case CNT_REASM_PASSED: return "reasm_frag_passed";
   }
   return "";
 }

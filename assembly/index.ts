@@ -12,6 +12,7 @@ import { hookAdd as hAdd, hookDel as hDel, hookSetMark as hSetMark, hooksInitIpv
 import { processBatch, tickAt } from "./core";
 import { schedName as sName, SCHED_LAST } from "./sched/registry";
 import { cntGet } from "./stats";
+import * as defrag from "./packet/defrag";
 import * as neigh from "./neigh";
 import * as laddr from "./laddr";
 import { sctpInitTimeouts, sctpSetTimeout, sctpTimeout, sctpStateName, sctpNextState, sctpEventOf, sctpCsum, SCTP_S_LAST } from "./proto/sctp";
@@ -141,6 +142,7 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   sctpInitTimeouts();
   laddr.laddrInit();
   neigh.neighInit();
+  defrag.defragInit();
   store<u32>(L.CTL, 1500, L.CTL_TUN_MTU);
   connTableInit();
   timerInit(0);
@@ -291,6 +293,25 @@ export function setTunnelMtu(mtu: u32): i32 {
   store<u32>(L.CTL, mtu, L.CTL_TUN_MTU);
   return 0;
 }
+/**
+ * IP fragment reassembly settings, per family (af 4 or 6), named after the sysctls they mirror:
+ * ipfrag_time (IPv4) / nf_conntrack_frag6_timeout (IPv6, ip6frag_time for the local stack), in
+ * ms here; ipfrag_high_thresh / nf_conntrack_frag6_high_thresh in bytes (0: no fragment taken).
+ * Memory is bounded by the reassembly pool (layout.ts FRAG_POOL_BYTES, 4 MiB + 64 KiB) whatever
+ * the threshold. Returns 0 or -EINVAL.
+ */
+export function setFragTime(af: u8, ms: u32): i32 {
+  if (af != 4 && af != 6) return D.E_INVAL;
+  return defrag.defragSetTime(af, ms) ? 0 : D.E_INVAL;
+}
+export function setFragHighThresh(af: u8, bytes: u32): i32 {
+  if (af != 4 && af != 6) return D.E_INVAL;
+  defrag.defragSetHighThresh(af, bytes);
+  return 0;
+}
+/** which: 0 the timeout (ms), 1 the high threshold, 2 the bytes held now; fragQueues: queues open. */
+export function fragSetting(af: u8, which: u32): u32 { return af == 4 || af == 6 ? defrag.defragGet(af, which) : 0; }
+export function fragQueues(): u32 { return defrag.defragQueues(); }
 /** ip neigh replace CTL_ADDR0 lladdr (CTL_ADDR1, 6 bytes) [nud permanent]. Returns the entry or -errno. */
 export function neighAdd(permanent: bool): i32 { return neigh.neighSet(L.CTL + L.CTL_ADDR0, L.CTL + L.CTL_ADDR1, permanent); }
 export function neighDelete(): i32 { return neigh.neighDel(L.CTL + L.CTL_ADDR0); }

@@ -18,6 +18,7 @@
 //        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)
+//        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS, FRAG_GEOM, REASM   IP fragment reassembly (packet/defrag.ts)
 //        │  ── fixed above (the host's slot views never move); growing below ──
 //        ├─ SVC       svcMax+1 service records (index 0 = none)
 //        ├─ DEST      destMax+1 dest records (index 0 = none)
@@ -29,7 +30,7 @@
 
 // ---- sizes that do not depend on the configuration -------------------------------------
 @inline export const CTL_SIZE: u32 = 4096;
-@inline export const CNT_MAX: u32 = 64;
+@inline export const CNT_MAX: u32 = 128;
 @inline export const STATS_SIZE: u32 = 96;
 @inline export const SVC_TAB_BITS: u32 = 12;
 @inline export const SVC_TAB_SIZE: u32 = 1 << SVC_TAB_BITS;
@@ -112,6 +113,13 @@
 @inline export const CTL_BIG_FREE: u32 = 652;       // u32: head of the free big scheduler areas (first word links)
 @inline export const CTL_BIG_USED: u32 = 656;       // u32: big areas handed out from the top of the pool so far
 @inline export const CTL_FULL_TABLE: u32 = 660;     // u32: the table behind the last E_NOSPC
+// IP fragment reassembly (packet/defrag.ts), per family: index 0 IPv4, 1 IPv6 (u32 each)
+@inline export const CTL_FRAG_TIME: u32 = 3072;     // u32 × 2 ms a queue lives: ipfrag_time 30 s / nf_conntrack_frag6_timeout 60 s
+@inline export const CTL_FRAG_HIGH: u32 = 3080;     // u32 × 2 bytes: ipfrag_high_thresh / nf_conntrack_frag6_high_thresh (4 MiB)
+@inline export const CTL_FRAG_MEM: u32 = 3088;      // u32 × 2 bytes held (chunks × FRAG_CHUNK_SIZE, like skb truesize)
+@inline export const CTL_FRAG_CHUNK_FREE: u32 = 3096; // u32 free-chunk list head (1-based, 0 = none)
+@inline export const CTL_FRAG_QUEUES: u32 = 3100;   // u32 queues in use
+@inline export const CTL_FRAG_NEXT_DUE: u32 = 3104; // u32 engine ms: no queue expires before (tick skips the scan)
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -318,6 +326,55 @@ export let holdMax: u32 = 0;
 @inline export const LADDR_CONFLICTS: u32 = 32;
 @inline export const LADDR_SIZE: u32 = 48;
 
+// ---- IP fragment reassembly (packet/defrag.ts, nf_defrag_ipv4 / nf_defrag_ipv6) ------------------
+// A queue per datagram being reassembled (inet_frag_queue), found through FRAG_TAB; each
+// fragment's data is kept in a chain of FRAG_CHUNK_SIZE chunks from one pool (the byte budget:
+// FRAG_POOL_BYTES, ipfrag_high_thresh's 4 MiB plus room for the fragment that crosses it). The
+// fragments of a queue are a list sorted by offset (the kernel's rb-tree of runs). A completed
+// datagram is assembled into REASM (headroom + 64 KiB), processed there, and its output copied
+// into the slot (the first fragment or a datagram that fits) and the hold queue (the others).
+//  queue: 0 state u8 (0 free, 1 in use) | 1 af u8 | 2 proto u8 | 3 flags u8 (FIRST_IN 1, LAST_IN 2)
+//         4 id u32 | 8 saddr[16] | 24 daddr[16] | 40 len u32 (q.len) | 44 meat u32 | 48 maxSize u32
+//         52 maxDfSize u32 | 56 expires u32 | 60 head u32 (first fragment's chunk) | 64 next u32 (hash)
+//         68 hdrLen u16 (bytes of FRAGQ_HDR: the first fragment's header; IPv6: the part before the
+//         Fragment header, its next-header byte already the Fragment header's) | 70 pad | 72 nfrags u32
+//         76 tail u32 (the fragment with the highest offset) | 80 hdr[FRAGQ_HDR_MAX]
+//  chunk meta: 0 next chunk u32 (same fragment) | 4 next fragment u32 (a fragment's first chunk)
+//              8 offset u32 | 12 len u32 (data bytes of the fragment; on its first chunk; bit 31:
+//              it continues the previous fragment's run, fragrun_append_to_last)
+@inline export const FRAGQ_MAX: u32 = 1024;
+@inline export const FRAG_TAB_SIZE: u32 = 1024;
+@inline export const FRAG_CHUNK_SIZE: u32 = 2048;
+@inline export const FRAG_POOL_BYTES: u32 = (4 << 20) + (64 << 10);
+@inline export const FRAG_CHUNKS: u32 = FRAG_POOL_BYTES / FRAG_CHUNK_SIZE;
+@inline export const FRAGQ_STATE: u32 = 0;
+@inline export const FRAGQ_AF: u32 = 1;
+@inline export const FRAGQ_PROTO: u32 = 2;
+@inline export const FRAGQ_FLAGS: u32 = 3;
+@inline export const FRAGQ_ID: u32 = 4;
+@inline export const FRAGQ_SADDR: u32 = 8;
+@inline export const FRAGQ_DADDR: u32 = 24;
+@inline export const FRAGQ_LEN: u32 = 40;
+@inline export const FRAGQ_MEAT: u32 = 44;
+@inline export const FRAGQ_MAX_SIZE: u32 = 48;
+@inline export const FRAGQ_MAX_DF: u32 = 52;
+@inline export const FRAGQ_EXPIRES: u32 = 56;
+@inline export const FRAGQ_HEAD: u32 = 60;
+@inline export const FRAGQ_NEXT: u32 = 64;
+@inline export const FRAGQ_HDR_LEN: u32 = 68;
+@inline export const FRAGQ_NFRAGS: u32 = 72;
+@inline export const FRAGQ_TAIL: u32 = 76;
+@inline export const FRAGQ_HDR: u32 = 80;
+@inline export const FRAGQ_HDR_MAX: u32 = 64;
+@inline export const FRAGQ_SIZE: u32 = FRAGQ_HDR + FRAGQ_HDR_MAX;
+@inline export const FCH_NEXT: u32 = 0;
+@inline export const FCH_NEXT_FRAG: u32 = 4;
+@inline export const FCH_OFF: u32 = 8;
+@inline export const FCH_LEN: u32 = 12;
+@inline export const FCH_META_SIZE: u32 = 16;
+/** REASM: the datagram being processed; headroom (as a slot's) + L2/vnet + 64 KiB + tail room. */
+@inline export const REASM_DATA: u32 = 65536 + 128;
+
 // ---- region bases and capacities: set by init(), the growing ones moved by grow() -----------
 export let CTL: usize = 0;
 export let COUNTERS: usize = 0;
@@ -343,6 +400,12 @@ export let HOLD: usize = 0;
 export let LADDR: usize = 0;
 /** Where the growing regions start (the end of the fixed ones). */
 export let GROW_BASE: usize = 0;
+export let FRAGQ: usize = 0;
+export let FRAG_TAB: usize = 0;
+export let FRAG_CHUNK_META: usize = 0;
+export let FRAG_CHUNKS_BASE: usize = 0;
+export let FRAG_GEOM: usize = 0;     // u32 per fragment of the datagram being sent: its data length, in order
+export let REASM: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
@@ -432,6 +495,14 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   HOLD = p; p += <usize>holdMax * sSize;
   p = align(p, 64);
   LADDR = p; p += <usize>(LADDR_MAX + 1) * LADDR_SIZE;
+  p = align(p, 64);
+  FRAGQ = p; p += <usize>(FRAGQ_MAX + 1) * FRAGQ_SIZE;
+  FRAG_TAB = p; p += FRAG_TAB_SIZE * 4;
+  FRAG_CHUNK_META = p; p += <usize>(FRAG_CHUNKS + 1) * FCH_META_SIZE;
+  FRAG_GEOM = p; p += <usize>(FRAG_CHUNKS + 1) * 4;
+  p = align(p, 64);
+  FRAG_CHUNKS_BASE = p; p += <usize>(FRAG_CHUNKS + 1) * FRAG_CHUNK_SIZE;
+  REASM = p; p += <usize>headroom + REASM_DATA;
   GROW_BASE = align(p, 64);
   placeGrowing();
   if (!memoryTo(MEM_END)) return -12;
@@ -487,3 +558,6 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
 @inline export function slotMeta(i: u32): usize { return SLOT_META + <usize>i * SLOT_META_SIZE; }
 @inline export function slotBase(i: u32): usize { return SLOTS + <usize>i * slotSize; }
 @inline export function laddrPtr(i: u32): usize { return LADDR + <usize>i * LADDR_SIZE; }
+@inline export function fragqPtr(i: u32): usize { return FRAGQ + <usize>i * FRAGQ_SIZE; }
+@inline export function fchMeta(i: u32): usize { return FRAG_CHUNK_META + <usize>i * FCH_META_SIZE; }
+@inline export function fchData(i: u32): usize { return FRAG_CHUNKS_BASE + <usize>i * FRAG_CHUNK_SIZE; }

@@ -15,6 +15,11 @@ export let pktMark: u32 = 0;         // skb->mark: set by a MARK hook, selects f
 export let routed: bool = false;
 export let routeL2Len: u32 = 0;      // bytes of L2 header before the IP packet in the output
 export let routeFrag: bool = false;  // it may be fragmented to the path MTU (tunnels)
+// IPCB(skb)->frag_max_size: the packet is a datagram reassembled from fragments (packet/defrag.ts),
+// the largest of which had this size (0: it came whole); reasmNfrags: how many it came in, their
+// data lengths in FRAG_GEOM. Kept across pktReset (the reassembled datagram is reset after them).
+export let reasmMaxSize: u32 = 0;
+export let reasmNfrags: u32 = 0;
 
 export function pktReset(slot: usize, start: usize, len: u32): void {
   slotStart = slot; outStart = start; outLen = len;
@@ -27,3 +32,4 @@ export function pktReset(slot: usize, start: usize, len: u32): void {
 @inline export function setIpvsProperty(): void { ipvsProperty = true; }
 @inline export function setPktConn(c: u32): void { pktConn = c; }
 @inline export function setPktMark(m: u32): void { pktMark = m; }
+@inline export function setReasm(maxSize: u32, nfrags: u32): void { reasmMaxSize = maxSize; reasmNfrags = nfrags; }

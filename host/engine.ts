@@ -514,6 +514,24 @@ export class Engine {
     const rc = this.ex.setTunnelMtu(mtu);
     if (rc < 0) this.fail('set_mtu', rc, String(mtu));
   }
+  /**
+   * IP fragment reassembly, per family: the queue lifetime (net.ipv4.ipfrag_time /
+   * net.netfilter.nf_conntrack_frag6_timeout, here in ms) and the memory above which no fragment
+   * is taken (ipfrag_high_thresh / nf_conntrack_frag6_high_thresh, bytes).
+   */
+  setFragTime(af: 4 | 6, ms: number): void {
+    const rc = this.ex.setFragTime(af, ms);
+    if (rc < 0) this.fail('set_frag_time', rc, String(ms));
+  }
+  setFragHighThresh(af: 4 | 6, bytes: number): void {
+    const rc = this.ex.setFragHighThresh(af, bytes >>> 0);
+    if (rc < 0) this.fail('set_frag_high_thresh', rc, String(bytes));
+  }
+  /** Reassembly state: settings, bytes held per family, queues open. */
+  fragState(): { time4: number; time6: number; high4: number; high6: number; mem4: number; mem6: number; queues: number } {
+    const g = (af: number, w: number) => this.ex.fragSetting(af, w) >>> 0;
+    return { time4: g(4, 0), time6: g(6, 0), high4: g(4, 1), high6: g(6, 1), mem4: g(4, 2), mem6: g(6, 2), queues: this.ex.fragQueues() >>> 0 };
+  }
   /** ip neigh replace ADDR lladdr MAC [nud permanent]. */
   addNeighbour(addr: string, mac: string, permanent = true): void {
     this.putAddr(this.c.CTL_ADDR0, addr);

@@ -3,7 +3,7 @@
 import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_INNER_SADDR, CTL_INNER_DADDR, linkType } from "../layout";
 import {
   CNT_TRUNCATED, CNT_BAD_VERSION, CNT_BAD_IHL, CNT_BAD_LEN, CNT_BAD_IP_CSUM, CNT_BAD_L4,
-  CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP, CNT_SCTP_BAD_CHUNK, CNT_BAD_VNET_HDR,
+  CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP, CNT_SCTP_BAD_CHUNK, CNT_BAD_VNET_HDR, CNT_REASM_BAD_FRAG,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_SCTP, AF_INET, AF_INET6,
 } from "../defs";
 import { ld16be, addrFromV4, addrCopy } from "./bytes";
@@ -32,6 +32,8 @@ export let pIcmpCode: u8 = 0;
 export let pVnet: usize = 0;             // the header (the frame starts VNET_HDR_LEN after it)
 export let pCsumPartial: bool = false;   // VIRTIO_NET_HDR_F_NEEDS_CSUM: the L4 checksum is CHECKSUM_PARTIAL
 export let pGso: bool = false;           // a TCP super-packet (gso_type TCPV4/TCPV6) the kernel segments later
+/** An IPv6 first fragment going on unreassembled (parseFragmentAsPacket): its UDP length may run past it. */
+export let pFragment: bool = false;
 
 /** Bytes of struct virtio_net_hdr in front of every frame of a TUN with offloads (TUNSETVNETHDRSZ default). */
 @inline export const VNET_HDR_LEN: u32 = 10;
@@ -87,7 +89,7 @@ export function parseVnet(vnet: usize): u32 {
 
 /** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
 export function parseFrame(frame: usize, len: u32): u32 {
-  pFrame = frame; pFrameLen = len;
+  pFrame = frame; pFrameLen = len; pFragment = false;
   let l3 = frame;
   let l3len = len;
   if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
@@ -131,7 +133,7 @@ function parseIpv4(ip: usize, len: u32): u32 {
   pProto = load<u8>(ip, 9);
   addrFromV4(CTL + CTL_PKT_SADDR, ip + 12);
   addrFromV4(CTL + CTL_PKT_DADDR, ip + 16);
-  // fragments: IPVS sees reassembled datagrams (nf_defrag_ipv4); we do not reassemble yet
+  // a fragment: reassembled first (packet/defrag.ts, nf_defrag_ipv4), IPVS sees whole datagrams
   if ((ld16be(ip + 6) & 0x3fff) != 0) return CNT_FRAGMENT;
   pL4 = ip + ihl; pL4Len = tot - ihl;
   return 0;
@@ -145,14 +147,20 @@ function parseIpv4(ip: usize, len: u32): u32 {
 /** Walk IPv6 extension headers from `nh` at `p` up to `end`. Sets pProto/pHdrLen-ish outputs via return. */
 let extProto: u8 = 0;
 let extOff: u32 = 0;
+/** The last walk met a Fragment header: where it is, and where the next-header byte naming it is. */
+export let extFragOff: u32 = 0;
+export let extFragNhOff: u32 = 0;
 function walkIpv6Ext(ip: usize, len: u32, first: u8): u32 {
   let nh = first;
   let off: u32 = 40;
   let n: u32 = 0;
+  let nhOff: u32 = 6;
   while (isIpv6Ext(nh) || nh == 44) {
     if (n == IPV6_EXT_MAX) return CNT_IPV6_EXT_LIMIT;
     if (off + 8 > len) return CNT_TRUNCATED;
-    if (nh == 44) return CNT_FRAGMENT;       // fragment header: no reassembly yet
+    // a Fragment header: reassembled first (packet/defrag.ts, nf_defrag_ipv6)
+    if (nh == 44) { extFragOff = off; extFragNhOff = nhOff; return CNT_FRAGMENT; }
+    nhOff = off;
     let next = load<u8>(ip + off);
     let hlen: u32 = nh == 51 ? ((<u32>load<u8>(ip + off + 1) + 2) << 2) : ((<u32>load<u8>(ip + off + 1) + 1) << 3);
     off += hlen;
@@ -180,6 +188,20 @@ function parseIpv6(ip: usize, len: u32): u32 {
   return 0;
 }
 
+/**
+ * The current IPv6 packet, a first fragment the reassembly let go (nf_ct_frag6_gather returns 0
+ * on -EPROTO and the fragment goes on as it is): IPVS (ipv6_find_hdr) reads its transport header
+ * after the Fragment header. 0, or the drop reason.
+ */
+export function parseFragmentAsPacket(): u32 {
+  let nh = load<u8>(pL3 + extFragOff);
+  if (isIpv6Ext(nh) || nh == 44) return CNT_REASM_BAD_FRAG;   // more headers after it: not walked here
+  pProto = nh; pHdrLen = extFragOff + 8;
+  pL4 = pL3 + pHdrLen; pL4Len = pLen - pHdrLen;
+  pFragment = true;
+  return parseL4();
+}
+
 function parseL4(): u32 {
   pSport = 0; pDport = 0; pTcpFlags = 0; pIcmpType = 0; pIcmpCode = 0;
   let p = pProto;
@@ -192,7 +214,7 @@ function parseL4(): u32 {
   } else if (p == IPPROTO_UDP) {
     if (pL4Len < 8) return CNT_BAD_L4;
     let ulen = ld16be(pL4 + 4);
-    if (ulen < 8 || ulen > pL4Len) return CNT_BAD_L4;
+    if (ulen < 8 || (ulen > pL4Len && !pFragment)) return CNT_BAD_L4;
     pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
   } else if (p == IPPROTO_SCTP) {
     if (pL4Len < 12) return CNT_BAD_L4;

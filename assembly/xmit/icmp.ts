@@ -16,11 +16,13 @@ import { cntInc } from "../stats";
 @inline export const ICMP_FRAG_NEEDED: u8 = 4;
 @inline export const ICMP_TIME_EXCEEDED: u8 = 11;
 @inline export const ICMP_EXC_TTL: u8 = 0;
+@inline export const ICMP_EXC_FRAGTIME: u8 = 1;
 @inline export const ICMPV6_DEST_UNREACH: u8 = 1;
 @inline export const ICMPV6_PORT_UNREACH: u8 = 4;
 @inline export const ICMPV6_PKT_TOOBIG: u8 = 2;
 @inline export const ICMPV6_TIME_EXCEED: u8 = 3;
 @inline export const ICMPV6_EXC_HOPLIMIT: u8 = 0;
+@inline export const ICMPV6_EXC_FRAGTIME: u8 = 1;
 
 /** RFC 1812 §4.3.2.3: quote as much as fits in 576 bytes; RFC 4443 §2.4(c): in 1280 (IPv6 minimum MTU). */
 @inline const ICMP_QUOTE_MAX_V4: u32 = 576 - 28;
@@ -52,7 +54,8 @@ function l2Reply(newL3: usize): usize {
  * icmp_send(skb, type, code, info): an error to the packet's source, from the address it was
  * sent to (a VIP: a local address). `mtu` goes into the next-hop MTU field (frag needed, too big).
  */
-function icmpSendError(type: u8, code: u8, mtu: u32): void {
+function icmpSendError(type: u8, code: u8, mtu: u32, src: usize = 0): void {
+  if (src == 0) src = CTL + CTL_PKT_DADDR;
   let v4 = pAf == AF_INET;
   let hdr: u32 = v4 ? 28 : 48;
   let quote = pLen;
@@ -70,7 +73,7 @@ function icmpSendError(type: u8, code: u8, mtu: u32): void {
     store<u32>(ip + 4, 0);                // id 0, no DF (an error may be fragmented)
     store<u8>(ip + 8, 64);
     store<u8>(ip + 9, IPPROTO_ICMP);
-    store<u32>(ip + 12, load<u32>(CTL + CTL_PKT_DADDR, 12));
+    store<u32>(ip + 12, load<u32>(src, 12));
     store<u32>(ip + 16, load<u32>(CTL + CTL_PKT_SADDR, 12));
     ipv4SendCheck(ip, 20);
     store<u8>(icmp, type); store<u8>(icmp + 1, code);
@@ -82,7 +85,7 @@ function icmpSendError(type: u8, code: u8, mtu: u32): void {
     st16be(ip + 4, 8 + quote);
     store<u8>(ip + 6, IPPROTO_ICMPV6);
     store<u8>(ip + 7, 64);
-    addrCopy(ip + 8, CTL + CTL_PKT_DADDR);
+    addrCopy(ip + 8, src);
     addrCopy(ip + 24, CTL + CTL_PKT_SADDR);
     store<u8>(icmp, type); store<u8>(icmp + 1, code);
     store<u16>(icmp + 2, 0);
@@ -105,6 +108,14 @@ export function icmpPortUnreach(): void {
 export function icmpTimeExceeded(): void {
   if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_TTL, 0);
   else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_HOPLIMIT, 0);
+}
+/**
+ * ip_expire / ip6frag_expire_frag_queue: fragment reassembly time exceeded, quoting the first
+ * fragment, from `src` (the datagram's destination when it is local, else an own address).
+ */
+export function icmpFragTimeExceeded(src: usize): void {
+  if (pAf == AF_INET) icmpSendError(ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0, src);
+  else icmpSendError(ICMPV6_TIME_EXCEED, ICMPV6_EXC_FRAGTIME, 0, src);
 }
 /** Path MTU: fragmentation needed and DF set (ICMPv6: packet too big), with the `mtu` to use. */
 export function icmpTooBig(mtu: u32): void {

@@ -20,15 +20,26 @@
 // The first fragment stays in the slot (or is held for its next hop), before the others, which
 // are queued for neighDrain (neigh.ts) behind it — as the kernel sends them, first to last. The
 // hold queue has room for one such frame per slot; a packet goes whole or not at all.
-import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM } from "../defs";
+// A datagram that came in fragments (packet/defrag.ts; IPCB frag_max_size set) and is not
+// tunnelled always leaves in fragments again, as __ip_finish_output / ip6_finish_output send it
+// to ip_fragment / ip6_fragment: the fragments it came in (the frag_list fast path of
+// ip_do_fragment / ip6_fragment), or when one of them does not fit the path MTU (or NAT changed
+// the length: FULLNAT's TOA), cut to min(MTU, frag_max_size) (IPv6: at least 1280). The
+// recording test/golden/kernel/recorded/nat-frag shows both: 600/1184/1216 stays 600/1184/1216.
+// Tunnelled, the outer packet is cut to min(MTU, frag_max_size) (recorded/frag-tun).
+// IPv4 keeps the datagram's identification, IPv6 gets a new one (ip6_fragment ipv6_select_ident).
+import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG } from "../defs";
 import {
   CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
 } from "../layout";
 import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
 import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
-import { setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag } from "../pkt";
+import {
+  setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag, reasmMaxSize, reasmNfrags,
+} from "../pkt";
 import { cntAdd } from "../stats";
+import { FRAG_GEOM } from "../layout";
 import { l2Xmit, l2Queue, holdFree, neighReady } from "../neigh";
 
 @inline const IP_MF: u16 = 0x2000;
@@ -75,12 +86,48 @@ export function ipOutput(): void {
 
 /** ip_finish_output: a routed output (XMIT, POST_ROUTING passed) to its next hop, fragmented if it may and must be. */
 export function finishOutput(): void {
-  if (!routed) return;
-  let ip = outStart + routeL2Len, len = outLen - routeL2Len, nh = CTL + CTL_NEXTHOP;
+  // a reassembled datagram rewritten in place on a TUN (ipOutput: no route step) is refragmented too
+  if (!routed && reasmMaxSize == 0) return;
+  let l2len = routed ? routeL2Len : 0;
+  let ip = outStart + l2len, len = outLen - l2len, nh = CTL + CTL_NEXTHOP;
   let mtu = load<u32>(CTL, CTL_TUN_MTU);
-  if (!routeFrag || len <= mtu) emit(ip, len, routeL2Len, nh);
-  else if ((load<u8>(ip) >> 4) == 4) fragment4(ip, len, routeL2Len, mtu, nh);
-  else fragment6(ip, len, routeL2Len, mtu, nh);
+  let v4 = (load<u8>(ip) >> 4) == 4;
+  if (reasmMaxSize != 0 && !(routed && routeFrag)) {
+    if (!v4 && len <= reasmMaxSize && len <= mtu) { emit(ip, len, l2len, nh); return; }   // ip6_finish_output: an atomic fragment's datagram
+    let fast = geometryFits(ip, len, mtu, v4);
+    if (v4) fragment4(ip, len, l2len, fast ? 0 : (reasmMaxSize < mtu ? reasmMaxSize : mtu), nh);
+    else {
+      // __mtu_check_toobig_v6: the largest fragment does not fit the path MTU (the kernel sends a
+      // packet too big from ensure_mtu_is_adequate, before the rewrite; not sent here)
+      if (!fast && reasmMaxSize > mtu) { setDrop(CNT_REASM_TOO_BIG); setVerdict(V_DROP); return; }
+      fragment6(ip, len, l2len, fast ? 0 : (reasmMaxSize < 1280 ? 1280 : reasmMaxSize), nh);
+    }
+    return;
+  }
+  // a tunnelled reassembled datagram: the outer packet is cut to min(MTU, frag_max_size), as
+  // ip_do_fragment does with the IPCB the encapsulation keeps (recorded: cases/frag-tun.sh)
+  if (reasmMaxSize != 0 && reasmMaxSize < mtu) mtu = reasmMaxSize < 1280 && !v4 ? 1280 : reasmMaxSize;
+  if (!routeFrag || (len <= mtu && reasmMaxSize == 0)) emit(ip, len, l2len, nh);
+  else if (v4) fragment4(ip, len, l2len, mtu, nh);
+  else fragment6(ip, len, l2len, mtu, nh);
+}
+
+/** May the datagram leave as the fragments it came in (their data lengths in FRAG_GEOM)? */
+function geometryFits(ip: usize, len: u32, mtu: u32, v4: bool): bool {
+  let hlen: u32 = v4 ? <u32>(load<u8>(ip) & 15) << 2 : 40 + FRAG_HDR;
+  let sum: u32 = 0;
+  for (let k: u32 = 0; k < reasmNfrags; k++) {
+    let l = load<u32>(FRAG_GEOM + (<usize>k << 2));
+    if (hlen + l > mtu) return false;
+    sum += l;
+  }
+  return sum == len - (v4 ? hlen : 40);
+}
+
+/** Data bytes of fragment k: step each (the last what is left), or (step 0) as they came in. */
+@inline function fragLen(k: u32, step: u32, left: u32, off: u32): u32 {
+  if (step == 0) return load<u32>(FRAG_GEOM + (<usize>k << 2));
+  return left - off < step ? left - off : step;
 }
 
 /** One frame out: the slot's output (XMIT) on a TUN, or to next hop nh on a TAP (l2Xmit). */
@@ -101,13 +148,14 @@ function roomFor(n: u32, nh: usize): bool {
   return false;
 }
 
+/** mtu 0: the fragments as the datagram came in (FRAG_GEOM). */
 function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): void {
   let hlen = <u32>(load<u8>(ip) & 15) << 2;
-  let step = (mtu - hlen) & ~7;
+  let step = mtu == 0 ? 0 : (mtu - hlen) & ~7;
   let left = totLen - hlen;
-  let n = (left + step - 1) / step;
+  let n = step == 0 ? reasmNfrags : (left + step - 1) / step;
   if (!roomFor(n, nh)) return;
-  frag4Header(ip, hlen, step, 0, true);
+  frag4Header(ip, hlen, fragLen(0, step, left, 0), 0, n > 1);
   sendFragments(ip, hlen, ip + hlen, left, step, n, l2len, nh);
 }
 
@@ -118,17 +166,39 @@ function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
  */
 function sendFragments(ip: usize, hdrLen: u32, data: usize, left: u32, step: u32, n: u32, l2len: u32, nh: usize): void {
   let v6 = (load<u8>(ip) >> 4) == 6;
-  emit(ip, hdrLen + step, l2len, nh);
+  let off = fragLen(0, step, left, 0);
+  emit(ip, hdrLen + off, l2len, nh);
   if (verdict == V_DROP) return;
   for (let k: u32 = 1; k < n; k++) {
-    let off = k * step;
-    let len = left - off < step ? left - off : step;
+    let len = fragLen(k, step, left, off);
     let f = l2Queue(ip - l2len, l2len + hdrLen, data + off, len, nh);
     if (f == 0) break;     // cannot happen after roomFor
     if (v6) frag6Header(f + l2len, len, off, k + 1 < n);
-    else frag4Header(f + l2len, hdrLen, len, off, k + 1 < n);
+    else {
+      if (hdrLen > 20) ipOptionsFragment(f + l2len, hdrLen);
+      frag4Header(f + l2len, hdrLen, len, off, k + 1 < n);
+    }
+    off += len;
   }
   cntAdd(CNT_FRAG_CREATED, n);
+}
+
+/**
+ * ip_options_fragment: fragments after the first carry only the options whose copied flag is
+ * set (RFC 791); the others become NOPs, the header keeps its length.
+ */
+function ipOptionsFragment(ip: usize, hlen: u32): void {
+  let o: u32 = 20;
+  while (o < hlen) {
+    let t = load<u8>(ip + o);
+    if (t == 0) break;                        // end of options
+    if (t == 1) { o++; continue; }            // NOP
+    if (o + 1 >= hlen) break;
+    let l = <u32>load<u8>(ip + o + 1);
+    if (l < 2 || o + l > hlen) break;
+    if ((t & 0x80) == 0) memory.fill(ip + o, 1, l);
+    o += l;
+  }
 }
 
 @inline function frag4Header(ip: usize, hlen: u32, len: u32, off: u32, more: bool): void {
@@ -137,10 +207,11 @@ function sendFragments(ip: usize, hdrLen: u32, data: usize, left: u32, step: u32
   ipv4SendCheck(ip, hlen);
 }
 
+/** mtu 0: the fragments as the datagram came in (FRAG_GEOM). */
 function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): void {
-  let step = (mtu - 40 - FRAG_HDR) & ~7;
+  let step = mtu == 0 ? 0 : (mtu - 40 - FRAG_HDR) & ~7;
   let left = totLen - 40;
-  let n = (left + step - 1) / step;
+  let n = step == 0 ? reasmNfrags : (left + step - 1) / step;
   // the first fragment: the L2 + IPv6 headers move 8 bytes into the headroom for the Fragment header
   let nip = ip - FRAG_HDR;
   if (nip - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); setVerdict(V_DROP); return; }
@@ -151,7 +222,7 @@ function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
   store<u8>(fh, 0, 1);
   st32be(fh + 4, ipIdentNext());
   store<u8>(nip, IPPROTO_FRAGMENT, 6);
-  frag6Header(nip, step, 0, true);
+  frag6Header(nip, fragLen(0, step, left, 0), 0, n > 1);
   sendFragments(nip, 40 + FRAG_HDR, ip + 40, left, step, n, l2len, nh);   // the payload stays where it was
 }
 

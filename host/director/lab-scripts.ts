@@ -124,7 +124,7 @@ const ops = {
       });
     });
   },
-  async udp({ port = 53, n, timeoutMs = 2000, host = vip, peer = false, basePort = 0 }) {
+  async udp({ port = 53, n, timeoutMs = 2000, host = vip, peer = false, basePort = 0, pad = 0 }) {
     const names = {}; let errors = 0;
     for (let i = 0; i < n; i++) {
       const s = dgram.createSocket('udp4');
@@ -134,11 +134,12 @@ const ops = {
         const r = await new Promise((resolve, reject) => {
           const t = setTimeout(() => reject(new Error('timeout')), timeoutMs);
           s.on('message', (m) => { clearTimeout(t); resolve(String(m)); });
-          s.send((peer ? 'peer ' : 'ping ') + i, port, host);
+          // pad: datagrams bigger than the MTU, so they travel as IP fragments both ways
+          s.send((peer ? 'peer ' : 'ping ') + i + (pad ? ' ' + 'x'.repeat(pad) : ''), port, host);
         });
         const [name, ...rest] = r.split(' ');
         if (peer) { if (rest[0] !== 'peer' || rest[1] !== String(i) || !rest[2]) errors++; else tally(names, name + ' ' + rest[2]); }
-        else if (rest.join(' ') !== 'ping ' + i) errors++; else tally(names, name);
+        else if (rest.join(' ') !== 'ping ' + i + (pad ? ' ' + 'x'.repeat(pad) : '')) errors++; else tally(names, name);
       } catch { errors++; } finally { s.close(); }
     }
     return { names, errors };

@@ -95,6 +95,20 @@ describe.skipIf(skip !== null)('director NAT through a TUN, real TCP/IP stacks i
     expect(new Set(udp.map((c) => c.daddr))).toEqual(new Set(lab.rsAddrs));
   }, 30_000);
 
+  test('UDP datagrams of 4000 bytes, IP fragments both ways: reassembled by the engine, NATed, sent on as fragments; answers whole', async () => {
+    const k0 = dir.engine.counters();
+    const r = await client.call('udp', { port: 53, n: 6, basePort: 42100, pad: 4000 });
+    const k1 = dir.engine.counters();
+    const moved = (c: string) => k1[c] - (k0[c] ?? 0n);
+    expect(r.errors, JSON.stringify({ ok: String(moved('reasm_ok')), held: String(moved('reasm_held')) })).toBe(0);
+    expect(r.names).toEqual({ rs1: 2, rs2: 2, rs3: 2 });
+    // each request and each answer came in 3 fragments (MTU 1500) and left as 3
+    expect(moved('reasm_ok')).toBe(12n);
+    expect(moved('reasm_held')).toBe(24n);
+    expect(moved('frag_created')).toBe(36n);
+    expect(dir.engine.fragState().queues).toBe(0);
+  }, 30_000);
+
   test('a 64 MiB TCP upload and a 64 MiB download through the VIP arrive intact (sha256)', async () => {
     const bytes = 64 << 20;
     const up = await client.call('upload', { port: 9, bytes });
