@@ -149,6 +149,7 @@ export class EngineBackend implements AdmBackend {
   }
   timeouts(): Timeouts { return this.engine.timeouts(); }
   conns(): ConnView[] { return this.engine.conns(); }
+  connPage(from: number, max: number): { conns: ConnView[]; next: number } { return this.engine.connPage(from, max); }
   info(): { version: string; size: number } {
     let size = this.opts.connTabSize ?? 0;
     if (!size) { size = 1; const max = Number(this.engine.ex.connCapacity()); while (size < max) size *= 2; }

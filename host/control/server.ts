@@ -8,6 +8,18 @@
  * which drain before the event loop reads the next frame), so one request - a whole -R
  * restore included - is applied between two batches, never in the middle of one.
  * Requests are also queued one after another, so two clients' commands never interleave.
+ *
+ * Listings are the exception: they change nothing, so they do not wait in that queue, and a
+ * streamed one (the request says "stream": true; `wasmvs adm` always does) yields to the
+ * event loop between pages. Its conns go out CONN_PAGE at a time as NDJSON lines
+ * ({"stdout": ...}, then {"stderr": ..., "rc": ...}); the next page is formatted only once
+ * the socket has taken the last (backpressure), so memory is bounded by a page and the
+ * director's batches run between pages however large the table. Like the kernel's
+ * /proc/net/ip_vs_conn read page by page, such a listing is not one snapshot: a conn created
+ * or expired while it streams may be missing from it.
+ *
+ * Bounds: a request body of at most MAX_BODY bytes, at most MAX_CONNS connections at once
+ * (more are closed at once, with a log line), and a connection idle for IDLE_MS is closed.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect } from 'node:net';
@@ -16,6 +28,7 @@ import { dirname } from 'node:path';
 import type { Engine } from '../engine.ts';
 import { WvsError } from '../errors.ts';
 import { runAdm, type AdmResult } from '../rules/adm.ts';
+import { parseArgs } from '../rules/parse.ts';
 import { tableResolver, type NameResolver } from '../rules/services.ts';
 import { EngineBackend, IPVS_VERSION } from './backend.ts';
 import { formatMetrics } from './metrics.ts';
@@ -24,6 +37,12 @@ export const DEFAULT_SOCKET = '/run/wasmvs/wasmvs.sock';
 /** Largest request body (a -R rules file travels in one request). */
 export const MAX_BODY = 16 << 20;
 export const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+/** Control connections open at once; more are closed on accept (each costs a file descriptor). */
+export const MAX_CONNS = 64;
+/** A control connection that sends nothing (and is not being answered) for this long is closed. */
+export const IDLE_MS = 10_000;
+/** The content type of a streamed /v1/adm answer. */
+export const STREAM_TYPE = 'application/x-ndjson';
 
 /** The Prometheus text for an engine (the socket's GET /metrics and `wasmvs run --metrics`). */
 export function metricsText(engine: Engine, backend: EngineBackend): string {
@@ -43,6 +62,8 @@ export interface ControlServerOptions {
   resolver?: NameResolver;
   /** the backend runAdm drives; default an EngineBackend over `engine` */
   backend?: EngineBackend;
+  /** where the server reports what it refused (connections over MAX_CONNS); default stderr */
+  log?: (level: 'warn' | 'info', msg: string) => void;
 }
 
 export interface ControlServer {
@@ -64,7 +85,7 @@ export class WvsRequestError extends WvsError {
 const bad = (message: string, field?: string) => new WvsRequestError(400, 'WVS_ERR_BAD_REQUEST', message, field);
 
 /** The body of POST /v1/adm, checked field by field. */
-export interface AdmRequest { argv: string[]; stdin?: string; prog?: string }
+export interface AdmRequest { argv: string[]; stdin?: string; prog?: string; stream?: boolean }
 
 export function parseAdmRequest(text: string): AdmRequest {
   let body: unknown;
@@ -73,14 +94,15 @@ export function parseAdmRequest(text: string): AdmRequest {
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw bad('request body must be a JSON object');
   const o = body as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'argv' && k !== 'stdin' && k !== 'prog') throw bad(`unknown field '${k}' (expected argv, stdin, prog)`, k);
+  for (const k of Object.keys(o)) if (!['argv', 'stdin', 'prog', 'stream'].includes(k)) throw bad(`unknown field '${k}' (expected argv, stdin, prog, stream)`, k);
   if (!('argv' in o)) throw bad("missing field 'argv' (an array of strings)", 'argv');
   if (!Array.isArray(o.argv)) throw bad("field 'argv' must be an array of strings", 'argv');
   if (o.argv.length > MAX_ARGS) throw bad(`field 'argv' has more than ${MAX_ARGS} elements`, 'argv');
   o.argv.forEach((a, i) => { if (typeof a !== 'string') throw bad(`field 'argv[${i}]' must be a string, got ${a === null ? 'null' : typeof a}`, `argv[${i}]`); });
   if ('stdin' in o && typeof o.stdin !== 'string') throw bad("field 'stdin' must be a string", 'stdin');
   if ('prog' in o && (typeof o.prog !== 'string' || o.prog === '' || o.prog.length > 64)) throw bad("field 'prog' must be a non-empty string of at most 64 characters", 'prog');
-  return { argv: o.argv as string[], stdin: o.stdin as string | undefined, prog: o.prog as string | undefined };
+  if ('stream' in o && typeof o.stream !== 'boolean') throw bad("field 'stream' must be true or false", 'stream');
+  return { argv: o.argv as string[], stdin: o.stdin as string | undefined, prog: o.prog as string | undefined, stream: o.stream as boolean | undefined };
 }
 
 /** JSON with 64-bit counters as decimal strings (they do not fit a JSON number exactly). */
@@ -88,8 +110,35 @@ export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
 }
 
-/** What a path answers: method -> handler. */
-type Handler = (req: IncomingMessage, body: string) => Promise<{ status?: number; type?: string; body: string }> | { status?: number; type?: string; body: string };
+/** What a path answers: method -> handler; null when the handler wrote the response itself (a stream). */
+type Answer = { status?: number; type?: string; body: string } | null;
+type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => Promise<Answer> | Answer;
+
+/** The client closed the connection while a streamed answer was waiting for it. */
+class ClientGone extends Error {}
+
+/** A stdout sink for runAdm over a streamed response: one NDJSON line per piece, backpressure, a yield. */
+function streamWriter(res: ServerResponse): (text: string) => Promise<void> {
+  return async (text) => {
+    if (res.destroyed) throw new ClientGone();
+    if (!res.write(JSON.stringify({ stdout: text }) + '\n')) {
+      await new Promise<void>((resolve, reject) => {
+        const done = (ok: boolean) => { res.off('drain', onDrain); res.off('close', onClose); if (ok) resolve(); else reject(new ClientGone()); };
+        const onDrain = () => done(true);
+        const onClose = () => done(false);
+        res.on('drain', onDrain);
+        res.on('close', onClose);
+      });
+    }
+    // let the director read and process a batch before the next page is formatted
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+}
+
+/** Commands that only read the table: they need not wait for changes queued before them. */
+function readOnly(argv: readonly string[]): boolean {
+  try { return ['list', 'save', 'getLaddr', 'help', 'version'].includes(parseArgs(argv).cmd); } catch { return false; }
+}
 
 export async function startControlServer(engine: Engine, opts: ControlServerOptions = {}): Promise<ControlServer> {
   const path = opts.path ?? process.env.WASMVS_SOCKET ?? DEFAULT_SOCKET;
@@ -105,10 +154,21 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
   const json = (v: unknown) => ({ type: 'application/json', body: toJson(v) + '\n' });
   const routes: Record<string, Record<string, Handler>> = {
     '/v1/adm': {
-      POST: async (_req, text) => {
+      POST: async (_req, text, res) => {
         const r = parseAdmRequest(text);
-        const res: AdmResult = await serial(() => runAdm(r.argv, backend, { stdin: r.stdin ?? '', resolver, prog: r.prog ?? 'ipvsadm' }));
-        return json(res);
+        const run = (write?: (t: string) => Promise<void>) => runAdm(r.argv, backend, { stdin: r.stdin ?? '', resolver, prog: r.prog ?? 'ipvsadm', write });
+        const go = (write?: (t: string) => Promise<void>): Promise<AdmResult> => (readOnly(r.argv) ? run(write) : serial(() => run(write)));
+        if (!r.stream) return json(await go());
+        res.writeHead(200, { 'Content-Type': STREAM_TYPE });
+        res.socket?.setTimeout(0);   // a client paging through a long listing is not idle; memory is one page
+        try {
+          const out = await go(streamWriter(res));
+          res.end(toJson({ stderr: out.stderr, rc: out.rc }) + '\n');
+        } catch (e) {
+          if (e instanceof ClientGone) { res.destroy(); return null; }
+          res.end(toJson({ error: { code: 'WVS_ERR_INTERNAL', message: String((e as Error)?.message ?? e) } }) + '\n');
+        }
+        return null;
       },
     },
     '/v1/services': { GET: () => json(backend.services()) },
@@ -122,6 +182,19 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
   };
 
   const server = createServer((req, res) => { void handle(req, res); });
+  const log = opts.log ?? ((level: string, msg: string) => process.stderr.write(`wasmvs: ${level}: ${msg}\n`));
+  server.maxConnections = MAX_CONNS;
+  server.setTimeout(IDLE_MS);      // an idle socket is destroyed (no 'timeout' listener)
+  server.headersTimeout = IDLE_MS; // a request must arrive whole within IDLE_MS too
+  server.requestTimeout = 60_000;
+  let dropped = 0, dropLogAt = -Infinity;
+  server.on('drop', () => {
+    dropped++;
+    const now = Date.now();
+    if (now - dropLogAt < 10_000) return;   // one line per 10 s however many are refused
+    dropLogAt = now;
+    log('warn', `control socket ${path}: ${MAX_CONNS} connections are open (the limit); closed ${dropped} new one(s) since start. Idle ones close after ${IDLE_MS / 1000} s`);
+  });
   server.on('clientError', (_e, sock) => { if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -140,8 +213,8 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
         if (ct !== 'application/json') throw new WvsRequestError(415, 'WVS_ERR_MEDIA_TYPE', `content-type must be application/json, not ${ct}`);
         text = await readBody(req);
       }
-      const out = await h(req, text);
-      send(res, out.status ?? 200, out.type ?? 'application/json', out.body);
+      const out = await h(req, text, res);
+      if (out) send(res, out.status ?? 200, out.type ?? 'application/json', out.body);
     } catch (e) {
       if (e instanceof WvsRequestError) {
         send(res, e.status, 'application/json', toJson({ error: { code: e.code, message: e.message, ...(e.field ? { field: e.field } : {}) } }) + '\n');

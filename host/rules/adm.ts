@@ -10,7 +10,7 @@
  * restore goes on; a usage error ends it (ipvsadm exits); rc is the LAST line's result.
  */
 import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
-import { formatConnList, formatDaemon, formatLaddrs, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
+import { formatConnHeader, formatConnLines, formatConnList, formatDaemon, formatLaddrs, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
 import { parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
 import type { NameResolver } from './services.ts';
 import type { ConnView, DaemonView, ServiceView, Timeouts } from './types.ts';
@@ -35,6 +35,8 @@ export interface AdmBackend {
   service(svc: SvcKey): MaybeAsync<ServiceView | null>;
   timeouts(): MaybeAsync<Timeouts>;
   conns(): MaybeAsync<ConnView[]>;
+  /** Conns page by page (Engine.connPage): from 1; next 0 when there are no more. With it, a streamed -L -c holds one page at a time. */
+  connPage?(from: number, max: number): MaybeAsync<{ conns: ConnView[]; next: number }>;
   daemons?(): MaybeAsync<DaemonView[]>;
   /** IPVS version text and conn hash size for the listing header */
   info(): MaybeAsync<{ version: string; size: number }>;
@@ -50,7 +52,16 @@ export interface AdmOptions extends ParseOptions {
   stdin?: string;
   /** names for -L/-S/-c without -n; default numeric */
   resolver?: NameResolver;
+  /**
+   * Stream stdout: text goes here as it is produced (the result's stdout is then empty) and a
+   * conn listing is sent one page of CONN_PAGE conns at a time, each awaited: the control server
+   * writes it to the socket, waits for the client to take it and lets a batch run in between.
+   */
+  write?: (text: string) => Promise<void>;
 }
+
+/** Conns per page of a streamed `-L -c` (a few ms of formatting: forwarding waits at most that long). */
+export const CONN_PAGE = 512;
 
 export interface AdmResult { stdout: string; stderr: string; rc: number }
 
@@ -76,7 +87,16 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
       case 'list': {
         const f = op.format;
         if (op.what === 'conns') {
-          out.stdout += formatConnList(await be.conns(), { numeric: f.numeric, persistentConn: f.persistentConn, resolver: opts.resolver });
+          const cf = { numeric: f.numeric, persistentConn: f.persistentConn, resolver: opts.resolver };
+          if (opts.write && be.connPage) {
+            await opts.write(out.stdout + formatConnHeader(cf));
+            out.stdout = '';
+            for (let from = 1; from !== 0;) {
+              const page = await be.connPage(from, CONN_PAGE);
+              if (page.conns.length) await opts.write(formatConnLines(page.conns, cf));
+              from = page.next;
+            }
+          } else out.stdout += formatConnList(await be.conns(), cf);
         } else if (op.what === 'service') {
           const svc = await be.service(op.svc!);
           if (!svc) { out.stderr += ipvsStrerror('get_service', 'ESRCH') + '\n'; throw new Exit(RC_LIST_FAILED); }
@@ -138,6 +158,7 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
     if (!(e instanceof Exit)) throw e;
     rc = e.rc & 255;
   }
+  if (opts.write && out.stdout) { await opts.write(out.stdout); out.stdout = ''; }
   return { ...out, rc };
 }
 

@@ -296,12 +296,21 @@ export interface ConnFormatOptions { numeric?: boolean; persistentConn?: boolean
 
 /** `ipvsadm -L -c [-n] [--persistent-conn]`: conns in table order (ipvsadm does not sort them). */
 export function formatConnList(conns: readonly ConnView[], opts: ConnFormatOptions = {}): string {
+  return formatConnHeader(opts) + formatConnLines(conns, opts);
+}
+
+/** The two header lines of a conn listing (a streamed listing sends them first, then chunks of lines). */
+export function formatConnHeader(opts: ConnFormatOptions = {}): string {
+  return 'IPVS connection entries\n' + (opts.persistentConn
+    ? `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} ${padEnd('destination', 18)} ${padEnd('pe name', 16)} pe_data\n`
+    : `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} destination\n`);
+}
+
+/** One line per conn, as /proc/net/ip_vs_conn's seq_file shows them. */
+export function formatConnLines(conns: readonly ConnView[], opts: ConnFormatOptions = {}): string {
   const numeric = !!opts.numeric;
   const res = opts.resolver ?? numericResolver;
-  let out = 'IPVS connection entries\n';
-  out += opts.persistentConn
-    ? `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} ${padEnd('destination', 18)} ${padEnd('pe name', 16)} pe_data\n`
-    : `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} destination\n`;
+  let out = '';
   for (const c of conns) {
     const proto = c.proto === 'IP' ? null : c.proto;
     const af = c.caddr.includes(':') ? 6 : 4;
