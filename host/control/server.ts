@@ -64,6 +64,9 @@ export interface ControlServerOptions {
   backend?: EngineBackend;
   /** where the server reports what it refused (connections over MAX_CONNS); default stderr */
   log?: (level: 'warn' | 'info', msg: string) => void;
+  /** connections at once (default MAX_CONNS) and the idle timeout in ms (default IDLE_MS) */
+  maxConns?: number;
+  idleMs?: number;
 }
 
 export interface ControlServer {
@@ -183,17 +186,18 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
 
   const server = createServer((req, res) => { void handle(req, res); });
   const log = opts.log ?? ((level: string, msg: string) => process.stderr.write(`wasmvs: ${level}: ${msg}\n`));
-  server.maxConnections = MAX_CONNS;
-  server.setTimeout(IDLE_MS);      // an idle socket is destroyed (no 'timeout' listener)
-  server.headersTimeout = IDLE_MS; // a request must arrive whole within IDLE_MS too
-  server.requestTimeout = 60_000;
+  const maxConns = opts.maxConns ?? MAX_CONNS, idleMs = opts.idleMs ?? IDLE_MS;
+  server.maxConnections = maxConns;
+  server.setTimeout(idleMs);       // an idle socket is destroyed (no 'timeout' listener)
+  server.headersTimeout = idleMs;  // a request must arrive whole within idleMs too
+  server.requestTimeout = Math.max(idleMs, 60_000);
   let dropped = 0, dropLogAt = -Infinity;
   server.on('drop', () => {
     dropped++;
     const now = Date.now();
     if (now - dropLogAt < 10_000) return;   // one line per 10 s however many are refused
     dropLogAt = now;
-    log('warn', `control socket ${path}: ${MAX_CONNS} connections are open (the limit); closed ${dropped} new one(s) since start. Idle ones close after ${IDLE_MS / 1000} s`);
+    log('warn', `control socket ${path}: ${maxConns} connections are open (the limit); closed ${dropped} new one(s) since start. Idle ones close after ${idleMs / 1000} s`);
   });
   server.on('clientError', (_e, sock) => { if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); });
 

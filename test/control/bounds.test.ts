@@ -1,0 +1,57 @@
+/*
+ * test/control/bounds.test.ts - the control socket cannot be exhausted (issue 13): a cap on
+ * connections at once (with a log line), idle ones closed, and `adm` explains a closed
+ * connection instead of printing "write EPIPE".
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import { connect, type Socket } from 'node:net';
+import { director, type Director } from './helpers.ts';
+import { admMain } from '../../host/control/adm-cli.ts';
+
+let d: Director | undefined;
+const socks: Socket[] = [];
+afterEach(async () => {
+  for (const s of socks.splice(0)) s.destroy();
+  await d?.stop(); d = undefined;
+});
+
+const open = (path: string) => new Promise<Socket>((resolve, reject) => {
+  const s = connect(path);
+  socks.push(s);
+  s.once('connect', () => resolve(s));
+  s.once('error', reject);
+});
+const closed = (s: Socket, ms: number) => new Promise<boolean>((resolve) => {
+  if (s.destroyed) return resolve(true);
+  const t = setTimeout(() => resolve(false), ms);
+  s.once('close', () => { clearTimeout(t); resolve(true); });
+  s.on('error', () => undefined);
+});
+
+describe('control connections', () => {
+  test('over the cap: the new connection is closed, one log line names the limit, adm says what happened', async () => {
+    const logs: string[] = [];
+    d = await director({ maxConns: 4, idleMs: 60_000, log: (lvl, m) => logs.push(`${lvl}: ${m}`) });
+    for (let i = 0; i < 4; i++) await open(d.sock);
+    const extra = await open(d.sock);
+    expect(await closed(extra, 2000)).toBe(true);
+    const r = await admMain(['--socket', d.sock, '-L', '-n'], { prog: 'wasmvs adm' });
+    expect(r.rc).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^wasmvs adm: the director on ${d.sock} closed the connection before answering \\((ECONNRESET|EPIPE)\\): it takes at most 64 control connections at once and closes idle ones after 10 s; its log says when it refused one\\. Try again\\n$`));
+    expect(r.stderr).not.toMatch(/^write EPIPE/);
+    expect(logs).toEqual([`warn: control socket ${d.sock}: 4 connections are open (the limit); closed 1 new one(s) since start. Idle ones close after 60 s`]);
+    // the idle four go away: the director answers again
+    for (const s of socks.splice(0)) s.destroy();
+    await new Promise((res) => setTimeout(res, 50));
+    expect((await admMain(['--socket', d.sock, '-L', '-n'])).rc).toBe(0);
+  });
+
+  test('an idle connection is closed after idleMs; one that sends a request in time is answered', async () => {
+    d = await director({ idleMs: 300 });
+    const idle = await open(d.sock);
+    const t0 = Date.now();
+    expect(await closed(idle, 5000)).toBe(true);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect((await admMain(['--socket', d.sock, '-L', '--timeout'])).stdout).toBe('Timeout (tcp tcpfin udp): 900 120 300\n');
+  });
+});
