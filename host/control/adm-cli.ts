@@ -11,7 +11,9 @@
  */
 import { runAdm, type AdmBackend } from '../rules/adm.ts';
 import { parseArgs } from '../rules/parse.ts';
-import { admRequest, socketPath, WvsConnectionClosedError, WvsNoDirectorError, type StdoutSink } from './client.ts';
+import { WvsError } from '../errors.ts';
+import { formatSysctl, parseSysctlArg } from '../rules/sysctl.ts';
+import { admRequest, sysctlRequest, socketPath, WvsConnectionClosedError, WvsNoDirectorError, type StdoutSink } from './client.ts';
 import { MAX_BODY } from './server.ts';
 
 /** ipvsadm's fail(2, ...) when ipvs_init() fails */
@@ -68,6 +70,7 @@ export async function admMain(argv: readonly string[], io: AdmIo = {}): Promise<
   const { socket, rest, error } = splitSocketArg(argv);
   const prog = io.prog ?? 'ipvsadm';
   if (error) return { stdout: '', stderr: `${prog}: ${error}\n`, rc: RC_NO_DIRECTOR };
+  if (rest.some((a) => a === '--sysctl' || a.startsWith('--sysctl='))) return sysctlMain(socketPath(socket), rest, prog);
   let cmd: string | undefined;
   try { cmd = parseArgs(rest, { prog }).cmd; } catch { /* the director prints the usage error */ }
   // -h needs no director (ipvsadm's does, but there is no kernel module to load here)
@@ -91,6 +94,32 @@ export async function admMain(argv: readonly string[], io: AdmIo = {}): Promise<
     if (e instanceof WvsConnectionClosedError) return { stdout: '', stderr: `${prog}: ${e.message}\n`, rc: RC_NO_DIRECTOR };
     throw e;
   }
+}
+
+/**
+ * `adm --sysctl` (list every net.ipv4.vs.* wasmvs has, `sysctl -a` format), `--sysctl NAME`
+ * (one), `--sysctl NAME=VALUE` (write, printed back as `sysctl -w` does); repeatable. Errors
+ * exit 255 as sysctl(8) does; nothing after a refused write is applied.
+ */
+async function sysctlMain(path: string, argv: readonly string[], prog: string): Promise<{ stdout: string; stderr: string; rc: number }> {
+  const asks: { name?: string; value?: string }[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    let arg: string | undefined;
+    if (a.startsWith('--sysctl=')) arg = a.slice('--sysctl='.length);
+    else if (a === '--sysctl') { if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('-')) arg = argv[++i]; }
+    else return { stdout: '', stderr: `${prog}: --sysctl cannot be combined with ${a} (one command per run, as ipvsadm)\n`, rc: 2 };
+    asks.push(arg === undefined ? {} : parseSysctlArg(arg));
+  }
+  let stdout = '';
+  try {
+    for (const q of asks) for (const r of await sysctlRequest(path, q.name, q.value)) stdout += formatSysctl(r.name, r.value);
+  } catch (e) {
+    if (e instanceof WvsNoDirectorError) return { stdout, stderr: `${prog}: ${e.message}\n`, rc: RC_NO_DIRECTOR };
+    if (e instanceof WvsError) return { stdout, stderr: `${prog}: ${e.message}\n`, rc: 255 };
+    throw e;
+  }
+  return { stdout, stderr: '', rc: 0 };
 }
 
 /** ipvsadm killed by SIGPIPE, as a shell sees it (128 + 13). */

@@ -142,3 +142,15 @@ function closedOr(path: string, e: NodeJS.ErrnoException): Error {
   if (e.code === 'EPIPE' || e.code === 'ECONNRESET' || e.message === 'socket hang up') return new WvsConnectionClosedError(path, e.code ?? 'ECONNRESET');
   return e;
 }
+
+/** GET /v1/sysctl (all, or one by name) or POST one NAME=VALUE; [{ name, value }] or the director's refusal. */
+export async function sysctlRequest(path: string, name?: string, value?: string): Promise<{ name: string; value: string }[]> {
+  const r = value !== undefined
+    ? await controlRequest(path, 'POST', '/v1/sysctl', JSON.stringify({ name, value }))
+    : await controlRequest(path, 'GET', name === undefined ? '/v1/sysctl' : `/v1/sysctl?name=${encodeURIComponent(name)}`);
+  let v: any;
+  try { v = JSON.parse(r.body); } catch { throw new WvsError('WVS_ERR_PROTOCOL', `director on ${path} answered ${r.status} with a body that is not JSON`); }
+  if (v?.error?.code === 'WVS_ERR_NOT_FOUND') throw new WvsError('WVS_ERR_PROTOCOL', `director on ${path} has no sysctl endpoint (an older wasmvs): ${v?.error?.message ?? r.body}`);
+  if (r.status !== 200) throw new WvsError(v?.error?.code ?? 'WVS_ERR_PROTOCOL', String(v?.error?.message ?? r.body));
+  return v;
+}

@@ -29,6 +29,7 @@ import type { Engine } from '../engine.ts';
 import { WvsError } from '../errors.ts';
 import { runAdm, type AdmResult } from '../rules/adm.ts';
 import { parseArgs } from '../rules/parse.ts';
+import { sysctlGet, sysctlList, sysctlName, sysctlSet, WvsSysctlError } from '../rules/sysctl.ts';
 import { tableResolver, type NameResolver } from '../rules/services.ts';
 import { EngineBackend, IPVS_VERSION } from './backend.ts';
 import { formatMetrics } from './metrics.ts';
@@ -108,6 +109,25 @@ export function parseAdmRequest(text: string): AdmRequest {
   return { argv: o.argv as string[], stdin: o.stdin as string | undefined, prog: o.prog as string | undefined, stream: o.stream as boolean | undefined };
 }
 
+/** The body of POST /v1/sysctl. */
+export function parseSysctlRequest(text: string): { name: string; value: string } {
+  let o: any;
+  try { o = JSON.parse(text); } catch (e) { throw bad(`request body is not valid JSON: ${(e as Error).message}`); }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) throw bad('request body must be a JSON object');
+  for (const k of Object.keys(o)) if (k !== 'name' && k !== 'value') throw bad(`unknown field '${k}' (expected name, value)`, k);
+  if (typeof o.name !== 'string' || o.name === '' || o.name.length > 128) throw bad("field 'name' must be a sysctl name", 'name');
+  if (typeof o.value !== 'string' || o.value.length > 128) throw bad("field 'value' must be a string of at most 128 characters", 'value');
+  return { name: sysctlName(o.name), value: o.value };
+}
+
+/** A refused sysctl read or write is a 400 (404 for a name Linux does not have) with its errno. */
+function sysctlCall(f: () => string): string {
+  try { return f(); } catch (e) {
+    if (e instanceof WvsSysctlError) throw new WvsRequestError(e.errno === 'ENOENT' ? 404 : 400, e.code, e.message, e.errno === 'EINVAL' ? 'value' : 'name');
+    throw e;
+  }
+}
+
 /** JSON with 64-bit counters as decimal strings (they do not fit a JSON number exactly). */
 export function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? x.toString() : x));
@@ -182,6 +202,17 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
     },
     '/v1/version': { GET: () => json({ ipvs: IPVS_VERSION, ...backend.info() }) },
     '/metrics': { GET: () => ({ type: METRICS_TYPE, body: metricsText(engine, backend) }) },
+    // net.ipv4.vs.*: GET lists (?name=NAME reads one), POST {"name", "value"} writes one
+    '/v1/sysctl': {
+      GET: (req) => {
+        const name = new URL(req.url ?? '/', 'http://wasmvs').searchParams.get('name');
+        return json(name === null ? sysctlList(engine) : [{ name: sysctlName(name), value: sysctlCall(() => sysctlGet(engine, sysctlName(name))) }]);
+      },
+      POST: (_req, text) => {
+        const r = parseSysctlRequest(text);
+        return json([{ name: r.name, value: sysctlCall(() => sysctlSet(engine, r.name, r.value)) }]);
+      },
+    },
   };
 
   const server = createServer((req, res) => { void handle(req, res); });
