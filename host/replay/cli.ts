@@ -6,9 +6,10 @@
  * with backpressure, draws a progress bar on a TTY, prints the summary. Exit codes: 0 done;
  * 1 the capture or rules were refused (or stopped being readable part way); 2 usage.
  */
-import { createReadStream, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { engineModule } from '../engine-node.ts';
 import { Setting, type SettingName } from '../engine.ts';
+import { readRulesFile } from '../director/rules.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
 import { replay, type ReplaySummary } from './replay.ts';
@@ -121,8 +122,8 @@ export async function main(argv: string[]): Promise<number> {
     return serveWeb(a.port);
   }
   let rules: string;
-  try { rules = readFileSync(a.rules!, 'utf8'); } catch (e: any) {
-    process.stderr.write(`wasmvs replay: cannot read rules ${a.rules}: ${e.code ?? e.message}\n`);
+  try { rules = readRulesFile(a.rules!); } catch (e: any) {
+    process.stderr.write(`wasmvs replay: ${e.message}\n`);
     return 1;
   }
   let size: number;

@@ -9,9 +9,9 @@
  * -R: each line is processed like a command line; a failed change prints its error and the
  * restore goes on; a usage error ends it (ipvsadm exits); rc is the LAST line's result.
  */
-import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
+import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, RC_OP_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
 import { formatConnHeader, formatConnLines, formatConnList, formatDaemon, formatLaddrs, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
-import { parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
+import { MAX_RULE_LINE, parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
 import type { NameResolver } from './services.ts';
 import type { ConnView, DaemonView, ServiceView, Timeouts } from './types.ts';
 
@@ -114,7 +114,14 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
       case 'save': out.stdout += formatSave(await be.services(), op.numeric, opts.resolver); return 0;
       case 'restore': {
         let result = 0;
-        for (const { argv: line } of splitRulesFile(opts.stdin ?? '')) result = await processOptions(line, true);
+        const input = opts.stdin ?? '';
+        // bounded before anything is applied: one short error, never the line echoed back
+        const long = input.split('\n').findIndex((l) => l.length > MAX_RULE_LINE);
+        if (long >= 0) {
+          out.stderr += `${prog}: -R: line ${long + 1} is longer than ${MAX_RULE_LINE} characters (the longest line wasmvs takes); nothing restored\n`;
+          throw new Exit(RC_OP_FAILED);
+        }
+        for (const { argv: line } of splitRulesFile(input)) result = await processOptions(line, true);
         return result;
       }
       case 'clear': return change('flush', be.clear());
