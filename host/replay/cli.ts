@@ -17,7 +17,7 @@ import { formatSummary, summaryJson } from './report.ts';
 
 export interface ReplayArgs {
   input?: string; rules?: string; out?: string; speed: number; json: boolean; serve: boolean; port: number;
-  batch: number; conns: number; settings: SettingName[]; help: boolean;
+  batch: number; conns: number; settings: SettingName[]; help: boolean; keepPartialCsum?: boolean;
 }
 
 export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.pcap] [--speed max|1x|Nx] [--json]
@@ -28,6 +28,8 @@ export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.
   --json          print the summary as JSON
   --batch N       frames per engine call (default 256; 1 samples conn states per packet)
   --conns N       conn table size (default 65536)
+  --keep-partial-csum  pass TCP/UDP checksums that checksum offload left partial (a capture taken on the
+                  sending host) as captured; by default they are completed as the NIC would have (counted)
   --set NAME      switch on an engine setting (${Object.keys(Setting).join(', ')})
   --serve         serve the browser replay page on 127.0.0.1 (build it: npm run build:web)
   --port N        port for --serve (default 8470)
@@ -59,6 +61,7 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
       case '--port': a.port = int(val(i++, t), t, 0, 65535); break;
       case '--batch': a.batch = int(val(i++, t), t, 1, 4096); break;
       case '--conns': a.conns = int(val(i++, t), t, 1, 1 << 24); break;
+      case '--keep-partial-csum': a.keepPartialCsum = true; break;
       case '--set': {
         const v = val(i++, t);
         if (!(v in Setting)) throw new UsageError(`unknown setting '${v}' (${Object.keys(Setting).join(', ')})`);
@@ -136,7 +139,7 @@ export async function main(argv: string[]): Promise<number> {
   let s: ReplaySummary;
   try {
     s = await replay(createReadStream(a.input!, { highWaterMark: 1 << 16 }) as AsyncIterable<Uint8Array>, {
-      wasm: engineModule(), rules, batch: a.batch, connMax: a.conns, settings: a.settings, speed: a.speed,
+      wasm: engineModule(), rules, batch: a.batch, connMax: a.conns, settings: a.settings, speed: a.speed, keepPartialCsum: a.keepPartialCsum,
       output: ws ? (c) => writeChunk(ws, c) : undefined,
       onProgress: (p) => bar.update(p.bytes, p.packets),
     });

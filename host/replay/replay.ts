@@ -25,6 +25,7 @@ import { Engine, type EngineConfig, type SettingName } from '../engine.ts';
 import type { DestView, ServiceView } from '../rules/types.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
+import { partialCsum } from '../pcap/csum.ts';
 import { findL3 } from '../pcap/link.ts';
 import { PcapReader, type PcapReaderOptions } from '../pcap/read.ts';
 import { PcapWriter } from '../pcap/write.ts';
@@ -58,6 +59,12 @@ export interface ReplayOptions {
   timelineBuckets?: number;
   /** reader options; clipOverSnaplen defaults to true (as libpcap) */
   reader?: PcapReaderOptions;
+  /**
+   * TCP/UDP checksums left partial by checksum offload (captured on the sending host, before the
+   * NIC finished them: host/pcap/csum.ts) are completed before the engine sees the packet, as the
+   * NIC would have; true passes them as captured (default false). Counted either way.
+   */
+  keepPartialCsum?: boolean;
 }
 
 export interface ReplayProgress { packets: number; bytes: number; captureMs: number; outPackets: number }
@@ -94,6 +101,10 @@ export interface ReplaySummary {
     lastMs: number | null;
     /** timestamps that went backwards and were held at the latest time */
     timeBackwards: number;
+    /** TCP/UDP packets whose checksum the capture holds only partly (checksum offload) */
+    partialCsum: number;
+    /** of those, completed before the engine saw them (0 with keepPartialCsum) */
+    partialCsumCompleted: number;
   };
   output: { packets: number; bytes: number; verdicts: Record<string, number>; dropReasons: Record<string, number> };
   engine: { counters: Record<string, number>; global: { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number } };
@@ -187,7 +198,8 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
   const timeline = new Timeline(opts.timelineBuckets ?? 200);
   const seen = { bytes: 0 };
   let packets = 0, fed = 0, outPackets = 0, outBytes = 0, timeoutsFired = 0, created = 0, batches = 0, timeBackwards = 0;
-  let firstMs: number | null = null, lastMs: number | null = null, clampedTs = 0;
+  let firstMs: number | null = null, lastMs: number | null = null, clampedTs = 0, partial = 0;
+  const completeCsum = !opts.keepPartialCsum;
   let error: ReplaySummary['input']['error'] = null;
   let wallStart = 0;
 
@@ -307,8 +319,13 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     bump(linkTypes, String(rec.linkType));
     const l3 = findL3(rec.linkType, rec.data);
     if (typeof l3 === 'string') { skip(l3, rec.index); return; }
-    const frame = rec.data.subarray(l3.l3Offset);
+    let frame = rec.data.subarray(l3.l3Offset);
     if (frame.length === 0) { skip('empty frame', rec.index); return; }
+    // the check runs on a copy only when it must write (the capture's bytes stay as they were)
+    if (partialCsum(frame, false) === 'partial') {
+      partial++;
+      if (completeCsum) { frame = frame.slice(); partialCsum(frame, true); }
+    }
     if (frame.length > maxFrame) { skip(`frame over ${maxFrame} bytes`, rec.index); return; }
     let ms = tsToMs(rec.tsNs);
     if (firstMs === null) { firstMs = ms; lastMs = ms; }
@@ -333,7 +350,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     input: {
       format: reader.format ?? 'unknown', packets, bytes: seen.bytes, fed, skipped: sorted(skipped), firstSkipped: sorted(firstSkipped),
       linkTypes: sorted(linkTypes), truncated: c.truncated, clipped: c.clipped, skippedBlocks: c.skippedBlocks, notes: [...c.notes],
-      error, firstMs, lastMs, timeBackwards,
+      error, firstMs, lastMs, timeBackwards, partialCsum: partial, partialCsumCompleted: completeCsum ? partial : 0,
     },
     output: { packets: outPackets, bytes: outBytes, verdicts: sorted(verdicts), dropReasons: sorted(dropReasons) },
     engine: { counters, global: { conns: num(g.conns), inpkts: num(g.inpkts), outpkts: num(g.outpkts), inbytes: num(g.inbytes), outbytes: num(g.outbytes) } },
