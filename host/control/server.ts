@@ -323,7 +323,10 @@ async function prepareSocketPath(path: string): Promise<void> {
     s.once('connect', () => { s.destroy(); resolve(true); });
     s.once('error', () => resolve(false));
   });
-  if (alive) throw new WvsError('WVS_ERR_SOCKET_IN_USE', `another director is listening on ${path}`);
+  if (alive) {
+    throw new WvsError('WVS_ERR_SOCKET_IN_USE', `another director is listening on ${path}: give this one its own socket with ` +
+      '--socket PATH (its `wasmvs adm` then needs --socket PATH too), or start it with --no-socket');
+  }
   await unlink(path);
 }
 

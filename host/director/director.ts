@@ -178,8 +178,9 @@ export class Director {
       }
       if (e?.code === 'ENOENT') throw new WvsError('WVS_ERR_NO_DEV_TUN', `cannot open /dev/net/tun (${e.message}); load the tun module: modprobe tun`);
       if (e?.code === 'EBUSY' || e?.code === 'EINVAL') {
-        throw new WvsError('WVS_ERR_DEV_BUSY', `cannot create ${kind} device ${this.opts.dev}: ${e.code} (another director, or another program, holds ` +
-          `a device of that name${e.code === 'EINVAL' ? ' or it is not a ' + kind : ''}): give this director another one with --dev NAME (and --socket PATH for its control socket)`);
+        const why = e.code === 'EBUSY' ? `another director (or another program) holds ${kind} device ${this.opts.dev}` : `a device named ${this.opts.dev} exists and is not a ${kind}`;
+        throw new WvsError('WVS_ERR_DEV_BUSY', `cannot create ${kind} device ${this.opts.dev}: ${e.code} (${why}): ` +
+          'give this director another one with --dev NAME (and its own control socket with --socket PATH)');
       }
       throw e;
     }
