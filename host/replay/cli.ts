@@ -1,6 +1,7 @@
 /*
  * host/replay/cli.ts - `wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.pcap] [--speed max|1x|Nx]
- *                      [--json] [--batch N] [--conns N] [--set SETTING] | --serve [--port N]`
+ *                      [--json] [--batch N] [--conns N] [--set SETTING] [--sysctl NAME=VALUE] [--keep-partial-csum]
+ *                      | --serve [--port N]`
  *
  * The Node side of replay.ts: streams the capture from disk (flat memory), writes the output pcap
  * with backpressure, draws a progress bar on a TTY, prints the summary. Exit codes: 0 done;
@@ -10,6 +11,7 @@ import { createReadStream, createWriteStream, statSync, type WriteStream } from 
 import { engineModule } from '../engine-node.ts';
 import { Setting, type SettingName } from '../engine.ts';
 import { readRulesFile } from '../director/rules.ts';
+import { parseSysctlArg } from '../rules/sysctl.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
 import { replay, type ReplaySummary } from './replay.ts';
@@ -18,6 +20,7 @@ import { formatSummary, summaryJson } from './report.ts';
 export interface ReplayArgs {
   input?: string; rules?: string; out?: string; speed: number; json: boolean; serve: boolean; port: number;
   batch: number; conns: number; settings: SettingName[]; help: boolean; keepPartialCsum?: boolean;
+  sysctls?: { name: string; value: string }[];
 }
 
 export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.pcap] [--speed max|1x|Nx] [--json]
@@ -28,6 +31,7 @@ export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.
   --json          print the summary as JSON
   --batch N       frames per engine call (default 256; 1 samples conn states per packet)
   --conns N       conn table size (default 65536)
+  --sysctl NAME=VALUE  an IPVS sysctl as the live director had it (net.ipv4.vs.sloppy_tcp=1 ...; repeatable)
   --keep-partial-csum  pass TCP/UDP checksums that checksum offload left partial (a capture taken on the
                   sending host) as captured; by default they are completed as the NIC would have (counted)
   --set NAME      switch on an engine setting (${Object.keys(Setting).join(', ')})
@@ -62,6 +66,12 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
       case '--batch': a.batch = int(val(i++, t), t, 1, 4096); break;
       case '--conns': a.conns = int(val(i++, t), t, 1, 1 << 24); break;
       case '--keep-partial-csum': a.keepPartialCsum = true; break;
+      case '--sysctl': {
+        const p = parseSysctlArg(val(i++, t));
+        if (!p.name || p.value === undefined) throw new UsageError('--sysctl needs NAME=VALUE (e.g. net.ipv4.vs.sloppy_tcp=1)');
+        (a.sysctls ??= []).push({ name: p.name, value: p.value });
+        break;
+      }
       case '--set': {
         const v = val(i++, t);
         if (!(v in Setting)) throw new UsageError(`unknown setting '${v}' (${Object.keys(Setting).join(', ')})`);
@@ -139,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
   let s: ReplaySummary;
   try {
     s = await replay(createReadStream(a.input!, { highWaterMark: 1 << 16 }) as AsyncIterable<Uint8Array>, {
-      wasm: engineModule(), rules, batch: a.batch, connMax: a.conns, settings: a.settings, speed: a.speed, keepPartialCsum: a.keepPartialCsum,
+      wasm: engineModule(), rules, batch: a.batch, connMax: a.conns, settings: a.settings, speed: a.speed, keepPartialCsum: a.keepPartialCsum, sysctls: a.sysctls,
       output: ws ? (c) => writeChunk(ws, c) : undefined,
       onProgress: (p) => bar.update(p.bytes, p.packets),
     });

@@ -30,6 +30,7 @@ import { findL3 } from '../pcap/link.ts';
 import { PcapReader, type PcapReaderOptions } from '../pcap/read.ts';
 import { PcapWriter } from '../pcap/write.ts';
 import { formatList } from '../rules/format.ts';
+import { sysctlSet } from '../rules/sysctl.ts';
 import { applyRules } from './rules.ts';
 
 export type ChunkSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array>;
@@ -47,6 +48,8 @@ export interface ReplayOptions {
   engine?: Pick<EngineConfig, 'svcMax' | 'destMax' | 'slotSize' | 'headroom'>;
   /** engine settings to switch on (e.g. 'sloppyTcp' to pick up flows mid-stream) */
   settings?: SettingName[];
+  /** net.ipv4.vs.* sysctls by name, as the live director had them (host/rules/sysctl.ts) */
+  sysctls?: { name: string; value: string }[];
   /** receives the output pcap (header first, then one chunk per batch that produced frames) */
   output?: (chunk: Uint8Array) => void | Promise<void>;
   /** called after every batch */
@@ -183,6 +186,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
   const batch = opts.batch ?? 256;
   const engine = await Engine.create(opts.wasm as any, { ...replayEngineConfig(batch, opts.connMax), ...opts.engine });
   for (const s of opts.settings ?? []) engine.set(s, true);
+  for (const s of opts.sysctls ?? []) sysctlSet(engine, s.name, s.value);
   applyRules(engine, opts.rules);
   const maxFrame = engine.slotSize - engine.headroom;
   const writer = new PcapWriter();

@@ -36,7 +36,7 @@ drop.addEventListener('drop', (e) => {
 async function loadExample(name: string) {
   // the menu shows what is loaded, also when it came from ?example=NAME
   const menu = $('example') as HTMLSelectElement;
-  if ([...menu.options].some((o) => o.value === name)) menu.value = name;
+  if (Array.from(menu.options).some((o) => o.value === name)) menu.value = name;
   const [cap, rules] = await Promise.all([fetch(`examples/${name}.pcap`), fetch(`examples/${name}.rules`)]);
   if (!cap.ok || !rules.ok) throw new Error(`example ${name} is missing`);
   setCapture(`${name}.pcap`, await cap.arrayBuffer());

@@ -132,3 +132,19 @@ describe('wasmvs run --sysctl', () => {
     expect(() => parseRunArgs(['--sysctl', 'expire_nodest_conn'])).toThrow('--sysctl needs NAME=VALUE (e.g. net.ipv4.vs.expire_nodest_conn=1), got expire_nodest_conn');
   });
 });
+
+describe('wasmvs replay --sysctl', () => {
+  test('a flow picked up mid-stream is scheduled only with sloppy_tcp=1; the option parses as on run', async () => {
+    const { replay } = await import('../../host/replay/replay.ts');
+    const { parseReplayArgs } = await import('../../host/replay/cli.ts');
+    const { writePcap } = await import('../../host/pcap/write.ts');
+    const { engineModule } = await import('../../host/engine-node.ts');
+    const cap = writePcap([{ tsNs: 1_000_000_000n, data: ip('198.19.0.2', '198.18.0.100', { proto: 'tcp', sport: 40000, dport: 80, flags: 'PA', payload: new Uint8Array(10) }) }]);
+    const rules = '-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.1.1:80 -m\n';
+    const run = (sysctls?: { name: string; value: string }[]) => replay([cap], { wasm: engineModule(), rules, sysctls });
+    expect((await run()).conns.created).toBe(0);
+    expect((await run([{ name: 'sloppy_tcp', value: '1' }])).conns.created).toBe(1);
+    await expect(run([{ name: 'sync_version', value: '2' }])).rejects.toThrow(/not implemented by wasmvs/);
+    expect(parseReplayArgs(['in.pcap', '--rules', 'r', '--sysctl', 'net.ipv4.vs.sloppy_tcp=1']).sysctls).toEqual([{ name: 'sloppy_tcp', value: '1' }]);
+  });
+});
