@@ -43,7 +43,7 @@ export interface ControlResponse { status: number; type: string; body: string }
 export function controlRequest(path: string, method: 'GET' | 'POST', url: string, body?: string): Promise<ControlResponse> {
   return new Promise((resolve, reject) => {
     const req = request({
-      socketPath: path, method, path: url,
+      socketPath: path, method, path: url, agent: false,   // a fresh connection: a kept-alive one may be closing on the server (keepAliveTimeout)
       headers: body !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } : {},
     }, (res) => {
       const chunks: Buffer[] = [];
@@ -85,7 +85,7 @@ function admStream(path: string, argv: readonly string[], opts: { stdin?: string
     let settled = false;
     const fail = (e: Error) => { if (!settled) { settled = true; reject(e); } };
     const req = request({
-      socketPath: path, method: 'POST', path: '/v1/adm',
+      socketPath: path, method: 'POST', path: '/v1/adm', agent: false,
       headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
     }, (res) => {
       if (res.statusCode !== 200 || !String(res.headers['content-type'] ?? '').startsWith('application/x-ndjson')) {

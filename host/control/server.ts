@@ -181,7 +181,12 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
         const r = parseAdmRequest(text);
         const run = (write?: (t: string) => Promise<void>) => runAdm(r.argv, backend, { stdin: r.stdin ?? '', resolver, prog: r.prog ?? 'ipvsadm', write });
         const go = (write?: (t: string) => Promise<void>): Promise<AdmResult> => (readOnly(r.argv) ? run(write) : serial(() => run(write)));
-        if (!r.stream) return json(await go());
+        if (!r.stream) {
+          // one JSON answer: the text is held whole, but the director still forwards between pages
+          const parts: string[] = [];
+          const out = await go(async (t) => { parts.push(t); await new Promise<void>((resolve) => setImmediate(resolve)); });
+          return json({ ...out, stdout: parts.join('') + out.stdout });
+        }
         res.writeHead(200, { 'Content-Type': STREAM_TYPE });
         res.socket?.setTimeout(0);   // a client paging through a long listing is not idle; memory is one page
         try {

@@ -46,6 +46,17 @@ describe('control connections', () => {
     expect((await admMain(['--socket', d.sock, '-L', '-n'])).rc).toBe(0);
   });
 
+  test('adm keeps no connection open after its answer (a kept-alive one could be closed by the director just as it is reused)', async () => {
+    d = await director();
+    let opened = 0;
+    d.srv.server.on('connection', () => { opened++; });
+    for (let i = 0; i < 3; i++) expect((await admMain(['--socket', d.sock, '--sysctl', 'sloppy_tcp'])).rc).toBe(0);
+    expect((await admMain(['--socket', d.sock, '-L', '-n'], { stdout: () => undefined })).rc).toBe(0);
+    await new Promise((res) => setTimeout(res, 50));
+    const open = await new Promise<number>((res, rej) => d!.srv.server.getConnections((e, n) => (e ? rej(e) : res(n))));
+    expect([opened, open]).toEqual([4, 0]);
+  });
+
   test('an idle connection is closed after idleMs; one that sends a request in time is answered', async () => {
     d = await director({ idleMs: 300 });
     const idle = await open(d.sock);
