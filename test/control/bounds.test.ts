@@ -4,7 +4,10 @@
  * connection instead of printing "write EPIPE".
  */
 import { afterEach, describe, expect, test } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, symlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { director, type Director } from './helpers.ts';
 import { admMain } from '../../host/control/adm-cli.ts';
 
@@ -64,5 +67,33 @@ describe('control connections', () => {
     expect(await closed(idle, 5000)).toBe(true);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
     expect((await admMain(['--socket', d.sock, '-L', '--timeout'])).stdout).toBe('Timeout (tcp tcpfin udp): 900 120 300\n');
+  });
+});
+
+describe('messages', () => {
+  test('--socket naming a regular file or a directory says what it is, not "left over from a director"', async () => {
+    const r = await admMain(['--socket', '/etc/passwd', '-L', '-n']);
+    expect(r).toEqual({
+      stdout: '',
+      stderr: "Can't initialize ipvs: no wasmvs director on /etc/passwd (ECONNREFUSED: not a socket but a regular file: name the director's socket with --socket)\n" +
+        'Is the director running (wasmvs run)? Name its socket with --socket PATH or WASMVS_SOCKET.\n',
+      rc: 2,
+    });
+    expect((await admMain(['--socket', '/tmp', '-L'])).stderr).toMatch(/^Can't initialize ipvs: no wasmvs director on \/tmp \(ECONNREFUSED: not a socket but a directory: /);
+  });
+
+  test.skipIf(!existsSync(join(import.meta.dirname, '..', '..', 'dist', 'host', 'cli.js')))('usage errors name wasmvs\'s own command: wasmvs adm, wasmvsadm', async () => {
+    d = await director();
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'wasmvs.js');
+    const run = (argv0: string, ...args: string[]) => new Promise<{ stderr: string; rc: number | null }>((resolve) => {
+      const p = spawn(process.execPath, [argv0, ...args]);
+      let se = '';
+      p.stderr.on('data', (c) => { se += c; });
+      p.on('close', (rc) => resolve({ stderr: se, rc }));
+    });
+    expect(await run(bin, 'adm', '--socket', d.sock, '-s', 'rr')).toEqual({ stderr: 'Try `wasmvs adm -h\' or \'wasmvs adm --help\' for more information.\n', rc: 255 });
+    const link = join(d.dir, 'wasmvsadm');
+    symlinkSync(bin, link);
+    expect((await run(link, '--socket', d.sock, '-X')).stderr).toContain("Try `wasmvsadm -h' or 'wasmvsadm --help' for more information.\n");
   });
 });
