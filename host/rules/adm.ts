@@ -10,7 +10,7 @@
  * restore goes on; a usage error ends it (ipvsadm exits); rc is the LAST line's result.
  */
 import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, RC_OP_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
-import { formatConnHeader, formatConnLines, formatConnList, formatDaemon, formatLaddrs, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
+import { formatConnHeader, formatConnLines, formatConnList, formatDaemon, formatLaddrs, formatList, formatListPieces, formatSavePieces, formatTimeouts, usageText, versionText } from './format.ts';
 import { MAX_RULE_LINE, parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
 import type { NameResolver } from './services.ts';
 import type { ConnView, DaemonView, ServiceView, Timeouts } from './types.ts';
@@ -80,6 +80,15 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
     return -1;
   };
 
+  /** Listing text piece by piece: each piece goes to opts.write when streaming (a batch may run between two). */
+  const emit = async (pieces: Iterable<string>): Promise<void> => {
+    for (const p of pieces) {
+      if (!opts.write) { out.stdout += p; continue; }
+      await opts.write(out.stdout + p);
+      out.stdout = '';
+    }
+  };
+
   const exec = async (op: Op): Promise<number> => {
     switch (op.cmd) {
       case 'help': out.stdout += usageText(prog); throw new Exit(0);
@@ -107,11 +116,11 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
           out.stdout += formatDaemon(be.daemons ? await be.daemons() : []);
         } else {
           const info = await be.info();
-          out.stdout += formatList(await be.services(), { ...f, resolver: opts.resolver, version: info.version, size: info.size });
+          await emit(formatListPieces(await be.services(), { ...f, resolver: opts.resolver, version: info.version, size: info.size }));
         }
         return 0;
       }
-      case 'save': out.stdout += formatSave(await be.services(), op.numeric, opts.resolver); return 0;
+      case 'save': await emit(formatSavePieces(await be.services(), op.numeric, opts.resolver)); return 0;
       case 'restore': {
         let result = 0;
         const input = opts.stdin ?? '';

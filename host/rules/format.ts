@@ -237,26 +237,41 @@ function serviceEntry(s: ServiceView, o: FormatOptions, rule: boolean): string {
  * For `-L -t svc` pass the one service and `header: false`.
  */
 export function formatList(services: readonly ServiceView[], opts: FormatOptions = {}): string {
+  return [...formatListPieces(services, opts)].join('');
+}
+
+/**
+ * formatList in pieces: the header lines, then `per` services at a time (a streamed listing
+ * sends each piece and lets the director forward between two).
+ */
+export function* formatListPieces(services: readonly ServiceView[], opts: FormatOptions = {}, per = 64): Generator<string> {
   let out = '';
   if (opts.header !== false) out += `IP Virtual Server version ${opts.version ?? '1.2.1'} (size=${opts.size ?? 4096})\n`;
   const list = opts.nosort ? services : msort(services, cmpServices);
-  out += title(opts);
-  for (const s of list) out += serviceEntry(s, opts, false);
-  return out;
+  yield out + title(opts);
+  for (let i = 0; i < list.length; i += per) yield list.slice(i, i + per).map((s) => serviceEntry(s, opts, false)).join('');
 }
 
 /** `ipvsadm -S [-n]` (ipvsadm-save): rules that -R reads back. */
 export function formatSave(services: readonly ServiceView[], numeric = true, resolver?: NameResolver): string {
+  return [...formatSavePieces(services, numeric, resolver)].join('');
+}
+
+/** formatSave, `per` services at a time. */
+export function* formatSavePieces(services: readonly ServiceView[], numeric = true, resolver?: NameResolver, per = 64): Generator<string> {
   const o: FormatOptions = { numeric, resolver };
-  let out = '';
-  for (const s of msort(services, cmpServices)) {
-    out += serviceEntry(s, o, true);
-    // FULLNAT local addresses (DPVS -P): after the service's servers
-    const name = s.fwmark ? `-f ${s.fwmark | 0}${s.af === 6 ? ' -6' : ''}` :
-      `${svcProto(s) === 'TCP' ? '-t' : svcProto(s) === 'UDP' ? '-u' : '--sctp-service'} ${addrPortName(s.af, s.addr, s.port, svcProto(s), numeric, resolver)}`;
-    for (const l of s.laddrs ?? []) out += `-P ${name} -z ${l}\n`;
+  const list = msort(services, cmpServices);
+  for (let i = 0; i < list.length; i += per) {
+    let out = '';
+    for (const s of list.slice(i, i + per)) {
+      out += serviceEntry(s, o, true);
+      // FULLNAT local addresses (DPVS -P): after the service's servers
+      const name = s.fwmark ? `-f ${s.fwmark | 0}${s.af === 6 ? ' -6' : ''}` :
+        `${svcProto(s) === 'TCP' ? '-t' : svcProto(s) === 'UDP' ? '-u' : '--sctp-service'} ${addrPortName(s.af, s.addr, s.port, svcProto(s), numeric, resolver)}`;
+      for (const l of s.laddrs ?? []) out += `-P ${name} -z ${l}\n`;
+    }
+    yield out;
   }
-  return out;
 }
 
 /**

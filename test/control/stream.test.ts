@@ -81,6 +81,29 @@ describe('streamed conn listing', () => {
       `${batches} batches of ${dd.e.slots} frames ran meanwhile; rss ${(rss0 / 2 ** 20).toFixed(0)} -> ${(rss1 / 2 ** 20).toFixed(0)} MiB (client and server in one process)`);
   }, 120_000);
 
+  test('-L and -S of many services stream 64 services a piece, the same text as in one piece', async () => {
+    d = await director({ cfg: { svcMax: 512, destMax: 1024 } });
+    const lines: string[] = [];
+    for (let i = 0; i < 300; i++) {
+      const vip = `198.18.${2 + (i >> 8)}.${i & 255}:80`;
+      lines.push(`-A -t ${vip} -s wrr`, `-a -t ${vip} -r 198.18.1.1:80 -m -w 2`, `-a -t ${vip} -r 198.18.1.2:80 -m`);
+    }
+    expect((await d.adm(['-R'], lines.join('\n') + '\n')).rc).toBe(0);
+    for (const args of [['-L', '-n'], ['-S', '-n'], ['-L', '-n', '--stats']]) {
+      const whole = await d.adm(args);
+      let batches = 0, stop = false;
+      const loop = () => { if (stop) return; batches++; setImmediate(loop); };
+      setImmediate(loop);
+      const pieces: string[] = [];
+      const r = await admMain(['--socket', d.sock, ...args], { stdout: (t) => { pieces.push(t); } });
+      stop = true;
+      expect(r.rc).toBe(0);
+      expect(pieces.join('')).toBe(whole.stdout);
+      expect(pieces.length, args.join(' ')).toBeGreaterThanOrEqual(Math.ceil(300 / 64));
+      expect(batches).toBeGreaterThanOrEqual(Math.ceil(300 / 64) / 2);
+    }
+  }, 60_000);
+
   test('a change sent while a listing streams is applied before the listing ends (listings do not hold the queue)', async () => {
     const { dd } = await bigTable(20_000);
     d = dd;
