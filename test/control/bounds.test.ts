@@ -10,6 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { director, type Director } from './helpers.ts';
 import { admMain } from '../../host/control/adm-cli.ts';
+import { IDLE_MS, MAX_CONNS } from '../../host/control/server.ts';
 
 let d: Director | undefined;
 const socks: Socket[] = [];
@@ -47,6 +48,17 @@ describe('control connections', () => {
     for (const s of socks.splice(0)) s.destroy();
     await new Promise((res) => setTimeout(res, 50));
     expect((await admMain(['--socket', d.sock, '-L', '-n'])).rc).toBe(0);
+  });
+
+  test('the defaults: 64 connections at once, 10 s idle (the process keeps its file descriptors)', async () => {
+    const logs: string[] = [];
+    d = await director({ log: (lvl, m) => logs.push(`${lvl}: ${m}`) });
+    const all = await Promise.all(Array.from({ length: 80 }, () => open(d!.sock)));
+    const gone = await Promise.all(all.map((s) => closed(s, 1000)));
+    expect(gone.filter(Boolean).length).toBe(80 - MAX_CONNS);
+    expect(MAX_CONNS).toBe(64);
+    expect(IDLE_MS).toBe(10_000);
+    expect(logs).toHaveLength(1);
   });
 
   test('adm keeps no connection open after its answer (a kept-alive one could be closed by the director just as it is reused)', async () => {
