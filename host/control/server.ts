@@ -187,8 +187,7 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
           const out = await go(async (t) => { parts.push(t); await new Promise<void>((resolve) => setImmediate(resolve)); });
           return json({ ...out, stdout: parts.join('') + out.stdout });
         }
-        res.writeHead(200, { 'Content-Type': STREAM_TYPE });
-        res.socket?.setTimeout(0);   // a client paging through a long listing is not idle; memory is one page
+        res.writeHead(200, { 'Content-Type': STREAM_TYPE });   // a slow reader holds one page, no more
         try {
           const out = await go(streamWriter(res));
           res.end(toJson({ stderr: out.stderr, rc: out.rc }) + '\n');
@@ -253,6 +252,9 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
         if (ct !== 'application/json') throw new WvsRequestError(415, 'WVS_ERR_MEDIA_TYPE', `content-type must be application/json, not ${ct}`);
         text = await readBody(req);
       }
+      // the request is in: from here the director is answering, the connection is not idle
+      // (a listing held whole can take longer than IDLE_MS; keepAliveTimeout covers the time after)
+      req.socket.setTimeout(0);
       const out = await h(req, text, res);
       if (out) send(res, out.status ?? 200, out.type ?? 'application/json', out.body);
     } catch (e) {

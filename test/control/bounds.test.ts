@@ -10,6 +10,8 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { director, type Director } from './helpers.ts';
 import { admMain } from '../../host/control/adm-cli.ts';
+import { controlRequest } from '../../host/control/client.ts';
+import { ip } from '../helpers/pkt.ts';
 import { IDLE_MS, MAX_CONNS } from '../../host/control/server.ts';
 
 let d: Director | undefined;
@@ -71,6 +73,23 @@ describe('control connections', () => {
     const open = await new Promise<number>((res, rej) => d!.srv.server.getConnections((e, n) => (e ? rej(e) : res(n))));
     expect([opened, open]).toEqual([4, 0]);
   });
+
+  test('an answer that takes longer than idleMs is not cut: only a silent client is idle', async () => {
+    d = await director({ idleMs: 100, cfg: { connMax: 65536, slots: 256 } });
+    await admMain(['--socket', d.sock, '-A', '-u', '198.18.0.100:53', '-s', 'rr']);
+    await admMain(['--socket', d.sock, '-a', '-u', '198.18.0.100:53', '-r', '198.18.1.1:53', '-m']);
+    const n = 50_000;
+    for (let i = 0; i < n;) {
+      const k = Math.min(256, n - i);
+      for (let j = 0; j < k; j++, i++) d.e.writeFrame(j, ip(`198.19.${(i >> 8) & 255}.${i & 255}`, '198.18.0.100', { proto: 'udp', sport: 1000, dport: 53, payload: new Uint8Array(4) }));
+      d.e.process(k, 1000);
+    }
+    const t0 = performance.now();
+    const r = await controlRequest(d.sock, 'POST', '/v1/adm', JSON.stringify({ argv: ['-L', '-n', '-c'] }));
+    expect(performance.now() - t0).toBeGreaterThan(100);
+    expect(r.status).toBe(200);
+    expect(JSON.parse(r.body).stdout.split('\n')).toHaveLength(n + 3);
+  }, 30_000);
 
   test('an idle connection is closed after idleMs; one that sends a request in time is answered', async () => {
     d = await director({ idleMs: 300 });
