@@ -27,7 +27,7 @@ import { chmod, lstat, mkdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Engine } from '../engine.ts';
 import { WvsError } from '../errors.ts';
-import { runAdm, type AdmResult } from '../rules/adm.ts';
+import { CONN_PAGE, runAdm, type AdmResult } from '../rules/adm.ts';
 import { parseArgs } from '../rules/parse.ts';
 import { sysctlGet, sysctlList, sysctlName, sysctlSet, WvsSysctlError } from '../rules/sysctl.ts';
 import { tableResolver, type NameResolver } from '../rules/services.ts';
@@ -140,11 +140,14 @@ type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => Prom
 /** The client closed the connection while a streamed answer was waiting for it. */
 class ClientGone extends Error {}
 
-/** A stdout sink for runAdm over a streamed response: one NDJSON line per piece, backpressure, a yield. */
-function streamWriter(res: ServerResponse): (text: string) => Promise<void> {
-  return async (text) => {
+/** A stdout sink for runAdm over a streamed response: one NDJSON line per piece. */
+const streamWriter = (res: ServerResponse) => (text: string) => writePiece(res, JSON.stringify({ stdout: text }) + '\n');
+
+/** Write one piece of a streamed answer: wait until the socket took it (backpressure), then yield to the director. */
+async function writePiece(res: ServerResponse, piece: string): Promise<void> {
+  {
     if (res.destroyed) throw new ClientGone();
-    if (!res.write(JSON.stringify({ stdout: text }) + '\n')) {
+    if (!res.write(piece)) {
       await new Promise<void>((resolve, reject) => {
         const done = (ok: boolean) => { res.off('drain', onDrain); res.off('close', onClose); if (ok) resolve(); else reject(new ClientGone()); };
         const onDrain = () => done(true);
@@ -155,7 +158,26 @@ function streamWriter(res: ServerResponse): (text: string) => Promise<void> {
     }
     // let the director read and process a batch before the next page is formatted
     await new Promise<void>((resolve) => setImmediate(resolve));
-  };
+  }
+}
+
+/** GET /v1/conns: the JSON array of every conn, written CONN_PAGE conns at a time. */
+async function connsStream(engine: Engine, res: ServerResponse): Promise<null> {
+  res.writeHead(200, { 'Content-Type': 'application/json' });
+  try {
+    let sep = '[';
+    for (let from = 1; from !== 0;) {
+      const page = engine.connPage(from, CONN_PAGE);
+      from = page.next;
+      if (!page.conns.length) continue;
+      await writePiece(res, sep + page.conns.map(toJson).join(','));
+      sep = ',';
+    }
+    res.end((sep === '[' ? '[' : '') + ']\n');
+  } catch (e) {
+    if (e instanceof ClientGone) res.destroy(); else throw e;
+  }
+  return null;
 }
 
 /** Commands that only read the table: they need not wait for changes queued before them. */
@@ -199,7 +221,7 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
       },
     },
     '/v1/services': { GET: () => json(backend.services()) },
-    '/v1/conns': { GET: () => json(engine.conns()) },
+    '/v1/conns': { GET: (_req, _text, res) => connsStream(engine, res) },
     '/v1/timeouts': { GET: () => json(backend.timeouts()) },
     '/v1/stats': {
       GET: () => json({ ...backend.totals(), counters: engine.counters(), conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()) }),

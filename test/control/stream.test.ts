@@ -136,3 +136,29 @@ describe('streamed conn listing', () => {
   }, 60_000);
 });
 
+
+describe('GET /v1/conns', () => {
+  test('the JSON array is written page by page with batches in between; the same records as Engine.conns()', async () => {
+    const { controlRequest } = await import('../../host/control/client.ts');
+    const { toJson } = await import('../../host/control/server.ts');
+    d = await director();
+    expect((await controlRequest(d.sock, 'GET', '/v1/conns')).body).toBe('[]\n');
+    await d.stop();
+    const { dd, frames } = await bigTable(5_000);
+    d = dd;
+    let batches = 0, at = 0, stop = false;
+    const loop = () => { if (stop) return; at = (at + batch(dd, frames, at)) % frames.length; batches++; setImmediate(loop); };
+    setImmediate(loop);
+    const r = await controlRequest(dd.sock, 'GET', '/v1/conns');
+    stop = true;
+    expect(r.status).toBe(200);
+    // the batches went on meanwhile (packet counters moved): the same conns, in the same order, with the same fields
+    const got = JSON.parse(r.body) as Record<string, unknown>[];
+    const want = JSON.parse(toJson(dd.e.conns())) as Record<string, unknown>[];
+    expect(got).toHaveLength(5_000);
+    const key = (c: Record<string, unknown>) => `${c.index} ${c.caddr}:${c.cport} ${c.vaddr}:${c.vport} ${c.daddr}:${c.dport} ${c.state}`;
+    expect(got.map(key)).toEqual(want.map(key));
+    expect(Object.keys(got[0])).toEqual(Object.keys(want[0]));
+    expect(batches).toBeGreaterThanOrEqual(Math.floor(5_000 / CONN_PAGE) / 2);
+  }, 60_000);
+});
