@@ -145,20 +145,18 @@ const streamWriter = (res: ServerResponse) => (text: string) => writePiece(res, 
 
 /** Write one piece of a streamed answer: wait until the socket took it (backpressure), then yield to the director. */
 async function writePiece(res: ServerResponse, piece: string): Promise<void> {
-  {
-    if (res.destroyed) throw new ClientGone();
-    if (!res.write(piece)) {
-      await new Promise<void>((resolve, reject) => {
-        const done = (ok: boolean) => { res.off('drain', onDrain); res.off('close', onClose); if (ok) resolve(); else reject(new ClientGone()); };
-        const onDrain = () => done(true);
-        const onClose = () => done(false);
-        res.on('drain', onDrain);
-        res.on('close', onClose);
-      });
-    }
-    // let the director read and process a batch before the next page is formatted
-    await new Promise<void>((resolve) => setImmediate(resolve));
+  if (res.destroyed) throw new ClientGone();
+  if (!res.write(piece)) {
+    await new Promise<void>((resolve, reject) => {
+      const done = (ok: boolean) => { res.off('drain', onDrain); res.off('close', onClose); if (ok) resolve(); else reject(new ClientGone()); };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      res.on('drain', onDrain);
+      res.on('close', onClose);
+    });
   }
+  // let the director read and process a batch before the next page is formatted
+  await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** GET /v1/conns: the JSON array of every conn, written CONN_PAGE conns at a time. */
