@@ -80,11 +80,13 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
     return -1;
   };
 
-  /** Listing text piece by piece: each piece goes to opts.write when streaming (a batch may run between two). */
+  // a listing inside -R is not streamed: a restore stays one piece between two batches
+  let write = opts.write;
+  /** Listing text piece by piece: each piece goes to `write` when streaming (a batch may run between two). */
   const emit = async (pieces: Iterable<string>): Promise<void> => {
     for (const p of pieces) {
-      if (!opts.write) { out.stdout += p; continue; }
-      await opts.write(out.stdout + p);
+      if (!write) { out.stdout += p; continue; }
+      await write(out.stdout + p);
       out.stdout = '';
     }
   };
@@ -97,12 +99,12 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
         const f = op.format;
         if (op.what === 'conns') {
           const cf = { numeric: f.numeric, persistentConn: f.persistentConn, resolver: opts.resolver };
-          if (opts.write && be.connPage) {
-            await opts.write(out.stdout + formatConnHeader(cf));
+          if (write && be.connPage) {
+            await write(out.stdout + formatConnHeader(cf));
             out.stdout = '';
             for (let from = 1; from !== 0;) {
               const page = await be.connPage(from, CONN_PAGE);
-              if (page.conns.length) await opts.write(formatConnLines(page.conns, cf));
+              if (page.conns.length) await write(formatConnLines(page.conns, cf));
               from = page.next;
             }
           } else out.stdout += formatConnList(await be.conns(), cf);
@@ -130,7 +132,9 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
           out.stderr += `${prog}: -R: line ${long + 1} is longer than ${MAX_RULE_LINE} characters (the longest line wasmvs takes); nothing restored\n`;
           throw new Exit(RC_OP_FAILED);
         }
+        write = undefined;
         for (const { argv: line } of splitRulesFile(input)) result = await processOptions(line, true);
+        write = opts.write;
         return result;
       }
       case 'clear': return change('flush', be.clear());

@@ -104,6 +104,27 @@ describe('streamed conn listing', () => {
     }
   }, 60_000);
 
+  test('a listing inside -R is not streamed: no batch runs inside the restore', async () => {
+    const { runAdm } = await import('../../host/rules/adm.ts');
+    const { EngineBackend } = await import('../../host/control/backend.ts');
+    const { engine } = await import('../helpers/engine.ts');
+    const be = new EngineBackend(await engine());
+    const lines = ['-A -t 198.18.0.100:80 -s rr'];
+    for (let i = 1; i <= 100; i++) lines.push(`-a -t 198.18.0.100:80 -r 198.18.1.${i}:80 -m`, '-L -n');
+    let running = false, interleaved = false, done = false;
+    const imm = () => setImmediate(() => { if (running) interleaved = true; if (!done) imm(); });
+    imm();
+    await new Promise((r) => setTimeout(r, 5));
+    running = true;
+    const pieces: string[] = [];
+    const r = await runAdm(['-R'], be, { stdin: lines.join('\n') + '\n', write: async (t) => { running = false; pieces.push(t); await new Promise((res) => setImmediate(res)); } });
+    running = false; done = true;
+    expect(r.rc).toBe(0);
+    expect(interleaved).toBe(false);
+    expect(pieces).toHaveLength(1);   // the restore's listings, written once it is done
+    expect(pieces[0].split('IP Virtual Server version')).toHaveLength(101);
+  });
+
   test('a change sent while a listing streams is applied before the listing ends (listings do not hold the queue)', async () => {
     const { dd } = await bigTable(20_000);
     d = dd;
