@@ -33,18 +33,21 @@ export function splitSocketArg(argv: readonly string[]): { socket?: string; rest
   return { socket, rest };
 }
 
-/** -R input: at most MAX_BODY bytes (what one request may carry); more is refused, not buffered. */
+/** The most -R reads from stdin: one request carries it, with room left for its JSON encoding. */
+export const MAX_STDIN = MAX_BODY - (1 << 20);
+
+/** -R input: at most MAX_STDIN bytes; more is refused, not buffered. */
 function readStdin(): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let n = 0;
     const onData = (c: Buffer) => {
       n += c.length;
-      if (n > MAX_BODY) {
+      if (n > MAX_STDIN) {
         process.stdin.off('data', onData);
         process.stdin.pause();
         process.stdin.destroy();
-        reject(new WvsInputTooLarge(`-R: standard input is larger than ${MAX_BODY} bytes (${MAX_BODY >> 20} MiB, the most one request carries): split the rules into several -R runs`));
+        reject(new WvsInputTooLarge(`-R: standard input is larger than ${MAX_STDIN} bytes (${MAX_STDIN >> 20} MiB, the most one request carries): split the rules into several -R runs`));
         return;
       }
       chunks.push(c);

@@ -65,7 +65,7 @@ describe('adm -R', () => {
   test.skipIf(!built)('stdin larger than a request: refused before connecting, no memory growth', () => {
     const r = spawnSync('bash', ['-c', `node ${CLI} adm --socket ${join(tmp, 'none.sock')} -R < /dev/zero`], { encoding: 'utf8', timeout: 30_000 });
     expect(r.status).toBe(2);
-    expect(r.stderr).toBe(`wasmvs adm: -R: standard input is larger than ${16 << 20} bytes (16 MiB, the most one request carries): split the rules into several -R runs\n`);
+    expect(r.stderr).toBe(`wasmvs adm: -R: standard input is larger than ${15 << 20} bytes (15 MiB, the most one request carries): split the rules into several -R runs\n`);
   });
 });
 
