@@ -145,7 +145,8 @@ export function sysctlGet(e: Engine, name: string): string {
 export function sysctlSet(e: Engine, name: string, text: string): string {
   const d = lookup(name);
   if (d.kind === 'fixed') {
-    if (text.trim().split(/\s+/).join(' ') === d.def) return d.def;
+    // read as the kernel's proc_dointvec would ("1 2" is 1), then compared with the one value wasmvs has
+    if (parseInt32(name, text) === Number(d.def)) return d.def;
     throw new WvsSysctlError(`${SYSCTL_PREFIX}${name} = ${text.trim()}: not implemented by wasmvs, only ${d.def}: ${d.why}`, 'EOPNOTSUPP');
   }
   const v = parseInt32(name, text);

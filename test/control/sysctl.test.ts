@@ -148,3 +148,30 @@ describe('wasmvs replay --sysctl', () => {
     expect(parseReplayArgs(['in.pcap', '--rules', 'r', '--sysctl', 'net.ipv4.vs.sloppy_tcp=1']).sysctls).toEqual([{ name: 'sloppy_tcp', value: '1' }]);
   });
 });
+
+describe('fixed sysctls read their value as the kernel does', () => {
+  test('"1 2" is 1 for pmtu_disc, garbage is EINVAL before "not implemented"', async () => {
+    const e = await freshEngine();
+    expect(sysctlSet(e, 'pmtu_disc', '1 2')).toBe('1');
+    expect(sysctlSet(e, 'nat_icmp_send', ' 0\n')).toBe('0');
+    expect(() => sysctlSet(e, 'nat_icmp_send', 'x')).toThrow('net.ipv4.vs.nat_icmp_send: "x" is not an integer');
+  });
+
+  test('against the recorded probes: what the kernel refuses is refused; what it accepts is accepted when it is the one value wasmvs has, else refused as not implemented', async () => {
+    const e = await freshEngine();
+    const fixed = Object.keys(SYSCTLS).filter((n) => SYSCTLS[n].kind === 'fixed');
+    let n = 0;
+    for (const p of probes.filter((x) => fixed.includes(x.name))) {
+      let got: string | WvsSysctlError;
+      try { got = sysctlSet(e, p.name, p.value); } catch (err) { got = err as WvsSysctlError; }
+      const why = `${p.name} <- ${p.value}`;
+      if (p.ok && p.reads === SYSCTLS[p.name].def) expect(got, why).toBe(p.reads);
+      else {
+        expect(got, why).toBeInstanceOf(WvsSysctlError);
+        expect((got as WvsSysctlError).errno, why).toBe(p.ok ? 'EOPNOTSUPP' : 'EINVAL');
+      }
+      n++;
+    }
+    expect(n).toBe(fixed.length * 12);
+  });
+});
