@@ -12,7 +12,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
-import { startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
+import { DEFAULT_SOCKET, startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
 import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
 import { Director, parseLinkAddr, splitLinkAddrs, type DirectorOptions, type LogLevel } from './director.ts';
@@ -174,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
   if (o.socket !== false) {
     // a FULLNAT local address added later with `wasmvs adm -P` gets its route like the ones in the rules file
     const backend = new EngineBackend(d.engine, { onLaddrAdded: (addr, af) => { d.routeIntoDevice(addr, af, 'laddr'); } });
-    try { ctl = await startControlServer(d.engine, { path: o.socket, backend, log: (lvl, m) => d.log(lvl, m) }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
+    try { ctl = await startControlServer(d.engine, { path: o.socket, backend, log: (lvl, m) => d.log(lvl, m) }); d.log('info', `control socket ${ctl.path}: wasmvs adm -L -n${ctl.path === DEFAULT_SOCKET ? '' : ` --socket ${ctl.path}`} (npx wasmvs adm / npx wasmvsadm outside a global install)`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
       d.stop();
       return 1;

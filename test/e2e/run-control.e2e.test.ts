@@ -56,6 +56,8 @@ describe.skipIf(why !== null)('wasmvs run: sysctls, comments, a second director'
   });
 
   test('--sysctl at start reads back through adm --sysctl; changed at run time; the commented rules file applied', () => {
+    // the start-up log says how to reach it
+    expect(err).toContain(`control socket ${sock()}: wasmvs adm -L -n --socket ${sock()} (npx wasmvs adm / npx wasmvsadm outside a global install)`);
     expect(cli('adm', '--socket', sock(), '--sysctl', 'expire_nodest_conn', '--sysctl', 'sloppy_tcp', '--sysctl', 'net.ipv4.vs.conn_reuse_mode')).toEqual({
       stdout: 'net.ipv4.vs.expire_nodest_conn = 1\nnet.ipv4.vs.sloppy_tcp = 1\nnet.ipv4.vs.conn_reuse_mode = 2\n', stderr: '', rc: 0,
     });
