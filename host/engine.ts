@@ -721,11 +721,18 @@ export class Engine {
     };
   }
   /** Every live conn; expiresMs relative to the engine's current clock. */
-  conns(): ConnRecord[] {
+  conns(): ConnRecord[] { return this.connPage(1, Infinity).conns; }
+  /**
+   * At most `max` live conns from index `from` on, in table order, and the index to continue
+   * from (0: no more). A listing taken page by page between batches sees each conn that lives
+   * throughout exactly once, as the kernel's /proc/net/ip_vs_conn read page by page does.
+   */
+  connPage(from: number, max: number): { conns: ConnRecord[]; next: number } {
     this.views();
     const out: ConnRecord[] = [];
-    for (let i = this.ex.connNext(1) >>> 0; i !== 0; i = this.ex.connNext(i + 1) >>> 0) out.push(this.connAt(i));
-    return out;
+    let i = from >= 1 ? this.ex.connNext(from) >>> 0 : 0;
+    for (; i !== 0 && out.length < max; i = this.ex.connNext(i + 1) >>> 0) out.push(this.connAt(i));
+    return { conns: out, next: i };
   }
   /** One conn by its index (SlotResult.conn, ConnRecord.index); undefined when it is not live. */
   conn(index: number): ConnRecord | undefined {

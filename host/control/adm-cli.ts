@@ -11,7 +11,10 @@
  */
 import { runAdm, type AdmBackend } from '../rules/adm.ts';
 import { parseArgs } from '../rules/parse.ts';
-import { admRequest, socketPath, WvsNoDirectorError } from './client.ts';
+import { WvsError } from '../errors.ts';
+import { formatSysctl, parseSysctlArg } from '../rules/sysctl.ts';
+import { admRequest, sysctlRequest, socketPath, WvsConnectionClosedError, WvsNoDirectorError, type StdoutSink } from './client.ts';
+import { MAX_BODY } from './server.ts';
 
 /** ipvsadm's fail(2, ...) when ipvs_init() fails */
 export const RC_NO_DIRECTOR = 2;
@@ -30,45 +33,114 @@ export function splitSocketArg(argv: readonly string[]): { socket?: string; rest
   return { socket, rest };
 }
 
+/** The most -R reads from stdin: one request carries it, with room left for its JSON encoding. */
+export const MAX_STDIN = MAX_BODY - (1 << 20);
+
+/** -R input: at most MAX_STDIN bytes; more is refused, not buffered. */
 function readStdin(): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    process.stdin.on('data', (c: Buffer) => chunks.push(c));
+    let n = 0;
+    const onData = (c: Buffer) => {
+      n += c.length;
+      if (n > MAX_STDIN) {
+        process.stdin.off('data', onData);
+        process.stdin.pause();
+        process.stdin.destroy();
+        reject(new WvsInputTooLarge(`-R: standard input is larger than ${MAX_STDIN} bytes (${MAX_STDIN >> 20} MiB, the most one request carries): split the rules into several -R runs`));
+        return;
+      }
+      chunks.push(c);
+    };
+    process.stdin.on('data', onData);
     process.stdin.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     process.stdin.on('error', reject);
   });
 }
 
+class WvsInputTooLarge extends Error {}
+
+export interface AdmIo {
+  stdin?: () => Promise<string>;
+  /** the name in usage texts ("Try `PROG -h'"); default ipvsadm */
+  prog?: string;
+  /** stream stdout here as the director sends it (the result's stdout is then empty) */
+  stdout?: StdoutSink;
+}
+
 /** Run `adm`; returns { stdout, stderr, rc } without printing (main prints). */
-export async function admMain(argv: readonly string[], io: { stdin?: () => Promise<string>; prog?: string } = {}): Promise<{ stdout: string; stderr: string; rc: number }> {
+export async function admMain(argv: readonly string[], io: AdmIo = {}): Promise<{ stdout: string; stderr: string; rc: number }> {
   const { socket, rest, error } = splitSocketArg(argv);
   const prog = io.prog ?? 'ipvsadm';
   if (error) return { stdout: '', stderr: `${prog}: ${error}\n`, rc: RC_NO_DIRECTOR };
+  if (rest.some((a) => a === '--sysctl' || a.startsWith('--sysctl='))) return sysctlMain(socketPath(socket), rest, prog);
   let cmd: string | undefined;
   try { cmd = parseArgs(rest, { prog }).cmd; } catch { /* the director prints the usage error */ }
   // -h needs no director (ipvsadm's does, but there is no kernel module to load here)
   if (cmd === 'help') return runAdm(rest, {} as AdmBackend, { prog });
-  const stdin = cmd === 'restore' ? await (io.stdin ?? readStdin)() : undefined;
+  let stdin: string | undefined;
+  try { stdin = cmd === 'restore' ? await (io.stdin ?? readStdin)() : undefined; } catch (e) {
+    if (e instanceof WvsInputTooLarge) return { stdout: '', stderr: `${prog}: ${e.message}\n`, rc: RC_NO_DIRECTOR };
+    throw e;
+  }
   const path = socketPath(socket);
   try {
-    return await admRequest(path, rest, { stdin, prog });
+    return await admRequest(path, rest, { stdin, prog, stdout: io.stdout });
   } catch (e) {
     if (e instanceof WvsNoDirectorError) {
-      return {
-        stdout: '',
-        stderr: `Can't initialize ipvs: ${e.message}\nIs the director running (wasmvs run)? Name its socket with --socket PATH or WASMVS_SOCKET.\n`,
-        rc: RC_NO_DIRECTOR,
-      };
+      // a director that runs as another user is running: say how to reach it, not whether it runs
+      const hint = e.errno === 'EACCES' || e.errno === 'EPERM'
+        ? 'The director answers only the user who started it (or root); change the socket\'s mode with care.'
+        : 'Is the director running (wasmvs run)? Name its socket with --socket PATH or WASMVS_SOCKET.';
+      return { stdout: '', stderr: `Can't initialize ipvs: ${e.message}\n${hint}\n`, rc: RC_NO_DIRECTOR };
     }
+    if (e instanceof WvsConnectionClosedError) return { stdout: '', stderr: `${prog}: ${e.message}\n`, rc: RC_NO_DIRECTOR };
     throw e;
   }
 }
 
-/** `wasmvs adm` entry (host/cli.ts command table). */
+/**
+ * `adm --sysctl` (list every net.ipv4.vs.* wasmvs has, `sysctl -a` format), `--sysctl NAME`
+ * (one), `--sysctl NAME=VALUE` (write, printed back as `sysctl -w` does); repeatable. Errors
+ * exit 255 as sysctl(8) does; nothing after a refused write is applied.
+ */
+async function sysctlMain(path: string, argv: readonly string[], prog: string): Promise<{ stdout: string; stderr: string; rc: number }> {
+  const asks: { name?: string; value?: string }[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    let arg: string | undefined;
+    if (a.startsWith('--sysctl=')) arg = a.slice('--sysctl='.length);
+    else if (a === '--sysctl') { if (argv[i + 1] !== undefined && !argv[i + 1].startsWith('-')) arg = argv[++i]; }
+    else return { stdout: '', stderr: `${prog}: --sysctl cannot be combined with ${a} (one command per run, as ipvsadm)\n`, rc: 2 };
+    asks.push(arg === undefined ? {} : parseSysctlArg(arg));
+  }
+  let stdout = '';
+  try {
+    for (const q of asks) for (const r of await sysctlRequest(path, q.name, q.value)) stdout += formatSysctl(r.name, r.value);
+  } catch (e) {
+    if (e instanceof WvsNoDirectorError) return { stdout, stderr: `${prog}: ${e.message}\n`, rc: RC_NO_DIRECTOR };
+    if (e instanceof WvsError) return { stdout, stderr: `${prog}: ${e.message}\n`, rc: 255 };
+    throw e;
+  }
+  return { stdout, stderr: '', rc: 0 };
+}
+
+/** ipvsadm killed by SIGPIPE, as a shell sees it (128 + 13). */
+export const RC_SIGPIPE = 141;
+
+/**
+ * `wasmvs adm` entry (host/cli.ts command table). stdout is streamed with backpressure; when
+ * its reader goes away (`| head -1`) the command stops quietly, as ipvsadm does on SIGPIPE.
+ */
 export async function main(argv: string[]): Promise<number> {
-  const prog = /wasmvsadm(\.js)?$/.test(process.argv[1] ?? '') ? 'wasmvsadm' : 'ipvsadm';
-  const r = await admMain(argv, { prog });
-  if (r.stdout) process.stdout.write(r.stdout);
+  const prog = /wasmvsadm(\.js)?$/.test(process.argv[1] ?? '') ? 'wasmvsadm' : 'wasmvs adm';
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(RC_SIGPIPE);
+    throw e;
+  });
+  const stdout = (t: string) => (process.stdout.write(t) ? undefined : new Promise<void>((resolve) => process.stdout.once('drain', resolve)));
+  const r = await admMain(argv, { prog, stdout });
+  if (r.stdout) await stdout(r.stdout);
   if (r.stderr) process.stderr.write(r.stderr);
   return r.rc;
 }

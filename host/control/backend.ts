@@ -171,6 +171,7 @@ export class EngineBackend implements AdmBackend {
   }
   timeouts(): Timeouts { return this.engine.timeouts(); }
   conns(): ConnView[] { return this.engine.conns(); }
+  connPage(from: number, max: number): { conns: ConnView[]; next: number } { return this.engine.connPage(from, max); }
   info(): { version: string; size: number } {
     return { version: IPVS_VERSION, size: this.opts.connTabSize ?? this.engine.connTabSize() };
   }

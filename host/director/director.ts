@@ -26,6 +26,7 @@ import { loadEngine } from '../engine-node.ts';
 import { Engine, Verdict, type LinkSpec } from '../engine.ts';
 import * as tun from '../native/tun.ts';
 import { WvsError } from '../errors.ts';
+import { sysctlSet } from '../rules/sysctl.ts';
 import { applyRules, loadRulesFile, parseRules, type RuleOp } from './rules.ts';
 import { ip, ipQuiet, sysctl } from './sys.ts';
 
@@ -86,6 +87,8 @@ export interface DirectorOptions {
   netns?: string;
   /** log sink (default stderr) */
   log?: (line: string) => void;
+  /** net.ipv4.vs.* settings applied before the rules and the first frame (host/rules/sysctl.ts) */
+  sysctls?: { name: string; value: string }[];
 }
 
 export interface DirectorStats {
@@ -175,6 +178,7 @@ export class Director {
     // the link's prefix before the rules: a -g real server off it is refused when its line is applied
     // (the MAC is the TAP's, known once it is open: setLink again then)
     if (mode === 'tap') engine.setLink({ mac: o.linkMac ?? '02:00:00:00:00:00', ...link });
+    for (const s of o.sysctls ?? []) sysctlSet(engine, s.name, s.value);
     const ruleOpts = { link: mode === 'tap' ? 'ethernet' as const : 'ip' as const };
     let rules: RuleOp[] = [];
     if (o.rulesFile) rules = loadRulesFile(engine, o.rulesFile, ruleOpts);
@@ -213,6 +217,11 @@ export class Director {
           '(needs CAP_NET_ADMIN: run as root, or give node the capability: setcap cap_net_admin+ep $(which node))');
       }
       if (e?.code === 'ENOENT') throw new WvsError('WVS_ERR_NO_DEV_TUN', `cannot open /dev/net/tun (${e.message}); load the tun module: modprobe tun`);
+      if (e?.code === 'EBUSY' || e?.code === 'EINVAL') {
+        const why = e.code === 'EBUSY' ? `another director (or another program) holds ${kind} device ${this.opts.dev}` : `a device named ${this.opts.dev} exists and is not a ${kind}`;
+        throw new WvsError('WVS_ERR_DEV_BUSY', `cannot create ${kind} device ${this.opts.dev}: ${e.code} (${why}): ` +
+          'give this director another one with --dev NAME (and its own control socket with --socket PATH)');
+      }
       throw e;
     }
     const ns = this.opts.netns;

@@ -13,12 +13,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import { isIP } from 'node:net';
-import { startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
+import { DEFAULT_SOCKET, startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
 import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
 import { Director, parseLinkAddr, splitLinkAddrs, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
 import { checkLimit } from '../engine.ts';
+import { estimationOn, parseSysctlArg } from '../rules/sysctl.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
   --dev NAME            TUN/TAP interface to create (default wvs0)
@@ -57,6 +58,8 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --socket PATH         control socket for "wasmvs adm" (default: \$WASMVS_SOCKET or /run/wasmvs/wasmvs.sock)
   --no-socket           no control socket
   --metrics [HOST:]PORT serve Prometheus text at http://HOST:PORT/metrics (HOST defaults to 127.0.0.1; off by default)
+  --sysctl NAME=VALUE   set an IPVS sysctl before the first frame, e.g. --sysctl net.ipv4.vs.expire_nodest_conn=1
+                        (the net.ipv4.vs. prefix is optional; repeatable; "wasmvs adm --sysctl" lists them)
 Stops on SIGINT/SIGTERM: closes the device, removes its routes, prints the final table.`;
 
 export class RunUsageError extends Error { readonly code = 'WVS_ERR_USAGE'; }
@@ -75,7 +78,15 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
     let val: string | undefined;
     const eq = a.indexOf('=');
     if (a.startsWith('--') && eq > 0) { val = a.slice(eq + 1); a = a.slice(0, eq); }
-    const next = () => (val !== undefined ? val : argv[++i]);
+    const next = () => {
+      if (val !== undefined) return val;
+      const v = argv[i + 1];
+      if (v !== undefined && v.startsWith('-') && !/^-\d/.test(v)) {
+        throw new RunUsageError(`${a} needs a value, not the option ${v} (a value that starts with "-" goes as ${a}=VALUE)`);
+      }
+      i++;
+      return v;
+    };
     switch (a) {
       case '-h': case '--help': o.help = true; break;
       case '--dev': { const v = next(); if (!v || v.length > 15) throw new RunUsageError(`--dev needs an interface name of 1..15 characters`); o.dev = v; break; }
@@ -137,6 +148,13 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
         const port = m ? Number(m[2]) : NaN;
         if (!m || port < 1 || port > 65535) throw new RunUsageError(`--metrics needs [HOST:]PORT, got ${v || 'nothing'}`);
         o.metrics = { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
+        break;
+      }
+      case '--sysctl': {
+        const v = next() ?? '';
+        const p = parseSysctlArg(v);
+        if (!p.name || p.value === undefined) throw new RunUsageError(`--sysctl needs NAME=VALUE (e.g. net.ipv4.vs.expire_nodest_conn=1), got ${v || 'nothing'}`);
+        (o.sysctls ??= []).push({ name: p.name, value: p.value });
         break;
       }
       default: throw new RunUsageError(`unknown option ${argv[i]}`);
@@ -202,7 +220,7 @@ export async function main(argv: string[]): Promise<number> {
       onChange,
       onLimit: (text) => d.log('warn', text),   // "dest table full (4096 dests; raise --dest-max)"
     });
-    try { ctl = await startControlServer(d.engine, { path: o.socket, backend }); d.log('info', `control socket ${ctl.path}`); } catch (e: any) {
+    try { ctl = await startControlServer(d.engine, { path: o.socket, backend, log: (lvl, m) => d.log(lvl, m) }); d.log('info', `control socket ${ctl.path}: wasmvs adm -L -n${ctl.path === DEFAULT_SOCKET ? '' : ` --socket ${ctl.path}`} (npx wasmvs adm / npx wasmvsadm outside a global install)`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
       d.stop();
       return 1;
@@ -227,7 +245,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   // IPVS's rate estimator runs on a 2 s period (ip_vs_est); estimate() paces itself
-  const est = setInterval(() => d.engine.ex.estimate(Date.now()), 1000);
+  const est = setInterval(() => { if (estimationOn(d.engine)) d.engine.ex.estimate(Date.now()); }, 1000);
   d.log('info', `forwarding ${d.engine.services().length} service(s); Ctrl-C to stop`);
   return new Promise<number>((resolve) => {
     const onSignal = async (sig: NodeJS.Signals) => {

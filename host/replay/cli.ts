@@ -1,15 +1,18 @@
 /*
  * host/replay/cli.ts - `wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.pcap] [--speed max|1x|Nx]
  *                      [--json] [--batch N] [--svc-max N] [--dest-max N] [--conn-max N] [--set SETTING]
+ *                      [--sysctl NAME=VALUE] [--keep-partial-csum]
  *                      | --serve [--port N]`
  *
  * The Node side of replay.ts: streams the capture from disk (flat memory), writes the output pcap
  * with backpressure, draws a progress bar on a TTY, prints the summary. Exit codes: 0 done;
  * 1 the capture or rules were refused (or stopped being readable part way); 2 usage.
  */
-import { createReadStream, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { engineModule } from '../engine-node.ts';
 import { Setting, checkLimit, type SettingName } from '../engine.ts';
+import { readRulesFile } from '../director/rules.ts';
+import { parseSysctlArg } from '../rules/sysctl.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
 import { replay, type ReplaySummary } from './replay.ts';
@@ -17,7 +20,8 @@ import { formatSummary, summaryJson } from './report.ts';
 
 export interface ReplayArgs {
   input?: string; rules?: string; out?: string; speed: number; json: boolean; serve: boolean; port: number;
-  batch: number; svcMax?: number; destMax?: number; connMax?: number; settings: SettingName[]; help: boolean;
+  batch: number; svcMax?: number; destMax?: number; connMax?: number; settings: SettingName[]; help: boolean; keepPartialCsum?: boolean;
+  sysctls?: { name: string; value: string }[];
 }
 
 export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.pcap] [--speed max|1x|Nx] [--json]
@@ -31,6 +35,9 @@ export const USAGE = `usage: wasmvs replay IN.pcap[ng] --rules RULES [--out OUT.
   --dest-max N    most real servers (1..65535, default 65535)
   --conn-max N    most conns (1..16777216, default 2097152; --conns N is the same); the tables
                   start at what the rules need (conns: 4096) and double as they fill
+  --sysctl NAME=VALUE  an IPVS sysctl as the live director had it (net.ipv4.vs.sloppy_tcp=1 ...; repeatable)
+  --keep-partial-csum  pass TCP/UDP checksums that checksum offload left partial (a capture taken on the
+                  sending host) as captured; by default they are completed as the NIC would have (counted)
   --set NAME      switch on an engine setting (${Object.keys(Setting).join(', ')})
   --serve         serve the browser replay page on 127.0.0.1 (build it: npm run build:web)
   --port N        port for --serve (default 8470)
@@ -68,6 +75,13 @@ export function parseReplayArgs(argv: readonly string[]): ReplayArgs {
         const bad = checkLimit(name, Number.isNaN(n) ? v : n);
         if (bad) throw new UsageError(bad);
         a[name] = n;
+        break;
+      }
+      case '--keep-partial-csum': a.keepPartialCsum = true; break;
+      case '--sysctl': {
+        const p = parseSysctlArg(val(i++, t));
+        if (!p.name || p.value === undefined) throw new UsageError('--sysctl needs NAME=VALUE (e.g. net.ipv4.vs.sloppy_tcp=1)');
+        (a.sysctls ??= []).push({ name: p.name, value: p.value });
         break;
       }
       case '--set': {
@@ -133,8 +147,8 @@ export async function main(argv: string[]): Promise<number> {
     return serveWeb(a.port);
   }
   let rules: string;
-  try { rules = readFileSync(a.rules!, 'utf8'); } catch (e: any) {
-    process.stderr.write(`wasmvs replay: cannot read rules ${a.rules}: ${e.code ?? e.message}\n`);
+  try { rules = readRulesFile(a.rules!); } catch (e: any) {
+    process.stderr.write(`wasmvs replay: ${e.message}\n`);
     return 1;
   }
   let size: number;
@@ -147,7 +161,7 @@ export async function main(argv: string[]): Promise<number> {
   let s: ReplaySummary;
   try {
     s = await replay(createReadStream(a.input!, { highWaterMark: 1 << 16 }) as AsyncIterable<Uint8Array>, {
-      wasm: engineModule(), rules, batch: a.batch, connMax: a.connMax, engine: { svcMax: a.svcMax, destMax: a.destMax }, settings: a.settings, speed: a.speed,
+      wasm: engineModule(), rules, batch: a.batch, connMax: a.connMax, engine: { svcMax: a.svcMax, destMax: a.destMax }, settings: a.settings, speed: a.speed, keepPartialCsum: a.keepPartialCsum, sysctls: a.sysctls,
       output: ws ? (c) => writeChunk(ws, c) : undefined,
       onProgress: (p) => bar.update(p.bytes, p.packets),
     });

@@ -25,10 +25,12 @@ import { Engine, type EngineConfig, type SettingName } from '../engine.ts';
 import type { DestView, ServiceView } from '../rules/types.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
+import { partialCsum } from '../pcap/csum.ts';
 import { findL3 } from '../pcap/link.ts';
 import { PcapReader, type PcapReaderOptions } from '../pcap/read.ts';
 import { PcapWriter } from '../pcap/write.ts';
 import { formatList } from '../rules/format.ts';
+import { sysctlSet } from '../rules/sysctl.ts';
 import { applyRules } from './rules.ts';
 
 export type ChunkSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array>;
@@ -46,6 +48,8 @@ export interface ReplayOptions {
   engine?: Pick<EngineConfig, 'svcMax' | 'destMax' | 'slotSize' | 'headroom'>;
   /** engine settings to switch on (e.g. 'sloppyTcp' to pick up flows mid-stream) */
   settings?: SettingName[];
+  /** net.ipv4.vs.* sysctls by name, as the live director had them (host/rules/sysctl.ts) */
+  sysctls?: { name: string; value: string }[];
   /** receives the output pcap (header first, then one chunk per batch that produced frames) */
   output?: (chunk: Uint8Array) => void | Promise<void>;
   /** called after every batch */
@@ -58,6 +62,12 @@ export interface ReplayOptions {
   timelineBuckets?: number;
   /** reader options; clipOverSnaplen defaults to true (as libpcap) */
   reader?: PcapReaderOptions;
+  /**
+   * TCP/UDP checksums left partial by checksum offload (captured on the sending host, before the
+   * NIC finished them: host/pcap/csum.ts) are completed before the engine sees the packet, as the
+   * NIC would have; true passes them as captured (default false). Counted either way.
+   */
+  keepPartialCsum?: boolean;
 }
 
 export interface ReplayProgress { packets: number; bytes: number; captureMs: number; outPackets: number }
@@ -94,6 +104,10 @@ export interface ReplaySummary {
     lastMs: number | null;
     /** timestamps that went backwards and were held at the latest time */
     timeBackwards: number;
+    /** TCP/UDP packets whose checksum the capture holds only partly (checksum offload) */
+    partialCsum: number;
+    /** of those, completed before the engine saw them (0 with keepPartialCsum) */
+    partialCsumCompleted: number;
   };
   output: { packets: number; bytes: number; verdicts: Record<string, number>; dropReasons: Record<string, number> };
   engine: { counters: Record<string, number>; global: { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number } };
@@ -172,6 +186,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
   const batch = opts.batch ?? 256;
   const engine = await Engine.create(opts.wasm as any, { ...replayEngineConfig(batch, opts.connMax), ...opts.engine });
   for (const s of opts.settings ?? []) engine.set(s, true);
+  for (const s of opts.sysctls ?? []) sysctlSet(engine, s.name, s.value);
   applyRules(engine, opts.rules);
   const maxFrame = engine.slotSize - engine.headroom;
   const writer = new PcapWriter();
@@ -187,7 +202,8 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
   const timeline = new Timeline(opts.timelineBuckets ?? 200);
   const seen = { bytes: 0 };
   let packets = 0, fed = 0, outPackets = 0, outBytes = 0, timeoutsFired = 0, created = 0, batches = 0, timeBackwards = 0;
-  let firstMs: number | null = null, lastMs: number | null = null, clampedTs = 0;
+  let firstMs: number | null = null, lastMs: number | null = null, clampedTs = 0, partial = 0;
+  const completeCsum = !opts.keepPartialCsum;
   let error: ReplaySummary['input']['error'] = null;
   let wallStart = 0;
 
@@ -307,8 +323,13 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     bump(linkTypes, String(rec.linkType));
     const l3 = findL3(rec.linkType, rec.data);
     if (typeof l3 === 'string') { skip(l3, rec.index); return; }
-    const frame = rec.data.subarray(l3.l3Offset);
+    let frame = rec.data.subarray(l3.l3Offset);
     if (frame.length === 0) { skip('empty frame', rec.index); return; }
+    // the check runs on a copy only when it must write (the capture's bytes stay as they were)
+    if (partialCsum(frame, false) === 'partial') {
+      partial++;
+      if (completeCsum) { frame = frame.slice(); partialCsum(frame, true); }
+    }
     if (frame.length > maxFrame) { skip(`frame over ${maxFrame} bytes`, rec.index); return; }
     let ms = tsToMs(rec.tsNs);
     if (firstMs === null) { firstMs = ms; lastMs = ms; }
@@ -333,7 +354,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
     input: {
       format: reader.format ?? 'unknown', packets, bytes: seen.bytes, fed, skipped: sorted(skipped), firstSkipped: sorted(firstSkipped),
       linkTypes: sorted(linkTypes), truncated: c.truncated, clipped: c.clipped, skippedBlocks: c.skippedBlocks, notes: [...c.notes],
-      error, firstMs, lastMs, timeBackwards,
+      error, firstMs, lastMs, timeBackwards, partialCsum: partial, partialCsumCompleted: completeCsum ? partial : 0,
     },
     output: { packets: outPackets, bytes: outBytes, verdicts: sorted(verdicts), dropReasons: sorted(dropReasons) },
     engine: { counters, global: { conns: num(g.conns), inpkts: num(g.inpkts), outpkts: num(g.outpkts), inbytes: num(g.inbytes), outbytes: num(g.outbytes) } },

@@ -25,6 +25,10 @@ export function formatSummary(s: ReplaySummary): string {
   if (i.truncated) out += line('truncated at end', i.truncated);
   if (i.skippedBlocks) out += line('pcapng blocks skipped', i.skippedBlocks);
   if (i.timeBackwards) out += line('timestamps going back', i.timeBackwards);
+  if (i.partialCsum) {
+    out += line('partial checksums', `${i.partialCsum} (checksum offload on the capturing host): ` +
+      (i.partialCsumCompleted ? 'completed as the NIC would have' : 'kept as captured (--keep-partial-csum)'));
+  }
   if (i.firstMs !== null && i.lastMs !== null) out += line('capture duration', `${((i.lastMs - i.firstMs) / 1000).toFixed(3)} s`);
   for (const n of i.notes) out += `  note: ${n}\n`;
   if (i.error) out += `  error: ${i.error.message} — replay stopped there\n`;

@@ -9,9 +9,9 @@
  * -R: each line is processed like a command line; a failed change prints its error and the
  * restore goes on; a usage error ends it (ipvsadm exits); rc is the LAST line's result.
  */
-import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
-import { formatConnList, formatDaemon, formatLaddrs, formatList, formatSave, formatTimeouts, usageText, versionText } from './format.ts';
-import { parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
+import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, RC_OP_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
+import { formatConnHeader, formatConnLines, formatConnList, formatDaemon, formatLaddrs, formatList, formatListPieces, formatSavePieces, formatTimeouts, usageText, versionText } from './format.ts';
+import { MAX_RULE_LINE, parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
 import type { NameResolver } from './services.ts';
 import type { ConnView, DaemonView, ServiceView, Timeouts } from './types.ts';
 
@@ -35,6 +35,8 @@ export interface AdmBackend {
   service(svc: SvcKey): MaybeAsync<ServiceView | null>;
   timeouts(): MaybeAsync<Timeouts>;
   conns(): MaybeAsync<ConnView[]>;
+  /** Conns page by page (Engine.connPage): from 1; next 0 when there are no more. With it, a streamed -L -c holds one page at a time. */
+  connPage?(from: number, max: number): MaybeAsync<{ conns: ConnView[]; next: number }>;
   daemons?(): MaybeAsync<DaemonView[]>;
   /** What to print after ipvsadm's message for the last failed change (a table at its limit), if anything */
   detail?(): string | undefined;
@@ -58,7 +60,16 @@ export interface AdmOptions extends ParseOptions {
    */
   yield?: () => Promise<void>;
   yieldEvery?: number;
+  /**
+   * Stream stdout: text goes here as it is produced (the result's stdout is then empty) and a
+   * conn listing is sent one page of CONN_PAGE conns at a time, each awaited: the control server
+   * writes it to the socket, waits for the client to take it and lets a batch run in between.
+   */
+  write?: (text: string) => Promise<void>;
 }
+
+/** Conns per page of a streamed `-L -c` (a few ms of formatting: forwarding waits at most that long). */
+export const CONN_PAGE = 512;
 
 export interface AdmResult { stdout: string; stderr: string; rc: number }
 
@@ -79,6 +90,17 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
     return -1;
   };
 
+  // a listing inside -R is not streamed: a restore stays one piece between two batches
+  let write = opts.write;
+  /** Listing text piece by piece: each piece goes to `write` when streaming (a batch may run between two). */
+  const emit = async (pieces: Iterable<string>): Promise<void> => {
+    for (const p of pieces) {
+      if (!write) { out.stdout += p; continue; }
+      await write(out.stdout + p);
+      out.stdout = '';
+    }
+  };
+
   const exec = async (op: Op): Promise<number> => {
     switch (op.cmd) {
       case 'help': out.stdout += usageText(prog); throw new Exit(0);
@@ -86,7 +108,16 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
       case 'list': {
         const f = op.format;
         if (op.what === 'conns') {
-          out.stdout += formatConnList(await be.conns(), { numeric: f.numeric, persistentConn: f.persistentConn, resolver: opts.resolver });
+          const cf = { numeric: f.numeric, persistentConn: f.persistentConn, resolver: opts.resolver };
+          if (write && be.connPage) {
+            await write(out.stdout + formatConnHeader(cf));
+            out.stdout = '';
+            for (let from = 1; from !== 0;) {
+              const page = await be.connPage(from, CONN_PAGE);
+              if (page.conns.length) await write(formatConnLines(page.conns, cf));
+              from = page.next;
+            }
+          } else out.stdout += formatConnList(await be.conns(), cf);
         } else if (op.what === 'service') {
           const svc = await be.service(op.svc!);
           if (!svc) { out.stderr += ipvsStrerror('get_service', 'ESRCH') + '\n'; throw new Exit(RC_LIST_FAILED); }
@@ -97,19 +128,28 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
           out.stdout += formatDaemon(be.daemons ? await be.daemons() : []);
         } else {
           const info = await be.info();
-          out.stdout += formatList(await be.services(), { ...f, resolver: opts.resolver, version: info.version, size: info.size });
+          await emit(formatListPieces(await be.services(), { ...f, resolver: opts.resolver, version: info.version, size: info.size }));
         }
         return 0;
       }
-      case 'save': out.stdout += formatSave(await be.services(), op.numeric, opts.resolver); return 0;
+      case 'save': await emit(formatSavePieces(await be.services(), op.numeric, opts.resolver)); return 0;
       case 'restore': {
         let result = 0;
         let n = 0;
         const every = opts.yieldEvery ?? 512;
-        for (const { argv: line } of splitRulesFile(opts.stdin ?? '')) {
+        const input = opts.stdin ?? '';
+        // bounded before anything is applied: one short error, never the line echoed back
+        const long = input.split('\n').findIndex((l) => l.length > MAX_RULE_LINE);
+        if (long >= 0) {
+          out.stderr += `${prog}: -R: line ${long + 1} is longer than ${MAX_RULE_LINE} characters (the longest line wasmvs takes); nothing restored\n`;
+          throw new Exit(RC_OP_FAILED);
+        }
+        write = undefined;
+        for (const { argv: line } of splitRulesFile(input)) {
           result = await processOptions(line, true);
           if (opts.yield && ++n % every === 0) await opts.yield();
         }
+        write = opts.write;
         return result;
       }
       case 'clear': return change('flush', be.clear());
@@ -153,6 +193,7 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
     if (!(e instanceof Exit)) throw e;
     rc = e.rc & 255;
   }
+  if (opts.write && out.stdout) { await opts.write(out.stdout); out.stdout = ''; }
   return { ...out, rc };
 }
 

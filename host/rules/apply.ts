@@ -14,7 +14,7 @@
  */
 import type { Engine, ServiceKey, ServiceSpec, DestSpec } from '../engine.ts';
 import { WvsError } from '../errors.ts';
-import { parseRestoreLine, splitRulesFile, type Op, type SvcKey, type SvcSpec, type DestSpec as RuleDestSpec } from './parse.ts';
+import { MAX_RULE_LINE, parseRestoreLine, splitRulesFile, type Op, type SvcKey, type SvcSpec, type DestSpec as RuleDestSpec } from './parse.ts';
 import { WvsUsageError } from './errors.ts';
 import { SVC_F_HASHED, SVC_F_PERSISTENT } from './types.ts';
 
@@ -30,18 +30,41 @@ export class WvsRulesError extends WvsError {
 export interface MarkRule { cmd: 'mark'; mark: number; prefix?: string; matchSource: boolean; proto?: 'TCP' | 'UDP'; dport?: [number, number] }
 export interface RuleOp { line: number; text: string; op: Op | MarkRule }
 
-/** Parse rules text into ops with their line numbers; throws WvsRulesError on a bad line. */
+/** The largest rules file wasmvs reads (a -R restore travels in one request of the same size). */
+export const MAX_RULES_BYTES = 16 << 20;
+
+/** A line as an error shows it: at most 120 characters, control characters escaped. */
+const showLine = (t: string): string =>
+  // eslint-disable-next-line no-control-regex
+  (t.length > 120 ? t.slice(0, 120) + '...' : t).replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+
+/** ipvsadm prints only "Try `ipvsadm -h'" for these; a rules file says what is wrong with the line. */
+function whyTryHelp(argv: readonly string[]): string {
+  if (!argv[0].startsWith('-')) return `"${showLine(argv[0])}" is not an option: a rules line is an ipvsadm command (-A, -E, -a, -e, -D, -d, -C, --set, ...) or an iptables MARK rule, and # starts a comment`;
+  return 'no command on this line (-A, -E, -a, -e, -D, -d, -C, --set, ...): ipvsadm would only say "Try `ipvsadm -h\'"';
+}
+
+/**
+ * Parse rules text into ops with their line numbers; throws WvsRulesError on a bad line. Lines
+ * whose first word starts with # are comments, blank lines are skipped (`-R` on stdin keeps
+ * ipvsadm's behaviour and refuses them).
+ */
 export function parseRules(text: string, file = '<rules>', prog = 'wasmvs'): RuleOp[] {
+  if (text.length > MAX_RULES_BYTES) throw new WvsError('WVS_ERR_RULES', `${file}: larger than ${MAX_RULES_BYTES >> 20} MiB (the largest rules file wasmvs reads): is it the right file?`);
   const raw = text.split('\n');
+  const long = raw.findIndex((l) => l.length > MAX_RULE_LINE);
+  if (long >= 0) throw new WvsError('WVS_ERR_RULES', `${file}:${long + 1}: a line of ${raw[long].length} characters, longer than ${MAX_RULE_LINE} (the longest rules line wasmvs reads); not shown`);
   const out: RuleOp[] = [];
   for (const { line, argv } of splitRulesFile(text)) {
     const lineText = (raw[line - 1] ?? '').trim();
+    if (argv[0].startsWith('#')) continue;
     try {
       if (argv[0] === 'iptables' || argv[0] === 'ip6tables') out.push({ line, text: lineText, op: parseMarkRule(argv) });
       else out.push({ line, text: lineText, op: parseRestoreLine(argv, { prog }) });
     } catch (e) {
       if (e instanceof WvsUsageError || (e instanceof WvsError && e.code === 'WVS_ERR_MARK_RULE')) {
-        throw new WvsRulesError(file, line, lineText, e.message.trim().split('\n')[0]);
+        const why = e.message.trim().split('\n')[0];
+        throw new WvsRulesError(file, line, showLine(lineText), /^Try `/.test(why) ? whyTryHelp(argv) : why.length > 200 ? why.slice(0, 200) + '...' : why);
       }
       throw e;
     }

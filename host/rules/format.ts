@@ -237,26 +237,41 @@ function serviceEntry(s: ServiceView, o: FormatOptions, rule: boolean): string {
  * For `-L -t svc` pass the one service and `header: false`.
  */
 export function formatList(services: readonly ServiceView[], opts: FormatOptions = {}): string {
+  return [...formatListPieces(services, opts)].join('');
+}
+
+/**
+ * formatList in pieces: the header lines, then `per` services at a time (a streamed listing
+ * sends each piece and lets the director forward between two).
+ */
+export function* formatListPieces(services: readonly ServiceView[], opts: FormatOptions = {}, per = 64): Generator<string> {
   let out = '';
   if (opts.header !== false) out += `IP Virtual Server version ${opts.version ?? '1.2.1'} (size=${opts.size ?? 4096})\n`;
   const list = opts.nosort ? services : msort(services, cmpServices);
-  out += title(opts);
-  for (const s of list) out += serviceEntry(s, opts, false);
-  return out;
+  yield out + title(opts);
+  for (let i = 0; i < list.length; i += per) yield list.slice(i, i + per).map((s) => serviceEntry(s, opts, false)).join('');
 }
 
 /** `ipvsadm -S [-n]` (ipvsadm-save): rules that -R reads back. */
 export function formatSave(services: readonly ServiceView[], numeric = true, resolver?: NameResolver): string {
+  return [...formatSavePieces(services, numeric, resolver)].join('');
+}
+
+/** formatSave, `per` services at a time. */
+export function* formatSavePieces(services: readonly ServiceView[], numeric = true, resolver?: NameResolver, per = 64): Generator<string> {
   const o: FormatOptions = { numeric, resolver };
-  let out = '';
-  for (const s of msort(services, cmpServices)) {
-    out += serviceEntry(s, o, true);
-    // FULLNAT local addresses (DPVS -P): after the service's servers
-    const name = s.fwmark ? `-f ${s.fwmark | 0}${s.af === 6 ? ' -6' : ''}` :
-      `${svcProto(s) === 'TCP' ? '-t' : svcProto(s) === 'UDP' ? '-u' : '--sctp-service'} ${addrPortName(s.af, s.addr, s.port, svcProto(s), numeric, resolver)}`;
-    for (const l of s.laddrs ?? []) out += `-P ${name} -z ${l}\n`;
+  const list = msort(services, cmpServices);
+  for (let i = 0; i < list.length; i += per) {
+    let out = '';
+    for (const s of list.slice(i, i + per)) {
+      out += serviceEntry(s, o, true);
+      // FULLNAT local addresses (DPVS -P): after the service's servers
+      const name = s.fwmark ? `-f ${s.fwmark | 0}${s.af === 6 ? ' -6' : ''}` :
+        `${svcProto(s) === 'TCP' ? '-t' : svcProto(s) === 'UDP' ? '-u' : '--sctp-service'} ${addrPortName(s.af, s.addr, s.port, svcProto(s), numeric, resolver)}`;
+      for (const l of s.laddrs ?? []) out += `-P ${name} -z ${l}\n`;
+    }
+    yield out;
   }
-  return out;
 }
 
 /**
@@ -296,12 +311,21 @@ export interface ConnFormatOptions { numeric?: boolean; persistentConn?: boolean
 
 /** `ipvsadm -L -c [-n] [--persistent-conn]`: conns in table order (ipvsadm does not sort them). */
 export function formatConnList(conns: readonly ConnView[], opts: ConnFormatOptions = {}): string {
+  return formatConnHeader(opts) + formatConnLines(conns, opts);
+}
+
+/** The two header lines of a conn listing (a streamed listing sends them first, then chunks of lines). */
+export function formatConnHeader(opts: ConnFormatOptions = {}): string {
+  return 'IPVS connection entries\n' + (opts.persistentConn
+    ? `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} ${padEnd('destination', 18)} ${padEnd('pe name', 16)} pe_data\n`
+    : `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} destination\n`);
+}
+
+/** One line per conn, as /proc/net/ip_vs_conn's seq_file shows them. */
+export function formatConnLines(conns: readonly ConnView[], opts: ConnFormatOptions = {}): string {
   const numeric = !!opts.numeric;
   const res = opts.resolver ?? numericResolver;
-  let out = 'IPVS connection entries\n';
-  out += opts.persistentConn
-    ? `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} ${padEnd('destination', 18)} ${padEnd('pe name', 16)} pe_data\n`
-    : `pro expire ${padEnd('state', 11)} ${padEnd('source', 18)} ${padEnd('virtual', 18)} destination\n`;
+  let out = '';
   for (const c of conns) {
     const proto = c.proto === 'IP' ? null : c.proto;
     const af = c.caddr.includes(':') ? 6 : 4;

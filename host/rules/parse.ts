@@ -598,6 +598,9 @@ export interface RestoreLine { line: number; argv: string[] }
  * ends the restore, as in ipvsadm 1.31). A last line that ends in blanks without a newline is
  * dropped (fscanf meets EOF while skipping them).
  */
+/** The longest rules or -R line wasmvs takes (ipvsadm has no limit; a real -a line is about 100 characters). */
+export const MAX_RULE_LINE = 4096;
+
 export function splitRulesFile(text: string): RestoreLine[] {
   const out: RestoreLine[] = [];
   const lines = text.split('\n');

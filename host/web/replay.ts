@@ -34,6 +34,9 @@ drop.addEventListener('drop', (e) => {
 });
 
 async function loadExample(name: string) {
+  // the menu shows what is loaded, also when it came from ?example=NAME
+  const menu = $('example') as HTMLSelectElement;
+  if (Array.from(menu.options).some((o) => o.value === name)) menu.value = name;
   const [cap, rules] = await Promise.all([fetch(`examples/${name}.pcap`), fetch(`examples/${name}.rules`)]);
   if (!cap.ok || !rules.ok) throw new Error(`example ${name} is missing`);
   setCapture(`${name}.pcap`, await cap.arrayBuffer());
@@ -95,6 +98,7 @@ function show(s: ReplaySummary, pcap: Uint8Array) {
   $('stat-dropped').textContent = String(s.output.verdicts.DROP);
   $('stat-pass').textContent = String(s.output.verdicts.PASS);
   $('stat-skipped').textContent = String(sum(s.input.skipped));
+  $('stat-partial').textContent = String(s.input.partialCsum);
   $('stat-conns').textContent = String(s.conns.created);
   $('stat-timeouts').textContent = String(s.conns.timeoutsFired);
   rows('drops', Object.entries(s.output.dropReasons));

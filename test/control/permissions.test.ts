@@ -70,8 +70,9 @@ describe.skipIf(!!skip)('another unprivileged user is refused', () => {
     const r = await asNobody([CLI, 'adm', '--socket', sock, '-A', '-t', '198.18.0.100:80', '-s', 'rr']);
     expect(r).toEqual({
       stdout: '',
-      stderr: `Can't initialize ipvs: no wasmvs director on ${sock} (EACCES: permission denied: the socket belongs to the user who started the director)\n` +
-        'Is the director running (wasmvs run)? Name its socket with --socket PATH or WASMVS_SOCKET.\n',
+      // the director is running: say whose socket it is, not "Is the director running?"
+      stderr: `Can't initialize ipvs: no wasmvs director on ${sock} (EACCES: permission denied: the socket (uid 0, mode 0600) belongs to the user who started the director; run as that user or root)\n` +
+        'The director answers only the user who started it (or root); change the socket\'s mode with care.\n',
       rc: 2,
     });
     expect(d.e.services()).toEqual([]);

@@ -49,7 +49,7 @@ describe.skipIf(!!why)('browser replay page', () => {
     const table = (id: string) => page.$$eval(`#${id} tbody tr`, (trs: any[]) => trs.map((tr) => [...tr.children].map((td: any) => td.textContent)));
     return {
       packets: await num('stat-packets'), fed: await num('stat-fed'), out: await num('stat-out'), dropped: await num('stat-dropped'),
-      pass: await num('stat-pass'), skipped: await num('stat-skipped'), conns: await num('stat-conns'), timeouts: await num('stat-timeouts'),
+      pass: await num('stat-pass'), skipped: await num('stat-skipped'), partial: await num('stat-partial'), conns: await num('stat-conns'), timeouts: await num('stat-timeouts'),
       drops: await table('drops'), rs: await table('rs'), transitions: await table('transitions'), table: await text('table'),
       connRows: (await table('conns')).length,
     };
@@ -57,7 +57,7 @@ describe.skipIf(!!why)('browser replay page', () => {
   function expected(s: ReplaySummary) {
     return {
       packets: s.input.packets, fed: s.input.fed, out: s.output.packets, dropped: s.output.verdicts.DROP, pass: s.output.verdicts.PASS,
-      skipped: Object.values(s.input.skipped).reduce((a, b) => a + b, 0), conns: s.conns.created, timeouts: s.conns.timeoutsFired,
+      skipped: Object.values(s.input.skipped).reduce((a, b) => a + b, 0), partial: s.input.partialCsum, conns: s.conns.created, timeouts: s.conns.timeoutsFired,
       drops: Object.entries(s.output.dropReasons).map(([k, v]) => [k, String(v)]),
       rs: s.conns.byService.flatMap((svc) => svc.dests.map((d) => [svc.service, d.rs, String(d.conns), String(d.inpkts), String(d.outpkts)])),
       transitions: Object.entries(s.conns.transitions).map(([k, v]) => [k.replace('>', ' → '), String(v)]),
@@ -70,8 +70,16 @@ describe.skipIf(!!why)('browser replay page', () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
     const errors: string[] = [];
     page.on('pageerror', (e: Error) => errors.push(e.message));
+    const missing: string[] = [];
+    page.on('response', (r: any) => { if (r.status() >= 400) missing.push(`${r.status()} ${r.url()}`); });
     await page.goto(`${base}?example=demo&run=1`);
     await page.waitForSelector('body[data-state="done"]', { timeout: 30_000 });
+    // ?example=NAME shows in the menu; the favicon is inline (no /favicon.ico request fails) and draws
+    expect(await page.locator('#example').inputValue()).toBe('demo');
+    const icon: string = await page.locator('link[rel="icon"]').getAttribute('href');
+    expect(icon).toMatch(/^data:image\/svg\+xml,/);
+    expect(await page.evaluate((u: string) => new Promise((res) => { const i = new Image(); i.onload = () => res(i.naturalWidth > 0); i.onerror = () => res(false); i.src = u; }), icon)).toBe(true);
+    expect(missing).toEqual([]);
     const core = await runReplay(new Uint8Array(readFileSync(join(dir, 'examples/demo.pcap'))), readFileSync(join(dir, 'examples/demo.rules'), 'utf8'));
     const got = await shown(page);
     expect(got).toEqual(expected(core.summary));
