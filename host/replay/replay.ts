@@ -109,7 +109,8 @@ export interface ReplaySummary {
     /** of those, completed before the engine saw them (0 with keepPartialCsum) */
     partialCsumCompleted: number;
   };
-  output: { packets: number; bytes: number; verdicts: Record<string, number>; dropReasons: Record<string, number> };
+  /** sentByEngine: frames the engine sent besides the slots' own (drain(): fragments after the first, ICMP errors of expired reassembly, ARP/ND) */
+  output: { packets: number; bytes: number; sentByEngine: number; verdicts: Record<string, number>; dropReasons: Record<string, number> };
   engine: { counters: Record<string, number>; global: { conns: number; inpkts: number; outpkts: number; inbytes: number; outbytes: number } };
   conns: {
     created: number;
@@ -201,7 +202,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
   const flows: FlowRecord[] = [];
   const timeline = new Timeline(opts.timelineBuckets ?? 200);
   const seen = { bytes: 0 };
-  let packets = 0, fed = 0, outPackets = 0, outBytes = 0, timeoutsFired = 0, created = 0, batches = 0, timeBackwards = 0;
+  let packets = 0, fed = 0, outPackets = 0, sentByEngine = 0, outBytes = 0, timeoutsFired = 0, created = 0, batches = 0, timeBackwards = 0;
   let firstMs: number | null = null, lastMs: number | null = null, clampedTs = 0, partial = 0;
   const completeCsum = !opts.keepPartialCsum;
   let error: ReplaySummary['input']['error'] = null;
@@ -255,7 +256,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
       if (ts < 0n || ts >= 0x100000000n * 1_000_000_000n) ts = ts < 0n ? 0n : 0xffffffffn * 1_000_000_000n;
       for (let i = 0; i < k; i++) {
         parts.push(writer.record(ts, engine.output(i)));
-        outPackets++; outBytes += engine.result(i).length;
+        outPackets++; sentByEngine++; outBytes += engine.result(i).length;
       }
     }
     const rel = batchMs - firstMs!;
@@ -356,7 +357,7 @@ export async function replay(source: ChunkSource, opts: ReplayOptions): Promise<
       linkTypes: sorted(linkTypes), truncated: c.truncated, clipped: c.clipped, skippedBlocks: c.skippedBlocks, notes: [...c.notes],
       error, firstMs, lastMs, timeBackwards, partialCsum: partial, partialCsumCompleted: completeCsum ? partial : 0,
     },
-    output: { packets: outPackets, bytes: outBytes, verdicts: sorted(verdicts), dropReasons: sorted(dropReasons) },
+    output: { packets: outPackets, bytes: outBytes, sentByEngine, verdicts: sorted(verdicts), dropReasons: sorted(dropReasons) },
     engine: { counters, global: { conns: num(g.conns), inpkts: num(g.inpkts), outpkts: num(g.outpkts), inbytes: num(g.inbytes), outbytes: num(g.outbytes) } },
     conns: {
       created,

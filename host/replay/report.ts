@@ -35,6 +35,7 @@ export function formatSummary(s: ReplaySummary): string {
   out += `Output\n`;
   out += line('packets written', s.output.packets);
   out += line('bytes written', s.output.bytes);
+  if (s.output.sentByEngine) out += line('  sent by the engine itself', `${s.output.sentByEngine} (fragments after the first, ICMP errors, ARP/ND)`);
   for (const [k, v] of Object.entries(s.output.verdicts)) out += line(`  verdict ${k}`, v);
   out += section('Dropped by reason', s.output.dropReasons);
   out += section('Engine counters', s.engine.counters);
