@@ -107,7 +107,6 @@
 @inline export const E_AFNOSUPPORT: i32 = -97;
 @inline export const E_OPNOTSUPP: i32 = -95;
 @inline export const E_NETUNREACH: i32 = -101;   // a DR dest off the director's link prefix
-@inline export const E_TUN_OFFLOAD: i32 = -1002; // a tunnel dest on a device with offloads (super-packets cannot be wrapped)
 
 // ---- named counters (global, u64 each): every drop has a name -----------------------------------
 @inline export const CNT_RX: u32 = 0;
@@ -155,7 +154,9 @@
 @inline export const CNT_FRAG_NO_ROOM: u32 = 42;     // dropped: no room in the hold queue for all of a packet's fragments
 @inline export const CNT_BAD_VNET_HDR: u32 = 43;     // a TUN offload header we did not ask for (GSO type, checksum place)
 @inline export const CNT_GSO: u32 = 44;              // TCP super-packets (GSO) forwarded whole, for the kernel to segment
-@inline export const CNT_LAST: u32 = 45;
+@inline export const CNT_GSO_SEGMENTS: u32 = 45;     // TCP segments cut from super-packets for a tunnel (xmit/gso.ts)
+@inline export const CNT_GSO_NO_ROOM: u32 = 46;      // dropped: a super-packet's segments do not fit the hold queue, or its headers GSO_TPL_MAX
+@inline export const CNT_LAST: u32 = 47;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -205,6 +206,8 @@ export function counterName(i: u32): string {
     case CNT_FRAG_NO_ROOM: return "drop_frag_no_room";
     case CNT_BAD_VNET_HDR: return "drop_bad_vnet_hdr";
     case CNT_GSO: return "gso_packets";
+    case CNT_GSO_SEGMENTS: return "gso_segments";
+    case CNT_GSO_NO_ROOM: return "drop_gso_no_room";
   }
   return "";
 }
