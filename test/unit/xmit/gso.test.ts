@@ -19,7 +19,7 @@ import { ip, hex, sum16, fields } from '../../helpers/pkt.ts';
 const VNET = 10;
 const RS4 = '198.18.1.12', RS6 = '2001:2:0:1::11';
 const TS = Uint8Array.from([1, 1, 8, 10, 0, 0, 0x30, 0x39, 0, 0, 0x10, 0x92]);   // NOP NOP timestamps: a 32-byte TCP header
-const cat = (...p: Uint8Array[]) => { const o = new Uint8Array(p.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of p) { o.set(x, i); i += x.length; } return o; };
+const cat = (...p: Uint8Array[]): Uint8Array<ArrayBuffer> => { const o = new Uint8Array(p.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of p) { o.set(x, i); i += x.length; } return o; };
 const fold = (s: number) => { while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); return s; };
 const data = (n: number, seed = 0) => new Uint8Array(n).map((_, i) => (i * 7 + seed) & 255);
 
@@ -62,7 +62,7 @@ function segments(f: Flow, total: number, mss: number, id0 = 0x1000): Uint8Array
   return out;
 }
 /** The same data as one super-packet, as the TUN hands it over: GSO TCPV4/V6, NEEDS_CSUM, the pseudo-header sum in the field. */
-function superPacket(f: Flow, total: number, mss: number, id0 = 0x1000, l2 = new Uint8Array(0)): Uint8Array {
+function superPacket(f: Flow, total: number, mss: number, id0 = 0x1000, l2: Uint8Array = new Uint8Array(0)): Uint8Array {
   const p = tcp(f, f.seq ?? 1001, data(total), f.flags ?? 'PA', f.cwr === true, id0);
   const v6 = p[0] >> 4 === 6, hl = v6 ? 40 : 20;
   new DataView(p.buffer).setUint16(hl + 16, pseudo(p));
