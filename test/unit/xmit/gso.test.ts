@@ -10,6 +10,7 @@
  * byte for byte, the only difference the outer IPv4 id of a DF packet: per packet ip_select_ident
  * gives 0, while GSO counts up from the whole packet's 0 per segment (inet_gso_segment on the
  * outer header, not FIXEDID) — asserted as 0, 1, 2, ... and the header checksum verified.
+ * At the end: the same against 6.1's own GSO of IPVS tunnel packets (recorded/gso-tun).
  */
 import { describe, test, expect } from 'vitest';
 import { engine, VIP, CLIENT, VIP6, CLIENT6 } from '../../helpers/engine.ts';
@@ -194,19 +195,24 @@ describe('a TCP super-packet through a tunnel dest (TUN with offloads): the segm
     expect(e.counters()).toMatchObject({ gso_packets: 1n, gso_segments: 0n });
   });
 
-  test('DF and a segment too big for the tunnel: ICMP frag needed quoting the first segment, with the MTU left inside (as per packet)', async () => {
+  test('DF and segments too big for the tunnel: ICMP frag needed with the MTU left inside, quoting the super-packet as it came (as 6.1, recorded below)', async () => {
     const f: Flow = { src: CLIENT, dst: VIP, sport: 40103, dport: 80 };
-    const ref = await tunnelEngine('ip', VIP, { addr: RS4 });
     const e = await tunnelEngine('ip-offload', VIP, { addr: RS4 });
-    const syn = ip(CLIENT, VIP, { proto: 'tcp', sport: 40103, dport: 80, flags: 'S', seq: 1000 });
-    run(ref, syn, 1, false); run(e, cat(vnetHdr(), syn), 1, true);
-    const want = run(ref, segments(f, 10_000, 1448)[0], 2, false);   // 1500 bytes + 20 > 1500
-    const got = run(e, superPacket(f, 10_000, 1448), 2, true);
-    expect([want.verdict, got.verdict]).toEqual(['LOCAL', 'LOCAL']);
-    expect(got.frames.map(hex)).toEqual(want.frames.map(hex));
+    run(e, cat(vnetHdr(), ip(CLIENT, VIP, { proto: 'tcp', sport: 40103, dport: 80, flags: 'S', seq: 1000 })), 1, true);
+    const sp = superPacket(f, 10_000, 1448);                          // segments of 1500 bytes: 1520 once encapsulated
+    const got = run(e, sp, 2, true);
+    expect(got.verdict).toBe('LOCAL');
+    expect(got.frames.length).toBe(1);
     const icmp = got.frames[0];
+    expect(fields(icmp)).toMatchObject({ src: VIP, dst: CLIENT, proto: 1 });
     expect([icmp[20], icmp[21], (icmp[26] << 8) | icmp[27]]).toEqual([3, 4, 1480]);
-    expect((icmp[28 + 2] << 8) | icmp[28 + 3]).toBe(1500);             // the quoted segment's total length
+    expect(icmp.length).toBe(576);
+    // the quote: the super-packet's own header (total length 10,052, TTL decremented), its TCP
+    // header with PSH and the partial checksum as it came
+    const q = icmp.subarray(28), inner = sp.subarray(VNET);
+    expect((q[2] << 8) | q[3]).toBe(20 + 32 + 10_000);
+    expect(q[8]).toBe(63);
+    expect(hex(q.subarray(20, 548))).toBe(hex(inner.subarray(20, 548)));
     expect(e.counters()).toMatchObject({ icmp_frag_needed: 1n, gso_segments: 0n });
   });
 
@@ -285,5 +291,79 @@ describe('super-packets the engine cannot cut: counted drops, never a trap', () 
     const ok = run(e, superPacket(f, 5000, 1400), 4, true);
     expect([ok.verdict, ok.frames.length]).toEqual(['XMIT', 4]);
     expect(e.counters()).toMatchObject({ drop_bad_vnet_hdr: 1n, drop_gso_no_room: 1n, gso_segments: 4n });
+  });
+});
+
+/*
+ * Against Linux 6.1 (test/golden/kernel/cases/gso-tun.sh, recorded/gso-tun): the client sent
+ * each super-packet through a packet socket with a virtio-net header (gso_size 1400, then 1460),
+ * IPVS tunnelled it and 6.1's GSO cut it in software on a vd1 without TSO or checksum offload.
+ * Each client frame goes through a TAP engine with offloads, the super-packets behind the header
+ * the TAP would give them. Every segment must equal the kernel's byte for byte: inner and outer
+ * headers, outer ids 0, 1, 2, … with DF, every checksum (TCP, GUE's UDP, GRE's). Wildcards, where
+ * the kernel is random: the outer id without DF (hashed; ours must still be one per segment, its
+ * fragments sharing it), GUE's source port and so its UDP checksum, the ICMP error's IPv4 id.
+ */
+describe('against the 6.1 recording of super-packets through IPVS tunnels (cases/gso-tun.sh)', () => {
+  test('IPIP, GUE+csum, GRE, GRE+csum segments; DF over the MTU: ICMP frag needed quoting the super-packet; no DF: each segment fragmented', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { records } = await import('../../../host/pcap/read.ts');
+    const dir = join(import.meta.dirname, '../../golden/kernel/recorded/gso-tun');
+    const frames = (side: string) => [...records([new Uint8Array(readFileSync(join(dir, `${side}-side.pcap`)))])].map((r) => r.data);
+    const mac = (b: Uint8Array, o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+    const cli = frames('client'), dst = frames('dest');
+    const e = await engine({ link: 'ethernet-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
+    e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254' });
+    e.addNeighbour('198.18.1.12', mac(dst.find((f) => f[12] === 8 && f[13] === 0)!, 0));
+    const add = (vip: string, d: Omit<Dest, 'addr'>) => {
+      const k = { proto: 'TCP', addr: vip, port: 80 } as const;
+      e.addService({ ...k, sched: 'rr' });
+      e.addDest(k, { addr: '198.18.1.12', port: 80, fwd: 'Tunnel', ...d });
+    };
+    add('198.18.2.21', {});
+    add('198.18.2.23', { tunType: 'gue', tunPort: 6080, tunFlags: 1 });
+    add('198.18.2.25', { tunType: 'gre' });
+    add('198.18.2.26', { tunType: 'gre', tunFlags: 1 });
+    const inputs = cli.filter((f) => mac(f, 6) === '02:00:00:00:00:02' && f[12] === 8 && f[13] === 0);
+    const supers = inputs.filter((f) => f.length > 1514);
+    expect([inputs.length, supers.length]).toEqual([12, 6]);
+    const got: Uint8Array[] = [], gotIcmp: Uint8Array[] = [];
+    let t = 0;
+    for (const f of inputs) {
+      const s = supers.indexOf(f);
+      // what a TAP with offloads reads for it: GSO TCPv4, csum_start from the Ethernet header
+      const hdr = s < 0 ? vnetHdr() : vnetHdr({ flags: 1, gso: 1, hdrLen: 54, gsoSize: s < 4 ? 1400 : 1460, csumStart: 34, csumOffset: 16 });
+      const r = run(e, cat(hdr, f), (t += 10), true);
+      if (r.verdict === 'XMIT') got.push(...r.frames);
+      else if (r.verdict === 'LOCAL') { gotIcmp.push(r.frames[0]); got.push(...r.frames.slice(1)); }
+      else expect.fail(`${r.verdict} ${r.reason}`);
+    }
+    const want = dst.filter((f) => f[12] === 8 && f[13] === 0);
+    const wantIcmp = cli.filter((f) => mac(f, 0) === '02:00:00:00:00:02' && f[12] === 8 && f[23] === 1);
+    expect([want.length, wantIcmp.length]).toEqual([4 * 16 + 1 + 1 + 13, 1]);   // G1-G4: SYN + 15; G5: SYN; G6: SYN + 6 × 2 + 1
+    expect(got.length).toBe(want.length);
+    const norm = (f: Uint8Array) => {
+      const b = f.slice(), ip = 14;
+      const df = (b[ip + 6] & 0x40) !== 0;
+      if (!df || b[ip + 9] === 1) { b[ip + 4] = b[ip + 5] = b[ip + 10] = b[ip + 11] = 0; }
+      if (b[ip + 9] === 17) { b[ip + 20] = b[ip + 21] = 0; b[ip + 26] = b[ip + 27] = 0; }
+      return hex(b);
+    };
+    for (let i = 0; i < want.length; i++) {
+      expect(norm(got[i]), `dest frame ${i}`).toBe(norm(want[i]));
+      expect(~sum16(got[i].subarray(14, 34)) & 0xffff, `frame ${i} outer header checksum`).toBe(0);
+    }
+    // GUE's UDP checksum, wildcarded with its source port above: ours must verify
+    for (const f of got.filter((x) => x[23] === 17)) {
+      const ip = f.subarray(14), len = (ip[24] << 8) | ip[25];
+      expect(~sum16(ip.subarray(20, 20 + len), sum16(Uint8Array.from([...ip.subarray(12, 20), 0, 17, len >> 8, len & 255]))) & 0xffff).toBe(0);
+    }
+    // no DF (G6): one id per segment, shared by its two fragments, the next segment's one more
+    const g6 = got.slice(-13).map((f) => ({ id: (f[18] << 8) | f[19], more: (f[20] & 0x20) !== 0 }));
+    for (let k = 0; k < 6; k++) expect([g6[2 * k].id, g6[2 * k + 1].id, g6[2 * k].more, g6[2 * k + 1].more]).toEqual([g6[0].id + k, g6[0].id + k, true, false]);
+    expect(g6[12].id).toBe(g6[0].id + 6);
+    expect(gotIcmp.map(norm)).toEqual(wantIcmp.map(norm));
+    expect(e.counters()).toMatchObject({ gso_packets: 6n, gso_segments: 4n * 15n + 7n, icmp_frag_needed: 1n, frag_created: 12n });
   });
 });
