@@ -88,7 +88,7 @@
 @inline export const CTL_HOLD_UNRES: u32 = 616;     // u32 frames in the hold queue waiting for a next hop (INCOMPLETE)
 // GSO (xmit/gso.ts) and the hold queue's byte arena (neigh.ts), kept high in the block
 @inline export const CTL_HOLD_TOP: u32 = 3568;      // u32 bytes of the HOLD arena handed out (bump pointer; 0 when the queue is empty)
-@inline export const CTL_HOLD_HINT: u32 = 3572;     // u32 the hold entry after the last one allocated
+@inline export const CTL_HOLD_NEXT: u32 = 3572;     // u32 the next hold entry to take (every one from there on is free)
 @inline export const CTL_GSO_TPL: u32 = 3584;       // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
 @inline export const GSO_TPL_MAX: u32 = 256;
 

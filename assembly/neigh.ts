@@ -18,7 +18,7 @@ import {
   CTL, CTL_NEIGH_TMP, CTL_LINK_MAC, CTL_LINK_IP4, CTL_LINK_IP6, CTL_NEIGH_REACHABLE, CTL_HOLD_COUNT, CTL_NOW, NEIGH, NEIGH_MAX, NEIGH_SIZE,
   NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED, NEIGH_LAST_PROBE, NEIGH_LAST_USED,
   NEIGH_VLAN_N, NEIGH_VLAN,
-  HOLD_META, HOLD, holdMax, holdBytes, HOLD_UNRES_MAX, CTL_HOLD_UNRES, CTL_HOLD_TOP, CTL_HOLD_HINT, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH,
+  HOLD_META, HOLD, holdMax, holdBytes, HOLD_UNRES_MAX, CTL_HOLD_UNRES, CTL_HOLD_TOP, CTL_HOLD_NEXT, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH,
   HOLD_LEN, HOLD_AT, HOLD_DATA, slotCount, slotBase,
   slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType, linkVnet,
 } from "./layout";
@@ -135,37 +135,36 @@ function dropHeld(i: u32): void {
 
 @inline function unresAdd(d: i32): void { store<u32>(CTL, <u32>(<i32>load<u32>(CTL, CTL_HOLD_UNRES) + d), CTL_HOLD_UNRES); }
 
-/** An empty queue starts again at entry 0 and byte 0: frames queued together leave in order. */
+// The queue keeps the order frames were queued in: entries are taken in index order (CTL_HOLD_NEXT:
+// every entry from there on is free) and their bytes in arena order (CTL_HOLD_TOP), so index,
+// arena and queueing order are one; neighDrain sends by index. Frames leave out of order (those
+// waiting for a next hop stay), so both ends are compacted when reached: the live entries move
+// down, in order (holdCompact). An empty queue starts again at entry 0, byte 0.
+
+/** The next entry to take and the first free byte of the arena, rewound when the queue is empty. */
 function holdRewind(): void {
   if (load<u32>(CTL, CTL_HOLD_COUNT) != 0) return;
   store<u32>(CTL, 0, CTL_HOLD_TOP);
-  store<u32>(CTL, 0, CTL_HOLD_HINT);
+  store<u32>(CTL, 0, CTL_HOLD_NEXT);
 }
 
-/**
- * Move the live frames' bytes to the arena's start, in their order there (the space freed by
- * frames already sent or dropped comes back). Only when the bump pointer reaches the end while
- * frames still wait (for a next hop): O(live × holdMax), rare.
- */
+/** Move the live entries (and their bytes) to the front, in order: the room of frames already sent or dropped comes back. */
 function holdCompact(): void {
-  let top: u32 = 0;
-  let last: i64 = -1;
-  for (;;) {
-    let best: i32 = -1, bestOff: u32 = 0;
-    for (let h: u32 = 0; h < holdMax; h++) {
-      let m = holdMeta(h);
-      if (load<u8>(m, HOLD_STATE) == 0) continue;
-      let off = load<u32>(m, HOLD_DATA);
-      if (<i64>off > last && (best < 0 || off < bestOff)) { best = <i32>h; bestOff = off; }
-    }
-    if (best < 0) break;
-    let m = holdMeta(<u32>best);
+  let next = load<u32>(CTL, CTL_HOLD_NEXT);
+  let j: u32 = 0, top: u32 = 0;
+  for (let h: u32 = 0; h < next; h++) {
+    let m = holdMeta(h);
+    if (load<u8>(m, HOLD_STATE) == 0) continue;
+    let off = load<u32>(m, HOLD_DATA);
     let len = align8(load<u32>(m, HOLD_LEN));
-    if (bestOff != top) memory.copy(HOLD + <usize>top, HOLD + <usize>bestOff, len);
-    store<u32>(m, top, HOLD_DATA);
-    last = <i64>bestOff;
+    if (off != top) memory.copy(HOLD + <usize>top, HOLD + <usize>off, len);
+    if (j != h) memory.copy(holdMeta(j), m, HOLD_META_SIZE);
+    store<u32>(holdMeta(j), top, HOLD_DATA);
     top += len;
+    j++;
   }
+  for (let h = j; h < next; h++) store<u8>(holdMeta(h), 0, HOLD_STATE);
+  store<u32>(CTL, j, CTL_HOLD_NEXT);
   store<u32>(CTL, top, CTL_HOLD_TOP);
 }
 
@@ -173,35 +172,30 @@ function holdCompact(): void {
 export function holdRoom(frames: u32, bytes: u32): bool {
   if (holdFree() < frames) return false;
   holdRewind();
-  if (load<u32>(CTL, CTL_HOLD_TOP) + bytes <= holdBytes) return true;
+  if (load<u32>(CTL, CTL_HOLD_NEXT) + frames <= holdMax && load<u32>(CTL, CTL_HOLD_TOP) + bytes <= holdBytes) return true;
   holdCompact();
-  return load<u32>(CTL, CTL_HOLD_TOP) + bytes <= holdBytes;
+  return load<u32>(CTL, CTL_HOLD_NEXT) + frames <= holdMax && load<u32>(CTL, CTL_HOLD_TOP) + bytes <= holdBytes;
 }
 
-/** A free hold entry with `size` bytes of the arena, or -1. */
+/**
+ * The next hold entry with `size` bytes of the arena, or -1 when the queue is full. It may
+ * compact the queue: an entry or frame address taken before is stale after this call.
+ */
 function holdAlloc(size: u32): i32 {
   holdRewind();
   let need = align8(size);
-  if (load<u32>(CTL, CTL_HOLD_TOP) + need > holdBytes) {
+  if (load<u32>(CTL, CTL_HOLD_NEXT) >= holdMax || load<u32>(CTL, CTL_HOLD_TOP) + need > holdBytes) {
     holdCompact();
-    if (load<u32>(CTL, CTL_HOLD_TOP) + need > holdBytes) return -1;
+    if (load<u32>(CTL, CTL_HOLD_NEXT) >= holdMax || load<u32>(CTL, CTL_HOLD_TOP) + need > holdBytes) return -1;
   }
-  // from the entry after the last one given: frames queued one after another take entries in
-  // order (neighDrain sends by entry), and a batch of segments does not rescan the queue
-  let start = load<u32>(CTL, CTL_HOLD_HINT);
-  for (let j: u32 = 0; j < holdMax; j++) {
-    let h = start + j;
-    if (h >= holdMax) h -= holdMax;
-    let m = holdMeta(h);
-    if (load<u8>(m, HOLD_STATE) != 0) continue;
-    let top = load<u32>(CTL, CTL_HOLD_TOP);
-    store<u32>(m, top, HOLD_DATA);
-    store<u32>(m, 0, HOLD_LEN);
-    store<u32>(CTL, top + need, CTL_HOLD_TOP);
-    store<u32>(CTL, h + 1, CTL_HOLD_HINT);
-    return <i32>h;
-  }
-  return -1;
+  let h = load<u32>(CTL, CTL_HOLD_NEXT);
+  let m = holdMeta(h);
+  let top = load<u32>(CTL, CTL_HOLD_TOP);
+  store<u32>(m, top, HOLD_DATA);
+  store<u32>(m, 0, HOLD_LEN);
+  store<u32>(CTL, top + need, CTL_HOLD_TOP);
+  store<u32>(CTL, h + 1, CTL_HOLD_NEXT);
+  return <i32>h;
 }
 
 /**
@@ -321,6 +315,8 @@ function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32, c
   let n = neighPtr(i);
   let unres = i != 0 && load<u8>(n, NEIGH_STATE) == NUD_INCOMPLETE;
   if (unres && capped && load<u32>(CTL, CTL_HOLD_UNRES) >= HOLD_UNRES_MAX) return 0;
+  // ask (again) first: the probe's entry would move the queue under this frame's (holdAlloc)
+  if (unres && <i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
   let h = holdAlloc(hdrLen + dataLen);
   if (h < 0) return 0;
   let f = holdData(<u32>h);
@@ -340,8 +336,7 @@ function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32, c
   unresAdd(1);
   store<u16>(n, load<u16>(n, NEIGH_HELD) + 1, NEIGH_HELD);
   cntInc(CNT_NEIGH_HELD);
-  if (<i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
-  return holdData(<u32>h);     // where it is now: the probe's room may have compacted the arena
+  return f;
 }
 
 /** Will a frame to next hop nh leave at once (its MAC known, or a TUN), rather than be held? */
@@ -408,7 +403,8 @@ export function neighTick(): void {
 export function neighDrain(max: u32): u32 {
   if (max > slotCount) max = slotCount;
   let k: u32 = 0;
-  for (let h: u32 = 0; h < holdMax && k < max; h++) {
+  let next = load<u32>(CTL, CTL_HOLD_NEXT);
+  for (let h: u32 = 0; h < next && k < max; h++) {
     let m = holdMeta(h);
     if (load<u8>(m, HOLD_STATE) != 2) continue;
     let len = load<u32>(m, HOLD_LEN);

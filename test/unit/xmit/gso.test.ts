@@ -367,3 +367,55 @@ describe('against the 6.1 recording of super-packets through IPVS tunnels (cases
     expect(e.counters()).toMatchObject({ gso_packets: 6n, gso_segments: 4n * 15n + 7n, icmp_frag_needed: 1n, frag_created: 12n });
   });
 });
+
+/*
+ * The hold queue's bytes are one arena (neigh.ts): frames waiting for a next hop keep their
+ * room while everything else comes and goes; when the arena's end is reached the waiting frames
+ * are moved to its start (compaction). A super-packet to a real server still being resolved is
+ * held whole — its first segment and the others — and leaves in order once the ARP answer comes,
+ * byte for byte as if the neighbour had been known, after a hundred other super-packets forced
+ * the arena to compact around it.
+ */
+describe('super-packets and the hold queue on a TAP', () => {
+  test('held while the real server is resolved, compacted around, released in order after the ARP reply', async () => {
+    const ETH = Uint8Array.from([2, 0, 0, 0, 1, 0xfe, 2, 0, 0, 0, 0, 2, 8, 0]);
+    const RSMAC = [2, 0, 0, 0, 1, 0x0c];
+    const mk = async (known: boolean) => {
+      const e = await engine({ link: 'ethernet-offload', headroom: 256, slots: 8, slotSize: 65536 + 512 });
+      e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254' });
+      if (known) e.addNeighbour(RS4, '02:00:00:00:01:0c');
+      e.addNeighbour('198.18.1.13', '02:00:00:00:01:0d');
+      for (const [port, rs] of [[80, RS4], [81, '198.18.1.13']] as const) {
+        e.addService({ proto: 'TCP', addr: VIP, port, sched: 'rr' });
+        e.addDest({ proto: 'TCP', addr: VIP, port }, { addr: rs, port, fwd: 'Tunnel' });
+      }
+      return e;
+    };
+    const f: Flow = { src: CLIENT, dst: VIP, sport: 40500, dport: 80 };
+    const syn = cat(vnetHdr(), ETH, ip(CLIENT, VIP, { proto: 'tcp', sport: 40500, dport: 80, flags: 'S', seq: 1000 }));
+    const ref = await mk(true);
+    const want = [...run(ref, syn, 1, true).frames, ...run(ref, superPacket(f, 64_400, 1400, 0x1000, ETH), 2, true).frames];
+    expect(want.length).toBe(1 + 46);
+
+    const e = await mk(false);
+    expect(run(e, syn, 1, true).verdict).toBe('STOLEN');            // held; the ARP request went through drain()
+    expect(run(e, superPacket(f, 64_400, 1400, 0x1000, ETH), 2, true)).toMatchObject({ verdict: 'STOLEN', frames: [] });
+    expect(e.heldFrames()).toBe(1 + 46);
+    // a hundred super-packets (7 MB of segments) to the known real server meanwhile: the arena
+    // (2.7 MB here) is used up again and again around the 47 waiting frames
+    const g: Flow = { src: CLIENT, dst: VIP, sport: 40501, dport: 81 };
+    run(e, cat(vnetHdr(), ETH, ip(CLIENT, VIP, { proto: 'tcp', sport: 40501, dport: 81, flags: 'S', seq: 1000 })), 3, true);
+    for (let i = 0; i < 100; i++) {
+      const out = run(e, superPacket({ ...g, seq: 1001 + i * 64_400 }, 64_400, 1400, 0x1000, ETH), 4 + i, true);
+      expect(out.frames.length, `super-packet ${i}`).toBe(46);
+      out.frames.forEach((o, k) => expect(new DataView(o.buffer, o.byteOffset).getUint32(14 + 20 + 20 + 4)).toBe(1001 + i * 64_400 + k * 1400));
+    }
+    expect(e.heldFrames()).toBe(47);
+    // the ARP reply: the 47 held frames leave, in order, equal to the frames sent when the MAC was known
+    const reply = cat(vnetHdr(), Uint8Array.from([2, 0, 0, 0, 1, 0xfe, ...RSMAC, 8, 6, 0, 1, 8, 0, 6, 4, 0, 2, ...RSMAC, 198, 18, 1, 12, 2, 0, 0, 0, 1, 0xfe, 198, 18, 1, 254]));
+    const rel = run(e, reply, 200, true);
+    expect(rel.frames.map(hex)).toEqual(want.map(hex));
+    expect(e.heldFrames()).toBe(0);
+    expect(e.counters()).toMatchObject({ drop_gso_no_room: 0n, drop_neigh_queue_full: 0n, gso_segments: 101n * 46n });
+  });
+});

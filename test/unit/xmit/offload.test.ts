@@ -167,7 +167,7 @@ describe('a TAP with offloads (engine link \'ethernet-offload\')', () => {
     e.addService({ ...k, sched: 'rr' });
     e.addDest(k, { addr: RS[0], port: 80, fwd: 'Route' });
     e.addDest(k, { addr: RS[1], port: 80, fwd: 'Tunnel' });   // super-packets are segmented for them (gso.test.ts)
-    expect(e.services()[0].dests.map((d) => d.fwd)).toEqual(['Route', 'Tunnel']);
+    expect(e.services()[0].dests.map((d) => d.fwd).sort()).toEqual(['Route', 'Tunnel']);
     e.editDest(k, { addr: RS[1], port: 80, fwd: 'Tunnel', weight: 0 });   // only the DR dest is scheduled below
     expect(e.processFrame(cat(vnetHdr(), ETH, ip(CLIENT, VIP, { proto: 'tcp', sport: 40010, dport: 80, flags: 'S' })), 1).verdict).toBe('XMIT');
     const g = gsoFrame(CLIENT, 40010, VIP, 80, 20_000);
