@@ -305,46 +305,55 @@ describe('super-packets the engine cannot cut: counted drops, never a trap', () 
  * fragments sharing it), GUE's source port and so its UDP checksum, the ICMP error's IPv4 id.
  */
 describe('against the 6.1 recording of super-packets through IPVS tunnels (cases/gso-tun.sh)', () => {
-  test('IPIP, GUE+csum, GRE, GRE+csum segments; DF over the MTU: ICMP frag needed quoting the super-packet; no DF: each segment fragmented', async () => {
+  test('IPIP, GUE+csum, GRE, GRE+csum, 6in6, 6in4, 4in6 segments; DF over the MTU: ICMP frag needed quoting the super-packet; no DF: each segment fragmented', async () => {
     const { readFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const { records } = await import('../../../host/pcap/read.ts');
     const dir = join(import.meta.dirname, '../../golden/kernel/recorded/gso-tun');
     const frames = (side: string) => [...records([new Uint8Array(readFileSync(join(dir, `${side}-side.pcap`)))])].map((r) => r.data);
     const mac = (b: Uint8Array, o: number) => [...b.subarray(o, o + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
+    const v4 = (f: Uint8Array) => f[12] === 8 && f[13] === 0;
+    const v6 = (f: Uint8Array) => f[12] === 0x86 && f[13] === 0xdd && f[20] !== 58;   // not ICMPv6 (router solicitations)
     const cli = frames('client'), dst = frames('dest');
     const e = await engine({ link: 'ethernet-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
-    e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254' });
-    e.addNeighbour('198.18.1.12', mac(dst.find((f) => f[12] === 8 && f[13] === 0)!, 0));
-    const add = (vip: string, d: Omit<Dest, 'addr'>) => {
-      const k = { proto: 'TCP', addr: vip, port: 80 } as const;
+    e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254', ipv6: '2001:2:0:1::fe' });
+    e.addNeighbour('198.18.1.12', mac(dst.find(v4)!, 0));
+    e.addNeighbour('2001:2:0:1::11', mac(dst.find(v6)!, 0));
+    const add = (vip: string, port: number, rs: string, d: Omit<Dest, 'addr'> = {}) => {
+      const k = { proto: 'TCP', addr: vip, port } as const;
       e.addService({ ...k, sched: 'rr' });
-      e.addDest(k, { addr: '198.18.1.12', port: 80, fwd: 'Tunnel', ...d });
+      e.addDest(k, { addr: rs, port, fwd: 'Tunnel', ...d });
     };
-    add('198.18.2.21', {});
-    add('198.18.2.23', { tunType: 'gue', tunPort: 6080, tunFlags: 1 });
-    add('198.18.2.25', { tunType: 'gre' });
-    add('198.18.2.26', { tunType: 'gre', tunFlags: 1 });
-    const inputs = cli.filter((f) => mac(f, 6) === '02:00:00:00:00:02' && f[12] === 8 && f[13] === 0);
+    add('198.18.2.21', 80, '198.18.1.12');
+    add('198.18.2.23', 80, '198.18.1.12', { tunType: 'gue', tunPort: 6080, tunFlags: 1 });
+    add('198.18.2.25', 80, '198.18.1.12', { tunType: 'gre' });
+    add('198.18.2.26', 80, '198.18.1.12', { tunType: 'gre', tunFlags: 1 });
+    add('2001:2::200', 80, '2001:2:0:1::11');
+    add('2001:2::200', 82, '198.18.1.12');
+    add('198.18.2.27', 80, '2001:2:0:1::11');
+    const inputs = cli.filter((f) => mac(f, 6) === '02:00:00:00:00:02' && (v4(f) || v6(f)));
     const supers = inputs.filter((f) => f.length > 1514);
-    expect([inputs.length, supers.length]).toEqual([12, 6]);
+    expect([inputs.length, supers.length]).toEqual([18, 9]);
+    const MSS = [1400, 1400, 1400, 1400, 1460, 1460, 1360, 1360, 1400];
     const got: Uint8Array[] = [], gotIcmp: Uint8Array[] = [];
     let t = 0;
     for (const f of inputs) {
-      const s = supers.indexOf(f);
-      // what a TAP with offloads reads for it: GSO TCPv4, csum_start from the Ethernet header
-      const hdr = s < 0 ? vnetHdr() : vnetHdr({ flags: 1, gso: 1, hdrLen: 54, gsoSize: s < 4 ? 1400 : 1460, csumStart: 34, csumOffset: 16 });
+      const s = supers.indexOf(f), hl = v6(f) ? 40 : 20;
+      // what a TAP with offloads reads for it: GSO TCPv4/v6, csum_start from the Ethernet header
+      const hdr = s < 0 ? vnetHdr() : vnetHdr({ flags: 1, gso: hl === 40 ? 4 : 1, hdrLen: 14 + hl + 20, gsoSize: MSS[s], csumStart: 14 + hl, csumOffset: 16 });
       const r = run(e, cat(hdr, f), (t += 10), true);
       if (r.verdict === 'XMIT') got.push(...r.frames);
       else if (r.verdict === 'LOCAL') { gotIcmp.push(r.frames[0]); got.push(...r.frames.slice(1)); }
       else expect.fail(`${r.verdict} ${r.reason}`);
     }
-    const want = dst.filter((f) => f[12] === 8 && f[13] === 0);
-    const wantIcmp = cli.filter((f) => mac(f, 0) === '02:00:00:00:00:02' && f[12] === 8 && f[23] === 1);
-    expect([want.length, wantIcmp.length]).toEqual([4 * 16 + 1 + 1 + 13, 1]);   // G1-G4: SYN + 15; G5: SYN; G6: SYN + 6 × 2 + 1
+    const want = dst.filter((f) => v4(f) || v6(f));
+    const wantIcmp = cli.filter((f) => mac(f, 0) === '02:00:00:00:00:02' && v4(f) && f[23] === 1);
+    // G1-G4: SYN + 15 each; G5: SYN; G6: SYN + 6 × 2 fragments + 1; G7-G9: SYN + 15 each
+    expect([want.length, wantIcmp.length]).toEqual([4 * 16 + 1 + 14 + 3 * 16, 1]);
     expect(got.length).toBe(want.length);
     const norm = (f: Uint8Array) => {
       const b = f.slice(), ip = 14;
+      if (v6(b)) { b[ip + 1] &= 0xf0; b[ip + 2] = b[ip + 3] = 0; return hex(b); }   // the outer flow label
       const df = (b[ip + 6] & 0x40) !== 0;
       if (!df || b[ip + 9] === 1) { b[ip + 4] = b[ip + 5] = b[ip + 10] = b[ip + 11] = 0; }
       if (b[ip + 9] === 17) { b[ip + 20] = b[ip + 21] = 0; b[ip + 26] = b[ip + 27] = 0; }
@@ -352,19 +361,19 @@ describe('against the 6.1 recording of super-packets through IPVS tunnels (cases
     };
     for (let i = 0; i < want.length; i++) {
       expect(norm(got[i]), `dest frame ${i}`).toBe(norm(want[i]));
-      expect(~sum16(got[i].subarray(14, 34)) & 0xffff, `frame ${i} outer header checksum`).toBe(0);
+      if (v4(got[i])) expect(~sum16(got[i].subarray(14, 34)) & 0xffff, `frame ${i} outer header checksum`).toBe(0);
     }
     // GUE's UDP checksum, wildcarded with its source port above: ours must verify
-    for (const f of got.filter((x) => x[23] === 17)) {
+    for (const f of got.filter((x) => v4(x) && x[23] === 17)) {
       const ip = f.subarray(14), len = (ip[24] << 8) | ip[25];
       expect(~sum16(ip.subarray(20, 20 + len), sum16(Uint8Array.from([...ip.subarray(12, 20), 0, 17, len >> 8, len & 255]))) & 0xffff).toBe(0);
     }
-    // no DF (G6): one id per segment, shared by its two fragments, the next segment's one more
-    const g6 = got.slice(-13).map((f) => ({ id: (f[18] << 8) | f[19], more: (f[20] & 0x20) !== 0 }));
+    // no DF (G6, frames 66..78): one id per segment, shared by its two fragments, the next segment's one more
+    const g6 = got.slice(66, 79).map((f) => ({ id: (f[18] << 8) | f[19], more: (f[20] & 0x20) !== 0 }));
     for (let k = 0; k < 6; k++) expect([g6[2 * k].id, g6[2 * k + 1].id, g6[2 * k].more, g6[2 * k + 1].more]).toEqual([g6[0].id + k, g6[0].id + k, true, false]);
     expect(g6[12].id).toBe(g6[0].id + 6);
     expect(gotIcmp.map(norm)).toEqual(wantIcmp.map(norm));
-    expect(e.counters()).toMatchObject({ gso_packets: 6n, gso_segments: 4n * 15n + 7n, icmp_frag_needed: 1n, frag_created: 12n });
+    expect(e.counters()).toMatchObject({ gso_packets: 9n, gso_segments: 7n * 15n + 7n, icmp_frag_needed: 1n, frag_created: 12n });
   });
 });
 
