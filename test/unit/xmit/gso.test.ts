@@ -258,8 +258,9 @@ describe('a TAP with offloads (--offload): segments framed for the real server',
   for (const [name, client, vip, d, eth] of [
     ['GUE 4in4 +csum', CLIENT, VIP, { addr: RS4, tunType: 'gue', tunPort: 6080, tunFlags: 1 }, ETH],
     ['IPIP 6in6', CLIENT6, VIP6, { addr: RS6 }, ETH6],
+    ['GRE 4in4 +csum, an 802.1Q tag', CLIENT, VIP, { addr: RS4, tunType: 'gre', tunFlags: 1 }, Uint8Array.from([...ETH.subarray(0, 12), 0x81, 0, 0x20, 0x0a, 8, 0])],
   ] as [string, string, string, Dest, Uint8Array][]) {
-    test(`${name}: equal to the per-packet frames, MACs and all`, async () => {
+    test(`${name}: equal to the per-packet frames, MACs${eth.length > 14 ? ', the tag' : ''} and all`, async () => {
       const f: Flow = { src: client, dst: vip, sport: 40200, dport: 80 };
       const ref = await tunnelEngine('ethernet', vip, d);
       const e = await tunnelEngine('ethernet-offload', vip, d);
@@ -269,7 +270,8 @@ describe('a TAP with offloads (--offload): segments framed for the real server',
       const want = segments(f, 30_000, mss).flatMap((s, i) => run(ref, cat(eth, s), 2 + i, false).frames);
       const got = run(e, superPacket(f, 30_000, mss, 0x1000, eth), 2, true);
       expect(got.verdict).toBe('XMIT');
-      expectSameFrames(got.frames, want, 14);
+      expectSameFrames(got.frames, want, eth.length);
+      if (eth.length > 14) expect(got.frames.every((o) => hex(o.subarray(12, 16)) === '8100200a')).toBe(true);
     });
   }
 });
