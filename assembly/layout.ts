@@ -16,7 +16,7 @@
 //        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)
-//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host
+//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host; a GSO segment to fragment (output.ts)
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)
 //        └─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)
 

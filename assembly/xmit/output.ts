@@ -29,10 +29,9 @@ import {
 import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
 import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
-import { setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag } from "../pkt";
+import { setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag, routeGso } from "../pkt";
 import { cntAdd } from "../stats";
 import { l2Xmit, l2Queue, holdRoom, neighReady } from "../neigh";
-import { routeGso } from "../pkt";
 import {
   gsoBegin, gsoSegs, gsoFix, gsoTpl, gsoTplLen, gsoPayload, gsoPayLen, gsoOuterLen, gsoFirstInner,
 } from "./gso";
@@ -139,7 +138,7 @@ function gsoFinish(ip: usize, l2len: u32, mtu: u32, nh: usize): void {
  * (frag) and must be; the caller made sure the hold queue has room (fragFrames). For
  * fragmentation an IPv6 packet needs 8 bytes of room in front of its L2 header.
  */
-export function outputQueued(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool): void {
+function outputQueued(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool): void {
   let mtu = load<u32>(CTL, CTL_TUN_MTU);
   if (!frag || len <= mtu) l2Queue(ip - l2len, l2len + len, 0, 0, nh);
   else if ((load<u8>(ip) >> 4) == 4) fragment4(ip, len, l2len, mtu, nh, true);
@@ -147,7 +146,7 @@ export function outputQueued(ip: usize, len: u32, l2len: u32, nh: usize, frag: b
 }
 
 /** How many fragments a packet of len bytes (headers hlen) is cut into for the path MTU (1: none). */
-export function fragFrames(len: u32, hlen: u32, v6: bool, mtu: u32): u32 {
+function fragFrames(len: u32, hlen: u32, v6: bool, mtu: u32): u32 {
   if (len <= mtu) return 1;
   let step = v6 ? (mtu - 40 - FRAG_HDR) & ~7 : (mtu - hlen) & ~7;
   return (len - hlen + step - 1) / step;
