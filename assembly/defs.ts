@@ -153,9 +153,9 @@
 @inline export const CNT_FRAG_CREATED: u32 = 41;     // fragments sent (packets over the path MTU without DF: ip_do_fragment)
 @inline export const CNT_FRAG_NO_ROOM: u32 = 42;     // dropped: no room in the hold queue for all of a packet's fragments
 @inline export const CNT_BAD_VNET_HDR: u32 = 43;     // a TUN offload header we did not ask for (GSO type, checksum place)
-@inline export const CNT_GSO: u32 = 44;              // TCP super-packets (GSO) forwarded whole, for the kernel to segment
+@inline export const CNT_GSO: u32 = 44;              // TCP super-packets (GSO) in: forwarded whole for the kernel to segment, or cut here for a tunnel
 @inline export const CNT_GSO_SEGMENTS: u32 = 45;     // TCP segments cut from super-packets for a tunnel (xmit/gso.ts)
-@inline export const CNT_GSO_NO_ROOM: u32 = 46;      // dropped: a super-packet's segments do not fit the hold queue, or its headers GSO_TPL_MAX
+@inline export const CNT_GSO_NO_ROOM: u32 = 46;      // dropped: a super-packet's segments do not fit the hold queue, or its headers exceed GSO_TPL_MAX
 @inline export const CNT_LAST: u32 = 47;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */

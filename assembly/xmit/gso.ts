@@ -26,7 +26,6 @@ import { csumPartial, csumFold, ipv4SendCheck } from "../packet/csum";
 
 @inline const TH_FIN_PSH: u8 = 0x09;
 @inline const TH_CWR: u8 = 0x80;
-@inline const ENC_IPIP: u8 = 0;
 @inline const ENC_GUE: u8 = 1;
 @inline const ENC_GRE: u8 = 2;
 
@@ -40,7 +39,7 @@ let v4in: bool = true;
 let seq0: u32 = 0;
 let id0: u32 = 0;
 let flags0: u8 = 0;
-// the encapsulation (gsoEncap, at the tunnel xmit) and the frame (gsoBegin, at output)
+// the encapsulation (gsoEncap, at the tunnel xmit: TUN_IPIP 0 / GUE 1 / GRE 2) and the frame (gsoBegin, at output)
 let enc: u8 = 0;
 let encCsum: bool = false;
 let l2: u32 = 0;
