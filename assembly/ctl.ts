@@ -4,7 +4,7 @@
 // linked list in the kernel's order: newest first (__ip_vs_update_dest does list_add_rcu
 // at the head), and every scheduler walks that order.
 import {
-  CTL, CTL_ADDR0, CTL_ADDR1, linkVnet, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, VIP_TAB, svcMax, destMax, svcPtr, destPtr,
+  CTL, CTL_ADDR0, CTL_ADDR1, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, VIP_TAB, svcMax, destMax, svcPtr, destPtr,
   CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_TRASH_PREV, DEST_HNEXT, SVC_TRASH_REFS, SVC_SCHED_BIG,
   SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT, SVC_NUM_DESTS, SVC_DEST_HEAD,
   SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE,
@@ -12,7 +12,7 @@ import {
   DEST_ACTIVE, DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
 } from "./layout";
 import {
-  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH, E_TUN_OFFLOAD, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL,
+  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL,
   DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
   CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
 } from "./defs";
@@ -314,8 +314,6 @@ function destCheckArgs(svcIdx: u32, af: u8, weight: i32, fwd: u8, uthresh: u32, 
   if (!xmitSupported(fwd)) return E_OPNOTSUPP;
   // DR only changes the MAC: the real server must be on the director's link (its prefix, when set)
   if (fwd == IP_VS_CONN_F_DROUTE && !onLink(CTL + CTL_ADDR1)) return E_NETUNREACH;
-  // no tunnel GSO types on our device: a super-packet cannot be wrapped, so no tunnels with offloads
-  if (fwd == IP_VS_CONN_F_TUNNEL && linkVnet) return E_TUN_OFFLOAD;
   return E_OK;
 }
 

@@ -15,7 +15,7 @@
 //        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)
-//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host
+//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host; a GSO segment to fragment (output.ts)
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)
 //        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS, FRAG_GEOM, REASM   IP fragment reassembly (packet/defrag.ts)
@@ -120,6 +120,11 @@
 @inline export const CTL_FRAG_CHUNK_FREE: u32 = 3096; // u32 free-chunk list head (1-based, 0 = none)
 @inline export const CTL_FRAG_QUEUES: u32 = 3100;   // u32 queues in use
 @inline export const CTL_FRAG_NEXT_DUE: u32 = 3104; // u32 engine ms: no queue expires before (tick skips the scan)
+// GSO (xmit/gso.ts) and the hold queue's byte arena (neigh.ts), kept high in the block
+@inline export const CTL_HOLD_TOP: u32 = 3568;      // u32 bytes of the HOLD arena handed out (bump pointer; 0 when the queue is empty)
+@inline export const CTL_HOLD_NEXT: u32 = 3572;     // u32 the next hold entry to take (every one from there on is free)
+@inline export const CTL_GSO_TPL: u32 = 3584;       // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
+@inline export const GSO_TPL_MAX: u32 = 256;
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -287,6 +292,7 @@
 //  neigh: 0 state u8 | 1 af u8 | 2 probes u8 | 3 pad | 4 addr[16] | 20 mac[6] | 26 held u16
 //         28 confirmed u32 (engine ms) | 32 lastProbe u32 | 36 lastUsed u32
 //  hold meta: 0 state u8 (0 free, 1 waiting for neigh, 2 ready to send) | 2 neigh u16 | 4 len u32 | 8 queuedAt u32
+//             | 12 data u32 (offset in the HOLD arena)
 @inline export const NEIGH_MAX: u32 = 256;
 @inline export const NEIGH_STATE: u32 = 0;
 @inline export const NEIGH_AF: u32 = 1;
@@ -301,14 +307,21 @@
 @inline export const NEIGH_VLAN: u32 = 40;      // 8 bytes: those tags as on the wire (TPID, TCI), for its probes
 @inline export const NEIGH_SIZE: u32 = 48;
 // The hold queue: frames waiting for a next hop's MAC (at most HOLD_UNRES_MAX, the kernel's
-// unres_qlen), probes, and the frames sent besides a slot's own (fragments after the first):
-// room for one such frame per slot, so a batch of packets that each fragment in two fits.
+// unres_qlen), probes, and the frames sent besides a slot's own (fragments after the first,
+// GSO segments after the first). Entries: one such frame per slot, HOLD_GSO_SEGS per slot on
+// a device with offloads (a 64 KiB super-packet at MSS 1448 is 45 segments). Their bytes come
+// from one arena (holdBytes: a slot's worth per entry of the plain queue, plus HOLD_GSO_BYTES per
+// slot for the segments' copied headers), handed out in order and compacted when needed.
 @inline export const HOLD_UNRES_MAX: u32 = 32;
+@inline export const HOLD_GSO_SEGS: u32 = 48;
+@inline export const HOLD_GSO_BYTES: u32 = HOLD_GSO_SEGS * 256;
 export let holdMax: u32 = 0;
+export let holdBytes: u32 = 0;
 @inline export const HOLD_STATE: u32 = 0;
 @inline export const HOLD_NEIGH: u32 = 2;
 @inline export const HOLD_LEN: u32 = 4;
 @inline export const HOLD_AT: u32 = 8;
+@inline export const HOLD_DATA: u32 = 12;       // u32: the frame's offset in the HOLD arena
 @inline export const HOLD_META_SIZE: u32 = 16;
 
 // ---- FULLNAT local address (dp_vs_laddr), laddr.ts ---------------------------------------------
@@ -489,10 +502,11 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   SCRATCH = p; p += SCRATCH_SIZE;
   p = align(p, 64);
   NEIGH = p; p += <usize>(NEIGH_MAX + 1) * NEIGH_SIZE;
-  holdMax = HOLD_UNRES_MAX + nSlots;
+  holdMax = HOLD_UNRES_MAX + nSlots * (linkVnet ? HOLD_GSO_SEGS : 1);
+  holdBytes = (HOLD_UNRES_MAX + nSlots) * sSize + (linkVnet ? nSlots * HOLD_GSO_BYTES : 0);
   HOLD_META = p; p += <usize>holdMax * HOLD_META_SIZE;
   p = align(p, 64);
-  HOLD = p; p += <usize>holdMax * sSize;
+  HOLD = p; p += <usize>holdBytes;
   p = align(p, 64);
   LADDR = p; p += <usize>(LADDR_MAX + 1) * LADDR_SIZE;
   p = align(p, 64);

@@ -7,8 +7,9 @@
 //   NEIGH_PROBES_MAX the entry FAILS and its held frames are dropped (counted). An answer
 //   makes it REACHABLE and its frames READY. A REACHABLE entry older than CTL_NEIGH_REACHABLE
 //   turns STALE: still used, and probed again (at most once a second) until confirmed.
-// - The hold queue (holdMax frames of slotSize; at most HOLD_UNRES_MAX of them waiting for a next
-//   hop) also carries the probes and the fragments after a slot's first. Frames READY to go
+// - The hold queue (holdMax frames, their bytes from one arena of holdBytes; at most
+//   HOLD_UNRES_MAX of them waiting for a next hop) also carries the probes, the fragments after
+//   a slot's first and the GSO segments after a slot's first (xmit/gso.ts). Frames READY to go
 //   leave through neighDrain(): the host calls it after process()/tick() and sends the slots
 //   it fills, like a batch of its own.
 // - ARP requests and neighbour solicitations for a VIP or the director's own address are
@@ -17,7 +18,8 @@ import {
   CTL, CTL_NEIGH_TMP, CTL_LINK_MAC, CTL_LINK_IP4, CTL_LINK_IP6, CTL_NEIGH_REACHABLE, CTL_HOLD_COUNT, CTL_NOW, NEIGH, NEIGH_MAX, NEIGH_SIZE,
   NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED, NEIGH_LAST_PROBE, NEIGH_LAST_USED,
   NEIGH_VLAN_N, NEIGH_VLAN,
-  HOLD_META, HOLD, holdMax, HOLD_UNRES_MAX, CTL_HOLD_UNRES, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH, HOLD_LEN, HOLD_AT, slotSize, slotCount, slotBase,
+  HOLD_META, HOLD, holdMax, holdBytes, HOLD_UNRES_MAX, CTL_HOLD_UNRES, CTL_HOLD_TOP, CTL_HOLD_NEXT, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH,
+  HOLD_LEN, HOLD_AT, HOLD_DATA, slotCount, slotBase,
   slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType, linkVnet,
 } from "./layout";
 import {
@@ -39,11 +41,13 @@ import { cntInc } from "./stats";
 @inline export const NUD_PERMANENT: u8 = 4;
 @inline const PROBE_INTERVAL: u32 = 1000;   // retrans_time_ms
 @inline const PROBES_MAX: u8 = 3;            // mcast_solicit
+@inline const PROBE_MAX_LEN: u32 = 128;      // an ARP request / solicitation with two VLAN tags fits
 
 @inline function now(): u32 { return load<u32>(CTL, CTL_NOW); }
 @inline function neighPtr(i: u32): usize { return NEIGH + <usize>i * NEIGH_SIZE; }
 @inline function holdMeta(i: u32): usize { return HOLD_META + <usize>i * HOLD_META_SIZE; }
-@inline function holdData(i: u32): usize { return HOLD + <usize>i * slotSize; }
+@inline function holdData(i: u32): usize { return HOLD + <usize>load<u32>(holdMeta(i), HOLD_DATA); }
+@inline function align8(n: u32): u32 { return (n + 7) & ~7; }
 @inline function macCopy(dst: usize, src: usize): void { store<u32>(dst, load<u32>(src)); store<u16>(dst, load<u16>(src, 4), 4); }
 @inline function myMac(): usize { return CTL + CTL_LINK_MAC; }
 
@@ -131,10 +135,67 @@ function dropHeld(i: u32): void {
 
 @inline function unresAdd(d: i32): void { store<u32>(CTL, <u32>(<i32>load<u32>(CTL, CTL_HOLD_UNRES) + d), CTL_HOLD_UNRES); }
 
-/** A free hold entry, or -1. */
-function holdAlloc(): i32 {
-  for (let h: u32 = 0; h < holdMax; h++) if (load<u8>(holdMeta(h), HOLD_STATE) == 0) return <i32>h;
-  return -1;
+// The queue keeps the order frames were queued in: entries are taken in index order (CTL_HOLD_NEXT:
+// every entry from there on is free) and their bytes in arena order (CTL_HOLD_TOP), so index,
+// arena and queueing order are one; neighDrain sends by index. Frames leave out of order (those
+// waiting for a next hop stay), so both ends are compacted when reached: the live entries move
+// down, in order (holdCompact). An empty queue starts again at entry 0, byte 0.
+
+/** The next entry to take and the first free byte of the arena, rewound when the queue is empty. */
+function holdRewind(): void {
+  if (load<u32>(CTL, CTL_HOLD_COUNT) != 0) return;
+  store<u32>(CTL, 0, CTL_HOLD_TOP);
+  store<u32>(CTL, 0, CTL_HOLD_NEXT);
+}
+
+/** Move the live entries (and their bytes) to the front, in order: the room of frames already sent or dropped comes back. */
+function holdCompact(): void {
+  let next = load<u32>(CTL, CTL_HOLD_NEXT);
+  let j: u32 = 0, top: u32 = 0;
+  for (let h: u32 = 0; h < next; h++) {
+    let m = holdMeta(h);
+    if (load<u8>(m, HOLD_STATE) == 0) continue;
+    let off = load<u32>(m, HOLD_DATA);
+    let len = align8(load<u32>(m, HOLD_LEN));
+    if (off != top) memory.copy(HOLD + <usize>top, HOLD + <usize>off, len);
+    if (j != h) memory.copy(holdMeta(j), m, HOLD_META_SIZE);
+    store<u32>(holdMeta(j), top, HOLD_DATA);
+    top += len;
+    j++;
+  }
+  for (let h = j; h < next; h++) store<u8>(holdMeta(h), 0, HOLD_STATE);
+  store<u32>(CTL, j, CTL_HOLD_NEXT);
+  store<u32>(CTL, top, CTL_HOLD_TOP);
+}
+
+/** Is there room for `frames` more frames of `bytes` in all (each rounded up to 8)? */
+export function holdRoom(frames: u32, bytes: u32): bool {
+  if (holdFree() < frames) return false;
+  holdRewind();
+  if (load<u32>(CTL, CTL_HOLD_NEXT) + frames <= holdMax && load<u32>(CTL, CTL_HOLD_TOP) + bytes <= holdBytes) return true;
+  holdCompact();
+  return load<u32>(CTL, CTL_HOLD_NEXT) + frames <= holdMax && load<u32>(CTL, CTL_HOLD_TOP) + bytes <= holdBytes;
+}
+
+/**
+ * The next hold entry with `size` bytes of the arena, or -1 when the queue is full. It may
+ * compact the queue: an entry or frame address taken before is stale after this call.
+ */
+function holdAlloc(size: u32): i32 {
+  holdRewind();
+  let need = align8(size);
+  if (load<u32>(CTL, CTL_HOLD_NEXT) >= holdMax || load<u32>(CTL, CTL_HOLD_TOP) + need > holdBytes) {
+    holdCompact();
+    if (load<u32>(CTL, CTL_HOLD_NEXT) >= holdMax || load<u32>(CTL, CTL_HOLD_TOP) + need > holdBytes) return -1;
+  }
+  let h = load<u32>(CTL, CTL_HOLD_NEXT);
+  let m = holdMeta(h);
+  let top = load<u32>(CTL, CTL_HOLD_TOP);
+  store<u32>(m, top, HOLD_DATA);
+  store<u32>(m, 0, HOLD_LEN);
+  store<u32>(CTL, top + need, CTL_HOLD_TOP);
+  store<u32>(CTL, h + 1, CTL_HOLD_NEXT);
+  return <i32>h;
 }
 
 /**
@@ -143,7 +204,7 @@ function holdAlloc(): i32 {
  */
 function probe(i: u32): bool {
   let n = neighPtr(i);
-  let h = holdAlloc();
+  let h = holdAlloc(PROBE_MAX_LEN);
   if (h < 0) return false;
   let f = holdData(<u32>h);
   let len: u32;
@@ -254,7 +315,9 @@ function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32, c
   let n = neighPtr(i);
   let unres = i != 0 && load<u8>(n, NEIGH_STATE) == NUD_INCOMPLETE;
   if (unres && capped && load<u32>(CTL, CTL_HOLD_UNRES) >= HOLD_UNRES_MAX) return 0;
-  let h = holdAlloc();
+  // ask (again) first: the probe's entry would move the queue under this frame's (holdAlloc)
+  if (unres && <i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
+  let h = holdAlloc(hdrLen + dataLen);
   if (h < 0) return 0;
   let f = holdData(<u32>h);
   memory.copy(f, hdr, hdrLen);
@@ -273,7 +336,6 @@ function holdFrame(i: u32, hdr: usize, hdrLen: u32, data: usize, dataLen: u32, c
   unresAdd(1);
   store<u16>(n, load<u16>(n, NEIGH_HELD) + 1, NEIGH_HELD);
   cntInc(CNT_NEIGH_HELD);
-  if (<i32>(now() - load<u32>(n, NEIGH_LAST_PROBE)) >= <i32>PROBE_INTERVAL) probe(i);
   return f;
 }
 
@@ -341,7 +403,8 @@ export function neighTick(): void {
 export function neighDrain(max: u32): u32 {
   if (max > slotCount) max = slotCount;
   let k: u32 = 0;
-  for (let h: u32 = 0; h < holdMax && k < max; h++) {
+  let next = load<u32>(CTL, CTL_HOLD_NEXT);
+  for (let h: u32 = 0; h < next && k < max; h++) {
     let m = holdMeta(h);
     if (load<u8>(m, HOLD_STATE) != 2) continue;
     let len = load<u32>(m, HOLD_LEN);

@@ -20,14 +20,16 @@ export let routeFrag: bool = false;  // it may be fragmented to the path MTU (tu
 // data lengths in FRAG_GEOM. Kept across pktReset (the reassembled datagram is reset after them).
 export let reasmMaxSize: u32 = 0;
 export let reasmNfrags: u32 = 0;
+export let routeGso: bool = false;   // a tunnel super-packet: cut into TCP segments at output (xmit/gso.ts)
 
 export function pktReset(slot: usize, start: usize, len: u32): void {
   slotStart = slot; outStart = start; outLen = len;
-  verdict = V_DROP; dropReason = 0; ipvsProperty = false; pktConn = 0; pktMark = 0; routed = false;
+  verdict = V_DROP; dropReason = 0; ipvsProperty = false; pktConn = 0; pktMark = 0; routed = false; routeGso = false;
 }
 @inline export function setOut(start: usize, len: u32): void { outStart = start; outLen = len; }
 @inline export function setVerdict(v: u8): void { verdict = v; }
 @inline export function setRoute(l2len: u32, frag: bool): void { routed = true; routeL2Len = l2len; routeFrag = frag; }
+@inline export function setRouteGso(): void { routeGso = true; }
 @inline export function setDrop(reason: u32): void { if (dropReason == 0) dropReason = reason; }
 @inline export function setIpvsProperty(): void { ipvsProperty = true; }
 @inline export function setPktConn(c: u32): void { pktConn = c; }

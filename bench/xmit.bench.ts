@@ -6,6 +6,9 @@
  * DR and "NAT on a TAP" run on a TAP (Ethernet frames, next hops by the engine's link routing),
  * the others on a TUN (raw IP). "IPIP, no DF, 1500 B" sends full-size segments without DF: each
  * leaves as two fragments (the second through drain()). Run: npm run bench:xmit
+ * Then tunnels with offloads: 64 flows sending 64,000-byte TCP super-packets (gso_size 1400: 46
+ * segments each) in batches of 64 through a TUN with offloads; process() + drain() timed, per
+ * super-packet and per segment, next to the same bytes as 46 single packets without offloads.
  */
 import { loadEngine } from '../host/engine-node.ts';
 import { ip } from '../host/packet-builder.ts';
@@ -88,3 +91,54 @@ for (const m of METHODS) {
 }
 console.log(`load ${(await import('node:fs')).readFileSync('/proc/loadavg', 'utf8').trim()}`);
 console.table(rows);
+
+// ---- tunnels with offloads: software GSO of super-packets (xmit/gso.ts) --------------------------
+const GSO_FLOWS = 64, GSO_PAY = 64_000, GSO_MSS = 1400, GSO_ROUNDS = Number(process.env.WVS_BENCH_GSO_ROUNDS ?? 200);
+const gsoRows = [];
+for (const t of [{ name: 'IPIP', dest: { tunType: 'ipip' } }, { name: 'GRE +csum', dest: { tunType: 'gre', tunFlags: 1 } }, { name: 'GUE +csum', dest: { tunType: 'gue', tunPort: 6080, tunFlags: 1 } }] as const) {
+  for (const offload of [true, false]) {
+    const segs = Math.ceil(GSO_PAY / GSO_MSS);
+    const e = await loadEngine({ connMax: 1024, slots: offload ? GSO_FLOWS : 256, slotSize: offload ? 65536 + 512 : 2048, link: offload ? 'ip-offload' : 'ip', seed: 7 }, 'release');
+    e.setLink({ mac: '02:00:00:00:00:aa', ipv4: '198.18.1.254' });
+    e.addService({ ...key, sched: 'rr' });
+    for (let d = 1; d <= 8; d++) e.addDest(key, { addr: `198.18.1.${d}`, port: 80, weight: 1, fwd: 'Tunnel', ...t.dest } as DestSpec);
+    const vnet = offload ? 10 : 0;
+    const put = (k: number, f: Uint8Array, hdr?: Uint8Array) => {
+      const at = e.slotBase + k * e.slotSize + e.headroom;
+      if (hdr) e.memory.set(hdr, at);
+      e.memory.set(f, at + vnet);
+      new DataView(e.memory.buffer).setUint32(e.slotMetaBase + k * e.slotMetaSize, e.headroom, true);
+      new DataView(e.memory.buffer).setUint32(e.slotMetaBase + k * e.slotMetaSize + 4, f.length + vnet, true);
+    };
+    const src = (i: number) => `198.19.0.${i + 1}`;
+    for (let i = 0; i < GSO_FLOWS; i++) put(i, ip(src(i), VIP, { proto: 'tcp', sport: 2000, dport: 80, flags: 'S' }), offload ? new Uint8Array(10) : undefined);
+    e.process(GSO_FLOWS, 1);
+    while (e.drain() === e.slots);
+    // GSO TCPV4, NEEDS_CSUM at the TCP checksum (csum_start 20, offset 16), gso_size 1400
+    const hdr = new Uint8Array([1, 1, 40, 0, GSO_MSS & 255, GSO_MSS >> 8, 20, 0, 16, 0]);
+    const big = Array.from({ length: GSO_FLOWS }, (_, i) => ip(src(i), VIP, { proto: 'tcp', sport: 2000, dport: 80, flags: 'PA', seq: 2, ack: 1, payload: new Uint8Array(GSO_PAY) }));
+    const single = Array.from({ length: GSO_FLOWS }, (_, i) => ip(src(i), VIP, { proto: 'tcp', sport: 2000, dport: 80, flags: 'A', seq: 2, ack: 1, payload: new Uint8Array(GSO_MSS) }));
+    let time = 0, sent = 0, now = 10;
+    for (let r = 0; r < GSO_ROUNDS; r++) {
+      if (offload) {
+        for (let k = 0; k < GSO_FLOWS; k++) put(k, big[k], hdr);
+        const t0 = performance.now(); e.process(GSO_FLOWS, now += 1); for (let n = e.drain(); n > 0; n = e.drain()) sent += n; time += performance.now() - t0;
+        sent += GSO_FLOWS;
+      } else {
+        // the same bytes as single packets: 46 per flow, 256 per batch
+        for (let left = GSO_FLOWS * segs; left > 0; left -= 256) {
+          const n = Math.min(256, left);
+          for (let k = 0; k < n; k++) put(k, single[k % GSO_FLOWS]);
+          const t0 = performance.now(); e.process(n, now += 1); time += performance.now() - t0;
+          sent += n;
+        }
+      }
+    }
+    const c = e.counters();
+    gsoRows.push({ tunnel: t.name, input: offload ? `${GSO_PAY} B super-packets (TUN offloads)` : `${GSO_MSS} B packets (no offloads)`,
+      'ns per super-packet': offload ? Math.round(time * 1e6 / (GSO_ROUNDS * GSO_FLOWS)) : Math.round(time * 1e6 / (GSO_ROUNDS * GSO_FLOWS)),
+      'ns per segment sent': Math.round(time * 1e6 / sent), 'frames sent': sent, 'Gbit/s of payload': +((GSO_ROUNDS * GSO_FLOWS * GSO_PAY * 8) / (time * 1e6)).toFixed(1),
+      drops: String(c.drop) });
+  }
+}
+console.table(gsoRows);

@@ -797,7 +797,6 @@ const ENGINE_TEXT: Record<number, string> = {
   [-2]: 'No such destination', [-3]: 'No such service', [-12]: 'out of memory', [-16]: 'busy',
   [-17]: 'already exists', [-22]: 'invalid argument', [-28]: 'table full', [-34]: 'Numerical result out of range',
   [-95]: 'forwarding method not supported yet', [-97]: 'address family not supported', [-1001]: 'Scheduler not found',
-  [-1002]: 'tunnels (-i) cannot take the TCP super-packets of a device with offloads: run the director without --offload',
   [-101]: 'not on the director\'s link (-g, DR, only rewrites the MAC: the real server must be inside the prefix of --link-addr)',
 };
 

@@ -34,6 +34,8 @@ export let pCsumPartial: bool = false;   // VIRTIO_NET_HDR_F_NEEDS_CSUM: the L4 
 export let pGso: bool = false;           // a TCP super-packet (gso_type TCPV4/TCPV6) the kernel segments later
 /** An IPv6 first fragment going on unreassembled (parseFragmentAsPacket): its UDP length may run past it. */
 export let pFragment: bool = false;
+export let pGsoSize: u32 = 0;            // its gso_size: TCP payload bytes per segment (the MSS)
+let gsoV4: bool = false;                 // gso_type TCPV4 (else TCPV6)
 
 /** Bytes of struct virtio_net_hdr in front of every frame of a TUN with offloads (TUNSETVNETHDRSZ default). */
 @inline export const VNET_HDR_LEN: u32 = 10;
@@ -75,7 +77,7 @@ export function ethTypeOff(frame: usize, len: u32): u32 {
 }
 
 /** No virtio-net header for this frame (yet): nothing partial, no super-packet. */
-export function resetVnet(): void { pVnet = 0; pCsumPartial = false; pGso = false; }
+export function resetVnet(): void { pVnet = 0; pCsumPartial = false; pGso = false; pGsoSize = 0; }
 
 /** The virtio-net header at vnet, in front of a frame (a device with offloads). 0 or the drop reason. */
 export function parseVnet(vnet: usize): u32 {
@@ -83,6 +85,8 @@ export function parseVnet(vnet: usize): u32 {
   let gso = load<u8>(vnet, 1) & ~VNET_GSO_ECN;
   if (gso != 0 && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) return CNT_BAD_VNET_HDR;   // we asked for TSO only
   pGso = gso != 0;
+  gsoV4 = gso == VNET_GSO_TCPV4;
+  pGsoSize = <u32>load<u16>(vnet, 4);       // little-endian, as the TUN writes it (TUNSETVNETLE or an LE host)
   pCsumPartial = (load<u8>(vnet) & VNET_F_NEEDS_CSUM) != 0;
   return 0;
 }
@@ -108,14 +112,17 @@ export function parseFrame(frame: usize, len: u32): u32 {
   else return CNT_BAD_VERSION;
   if (r != 0) return r;
   r = parseL4();
-  if (r != 0 || !pCsumPartial) return r;
+  if (r != 0) return r;
+  // a super-packet is TCP and must say how to cut it (virtio_net_hdr_to_skb refuses gso_size 0),
+  // in the family it is (TCPV4 for IPv4)
+  if (pGso && (pProto != IPPROTO_TCP || pGsoSize == 0 || gsoV4 != (pAf == AF_INET))) return CNT_BAD_VNET_HDR;
+  if (!pCsumPartial) return 0;
   // a partial checksum must be the transport one, where the kernel puts it (csum_start, from the
   // frame's start, and csum_offset), and a super-packet TCP: the engine updates only that
   // field's pseudo-header part
   let csumOff = l4CsumOff(pProto);
   let l4Start = <u32>(pL3 - frame) + pHdrLen;
   if (csumOff == 0 || <u32>load<u16>(pVnet, 6) != l4Start || <u32>load<u16>(pVnet, 8) != csumOff) return CNT_BAD_VNET_HDR;
-  if (pGso && pProto != IPPROTO_TCP) return CNT_BAD_VNET_HDR;
   return 0;
 }
 

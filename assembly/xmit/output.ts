@@ -28,19 +28,24 @@
 // recording test/golden/kernel/recorded/nat-frag shows both: 600/1184/1216 stays 600/1184/1216.
 // Tunnelled, the outer packet is cut to min(MTU, frag_max_size) (recorded/frag-tun).
 // IPv4 keeps the datagram's identification, IPv6 gets a new one (ip6_fragment ipv6_select_ident).
-import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG } from "../defs";
+// A tunnel super-packet (offloads) is cut into TCP segments here first (gso.ts, as
+// ip_finish_output_gso does), each one then fragmented like a packet of its own if it must be.
+import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG, CNT_GSO_SEGMENTS, CNT_GSO_NO_ROOM } from "../defs";
 import {
-  CTL, CTL_TUN_MTU, CTL_IP_IDENT, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
+  CTL, CTL_TUN_MTU, CTL_IP_IDENT, SCRATCH, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
 } from "../layout";
 import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
 import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
 import {
-  setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag, reasmMaxSize, reasmNfrags,
+  setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag, routeGso, reasmMaxSize, reasmNfrags,
 } from "../pkt";
 import { cntAdd } from "../stats";
 import { FRAG_GEOM } from "../layout";
-import { l2Xmit, l2Queue, holdFree, neighReady } from "../neigh";
+import { l2Xmit, l2Queue, holdRoom, neighReady } from "../neigh";
+import {
+  gsoBegin, gsoSegs, gsoFix, gsoTpl, gsoTplLen, gsoPayload, gsoPayLen, gsoOuterLen, gsoFirstInner,
+} from "./gso";
 
 @inline const IP_MF: u16 = 0x2000;
 @inline const FRAG_HDR: u32 = 8;
@@ -91,16 +96,17 @@ export function finishOutput(): void {
   let l2len = routed ? routeL2Len : 0;
   let ip = outStart + l2len, len = outLen - l2len, nh = CTL + CTL_NEXTHOP;
   let mtu = load<u32>(CTL, CTL_TUN_MTU);
+  if (routed && routeGso) { gsoFinish(ip, l2len, mtu, nh); return; }
   let v4 = (load<u8>(ip) >> 4) == 4;
   if (reasmMaxSize != 0 && !(routed && routeFrag)) {
     if (!v4 && len <= reasmMaxSize && len <= mtu) { emit(ip, len, l2len, nh); return; }   // ip6_finish_output: an atomic fragment's datagram
     let fast = geometryFits(ip, len, mtu, v4);
-    if (v4) fragment4(ip, len, l2len, fast ? 0 : (reasmMaxSize < mtu ? reasmMaxSize : mtu), nh);
+    if (v4) fragment4(ip, len, l2len, fast ? 0 : (reasmMaxSize < mtu ? reasmMaxSize : mtu), nh, false);
     else {
       // __mtu_check_toobig_v6: the largest fragment does not fit the path MTU (the kernel sends a
       // packet too big from ensure_mtu_is_adequate, before the rewrite; not sent here)
       if (!fast && reasmMaxSize > mtu) { setDrop(CNT_REASM_TOO_BIG); setVerdict(V_DROP); return; }
-      fragment6(ip, len, l2len, fast ? 0 : (reasmMaxSize < 1280 ? 1280 : reasmMaxSize), nh);
+      fragment6(ip, len, l2len, fast ? 0 : (reasmMaxSize < 1280 ? 1280 : reasmMaxSize), nh, false);
     }
     return;
   }
@@ -108,8 +114,71 @@ export function finishOutput(): void {
   // ip_do_fragment does with the IPCB the encapsulation keeps (recorded: cases/frag-tun.sh)
   if (reasmMaxSize != 0 && reasmMaxSize < mtu) mtu = reasmMaxSize < 1280 && !v4 ? 1280 : reasmMaxSize;
   if (!routeFrag || (len <= mtu && reasmMaxSize == 0)) emit(ip, len, l2len, nh);
-  else if (v4) fragment4(ip, len, l2len, mtu, nh);
-  else fragment6(ip, len, l2len, mtu, nh);
+  else if (v4) fragment4(ip, len, l2len, mtu, nh, false);
+  else fragment6(ip, len, l2len, mtu, nh, false);
+}
+
+/**
+ * ip_finish_output_gso for a tunnel super-packet (gso.ts): segment 0 cut in place and sent (or
+ * held) as the slot's own, fragmented if it may and must be; segments 1.. queued behind it.
+ * All or none: when the hold queue has no room for every frame it makes, the packet is dropped
+ * (drop_gso_no_room), as a packet is never sent in part.
+ */
+function gsoFinish(ip: usize, l2len: u32, mtu: u32, nh: usize): void {
+  if (!gsoBegin(ip, l2len)) { setDrop(CNT_GSO_NO_ROOM); setVerdict(V_DROP); return; }
+  let n = gsoSegs();
+  let len0 = gsoOuterLen(0);
+  let v6 = (load<u8>(ip) >> 4) == 6;
+  let frag = routeFrag && len0 > mtu;
+  // frames besides the slot's own: every fragment of every segment but the slot's first, and
+  // with the next hop unresolved that one too and a probe; each at most l2len + the larger of
+  // the segment and the MTU (a little more than needed for the last segment: never less)
+  let m = frag ? fragFrames(len0, v6 ? 40 : 20, v6, mtu) : 1;
+  let frames = n * m - 1 + (neighReady(nh) ? 0 : 2);
+  let each = (l2len + (frag ? mtu : len0) + 8 + 7) & ~7;
+  if (!holdRoom(frames, frames * each)) { setDrop(CNT_GSO_NO_ROOM); setVerdict(V_DROP); return; }
+  let tpl = gsoTpl(), tplLen = gsoTplLen();
+  gsoFirstInner();
+  gsoFix(ip - l2len, 0);
+  if (!frag) emit(ip, len0, l2len, nh);
+  else if (!v6) fragment4(ip, len0, l2len, mtu, nh, false);
+  else fragment6(ip, len0, l2len, mtu, nh, false);
+  if (verdict == V_DROP) return;
+  // the scratch frame of a segment to fragment: 8 bytes of room in front for IPv6's Fragment header
+  let sf = SCRATCH + 64;
+  for (let k: u32 = 1; k < n; k++) {
+    if (!frag) {
+      let f = l2Queue(tpl, tplLen, gsoPayload(k), gsoPayLen(k), nh);
+      if (f == 0) break;     // cannot happen after holdRoom
+      gsoFix(f, k);
+      continue;
+    }
+    memory.copy(sf, tpl, tplLen);
+    memory.copy(sf + tplLen, gsoPayload(k), gsoPayLen(k));
+    gsoFix(sf, k);
+    outputQueued(sf + l2len, gsoOuterLen(k), l2len, nh, true);
+  }
+  cntAdd(CNT_GSO_SEGMENTS, n);
+}
+
+/**
+ * A frame besides the slot's own (a GSO segment after the first) at ip, its L2 header (l2len
+ * bytes) in front, queued for neighDrain toward nh — fragmented to the path MTU first if it may
+ * (frag) and must be; the caller made sure the hold queue has room (fragFrames). For
+ * fragmentation an IPv6 packet needs 8 bytes of room in front of its L2 header.
+ */
+function outputQueued(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool): void {
+  let mtu = load<u32>(CTL, CTL_TUN_MTU);
+  if (!frag || len <= mtu) l2Queue(ip - l2len, l2len + len, 0, 0, nh);
+  else if ((load<u8>(ip) >> 4) == 4) fragment4(ip, len, l2len, mtu, nh, true);
+  else fragment6(ip, len, l2len, mtu, nh, true);
+}
+
+/** How many fragments a packet of len bytes (headers hlen) is cut into for the path MTU (1: none). */
+function fragFrames(len: u32, hlen: u32, v6: bool, mtu: u32): u32 {
+  if (len <= mtu) return 1;
+  let step = v6 ? (mtu - 40 - FRAG_HDR) & ~7 : (mtu - hlen) & ~7;
+  return (len - hlen + step - 1) / step;
 }
 
 /** May the datagram leave as the fragments it came in (their data lengths in FRAG_GEOM)? */
@@ -138,38 +207,45 @@ function emit(ip: usize, len: u32, l2len: u32, nh: usize): void {
 }
 
 /**
- * Room in the hold queue for a packet's n fragments toward nh: the n - 1 after the first, and
- * when nh is still being resolved the first too and a probe. All or none: never half a packet.
+ * Room in the hold queue for a packet's n fragments toward nh (each at most l2len + mtu bytes):
+ * the n - 1 after the first, and when nh is still being resolved the first too and a probe.
+ * All or none: never half a packet.
  */
-function roomFor(n: u32, nh: usize): bool {
-  if (holdFree() >= (neighReady(nh) ? n - 1 : n + 1)) return true;
+function roomFor(n: u32, l2len: u32, mtu: u32, nh: usize): bool {
+  let ready = neighReady(nh);
+  let frames = ready ? n - 1 : n + 1;
+  if (holdRoom(frames, frames * ((l2len + mtu + 7) & ~7))) return true;
   setDrop(CNT_FRAG_NO_ROOM);                   // counted with the slot's verdict, as every drop
   setVerdict(V_DROP);
   return false;
 }
 
-/** mtu 0: the fragments as the datagram came in (FRAG_GEOM). */
-function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): void {
+/** mtu 0: the fragments as the datagram came in (FRAG_GEOM). queued: not the slot's own (a GSO segment). */
+function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize, queued: bool): void {
   let hlen = <u32>(load<u8>(ip) & 15) << 2;
   let step = mtu == 0 ? 0 : (mtu - hlen) & ~7;
   let left = totLen - hlen;
   let n = step == 0 ? reasmNfrags : (left + step - 1) / step;
-  if (!roomFor(n, nh)) return;
+  if (!queued && !roomFor(n, l2len, mtu == 0 ? reasmMaxSize : mtu, nh)) return;
   frag4Header(ip, hlen, fragLen(0, step, left, 0), 0, n > 1);
-  sendFragments(ip, hlen, ip + hlen, left, step, n, l2len, nh);
+  sendFragments(ip, hlen, ip + hlen, left, step, n, l2len, nh, queued);
 }
 
 /**
  * The first fragment (at ip, its headers hdrLen bytes, already set) leaves — or is held for its
  * next hop — first; then each of the others goes as a copy of its headers (with the L2 header)
- * and its share of the data, queued for neighDrain behind it.
+ * and its share of the data, queued for neighDrain behind it. queued: the packet is not the
+ * slot's own (a GSO segment): the first is queued too.
  */
-function sendFragments(ip: usize, hdrLen: u32, data: usize, left: u32, step: u32, n: u32, l2len: u32, nh: usize): void {
+function sendFragments(ip: usize, hdrLen: u32, data: usize, left: u32, step: u32, n: u32, l2len: u32, nh: usize, queued: bool): void {
   let v6 = (load<u8>(ip) >> 4) == 6;
-  let off = fragLen(0, step, left, 0);
-  emit(ip, hdrLen + off, l2len, nh);
-  if (verdict == V_DROP) return;
-  for (let k: u32 = 1; k < n; k++) {
+  let off: u32 = 0;
+  if (!queued) {
+    off = fragLen(0, step, left, 0);
+    emit(ip, hdrLen + off, l2len, nh);
+    if (verdict == V_DROP) return;
+  }
+  for (let k: u32 = queued ? 0 : 1; k < n; k++) {
     let len = fragLen(k, step, left, off);
     let f = l2Queue(ip - l2len, l2len + hdrLen, data + off, len, nh);
     if (f == 0) break;     // cannot happen after roomFor
@@ -207,15 +283,15 @@ function ipOptionsFragment(ip: usize, hlen: u32): void {
   ipv4SendCheck(ip, hlen);
 }
 
-/** mtu 0: the fragments as the datagram came in (FRAG_GEOM). */
-function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): void {
+/** mtu 0: the fragments as the datagram came in (FRAG_GEOM). queued: not the slot's own (a GSO segment). */
+function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize, queued: bool): void {
   let step = mtu == 0 ? 0 : (mtu - 40 - FRAG_HDR) & ~7;
   let left = totLen - 40;
   let n = step == 0 ? reasmNfrags : (left + step - 1) / step;
   // the first fragment: the L2 + IPv6 headers move 8 bytes into the headroom for the Fragment header
   let nip = ip - FRAG_HDR;
   if (nip - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); setVerdict(V_DROP); return; }
-  if (!roomFor(n, nh)) return;
+  if (!queued && !roomFor(n, l2len, mtu == 0 ? reasmMaxSize + FRAG_HDR : mtu, nh)) return;
   memory.copy(nip - l2len, ip - l2len, l2len + 40);
   let fh = nip + 40;
   store<u8>(fh, load<u8>(nip, 6));          // next header: what the packet carried
@@ -223,7 +299,7 @@ function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize): voi
   st32be(fh + 4, ipIdentNext());
   store<u8>(nip, IPPROTO_FRAGMENT, 6);
   frag6Header(nip, fragLen(0, step, left, 0), 0, n > 1);
-  sendFragments(nip, 40 + FRAG_HDR, ip + 40, left, step, n, l2len, nh);   // the payload stays where it was
+  sendFragments(nip, 40 + FRAG_HDR, ip + 40, left, step, n, l2len, nh, queued);   // the payload stays where it was
 }
 
 @inline function frag6Header(ip: usize, len: u32, off: u32, more: bool): void {

@@ -14,21 +14,25 @@
 // error) is encapsulated and the outer packet fragmented (output.ts), as ip_local_out does.
 // On a TAP the outer frame keeps the client frame's L2 header, VLAN tags included (the real
 // server is on the same link, as for DR); only the EtherType changes with the outer family.
+// A TCP super-packet of a device with offloads is wrapped whole and cut into wire-sized
+// segments at output, outer headers and all (gso.ts), as the kernel's GSO does; the path MTU
+// rules apply to each segment.
 import {
-  NF_STOLEN, NF_DROP, AF_INET, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, CNT_NO_HEADROOM, CNT_FRAG_NEEDED, CNT_BAD_VNET_HDR,
+  NF_STOLEN, NF_DROP, AF_INET, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, CNT_NO_HEADROOM, CNT_FRAG_NEEDED, CNT_BAD_VNET_HDR, CNT_GSO_NO_ROOM,
 } from "../defs";
 import {
   CTL, CTL_LINK_IP4, CTL_LINK_IP6, CTL_TUN_MTU, connPtr, destPtr, CONN_DADDR, CONN_DEST, CONN_CPORT, CONN_VPORT,
-  CONN_CADDR, DEST_AF, DEST_TUN_TYPE, DEST_TUN_FLAGS, DEST_TUN_PORT, linkType,
+  CONN_CADDR, DEST_AF, DEST_TUN_TYPE, DEST_TUN_FLAGS, DEST_TUN_PORT, GSO_TPL_MAX,
 } from "../layout";
 import { pL3, pLen, pAf, pFrame, pProto, pGso, csumPartialFinish, pL2Len } from "../packet/iph";
 import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
 import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
-import { setDrop, setIpvsProperty, slotStart } from "../pkt";
+import { setDrop, setIpvsProperty, setRouteGso, slotStart } from "../pkt";
 import { cntInc } from "../stats";
 import { forwardTtl, methodUnsupportedOnLink } from "./dr";
 import { icmpTooBig } from "./icmp";
 import { routeTo, ipIdentNext, nextHop } from "./output";
+import { gsoPlan, gsoHdrLen, gsoSegIpLen, gsoEncap } from "./gso";
 
 @inline export const TUN_IPIP: u8 = 0;
 @inline export const TUN_GUE: u8 = 1;
@@ -60,19 +64,21 @@ export function tunnelXmit(ci: u32): i32 {
   let v4in = pAf == AF_INET;
   let ohl: u32 = oaf == AF_INET ? 20 : 40;
   let ehl: u32 = type == TUN_GUE ? 8 + 4 : type == TUN_GRE ? ((tflags & TUN_F_CSUM) ? 8 : 4) : 0;
-  // offloads: a super-packet cannot be wrapped as it is (no tunnel GSO types here: counted drop;
-  // the director refuses tunnels with offloads); a partial checksum is finished first
-  if (pGso) { setDrop(CNT_BAD_VNET_HDR); return NF_STOLEN; }
-  csumPartialFinish();
+  // offloads: a TCP super-packet is wrapped whole and cut into segments at output (gso.ts),
+  // each with its checksum finished; a lone partial checksum is finished here (skb_checksum_help)
+  let gso = pGso && gsoPlan() > 1;
+  if (!gso) csumPartialFinish();
+  if (gso && gsoHdrLen(pL2Len(), ohl + ehl) > GSO_TPL_MAX) { setDrop(CNT_GSO_NO_ROOM); return NF_STOLEN; }
   // the TTL first: the ICMP error below quotes the decremented packet, as the kernel's does
   if (!forwardTtl()) return NF_STOLEN;
-  // path MTU: what is left for the inner packet (the kernel's mtu - outer headers)
+  // path MTU: what is left for the inner packet (the kernel's mtu - outer headers); for a
+  // super-packet each segment's (the first is the largest)
   let mtu = load<u32>(CTL, CTL_TUN_MTU) - ohl - ehl;
   let isIcmp = pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6;
-  if (pLen > mtu && !isIcmp && (!v4in || (ld16be(pL3 + 6) & 0x4000) != 0)) {
+  if ((gso ? gsoSegIpLen(0) : pLen) > mtu && !isIcmp && (!v4in || (ld16be(pL3 + 6) & 0x4000) != 0)) {
     cntInc(CNT_FRAG_NEEDED);
     setDrop(CNT_FRAG_NEEDED);
-    icmpTooBig(mtu);
+    icmpTooBig(mtu);                      // a super-packet is quoted as it came (recorded: cases/gso-tun.sh G5)
     return NF_STOLEN;
   }
   let o = pL3 - ohl - ehl;
@@ -105,7 +111,7 @@ export function tunnelXmit(ci: u32): i32 {
     let flags: u32 = (tflags & TUN_F_CSUM) ? 0x8000 : 0;
     st16be(e, flags);
     st16be(e + 2, v4in ? 0x0800 : 0x86dd);
-    if (tflags & TUN_F_CSUM) {
+    if ((tflags & TUN_F_CSUM) && !gso) {     // a super-packet: per segment (gso.ts)
       store<u32>(e + 4, 0);
       store<u16>(e + 4, <u16>(~csumFold(csumPartial(e, ehl + pLen, 0)) & 0xffff));
     }
@@ -116,7 +122,7 @@ export function tunnelXmit(ci: u32): i32 {
   if (oaf == AF_INET) {
     store<u8>(o, 0x45); store<u8>(o + 1, ds);
     st16be(o + 2, ohl + innerLen);
-    store<u16>(o + 4, df != 0 ? 0 : <u16>ipIdentNext());   // ip_select_ident: 0 with DF
+    st16be(o + 4, df != 0 ? 0 : ipIdentNext() & 0xffff);   // ip_select_ident: 0 with DF
     store<u16>(o + 6, df);
     store<u8>(o + 8, ttl); store<u8>(o + 9, nextProto);
     store<u32>(o + 12, load<u32>(CTL + CTL_LINK_IP4, 12));
@@ -129,12 +135,16 @@ export function tunnelXmit(ci: u32): i32 {
     addrCopy(o + 8, CTL + CTL_LINK_IP6);
     addrCopy(o + 24, daddr);
   }
-  if (type == TUN_GUE && (tflags & (TUN_F_CSUM | TUN_F_REMCSUM))) {
+  if (type == TUN_GUE && (tflags & (TUN_F_CSUM | TUN_F_REMCSUM)) && !gso) {
     let c = l4CsumFull(oaf, oaf == AF_INET ? CTL + CTL_LINK_IP4 : CTL + CTL_LINK_IP6, daddr, IPPROTO_UDP, e, innerLen);
     store<u16>(e + 6, c == 0 ? 0xffff : c);
   }
   setIpvsProperty();
   if (l2len != 0) st16be(o - 2, oaf == AF_INET ? 0x0800 : 0x86dd);
   routeTo(o, ohl + innerLen, l2len, nextHop(daddr), true);   // a routed real server: via the gateway
+  if (gso) {
+    gsoEncap(type, type == TUN_GUE ? (tflags & (TUN_F_CSUM | TUN_F_REMCSUM)) != 0 : (tflags & TUN_F_CSUM) != 0);
+    setRouteGso();
+  }
   return NF_STOLEN;
 }

@@ -46,9 +46,9 @@ export interface DirectorOptions {
   gateways?: string[];
   /**
    * Open the device with offloads (IFF_VNET_HDR + TUNSETOFFLOAD csum/TSO4/TSO6; default true on a
-   * TUN, false on a TAP, where tunnel dests are then refused): the kernel hands over TCP
-   * super-packets of up to 64 KiB with partial checksums, the engine rewrites each once, and the
-   * kernel segments them where they leave — far fewer frames and syscalls for bulk TCP. false:
+   * TUN, false on a TAP): the kernel hands over TCP super-packets of up to 64 KiB with partial
+   * checksums, the engine rewrites each once, and the kernel segments them where they leave (the
+   * engine itself, for tunnels) — far fewer frames and syscalls for bulk TCP. false:
    * plain 1500-byte frames.
    */
   offload?: boolean;
@@ -167,7 +167,7 @@ export class Director {
     }
     const link = mode === 'tap' ? splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []) : {};
     // offloads by default on a TUN (bulk TCP moves as super-packets, docs/director.md); on a TAP
-    // when asked (--offload): DR, NAT and FULLNAT take them, tunnels cannot
+    // when asked (--offload): DR, NAT and FULLNAT take them whole, tunnels cut into segments (xmit/gso.ts)
     const offload = o.offload ?? mode === 'tun';
     // offloads: slots big enough for a 64 KiB super-packet behind its virtio-net header
     const engine = await loadEngine({

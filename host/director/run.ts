@@ -36,8 +36,8 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --no-local-answers    do not answer as the local stack for VIPs (default: RST to TCP, ICMP port unreachable
                         to UDP for a VIP port without a service or a conn, as the kernel's own stack does)
   --offload             device offloads (checksum, TSO): TCP super-packets of up to 64 KiB through the
-                        engine whole, segmented by the kernel where they leave (default with tun; on a
-                        tap for DR, NAT and FULLNAT: tunnels cannot take them)
+                        engine whole, segmented by the kernel where they leave, by the engine for
+                        tunnels (-i) (default with tun; on a tap when asked)
   --no-offload          plain 1500-byte frames, one at a time
   --link-mac MAC        tap: the engine's MAC (default: the TAP's own MAC with bit 0x04 of byte 0 flipped)
   --link-addr ADDR[/PLEN]  tap: the engine's own IPv4 or IPv6 address on the link (ARP/ND probes, tunnel

@@ -180,7 +180,10 @@ nstat -az 2>/dev/null | grep -iE 'InAddrErrors|InNoRoutes|InCsumErrors|NoPorts' 
 
 interface DevStats { packets: number; bytes: number; errors: number; crcErrors: number }
 
-describe.skipIf(skip !== null)('IPIP, GUE and GRE (with and without --tun-csum), IPv4 and IPv6 outer (6in6, 4in6, GRE and GUE over IPv6, 6in4), to one Linux 6.1 guest that decapsulates with its own devices', () => {
+// The whole suite twice: plain frames, and with the TAP's offloads on (--offload): the client's
+// TCP reaches the engine as super-packets of up to 64 KiB, which it cuts into segments before
+// encapsulating them (xmit/gso.ts); path MTU and fragmentation then apply per segment.
+for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE and GRE (with and without --tun-csum), IPv4 and IPv6 outer (6in6, 4in6, GRE and GUE over IPv6, 6in4), to one Linux 6.1 guest that decapsulates with its own devices${offload ? ', TAP offloads on: super-packets segmented' : ''}`, () => {
   let lab: Lab;
   let dir: Director;
   let client: LabClient;
@@ -203,7 +206,7 @@ describe.skipIf(skip !== null)('IPIP, GUE and GRE (with and without --tun-csum),
   let vm: ChildProcess;
   let run: string;
   let vmOut = '';
-  const qtap = `wvq${process.pid % 100000}`;
+  const qtap = `wvq${offload ? 'o' : ''}${process.pid % 100000}`;
 
   const share = (f: string) => join(run, 'share', 'out', f);
   /** The guest's tunnel device counters, now (asked for through the share). */
@@ -247,7 +250,7 @@ describe.skipIf(skip !== null)('IPIP, GUE and GRE (with and without --tun-csum),
 
   beforeAll(async () => {
     // the lab's router, LAN bridge and client; no real-server namespaces: the VM is the real server
-    lab = await Lab.create({ tag: 'e2e-qt', forward: 'dr', rsCount: 0, ipv6: true });
+    lab = await Lab.create({ tag: offload ? 'e2e-qo' : 'e2e-qt', forward: 'dr', rsCount: 0, ipv6: true });
     run = mkdtempSync(join(tmpdir(), 'wvs-qemu-'));
     // initrd: the oracle's image + the modules it lacks (the kernel takes concatenated cpio archives)
     const ov = join(run, 'overlay');
@@ -277,7 +280,7 @@ describe.skipIf(skip !== null)('IPIP, GUE and GRE (with and without --tun-csum),
     const setupOut = readFileSync(join(run, 'share', 'stdout'), 'utf8');
     expect(setupOut, 'the guest setup').not.toMatch(/failed|Error|Cannot|RTNETLINK|No such|tentative|dadfailed/);
     dir = await Director.start({
-      ...lab.tapOptions(), dev: `wvt${process.pid % 100000}`, tickMs: 100, logLevel: 'warn',
+      ...lab.tapOptions(), dev: `wvt${offload ? 'o' : ''}${process.pid % 100000}`, tickMs: 100, logLevel: 'warn', offload,
       rulesText: KINDS.map((k) => `-A -t ${hp(k.vip, k.port)} -s rr\n${k.addrs.map((a) => `-a -t ${hp(k.vip, k.port)} -r ${hp(a, k.port)} ${k.flags} -w 1`).join('\n')}\n`).join(''),
     });
     client = await lab.client();
@@ -383,6 +386,33 @@ describe.skipIf(skip !== null)('IPIP, GUE and GRE (with and without --tun-csum),
     expect(all.filter((x) => x.lladdr === GUEST_MAC && !ALL_ADDRS.includes(x.dst) && !x.dst.startsWith('fe80:'))).toEqual([]);
   }, 30_000);
 
+  // Offloads: bulk data in super-packets, cut into segments by the engine for each kind of
+  // tunnel; 16 MiB up, intact, all of it decapsulated by the guest's devices of the kind.
+  if (offload) for (const k of ['ipip', 'gre --tun-csum', 'gue over IPv6 --tun-csum', '6in4'].map((n) => KINDS.find((x) => x.name === n)!)) {
+    test(`${k.name}: a 16 MiB upload reaches the engine as TCP super-packets, cut into segments and encapsulated: intact, decapsulated by the kind's devices`, async () => {
+      const body = Buffer.alloc(16 << 20);
+      for (let i = 0; i < body.length; i++) body[i] = ((i + 11) * 2654435761) >>> 24;
+      writeFileSync(join(run, 'upload16.bin'), body);
+      flushRouteCache();
+      const g0 = await guestStats();
+      const c0 = dir.engine.counters();
+      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '60', '--data-binary', `@${join(run, 'upload16.bin')}`,
+        '-H', 'content-type: application/octet-stream', '-g', `http://${hp(k.vip, k.port)}/cgi-bin/md5`], { encoding: 'utf8', timeout: 70_000 });
+      expect(stdout.trim().split(/\s+/)[0]).toBe(createHash('md5').update(body).digest('hex'));
+      const c1 = dir.engine.counters();
+      const d = (n: string) => c1[n] - c0[n];
+      console.info(`[e2e tunnel offload ${k.name}] 16 MiB: ${d('gso_packets')} super-packets cut into ${d('gso_segments')} segments, ` +
+        `${d('rx')} frames in, ${d('tx')} out, ICMP too big ${d('icmp_frag_needed')}`);
+      expect(d('gso_packets')).toBeGreaterThan(0n);
+      // most of the 16 MiB went as segments of super-packets (a segment carries at most ~1450 bytes)
+      expect(d('gso_segments') * 1460n).toBeGreaterThan(BigInt(8 << 20));
+      expect(d('drop_gso_no_room') + d('drop_bad_vnet_hdr') + d('drop_neigh_queue_full')).toBe(0n);
+      const gd = delta(g0, await guestStats());
+      expect(k.devs.reduce((n, dev) => n + gd[dev].bytes, 0)).toBeGreaterThanOrEqual(16 << 20);
+      for (const dev of ALL_DEVS) expect(gd[dev].errors + gd[dev].crcErrors, `${dev} errors`).toBe(0);
+    }, 90_000);
+  }
+
   // The client's path-MTU discovery off (ip_no_pmtu_disc: its segments carry no DF): the engine may
   // not refuse them, so it fragments the outer packets (ip_do_fragment, as the kernel's IPVS via
   // ip_local_out; an IPv6 outer packet (4in6) gets a Fragment header, ip6_fragment) and the guest's
@@ -407,6 +437,8 @@ describe.skipIf(skip !== null)('IPIP, GUE and GRE (with and without --tun-csum),
         // each full-size segment (1500 bytes, 1520+ once encapsulated; 1540 in IPv6) went out in two fragments:
         // 1 MiB is ~725 segments of 1448 bytes; a few are shorter (they fit) — seen 1378..1424
         expect(c1.frag_created - c0.frag_created).toBeGreaterThanOrEqual(1000n);
+        // offloads: the segments of super-packets without DF, each fragmented as a packet alone
+        if (offload) expect(c1.gso_segments - c0.gso_segments, moved).toBeGreaterThan(0n);
         expect(routeGet(k)).not.toMatch(/mtu/);
         const d = delta(g0, await guestStats());
         expect(k.devs.reduce((n, dev) => n + d[dev].bytes, 0)).toBeGreaterThanOrEqual(1 << 20);

@@ -159,14 +159,16 @@ describe('TCP super-packets with partial checksums through NAT (TUN offloads)', 
 
 describe('a TAP with offloads (engine link \'ethernet-offload\')', () => {
   const ETH = Uint8Array.from([2, 0, 0, 0, 1, 0xfe, 2, 0, 0, 0, 1, 1, 8, 0]);   // to the engine's MAC, IPv4
-  test('DR: a super-frame leaves whole with the header it came with (csum_start counts the Ethernet header); tunnels are refused', async () => {
+  test('DR: a super-frame leaves whole with the header it came with (csum_start counts the Ethernet header); tunnel dests taken too', async () => {
     const e = await engine({ link: 'ethernet-offload', slotSize: 65536 + 512, headroom: 256, slots: 8 });
     e.setLink({ mac: '02:00:00:00:01:fe', ipv4: '198.18.1.254/24' });
     e.addNeighbour(RS[0], '02:00:00:00:01:0b');
     const k = { proto: 'TCP', addr: VIP, port: 80 } as const;
     e.addService({ ...k, sched: 'rr' });
     e.addDest(k, { addr: RS[0], port: 80, fwd: 'Route' });
-    expect(() => e.addDest(k, { addr: RS[1], port: 80, fwd: 'Tunnel' })).toThrow(/super-packets of a device with offloads/);
+    e.addDest(k, { addr: RS[1], port: 80, fwd: 'Tunnel' });   // super-packets are segmented for them (gso.test.ts)
+    expect(e.services()[0].dests.map((d) => d.fwd).sort()).toEqual(['Route', 'Tunnel']);
+    e.editDest(k, { addr: RS[1], port: 80, fwd: 'Tunnel', weight: 0 });   // only the DR dest is scheduled below
     expect(e.processFrame(cat(vnetHdr(), ETH, ip(CLIENT, VIP, { proto: 'tcp', sport: 40010, dport: 80, flags: 'S' })), 1).verdict).toBe('XMIT');
     const g = gsoFrame(CLIENT, 40010, VIP, 80, 20_000);
     const hdr = g.slice(0, VNET);

@@ -17,6 +17,8 @@
 #       through a shell function of its name (tc() { LD_LIBRARY_PATH=... /tmp/xbin/bin/tc "$@"; }),
 #       so busybox's applet of the same name is not used. Inside `ip netns exec` call
 #       /tmp/xbin/run NAME ARGS... instead.
+#   # needs-tools: gsosend ...
+#       more of our own tools: tools/NAME.c, built like pktsend (static) and put in /tmp/bin.
 # Both travel in one tar.gz + base64 here-doc, like pktsend.
 # The generated scripts are not committed (build/ is ignored); rerun this.
 set -euo pipefail
@@ -53,6 +55,8 @@ for c in "$@"; do
   out="$HERE/build/$n.sh"
   mapfile -t MODS < <(header_list "$src" needs-modules)
   mapfile -t BINS < <(header_list "$src" needs-bins)
+  mapfile -t TOOLS < <(header_list "$src" needs-tools)
+  for t in "${TOOLS[@]}"; do gcc -static -O2 -Wall -s -o "$HERE/build/$t" "$HERE/tools/$t.c"; done
   extra=""
   if [ ${#MODS[@]} -gt 0 ] || [ ${#BINS[@]} -gt 0 ]; then
     extra=$(mktemp -d); trap 'rm -rf "$extra"' EXIT
@@ -86,6 +90,12 @@ for c in "$@"; do
     gzip -9c "$HERE/build/pktsend" | base64 -w 76
     echo "PKTSEND_EOF"
     echo "chmod 755 /tmp/bin/pktsend; export PATH=/tmp/bin:\$PATH"
+    for t in "${TOOLS[@]}"; do
+      echo "base64 -d <<'TOOL_EOF' | gunzip > /tmp/bin/$t"
+      gzip -9c "$HERE/build/$t" | base64 -w 76
+      echo "TOOL_EOF"
+      echo "chmod 755 /tmp/bin/$t"
+    done
     if [ -n "$extra" ]; then
       echo "# needs-modules: ${MODS[*]:-}; needs-bins: ${BINS[*]:-} (from $(uname -n) $KVER)"
       echo "mkdir -p /tmp/xbin"
