@@ -26,12 +26,15 @@ export const MAX_BODY = 16 << 20;
 export const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** The Prometheus text for an engine (the socket's GET /metrics and `wasmvs run --metrics`). */
-export function metricsText(engine: Engine, backend: EngineBackend): string {
+export function metricsText(engine: Engine, backend: EngineBackend, checks?: ChecksHook): string {
   return formatMetrics({
     services: backend.services(), totals: backend.totals(), counters: engine.counters(),
     conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()),
-  });
+  }) + (checks?.metrics() ?? '');
 }
+
+/** Health checks of `wasmvs run --keepalived` (host/keepalived/daemon.ts): GET /v1/checks, POST /v1/reload, /metrics. */
+export interface ChecksHook { text(): string; metrics(): string; reload(): { ok: boolean; message: string } }
 const MAX_ARGS = 4096;
 
 export interface ControlServerOptions {
@@ -43,6 +46,8 @@ export interface ControlServerOptions {
   resolver?: NameResolver;
   /** the backend runAdm drives; default an EngineBackend over `engine` */
   backend?: EngineBackend;
+  /** keepalived health checks (wasmvs run --keepalived) */
+  checks?: ChecksHook;
 }
 
 export interface ControlServer {
@@ -118,8 +123,13 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
       GET: () => json({ ...backend.totals(), counters: engine.counters(), conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()) }),
     },
     '/v1/version': { GET: () => json({ ipvs: IPVS_VERSION, ...backend.info() }) },
-    '/metrics': { GET: () => ({ type: METRICS_TYPE, body: metricsText(engine, backend) }) },
+    '/metrics': { GET: () => ({ type: METRICS_TYPE, body: metricsText(engine, backend, opts.checks) }) },
   };
+  const checks = opts.checks;
+  if (checks) {
+    routes['/v1/checks'] = { GET: () => ({ type: 'text/plain; charset=utf-8', body: checks.text() }) };
+    routes['/v1/reload'] = { POST: async () => { const r = await serial(async () => checks.reload()); return { status: r.ok ? 200 : 422, ...json(r) }; } };
+  }
 
   const server = createServer((req, res) => { void handle(req, res); });
   server.on('clientError', (_e, sock) => { if (sock.writable) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); });
