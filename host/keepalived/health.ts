@@ -240,6 +240,7 @@ export class Health {
     c.lastAt = this.now();
     const rs = c.rs;
     let next = c.c.delayLoop;
+    let weightChanged = false;
     if (r.ok) {
       c.retryIt = 0;
       if (c.c.miscDynamic && r.exitCode !== undefined) {
@@ -249,9 +250,10 @@ export class Health {
           const before = rs.weight;
           c.curWeight = cur;
           this.log('info', `${this.name(c)}: weight ${before} -> ${rs.weight} (${r.detail})`);
+          weightChanged = true;
         }
       }
-      this.setUp(c, true, r);
+      this.setUp(c, true, r, weightChanged);
     } else {
       c.failures++;
       if ((c.isUp || !c.hasRun) && c.retryIt < c.c.retry) {
@@ -260,8 +262,9 @@ export class Health {
         this.log('debug', `${this.name(c)}: ${r.detail} (retry ${c.retryIt} of ${c.c.retry})`);
       } else {
         c.retryIt = 0;
+        weightChanged = c.curWeight !== 0;
         c.curWeight = 0;
-        this.setUp(c, false, r);
+        this.setUp(c, false, r, weightChanged);
       }
     }
     c.hasRun = true;
@@ -270,7 +273,9 @@ export class Health {
 
   private name(c: CheckerState): string { return `${c.c.kind} ${hostPort(c.rs.rs)}`; }
 
-  private setUp(c: CheckerState, up: boolean, r: CheckResult): void {
+  /** A checker's new state; the quorum and the table follow when anything changed (only this virtual server's part). */
+  private setUp(c: CheckerState, up: boolean, r: CheckResult, weightChanged: boolean): void {
+    if (c.isUp === up && !weightChanged) return;
     const rs = c.rs;
     const v = this.vss.find((x) => x.rs.includes(rs));
     const wasAlive = rs.alive;
@@ -286,7 +291,7 @@ export class Health {
       this.script(rs.alive ? rs.rs.notifyUp : rs.rs.notifyDown, `notify_${rs.alive ? 'up' : 'down'} ${hostPort(rs.rs)}`);
     }
     this.updateQuorum(v, false);
-    this.sync();
+    this.sync(v);
   }
 
   /** update_quorum_state: the quorum flips with hysteresis; scripts on a flip (and a start with quorum down and a sorry server). */
@@ -305,10 +310,10 @@ export class Health {
     }
   }
 
-  /** The whole table the state calls for. */
-  desired(): Map<string, Applied> {
+  /** The table the state calls for (one virtual server's services, or all). */
+  desired(only?: VsState): Map<string, Applied> {
     const out = new Map<string, Applied>();
-    for (const v of this.vss) {
+    for (const v of only ? [only] : this.vss) {
       const dests = desiredDests(v);
       for (const k of v.vs.keys) {
         const { key, spec } = serviceOf(v.vs, k);
@@ -318,9 +323,9 @@ export class Health {
     return out;
   }
 
-  /** Apply the difference between the table wanted now and the one applied last. */
-  sync(): void {
-    const want = this.desired();
+  /** Apply the difference between the table wanted now and the one applied last (of `only`'s services, or all). */
+  sync(only?: VsState): void {
+    const want = this.desired(only);
     const fail = (what: string, e: Errno | null): boolean => { if (e) this.log('error', `${what}: ${e}`); return !e; };
     for (const [id, w] of want) {
       let a = this.applied.get(id);
@@ -342,7 +347,7 @@ export class Health {
       }
     }
     for (const [id, a] of this.applied) {
-      if (want.has(id)) continue;
+      if (only || want.has(id)) continue;
       if (fail(`delete service ${id}`, this.target.delService(a.key))) this.applied.delete(id);
     }
   }
