@@ -384,6 +384,9 @@ const NOT_HERE: Record<string, string> = {
   BFD_CHECK: 'BFD_CHECK is not implemented by wasmvs',
   FILE_CHECK: 'FILE_CHECK is not implemented by wasmvs; use MISC_CHECK with a script that reads the file',
   track_file: 'track_file is not implemented by wasmvs; use MISC_CHECK',
+  smtp_alert: 'wasmvs sends no mail: remove smtp_alert (notify_up/notify_down scripts and /metrics report changes)',
+  snmp_name: 'wasmvs has no SNMP agent: remove snmp_name (/metrics reports the checkers)',
+  ha_suspend: 'ha_suspend needs VRRP state, which keepalived keeps: not supported by wasmvs',
 };
 
 interface VsCtx { fwd: Fwd; tunType?: 'ipip' | 'gue' | 'gre'; tunPort?: number; timers: Required<Omit<Timers, 'warmup' | 'virtualhost' | 'inhibit'>> & Timers }
@@ -408,7 +411,6 @@ function realServer(n: Node, ctx: VsCtx, fwmarkVs: boolean): KaRealServer {
       case 'uthreshold': rs.uthresh = int(k, 0, 2147483647); continue;
       case 'lthreshold': rs.lthresh = int(k, 0, 2147483647); continue;
       case 'lvs_method': { const o: Parameters<typeof method>[1] = {}; method(k, o); rs.fwd = o.fwd!; rs.tunType = o.tunType; rs.tunPort = o.tunPort; continue; }
-      case 'smtp_alert': case 'snmp_name': continue;   // alerts and SNMP are keepalived's (its own daemon keeps them)
     }
     if (CHECKERS.has(k.key)) { checks.push(k); continue; }
     err(k, NOT_HERE[k.key] ?? 'not a real_server keyword wasmvs knows');
@@ -506,7 +508,6 @@ function virtualServer(n: Node, groups: Map<string, Node>): KaVirtualServer {
       case 'sorry_server_inhibit': sorryInhibit = k.args.length ? yesNo(k) : true; continue;
       case 'sorry_server_lvs_method': sorryMethod = k; continue;
       case 'real_server': rsNodes.push(k); continue;
-      case 'smtp_alert': case 'snmp_name': case 'ha_suspend': continue;   // keepalived's own daemon features
       case 'ip_family': continue;   // the addresses say the family
       case 'persistence_engine': err(k, 'persistence engines (--pe sip) are not supported by wasmvs');
     }

@@ -84,6 +84,7 @@ describe('mistakes name FILE:LINE and the keyword', () => {
     [vs('  real_server 198.18.1.11 80 {\n  }\n  real_server 198.18.1.11 80 {\n  }'), /^k\.conf:5: real_server: 198\.18\.1\.11 80 is listed twice/],
     [vs('  real_server 198.18.1.300 80 {\n  }'), /^k\.conf:3: real_server: "198\.18\.1\.300" is not an IPv4 or IPv6 address$/],
     [vs('  ops'), /^k\.conf:1: virtual_server: ops \(one-packet scheduling\) needs protocol UDP$/],
+    [vs('  real_server 198.18.1.11 80 {\n    smtp_alert\n  }'), /^k\.conf:4: smtp_alert: wasmvs sends no mail/],
   ])('%#', (text, msg) => {
     expect(bad(text)).toThrow(WvsKeepalivedError);
     expect(bad(text)).toThrow(msg);
