@@ -11,7 +11,8 @@
  * (run it for VRRP next to wasmvs: docs/keepalived.md) and are skipped with one info line.
  *
  * Defaults as keepalived's (check_data.c alloc_vs/alloc_rs, check_api.c): delay_loop 60 s,
- * connect_timeout 5 s, retry 1 (MISC_CHECK 0), delay_before_retry 1 s, quorum 1, weight 1,
+ * connect_timeout 5 s, retry 1 (MISC_CHECK 0, DNS_CHECK 3), delay_before_retry 1 s (HTTP_GET and
+ * SSL_GET 3 s, DNS_CHECK delay_loop), quorum 1, weight 1,
  * lvs_sched wlc, lvs_method NAT, persistence_timeout without a value 360 s, HTTP status 200-299.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -291,7 +292,7 @@ function method(n: Node, o: { fwd?: Fwd; tunType?: 'ipip' | 'gue' | 'gre'; tunPo
   if (o.tunType === 'gue' && !o.tunPort) err(n, 'TUN type gue needs "port N"');
 }
 
-function checker(n: Node, inherit: Required<Omit<Timers, 'warmup' | 'virtualhost' | 'inhibit'>> & Timers, rs: KaRealServer): KaChecker {
+function checker(n: Node, inherit: VsCtx['timers'], rs: KaRealServer): KaChecker {
   const kind = n.key as CheckKind;
   const t: Timers = {};
   const c: KaChecker = {
@@ -327,10 +328,12 @@ function checker(n: Node, inherit: Required<Omit<Timers, 'warmup' | 'virtualhost
     err(k, `not supported in ${kind} by wasmvs`);
   }
   c.connectTimeout = t.connectTimeout ?? inherit.connectTimeout;
-  // MISC_CHECK retries default to 0 (check_misc.c sets default_retry 0), the others to 1
-  c.retry = t.retry ?? (inherit.retry >= 0 ? inherit.retry : kind === 'MISC_CHECK' ? 0 : 1);
-  c.delayBeforeRetry = t.delayBeforeRetry ?? inherit.delayBeforeRetry;
   c.delayLoop = t.delayLoop ?? inherit.delayLoop;
+  // defaults by checker (check_api.c 1 and 1 s; check_misc.c retry 0; check_http.c 3 s before a
+  // retry; check_dns.c retry 3 and delay_loop before a retry)
+  c.retry = t.retry ?? inherit.retry ?? (kind === 'MISC_CHECK' ? 0 : kind === 'DNS_CHECK' ? 3 : 1);
+  c.delayBeforeRetry = t.delayBeforeRetry ?? inherit.delayBeforeRetry ??
+    (kind === 'HTTP_GET' || kind === 'SSL_GET' ? 3000 : kind === 'DNS_CHECK' ? c.delayLoop : 1000);
   c.warmup = t.warmup ?? inherit.warmup;
   c.alpha = t.alpha ?? inherit.alpha;
   c.virtualhost = t.virtualhost ?? inherit.virtualhost;
@@ -389,7 +392,8 @@ const NOT_HERE: Record<string, string> = {
   ha_suspend: 'ha_suspend needs VRRP state, which keepalived keeps: not supported by wasmvs',
 };
 
-interface VsCtx { fwd: Fwd; tunType?: 'ipip' | 'gue' | 'gre'; tunPort?: number; timers: Required<Omit<Timers, 'warmup' | 'virtualhost' | 'inhibit'>> & Timers }
+/** What a virtual_server passes down: its method, and timers (retry and delay_before_retry default per checker kind). */
+interface VsCtx { fwd: Fwd; tunType?: 'ipip' | 'gue' | 'gre'; tunPort?: number; timers: Timers & { connectTimeout: number; delayLoop: number; alpha: boolean } }
 
 function realServer(n: Node, ctx: VsCtx, fwmarkVs: boolean): KaRealServer {
   const { af, addr } = addrOf(n, arg(n));
@@ -423,7 +427,8 @@ function realServer(n: Node, ctx: VsCtx, fwmarkVs: boolean): KaRealServer {
 function vsKeys(n: Node, groups: Map<string, Node>, proto: Proto | null): { name: string; keys: KaServiceKey[]; fwmark: boolean } {
   if (n.args[0] === 'fwmark') {
     const m = int(n, 1, 0xffffffff, 1);
-    const af: 4 | 6 = n.args[2] === 'inet6' ? 6 : 4;
+    if (n.args.length > 2) err(n, `takes fwmark N, got "${n.args.join(' ')}" (the family: ip_family inet6 in the block)`);
+    const af = fwmarkFamily(n);
     return { name: `fwmark ${m}`, keys: [{ af, proto: null, addr: af === 6 ? '::' : '0.0.0.0', port: 0, fwmark: m }], fwmark: true };
   }
   if (n.args[0] === 'group') {
@@ -453,6 +458,17 @@ function vsKeys(n: Node, groups: Map<string, Node>, proto: Proto | null): { name
   return { name: `${a.addr} ${n.args[1] ?? 0}`, keys: [{ ...a, proto, port: port(n, n.args[1], 0), fwmark: 0 }], fwmark: false };
 }
 
+/** A fwmark service's family (check_data.c): ip_family, else its real servers' addresses, else IPv4. */
+function fwmarkFamily(n: Node): 4 | 6 {
+  for (const k of n.children ?? []) if (k.key === 'ip_family') {
+    const v = arg(k);
+    if (v !== 'inet' && v !== 'inet6') err(k, `"${v}": inet or inet6`);
+    return v === 'inet6' ? 6 : 4;
+  }
+  const rs = (n.children ?? []).find((k) => k.key === 'real_server' && k.args[0]);
+  return rs && rs.args[0].replace(/^\[|\]$/g, '').includes(':') ? 6 : 4;
+}
+
 const FLAGS: Record<string, number> = { ops: 0x4, 'flag-1': 0x8, 'flag-2': 0x10, 'flag-3': 0x20, 'sh-fallback': 0x8, 'sh-port': 0x10, 'mh-fallback': 0x8, 'mh-port': 0x10 };
 
 function virtualServer(n: Node, groups: Map<string, Node>): KaVirtualServer {
@@ -472,7 +488,7 @@ function virtualServer(n: Node, groups: Map<string, Node>): KaVirtualServer {
     where: n.where, name, keys, sched: 'wlc', flags: 0, persistence: 0, netmask: keys[0].af === 6 ? 128 : 0xffffffff,
     quorum: 1, hysteresis: 0, alpha: false, omega: false, realServers: [],
   };
-  const ctx: VsCtx = { fwd: 'Masq', timers: { connectTimeout: 5000, retry: -1, delayBeforeRetry: 1000, delayLoop: 60000, alpha: false } };
+  const ctx: VsCtx = { fwd: 'Masq', timers: { connectTimeout: 5000, delayLoop: 60000, alpha: false } };
   const rsNodes: Node[] = [];
   let sorry: Node | undefined, sorryInhibit = false, sorryMethod: Node | undefined;
   for (const k of kids) {

@@ -43,12 +43,14 @@ describe('keepalived.conf → ipvsadm -S -n at start', () => {
     expect(http).toMatchObject({ kind: 'HTTP_GET', connectTimeout: 3000, retry: 3, delayBeforeRetry: 3000, delayLoop: 6000, alpha: false });
     expect(http.urls.map((u) => [u.path, u.digest, u.status])).toEqual([
       ['/testurl/test.jsp', '640205b7b0fc66c1ea91c463fac6334d', [[200, 299]]], ['/testurl2/test.jsp', '640205b7b0fc66c1ea91c463fac6334d', [[200, 299]]]]);
-    // defaults: connect_timeout 5 s, retry 1, delay_before_retry 1 s (check_api.c)
-    expect(vs2.realServers[0].checkers[0]).toMatchObject({ kind: 'DNS_CHECK', dnsType: 'A', dnsName: 'example.org', connectTimeout: 5000, retry: 1, delayBeforeRetry: 1000, delayLoop: 10000 });
-    expect(vs2.realServers[1].checkers[0]).toMatchObject({ kind: 'UDP_CHECK', payload: Buffer.from([0, 255]), requireReply: true });
+    // defaults: connect_timeout 5 s; DNS_CHECK retry 3 and delay_loop before a retry (check_dns.c), UDP_CHECK 1 and 1 s (check_api.c)
+    expect(vs2.realServers[0].checkers[0]).toMatchObject({ kind: 'DNS_CHECK', dnsType: 'A', dnsName: 'example.org', connectTimeout: 5000, retry: 3, delayBeforeRetry: 10000, delayLoop: 10000 });
+    expect(vs2.realServers[1].checkers[0]).toMatchObject({ kind: 'UDP_CHECK', payload: Buffer.from([0, 255]), requireReply: true, retry: 1, delayBeforeRetry: 1000 });
     const ia = loadKeepalived(join(FIX, 'inhibit-alpha.conf'));
     expect(ia.virtualServers[0].realServers[0].checkers[0].urls[0].status).toEqual([[200, 299], [400, 499], [503, 503], [505, 505]]);
     expect(ia.virtualServers[0].realServers.map((r) => [r.inhibit, r.checkers[0].alpha])).toEqual([[true, true], [false, true]]);
+    // HTTP_GET waits 3 s before a retry unless told (check_http.c), TCP_CHECK 1 s
+    expect(ia.virtualServers[0].realServers.map((r) => [r.checkers[0].retry, r.checkers[0].delayBeforeRetry])).toEqual([[1, 3000], [1, 1000]]);
     const mi = loadKeepalived(join(FIX, 'misc-include.conf'));
     expect(mi.files.map((f) => f.split('/').slice(-2).join('/'))).toEqual(['fixtures/misc-include.conf', 'conf.d/a.conf', 'conf.d/b.conf']);
     const v6 = mi.virtualServers[2];
