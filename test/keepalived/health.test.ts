@@ -215,7 +215,7 @@ test('1,000 real servers: first checks spread over the first second, not in one 
 });
 
 test('/metrics lines and the adm view', async () => {
-  const { h } = await setup(VS(RS('198.18.1.11') + RS('198.18.1.12', '    inhibit_on_failure\n', 'HTTP_GET { url { path / } }')));
+  const { h } = await setup(VS(RS('198.18.1.11') + RS('198.18.1.12', '    inhibit_on_failure\n', 'HTTP_GET { url { path / } delay_before_retry 1 }')));
   answer.set('198.18.1.12', down('http://198.18.1.12:80/: status 500 not in 200-299'));
   await tick(1000);
   const m = h.metrics();
