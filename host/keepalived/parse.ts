@@ -229,7 +229,9 @@ function timer(n: Node, min = 0): number {
   return ms;
 }
 function addrOf(n: Node, s: string): { af: 4 | 6; addr: string } {
-  const a = parseAddr(s.replace(/^\[|\]$/g, ''));
+  // keepalived's inet_stosockaddr takes IPv6 bare ("[2001:db8::1]" is "Invalid ... - skipping" there)
+  if (s.startsWith('[')) err(n, `"${s}": keepalived takes IPv6 addresses without brackets`);
+  const a = parseAddr(s);
   if (!a) err(n, `"${s}" is not an IPv4 or IPv6 address`);
   return a!;
 }
@@ -466,7 +468,7 @@ function fwmarkFamily(n: Node): 4 | 6 {
     return v === 'inet6' ? 6 : 4;
   }
   const rs = (n.children ?? []).find((k) => k.key === 'real_server' && k.args[0]);
-  return rs && rs.args[0].replace(/^\[|\]$/g, '').includes(':') ? 6 : 4;
+  return rs && rs.args[0].includes(':') ? 6 : 4;
 }
 
 const FLAGS: Record<string, number> = { ops: 0x4, 'flag-1': 0x8, 'flag-2': 0x10, 'flag-3': 0x20, 'sh-fallback': 0x8, 'sh-port': 0x10, 'mh-fallback': 0x8, 'mh-port': 0x10 };

@@ -1,7 +1,7 @@
-// keepalived.conf → the IPVS table keepalived would have set up at start (before any check has
-// run: servers up, or down under alpha), as `ipvsadm -S -n` prints it; and FILE:LINE errors.
-// The .save files were reasoned out from keepalived/check/ipwrapper.c (init_service_rs,
-// update_quorum_state, init_service_vs) and check_data.c (defaults), not recorded.
+// keepalived.conf → the IPVS table keepalived sets up at start (before any check has run:
+// servers up, or down under alpha), as `ipvsadm -S -n` prints it, compared with what real
+// keepalived 2.2.7 did on Linux 6.1 IPVS with the same files (the kernel oracle's
+// keepalived-start case, test/golden/kernel/recorded/keepalived-start); and FILE:LINE errors.
 import { describe, expect, test } from 'vitest';
 import { readFileSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,9 +24,26 @@ async function initialTable(file: string, services?: (s: ReturnType<EngineBacken
   return formatSave(be.services());
 }
 
-describe('keepalived.conf → ipvsadm -S -n at start', () => {
+const RECORDED = join(import.meta.dirname, '..', 'golden', 'kernel', 'recorded', 'keepalived-start', 'stdout.txt');
+const CASE = join(import.meta.dirname, '..', 'golden', 'kernel', 'cases', 'keepalived-start.sh');
+
+/** The recorded table of one fixture ("=== NAME" ... "--- end"). */
+function recorded(name: string): string {
+  const m = new RegExp(String.raw`^=== ${name}\n([\s\S]*?)^--- end$`, 'm').exec(readFileSync(RECORDED, 'utf8'));
+  if (!m) throw new Error(`no recorded table for ${name}`);
+  return m[1];
+}
+
+describe('keepalived.conf → ipvsadm -S -n at start, as real keepalived on Linux 6.1 IPVS', () => {
   test.each(['sample', 'inhibit-alpha', 'group-fwmark', 'misc-include'])('%s.conf', async (name) => {
-    expect(await initialTable(`${name}.conf`)).toBe(readFileSync(join(FIX, `${name}.save`), 'utf8'));
+    expect(await initialTable(`${name}.conf`)).toBe(recorded(name));
+  });
+
+  test('the recording case embeds the fixtures as they are', () => {
+    const text = readFileSync(CASE, 'utf8');
+    const embedded = [...text.matchAll(/^cat > \$D\/(\S+) <<'KA_FIXTURE_END'\n([\s\S]*?)^KA_FIXTURE_END$/gm)];
+    expect(embedded.map((m) => m[1]).sort()).toEqual(['conf.d/a.conf', 'conf.d/b.conf', 'group-fwmark.conf', 'inhibit-alpha.conf', 'misc-include.conf', 'sample.conf']);
+    for (const [, f, body] of embedded) expect(body, f).toBe(readFileSync(join(FIX, f), 'utf8'));
   });
 
   test('thresholds (not in -S output) reach the engine', async () => {
@@ -86,6 +103,8 @@ describe('mistakes name FILE:LINE and the keyword', () => {
     [vs('  real_server 198.18.1.11 80 {\n  }\n  real_server 198.18.1.11 80 {\n  }'), /^k\.conf:5: real_server: 198\.18\.1\.11 80 is listed twice/],
     [vs('  real_server 198.18.1.300 80 {\n  }'), /^k\.conf:3: real_server: "198\.18\.1\.300" is not an IPv4 or IPv6 address$/],
     [vs('  ops'), /^k\.conf:1: virtual_server: ops \(one-packet scheduling\) needs protocol UDP$/],
+    // keepalived: "Invalid virtual server IP address/port [2001:2:0:2::1]/80 - skipping" (recorded, keepalived-misc-include.log)
+    ['virtual_server [2001:2:0:2::1] 80 {\n}\n', /^k\.conf:1: virtual_server: "\[2001:2:0:2::1\]": keepalived takes IPv6 addresses without brackets$/],
     [vs('  real_server 198.18.1.11 80 {\n    smtp_alert\n  }'), /^k\.conf:4: smtp_alert: wasmvs sends no mail/],
   ])('%#', (text, msg) => {
     expect(bad(text)).toThrow(WvsKeepalivedError);
