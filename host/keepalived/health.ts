@@ -6,8 +6,11 @@
  *
  * Semantics (ipwrapper.c):
  *  - a checker starts up, or down with `alpha`; after a failed attempt it retries `retry` times,
- *    `delay_before_retry` apart, while it is up (or has not run yet), then goes down; a success
- *    brings it up; the next attempt is `delay_loop` after the last (update_svr_checker_state);
+ *    `delay_before_retry` apart, while it is up, then goes down; a success brings it up; the next
+ *    attempt is `delay_loop` after the last (tcp_epilog, update_svr_checker_state). HTTP_GET and
+ *    SSL_GET (check_http.c epilog): a failed URL is retried every max(delay_before_retry,
+ *    delay_loop), and once it answers, all URLs are checked again delay_loop later: the checker
+ *    comes up on that second success;
  *  - a real server is alive when none of its checkers is down (num_failed_checkers == 0);
  *  - alive: in the service with its effective weight (weight, or MISC_CHECK misc_dynamic's
  *    exit code - 2); not alive: weight 0 with inhibit_on_failure, else not in the service;
@@ -71,6 +74,8 @@ export class CheckerState {
   timer?: ReturnType<typeof setTimeout>;
   running = false;
   dead = false;
+  /** HTTP_GET/SSL_GET: down after a failure; the next success only re-arms (check_http.c failed_url) */
+  failedUrl = false;
   constructor(public c: KaChecker, public rs: RsState, now: number) { this.isUp = !c.alpha; this.lastChange = now; }
 }
 
@@ -241,7 +246,14 @@ export class Health {
     const rs = c.rs;
     let next = c.c.delayLoop;
     let weightChanged = false;
-    if (r.ok) {
+    const http = c.c.kind === 'HTTP_GET' || c.c.kind === 'SSL_GET';
+    if (r.ok && http && c.failedUrl) {
+      // check_http.c epilog: the URL that failed answers again; every URL is checked anew
+      // delay_loop later, and only that success brings the checker up
+      c.failedUrl = false;
+      c.retryIt = 0;
+      this.log('debug', `${this.name(c)}: ${r.detail} (answers again; up after the next success)`);
+    } else if (r.ok) {
       c.retryIt = 0;
       if (c.c.miscDynamic && r.exitCode !== undefined) {
         // check_misc.c: exit 0 gives the configured weight, 2..255 the weight code - 2
@@ -256,7 +268,10 @@ export class Health {
       this.setUp(c, true, r, weightChanged);
     } else {
       c.failures++;
-      if ((c.isUp || !c.hasRun) && c.retryIt < c.c.retry) {
+      // retries while up (tcp_epilog, udp_epilog, dns_final); HTTP_GET/SSL_GET and MISC_CHECK also
+      // before their first run (check_http.c epilog, check_misc.c)
+      const mayRetry = c.isUp || (!c.hasRun && (http || c.c.kind === 'MISC_CHECK'));
+      if (mayRetry && c.retryIt < c.c.retry) {
         c.retryIt++;
         next = c.c.delayBeforeRetry;
         this.log('debug', `${this.name(c)}: ${r.detail} (retry ${c.retryIt} of ${c.c.retry})`);
@@ -265,6 +280,8 @@ export class Health {
         weightChanged = c.curWeight !== 0;
         c.curWeight = 0;
         this.setUp(c, false, r, weightChanged);
+        // a failed URL is tried again after max(delay_before_retry, delay_loop)
+        if (http) { c.failedUrl = true; next = Math.max(c.c.delayBeforeRetry, c.c.delayLoop); }
       }
     }
     c.hasRun = true;

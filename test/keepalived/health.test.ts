@@ -4,6 +4,9 @@
 // the first checks' jitter. The checkers are replaced by scripted answers (their own tests are
 // checks.test.ts); the table is read back as `ipvsadm -L -n` would print it.
 import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { loadEngine } from '../../host/engine-node.ts';
 import { EngineBackend } from '../../host/control/backend.ts';
 import { formatSave } from '../../host/rules/format.ts';
@@ -230,4 +233,45 @@ test('/metrics lines and the adm view', async () => {
   expect(t).toContain('  -> 198.18.1.12:80  FAILED  weight 3  inhibit_on_failure\n');
   expect(t).toMatch(/HTTP_GET   DOWN  last fail 0\.0s ago  changed 0\.0s ago  runs 2 failures 2  http:\/\/198\.18\.1\.12:80\/: status 500 not in 200-299\n/);
   h.stop();
+});
+
+describe('against real keepalived 2.2.7 on Linux 6.1 (kernel oracle case keepalived-checks)', () => {
+  // The recording: HTTP_GET's server killed at ~4 s, started again at ~10 s; quorum 2, a sorry
+  // server, inhibit_on_failure on the TCP_CHECK'd one. Replayed here in fake time with the same
+  // file and the same events, started when keepalived's table appeared: the same tables in the
+  // same order, each within a second of keepalived's (HTTP_GET's recovery takes two successes,
+  // delay_loop apart, there and here).
+  const dir = join(import.meta.dirname, '..', 'golden', 'kernel');
+  const rec = readFileSync(join(dir, 'recorded', 'keepalived-checks', 'stdout.txt'), 'utf8');
+  const tables = [...rec.matchAll(/^t=(\d+) (-A .*)$/gm)].map((m) => ({ t: Number(m[1]), table: m[2] }));
+  const events = [...rec.matchAll(/^t=(\d+) event: (.*)$/gm)].map((m) => Number(m[1]));
+  const conf = /<<'KA_CONF_END'\n([\s\S]*?)^KA_CONF_END$/m.exec(readFileSync(join(dir, 'cases', 'keepalived-checks.sh'), 'utf8'))![1]
+    .replace('2f28ca4c3b8b2d0b8ba7a3ab3e3e2f3c', createHash('md5').update('ok\n').digest('hex'));
+
+  test('the same tables in the same order, each within 1 s', async () => {
+    expect(tables.length).toBe(3);
+    expect(events.length).toBe(2);
+    const t0 = Date.now();
+    const http = (async (_c, rs) => {
+      const t = Date.now() - t0;
+      return rs.addr === '198.18.1.2' && t >= events[0] && t < events[1] ? { ok: false, detail: 'ECONNREFUSED' } : { ok: true, detail: 'ok' };
+    }) as CheckFn;
+    const e = await loadEngine({ connMax: 1024, slots: 8 });
+    const be = new EngineBackend(e);
+    // started when keepalived's table appeared, first attempts ~1 s later as keepalived's (BOOTSTRAP_DELAY)
+    const h = new Health(be, { checks: { TCP_CHECK: http, HTTP_GET: http }, runScript: () => {}, random: () => 0.999 });
+    await tick(tables[0].t);
+    h.start(parseKeepalived(conf, 'keepalived-checks.sh'));
+    const ours: { t: number; table: string }[] = [];
+    const now = () => formatSave(be.services()).trimEnd().split('\n').join(' | ');
+    for (let t = tables[0].t; t <= 20000; t += 50) {
+      const cur = now();
+      if (ours.at(-1)?.table !== cur) ours.push({ t, table: cur });
+      await tick(50);
+    }
+    h.stop();
+    expect(ours.map((x) => x.table)).toEqual(tables.map((x) => x.table));
+    console.log(`[keepalived-checks] table changes, ours vs keepalived (ms): ${ours.map((x, i) => `${x.t}/${tables[i].t}`).join(' ')}`);
+    ours.slice(1).forEach((x, i) => expect(Math.abs(x.t - tables[i + 1].t), `change ${i + 1}: ours ${x.t} ms, keepalived ${tables[i + 1].t} ms`).toBeLessThanOrEqual(1000));
+  });
 });
