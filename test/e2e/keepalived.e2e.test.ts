@@ -235,7 +235,7 @@ describe.skipIf(skip !== null)('wasmvs run --keepalived (NAT lab, root)', () => 
     expect(m.body).toContain(`wasmvs_check_up{vs="TCP ${LAB_VIP}:8080",rs="198.18.1.12:8080",check="HTTP_GET",index="0"} 0\n`);
     expect(m.body).toContain(`wasmvs_check_up{vs="TCP ${LAB_VIP}:8080",rs="198.18.1.13:8080",check="HTTP_GET",index="0"} 0\n`);
     await ctl(0, 'open'); await ctl(1, 'body ok rs2'); await ctl(2, 'status 200');
-    await waitFor('all back', () => dests(8080).join(',') === '198.18.1.11:8080 1,198.18.1.12:8080 1,198.18.1.13:8080 1', 3000);
+    await waitFor('all back (HTTP_GET: two successes, delay_loop apart)', () => dests(8080).join(',') === '198.18.1.11:8080 1,198.18.1.12:8080 1,198.18.1.13:8080 1', 5000);
     expect(await client.http(30, 8080)).toMatchObject({ errors: 0, names: { rs1: 10, rs2: 10, rs3: 10 } });
   }, 30_000);
 
