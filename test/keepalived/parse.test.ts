@@ -121,6 +121,19 @@ describe('mistakes name FILE:LINE and the keyword', () => {
     } finally { rmSync(d, { recursive: true, force: true }); }
   });
 
+  test('include inside a block splices its lines there (real servers kept in their own files)', () => {
+    const files: Record<string, string> = {
+      '/etc/ka/main.conf': 'virtual_server 198.18.2.1 80 {\n  protocol TCP\n  include rs/rs1.conf\n}\n',
+      '/etc/ka/rs/rs1.conf': '\nreal_server 198.18.1.11 80 {\n  weight 2\n  frob\n}\n',
+    };
+    const read = (f: string) => { if (!(f in files)) throw Object.assign(new Error('x'), { code: 'ENOENT' }); return files[f]; };
+    expect(() => parseKeepalived(files['/etc/ka/main.conf'], '/etc/ka/main.conf', read)).toThrow(/^\/etc\/ka\/rs\/rs1\.conf:4: frob: not a real_server keyword/);
+    files['/etc/ka/rs/rs1.conf'] = files['/etc/ka/rs/rs1.conf'].replace('  frob\n', '');
+    const cfg = parseKeepalived(files['/etc/ka/main.conf'], '/etc/ka/main.conf', read);
+    expect(cfg.virtualServers[0].realServers.map((r) => [r.addr, r.port, r.weight, r.where])).toEqual([['198.18.1.11', 80, 2, { file: '/etc/ka/rs/rs1.conf', line: 2 }]]);
+    expect(cfg.files).toEqual(['/etc/ka/main.conf', '/etc/ka/rs/rs1.conf']);
+  });
+
   test('DR and TUN real servers are refused on a TUN director, naming the line', () => {
     const cfg = loadKeepalived(join(FIX, 'group-fwmark.conf'));
     expect(linkProblem(cfg, 'ip')).toMatch(/group-fwmark\.conf:28: 198\.18\.1\.21: lvs_method DR is not supported by the TUN director \(NAT only; DR and TUN need wasmvs run --mode tap\)$/);
