@@ -13,7 +13,7 @@ import { runAdm, type AdmBackend } from '../rules/adm.ts';
 import { parseArgs } from '../rules/parse.ts';
 import { WvsError } from '../errors.ts';
 import { formatSysctl, parseSysctlArg } from '../rules/sysctl.ts';
-import { admRequest, sysctlRequest, socketPath, WvsConnectionClosedError, WvsNoDirectorError, type StdoutSink } from './client.ts';
+import { admRequest, controlRequest, sysctlRequest, socketPath, WvsConnectionClosedError, WvsNoDirectorError, type StdoutSink } from './client.ts';
 import { MAX_BODY } from './server.ts';
 
 /** ipvsadm's fail(2, ...) when ipvs_init() fails */
@@ -74,6 +74,8 @@ export async function admMain(argv: readonly string[], io: AdmIo = {}): Promise<
   const prog = io.prog ?? 'ipvsadm';
   if (error) return { stdout: '', stderr: `${prog}: ${error}\n`, rc: RC_NO_DIRECTOR };
   if (rest.some((a) => a === '--sysctl' || a.startsWith('--sysctl='))) return sysctlMain(socketPath(socket), rest, prog);
+  // wasmvs's own: the keepalived health checks of `wasmvs run --keepalived` (not ipvsadm options)
+  if (rest.length === 1 && (rest[0] === '--checks' || rest[0] === '--reload')) return checksRequest(socketPath(socket), rest[0]);
   let cmd: string | undefined;
   try { cmd = parseArgs(rest, { prog }).cmd; } catch { /* the director prints the usage error */ }
   // -h needs no director (ipvsadm's does, but there is no kernel module to load here)
@@ -95,6 +97,20 @@ export async function admMain(argv: readonly string[], io: AdmIo = {}): Promise<
       return { stdout: '', stderr: `Can't initialize ipvs: ${e.message}\n${hint}\n`, rc: RC_NO_DIRECTOR };
     }
     if (e instanceof WvsConnectionClosedError) return { stdout: '', stderr: `${prog}: ${e.message}\n`, rc: RC_NO_DIRECTOR };
+    throw e;
+  }
+}
+
+/** --checks: GET /v1/checks (the checkers' state); --reload: POST /v1/reload (re-read the keepalived file). */
+async function checksRequest(path: string, what: '--checks' | '--reload'): Promise<{ stdout: string; stderr: string; rc: number }> {
+  try {
+    const r = what === '--checks' ? await controlRequest(path, 'GET', '/v1/checks') : await controlRequest(path, 'POST', '/v1/reload', '{}');
+    if (r.status === 404) return { stdout: '', stderr: `wasmvs adm ${what}: the director on ${path} runs no health checks (start it with wasmvs run --keepalived FILE)\n`, rc: 1 };
+    if (what === '--checks') return r.status === 200 ? { stdout: r.body, stderr: '', rc: 0 } : { stdout: '', stderr: r.body, rc: 1 };
+    const v = JSON.parse(r.body);
+    return r.status === 200 ? { stdout: `${v.message}\n`, stderr: '', rc: 0 } : { stdout: '', stderr: `${v.message ?? v.error?.message ?? r.body}\n`, rc: 1 };
+  } catch (e) {
+    if (e instanceof WvsNoDirectorError) return { stdout: '', stderr: `${e.message}\n`, rc: RC_NO_DIRECTOR };
     throw e;
   }
 }

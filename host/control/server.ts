@@ -47,12 +47,15 @@ export const IDLE_MS = 10_000;
 export const STREAM_TYPE = 'application/x-ndjson';
 
 /** The Prometheus text for an engine (the socket's GET /metrics and `wasmvs run --metrics`). */
-export function metricsText(engine: Engine, backend: EngineBackend): string {
+export function metricsText(engine: Engine, backend: EngineBackend, checks?: ChecksHook): string {
   return formatMetrics({
     services: backend.services(), totals: backend.totals(), counters: engine.counters(),
     conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()),
-  });
+  }) + (checks?.metrics() ?? '');
 }
+
+/** Health checks of `wasmvs run --keepalived` (host/keepalived/daemon.ts): GET /v1/checks, POST /v1/reload, /metrics. */
+export interface ChecksHook { text(): string; metrics(): string; reload(): { ok: boolean; message: string } }
 const MAX_ARGS = 4096;
 /** -R lines applied between two turns of the event loop (forwarding, timers, other requests). */
 export const RESTORE_CHUNK = 512;
@@ -72,6 +75,8 @@ export interface ControlServerOptions {
   /** connections at once (default MAX_CONNS) and the idle timeout in ms (default IDLE_MS) */
   maxConns?: number;
   idleMs?: number;
+  /** keepalived health checks (wasmvs run --keepalived) */
+  checks?: ChecksHook;
 }
 
 export interface ControlServer {
@@ -229,7 +234,7 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
       GET: () => json({ ...backend.totals(), counters: engine.counters(), conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()) }),
     },
     '/v1/version': { GET: () => json({ ipvs: IPVS_VERSION, ...backend.info() }) },
-    '/metrics': { GET: () => ({ type: METRICS_TYPE, body: metricsText(engine, backend) }) },
+    '/metrics': { GET: () => ({ type: METRICS_TYPE, body: metricsText(engine, backend, opts.checks) }) },
     // net.ipv4.vs.*: GET lists (?name=NAME reads one), POST {"name", "value"} writes one
     '/v1/sysctl': {
       GET: (req) => {
@@ -242,6 +247,11 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
       },
     },
   };
+  const checks = opts.checks;
+  if (checks) {
+    routes['/v1/checks'] = { GET: () => ({ type: 'text/plain; charset=utf-8', body: checks.text() }) };
+    routes['/v1/reload'] = { POST: async () => { const r = await serial(async () => checks.reload()); return { status: r.ok ? 200 : 422, ...json(r) }; } };
+  }
 
   const server = createServer((req, res) => { void handle(req, res); });
   const log = opts.log ?? ((level: string, msg: string) => process.stderr.write(`wasmvs: ${level}: ${msg}\n`));

@@ -1,7 +1,7 @@
 /*
  * host/director/run.ts - `wasmvs run`: the director on a TUN or TAP device until SIGINT/SIGTERM.
  *
- *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--vip-routes|--no-vip-routes] [--offload|--no-offload]
+ *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--keepalived FILE] [--vip-routes|--no-vip-routes] [--offload|--no-offload]
  *              [--rs-net CIDR... --rs-dev IF [--rs-table N]] [--no-local-answers]
  *              [--link-mac MAC] [--link-addr ADDR[/PLEN]]... [--gateway ADDR]... [--bridge BR] [--tunnel-mtu N]
  *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
@@ -20,12 +20,17 @@ import { Director, parseLinkAddr, splitLinkAddrs, type DirectorOptions, type Log
 import { readSysctl } from './sys.ts';
 import { checkLimit } from '../engine.ts';
 import { estimationOn, parseSysctlArg } from '../rules/sysctl.ts';
+import { KeepalivedDaemon, loadChecked } from '../keepalived/daemon.ts';
+import type { KaConfig } from '../keepalived/parse.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
   --dev NAME            TUN/TAP interface to create (default wvs0)
   --mode tun|tap        tun (default): IP frames, NAT (-m) and FULLNAT (--fullnat); tap: Ethernet frames, the engine is a
                         host on the link (ARP/ND for its VIPs and local addresses): DR (-g), tunnels (-i), NAT, FULLNAT
   --rules FILE          rules in ipvsadm-save format (-A/-a lines), applied at start
+  --keepalived FILE     keepalived.conf: its virtual_server blocks become services, its checkers
+                        (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, DNS_CHECK) run and set
+                        the real servers' weights; SIGHUP or "wasmvs adm --reload" re-reads it (docs/keepalived.md)
   --vip-routes          tun: add "ip route VIP/32 dev NAME" for each VIP and each FULLNAT local address
                         (-P ... -z LADDR lines), removed at exit (default)
   --no-vip-routes       tun: leave routing to you
@@ -65,7 +70,7 @@ Stops on SIGINT/SIGTERM: closes the device, removes its routes, prints the final
 export class RunUsageError extends Error { readonly code = 'WVS_ERR_USAGE'; }
 
 /** argv → options (pure; throws RunUsageError). */
-type RunArgs = DirectorOptions & { help?: boolean; socket?: string | false; metrics?: { host: string; port: number } };
+type RunArgs = DirectorOptions & { help?: boolean; socket?: string | false; metrics?: { host: string; port: number }; keepalived?: string };
 export function parseRunArgs(argv: readonly string[]): RunArgs {
   const o: RunArgs = {};
   const num = (flag: string, v: string | undefined, min: number): number => {
@@ -109,6 +114,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--bridge': { const v = next(); if (!v || v.length > 15) throw new RunUsageError('--bridge needs an interface name of 1..15 characters'); o.bridge = v; break; }
       case '--tunnel-mtu': o.tunnelMtu = num(a, next(), 576); break;
       case '--rules': { const v = next(); if (!v) throw new RunUsageError('--rules needs a file'); o.rulesFile = v; break; }
+      case '--keepalived': { const v = next(); if (!v) throw new RunUsageError('--keepalived needs a file'); o.keepalived = v; break; }
       case '--vip-routes': o.vipRoutes = true; break;
       case '--rs-net': {
         const v = next();
@@ -202,37 +208,51 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (o.help) { process.stdout.write(RUN_USAGE + '\n'); return 0; }
+  // the keepalived file is checked before the device exists: a mistake names FILE:LINE and nothing is set up
+  const kaLink = o.mode === 'tap' ? 'ethernet' as const : 'ip' as const;
+  let kaCfg: KaConfig | undefined;
+  if (o.keepalived) {
+    try { kaCfg = loadChecked(o.keepalived, kaLink); } catch (e: any) { process.stderr.write(`wasmvs run: ${e?.message ?? e}\n`); return 1; }
+  }
   let d: Director;
   try { d = await Director.start(o); } catch (e: any) {
     process.stderr.write(`wasmvs run: ${e?.message ?? e}\n`);
     return 1;
   }
   checkHost(d);
+  // VIP and laddr routes follow every change made through the backend (`wasmvs adm`
+  // -A/-E/-D/-C/-R/-P/-Q, keepalived's checkers and reloads), synced once after a request (a
+  // restore of many lines syncs once)
+  let pending = false;
+  const onChange = () => { if (!pending) { pending = true; setImmediate(() => { pending = false; d.syncRoutes(); }); } };
+  const backend = new EngineBackend(d.engine, {
+    onChange,
+    onLimit: (text) => d.log('warn', text),   // "dest table full (4096 dests; raise --dest-max)"
+  });
+  // keepalived's checkers change the table through the same calls as `wasmvs adm`, between batches
+  let ka: KeepalivedDaemon | undefined;
+  if (kaCfg) {
+    ka = new KeepalivedDaemon(o.keepalived!, kaCfg, backend, { log: (l, m) => d.log(l, m), link: kaLink });
+    ka.start();
+  }
+  const checks = ka && { text: () => ka.health.text(), metrics: () => ka.health.metrics(), reload: () => ka.reload() };
+  const onHup = () => { ka?.reload(); };
+  if (ka) process.on('SIGHUP', onHup);
   // `wasmvs adm` talks to this process over a Unix socket; requests run between batches
   let ctl: Awaited<ReturnType<typeof startControlServer>> | undefined;
   if (o.socket !== false) {
-    // a FULLNAT local address added later with `wasmvs adm -P` gets its route like the ones in the rules file
-    // VIP and laddr routes follow every change made with `wasmvs adm` (-A/-E/-D/-C/-R/-P/-Q),
-    // synced once after the request (a restore of many lines syncs once)
-    let pending = false;
-    const onChange = () => { if (!pending) { pending = true; setImmediate(() => { pending = false; d.syncRoutes(); }); } };
-    const backend = new EngineBackend(d.engine, {
-      onChange,
-      onLimit: (text) => d.log('warn', text),   // "dest table full (4096 dests; raise --dest-max)"
-    });
-    try { ctl = await startControlServer(d.engine, { path: o.socket, backend, log: (lvl, m) => d.log(lvl, m) }); d.log('info', `control socket ${ctl.path}: wasmvs adm -L -n${ctl.path === DEFAULT_SOCKET ? '' : ` --socket ${ctl.path}`} (npx wasmvs adm / npx wasmvsadm outside a global install)`); } catch (e: any) {
+    try { ctl = await startControlServer(d.engine, { path: o.socket, backend, checks, log: (lvl, m) => d.log(lvl, m) }); d.log('info', `control socket ${ctl.path}: wasmvs adm -L -n${ctl.path === DEFAULT_SOCKET ? '' : ` --socket ${ctl.path}`} (npx wasmvs adm / npx wasmvsadm outside a global install)`); } catch (e: any) {
       d.log('error', `control socket: ${e?.message ?? e}`);
-      d.stop();
+      ka?.stop(); d.stop();
       return 1;
     }
   }
   // Prometheus scrape endpoint (loopback unless told otherwise); the same text as the socket's /metrics
   let metrics: Server | undefined;
   if (o.metrics) {
-    const backend = ctl?.backend ?? new EngineBackend(d.engine);
     metrics = createServer((req, res) => {
       if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') { res.writeHead(404).end(); return; }
-      res.writeHead(200, { 'content-type': METRICS_TYPE }).end(metricsText(d.engine, backend));
+      res.writeHead(200, { 'content-type': METRICS_TYPE }).end(metricsText(d.engine, backend, checks));
     });
     const m = o.metrics;
     try {
@@ -240,7 +260,7 @@ export async function main(argv: string[]): Promise<number> {
       d.log('info', `metrics on http://${m.host.includes(':') ? `[${m.host}]` : m.host}:${m.port}/metrics`);
     } catch (e: any) {
       d.log('error', `--metrics ${m.host}:${m.port}: ${e?.code ?? e?.message ?? e}`);
-      await ctl?.close(); d.stop();
+      await ctl?.close(); ka?.stop(); d.stop();
       return 1;
     }
   }
@@ -251,7 +271,9 @@ export async function main(argv: string[]): Promise<number> {
     const onSignal = async (sig: NodeJS.Signals) => {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onHup);
       d.log('info', `${sig}: stopping`);
+      ka?.stop();
       clearInterval(est);
       metrics?.close();
       await ctl?.close();
