@@ -334,6 +334,14 @@ export class Director {
         `their packets are dropped (drop_method_unsupported_on_link): give the outer source with --tunnel-src ADDR`);
     }
     if (want.ipv4 === this.tunnelSrc.ipv4 && want.ipv6 === this.tunnelSrc.ipv6) return;
+    // the outer IPv4 packet comes back in through the TUN with a source of this host: the kernel
+    // drops such a packet as a martian (fib_validate_source) unless the device has accept_local,
+    // and its reverse path (a local route) is not the TUN: no strict rp_filter on it
+    if (want.ipv4 && !this.tunnelSrc.ipv4) {
+      for (const [k, v] of [['accept_local', '1'], ['rp_filter', '0']]) {
+        try { sysctl(this.opts.netns, `net.ipv4.conf.${this.devName}.${k}`, v); } catch (e) { this.log('warn', `IPv4 tunnels: ${(e as Error).message}`); }
+      }
+    }
     this.engine.setTunnelSource(want);
     this.tunnelSrc = want;
     this.log('info', `tunnel source ${[want.ipv4, want.ipv6].filter(Boolean).join(' ') || 'none'}`);
