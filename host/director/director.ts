@@ -342,6 +342,13 @@ export class Director {
         try { sysctl(this.opts.netns, `net.ipv4.conf.${this.devName}.${k}`, v); } catch (e) { this.log('warn', `IPv4 tunnels: ${(e as Error).message}`); }
       }
     }
+    // IPv6 is off on the device (openDevice); the outer IPv6 packets must be taken from it: on,
+    // but with no address of its own (addr_gen_mode 1: no link-local, no DAD, no solicitations)
+    if (want.ipv6 && !this.tunnelSrc.ipv6) {
+      for (const [k, v] of [['addr_gen_mode', '1'], ['accept_dad', '0'], ['router_solicitations', '0'], ['disable_ipv6', '0']]) {
+        try { sysctl(this.opts.netns, `net.ipv6.conf.${this.devName}.${k}`, v); } catch (e) { this.log('warn', `IPv6 tunnels: ${(e as Error).message}`); }
+      }
+    }
     this.engine.setTunnelSource(want);
     this.tunnelSrc = want;
     this.log('info', `tunnel source ${[want.ipv4, want.ipv6].filter(Boolean).join(' ') || 'none'}`);

@@ -22,17 +22,20 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Director } from '../../host/director/director.ts';
-import { Lab, LabClient, LAB_BRIDGE, LAB_ROUTER, LAB_VIP } from '../../host/director/lab.ts';
+import { Lab, LabClient, LAB_BRIDGE, LAB_ROUTER, LAB_ROUTER6, LAB_VIP, LAB_VIP6 } from '../../host/director/lab.ts';
 import { labSkipReason } from './env.ts';
 
 const KO_BUILD = process.env.KO_BUILD ?? join(process.env.TMPDIR ?? '/tmp', 'kernel-oracle-build');
 const KVER = (() => { try { return readFileSync(join(KO_BUILD, 'kver'), 'utf8').trim(); } catch { return ''; } })();
 const MODDIR = `/lib/modules/${KVER}/kernel`;
 const GUEST_MODULES = ['net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net', 'net/ipv4/tunnel4', 'net/ipv4/ip_tunnel',
-  'net/ipv4/ipip', 'net/ipv4/gre', 'net/ipv4/ip_gre'];
+  'net/ipv4/ipip', 'net/ipv4/gre', 'net/ipv4/ip_gre', 'net/ipv6/tunnel6', 'net/ipv6/ip6_tunnel'];
 const GUEST_MAC = '52:54:00:12:18:21';
 const IPIP = ['198.18.1.11', '198.18.1.12', '198.18.1.13'];
 const GRE = ['198.18.1.31', '198.18.1.32', '198.18.1.33'];
+/** 4in6: IPv4 inside, IPv6 outside (ip6tnl devices t46_1..3, mode ipip6, one per local address) */
+const T46 = ['2001:2:0:1::21', '2001:2:0:1::22', '2001:2:0:1::23'];
+const DEVS = ['tunl0', 'gre0', 't46_1', 't46_2', 't46_3'];
 /** TCG: KVM is exposed here but the guest hangs at boot with it (../shared/kernel-oracle/README.md, Boot time) */
 const ACCEL = process.env.KO_ACCEL ?? 'tcg';
 
@@ -56,8 +59,11 @@ function guestScript(): string {
   return `
 M=${MODDIR}
 for k in ${GUEST_MODULES.join(' ')}; do insmod $M/$k.ko || echo "insmod $k failed"; done
+for k in all default eth0; do sysctl -qw net.ipv6.conf.$k.accept_dad=0; sysctl -qw net.ipv6.conf.$k.accept_ra=0; done
 ip link set eth0 up
 ${[...IPIP, ...GRE].map((a) => `ip addr add ${a}/24 dev eth0`).join('\n')}
+${T46.map((a) => `ip -6 addr add ${a}/64 dev eth0 nodad`).join('\n')}
+${T46.map((a, i) => `ip link add t46_${i + 1} type ip6tnl mode ipip6 remote any local ${a}\nip link set t46_${i + 1} up`).join('\n')}
 ip route add default via ${LAB_ROUTER}
 ip link set tunl0 up
 ip link set gre0 up
@@ -68,12 +74,13 @@ mkdir -p /www/cgi-bin && echo guest > /www/index.html
 printf '#!/bin/sh\\necho "Content-Type: text/plain"\\necho\\nhead -c "$CONTENT_LENGTH" | md5sum\\n' > /www/cgi-bin/md5 && chmod +x /www/cgi-bin/md5
 busybox httpd -p ${LAB_VIP}:80 -h /www
 busybox httpd -p ${LAB_VIP}:82 -h /www
+busybox httpd -p ${LAB_VIP}:91 -h /www
 echo ready > ready
 i=0
 while [ ! -e stop ] && [ $i -lt 3000 ]; do
   if [ -e dump ]; then
     rm -f dump
-    for d in tunl0 gre0; do
+    for d in ${DEVS.join(' ')}; do
       s=/sys/class/net/$d/statistics
       read p < $s/rx_packets; read b < $s/rx_bytes; read e < $s/rx_errors
       echo "$d $p $b $e"
@@ -115,9 +122,10 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
 
   beforeAll(async () => {
     // the lab's router, LAN bridge and client; the VM is the real server
-    lab = await Lab.create({ tag: 'e2e-qd', forward: 'dr', rsCount: 0 });
+    lab = await Lab.create({ tag: 'e2e-qd', forward: 'dr', rsCount: 0, ipv6: true });
     // the VIP goes into the TUN (the director routes it there), not onto the LAN as for a TAP engine
     execFileSync('ip', ['-n', lab.ns.dir, 'route', 'del', `${LAB_VIP}/32`, 'dev', LAB_BRIDGE]);
+    execFileSync('ip', ['-n', lab.ns.dir, '-6', 'route', 'del', `${LAB_VIP6}/128`, 'dev', LAB_BRIDGE]);
     // the guest answers from the VIP on the LAN, whose route here is the TUN: no reverse-path filter
     for (const k of ['all', 'default', LAB_BRIDGE]) execFileSync('ip', ['netns', 'exec', lab.ns.dir, 'sysctl', '-qw', `net.ipv4.conf.${k}.rp_filter=0`]);
     run = mkdtempSync(join(tmpdir(), 'wvs-qemu-'));
@@ -149,7 +157,8 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
     dir = await Director.start({
       mode: 'tun', netns: lab.ns.dir, dev: `wvtd${process.pid % 100000}`, tickMs: 100, logLevel: 'info', log: (l) => logs.push(l),
       rulesText: `-A -t ${LAB_VIP}:80 -s rr\n${IPIP.map((a) => `-a -t ${LAB_VIP}:80 -r ${a}:80 -i -w 1`).join('\n')}\n` +
-        `-A -t ${LAB_VIP}:82 -s rr\n${GRE.map((a) => `-a -t ${LAB_VIP}:82 -r ${a}:82 -i --tun-type gre -w 1`).join('\n')}\n`,
+        `-A -t ${LAB_VIP}:82 -s rr\n${GRE.map((a) => `-a -t ${LAB_VIP}:82 -r ${a}:82 -i --tun-type gre -w 1`).join('\n')}\n` +
+        `-A -t ${LAB_VIP}:91 -s rr\n${T46.map((a) => `-a -t ${LAB_VIP}:91 -r [${a}]:91 -i -w 1`).join('\n')}\n`,
     });
     client = await lab.client();
   }, 150_000);
@@ -166,15 +175,15 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
     if (run) rmSync(run, { recursive: true, force: true });
   }, 30_000);
 
-  test('the director took its tunnel source from the route to the real servers (198.18.1.1 on the LAN), with offloads on, and warned about nothing', () => {
+  test('the director took its tunnel sources from the routes to the real servers (198.18.1.1, 2001:2:0:1::1 on the LAN), with offloads on, and warned about nothing', () => {
     expect(dir.opts.offload).toBe(true);
-    expect(dir.tunnelSrc).toEqual({ ipv4: LAB_ROUTER });
-    expect(logs.filter((l) => /tunnel source/.test(l))).toEqual([`wasmvs: tunnel source ${LAB_ROUTER}`]);
+    expect(dir.tunnelSrc).toEqual({ ipv4: LAB_ROUTER, ipv6: LAB_ROUTER6 });
+    expect(logs.filter((l) => /tunnel source/.test(l))).toEqual([`wasmvs: tunnel source ${LAB_ROUTER} ${LAB_ROUTER6}`]);
     expect(logs.filter((l) => / warn|drop_method_unsupported_on_link|cannot carry/.test(l))).toEqual([]);
   });
 
-  for (const [name, port, addrs, dev] of [['IPIP', 80, IPIP, 'tunl0'], ['GRE', 82, GRE, 'gre0']] as const) {
-    test(`${name}: 100 HTTP requests split 34/33/33 over the three dests (rr), answered by the guest directly; decapsulated by its ${dev}`, async () => {
+  for (const [name, port, addrs, devs] of [['IPIP', 80, IPIP, ['tunl0']], ['GRE', 82, GRE, ['gre0']], ['4in6 (IPv6 outer)', 91, T46, ['t46_1', 't46_2', 't46_3']]] as const) {
+    test(`${name}: 100 HTTP requests split 34/33/33 over the three dests (rr), answered by the guest directly; decapsulated by its ${devs.join(', ')}`, async () => {
       const g0 = await guestStats();
       const c0 = dir.engine.counters();
       const r = await client.call('http', { n: 100, port, lports: Array.from({ length: 100 }, (_, i) => 25_000 + port * 100 + i), timeoutMs: 3_000 });
@@ -188,9 +197,10 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
         // listed newest first (the kernel's list_add_rcu at the head), rr's first pick: the newest
         [...addrs].reverse().map((a, i) => [a, 'Tunnel', i === 0 ? 34 : 33, 0]));
       expect(c1.drop_method_unsupported_on_link).toBe(0n);
-      expect(g1[dev].packets - g0[dev].packets).toBeGreaterThanOrEqual(300);
-      expect(g1[dev].errors - g0[dev].errors).toBe(0);
-      for (const other of ['tunl0', 'gre0'].filter((d) => d !== dev)) expect(g1[other].packets - g0[other].packets, other).toBe(0);
+      // every request's SYN, ACK, request and FIN at least, all through this kind's devices
+      expect(devs.reduce((n, d) => n + g1[d].packets - g0[d].packets, 0)).toBeGreaterThanOrEqual(300);
+      for (const d of DEVS) expect(g1[d].errors - g0[d].errors, `${d} rx_errors`).toBe(0);
+      for (const other of DEVS.filter((d) => !(devs as readonly string[]).includes(d))) expect(g1[other].packets - g0[other].packets, other).toBe(0);
     }, 120_000);
   }
 
