@@ -149,6 +149,8 @@ export class Director {
   tunnelSrc: { ipv4?: string; ipv6?: string } = {};
   /** TUN: tunnel source / route warnings already given (one each) */
   private warnedTunnel = new Set<string>();
+  /** TUN: `ip route get RIP` per tunnel real server, asked once while it is configured (not at every weight change) */
+  private tunnelRoutes = new Map<string, { dev?: string; prefsrc?: string } | undefined>();
   private methodDrops = 0n;
   private methodWarnAt = 0;
   private stopped = false;
@@ -310,12 +312,17 @@ export class Director {
   private syncTunnelSource(svcs: ReturnType<Engine['services']>): void {
     const rips = new Map<string, 4 | 6>();
     for (const s of svcs) for (const d of s.dests) if (d.fwd === 'Tunnel') rips.set(d.addr, d.af === 6 ? 6 : 4);
+    for (const r of this.tunnelRoutes.keys()) if (!rips.has(r)) this.tunnelRoutes.delete(r);
     const want: { ipv4?: string; ipv6?: string } = { ...this.tunnelSrcGiven };
     const warnOnce = (k: string, msg: string) => { if (!this.warnedTunnel.has(k)) { this.warnedTunnel.add(k); this.log('warn', msg); } };
     for (const [rip, af] of rips) {
       const k = af === 4 ? 'ipv4' : 'ipv6';
-      let route: { dev?: string; prefsrc?: string } | undefined;
-      try { route = JSON.parse(ip(this.opts.netns, '-j', af === 6 ? '-6' : '-4', 'route', 'get', rip))[0]; } catch { route = undefined; }
+      if (!this.tunnelRoutes.has(rip)) {
+        let r: { dev?: string; prefsrc?: string } | undefined;
+        try { r = JSON.parse(ip(this.opts.netns, '-j', af === 6 ? '-6' : '-4', 'route', 'get', rip))[0]; } catch { r = undefined; }
+        this.tunnelRoutes.set(rip, r);
+      }
+      const route = this.tunnelRoutes.get(rip);
       if (route?.dev === this.devName) {
         warnOnce(`loop ${rip}`, `tunnel real server ${rip}: the route to it goes into ${this.devName} (ip route get ${rip}); ` +
           'the outer packets would come back into the director: route the real server via the interface it is behind');
