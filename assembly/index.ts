@@ -268,6 +268,7 @@ export function schedName(id: u32): string { return sName(id); }
 /**
  * The director's MAC (6 bytes at CTL_ADDR1) and its IPv4 / IPv6 address on the link (CTL_ADDR0;
  * af) with the link's prefix length (IPv4 0..32, IPv6 0..128; 0: every destination is on-link).
+ * On a TUN only the addresses count: the tunnels' outer source (Engine.setTunnelSource).
  */
 export function setLink(af: u8, plen: u32): i32 {
   if (af == 4 && plen > 32 || af == 6 && plen > 128) return D.E_INVAL;

@@ -509,6 +509,19 @@ export class Engine {
       this.ex.setGateway(af);
     }
   }
+  /**
+   * TUN (routedLink): the tunnels' outer source per family, the address the host's route toward
+   * the real servers takes (the kernel's saddr of __ip_vs_get_out_rt); none: that family's tunnel
+   * conns are dropped (drop_method_unsupported_on_link). Kept where setLink keeps the link's own.
+   */
+  setTunnelSource(s: { ipv4?: string; ipv6?: string }): void {
+    for (const [a, want] of [[s.ipv4, 4], [s.ipv6, 6]] as const) {
+      const af = this.putAddr(this.c.CTL_ADDR0, a ?? (want === 4 ? '0.0.0.0' : '::'));
+      if (af !== want) this.fail('set_tunnel_source', -22, a ?? '');
+      this.u8.fill(0, this.base.ctl + this.c.CTL_ADDR1, this.base.ctl + this.c.CTL_ADDR1 + 6);
+      this.ex.setLink(af, 0);
+    }
+  }
   /** Path MTU toward the real servers (tunnel PMTU; default 1500). */
   setTunnelMtu(mtu: number): void {
     const rc = this.ex.setTunnelMtu(mtu);

@@ -3,7 +3,8 @@
 // destination MAC: the real server's, found by the neighbour layer (neigh.ts). The real server
 // owns the VIP on a non-ARPing interface and answers the client directly.
 import { NF_STOLEN, NF_DROP, V_XMIT, AF_INET, SET_ROUTED_LINK, CNT_METHOD_UNSUPPORTED } from "../defs";
-import { CTL, CTL_FLAGS, connPtr, CONN_DADDR, linkType } from "../layout";
+import { CTL, CTL_FLAGS, CTL_LINK_IP4, CTL_LINK_IP6, connPtr, CONN_DADDR, linkType } from "../layout";
+import { addrIsZero } from "../packet/bytes";
 import { pL3, pLen, pAf, pL2Len } from "../packet/iph";
 import { setVerdict, setIpvsProperty, setDrop } from "../pkt";
 import { decrementTtl } from "./nat";
@@ -27,18 +28,23 @@ export function forwardTtl(): bool {
 /**
  * A link whose output the host's routing takes back (a TUN: SET_ROUTED_LINK) cannot carry DR
  * (no MAC to rewrite: the host would route the unchanged packet, still for the VIP, straight
- * back in until its TTL runs out) nor tunnels (no address of ours on it for the outer source).
- * Such a conn's packets are dropped and counted; the director warns about the dest.
+ * back in until its TTL runs out). Tunnels (tunnelAf: the outer family, 4 or 6; 0 for DR) can:
+ * the outer packet is for the real server and the host routes it there, as ip_vs_tunnel_xmit
+ * hands it to the route __ip_vs_get_out_rt found — but its source is the route's (the kernel's
+ * saddr from that lookup), which the host gives as the link's address of the family (setLink,
+ * --tunnel-src). Without one the conn's packets are dropped and counted; the director warns.
  */
-export function methodUnsupportedOnLink(): bool {
+export function methodUnsupportedOnLink(tunnelAf: u8): bool {
   if ((load<u32>(CTL, CTL_FLAGS) & SET_ROUTED_LINK) == 0) return false;
+  if (tunnelAf == AF_INET && load<u32>(CTL + CTL_LINK_IP4, 12) != 0) return false;
+  if (tunnelAf != 0 && tunnelAf != AF_INET && !addrIsZero(CTL + CTL_LINK_IP6)) return false;
   setDrop(CNT_METHOD_UNSUPPORTED);
   return true;
 }
 
 /** cp->packet_xmit for DROUTE. */
 export function drXmit(ci: u32): i32 {
-  if (methodUnsupportedOnLink()) return NF_DROP;
+  if (methodUnsupportedOnLink(0)) return NF_DROP;
   if (!forwardTtl()) return NF_STOLEN;          // the slot holds the ICMP time exceeded (or DROP)
   setIpvsProperty();
   if (linkType == 1) {

@@ -7,7 +7,8 @@
 // Outer fields as the kernel sets them: TOS/traffic class = the inner DS field with ECN
 // encapsulated (INET_ECN_encapsulate), TTL/hop limit = the inner one (after decrement), DF =
 // the inner DF for IPv4 inside (0 for IPv6 inside), IPv4 id 0 with DF (ip_select_ident), else a
-// per-packet identification (ip_select_ident); source = the director's address on the link. A
+// per-packet identification (ip_select_ident); source = the director's address on the link
+// (on a TUN the source the host's route toward the real server gives: --tunnel-src). A
 // packet that would exceed the path MTU (CTL_TUN_MTU) once encapsulated is refused with ICMP
 // fragmentation needed / packet too big quoting it, with the MTU left for the inner packet
 // (ensure_mtu_is_adequate) — when it has DF or is IPv6; an IPv4 packet without DF (or an ICMP
@@ -55,10 +56,10 @@ function flowSrcPort(ci: u32): u16 {
 
 /** cp->packet_xmit for TUNNEL. */
 export function tunnelXmit(ci: u32): i32 {
-  if (methodUnsupportedOnLink()) return NF_DROP;
   let cp = connPtr(ci);
   let dest = destPtr(<u32>load<u16>(cp, CONN_DEST));
   let oaf = load<u8>(dest, DEST_AF);
+  if (methodUnsupportedOnLink(oaf)) return NF_DROP;   // a TUN without a source of the outer family
   let type = load<u8>(dest, DEST_TUN_TYPE);
   let tflags = load<u8>(dest, DEST_TUN_FLAGS);
   let v4in = pAf == AF_INET;

@@ -5,7 +5,9 @@
  *   → writeBatch of the XMIT and LOCAL slots back into the same device
  *   → engine.drain() → writeBatch of the frames the engine sends on its own.
  *
- * TUN (`mode: 'tun'`, link 'ip'): a bump in the kernel's routing path; NAT and FULLNAT (the VIPs and laddrs routed into it).
+ * TUN (`mode: 'tun'`, link 'ip'): a bump in the kernel's routing path; NAT, FULLNAT and tunnels
+ * (the VIPs and laddrs routed into it; a tunnel's outer packet written back is routed by the
+ * kernel to the real server, its source the one the kernel's route there gives: syncTunnelSource).
  * TAP (`mode: 'tap'`, link 'ethernet'): the engine is a host on an Ethernet segment with its own
  * MAC, address/prefix and gateway (setLink); it answers ARP/ND for the VIPs and FULLNAT local
  * addresses, resolves next hops' MACs itself (held frames, probes: drain()), and forwards every
@@ -54,8 +56,14 @@ export interface DirectorOptions {
   offload?: boolean;
   /** TAP: enslave the TAP to this bridge (in netns when given) */
   bridge?: string;
-  /** TAP: path MTU toward the real servers for tunnels (engine.setTunnelMtu; default 1500) */
+  /** path MTU toward the real servers for tunnels (engine.setTunnelMtu; default 1500) */
   tunnelMtu?: number;
+  /**
+   * TUN: the tunnels' outer source address, at most one per family (--tunnel-src). Default: for
+   * each family, the source the kernel's route toward the family's tunnel real servers takes
+   * (`ip route get RIP` → prefsrc), as ip_vs_tunnel_xmit takes its route's saddr.
+   */
+  tunnelSrc?: string[];
   /** rules file (ipvsadm-save format) */
   rulesFile?: string;
   /** rules text instead of a file */
@@ -135,6 +143,14 @@ export class Director {
   private foreignRoutes = new Set<string>();
   /** DR/tunnel dests on a TUN already warned about ("svc dest") */
   private warnedDests = new Set<string>();
+  /** TUN: --tunnel-src per family */
+  private tunnelSrcGiven: { ipv4?: string; ipv6?: string } = {};
+  /** TUN: the tunnels' outer source per family the engine has (syncTunnelSource) */
+  tunnelSrc: { ipv4?: string; ipv6?: string } = {};
+  /** TUN: tunnel source / route warnings already given (one each) */
+  private warnedTunnel = new Set<string>();
+  /** TUN: `ip route get RIP` per tunnel real server, asked once while it is configured (not at every weight change) */
+  private tunnelRoutes = new Map<string, { dev?: string; prefsrc?: string } | undefined>();
   private methodDrops = 0n;
   private methodWarnAt = 0;
   private stopped = false;
@@ -162,9 +178,11 @@ export class Director {
     const mode = o.mode ?? 'tun';
     if (mode !== 'tun' && mode !== 'tap') throw new WvsError('WVS_ERR_USAGE', `--mode ${mode}: "tun" or "tap"`);
     if (mode === 'tap' && o.vipRoutes) throw new WvsError('WVS_ERR_USAGE', '--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
-    if (mode === 'tun' && (o.linkMac || o.linkAddrs?.length || o.gateways?.length || o.bridge || o.tunnelMtu)) {
-      throw new WvsError('WVS_ERR_USAGE', '--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu are for --mode tap');
+    if (mode === 'tun' && (o.linkMac || o.linkAddrs?.length || o.gateways?.length || o.bridge)) {
+      throw new WvsError('WVS_ERR_USAGE', '--link-mac, --link-addr, --gateway and --bridge are for --mode tap');
     }
+    if (mode === 'tap' && o.tunnelSrc?.length) throw new WvsError('WVS_ERR_USAGE', '--tunnel-src is for --mode tun (on a TAP the tunnel source is --link-addr)');
+    const tunnelSrc = splitTunnelSrc(o.tunnelSrc ?? []);
     const link = mode === 'tap' ? splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []) : {};
     // offloads by default on a TUN (bulk TCP moves as super-packets, docs/director.md); on a TAP
     // when asked (--offload): DR, NAT and FULLNAT take them whole, tunnels cut into segments (xmit/gso.ts)
@@ -187,12 +205,14 @@ export class Director {
       throw new WvsError('WVS_ERR_USAGE', 'tunnel (-i) real servers need the director\'s IPv4 address on the link as the tunnel source: --link-addr ADDR');
     }
     if (o.tunnelMtu !== undefined) engine.setTunnelMtu(o.tunnelMtu);
-    // a TUN hands what the engine writes to the host's routing: DR and tunnels cannot leave on it
-    // (counted drops instead of a loop), and frames for a VIP nobody takes are not handed back
+    // a TUN hands what the engine writes to the host's routing: DR cannot leave on it, nor tunnels
+    // without a source of their outer family (counted drops instead of a loop, syncTunnelSource),
+    // and frames for a VIP nobody takes are not handed back
     if (mode === 'tun') engine.set('routedLink', true);
     if (o.localAnswers === false) engine.set('localAnswers', false);
     if (o.rsNets?.length && (mode !== 'tun' || !o.rsDev)) throw new WvsError('WVS_ERR_USAGE', '--rs-net needs --mode tun and --rs-dev IF (the interface the real servers are behind)');
     const d = new Director(engine, { ...o, mode, offload, dev: o.dev ?? 'wvs0', tickMs: o.tickMs ?? 1000, vipRoutes: o.vipRoutes ?? mode === 'tun' }, rules);
+    d.tunnelSrcGiven = tunnelSrc;
     try {
       d.openDevice();
       if (mode === 'tap') d.setLink(link);
@@ -261,6 +281,7 @@ export class Director {
     if (this.stopped) return;
     const want = new Map<string, { addr: string; af: 4 | 6; what: 'VIP' | 'laddr' }>();
     const svcs = this.engine.services();
+    if (this.mode === 'tun') this.syncTunnelSource(svcs);
     for (const s of svcs) {
       if (!s.fwmark && s.addr) want.set(`${s.af} ${s.addr}`, { addr: s.addr, af: s.af, what: 'VIP' });
       const key = s.fwmark ? { fwmark: s.fwmark, af: s.af } : { proto: s.proto ?? undefined, addr: s.addr, port: s.port };
@@ -280,17 +301,78 @@ export class Director {
     for (const [k, w] of want) if (!this.vipRoutes.has(k)) this.routeIntoDevice(w.addr, w.af, w.what);
   }
 
-  /** TUN: say once per dest that a DR/tunnel dest cannot forward here, and what to do. */
+  /**
+   * TUN: the tunnels' outer source per family, as ip_vs_tunnel_xmit's route toward the real server
+   * gives it (__ip_vs_get_out_rt: the route's saddr): --tunnel-src, else `ip route get RIP`'s
+   * prefsrc for the family's first tunnel dest that has one (one source per family: a dest whose
+   * route says another is warned about). Warns, once each, when a family's tunnel dests have no
+   * source (their packets are dropped: drop_method_unsupported_on_link), and when the route to a
+   * real server goes into this TUN: the outer packet would come straight back in (a loop).
+   */
+  private syncTunnelSource(svcs: ReturnType<Engine['services']>): void {
+    const rips = new Map<string, 4 | 6>();
+    for (const s of svcs) for (const d of s.dests) if (d.fwd === 'Tunnel') rips.set(d.addr, d.af === 6 ? 6 : 4);
+    for (const r of this.tunnelRoutes.keys()) if (!rips.has(r)) this.tunnelRoutes.delete(r);
+    const want: { ipv4?: string; ipv6?: string } = { ...this.tunnelSrcGiven };
+    const warnOnce = (k: string, msg: string) => { if (!this.warnedTunnel.has(k)) { this.warnedTunnel.add(k); this.log('warn', msg); } };
+    for (const [rip, af] of rips) {
+      const k = af === 4 ? 'ipv4' : 'ipv6';
+      if (!this.tunnelRoutes.has(rip)) {
+        let r: { dev?: string; prefsrc?: string } | undefined;
+        try { r = JSON.parse(ip(this.opts.netns, '-j', af === 6 ? '-6' : '-4', 'route', 'get', rip))[0]; } catch { r = undefined; }
+        this.tunnelRoutes.set(rip, r);
+      }
+      const route = this.tunnelRoutes.get(rip);
+      if (route?.dev === this.devName) {
+        warnOnce(`loop ${rip}`, `tunnel real server ${rip}: the route to it goes into ${this.devName} (ip route get ${rip}); ` +
+          'the outer packets would come back into the director: route the real server via the interface it is behind');
+      }
+      if (this.tunnelSrcGiven[k] || !route?.prefsrc || route.dev === this.devName) continue;
+      if (!want[k]) want[k] = route.prefsrc;
+      else if (want[k] !== route.prefsrc) {
+        warnOnce(`src ${rip} ${route.prefsrc}`, `tunnel real server ${rip}: its route's source is ${route.prefsrc}, the tunnels' IPv${af} source is ${want[k]} ` +
+          '(one per family): give the one you want with --tunnel-src ADDR');
+      }
+    }
+    for (const af of [4, 6] as const) {
+      const k = af === 4 ? 'ipv4' : 'ipv6';
+      if (want[k] || ![...rips.values()].includes(af)) continue;
+      warnOnce(`none ${af}`, `IPv${af} tunnel (-i) real servers: no route to them gives a source address (ip route get RIP: no prefsrc); ` +
+        `their packets are dropped (drop_method_unsupported_on_link): give the outer source with --tunnel-src ADDR`);
+    }
+    if (want.ipv4 === this.tunnelSrc.ipv4 && want.ipv6 === this.tunnelSrc.ipv6) return;
+    // the outer IPv4 packet comes back in through the TUN with a source of this host: the kernel
+    // drops such a packet as a martian (fib_validate_source) unless the device has accept_local,
+    // and its reverse path (a local route) is not the TUN: no strict rp_filter on it
+    if (want.ipv4 && !this.tunnelSrc.ipv4) {
+      for (const [k, v] of [['accept_local', '1'], ['rp_filter', '0']]) {
+        try { sysctl(this.opts.netns, `net.ipv4.conf.${this.devName}.${k}`, v); } catch (e) { this.log('warn', `IPv4 tunnels: ${(e as Error).message}`); }
+      }
+    }
+    // IPv6 is off on the device (openDevice); the outer IPv6 packets must be taken from it: on,
+    // but with no address of its own (addr_gen_mode 1: no link-local, no DAD, no solicitations)
+    if (want.ipv6 && !this.tunnelSrc.ipv6) {
+      for (const [k, v] of [['addr_gen_mode', '1'], ['accept_dad', '0'], ['router_solicitations', '0'], ['disable_ipv6', '0']]) {
+        try { sysctl(this.opts.netns, `net.ipv6.conf.${this.devName}.${k}`, v); } catch (e) { this.log('warn', `IPv6 tunnels: ${(e as Error).message}`); }
+      }
+    }
+    this.engine.setTunnelSource(want);
+    this.tunnelSrc = want;
+    this.log('info', `tunnel source ${[want.ipv4, want.ipv6].filter(Boolean).join(' ') || 'none'}`);
+  }
+
+  /** TUN: say once per dest that a DR dest (or a tunnel dest without a source of its family) cannot forward here, and what to do. */
   private warnMethods(s: ReturnType<Engine['services']>[number]): void {
     for (const d of s.dests) {
       if (d.fwd !== 'Route' && d.fwd !== 'Tunnel') continue;
+      if (d.fwd === 'Tunnel' && this.tunnelSrc[d.af === 6 ? 'ipv6' : 'ipv4']) continue;
       const svc = s.fwmark ? `FWM ${s.fwmark}` : `${s.proto} ${s.af === 6 ? `[${s.addr}]` : s.addr}:${s.port}`;
       const k = `${svc} ${d.addr}:${d.port}`;
       if (this.warnedDests.has(k)) continue;
       this.warnedDests.add(k);
       this.log('warn', `${svc} -> ${d.af === 6 ? `[${d.addr}]` : d.addr}:${d.port} ${d.fwd === 'Route' ? 'Route (-g, DR)' : 'Tunnel (-i)'}: ` +
-        `a TUN cannot carry it (${d.fwd === 'Route' ? 'DR rewrites only the MAC, and a TUN has no L2: the packet would come back for the VIP' : 'no address of the director on the link for the outer source'}); ` +
-        `its conns' packets are dropped (drop_method_unsupported_on_link). Use --mode tap, or -m (NAT) / --fullnat for this real server`);
+        `a TUN cannot carry it (${d.fwd === 'Route' ? 'DR rewrites only the MAC, and a TUN has no L2: the packet would come back for the VIP' : `no IPv${d.af} source address for the outer packet`}); ` +
+        `its conns' packets are dropped (drop_method_unsupported_on_link). ${d.fwd === 'Tunnel' ? 'Give one with --tunnel-src ADDR, or use' : 'Use'} --mode tap, or -m (NAT) / --fullnat for this real server`);
     }
   }
 
@@ -387,7 +469,7 @@ export class Director {
       this.methodWarnAt = now;
       const dests = [...this.warnedDests].join(', ');
       this.log('warn', `${m - this.methodDrops} packet(s) of DR/tunnel conns dropped (drop_method_unsupported_on_link ${m}): ` +
-        `a TUN cannot carry ${dests || 'these dests'}; use --mode tap, or -m / --fullnat`);
+        `a TUN cannot carry ${dests || 'these dests'}; use --mode tap, or -m / --fullnat (tunnels: --tunnel-src ADDR)`);
       this.methodDrops = m;
     }
   }
@@ -446,6 +528,19 @@ export function parseLinkAddr(v: string): { addr: string; af: 4 | 6; plen?: numb
   const plen = m[2] === undefined ? undefined : Number(m[2]);
   if (plen !== undefined && plen > (af === 4 ? 32 : 128)) return null;
   return { addr: m[1], af: af as 4 | 6, plen };
+}
+
+/** --tunnel-src values → at most one IPv4 and one IPv6 address (throws WVS_ERR_USAGE). */
+export function splitTunnelSrc(addrs: readonly string[]): { ipv4?: string; ipv6?: string } {
+  const out: { ipv4?: string; ipv6?: string } = {};
+  for (const a of addrs) {
+    const af = isIP(a);
+    if (af === 0) throw new WvsError('WVS_ERR_USAGE', `--tunnel-src ${a}: not an IPv4 or IPv6 address`);
+    const k = af === 4 ? 'ipv4' : 'ipv6';
+    if (out[k]) throw new WvsError('WVS_ERR_USAGE', `--tunnel-src: one IPv${af} address only (${out[k]}, ${a})`);
+    out[k] = a;
+  }
+  return out;
 }
 
 /**

@@ -3,12 +3,12 @@
  *
  *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--keepalived FILE] [--vip-routes|--no-vip-routes] [--offload|--no-offload]
  *              [--rs-net CIDR... --rs-dev IF [--rs-table N]] [--no-local-answers]
- *              [--link-mac MAC] [--link-addr ADDR[/PLEN]]... [--gateway ADDR]... [--bridge BR] [--tunnel-mtu N]
+ *              [--link-mac MAC] [--link-addr ADDR[/PLEN]]... [--gateway ADDR]... [--bridge BR] [--tunnel-mtu N] [--tunnel-src ADDR]...
  *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
  *
  * The NAT topology over a TUN (VIP routed into the TUN, real servers' replies policy-routed into
  * it, ip_forward=1, rp_filter=0), FULLNAT over a TUN (VIPs and local addresses routed into it),
- * and the DR/tunnel topology over a TAP (the TAP on the real servers' Ethernet segment) are in
+ * tunnels over a TUN (the outer packets routed by the kernel to the real servers), and the DR/tunnel topology over a TAP (the TAP on the real servers' Ethernet segment) are in
  * docs/director.md.
  */
 import { createServer, type Server } from 'node:http';
@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import { DEFAULT_SOCKET, startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
 import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
-import { Director, parseLinkAddr, splitLinkAddrs, type DirectorOptions, type LogLevel } from './director.ts';
+import { Director, parseLinkAddr, splitLinkAddrs, splitTunnelSrc, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
 import { checkLimit } from '../engine.ts';
 import { estimationOn, parseSysctlArg } from '../rules/sysctl.ts';
@@ -25,7 +25,7 @@ import type { KaConfig } from '../keepalived/parse.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
   --dev NAME            TUN/TAP interface to create (default wvs0)
-  --mode tun|tap        tun (default): IP frames, NAT (-m) and FULLNAT (--fullnat); tap: Ethernet frames, the engine is a
+  --mode tun|tap        tun (default): IP frames, NAT (-m), FULLNAT (--fullnat), tunnels (-i); tap: Ethernet frames, the engine is a
                         host on the link (ARP/ND for its VIPs and local addresses): DR (-g), tunnels (-i), NAT, FULLNAT
   --rules FILE          rules in ipvsadm-save format (-A/-a lines), applied at start
   --keepalived FILE     keepalived.conf: its virtual_server blocks become services, its checkers
@@ -50,7 +50,9 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --gateway ADDR        tap: the link's router for destinations off the prefix (NAT/FULLNAT replies to
                         clients, routed tunnel real servers); one per family; needs --link-addr ADDR/PLEN
   --bridge BR           tap: enslave the TAP to bridge BR
-  --tunnel-mtu N        tap: path MTU toward tunnel real servers (default 1500)
+  --tunnel-mtu N        path MTU toward tunnel real servers (default 1500)
+  --tunnel-src ADDR     tun: the tunnels' (-i) outer source address, one per family (default: the source of
+                        the kernel's route to the real servers, ip route get RIP's prefsrc)
   --batch N             frames per read batch (default 64)
   --svc-max N           most virtual services (1..65535, default 65535)
   --dest-max N          most real servers, all services together (1..65535, default 65535)
@@ -113,6 +115,11 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       }
       case '--bridge': { const v = next(); if (!v || v.length > 15) throw new RunUsageError('--bridge needs an interface name of 1..15 characters'); o.bridge = v; break; }
       case '--tunnel-mtu': o.tunnelMtu = num(a, next(), 576); break;
+      case '--tunnel-src': {
+        const v = next();
+        if (!v || isIP(v) === 0) throw new RunUsageError(`--tunnel-src needs an IPv4 or IPv6 address, got ${v ?? 'nothing'}`);
+        (o.tunnelSrc ??= []).push(v); break;
+      }
       case '--rules': { const v = next(); if (!v) throw new RunUsageError('--rules needs a file'); o.rulesFile = v; break; }
       case '--keepalived': { const v = next(); if (!v) throw new RunUsageError('--keepalived needs a file'); o.keepalived = v; break; }
       case '--vip-routes': o.vipRoutes = true; break;
@@ -169,8 +176,10 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
   if ((o.rsNets || o.rsTable !== undefined) && !o.rsDev) throw new RunUsageError('--rs-net needs --rs-dev IF (the interface the real servers are behind)');
   if (o.rsDev && !o.rsNets) throw new RunUsageError('--rs-dev goes with --rs-net CIDR');
   if (o.rsNets && o.mode === 'tap') throw new RunUsageError('--rs-net is for --mode tun (the NAT topology\'s policy route into the TUN)');
-  const tapOnly = ['linkMac', 'linkAddrs', 'gateways', 'bridge', 'tunnelMtu'] as const;
-  if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --gateway, --bridge and --tunnel-mtu need --mode tap');
+  const tapOnly = ['linkMac', 'linkAddrs', 'gateways', 'bridge'] as const;
+  if (o.mode !== 'tap' && tapOnly.some((k) => o[k] !== undefined)) throw new RunUsageError('--link-mac, --link-addr, --gateway and --bridge need --mode tap');
+  if (o.mode === 'tap' && o.tunnelSrc) throw new RunUsageError('--tunnel-src is for --mode tun (on a tap the tunnel source is --link-addr)');
+  try { splitTunnelSrc(o.tunnelSrc ?? []); } catch (e) { throw new RunUsageError((e as Error).message); }
   if (o.mode === 'tap' && o.vipRoutes) throw new RunUsageError('--vip-routes is for --mode tun (on a TAP the engine answers ARP/ND for its VIPs)');
   try { splitLinkAddrs(o.linkAddrs ?? [], o.gateways ?? []); } catch (e) { throw new RunUsageError((e as Error).message); }
   return o;

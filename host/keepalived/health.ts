@@ -137,13 +137,13 @@ export function desiredDests(v: VsState): Map<string, DestSpec> {
   return out;
 }
 
-/** The forwarding methods a TUN director cannot do, as FILE:LINE errors (null when all are fine). */
+/** The forwarding method a TUN director cannot do (DR: it needs L2), as FILE:LINE errors (null when all are fine). */
 export function linkProblem(cfg: KaConfig, link: 'ip' | 'ethernet' | 'any'): string | null {
   if (link !== 'ip') return null;
   for (const vs of cfg.virtualServers) {
     for (const r of [...vs.realServers, ...(vs.sorry ? [vs.sorry] : [])]) {
-      if (r.fwd === 'Route' || r.fwd === 'Tunnel') {
-        return `${r.where.file}:${r.where.line}: ${r.addr}: lvs_method ${r.fwd === 'Route' ? 'DR' : 'TUN'} is not supported by the TUN director (NAT only; DR and TUN need wasmvs run --mode tap)`;
+      if (r.fwd === 'Route') {
+        return `${r.where.file}:${r.where.line}: ${r.addr}: lvs_method DR is not supported by the TUN director (NAT, TUN and FULLNAT only; DR needs wasmvs run --mode tap)`;
       }
     }
   }

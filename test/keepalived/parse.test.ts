@@ -134,9 +134,12 @@ describe('mistakes name FILE:LINE and the keyword', () => {
     expect(cfg.files).toEqual(['/etc/ka/main.conf', '/etc/ka/rs/rs1.conf']);
   });
 
-  test('DR and TUN real servers are refused on a TUN director, naming the line', () => {
+  test('DR real servers are refused on a TUN director, naming the line; TUN ones are taken (the tunnel source: --tunnel-src or the route)', () => {
     const cfg = loadKeepalived(join(FIX, 'group-fwmark.conf'));
-    expect(linkProblem(cfg, 'ip')).toMatch(/group-fwmark\.conf:28: 198\.18\.1\.21: lvs_method DR is not supported by the TUN director \(NAT only; DR and TUN need wasmvs run --mode tap\)$/);
+    expect(linkProblem(cfg, 'ip')).toMatch(/group-fwmark\.conf:28: 198\.18\.1\.21: lvs_method DR is not supported by the TUN director \(NAT, TUN and FULLNAT only; DR needs wasmvs run --mode tap\)$/);
     expect(linkProblem(cfg, 'ethernet')).toBeNull();
+    const tun = parseKeepalived('virtual_server 198.18.2.1 80 {\n  protocol TCP\n  lvs_method TUN\n  real_server 198.18.1.11 80 {\n  }\n}\n', '/etc/ka/tun.conf', () => '');
+    expect(tun.virtualServers[0].realServers.map((r) => r.fwd)).toEqual(['Tunnel']);
+    expect(linkProblem(tun, 'ip')).toBeNull();
   });
 });
