@@ -9,7 +9,7 @@ import { timerInit } from "./conn/timer";
 import { connExpireNow } from "./conn/conn";
 import * as ctl from "./ctl";
 import { hookAdd as hAdd, hookDel as hDel, hookSetMark as hSetMark, hooksInitIpvs } from "./hooks";
-import { processBatch, tickAt } from "./core";
+import { processBatch, tickAt } from "./batch";
 import { schedName as sName, SCHED_LAST } from "./sched/registry";
 import { cntGet } from "./stats";
 import * as defrag from "./packet/defrag";
