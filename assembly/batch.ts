@@ -17,8 +17,9 @@ import {
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
 import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
 import { connHashFolded, connPrefetch, connCount } from "./conn/table";
-import { timerTick } from "./conn/timer";
-import { isVip, isMarkSvc } from "./ctl";
+import { connExpireTick } from "./conn/conn";
+import { isMarkSvc } from "./ctl";
+import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
 import { runHooks } from "./hooks";
 import { cntInc } from "./stats";
@@ -220,7 +221,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
 }
 
 export function tickAt(nowMs: f64): u32 {
-  let n = timerTick(clockSet(nowMs));
+  let n = connExpireTick(clockSet(nowMs));
   defragTick();
   if (linkType == 1) neighTick();
   return n;

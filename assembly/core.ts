@@ -18,8 +18,9 @@ import {
 } from "./packet/iph";
 import { connInGet, connOutGet } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
-import { svcFindPkt, isVip } from "./ctl";
-import { schedPersist, persistFull, persistDest } from "./conn/template";
+import { svcFindPkt } from "./ctl";
+import { isVip } from "./route";
+import { schedPersist, persistFull, persistDest } from "./persist";
 import { schedSchedule } from "./sched/registry";
 import { xmitIn, xmitIcmpIn, xmitOut, xmitIcmpOut, xmitTranslatesOut } from "./xmit/registry";
 import { icmpCsumOk } from "./xmit/nat";
@@ -108,7 +109,7 @@ export function ipvsInHook(point: u8): i32 {
     let svc = svcPtr(si);
     let di: u32 = 0;
     if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
-      // ip_vs_sched_persist: the client's template decides the dest (conn/template.ts)
+      // ip_vs_sched_persist: the client's template decides the dest (persist.ts)
       ci = schedPersist(si, pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport);
       if (ci == 0 && persistFull) { setDrop(connNewFail); return NF_DROP; }
       di = persistDest;

@@ -4,12 +4,12 @@
 // linked list in the kernel's order: newest first (__ip_vs_update_dest does list_add_rcu
 // at the head), and every scheduler walks that order.
 import {
-  CTL, CTL_ADDR0, CTL_ADDR1, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, VIP_TAB, svcMax, destMax, svcPtr, destPtr,
-  CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_TRASH_PREV, DEST_HNEXT, SVC_TRASH_REFS, SVC_SCHED_BIG,
-  SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT, SVC_NUM_DESTS, SVC_DEST_HEAD,
-  SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE,
-  DEST_USED, DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH,
-  DEST_ACTIVE, DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
+  CTL, CTL_ADDR0, CTL_ADDR1, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, svcMax, destMax,
+  svcPtr, destPtr, CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_HNEXT,
+  SVC_TRASH_REFS, SVC_SCHED_BIG, SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT,
+  SVC_NUM_DESTS, SVC_DEST_HEAD, SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE, DEST_USED,
+  DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH, DEST_ACTIVE,
+  DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
 } from "./layout";
 import {
   E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL,
@@ -21,7 +21,7 @@ import {
   schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest, schedAreaTake, schedAreaAvailable, schedAreaRelease,
 } from "./sched/registry";
 import { xmitSupported } from "./xmit/registry";
-import { onLink } from "./xmit/output";
+import { onLink, vipBucket } from "./route";
 import { laddrFlush } from "./laddr";
 import { trashPut, trashTake, trashRelease, destFreed } from "./trash";
 
@@ -35,10 +35,6 @@ import { trashPut, trashTake, trashRelease, destFreed } from "./trash";
 @inline function svcBucket(addr: usize, key: u32): usize {
   let h = (addrFold(addr) ^ (key * 0x85ebca77)) * 0x9e3779b1;
   return SVC_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
-}
-@inline function vipBucket(addr: usize): usize {
-  let h = addrFold(addr) * 0x9e3779b1;
-  return VIP_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
 }
 /** The lookup key of a service record: its port, or its mark. */
 @inline function svcKeyOf(svc: usize): u32 {
@@ -100,17 +96,6 @@ export function svcFindMark(af: u8, mark: u32): u32 {
 /** Is there a fwmark service for this mark (either family)? The route step's "local" for marked packets. */
 export function isMarkSvc(mark: u32): bool {
   return load<u32>(CTL, CTL_FWM_COUNT) != 0 && (svcFindMark(4, mark) != 0 || svcFindMark(6, mark) != 0);
-}
-
-/** Route step: is `addr` the address of any virtual service (a local address of the director)? */
-export function isVip(addr: usize): bool {
-  let i = load<u32>(vipBucket(addr));
-  while (i != 0) {
-    let svc = svcPtr(i);
-    if (load<u32>(svc, SVC_FWMARK) == 0 && addrEq(svc + SVC_VADDR, addr)) return true;
-    i = load<u32>(svc, SVC_NEXT_VIP);
-  }
-  return false;
 }
 
 /** The service with this key (fwmark != 0: by mark alone), address in CTL_ADDR0: one hash chain, not a scan. */

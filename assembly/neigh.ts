@@ -28,7 +28,7 @@ import {
 } from "./defs";
 import { addrEq, addrCopy, addrFromV4, addrIsV4, addrIsZero, ld16be, st16be, st32be } from "./packet/bytes";
 import { csumPartial, csumFold, pseudoSum, l4CsumFull } from "./packet/csum";
-import { isVip } from "./ctl";
+import { isVip } from "./route";
 import { laddrIsLocal } from "./laddr";
 import { ethTypeOff, VNET_HDR_LEN } from "./packet/iph";
 import { setOut, setVerdict, setDrop } from "./pkt";

@@ -46,9 +46,9 @@ import { ipv4SendCheck } from "./csum";
 import { pFrame, pL3, pLen, pAf, pHdrLen, extFragOff, extFragNhOff, VNET_HDR_LEN, pktSaddr, pktDaddr, parseFrame } from "./iph";
 import { cntInc, cntAdd } from "../stats";
 import { pktReset, setReasm, outStart, outLen, verdict } from "../pkt";
-import { isVip } from "../ctl";
+import { isVip } from "../route";
 import { icmpFragTimeExceeded } from "../xmit/icmp";
-import { nextHop } from "../xmit/output";
+import { nextHop } from "../route";
 import { l2Queue } from "../neigh";
 
 @inline const F_FIRST_IN: u8 = 1;

@@ -2,7 +2,7 @@
 // then ip_finish_output / ip6_finish_output (fragmentation, the neighbour). On a TUN the host's
 // kernel routes what the engine writes back; on a TAP the engine is the host on its one link and
 // sends each frame to its next hop's MAC itself (neigh.ts l2Xmit).
-//   nextHop(daddr): daddr when it is inside the director's prefix on the link (or no prefix /
+//   nextHop(daddr) (route.ts): daddr when it is inside the director's prefix on the link (or no prefix /
 //     gateway of its family is set: every destination on-link), else the gateway.
 //   routeTo(): the xmit functions' last step: the output and its next hop. DR: the real server
 //     (on-link by rule); tunnels: the real server's next hop, fragmentation allowed.
@@ -31,10 +31,8 @@
 // A tunnel super-packet (offloads) is cut into TCP segments here first (gso.ts, as
 // ip_finish_output_gso does), each one then fragmented like a packet of its own if it must be.
 import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG, CNT_GSO_SEGMENTS, CNT_GSO_NO_ROOM } from "../defs";
-import {
-  CTL, CTL_TUN_MTU, CTL_IP_IDENT, SCRATCH, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
-} from "../layout";
-import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
+import { CTL, CTL_TUN_MTU, CTL_IP_IDENT, SCRATCH, CTL_NEXTHOP, linkType } from "../layout";
+import { st16be, st32be, addrCopy } from "../packet/bytes";
 import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
 import {
@@ -43,6 +41,7 @@ import {
 import { cntAdd } from "../stats";
 import { FRAG_GEOM } from "../layout";
 import { l2Xmit, l2Queue, holdRoom, neighReady } from "../neigh";
+import { nextHop } from "../route";
 import {
   gsoBegin, gsoSegs, gsoFix, gsoTpl, gsoTplLen, gsoPayload, gsoPayLen, gsoOuterLen, gsoFirstInner,
 } from "./gso";
@@ -56,19 +55,6 @@ export function ipIdentNext(): u32 {
   let id = load<u32>(CTL, CTL_IP_IDENT) + 1;
   store<u32>(CTL, id, CTL_IP_IDENT);
   return id;
-}
-
-/** Is daddr on the link: inside the director's prefix there (or no prefix of its family is set)? */
-export function onLink(daddr: usize): bool {
-  let v4 = addrIsV4(daddr);
-  let plen = load<u32>(CTL + (v4 ? CTL_LINK_PLEN4 : CTL_LINK_PLEN6));
-  return plen == 0 || addrInPrefix(daddr, CTL + (v4 ? CTL_LINK_IP4 : CTL_LINK_IP6), plen);
-}
-
-/** The next hop toward daddr on the link: daddr, or the gateway when daddr is off the link's prefix. */
-export function nextHop(daddr: usize): usize {
-  let gw = CTL + (addrIsV4(daddr) ? CTL_LINK_GW4 : CTL_LINK_GW6);
-  return addrIsZero(gw) || onLink(daddr) ? daddr : gw;
 }
 
 /**

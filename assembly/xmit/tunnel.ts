@@ -31,7 +31,8 @@ import { setDrop, setIpvsProperty, setRouteGso, slotStart } from "../pkt";
 import { cntInc } from "../stats";
 import { forwardTtl, methodUnsupportedOnLink } from "./dr";
 import { icmpTooBig } from "./icmp";
-import { routeTo, ipIdentNext, nextHop } from "./output";
+import { routeTo, ipIdentNext } from "./output";
+import { nextHop } from "../route";
 import { gsoPlan, gsoHdrLen, gsoSegIpLen, gsoEncap } from "./gso";
 
 @inline export const TUN_IPIP: u8 = 0;
