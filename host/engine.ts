@@ -8,9 +8,9 @@
  */
 import { instantiate } from '@assemblyscript/loader';
 import { Errno, WvsEngineError, WvsError } from './errors.ts';
-import { inetPton6, parseAddr, ntop6, ntoa4 } from './rules/addr.ts';
-import type { ServiceView, DestView, ConnView, Stats, Timeouts, Fwd, Proto } from './rules/types.ts';
-import { ZERO_RATES } from './rules/types.ts';
+import { inetPton6, parseAddr, ntop6, ntoa4 } from './addr.ts';
+import type { ServiceView, DestView, ConnView, Stats, Rates, Timeouts, Fwd, Proto } from './types.ts';
+import { ZERO_RATES } from './types.ts';
 
 export interface EngineConfig {
   /**
@@ -770,6 +770,31 @@ export class Engine {
     return { laddr: this.addrAt(af, lp + this.c.LADDR_ADDR), lport: this.port(p + this.c.CONN_LPORT) };
   }
   connCount(): number { return this.ex.connsInUse() >>> 0; }
+  /**
+   * Services and their dests by engine index, in listing order (dests newest first): what a
+   * caller that keys its own records by index (the control backend) walks.
+   */
+  serviceIndices(): { svcIdx: number; destIdx: number[] }[] {
+    this.views();
+    const c = this.c, out: { svcIdx: number; destIdx: number[] }[] = [];
+    for (let i = this.ex.svcNext(1) >>> 0; i !== 0; i = this.ex.svcNext(i + 1) >>> 0) {
+      const destIdx: number[] = [];
+      for (let d = this.dv.getUint32(this.base.svc + i * c.SVC_SIZE + c.SVC_DEST_HEAD, true); d !== 0;
+        d = this.dv.getUint32(this.base.dest + d * c.DEST_SIZE + c.DEST_NEXT, true)) destIdx.push(d);
+      out.push({ svcIdx: i, destIdx });
+    }
+    return out;
+  }
+  /** Estimated rates of one stats block: the totals, service `idx` or dest `idx` (ip_vs_read_estimator). */
+  rates(kind: 'total' | 'service' | 'dest', idx = 0): Rates {
+    const k = kind === 'total' ? 0 : kind === 'service' ? 1 : 2;
+    const r = (w: number) => Number(this.ex.statsRate(k, idx, w));
+    return { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) };
+  }
+  /** ipvsadm -Z: zero the counters of service `svcIdx` (0: all); 0 or -errno (Errno.NOSVC). */
+  zeroStats(svcIdx: number): number { return this.ex.zeroStats(svcIdx) | 0; }
+  /** One run of the rate estimator at nowMs (the host calls it every second, as ip_vs_est's timer). */
+  estimate(nowMs: number): void { this.ex.estimate(nowMs); }
   /** The conn table capacity (shown where ipvsadm shows the kernel's "size="). */
   connCapacity(): number { return this.ex.connCapacity() >>> 0; }
   /**
