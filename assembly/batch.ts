@@ -5,8 +5,8 @@
 // can call them without a cycle.
 import { finishOutput, ipOutput } from "./xmit/output";
 import {
-  CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType, linkVnet,
-  SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM,
+  CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
+  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM, CNT_TRUNCATED,
@@ -49,7 +49,7 @@ export function clockSet(nowMs: f64): u32 {
 }
 
 /** The slot whose fragment completed the datagram being processed in REASM (0: none). */
-let reasmSlot: usize = 0;
+@inline function reasmSlot(): usize { return load<usize>(PKT, PKT_REASM_SLOT); }
 
 /** Run one frame through PRE_ROUTING, the route step, LOCAL_IN or FORWARD, and POST_ROUTING. */
 function processOne(i: u32): void {
@@ -74,24 +74,24 @@ function processOne(i: u32): void {
   }
   pktReset(slot, frame, len);
   if (r == 0) r = parseFrame(frame, len);
-  if (pGso) cntInc(CNT_GSO);
+  if (pGso()) cntInc(CNT_GSO);
   defragReset();
-  reasmSlot = 0;
-  if (r == CNT_FRAGMENT && (pGso || pCsumPartial)) r = CNT_BAD_VNET_HDR;   // offloads on a fragment: not asked for
+  store<usize>(PKT, 0, PKT_REASM_SLOT);
+  if (r == CNT_FRAGMENT && (pGso() || pCsumPartial())) r = CNT_BAD_VNET_HDR;   // offloads on a fragment: not asked for
   if (r == CNT_FRAGMENT) {
     // nf_defrag (PRE_ROUTING, priority -400): a fragment waits in its queue (STOLEN) until the
     // datagram is whole; the one that completes it has the whole datagram processed in REASM,
     // and finish() copies what goes out back into this slot
     let d = defragIn();
     if (d == DEFRAG_HELD) { cntInc(CNT_REASM_HELD); finish(meta, V_STOLEN, 0, 0); return; }
-    if (d == DEFRAG_DROP) { finish(meta, V_DROP, defragReason, 0); return; }
+    if (d == DEFRAG_DROP) { finish(meta, V_DROP, defragReason(), 0); return; }
     if (d == DEFRAG_PASS) { cntInc(CNT_REASM_PASSED); r = parseFragmentAsPacket(); }   // on as it is
     else {
-      reasmSlot = slot;
-      pktReset(REASM, reasmFrame, reasmLen);
+      store<usize>(PKT, slot, PKT_REASM_SLOT);
+      pktReset(REASM, reasmFrame(), reasmLen());
       resetVnet();
-      r = linkVnet ? parseVnet(reasmFrame - VNET_HDR_LEN) : 0;
-      if (r == 0) r = parseFrame(reasmFrame, reasmLen);
+      r = linkVnet ? parseVnet(reasmFrame() - VNET_HDR_LEN) : 0;
+      if (r == 0) r = parseFrame(reasmFrame(), reasmLen());
     }
   }
   if (r != 0) {
@@ -106,33 +106,33 @@ function processOne(i: u32): void {
     return;
   }
   // TAP: neighbour solicitations for our addresses / advertisements of next hops (the director's ndisc)
-  if (linkType == 1 && pProto == IPPROTO_ICMPV6) {
-    let nv = ndRx(pFrame, pL3, pL4, pL4Len);
+  if (linkType == 1 && pProto() == IPPROTO_ICMPV6) {
+    let nv = ndRx(pFrame(), pL3(), pL4(), pL4Len());
     if (nv != 255) { finish(meta, nv, 0, 0); return; }
   }
   let v = runHooks(NF_INET_PRE_ROUTING);
   if (v == NF_ACCEPT) {
     // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
-    let point = isVip(pktDaddr()) || (pktMark != 0 && isMarkSvc(pktMark)) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
+    let point = isVip(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark())) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
     v = runHooks(point);
     if (v == NF_ACCEPT) {
-      if (ipvsProperty) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
+      if (ipvsProperty()) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
       // for a VIP, on a link whose output the host routes (TUN): handed back, it would come
       // straight back in; the local stack has taken it (a RST, an ICMP error to a VIP ...)
       else if (point == NF_INET_LOCAL_IN && flag(SET_ROUTED_LINK)) { setDrop(CNT_LOCAL_NOT_TAKEN); v = NF_DROP; }
       else setVerdict(V_PASS);                     // not ours: the host stack decides
     }
   }
-  if (v == NF_DROP) { finish(meta, V_DROP, dropReason != 0 ? dropReason : CNT_DROP, 0); return; }
-  if (v == NF_STOLEN && verdict == V_DROP && dropReason == 0) setVerdict(V_STOLEN);
+  if (v == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
+  if (v == NF_STOLEN && verdict() == V_DROP && dropReason() == 0) setVerdict(V_STOLEN);
   // what leaves the engine goes through POST_ROUTING
-  if (verdict == V_XMIT || verdict == V_LOCAL) {
+  if (verdict() == V_XMIT || verdict() == V_LOCAL) {
     let pv = runHooks(NF_INET_POST_ROUTING);
-    if (pv == NF_DROP) { finish(meta, V_DROP, dropReason != 0 ? dropReason : CNT_DROP, 0); return; }
+    if (pv == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
     if (pv == NF_STOLEN) setVerdict(V_STOLEN);
-    else if (verdict == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
+    else if (verdict() == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
   }
-  finish(meta, verdict, verdict == V_DROP ? (dropReason != 0 ? dropReason : CNT_DROP) : 0, 0);
+  finish(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0, 0);
 }
 
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
@@ -142,24 +142,24 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
     // (still where it came, its L2 header as long) keeps the one it came with, as does a passed
     // one (a TUN director writes it back); a frame the engine built gets one of its own, asking
     // for no offload
-    if (outStart - VNET_HDR_LEN < slotStart) { v = V_DROP; reason = CNT_NO_HEADROOM; }
+    if (outStart() - VNET_HDR_LEN < slotStart()) { v = V_DROP; reason = CNT_NO_HEADROOM; }
     else {
-      if (outStart != pFrame) memory.fill(outStart - VNET_HDR_LEN, 0, VNET_HDR_LEN);
-      setOut(outStart - VNET_HDR_LEN, outLen + VNET_HDR_LEN);
+      if (outStart() != pFrame()) memory.fill(outStart() - VNET_HDR_LEN, 0, VNET_HDR_LEN);
+      setOut(outStart() - VNET_HDR_LEN, outLen() + VNET_HDR_LEN);
     }
   }
   // a reassembled datagram was processed in REASM: its output (the first fragment, or the whole
   // datagram when it is sent whole) goes back into its slot, at the same offset
-  if (reasmSlot != 0 && sent && v != V_DROP) {
-    let off = <u32>(outStart - slotStart);
-    if (off + outLen > slotSize) { v = V_DROP; reason = CNT_REASM_NO_ROOM; }
-    else memory.copy(reasmSlot + off, outStart, outLen);
+  if (reasmSlot() != 0 && sent && v != V_DROP) {
+    let off = <u32>(outStart() - slotStart());
+    if (off + outLen() > slotSize) { v = V_DROP; reason = CNT_REASM_NO_ROOM; }
+    else memory.copy(reasmSlot() + off, outStart(), outLen());
   }
   store<u8>(meta, v, SLOT_VERDICT);
   store<u16>(meta, <u16>reason, SLOT_REASON);
-  store<u32>(meta, <u32>(outStart - slotStart), SLOT_OFF);
-  store<u32>(meta, outLen, SLOT_LEN);
-  store<u32>(meta, pktConn, SLOT_CONN);
+  store<u32>(meta, <u32>(outStart() - slotStart()), SLOT_OFF);
+  store<u32>(meta, outLen(), SLOT_LEN);
+  store<u32>(meta, pktConn(), SLOT_CONN);
   if (v == V_XMIT) cntInc(CNT_TX);
   else if (v == V_LOCAL) cntInc(CNT_LOCAL);
   else if (v == V_PASS) cntInc(CNT_PASS);

@@ -3,8 +3,8 @@
 // ip_vs_out_icmp (ICMP errors quoting one of our conns). hooks.ts calls them; batch.ts walks
 // every slot through the hook points.
 import {
-  CTL, CTL_FLAGS, CONN_FLAGS, CTL_INNER_SADDR, CTL_INNER_DADDR, connPtr, destPtr, svcPtr, CONN_DEST, CONN_STATE,
-  CONN_FWD, CONN_PROTO, CONN_CONTROL, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT,
+  CTL, CTL_FLAGS, CONN_FLAGS, PKT_I_SADDR, PKT_I_DADDR, connPtr, destPtr, svcPtr, CONN_DEST, CONN_STATE, CONN_FWD,
+  CONN_PROTO, CONN_CONTROL, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT, PKT,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_LOCAL, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP,
@@ -50,30 +50,30 @@ function isNewConnExpected(ci: u32): bool {
 }
 
 /** The first chunk's type of the current SCTP packet (parse made sure there is one). */
-@inline function sctpChunk(): u8 { return load<u8>(pL4, 12); }
+@inline function sctpChunk(): u8 { return load<u8>(pL4(), 12); }
 
 /** is_new_conn: a TCP SYN, an SCTP INIT. */
 @inline function isNewConn(): bool {
-  return pProto == IPPROTO_TCP ? (pTcpFlags & TH_SYN) != 0 : pProto == IPPROTO_SCTP && sctpChunk() == SCTP_CID_INIT;
+  return pProto() == IPPROTO_TCP ? (pTcpFlags() & TH_SYN) != 0 : pProto() == IPPROTO_SCTP && sctpChunk() == SCTP_CID_INIT;
 }
 
 /** What the protocol's state transition reads from the packet: TCP flags, the SCTP event. */
 @inline function stateInput(): u8 {
-  return pProto == IPPROTO_SCTP ? sctpEvent(pL4, pL4Len) : pTcpFlags;
+  return pProto() == IPPROTO_SCTP ? sctpEvent(pL4(), pL4Len()) : pTcpFlags();
 }
 
 @inline function isIpvsProto(p: u8): bool { return p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP; }
 
 export function ipvsInHook(point: u8): i32 {
-  if (ipvsProperty) return NF_ACCEPT;
-  if (pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6) return ipvsInIcmp();
-  if (!isIpvsProto(pProto)) return NF_ACCEPT;   // no ip_vs_protocol
+  if (ipvsProperty()) return NF_ACCEPT;
+  if (pProto() == IPPROTO_ICMP || pProto() == IPPROTO_ICMPV6) return ipvsInIcmp();
+  if (!isIpvsProto(pProto())) return NF_ACCEPT;   // no ip_vs_protocol
 
-  let ci = connInGet(pProto, pktSaddr(), pSport, pktDaddr(), pDport);
+  let ci = connInGet(pProto(), pktSaddr(), pSport(), pktDaddr(), pDport());
 
   // a SYN (INIT) on an existing conn: reschedule when the old one is finished (conn_reuse_mode)
   // or its server was quiesced and expire_nodest_conn is on
-  if (ci != 0 && pProto != IPPROTO_UDP && isNewConn()) {
+  if (ci != 0 && pProto() != IPPROTO_UDP && isNewConn()) {
     let d = <u32>load<u16>(connPtr(ci), CONN_DEST);
     let resched = false;
     if (flag(SET_EXPIRE_NODEST) && d != 0 && load<i32>(destPtr(d), DEST_WEIGHT) == 0) resched = true;
@@ -93,45 +93,45 @@ export function ipvsInHook(point: u8): i32 {
 
   if (ci == 0) {
     // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
-    if (pProto == IPPROTO_TCP && ((pTcpFlags & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags & TH_SYN)))) {
+    if (pProto() == IPPROTO_TCP && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
       cntInc(CNT_NO_CONN);
       return NF_ACCEPT;
     }
     // sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp)
-    if (pProto == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) {
+    if (pProto() == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) {
       cntInc(CNT_NO_CONN);
       return NF_ACCEPT;
     }
-    let si = svcFindPkt(pktMark, pAf, pProto, pktDaddr(), pDport);
+    let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
     if (si == 0) return NF_ACCEPT;
     // ip_vs_schedule: active FTP data from port 20 is never scheduled
-    if (pSport == FTPDATA) return NF_ACCEPT;
+    if (pSport() == FTPDATA) return NF_ACCEPT;
     let svc = svcPtr(si);
     let di: u32 = 0;
     if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
       // ip_vs_sched_persist: the client's template decides the dest (persist.ts)
-      ci = schedPersist(si, pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport);
-      if (ci == 0 && persistFull) { setDrop(connNewFail); return NF_DROP; }
-      di = persistDest;
-    } else if (load<u32>(svc, SVC_FWMARK) != 0 || pDport == load<u16>(svc, SVC_VPORT)) {
+      ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
+      if (ci == 0 && persistFull()) { setDrop(connNewFail()); return NF_DROP; }
+      di = persistDest();
+    } else if (load<u32>(svc, SVC_FWMARK) != 0 || pDport() == load<u16>(svc, SVC_VPORT)) {
       di = schedSchedule(si);   // a non-persistent port-zero service schedules nothing
     }
     if (di == 0) {
       // ip_vs_leave: no server — tell the client with a port unreachable, drop the packet
       setDrop(CNT_NO_DEST);
       icmpPortUnreach();
-      if (verdict == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
+      if (verdict() == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
       return NF_STOLEN;
     }
-    if (ci == 0) ci = connNew(pProto, pAf, pktSaddr(), pSport, pktDaddr(), pDport, di, si);
-    if (ci == 0) { setDrop(connNewFail); return NF_DROP; }
-    if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto == IPPROTO_UDP) {
+    if (ci == 0) ci = connNew(pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport(), di, si);
+    if (ci == 0) { setDrop(connNewFail()); return NF_DROP; }
+    if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto() == IPPROTO_UDP) {
       store<u16>(connPtr(ci), load<u16>(connPtr(ci), CONN_FLAGS) | CONN_F_ONE_PACKET, CONN_FLAGS);
     }
     statsConn(di, si);
   }
   setPktConn(ci);
-  statsIn(ci, pLen);
+  statsIn(ci, pLen());
   connSetState(ci, DIR_INPUT, stateInput());
   let rv = xmitIn(ci);
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
@@ -145,30 +145,30 @@ export function ipvsInHook(point: u8): i32 {
 function ipvsInIcmp(): i32 {
   if (!isIcmpError()) return NF_ACCEPT;           // not related: echo etc. go on
   if (parseInner() != 0) return NF_ACCEPT;        // the quoted packet is unusable: not ours
-  if (!isIpvsProto(iProto)) return NF_ACCEPT;
+  if (!isIpvsProto(iProto())) return NF_ACCEPT;
   // the quoted packet went VIP→client: look the conn up inverted
-  let ci = connInGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
+  let ci = connInGet(iProto(), PKT + PKT_I_DADDR, iDport(), PKT + PKT_I_SADDR, iSport());
   if (ci == 0) return NF_ACCEPT;
   if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
   setPktConn(ci);
-  statsIn(ci, pLen);
+  statsIn(ci, pLen());
   cntInc(CNT_ICMP_XLATE);
   return xmitIcmpIn(ci);
 }
 
 /** ICMP types that quote an offending datagram (ip_vs_in_icmp / ip_vs_out_icmp accept these). */
 function isIcmpError(): bool {
-  if (pAf == AF_INET) return pIcmpType == 3 || pIcmpType == 4 || pIcmpType == 11;
-  return pIcmpType < 128 && (pIcmpType == 1 || pIcmpType == 2 || pIcmpType == 3 || pIcmpType == 4);
+  if (pAf() == AF_INET) return pIcmpType() == 3 || pIcmpType() == 4 || pIcmpType() == 11;
+  return pIcmpType() < 128 && (pIcmpType() == 1 || pIcmpType() == 2 || pIcmpType() == 3 || pIcmpType() == 4);
 }
 
 // ---- ip_vs_out_hook ------------------------------------------------------------------------------
 
 export function ipvsOutHook(point: u8): i32 {
-  if (ipvsProperty) return NF_ACCEPT;
-  if (pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6) return ipvsOutIcmp();
-  if (!isIpvsProto(pProto)) return NF_ACCEPT;
-  let ci = connOutGet(pProto, pktSaddr(), pSport, pktDaddr(), pDport);
+  if (ipvsProperty()) return NF_ACCEPT;
+  if (pProto() == IPPROTO_ICMP || pProto() == IPPROTO_ICMPV6) return ipvsOutIcmp();
+  if (!isIpvsProto(pProto())) return NF_ACCEPT;
+  let ci = connOutGet(pProto(), pktSaddr(), pSport(), pktDaddr(), pDport());
   // DR and tunnel conns: 6.1 takes a reply that comes back through the director from the VIP
   // (the real server answers from it) as the conn's output — OutPkts, the OUTPUT state
   // transitions — and not one from the real server's own address (recorded:
@@ -176,7 +176,7 @@ export function ipvsOutHook(point: u8): i32 {
   // default accept_local=0 the kernel's routing drops such a reply as a martian before IPVS)
   if (ci != 0 && !xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) ci = 0;
   if (ci == 0) {
-    ci = connInGet(pProto, pktDaddr(), pDport, pktSaddr(), pSport);
+    ci = connInGet(pProto(), pktDaddr(), pDport(), pktSaddr(), pSport());
     if (ci == 0 || xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) return NF_ACCEPT;
   }
   return handleResponse(ci);
@@ -188,7 +188,7 @@ function handleResponse(ci: u32): i32 {
   let ev = stateInput();     // read before the rewrite (its CRC is recomputed, not its chunks)
   let v = xmitOut(ci);
   if (v != NF_ACCEPT) return v;
-  statsOut(ci, pLen);
+  statsOut(ci, pLen());
   connSetState(ci, DIR_OUTPUT, ev);
   ipvsPropertySet();
   return NF_ACCEPT;
@@ -198,15 +198,15 @@ function handleResponse(ci: u32): i32 {
 function ipvsOutIcmp(): i32 {
   if (!isIcmpError()) return NF_ACCEPT;
   if (parseInner() != 0) return NF_ACCEPT;
-  if (!isIpvsProto(iProto)) return NF_ACCEPT;
+  if (!isIpvsProto(iProto())) return NF_ACCEPT;
   // the quoted packet went client→real server: the out lookup, inverted
-  let ci = connOutGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
+  let ci = connOutGet(iProto(), PKT + PKT_I_DADDR, iDport(), PKT + PKT_I_SADDR, iSport());
   if (ci == 0) return NF_ACCEPT;
   setPktConn(ci);
-  if (!xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) { statsOut(ci, pLen); ipvsPropertySet(); return NF_ACCEPT; }
+  if (!xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) { statsOut(ci, pLen()); ipvsPropertySet(); return NF_ACCEPT; }
   let v = xmitIcmpOut(ci);
   if (v != NF_ACCEPT) return v;
-  statsOut(ci, pLen);
+  statsOut(ci, pLen());
   cntInc(CNT_ICMP_XLATE);
   ipvsPropertySet();
   return NF_ACCEPT;
@@ -214,18 +214,18 @@ function ipvsOutIcmp(): i32 {
 
 /** ip_vs_forward_icmp: errors for incoming conns routed through us (relevant with DR/TUN). */
 export function ipvsForwardIcmpHook(point: u8): i32 {
-  if (ipvsProperty) return NF_ACCEPT;
-  if (pProto != IPPROTO_ICMP && pProto != IPPROTO_ICMPV6) return NF_ACCEPT;
+  if (ipvsProperty()) return NF_ACCEPT;
+  if (pProto() != IPPROTO_ICMP && pProto() != IPPROTO_ICMPV6) return NF_ACCEPT;
   if (!isIcmpError()) return NF_ACCEPT;
   if (parseInner() != 0) return NF_ACCEPT;
-  if (!isIpvsProto(iProto)) return NF_ACCEPT;
-  let ci = connInGet(iProto, CTL + CTL_INNER_DADDR, iDport, CTL + CTL_INNER_SADDR, iSport);
+  if (!isIpvsProto(iProto())) return NF_ACCEPT;
+  let ci = connInGet(iProto(), PKT + PKT_I_DADDR, iDport(), PKT + PKT_I_SADDR, iSport());
   if (ci == 0) return NF_ACCEPT;
   // NAT conns' errors from the real-server side are ip_vs_out_icmp's; only non-NAT here
   if (xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) return NF_ACCEPT;
   if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
   setPktConn(ci);
-  statsIn(ci, pLen);
+  statsIn(ci, pLen());
   return xmitIcmpIn(ci);
 }
 
@@ -235,19 +235,19 @@ export function ipvsForwardIcmpHook(point: u8): i32 {
  */
 export function localStackHook(point: u8): i32 {
   if (!flag(SET_LOCAL_ANSWERS) || !isVip(pktDaddr())) return NF_ACCEPT;
-  if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP) return NF_ACCEPT;
+  if (pProto() != IPPROTO_TCP && pProto() != IPPROTO_UDP) return NF_ACCEPT;
   return localAnswer() ? NF_STOLEN : NF_ACCEPT;
 }
 
 /** Packets IPVS produced stop here: later POST_ROUTING hooks do not see them. */
 export function ipvsPostHook(point: u8): i32 {
-  return ipvsProperty ? NF_STOP : NF_ACCEPT;
+  return ipvsProperty() ? NF_STOP : NF_ACCEPT;
 }
 
 /** The local stack's echo responder for VIPs (an IPVS director answers pings to its VIP). */
 export function icmpEchoHook(point: u8): i32 {
   if (!flag(SET_ICMP_ECHO)) return NF_ACCEPT;
-  if (pProto != IPPROTO_ICMP && pProto != IPPROTO_ICMPV6) return NF_ACCEPT;
+  if (pProto() != IPPROTO_ICMP && pProto() != IPPROTO_ICMPV6) return NF_ACCEPT;
   if (!icmpEchoReply()) return NF_ACCEPT;
   return NF_STOLEN;
 }

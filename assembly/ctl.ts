@@ -16,7 +16,7 @@ import {
   DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
   CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
 } from "./defs";
-import { addrEq, addrCopy, addrFold, addrIsV4, addrAny } from "./packet/bytes";
+import { addrEq, addrCopy, addrFold, addrIsV4, addrAny, htons } from "./packet/bytes";
 import {
   schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest, schedAreaTake, schedAreaAvailable, schedAreaRelease,
 } from "./sched/registry";
@@ -197,7 +197,7 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   if (af != 4 && af != 6) return E_AFNOSUPPORT;
   if (fwmark == 0 && proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP) return E_INVAL;
   if (!schedValid(sched)) return E_NOSCHED;
-  let wport = bswap<u16>(<u16>vport);
+  let wport = htons(vport);
   if (svcLookup(proto, wport, fwmark) != 0) return E_EXIST;
   let idx = svcFree();
   if (idx == 0) return E_NOSPC;
@@ -325,7 +325,7 @@ export function destAdd(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, u
   let r = destCheckArgs(svcIdx, af, weight, fwd, uthresh, lthresh);
   if (r != E_OK) return r;
   let svc = svcPtr(svcIdx);
-  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : bswap<u16>(<u16>dport);
+  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : htons(dport);
   if (destLookup(svcIdx, wport) != 0) return E_EXIST;
   // ip_vs_trash_get_dest: a deleted dest of a service with this key, still bound to conns,
   // comes back with its counters; any other dest starts from zero (a fresh ip_vs_dest)
@@ -359,7 +359,7 @@ export function destEdit(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, 
   if (!svcLive(svcIdx)) return E_NOSVC;
   let r = destCheckArgs(svcIdx, af, weight, fwd, uthresh, lthresh);
   if (r != E_OK) return r;
-  let wport: u16 = dport == 0 ? load<u16>(svcPtr(svcIdx), SVC_VPORT) : bswap<u16>(<u16>dport);
+  let wport: u16 = dport == 0 ? load<u16>(svcPtr(svcIdx), SVC_VPORT) : htons(dport);
   let d = destLookup(svcIdx, wport);
   if (d == 0) return E_NOENT;
   destUpdate(svcIdx, d, weight, fwd, uthresh, lthresh);
@@ -371,7 +371,7 @@ export function destEdit(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, 
 export function destDel(svcIdx: u32, dport: u32): i32 {
   if (!svcLive(svcIdx)) return E_NOSVC;
   let svc = svcPtr(svcIdx);
-  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : bswap<u16>(<u16>dport);
+  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : htons(dport);
   let d = destLookup(svcIdx, wport);
   if (d == 0) return E_NOENT;
   let prev: u32 = 0;

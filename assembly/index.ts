@@ -1,5 +1,6 @@
 // The engine's exported API. Everything the host needs to read from memory is described by
 // the exported layout constants below (the host duplicates none of them).
+import { htons } from "./packet/bytes";
 import * as L from "./layout";
 import * as D from "./defs";
 import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, tcpNextState, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
@@ -247,7 +248,7 @@ export function svcEdit(svc: u32, sched: u32, flags: u32, timeout: u32, netmask:
 export function svcDel(svc: u32): i32 { return ctl.svcDel(svc); }
 export function svcFlush(): void { ctl.svcFlush(); }
 /** The service index for a key (vaddr in CTL_ADDR0; port host order), 0 if none. */
-export function svcLookup(proto: u8, port: u32, fwmark: u32): u32 { return ctl.svcLookup(proto, bswap<u16>(<u16>port), fwmark); }
+export function svcLookup(proto: u8, port: u32, fwmark: u32): u32 { return ctl.svcLookup(proto, htons(port), fwmark); }
 export function svcNext(i: u32): u32 { return ctl.svcNext(i); }
 export function destAdd(svc: u32, af: u8, port: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
   return ctl.destAdd(svc, af, port, weight, fwd, uthresh, lthresh);
@@ -259,7 +260,7 @@ export function destDel(svc: u32, port: u32): i32 { return ctl.destDel(svc, port
 /** Live dest index of svc with address CTL_ADDR1 and port (host order; 0 = the service's). */
 export function destLookup(svc: u32, port: u32): u32 {
   if (!ctl.svcLive(svc)) return 0;
-  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : bswap<u16>(<u16>port);
+  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : htons(port);
   return ctl.destLookup(svc, wp);
 }
 export function schedName(id: u32): string { return sName(id); }
@@ -331,13 +332,13 @@ export function heldFrames(): u32 { return load<u32>(L.CTL, L.CTL_HOLD_COUNT); }
 export function destTunnel(svc: u32, port: u32, type: u8, tunPort: u32, flags: u8): i32 {
   if (!ctl.svcLive(svc)) return D.E_NOSVC;
   if (type > 2 || flags > 3 || (type == 1 && tunPort == 0)) return D.E_INVAL;
-  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : bswap<u16>(<u16>port);
+  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : htons(port);
   let d = ctl.destLookup(svc, wp);
   if (d == 0) return D.E_NOENT;
   let dest = L.destPtr(d);
   store<u8>(dest, type, L.DEST_TUN_TYPE);
   store<u8>(dest, flags, L.DEST_TUN_FLAGS);
-  store<u16>(dest, bswap<u16>(<u16>tunPort), L.DEST_TUN_PORT);
+  store<u16>(dest, htons(tunPort), L.DEST_TUN_PORT);
   return 0;
 }
 export const DEST_TUN_TYPE: u32 = L.DEST_TUN_TYPE;

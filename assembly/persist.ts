@@ -15,10 +15,10 @@
 // controlled conn is confirmed (TCP/SCTP ESTABLISHED, a UDP reply): then ASSURED.
 import {
   CTL, CTL_TPL_CADDR, CTL_TPL_VADDR, connPtr, svcPtr, destPtr, SVC_AF, SVC_VPORT, SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK,
-  DEST_PORT, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES,
+  DEST_PORT, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, PKT, PKT_PERSIST_DEST, PKT_PERSIST_FULL,
 } from "./layout";
 import { AF_INET, IPPROTO_IP, CONN_F_TEMPLATE } from "./defs";
-import { addrCopy, addrAny } from "./packet/bytes";
+import { addrCopy, addrAny, htonl } from "./packet/bytes";
 import { ctInGet } from "./conn/table";
 import { connNewFull, engineNow, controlAdd, checkTemplate } from "./conn/conn";
 import { schedSchedule } from "./sched/registry";
@@ -26,9 +26,9 @@ import { schedSchedule } from "./sched/registry";
 @inline const FTPPORT: u16 = 0x1500;   // htons(21)
 
 /** Why schedPersist returned 0: no dest (answer with ICMP) or no conn could be made (drop). */
-export let persistFull: bool = false;
+@inline export function persistFull(): bool { return load<u8>(PKT, PKT_PERSIST_FULL) != 0; }
 /** The dest the conn of the last schedPersist call was bound to (0: none). */
-export let persistDest: u32 = 0;
+@inline export function persistDest(): u32 { return load<u32>(PKT, PKT_PERSIST_DEST); }
 
 /** The client address masked by the service netmask (v4: a mask; v6: a prefix length). */
 function maskClient(svc: usize, caddr: usize): usize {
@@ -36,7 +36,7 @@ function maskClient(svc: usize, caddr: usize): usize {
   addrCopy(snet, caddr);
   let m = load<u32>(svc, SVC_NETMASK);
   if (load<u8>(svc, SVC_AF) == AF_INET) {
-    store<u32>(snet, load<u32>(snet, 12) & bswap<u32>(m), 12);
+    store<u32>(snet, load<u32>(snet, 12) & htonl(m), 12);
   } else {
     let plen = m > 128 ? 128 : m;
     for (let i: u32 = 0; i < 16; i++) {
@@ -54,7 +54,7 @@ function maskClient(svc: usize, caddr: usize): usize {
  * or made). Returns the conn index, or 0 with persistFull telling why.
  */
 export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
-  persistFull = false; persistDest = 0;
+  store<u8>(PKT, 0, PKT_PERSIST_FULL); store<u32>(PKT, 0, PKT_PERSIST_DEST);
   let svc = svcPtr(svcIdx);
   let svcPort = load<u16>(svc, SVC_VPORT);
   let fwmark = load<u32>(svc, SVC_FWMARK);
@@ -70,7 +70,7 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
     tproto = IPPROTO_IP;
     tvaddr = CTL + CTL_TPL_VADDR;
     addrAny(tvaddr, load<u8>(svc, SVC_AF));
-    store<u32>(tvaddr + (load<u8>(svc, SVC_AF) == AF_INET ? 12 : 0), bswap<u32>(fwmark));
+    store<u32>(tvaddr + (load<u8>(svc, SVC_AF) == AF_INET ? 12 : 0), htonl(fwmark));
   }
   let ct = ctInGet(tproto, snet, tvaddr, tvport);
   let d: u32;
@@ -79,7 +79,7 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
     if (d == 0) return 0;
     let tdport: u16 = normal ? load<u16>(destPtr(d), DEST_PORT) : 0;
     ct = connNewFull(tproto, af, snet, 0, tvaddr, tvport, tdport, CONN_F_TEMPLATE, d, svcIdx);
-    if (ct == 0) { persistFull = true; return 0; }
+    if (ct == 0) { store<u8>(PKT, 1, PKT_PERSIST_FULL); return 0; }
     store<u32>(connPtr(ct), load<u32>(svc, SVC_TIMEOUT) * 1000, CONN_TIMEOUT);
   } else {
     d = <u32>load<u16>(connPtr(ct), CONN_DEST);
@@ -92,8 +92,8 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
   // ip_vs_conn_put(ct): the template's timer restarts with its timeout (even on failure)
   let t = connPtr(ct);
   store<u32>(t, engineNow() + load<u32>(t, CONN_TIMEOUT), CONN_EXPIRES);
-  if (ci == 0) { persistFull = true; return 0; }
+  if (ci == 0) { store<u8>(PKT, 1, PKT_PERSIST_FULL); return 0; }
   controlAdd(ci, ct);
-  persistDest = d;
+  store<u32>(PKT, d, PKT_PERSIST_DEST);
   return ci;
 }

@@ -4,7 +4,8 @@
 import {
   CTL, CTL_NOW, connPtr, destPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT, CONN_PROTO,
   CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL, DEST_ADDR,
-  DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, CONN_LADDR, CTL_FLAGS, DEST_FLAGS, DEST_WEIGHT, CONN_NEXT_TIMER,
+  DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, CONN_LADDR, CTL_FLAGS, DEST_FLAGS, DEST_WEIGHT, CONN_NEXT_TIMER, PKT,
+  PKT_CONN_NEW_FAIL,
 } from "../layout";
 import {
   IPPROTO_TCP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED,
@@ -27,7 +28,7 @@ import { cntInc } from "../stats";
 @inline export const CTPL_S_ASSURED: u8 = 1;
 
 /** Why the last connNew/connNewFull returned 0: CNT_CONN_FULL, or a FULLNAT laddr/port shortage. */
-export let connNewFail: u32 = 0;
+@inline export function connNewFail(): u32 { return load<u32>(PKT, PKT_CONN_NEW_FAIL); }
 
 /** ip_vs_conn_new + ip_vs_bind_dest + ip_vs_bind_xmit. Returns the conn index, 0 when full. */
 export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, destIdx: u32, svcIdx: u32): u32 {
@@ -38,7 +39,7 @@ export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usiz
 /** ip_vs_conn_new with the dport and extra flags (CONN_F_TEMPLATE) given, as ip_vs_sched_persist calls it. */
 export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, dport: u16, extra: u16, destIdx: u32, svcIdx: u32): u32 {
   let ci = connAlloc();
-  if (ci == 0) { connNewFail = CNT_CONN_FULL; return 0; }
+  if (ci == 0) { store<u32>(PKT, CNT_CONN_FULL, PKT_CONN_NEW_FAIL); return 0; }
   let cp = connPtr(ci);
   let dest = destPtr(destIdx);
   addrCopy(cp + CONN_CADDR, caddr);
@@ -64,7 +65,7 @@ export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: 
   // are its out key; templates have none
   if (fwd == IP_VS_CONN_F_FULLNAT && !(extra & CONN_F_TEMPLATE)) {
     let r = laddrBind(ci, svcIdx);
-    if (r != 0) { connFree(ci); connNewFail = r; return 0; }
+    if (r != 0) { connFree(ci); store<u32>(PKT, r, PKT_CONN_NEW_FAIL); return 0; }
   }
   destBindConn(destIdx, flags);
   connHashIn(ci);

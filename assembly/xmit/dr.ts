@@ -18,9 +18,9 @@ export function ipv4TtlCsum(ip: usize): void {
 
 /** The packet's TTL / hop limit, decremented as a forwarding router does. False: it died here. */
 export function forwardTtl(): bool {
-  let ttl = load<u8>(pL3 + (pAf == AF_INET ? 8 : 7));
+  let ttl = load<u8>(pL3() + (pAf() == AF_INET ? 8 : 7));
   if (!decrementTtl(true)) return false;
-  if (pAf == AF_INET && load<u8>(pL3 + 8) != ttl) ipv4TtlCsum(pL3);
+  if (pAf() == AF_INET && load<u8>(pL3() + 8) != ttl) ipv4TtlCsum(pL3());
   return true;
 }
 
@@ -42,7 +42,7 @@ export function drXmit(ci: u32): i32 {
   if (!forwardTtl()) return NF_STOLEN;          // the slot holds the ICMP time exceeded (or DROP)
   setIpvsProperty();
   if (linkType == 1) {
-    routeTo(pL3, pLen, pL2Len(), connPtr(ci) + CONN_DADDR, false);
+    routeTo(pL3(), pLen(), pL2Len(), connPtr(ci) + CONN_DADDR, false);
     return NF_STOLEN;
   }
   setVerdict(V_XMIT);                           // TUN: the host routes it by its own tables

@@ -21,7 +21,7 @@
 import { AF_INET, IPPROTO_TCP, IPPROTO_UDP } from "../defs";
 import { CTL, CTL_GSO_TPL, GSO_TPL_MAX, CTL_IP_IDENT } from "../layout";
 import { pL3, pL4, pL4Len, pHdrLen, pAf, pGsoSize, iphResize } from "../packet/iph";
-import { ld16be, st16be, ld32be, st32be } from "../packet/bytes";
+import { ld16be, st16be, ld32be, st32be, htons } from "../packet/bytes";
 import { csumPartial, csumFold, ipv4SendCheck } from "../packet/csum";
 
 @inline const TH_FIN_PSH: u8 = 0x09;
@@ -52,17 +52,17 @@ let payBase: usize = 0;     // the payload of the whole, in the slot
 
 /** Segments of the super-packet at pL3; 0 when its headers leave no payload to cut. */
 export function gsoPlan(): u32 {
-  v4in = pAf == AF_INET;
-  ihl = pHdrLen;
-  thl = (<u32>load<u8>(pL4, 12) >> 4) << 2;
-  payTotal = pL4Len - thl;
-  mss = pGsoSize;
+  v4in = pAf() == AF_INET;
+  ihl = pHdrLen();
+  thl = (<u32>load<u8>(pL4(), 12) >> 4) << 2;
+  payTotal = pL4Len() - thl;
+  mss = pGsoSize();
   // "too small packets are not really GSO ones" (virtio_net_hdr_to_skb; tcp_gso_segment sends
   // a payload of at most gso_size as it is): one segment
   nSegs = payTotal <= mss ? 1 : (payTotal + mss - 1) / mss;
-  seq0 = ld32be(pL4 + 4);
-  id0 = v4in ? ld16be(pL3 + 4) : 0;
-  flags0 = load<u8>(pL4, 13);
+  seq0 = ld32be(pL4() + 4);
+  id0 = v4in ? ld16be(pL3() + 4) : 0;
+  flags0 = load<u8>(pL4(), 13);
   return nSegs;
 }
 
@@ -83,7 +83,7 @@ export function gsoHdrLen(l2len: u32, outer: u32): u32 { return l2len + outer + 
 
 /** Sum of the pseudo-header of the IP header at ip for proto and len (RFC 793 / 768 / 8200 §8.1). */
 function hdrPseudo(ip: usize, v4: bool, proto: u8, len: u32): u64 {
-  let s: u64 = <u64>bswap<u16>(<u16>proto) + <u64>bswap<u16>(<u16>(len & 0xffff)) + <u64>bswap<u16>(<u16>(len >> 16));
+  let s: u64 = <u64>htons(proto) + <u64>htons(len & 0xffff) + <u64>htons(len >> 16);
   return v4 ? csumPartial(ip + 12, 8, s) : csumPartial(ip + 8, 32, s);
 }
 
@@ -113,7 +113,7 @@ export function gsoInner(ip: usize, k: u32): void {
 
 /** Segment 0 cut in place at pL3 (the packet the engine goes on with). */
 export function gsoFirstInner(): void {
-  gsoInner(pL3, 0);
+  gsoInner(pL3(), 0);
   iphResize(<i32>gsoSegIpLen(0) - <i32>(ihl + thl + payTotal));
 }
 
@@ -129,7 +129,7 @@ export function gsoBegin(ip: usize, l2len: u32): bool {
   l2 = l2len;
   v4out = (load<u8>(ip) >> 4) == 4;
   ohl = v4out ? 20 : 40;
-  ehl = <u32>(pL3 - ip) - ohl;
+  ehl = <u32>(pL3() - ip) - ohl;
   tplLen = l2 + ohl + ehl + ihl + thl;
   if (tplLen > GSO_TPL_MAX) return false;
   payBase = ip - l2 + tplLen;
