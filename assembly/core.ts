@@ -23,7 +23,7 @@ import { isVip } from "./route";
 import { schedPersist, persistFull, persistDest } from "./persist";
 import { schedSchedule } from "./sched/registry";
 import { xmitIn, xmitIcmpIn, xmitOut, xmitIcmpOut, xmitTranslatesOut } from "./xmit/registry";
-import { icmpCsumOk } from "./xmit/nat";
+import { icmpCsumOk } from "./xmit/common";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
 import { localAnswer } from "./xmit/local";

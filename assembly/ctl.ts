@@ -8,13 +8,14 @@ import {
   svcPtr, destPtr, CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_HNEXT,
   SVC_TRASH_REFS, SVC_SCHED_BIG, SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT,
   SVC_NUM_DESTS, SVC_DEST_HEAD, SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE, DEST_USED,
-  DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH, DEST_ACTIVE,
-  DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
+  DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH, DEST_SVC, DEST_NEXT,
+  DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
 } from "./layout";
 import {
-  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL,
-  DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
-  CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
+  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH,
+  IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL, DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL,
+  IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, SVC_F_HASHED,
+  DEST_LIVE,
 } from "./defs";
 import { addrEq, addrCopy, addrFold, addrIsV4, addrAny, htons } from "./packet/bytes";
 import {
@@ -23,10 +24,9 @@ import {
 import { xmitSupported } from "./xmit/registry";
 import { onLink, vipBucket } from "./route";
 import { laddrFlush } from "./laddr";
-import { trashPut, trashTake, trashRelease, destFreed } from "./trash";
+import { trashPut, trashTake, destFreed } from "./trash";
+import { destTotalConns } from "./conn/conn";
 
-@inline export const DEST_LIVE: u8 = 1;
-@inline export const DEST_TRASH: u8 = 2;   // deleted, still bound to conns (ipvs->dest_trash)
 
 // Two hashes over the services, as the kernel's ip_vs_svc_table / ip_vs_svc_fwm_table: by
 // (vaddr, vport) — or (family's any address, mark) for fwmark services — for the lookup, and
@@ -285,11 +285,6 @@ export function svcFlush(): void {
 
 // ---- dests ----------------------------------------------------------------------------------
 
-/** Totals as ip_vs_dest_totalconns. */
-@inline export function destTotalConns(dest: usize): u32 {
-  return load<u32>(dest, DEST_ACTIVE) + load<u32>(dest, DEST_INACTIVE);
-}
-
 function destCheckArgs(svcIdx: u32, af: u8, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
   if (weight < 0) return E_RANGE;                 // ip_vs_add_dest: "udest->weight < 0" → -ERANGE
   if (lthresh > uthresh) return E_RANGE;          // "l_threshold > u_threshold" → -ERANGE
@@ -393,51 +388,6 @@ function destRetire(d: u32): void {
   destUnhash(d);
   if (load<u32>(dest, DEST_REFCNT) == 0) destFreed(d);
   else trashPut(d);
-}
-
-// ---- conn binding (ip_vs_bind_dest / ip_vs_unbind_dest) ------------------------------------------
-
-export function destBindConn(d: u32, connFlags: u16): void {
-  let dest = destPtr(d);
-  store<u32>(dest, load<u32>(dest, DEST_REFCNT) + 1, DEST_REFCNT);
-  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) + 1, DEST_PERSIST);
-  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
-  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
-  let u = load<u32>(dest, DEST_UTHRESH);
-  if (u != 0 && destTotalConns(dest) >= u) store<u8>(dest, load<u8>(dest, DEST_FLAGS) | DEST_F_OVERLOAD, DEST_FLAGS);
-}
-
-export function destUnbindConn(d: u32, connFlags: u16): void {
-  let dest = destPtr(d);
-  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) - 1, DEST_PERSIST);
-  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
-  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
-  let l = load<u32>(dest, DEST_LTHRESH);
-  let u = load<u32>(dest, DEST_UTHRESH);
-  let fl = load<u8>(dest, DEST_FLAGS);
-  if (l != 0) {
-    if (destTotalConns(dest) < l) fl &= ~DEST_F_OVERLOAD;
-  } else if (u != 0) {
-    if (destTotalConns(dest) * 4 < u * 3) fl &= ~DEST_F_OVERLOAD;
-  } else {
-    fl &= ~DEST_F_OVERLOAD;
-  }
-  store<u8>(dest, fl, DEST_FLAGS);
-  let rc = load<u32>(dest, DEST_REFCNT) - 1;
-  store<u32>(dest, rc, DEST_REFCNT);
-  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
-}
-
-/** Move a bound conn between activeconns and inactconns (set_tcp_state). */
-export function destSetInactive(d: u32, inactive: bool): void {
-  let dest = destPtr(d);
-  if (inactive) {
-    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
-    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
-  } else {
-    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
-    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
-  }
 }
 
 /** Next live service index ≥ i, or 0 (listings). */

@@ -5,18 +5,18 @@ import {
   CTL, CTL_NOW, connPtr, destPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT, CONN_PROTO,
   CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL, DEST_ADDR,
   DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, CONN_LADDR, CTL_FLAGS, DEST_FLAGS, DEST_WEIGHT, CONN_NEXT_TIMER, PKT,
-  PKT_CONN_NEW_FAIL,
+  PKT_CONN_NEW_FAIL, DEST_PERSIST, DEST_ACTIVE, DEST_INACTIVE, DEST_UTHRESH, DEST_LTHRESH, DEST_REFCNT, DEST_USED,
 } from "../layout";
 import {
   IPPROTO_TCP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED,
-  CNT_CONN_FULL, IP_VS_CONN_F_FULLNAT, DEST_F_AVAILABLE, SET_EXPIRE_QUIESCENT,
+  CNT_CONN_FULL, IP_VS_CONN_F_FULLNAT, DEST_F_AVAILABLE, SET_EXPIRE_QUIESCENT, DEST_TRASH, DEST_F_OVERLOAD,
 } from "../defs";
 import { laddrBind, laddrUnbind } from "../laddr";
 import { sctpNextState, sctpTimeout, SCTP_S_ESTABLISHED } from "../proto/sctp";
 import { addrCopy } from "../packet/bytes";
 import { connAlloc, connHashIn, connUnhash, connFree, CONN_F_DEAD, CONN_F_HASHED } from "./table";
 import { timerAdd, timerDel, timerRequeue, timerDueSteps, timerTake, timerDone } from "./timer";
-import { destBindConn, destUnbindConn, destSetInactive } from "../ctl";
+import { trashRelease } from "../trash";
 import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_ESTABLISHED } from "../proto/tcp";
 import { udpTimeout } from "../proto/udp";
 import { cntInc } from "../stats";
@@ -261,4 +261,56 @@ export function connExpireTick(now: u32): u32 {
   }
   timerDone(now);
   return expired;
+}
+
+// ---- dest binding (ip_vs_bind_dest / ip_vs_unbind_dest: ip_vs_conn.c) ------------------------
+
+/** Totals as ip_vs_dest_totalconns. */
+@inline export function destTotalConns(dest: usize): u32 {
+  return load<u32>(dest, DEST_ACTIVE) + load<u32>(dest, DEST_INACTIVE);
+}
+
+/** ip_vs_bind_dest: the conn counts in its dest (active, inactive or persistent) and holds it. */
+export function destBindConn(d: u32, connFlags: u16): void {
+  let dest = destPtr(d);
+  store<u32>(dest, load<u32>(dest, DEST_REFCNT) + 1, DEST_REFCNT);
+  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) + 1, DEST_PERSIST);
+  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
+  let u = load<u32>(dest, DEST_UTHRESH);
+  if (u != 0 && destTotalConns(dest) >= u) store<u8>(dest, load<u8>(dest, DEST_FLAGS) | DEST_F_OVERLOAD, DEST_FLAGS);
+}
+
+/** ip_vs_unbind_dest: the conn leaves its dest; a deleted dest leaves the trash with its last conn. */
+export function destUnbindConn(d: u32, connFlags: u16): void {
+  let dest = destPtr(d);
+  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) - 1, DEST_PERSIST);
+  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
+  let l = load<u32>(dest, DEST_LTHRESH);
+  let u = load<u32>(dest, DEST_UTHRESH);
+  let fl = load<u8>(dest, DEST_FLAGS);
+  if (l != 0) {
+    if (destTotalConns(dest) < l) fl &= ~DEST_F_OVERLOAD;
+  } else if (u != 0) {
+    if (destTotalConns(dest) * 4 < u * 3) fl &= ~DEST_F_OVERLOAD;
+  } else {
+    fl &= ~DEST_F_OVERLOAD;
+  }
+  store<u8>(dest, fl, DEST_FLAGS);
+  let rc = load<u32>(dest, DEST_REFCNT) - 1;
+  store<u32>(dest, rc, DEST_REFCNT);
+  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
+}
+
+/** Move a bound conn between activeconns and inactconns (set_tcp_state). */
+export function destSetInactive(d: u32, inactive: bool): void {
+  let dest = destPtr(d);
+  if (inactive) {
+    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
+    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+  } else {
+    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
+    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+  }
 }

@@ -7,7 +7,7 @@ import {
   CTL, CTL_NOW, destPtr, svcPtr, SVC_AF, SVC_DEST_HEAD, DEST_NEXT, DEST_FLAGS, DEST_WEIGHT, DEST_ACTIVE,
   DEST_INACTIVE, DEST_REFCNT, DEST_USED,
 } from "../layout";
-import { DEST_F_OVERLOAD, DEST_F_AVAILABLE, AF_INET6 } from "../defs";
+import { DEST_F_OVERLOAD, DEST_F_AVAILABLE, AF_INET6, DEST_TRASH } from "../defs";
 
 @inline export const GOLDEN_RATIO_32: u32 = 0x61c88647;
 
@@ -54,5 +54,5 @@ export function destPut(d: u32): void {
   let dest = destPtr(d);
   let rc = load<u32>(dest, DEST_REFCNT) - 1;
   store<u32>(dest, rc, DEST_REFCNT);
-  if (rc == 0 && load<u8>(dest, DEST_USED) == 2) trashRelease(d);   // DEST_TRASH (ctl.ts)
+  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
 }

@@ -50,7 +50,7 @@ import { addrCopy, ld16be, st16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty, setOut, outStart, slotStart } from "../pkt";
 import { cntInc } from "../stats";
 import { sctpNatCsum } from "../proto/sctp";
-import { decrementTtl, icmpCsumOk, icmpRecompute } from "./nat";
+import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
 
 // kmod/toa/toa.h
 @inline export const TCPOPT_TOA: u8 = 254;

@@ -3,35 +3,16 @@
 // tcp/udp_fast_csum_update do, the IPv4 header checksum recomputed (ip_send_check), the TTL
 // or hop limit decremented as a router does (decrement_ttl / ip_forward).
 import { ipOutput } from "./output";
+import { NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET, CNT_BAD_L4 } from "../defs";
+import { connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT } from "../layout";
 import {
-  NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6, AF_INET,
-  CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
-} from "../defs";
-import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
-import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial, l4CsumOff } from "../packet/iph";
-import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum, l4CsumFull, csumPartialUpdate } from "../packet/csum";
+  pL3, pL4, pL4Len, pAf, pProto, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial, l4CsumOff,
+} from "../packet/iph";
+import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, l4CsumFull, csumPartialUpdate } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
-import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
-import { cntInc } from "../stats";
+import { setDrop, setIpvsProperty } from "../pkt";
 import { sctpNatCsum } from "../proto/sctp";
-import { icmpTimeExceeded } from "./icmp";
-
-/** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
-export function decrementTtl(reply: bool): bool {
-  if (load<u32>(CTL, CTL_FLAGS) & SET_NO_TTL_DEC) return true;
-  let off: u32 = pAf() == AF_INET ? 8 : 7;
-  let ttl = load<u8>(pL3() + off);
-  if (ttl <= 1) {
-    setDrop(CNT_TTL_EXCEEDED);
-    if (reply) cntInc(CNT_TTL_EXCEEDED);          // answered with an ICMP error, not a plain drop
-    if (reply) {
-      icmpTimeExceeded();
-    }
-    return false;
-  }
-  store<u8>(pL3() + off, ttl - 1);
-  return true;
-}
+import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
 
 /** Rewrite the L4 port at `portOff` and fix the L4 checksum for an address+port change. */
 function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, toAddr: usize, toPort: u16): void {
@@ -104,25 +85,6 @@ export function natResponse(ci: u32): i32 {
   }
   iphRefreshAddrs();
   return NF_ACCEPT;
-}
-
-/** The ICMP message checksum is verified before translation (ip_vs_checksum_complete). */
-export function icmpCsumOk(): bool {
-  let len = pLen() - pHdrLen();
-  let s = csumPartial(pL4(), len, 0);
-  if (pAf() != AF_INET) s += pseudoSum(pAf(), pL3() + 8, pL3() + 24, IPPROTO_ICMPV6, len);
-  return csumFold(s) == 0xffff;
-}
-
-/** Recompute the ICMP/ICMPv6 checksum of the current packet in full. */
-export function icmpRecompute(): void {
-  let len = pLen() - pHdrLen();
-  store<u16>(pL4() + 2, 0);
-  if (pAf() == AF_INET) {
-    store<u16>(pL4() + 2, computeCsum(pL4(), len));
-  } else {
-    store<u16>(pL4() + 2, l4CsumFull(pAf(), pL3() + 8, pL3() + 24, IPPROTO_ICMPV6, pL4(), len));
-  }
 }
 
 /**

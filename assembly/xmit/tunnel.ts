@@ -29,7 +29,7 @@ import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
 import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { setDrop, setIpvsProperty, setRouteGso, slotStart } from "../pkt";
 import { cntInc } from "../stats";
-import { forwardTtl, methodUnsupportedOnLink } from "./dr";
+import { forwardTtl, methodUnsupportedOnLink } from "./common";
 import { icmpTooBig } from "./icmp";
 import { routeTo, ipIdentNext } from "./output";
 import { nextHop } from "../route";
