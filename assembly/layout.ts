@@ -6,7 +6,6 @@
 // to its new base, highest first (layoutGrow below).
 //
 //  base ─┬─ CTL       control block: call arguments (addresses), settings       4 KiB     ┐
-//        ├─ COUNTERS  named global counters, u64 each (defs.ts CNT_*)                     │
 //        ├─ GSTATS    global conns/pkts/bytes (STATS_SIZE)                                 │
 //        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr, vport) / fwmark: service lookup │
 //        ├─ VIP_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr): "is this a VIP?" (route.ts)   │ shared:
@@ -17,6 +16,7 @@
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
 //        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) ┘
 //        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker
+//        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ (one today),
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)                │ each region
 //        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts) │ on its own
@@ -563,7 +563,6 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   // shared by every worker: the control block, settings and counters, the lookup tables, the
   // hook table, timers, neighbours and their hold queue, FULLNAT pools, reassembly queues
   CTL = p; p += CTL_SIZE;
-  COUNTERS = p; p += CNT_MAX * 8;
   GSTATS = p; p += STATS_SIZE;
   p = align(p, 64);
   SVC_TAB = p; p += SVC_TAB_SIZE * 4;
@@ -590,6 +589,7 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   // starting on its own 64-byte line so no two workers' packet-path writes share a cache line
   p = align(p, 64);
   PKT = p; p += PKT_SIZE;
+  COUNTERS = p; p += CNT_MAX * 8;     // this worker's named counters; stats.ts cntGet sums the workers' copies
   SLOT_META = p; p += <usize>nSlots * SLOT_META_SIZE;
   p = align(p, 64);
   SLOTS = p; p += <usize>nSlots * sSize;
