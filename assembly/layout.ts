@@ -62,8 +62,7 @@
 // packet_description): one record per worker, reached one way — load/store at PKT + PKT_*,
 // through the @inline accessors of packet/iph.ts (the parse: ip_vs_iphdr) and pkt.ts (what
 // the hooks decide: the skb's verdict, output, route). Nothing else on the packet path keeps
-// per-packet state in module globals or in the shared control block (xmit/gso.ts's
-// segmentation state aside). Four cache lines.
+// per-packet state in module globals or in the shared control block . Ten cache lines.
 @inline export const PKT_SADDR: u32 = 0;            // 16 bytes: source address (16-byte form)
 @inline export const PKT_DADDR: u32 = 16;           // 16 bytes: destination address
 @inline export const PKT_I_SADDR: u32 = 32;         // 16 bytes: the packet quoted by an ICMP error: its source
@@ -125,7 +124,34 @@
 @inline export const PKT_REASM_SLOT: u32 = 212;     // usize: the slot whose fragment completed it (batch.ts; 0: none)
 @inline export const PKT_PERSIST_DEST: u32 = 216;   // u32: the dest of the last schedPersist (persist.ts)
 @inline export const PKT_PERSIST_FULL: u32 = 220;   // u8 bool: why it returned 0: no conn could be made
-@inline export const PKT_SIZE: u32 = 256;
+// xmit/gso.ts: a tunnel super-packet being cut into segments (the inner packet, the encapsulation)
+@inline export const PKT_GSO_MSS: u32 = 224;        // u32: payload bytes per segment
+@inline export const PKT_GSO_SEGS: u32 = 228;       // u32: segments
+@inline export const PKT_GSO_PAY_TOTAL: u32 = 232;  // u32: payload bytes of the whole
+@inline export const PKT_GSO_IHL: u32 = 236;        // u32: inner IP header, extension headers included
+@inline export const PKT_GSO_THL: u32 = 240;        // u32: TCP header, options included
+@inline export const PKT_GSO_SEQ0: u32 = 244;       // u32: the first segment's sequence number
+@inline export const PKT_GSO_ID0: u32 = 248;        // u32: the inner IPv4 identification
+@inline export const PKT_GSO_L2: u32 = 252;         // u32: L2 header length of the frame
+@inline export const PKT_GSO_OHL: u32 = 256;        // u32: outer IP header length
+@inline export const PKT_GSO_EHL: u32 = 260;        // u32: encapsulation header length (GUE/GRE)
+@inline export const PKT_GSO_OID0: u32 = 264;       // u32: the outer IPv4 identification
+@inline export const PKT_GSO_TPL_LEN: u32 = 268;    // u32: bytes of headers in PKT_GSO_TPL
+@inline export const PKT_GSO_PAY_BASE: u32 = 272;   // usize: the payload of the whole, in the slot
+@inline export const PKT_GSO_V4IN: u32 = 276;       // u8 bool: the inner packet is IPv4
+@inline export const PKT_GSO_FLAGS0: u32 = 277;     // u8: the TCP flags of the whole
+@inline export const PKT_GSO_ENC: u32 = 278;        // u8: TUN_IPIP 0 / GUE 1 / GRE 2
+@inline export const PKT_GSO_ENC_CSUM: u32 = 279;   // u8 bool: the encapsulation carries a checksum
+@inline export const PKT_GSO_V4OUT: u32 = 280;      // u8 bool: the outer packet is IPv4
+// scratch the packet path writes (in the control block before issue 14)
+@inline export const PKT_NEXTHOP: u32 = 288;        // 16 bytes: the routed packet's next hop (output.ts routeTo)
+@inline export const PKT_ETH_SAVE: u32 = 304;       // 16 bytes: the request's Ethernet MACs, saved before an
+                                                    // ICMP error is built over them in the headroom
+@inline export const PKT_TPL_CADDR: u32 = 320;      // 16 bytes: persistence: the client address masked by the netmask
+@inline export const PKT_TPL_VADDR: u32 = 336;      // 16 bytes: persistence: the vaddr of a template (fwmark as an address)
+@inline export const PKT_NEIGH_TMP: u32 = 352;      // 32 bytes: ARP addresses in the 16-byte form (neigh.ts)
+@inline export const PKT_GSO_TPL: u32 = 384;        // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
+@inline export const PKT_SIZE: u32 = 640;
 
 // ---- control block (CTL) -----------------------------------------------------------------
 // Arguments too wide for a wasm call (IPv6 addresses) are written here by the host.
@@ -149,8 +175,8 @@
 @inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
 @inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
 // 256..319: free (the packet's addresses moved to the packet record, PKT below)
-@inline export const CTL_TPL_CADDR: u32 = 320;     // persistence: the client address masked by the netmask
-@inline export const CTL_TPL_VADDR: u32 = 336;     // persistence: the vaddr of a template (fwmark as an address)
+// 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
+// 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
 @inline export const CTL_FWM_COUNT: u32 = 356;      // u32 fwmark services (ipvs->fwm_services)
 @inline export const CTL_ZERO_ADDR: u32 = 360;      // 16 bytes scratch: the address fwmark services hash under
@@ -161,9 +187,8 @@
 @inline export const CTL_TUN_MTU: u32 = 416;        // u32: MTU of the path to real servers (tunnels: PMTU), 1500
 @inline export const CTL_NEIGH_REACHABLE: u32 = 420; // u32 ms a confirmed neighbour stays REACHABLE (30 s)
 @inline export const CTL_HOLD_COUNT: u32 = 424;     // u32 frames in the hold queue (waiting or ready)
-@inline export const CTL_NEIGH_TMP: u32 = 432;      // 32 bytes scratch: ARP addresses in the 16-byte form
-@inline export const CTL_ETH_SAVE: u32 = 464;       // 16 bytes: the request's Ethernet MACs, saved before an
-                                                    // ICMP error is built over them in the headroom
+// 432: free (CTL_NEIGH_TMP moved to the packet record, PKT_NEIGH_TMP)
+// 464: free (CTL_ETH_SAVE moved to the packet record, PKT_ETH_SAVE)
 // FULLNAT (laddr.ts): the local port range conns are given (DPVS sa_pool), host order
 @inline export const CTL_FNAT_PORT_MIN: u32 = 480;  // u32, default 1025
 @inline export const CTL_FNAT_PORT_MAX: u32 = 484;  // u32, default 65535
@@ -174,7 +199,7 @@
 @inline export const CTL_LINK_GW6: u32 = 592;       // 16 bytes: IPv6 gateway on the link (0: none)
 @inline export const CTL_LINK_PLEN4: u32 = 608;     // u32: prefix length of CTL_LINK_IP4 in the 128-bit form (0: all on-link)
 @inline export const CTL_LINK_PLEN6: u32 = 612;     // u32: prefix length of CTL_LINK_IP6 (0: all on-link)
-@inline export const CTL_NEXTHOP: u32 = 620;        // 16 bytes: the routed packet's next hop (output.ts routeTo)
+// 620: free (CTL_NEXTHOP moved to the packet record, PKT_NEXTHOP)
 @inline export const CTL_HOLD_UNRES: u32 = 616;     // u32 frames in the hold queue waiting for a next hop (INCOMPLETE)
 // table limits (ctl.ts): where the next free record is searched from, the dest trash list, the pool
 // of big scheduler areas, and which table refused the last add (E_NOSPC; 1 svc, 2 dest, 3 sched)
@@ -194,7 +219,7 @@
 // GSO (xmit/gso.ts) and the hold queue's byte arena (neigh.ts), kept high in the block
 @inline export const CTL_HOLD_TOP: u32 = 3568;      // u32 bytes of the HOLD arena handed out (bump pointer; 0 when the queue is empty)
 @inline export const CTL_HOLD_NEXT: u32 = 3572;     // u32 the next hold entry to take (every one from there on is free)
-@inline export const CTL_GSO_TPL: u32 = 3584;       // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
+// 3584: free (CTL_GSO_TPL moved to the packet record, PKT_GSO_TPL)
 @inline export const GSO_TPL_MAX: u32 = 256;
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------

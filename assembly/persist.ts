@@ -14,7 +14,7 @@
 // It counts in its dest's persistconns, never in active/inactconns. Its state is NONE until a
 // controlled conn is confirmed (TCP/SCTP ESTABLISHED, a UDP reply): then ASSURED.
 import {
-  CTL, CTL_TPL_CADDR, CTL_TPL_VADDR, connPtr, svcPtr, destPtr, SVC_AF, SVC_VPORT, SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK,
+  PKT_TPL_CADDR, PKT_TPL_VADDR, connPtr, svcPtr, destPtr, SVC_AF, SVC_VPORT, SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK,
   DEST_PORT, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, PKT, PKT_PERSIST_DEST, PKT_PERSIST_FULL,
 } from "./layout";
 import { AF_INET, IPPROTO_IP, CONN_F_TEMPLATE } from "./defs";
@@ -32,7 +32,7 @@ import { schedSchedule } from "./sched/registry";
 
 /** The client address masked by the service netmask (v4: a mask; v6: a prefix length). */
 function maskClient(svc: usize, caddr: usize): usize {
-  let snet = CTL + CTL_TPL_CADDR;
+  let snet = PKT + PKT_TPL_CADDR;
   addrCopy(snet, caddr);
   let m = load<u32>(svc, SVC_NETMASK);
   if (load<u8>(svc, SVC_AF) == AF_INET) {
@@ -68,7 +68,7 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
     if (svcPort != FTPPORT) tvport = vport;
   } else if (fwmark != 0) {
     tproto = IPPROTO_IP;
-    tvaddr = CTL + CTL_TPL_VADDR;
+    tvaddr = PKT + PKT_TPL_VADDR;
     addrAny(tvaddr, load<u8>(svc, SVC_AF));
     store<u32>(tvaddr + (load<u8>(svc, SVC_AF) == AF_INET ? 12 : 0), htonl(fwmark));
   }

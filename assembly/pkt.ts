@@ -5,6 +5,7 @@
 import {
   PKT, PKT_CONN, PKT_DROP_REASON, PKT_IPVS_PROPERTY, PKT_MARK, PKT_OUT_LEN, PKT_OUT_START, PKT_REASM_MAX,
   PKT_REASM_NFRAGS, PKT_ROUTED, PKT_ROUTE_FRAG, PKT_ROUTE_GSO, PKT_ROUTE_L2LEN, PKT_SLOT_START, PKT_VERDICT,
+  PKT_NEXTHOP,
 } from "./layout";
 import { V_DROP } from "./defs";
 
@@ -16,7 +17,7 @@ import { V_DROP } from "./defs";
 @inline export function ipvsProperty(): bool { return load<u8>(PKT, PKT_IPVS_PROPERTY) != 0; }  // skb->ipvs_property: produced/handled by IPVS
 @inline export function pktConn(): u32 { return load<u32>(PKT, PKT_CONN); }  // the conn this packet belongs to (0 = none)
 @inline export function pktMark(): u32 { return load<u32>(PKT, PKT_MARK); }  // skb->mark: set by a MARK hook, selects fwmark services
-// skb_dst: the output was routed (output.ts routeTo) to the next hop in CTL_NEXTHOP; the
+// skb_dst: the output was routed (output.ts routeTo) to the next hop in PKT_NEXTHOP; the
 // neighbour layer (and fragmentation) takes it after POST_ROUTING, as ip_finish_output does
 @inline export function routed(): bool { return load<u8>(PKT, PKT_ROUTED) != 0; }
 @inline export function routeL2Len(): u32 { return load<u32>(PKT, PKT_ROUTE_L2LEN); }  // bytes of L2 header before the IP packet in the output

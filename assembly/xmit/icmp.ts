@@ -4,10 +4,10 @@
 // Errors are built in the slot's headroom, in front of the offending datagram, which becomes
 // the quoted part without being copied.
 import { AF_INET, V_LOCAL, CNT_NO_HEADROOM, CNT_ICMP_SENT, CNT_ECHO_REPLY, IPPROTO_ICMP, IPPROTO_ICMPV6 } from "../defs";
-import { CTL, PKT_SADDR, PKT_DADDR, CTL_ETH_SAVE, linkType, PKT } from "../layout";
+import { PKT_SADDR, PKT_DADDR, PKT_ETH_SAVE, linkType, PKT } from "../layout";
 import { pL3, pLen, pAf, pFrame, pL4, pHdrLen } from "../packet/iph";
 import { st16be, st32be, ld32be, addrCopy } from "../packet/bytes";
-import { ipv4SendCheck, computeCsum, csumPartial, csumFold, pseudoSum, csumUpdate2, l4CsumFull } from "../packet/csum";
+import { ipv4SendCheck, computeCsum, csumUpdate2, l4CsumFull } from "../packet/csum";
 import { slotStart, setOut, setVerdict, setDrop } from "../pkt";
 import { cntInc } from "../stats";
 
@@ -29,7 +29,7 @@ import { cntInc } from "../stats";
 @inline const ICMP_QUOTE_MAX_V6: u32 = 1280 - 48;
 
 function saveEth(): void {
-  let sv = CTL + CTL_ETH_SAVE;
+  let sv = PKT + PKT_ETH_SAVE;
   memory.copy(sv, pFrame(), 12);
   store<u16>(sv + 12, load<u16>(pFrame() + (pL3() - pFrame()) - 2));
 }
@@ -40,7 +40,7 @@ function l2Reply(newL3: usize): usize {
   let eth = newL3 - 14;
   if (eth < slotStart()) return 0;
   // read from the copy: an error built in the headroom may have overwritten the request's header
-  let sv = CTL + CTL_ETH_SAVE;
+  let sv = PKT + PKT_ETH_SAVE;
   let src0 = load<u32>(sv + 6); let src1 = load<u16>(sv + 10);
   let dst0 = load<u32>(sv); let dst1 = load<u16>(sv + 4);
   let et = load<u16>(sv + 12);

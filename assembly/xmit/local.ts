@@ -10,7 +10,7 @@
 // kernel's IPv4 id of the ICMP error, IPv6 flow labels, its per-peer ICMP rate limit) are in
 // docs/director.md.
 import { AF_INET, IPPROTO_TCP, IPPROTO_UDP, V_LOCAL, CNT_NO_HEADROOM, CNT_TCP_RESET_SENT, CNT_PORT_UNREACH_SENT } from "../defs";
-import { CTL, PKT_SADDR, PKT_DADDR, CTL_ETH_SAVE, linkType, PKT } from "../layout";
+import { PKT_SADDR, PKT_DADDR, PKT_ETH_SAVE, linkType, PKT } from "../layout";
 import { pL3, pAf, pFrame, pL4, pL4Len, pProto, pTcpFlags, pCsumPartial, pVnet, VNET_HDR_LEN, TH_SYN, TH_FIN, TH_RST, TH_ACK } from "../packet/iph";
 import { st16be, st32be, ld32be, addrCopy } from "../packet/bytes";
 import { ipv4SendCheck, l4CsumFull } from "../packet/csum";
@@ -56,7 +56,7 @@ function tcpSendReset(): void {
   let v4 = pAf() == AF_INET;
   let ip = pL3();
   if (linkType == 1) {                            // the reply reuses the request's Ethernet header
-    let sv = CTL + CTL_ETH_SAVE;
+    let sv = PKT + PKT_ETH_SAVE;
     memory.copy(sv, pFrame(), 12);
     store<u16>(sv + 12, load<u16>(ip - 2));
   }
@@ -90,7 +90,7 @@ function tcpSendReset(): void {
   if (linkType == 1) {
     start = ip - 14;
     if (start < slotStart()) { setDrop(CNT_NO_HEADROOM); return; }
-    let sv = CTL + CTL_ETH_SAVE;
+    let sv = PKT + PKT_ETH_SAVE;
     memory.copy(start, sv + 6, 6); memory.copy(start + 6, sv, 6);
     store<u16>(start + 12, load<u16>(sv + 12));
   }

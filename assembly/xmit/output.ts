@@ -31,7 +31,7 @@
 // A tunnel super-packet (offloads) is cut into TCP segments here first (gso.ts, as
 // ip_finish_output_gso does), each one then fragmented like a packet of its own if it must be.
 import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG, CNT_GSO_SEGMENTS, CNT_GSO_NO_ROOM } from "../defs";
-import { CTL, CTL_TUN_MTU, CTL_IP_IDENT, SCRATCH, CTL_NEXTHOP, linkType } from "../layout";
+import { CTL, CTL_TUN_MTU, CTL_IP_IDENT, SCRATCH, PKT_NEXTHOP, linkType, PKT } from "../layout";
 import { st16be, st32be, addrCopy } from "../packet/bytes";
 import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
@@ -63,7 +63,7 @@ export function ipIdentNext(): u32 {
  */
 export function routeTo(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool): void {
   setOut(ip - l2len, l2len + len);
-  addrCopy(CTL + CTL_NEXTHOP, nh);
+  addrCopy(PKT + PKT_NEXTHOP, nh);
   setRoute(l2len, frag);
   setVerdict(V_XMIT);
 }
@@ -80,7 +80,7 @@ export function finishOutput(): void {
   // a reassembled datagram rewritten in place on a TUN (ipOutput: no route step) is refragmented too
   if (!routed() && reasmMaxSize() == 0) return;
   let l2len = routed() ? routeL2Len() : 0;
-  let ip = outStart() + l2len, len = outLen() - l2len, nh = CTL + CTL_NEXTHOP;
+  let ip = outStart() + l2len, len = outLen() - l2len, nh = PKT + PKT_NEXTHOP;
   let mtu = load<u32>(CTL, CTL_TUN_MTU);
   if (routed() && routeGso()) { gsoFinish(ip, l2len, mtu, nh); return; }
   let v4 = (load<u8>(ip) >> 4) == 4;

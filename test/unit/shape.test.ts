@@ -22,10 +22,20 @@ test('byte swaps only in assembly/packet/bytes.ts', () => {
   expect(swapping).toEqual(['assembly/packet/bytes.ts']);
 });
 
-test('the parse and the skb state keep no module globals: they are fields of the packet record', () => {
-  for (const f of ['assembly/packet/iph.ts', 'assembly/pkt.ts']) {
-    expect(code(join(root, f)).match(/^(export\s+)?let\s+\w+/gm), f).toBeNull();
-  }
+// Module globals that may stay: none is per-packet state (layout.ts's region bases and sizes are
+// set by init; these are set once or by the control plane).
+const GLOBALS_ALLOWED: Record<string, string> = {
+  'assembly/est.ts': 'the estimator timer\'s next run (control plane, once a second)',
+  'assembly/index.ts': 'init() ran',
+  'assembly/proto/sctp.ts': 'the CRC32c table was built (once)',
+  'assembly/conn/table.ts': 'a sink that keeps the batch prefetch loads from being optimised away (its value is never read)',
+  'assembly/hooks.ts': 'the next hook id (control plane)',
+};
+
+test('per-packet state keeps no module globals: it is a field of the packet record', () => {
+  const withGlobals = engineFiles.filter((f) => !f.endsWith('layout.ts') && /^(export\s+)?let\s+\w+/m.test(code(f)))
+    .map((f) => relative(root, f));
+  expect(withGlobals.sort()).toEqual(Object.keys(GLOBALS_ALLOWED).sort());
   const layout = code(join(root, 'assembly/layout.ts'));
   // every field inside the record, none overlapping the next (sizes from the comments' types)
   const fields = [...layout.matchAll(/export const (PKT_\w+): u32 = (\d+);/g)].map((m) => [m[1]!, Number(m[2])] as const);
