@@ -74,3 +74,15 @@ test('the cycle finder finds a cycle', () => {
   expect(findCycles([a, b]).map((c) => c.map((f) => relative(root, f)))).toEqual([[
     'test/unit/fixtures/cycle-a.ts', 'test/unit/fixtures/cycle-b.ts', 'test/unit/fixtures/cycle-a.ts']]);
 });
+
+test('the engine wrapper takes nothing from host/rules/ (the rules depend on it, not the other way)', () => {
+  const seen = new Set<string>();
+  const todo = [join(root, 'host/engine.ts')];
+  while (todo.length) {
+    const f = todo.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    todo.push(...importsOf(f));
+  }
+  expect([...seen].map((f) => relative(root, f)).filter((f) => f.startsWith('host/rules/'))).toEqual([]);
+});
