@@ -4,29 +4,29 @@
 // linked list in the kernel's order: newest first (__ip_vs_update_dest does list_add_rcu
 // at the head), and every scheduler walks that order.
 import {
-  CTL, CTL_ADDR0, CTL_ADDR1, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, VIP_TAB, svcMax, destMax, svcPtr, destPtr,
-  CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_TRASH_PREV, DEST_HNEXT, SVC_TRASH_REFS, SVC_SCHED_BIG,
-  SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT, SVC_NUM_DESTS, SVC_DEST_HEAD,
-  SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE,
-  DEST_USED, DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH,
-  DEST_ACTIVE, DEST_INACTIVE, DEST_PERSIST, DEST_SVC, DEST_NEXT, DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
+  CTL, CTL_ADDR0, CTL_ADDR1, CTL_NULLSVC_COUNT, CTL_FWM_COUNT, CTL_ZERO_ADDR, SVC_TAB, SVC_TAB_BITS, svcMax, destMax,
+  svcPtr, destPtr, CTL_SVC_FREE_HINT, CTL_DEST_FREE_HINT, CTL_DEST_TRASH, CTL_FULL_TABLE, DEST_TAB, DEST_HNEXT,
+  SVC_TRASH_REFS, SVC_SCHED_BIG, SVC_USED, SVC_AF, SVC_PROTO, SVC_SCHED, SVC_FLAGS, SVC_VADDR, SVC_VPORT,
+  SVC_NUM_DESTS, SVC_DEST_HEAD, SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK, SVC_NEXT_HASH, SVC_NEXT_VIP, SVC_SIZE, DEST_USED,
+  DEST_AF, DEST_FWD, DEST_FLAGS, DEST_ADDR, DEST_PORT, DEST_WEIGHT, DEST_UTHRESH, DEST_LTHRESH, DEST_SVC, DEST_NEXT,
+  DEST_REFCNT, DEST_CONN_FLAGS, DEST_SIZE,
 } from "./layout";
 import {
-  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH, IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL,
-  DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL, IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP,
-  CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, SVC_F_HASHED,
+  E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH,
+  IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL, DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL,
+  IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, SVC_F_HASHED,
+  DEST_LIVE,
 } from "./defs";
-import { addrEq, addrCopy, addrFold, addrIsV4, addrAny } from "./packet/bytes";
+import { addrEq, addrCopy, addrFold, addrIsV4, addrAny, htons } from "./packet/bytes";
 import {
   schedValid, schedInitService, schedDoneService, schedAddDest, schedDelDest, schedUpdDest, schedAreaTake, schedAreaAvailable, schedAreaRelease,
 } from "./sched/registry";
 import { xmitSupported } from "./xmit/registry";
-import { onLink } from "./xmit/output";
+import { onLink, vipBucket } from "./route";
 import { laddrFlush } from "./laddr";
-import { trashPut, trashTake, trashRelease, destFreed } from "./trash";
+import { trashPut, trashTake, destFreed } from "./trash";
+import { destTotalConns } from "./conn/conn";
 
-@inline export const DEST_LIVE: u8 = 1;
-@inline export const DEST_TRASH: u8 = 2;   // deleted, still bound to conns (ipvs->dest_trash)
 
 // Two hashes over the services, as the kernel's ip_vs_svc_table / ip_vs_svc_fwm_table: by
 // (vaddr, vport) — or (family's any address, mark) for fwmark services — for the lookup, and
@@ -35,10 +35,6 @@ import { trashPut, trashTake, trashRelease, destFreed } from "./trash";
 @inline function svcBucket(addr: usize, key: u32): usize {
   let h = (addrFold(addr) ^ (key * 0x85ebca77)) * 0x9e3779b1;
   return SVC_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
-}
-@inline function vipBucket(addr: usize): usize {
-  let h = addrFold(addr) * 0x9e3779b1;
-  return VIP_TAB + (<usize>(h >> (32 - SVC_TAB_BITS)) << 2);
 }
 /** The lookup key of a service record: its port, or its mark. */
 @inline function svcKeyOf(svc: usize): u32 {
@@ -100,17 +96,6 @@ export function svcFindMark(af: u8, mark: u32): u32 {
 /** Is there a fwmark service for this mark (either family)? The route step's "local" for marked packets. */
 export function isMarkSvc(mark: u32): bool {
   return load<u32>(CTL, CTL_FWM_COUNT) != 0 && (svcFindMark(4, mark) != 0 || svcFindMark(6, mark) != 0);
-}
-
-/** Route step: is `addr` the address of any virtual service (a local address of the director)? */
-export function isVip(addr: usize): bool {
-  let i = load<u32>(vipBucket(addr));
-  while (i != 0) {
-    let svc = svcPtr(i);
-    if (load<u32>(svc, SVC_FWMARK) == 0 && addrEq(svc + SVC_VADDR, addr)) return true;
-    i = load<u32>(svc, SVC_NEXT_VIP);
-  }
-  return false;
 }
 
 /** The service with this key (fwmark != 0: by mark alone), address in CTL_ADDR0: one hash chain, not a scan. */
@@ -212,7 +197,7 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   if (af != 4 && af != 6) return E_AFNOSUPPORT;
   if (fwmark == 0 && proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP) return E_INVAL;
   if (!schedValid(sched)) return E_NOSCHED;
-  let wport = bswap<u16>(<u16>vport);
+  let wport = htons(vport);
   if (svcLookup(proto, wport, fwmark) != 0) return E_EXIST;
   let idx = svcFree();
   if (idx == 0) return E_NOSPC;
@@ -300,11 +285,6 @@ export function svcFlush(): void {
 
 // ---- dests ----------------------------------------------------------------------------------
 
-/** Totals as ip_vs_dest_totalconns. */
-@inline export function destTotalConns(dest: usize): u32 {
-  return load<u32>(dest, DEST_ACTIVE) + load<u32>(dest, DEST_INACTIVE);
-}
-
 function destCheckArgs(svcIdx: u32, af: u8, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
   if (weight < 0) return E_RANGE;                 // ip_vs_add_dest: "udest->weight < 0" → -ERANGE
   if (lthresh > uthresh) return E_RANGE;          // "l_threshold > u_threshold" → -ERANGE
@@ -340,7 +320,7 @@ export function destAdd(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, u
   let r = destCheckArgs(svcIdx, af, weight, fwd, uthresh, lthresh);
   if (r != E_OK) return r;
   let svc = svcPtr(svcIdx);
-  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : bswap<u16>(<u16>dport);
+  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : htons(dport);
   if (destLookup(svcIdx, wport) != 0) return E_EXIST;
   // ip_vs_trash_get_dest: a deleted dest of a service with this key, still bound to conns,
   // comes back with its counters; any other dest starts from zero (a fresh ip_vs_dest)
@@ -374,7 +354,7 @@ export function destEdit(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, 
   if (!svcLive(svcIdx)) return E_NOSVC;
   let r = destCheckArgs(svcIdx, af, weight, fwd, uthresh, lthresh);
   if (r != E_OK) return r;
-  let wport: u16 = dport == 0 ? load<u16>(svcPtr(svcIdx), SVC_VPORT) : bswap<u16>(<u16>dport);
+  let wport: u16 = dport == 0 ? load<u16>(svcPtr(svcIdx), SVC_VPORT) : htons(dport);
   let d = destLookup(svcIdx, wport);
   if (d == 0) return E_NOENT;
   destUpdate(svcIdx, d, weight, fwd, uthresh, lthresh);
@@ -386,7 +366,7 @@ export function destEdit(svcIdx: u32, af: u8, dport: u32, weight: i32, fwd: u8, 
 export function destDel(svcIdx: u32, dport: u32): i32 {
   if (!svcLive(svcIdx)) return E_NOSVC;
   let svc = svcPtr(svcIdx);
-  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : bswap<u16>(<u16>dport);
+  let wport: u16 = dport == 0 ? load<u16>(svc, SVC_VPORT) : htons(dport);
   let d = destLookup(svcIdx, wport);
   if (d == 0) return E_NOENT;
   let prev: u32 = 0;
@@ -408,51 +388,6 @@ function destRetire(d: u32): void {
   destUnhash(d);
   if (load<u32>(dest, DEST_REFCNT) == 0) destFreed(d);
   else trashPut(d);
-}
-
-// ---- conn binding (ip_vs_bind_dest / ip_vs_unbind_dest) ------------------------------------------
-
-export function destBindConn(d: u32, connFlags: u16): void {
-  let dest = destPtr(d);
-  store<u32>(dest, load<u32>(dest, DEST_REFCNT) + 1, DEST_REFCNT);
-  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) + 1, DEST_PERSIST);
-  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
-  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
-  let u = load<u32>(dest, DEST_UTHRESH);
-  if (u != 0 && destTotalConns(dest) >= u) store<u8>(dest, load<u8>(dest, DEST_FLAGS) | DEST_F_OVERLOAD, DEST_FLAGS);
-}
-
-export function destUnbindConn(d: u32, connFlags: u16): void {
-  let dest = destPtr(d);
-  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) - 1, DEST_PERSIST);
-  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
-  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
-  let l = load<u32>(dest, DEST_LTHRESH);
-  let u = load<u32>(dest, DEST_UTHRESH);
-  let fl = load<u8>(dest, DEST_FLAGS);
-  if (l != 0) {
-    if (destTotalConns(dest) < l) fl &= ~DEST_F_OVERLOAD;
-  } else if (u != 0) {
-    if (destTotalConns(dest) * 4 < u * 3) fl &= ~DEST_F_OVERLOAD;
-  } else {
-    fl &= ~DEST_F_OVERLOAD;
-  }
-  store<u8>(dest, fl, DEST_FLAGS);
-  let rc = load<u32>(dest, DEST_REFCNT) - 1;
-  store<u32>(dest, rc, DEST_REFCNT);
-  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
-}
-
-/** Move a bound conn between activeconns and inactconns (set_tcp_state). */
-export function destSetInactive(d: u32, inactive: bool): void {
-  let dest = destPtr(d);
-  if (inactive) {
-    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
-    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
-  } else {
-    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
-    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
-  }
 }
 
 /** Next live service index ≥ i, or 0 (listings). */

@@ -71,6 +71,9 @@
 // ---- dest flags (IP_VS_DEST_F_*) -----------------------------------------------------------------
 @inline export const DEST_F_AVAILABLE: u8 = 0x1;
 @inline export const DEST_F_OVERLOAD: u8 = 0x2;
+// a dest record's DEST_USED: live, or deleted and kept in the trash while conns hold it (ipvs->dest_trash)
+@inline export const DEST_LIVE: u8 = 1;
+@inline export const DEST_TRASH: u8 = 2;
 
 // ---- service flags (IP_VS_SVC_F_*) ----------------------------------------------------------------
 @inline export const SVC_F_PERSISTENT: u32 = 0x1;

@@ -5,7 +5,8 @@
 // (bounded: a hook that repeats forever costs a counted drop, not a hung engine).
 import {
   CTL, CTL_HOOK_COUNT, HOOK_MAX, hookPtr, HOOK_USED, HOOK_POINT, HOOK_FN, HOOK_VERDICT, HOOK_PRIORITY, HOOK_ID,
-  HOOK_PLEN, HOOK_ADDR, HOOK_PACKETS, HOOK_ARG, HOOK_SIZE, HOOK_PROTO, HOOK_PORT_LO, HOOK_PORT_HI, HOOK_MATCH_SRC,
+  HOOK_PLEN, HOOK_ADDR, HOOK_PACKETS, HOOK_ARG, HOOK_SIZE, HOOK_PROTO, HOOK_PORT_LO, HOOK_PORT_HI, HOOK_MATCH_SRC, PKT,
+  PKT_HOOK_REPEATS,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, NF_REPEAT, NF_QUEUE, NF_INET_NUMHOOKS, E_NOSPC, E_INVAL, E_NOENT,
@@ -13,7 +14,7 @@ import {
   HOOK_FN_MATCH_SRC, HOOK_FN_MATCH_DST, HOOK_FN_VERDICT, HOOK_FN_COUNT, HOOK_FN_MARK,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP,
 } from "./defs";
-import { addrInPrefix } from "./packet/bytes";
+import { addrInPrefix, ntohs } from "./packet/bytes";
 import { pktSaddr, pktDaddr, pProto, pDport } from "./packet/iph";
 import { ipvsInHook, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook, localStackHook } from "./core";
 import { setDrop, setPktMark } from "./pkt";
@@ -86,7 +87,7 @@ export function hooksInitIpvs(): void {
 }
 
 // REPEAT bookkeeping for the VERDICT hook: how often the current entry was called for this packet
-let repeatsSoFar: u32 = 0;
+@inline function repeatsSoFar(): u32 { return load<u32>(PKT, PKT_HOOK_REPEATS); }
 
 function callHook(e: usize, point: u8): i32 {
   store<u64>(e, load<u64>(e, HOOK_PACKETS) + 1, HOOK_PACKETS);
@@ -105,7 +106,7 @@ function callHook(e: usize, point: u8): i32 {
     case HOOK_FN_VERDICT: {
       let v = <i32>load<u8>(e, HOOK_VERDICT);
       // REPEAT once: the second call for the same packet accepts (a hook that changed state)
-      if (v == NF_REPEAT && repeatsSoFar > 0) return NF_ACCEPT;
+      if (v == NF_REPEAT && repeatsSoFar() > 0) return NF_ACCEPT;
       return v;
     }
     case HOOK_FN_COUNT: return NF_ACCEPT;
@@ -117,11 +118,11 @@ function callHook(e: usize, point: u8): i32 {
 /** The MARK target of an iptables rule `[-s|-d prefix] [-p proto] [--dport lo:hi] -j MARK --set-mark M`. */
 function markHook(e: usize): i32 {
   let proto = load<u8>(e, HOOK_PROTO);
-  if (proto != 0 && proto != pProto) return NF_ACCEPT;
+  if (proto != 0 && proto != pProto()) return NF_ACCEPT;
   let lo = <u32>load<u16>(e, HOOK_PORT_LO), hi = <u32>load<u16>(e, HOOK_PORT_HI);
   if (lo != 0 || hi != 0) {
-    if (pProto != IPPROTO_TCP && pProto != IPPROTO_UDP && pProto != IPPROTO_SCTP) return NF_ACCEPT;
-    let port = <u32>bswap<u16>(pDport);
+    if (pProto() != IPPROTO_TCP && pProto() != IPPROTO_UDP && pProto() != IPPROTO_SCTP) return NF_ACCEPT;
+    let port = ntohs(pDport());
     if (port < lo || port > hi) return NF_ACCEPT;
   }
   let a = load<u8>(e, HOOK_MATCH_SRC) ? pktSaddr() : pktDaddr();
@@ -155,11 +156,11 @@ export function runHooks(point: u8): i32 {
     let ep = load<u8>(e, HOOK_POINT);
     if (ep < point) continue;
     if (ep > point) break;
-    repeatsSoFar = 0;
+    store<u32>(PKT, 0, PKT_HOOK_REPEATS);
     let v = callHook(e, point);
     while (v == NF_REPEAT) {
-      repeatsSoFar++;
-      if (repeatsSoFar > REPEAT_MAX) { setDrop(CNT_HOOK_REPEAT_LIMIT); return NF_DROP; }
+      store<u32>(PKT, repeatsSoFar() + 1, PKT_HOOK_REPEATS);
+      if (repeatsSoFar() > REPEAT_MAX) { setDrop(CNT_HOOK_REPEAT_LIMIT); return NF_DROP; }
       v = callHook(e, point);
     }
     if (v == NF_ACCEPT) continue;

@@ -1,5 +1,6 @@
 // The engine's exported API. Everything the host needs to read from memory is described by
 // the exported layout constants below (the host duplicates none of them).
+import { htons } from "./packet/bytes";
 import * as L from "./layout";
 import * as D from "./defs";
 import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, tcpNextState, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
@@ -9,7 +10,7 @@ import { timerInit } from "./conn/timer";
 import { connExpireNow } from "./conn/conn";
 import * as ctl from "./ctl";
 import { hookAdd as hAdd, hookDel as hDel, hookSetMark as hSetMark, hooksInitIpvs } from "./hooks";
-import { processBatch, tickAt } from "./core";
+import { processBatch, tickAt } from "./batch";
 import { schedName as sName, SCHED_LAST } from "./sched/registry";
 import { cntGet } from "./stats";
 import * as defrag from "./packet/defrag";
@@ -247,7 +248,7 @@ export function svcEdit(svc: u32, sched: u32, flags: u32, timeout: u32, netmask:
 export function svcDel(svc: u32): i32 { return ctl.svcDel(svc); }
 export function svcFlush(): void { ctl.svcFlush(); }
 /** The service index for a key (vaddr in CTL_ADDR0; port host order), 0 if none. */
-export function svcLookup(proto: u8, port: u32, fwmark: u32): u32 { return ctl.svcLookup(proto, bswap<u16>(<u16>port), fwmark); }
+export function svcLookup(proto: u8, port: u32, fwmark: u32): u32 { return ctl.svcLookup(proto, htons(port), fwmark); }
 export function svcNext(i: u32): u32 { return ctl.svcNext(i); }
 export function destAdd(svc: u32, af: u8, port: u32, weight: i32, fwd: u8, uthresh: u32, lthresh: u32): i32 {
   return ctl.destAdd(svc, af, port, weight, fwd, uthresh, lthresh);
@@ -259,7 +260,7 @@ export function destDel(svc: u32, port: u32): i32 { return ctl.destDel(svc, port
 /** Live dest index of svc with address CTL_ADDR1 and port (host order; 0 = the service's). */
 export function destLookup(svc: u32, port: u32): u32 {
   if (!ctl.svcLive(svc)) return 0;
-  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : bswap<u16>(<u16>port);
+  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : htons(port);
   return ctl.destLookup(svc, wp);
 }
 export function schedName(id: u32): string { return sName(id); }
@@ -332,13 +333,13 @@ export function heldFrames(): u32 { return load<u32>(L.CTL, L.CTL_HOLD_COUNT); }
 export function destTunnel(svc: u32, port: u32, type: u8, tunPort: u32, flags: u8): i32 {
   if (!ctl.svcLive(svc)) return D.E_NOSVC;
   if (type > 2 || flags > 3 || (type == 1 && tunPort == 0)) return D.E_INVAL;
-  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : bswap<u16>(<u16>port);
+  let wp: u16 = port == 0 ? load<u16>(L.svcPtr(svc), L.SVC_VPORT) : htons(port);
   let d = ctl.destLookup(svc, wp);
   if (d == 0) return D.E_NOENT;
   let dest = L.destPtr(d);
   store<u8>(dest, type, L.DEST_TUN_TYPE);
   store<u8>(dest, flags, L.DEST_TUN_FLAGS);
-  store<u16>(dest, bswap<u16>(<u16>tunPort), L.DEST_TUN_PORT);
+  store<u16>(dest, htons(tunPort), L.DEST_TUN_PORT);
   return 0;
 }
 export const DEST_TUN_TYPE: u32 = L.DEST_TUN_TYPE;
@@ -398,3 +399,72 @@ export function estimate(nowMs: f64): u32 { return est.estimate(nowMs); }
 export function zeroStats(svcIdx: u32): i32 { return est.zeroStats(svcIdx); }
 /** Decoded rate: kind 0 totals, 1 service, 2 dest; which 0 cps 1 inpps 2 outpps 3 inbps 4 outbps. */
 export function statsRate(kind: u32, idx: u32, which: u32): u64 { return est.statsRate(kind, idx, which); }
+
+// ---- enums, for the host (host/engine.ts checks its names against these at load: one source) ----
+export const V_DROP: u32 = D.V_DROP;
+export const V_XMIT: u32 = D.V_XMIT;
+export const V_LOCAL: u32 = D.V_LOCAL;
+export const V_PASS: u32 = D.V_PASS;
+export const V_STOLEN: u32 = D.V_STOLEN;
+export const NF_DROP: i32 = D.NF_DROP;
+export const NF_ACCEPT: i32 = D.NF_ACCEPT;
+export const NF_STOLEN: i32 = D.NF_STOLEN;
+export const NF_QUEUE: i32 = D.NF_QUEUE;
+export const NF_REPEAT: i32 = D.NF_REPEAT;
+export const NF_STOP: i32 = D.NF_STOP;
+export const NF_INET_PRE_ROUTING: u32 = D.NF_INET_PRE_ROUTING;
+export const NF_INET_LOCAL_IN: u32 = D.NF_INET_LOCAL_IN;
+export const NF_INET_FORWARD: u32 = D.NF_INET_FORWARD;
+export const NF_INET_LOCAL_OUT: u32 = D.NF_INET_LOCAL_OUT;
+export const NF_INET_POST_ROUTING: u32 = D.NF_INET_POST_ROUTING;
+export const HOOK_FN_IPVS_IN: u32 = D.HOOK_FN_IPVS_IN;
+export const HOOK_FN_IPVS_OUT: u32 = D.HOOK_FN_IPVS_OUT;
+export const HOOK_FN_IPVS_FWD_ICMP: u32 = D.HOOK_FN_IPVS_FWD_ICMP;
+export const HOOK_FN_IPVS_POST: u32 = D.HOOK_FN_IPVS_POST;
+export const HOOK_FN_ICMP_ECHO: u32 = D.HOOK_FN_ICMP_ECHO;
+export const HOOK_FN_LOCAL_STACK: u32 = D.HOOK_FN_LOCAL_STACK;
+export const HOOK_FN_MATCH_SRC: u32 = D.HOOK_FN_MATCH_SRC;
+export const HOOK_FN_MATCH_DST: u32 = D.HOOK_FN_MATCH_DST;
+export const HOOK_FN_VERDICT: u32 = D.HOOK_FN_VERDICT;
+export const HOOK_FN_COUNT: u32 = D.HOOK_FN_COUNT;
+export const HOOK_FN_MARK: u32 = D.HOOK_FN_MARK;
+export const SET_PASS_MALFORMED: u32 = D.SET_PASS_MALFORMED;
+export const SET_EXPIRE_NODEST: u32 = D.SET_EXPIRE_NODEST;
+export const SET_ICMP_ECHO: u32 = D.SET_ICMP_ECHO;
+export const SET_CONN_REUSE: u32 = D.SET_CONN_REUSE;
+export const SET_CONN_REUSE_2: u32 = D.SET_CONN_REUSE_2;
+export const SET_SLOPPY_TCP: u32 = D.SET_SLOPPY_TCP;
+export const SET_SECURE_TCP: u32 = D.SET_SECURE_TCP;
+export const SET_NO_TTL_DEC: u32 = D.SET_NO_TTL_DEC;
+export const SET_EXPIRE_QUIESCENT: u32 = D.SET_EXPIRE_QUIESCENT;
+export const SET_SLOPPY_SCTP: u32 = D.SET_SLOPPY_SCTP;
+export const SET_NO_TOA: u32 = D.SET_NO_TOA;
+export const SET_LOCAL_ANSWERS: u32 = D.SET_LOCAL_ANSWERS;
+export const SET_ROUTED_LINK: u32 = D.SET_ROUTED_LINK;
+export const SET_DEFAULTS: u32 = D.SET_DEFAULTS;
+export const IP_VS_CONN_F_MASQ: u32 = D.IP_VS_CONN_F_MASQ;
+export const IP_VS_CONN_F_LOCALNODE: u32 = D.IP_VS_CONN_F_LOCALNODE;
+export const IP_VS_CONN_F_TUNNEL: u32 = D.IP_VS_CONN_F_TUNNEL;
+export const IP_VS_CONN_F_DROUTE: u32 = D.IP_VS_CONN_F_DROUTE;
+export const IP_VS_CONN_F_BYPASS: u32 = D.IP_VS_CONN_F_BYPASS;
+export const IP_VS_CONN_F_FULLNAT: u32 = D.IP_VS_CONN_F_FULLNAT;
+export const E_NOENT: i32 = D.E_NOENT;
+export const E_NOSVC: i32 = D.E_NOSVC;
+export const E_NOMEM: i32 = D.E_NOMEM;
+export const E_BUSY: i32 = D.E_BUSY;
+export const E_EXIST: i32 = D.E_EXIST;
+export const E_INVAL: i32 = D.E_INVAL;
+export const E_NOSPC: i32 = D.E_NOSPC;
+export const E_RANGE: i32 = D.E_RANGE;
+export const E_OPNOTSUPP: i32 = D.E_OPNOTSUPP;
+export const E_AFNOSUPPORT: i32 = D.E_AFNOSUPPORT;
+export const E_NOSCHED: i32 = D.E_NOSCHED;
+export const E_NETUNREACH: i32 = D.E_NETUNREACH;
+export const IPPROTO_TCP: u32 = D.IPPROTO_TCP;
+export const IPPROTO_UDP: u32 = D.IPPROTO_UDP;
+export const IPPROTO_SCTP: u32 = D.IPPROTO_SCTP;
+export const NUD_NONE: u32 = neigh.NUD_NONE;
+export const NUD_INCOMPLETE: u32 = neigh.NUD_INCOMPLETE;
+export const NUD_REACHABLE: u32 = neigh.NUD_REACHABLE;
+export const NUD_STALE: u32 = neigh.NUD_STALE;
+export const NUD_PERMANENT: u32 = neigh.NUD_PERMANENT;

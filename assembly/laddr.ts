@@ -22,7 +22,7 @@ import {
   CONN_DADDR, CONN_DPORT, CONN_DEST, DEST_AF,
 } from "./layout";
 import { E_OK, E_NOENT, E_EXIST, E_NOSPC, E_AFNOSUPPORT, E_INVAL, CNT_FNAT_NO_LADDR, CNT_FNAT_NO_PORT } from "./defs";
-import { addrEq, addrCopy } from "./packet/bytes";
+import { addrEq, addrCopy, htons } from "./packet/bytes";
 import { connOutGet } from "./conn/table";
 
 /** dp_vs_laddr_max_trails: laddrs tried for one new conn. */
@@ -159,7 +159,7 @@ function portFetch(li: u32, proto: u8, daddr: usize, dport: u16): u16 {
   for (let k: u32 = 0; k < tries; k++) {
     let off = cur + k;
     if (off >= range) off -= range;
-    let wport = bswap<u16>(<u16>(min + off));
+    let wport = htons(min + off);
     if (connOutGet(proto, daddr, dport, lp + LADDR_ADDR, wport) == 0) {
       store<u32>(lp, off + 1 == range ? 0 : off + 1, LADDR_CURSOR);
       return wport;

@@ -5,21 +5,24 @@
 // between batches (never inside process()), memory.grow()s, and moves each growing region up
 // to its new base, highest first (layoutGrow below).
 //
-//  base ─┬─ CTL       control block: call arguments (addresses), settings       4 KiB
-//        ├─ COUNTERS  named global counters, u64 each (defs.ts CNT_*)
-//        ├─ GSTATS    global conns/pkts/bytes (STATS_SIZE)
-//        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr, vport) / fwmark: the service lookup
-//        ├─ VIP_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr): "is this a VIP?" of the route step
-//        ├─ DEST_TAB  DEST_TAB_SIZE u32 bucket heads of live dests (svc, daddr, dport)
-//        ├─ HOOKS     HOOK_MAX hook entries
-//        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads
-//        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict
-//        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)
-//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings and exports read by the host; a GSO segment to fragment (output.ts)
-//        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)
-//        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)
-//        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS, FRAG_GEOM, REASM   IP fragment reassembly (packet/defrag.ts)
-//        │  ── fixed above (the host's slot views never move); growing below ──
+//  base ─┬─ CTL       control block: call arguments (addresses), settings       4 KiB     ┐
+//        ├─ GSTATS    global conns/pkts/bytes (STATS_SIZE)                                 │
+//        ├─ SVC_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr, vport) / fwmark: service lookup │
+//        ├─ VIP_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr): "is this a VIP?" (route.ts)   │ shared:
+//        ├─ DEST_TAB  DEST_TAB_SIZE u32 bucket heads of live dests (svc, daddr, dport)    │ every worker
+//        ├─ HOOKS     HOOK_MAX hook entries                                               │ reads them,
+//        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads                              │ the control
+//        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)  │ plane writes
+//        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
+//        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) ┘
+//        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker
+//        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
+//        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ (one today),
+//        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)                │ each region
+//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts) │ on its own
+//        ├─ FRAG_GEOM u32 per fragment of the datagram being sent (output.ts)             │ 64-byte lines
+//        ├─ REASM     the reassembled datagram being processed (headroom + 64 KiB)        ┘
+//        │  ── fixed above (the host's slot views never move); growing below (shared) ──
 //        ├─ SVC       svcMax+1 service records (index 0 = none)
 //        ├─ DEST      destMax+1 dest records (index 0 = none)
 //        ├─ SCHED     svcMax+1 small scheduler areas, SCHED_SMALL_SIZE bytes each
@@ -27,6 +30,8 @@
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
 //        ├─ CONN      connMax+1 conn records (index 0 = none)
 //        └─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+// Workers (the multi-core issue) would each get their own copy of the per-worker group; the
+// code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
 // ---- sizes that do not depend on the configuration -------------------------------------
 @inline export const CTL_SIZE: u32 = 4096;
@@ -52,6 +57,102 @@
 @inline export const WHEEL_SHIFT: u32 = 10;
 @inline export const SCRATCH_SIZE: u32 = 1 << 20;
 
+// ---- the packet record (PKT, per worker) ---------------------------------------------------
+// The packet being processed, as the kernel passes an skb and its ip_vs_iphdr (Katran: struct
+// packet_description): one record per worker, reached one way — load/store at PKT + PKT_*,
+// through the @inline accessors of packet/iph.ts (the parse: ip_vs_iphdr) and pkt.ts (what
+// the hooks decide: the skb's verdict, output, route). Nothing else on the packet path keeps
+// per-packet state in module globals or in the shared control block . Ten cache lines.
+@inline export const PKT_SADDR: u32 = 0;            // 16 bytes: source address (16-byte form)
+@inline export const PKT_DADDR: u32 = 16;           // 16 bytes: destination address
+@inline export const PKT_I_SADDR: u32 = 32;         // 16 bytes: the packet quoted by an ICMP error: its source
+@inline export const PKT_I_DADDR: u32 = 48;         // 16 bytes: ... and its destination
+// ip_vs_iphdr: the parse (packet/iph.ts); pointers are wasm addresses (usize = u32)
+@inline export const PKT_FRAME: u32 = 64;           // usize: frame start (link header, if any)
+@inline export const PKT_FRAME_LEN: u32 = 68;       // u32
+@inline export const PKT_L3: u32 = 72;              // usize: IP header
+@inline export const PKT_LEN: u32 = 76;             // u32: IP datagram length (total length; padding trimmed)
+@inline export const PKT_HDR_LEN: u32 = 80;         // u32: IP header length with IPv6 extension headers
+@inline export const PKT_L4: u32 = 84;              // usize: transport header
+@inline export const PKT_L4_LEN: u32 = 88;          // u32
+@inline export const PKT_VNET: u32 = 92;            // usize: the virtio-net header in front (offloads), 0: none
+@inline export const PKT_GSO_SIZE: u32 = 96;        // u32: a super-packet's gso_size (the MSS)
+@inline export const PKT_SPORT: u32 = 100;          // u16, wire order
+@inline export const PKT_DPORT: u32 = 102;          // u16, wire order
+@inline export const PKT_AF: u32 = 104;             // u8: AF_INET / AF_INET6
+@inline export const PKT_PROTO: u32 = 105;          // u8: transport protocol after extension headers
+@inline export const PKT_TCP_FLAGS: u32 = 106;      // u8
+@inline export const PKT_ICMP_TYPE: u32 = 107;      // u8
+@inline export const PKT_ICMP_CODE: u32 = 108;      // u8
+@inline export const PKT_CSUM_PARTIAL: u32 = 109;   // u8 bool: VIRTIO_NET_HDR_F_NEEDS_CSUM (CHECKSUM_PARTIAL)
+@inline export const PKT_GSO: u32 = 110;            // u8 bool: a TCP super-packet (gso_type TCPV4/TCPV6)
+@inline export const PKT_FRAGMENT: u32 = 111;       // u8 bool: an IPv6 first fragment going on unreassembled
+@inline export const PKT_GSO_V4: u32 = 112;         // u8 bool: gso_type TCPV4 (else TCPV6)
+@inline export const PKT_EXT_PROTO: u32 = 113;      // u8: the last IPv6 extension-header walk: the protocol after them
+@inline export const PKT_EXT_OFF: u32 = 116;        // u32: ... and where it starts
+@inline export const PKT_EXT_FRAG_OFF: u32 = 120;   // u32: ... a Fragment header met: where it is
+@inline export const PKT_EXT_FRAG_NH_OFF: u32 = 124; // u32: ... and the next-header byte naming it
+// the packet quoted inside an ICMP error (RFC 792, RFC 4443 §2.4(c))
+@inline export const PKT_I_L3: u32 = 128;           // usize
+@inline export const PKT_I_HDR_LEN: u32 = 132;      // u32
+@inline export const PKT_I_L4: u32 = 136;           // usize
+@inline export const PKT_I_SPORT: u32 = 140;        // u16, wire order
+@inline export const PKT_I_DPORT: u32 = 142;        // u16, wire order
+@inline export const PKT_I_AF: u32 = 144;           // u8
+@inline export const PKT_I_PROTO: u32 = 145;        // u8
+// the skb's state while the hooks run (pkt.ts)
+@inline export const PKT_SLOT_START: u32 = 148;     // usize: first byte of the slot (headroom begins here)
+@inline export const PKT_OUT_START: u32 = 152;      // usize: first byte of the frame to send
+@inline export const PKT_OUT_LEN: u32 = 156;        // u32
+@inline export const PKT_DROP_REASON: u32 = 160;    // u32: CNT_* of the drop, 0 = none yet
+@inline export const PKT_CONN: u32 = 164;           // u32: the conn this packet belongs to (0 = none)
+@inline export const PKT_MARK: u32 = 168;           // u32: skb->mark (a MARK hook; selects fwmark services)
+@inline export const PKT_ROUTE_L2LEN: u32 = 172;    // u32: bytes of L2 header before the IP packet in the output
+@inline export const PKT_REASM_MAX: u32 = 176;      // u32: IPCB(skb)->frag_max_size (0: it came whole)
+@inline export const PKT_REASM_NFRAGS: u32 = 180;   // u32: how many fragments it came in (FRAG_GEOM)
+@inline export const PKT_VERDICT: u32 = 184;        // u8: V_* for the slot
+@inline export const PKT_IPVS_PROPERTY: u32 = 185;  // u8 bool: skb->ipvs_property
+@inline export const PKT_ROUTED: u32 = 186;         // u8 bool: skb_dst set (output.ts routeTo)
+@inline export const PKT_ROUTE_FRAG: u32 = 187;     // u8 bool: it may be fragmented to the path MTU (tunnels)
+@inline export const PKT_ROUTE_GSO: u32 = 188;      // u8 bool: a tunnel super-packet, cut into segments at output
+// what one step of the path leaves for the next (module globals before issue 14)
+@inline export const PKT_CONN_NEW_FAIL: u32 = 192;  // u32: why the last connNew returned 0 (conn/conn.ts)
+@inline export const PKT_HOOK_REPEATS: u32 = 196;   // u32: REPEAT calls of the current hook entry (hooks.ts)
+@inline export const PKT_DEFRAG_REASON: u32 = 200;  // u32: the drop reason of the last defragIn (packet/defrag.ts)
+@inline export const PKT_REASM_FRAME: u32 = 204;    // usize: the reassembled datagram's frame in REASM
+@inline export const PKT_REASM_LEN: u32 = 208;      // u32: ... and its length
+@inline export const PKT_REASM_SLOT: u32 = 212;     // usize: the slot whose fragment completed it (batch.ts; 0: none)
+@inline export const PKT_PERSIST_DEST: u32 = 216;   // u32: the dest of the last schedPersist (persist.ts)
+@inline export const PKT_PERSIST_FULL: u32 = 220;   // u8 bool: why it returned 0: no conn could be made
+// xmit/gso.ts: a tunnel super-packet being cut into segments (the inner packet, the encapsulation)
+@inline export const PKT_GSO_MSS: u32 = 224;        // u32: payload bytes per segment
+@inline export const PKT_GSO_SEGS: u32 = 228;       // u32: segments
+@inline export const PKT_GSO_PAY_TOTAL: u32 = 232;  // u32: payload bytes of the whole
+@inline export const PKT_GSO_IHL: u32 = 236;        // u32: inner IP header, extension headers included
+@inline export const PKT_GSO_THL: u32 = 240;        // u32: TCP header, options included
+@inline export const PKT_GSO_SEQ0: u32 = 244;       // u32: the first segment's sequence number
+@inline export const PKT_GSO_ID0: u32 = 248;        // u32: the inner IPv4 identification
+@inline export const PKT_GSO_L2: u32 = 252;         // u32: L2 header length of the frame
+@inline export const PKT_GSO_OHL: u32 = 256;        // u32: outer IP header length
+@inline export const PKT_GSO_EHL: u32 = 260;        // u32: encapsulation header length (GUE/GRE)
+@inline export const PKT_GSO_OID0: u32 = 264;       // u32: the outer IPv4 identification
+@inline export const PKT_GSO_TPL_LEN: u32 = 268;    // u32: bytes of headers in PKT_GSO_TPL
+@inline export const PKT_GSO_PAY_BASE: u32 = 272;   // usize: the payload of the whole, in the slot
+@inline export const PKT_GSO_V4IN: u32 = 276;       // u8 bool: the inner packet is IPv4
+@inline export const PKT_GSO_FLAGS0: u32 = 277;     // u8: the TCP flags of the whole
+@inline export const PKT_GSO_ENC: u32 = 278;        // u8: TUN_IPIP 0 / GUE 1 / GRE 2
+@inline export const PKT_GSO_ENC_CSUM: u32 = 279;   // u8 bool: the encapsulation carries a checksum
+@inline export const PKT_GSO_V4OUT: u32 = 280;      // u8 bool: the outer packet is IPv4
+// scratch the packet path writes (in the control block before issue 14)
+@inline export const PKT_NEXTHOP: u32 = 288;        // 16 bytes: the routed packet's next hop (output.ts routeTo)
+@inline export const PKT_ETH_SAVE: u32 = 304;       // 16 bytes: the request's Ethernet MACs, saved before an
+                                                    // ICMP error is built over them in the headroom
+@inline export const PKT_TPL_CADDR: u32 = 320;      // 16 bytes: persistence: the client address masked by the netmask
+@inline export const PKT_TPL_VADDR: u32 = 336;      // 16 bytes: persistence: the vaddr of a template (fwmark as an address)
+@inline export const PKT_NEIGH_TMP: u32 = 352;      // 32 bytes: ARP addresses in the 16-byte form (neigh.ts)
+@inline export const PKT_GSO_TPL: u32 = 384;        // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
+@inline export const PKT_SIZE: u32 = 640;
+
 // ---- control block (CTL) -----------------------------------------------------------------
 // Arguments too wide for a wasm call (IPv6 addresses) are written here by the host.
 @inline export const CTL_ADDR0: u32 = 0;     // 16 bytes: vaddr / first address argument
@@ -73,13 +174,9 @@
 @inline export const CTL_UDP_TIMEOUTS: u32 = 192;   // u32 × UDP_S_LAST, ms
 @inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
 @inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
-// per-packet parse results (ip_vs_iphdr): addresses in the 16-byte form
-@inline export const CTL_PKT_SADDR: u32 = 256;
-@inline export const CTL_PKT_DADDR: u32 = 272;
-@inline export const CTL_INNER_SADDR: u32 = 288;    // the packet quoted by an ICMP error
-@inline export const CTL_INNER_DADDR: u32 = 304;
-@inline export const CTL_TPL_CADDR: u32 = 320;     // persistence: the client address masked by the netmask
-@inline export const CTL_TPL_VADDR: u32 = 336;     // persistence: the vaddr of a template (fwmark as an address)
+// 256..319: free (the packet's addresses moved to the packet record, PKT below)
+// 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
+// 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
 @inline export const CTL_FWM_COUNT: u32 = 356;      // u32 fwmark services (ipvs->fwm_services)
 @inline export const CTL_ZERO_ADDR: u32 = 360;      // 16 bytes scratch: the address fwmark services hash under
@@ -90,9 +187,8 @@
 @inline export const CTL_TUN_MTU: u32 = 416;        // u32: MTU of the path to real servers (tunnels: PMTU), 1500
 @inline export const CTL_NEIGH_REACHABLE: u32 = 420; // u32 ms a confirmed neighbour stays REACHABLE (30 s)
 @inline export const CTL_HOLD_COUNT: u32 = 424;     // u32 frames in the hold queue (waiting or ready)
-@inline export const CTL_NEIGH_TMP: u32 = 432;      // 32 bytes scratch: ARP addresses in the 16-byte form
-@inline export const CTL_ETH_SAVE: u32 = 464;       // 16 bytes: the request's Ethernet MACs, saved before an
-                                                    // ICMP error is built over them in the headroom
+// 432: free (CTL_NEIGH_TMP moved to the packet record, PKT_NEIGH_TMP)
+// 464: free (CTL_ETH_SAVE moved to the packet record, PKT_ETH_SAVE)
 // FULLNAT (laddr.ts): the local port range conns are given (DPVS sa_pool), host order
 @inline export const CTL_FNAT_PORT_MIN: u32 = 480;  // u32, default 1025
 @inline export const CTL_FNAT_PORT_MAX: u32 = 484;  // u32, default 65535
@@ -103,7 +199,7 @@
 @inline export const CTL_LINK_GW6: u32 = 592;       // 16 bytes: IPv6 gateway on the link (0: none)
 @inline export const CTL_LINK_PLEN4: u32 = 608;     // u32: prefix length of CTL_LINK_IP4 in the 128-bit form (0: all on-link)
 @inline export const CTL_LINK_PLEN6: u32 = 612;     // u32: prefix length of CTL_LINK_IP6 (0: all on-link)
-@inline export const CTL_NEXTHOP: u32 = 620;        // 16 bytes: the routed packet's next hop (output.ts routeTo)
+// 620: free (CTL_NEXTHOP moved to the packet record, PKT_NEXTHOP)
 @inline export const CTL_HOLD_UNRES: u32 = 616;     // u32 frames in the hold queue waiting for a next hop (INCOMPLETE)
 // table limits (ctl.ts): where the next free record is searched from, the dest trash list, the pool
 // of big scheduler areas, and which table refused the last add (E_NOSPC; 1 svc, 2 dest, 3 sched)
@@ -123,7 +219,7 @@
 // GSO (xmit/gso.ts) and the hold queue's byte arena (neigh.ts), kept high in the block
 @inline export const CTL_HOLD_TOP: u32 = 3568;      // u32 bytes of the HOLD arena handed out (bump pointer; 0 when the queue is empty)
 @inline export const CTL_HOLD_NEXT: u32 = 3572;     // u32 the next hold entry to take (every one from there on is free)
-@inline export const CTL_GSO_TPL: u32 = 3584;       // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
+// 3584: free (CTL_GSO_TPL moved to the packet record, PKT_GSO_TPL)
 @inline export const GSO_TPL_MAX: u32 = 256;
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
@@ -390,6 +486,8 @@ export let holdBytes: u32 = 0;
 
 // ---- region bases and capacities: set by init(), the growing ones moved by grow() -----------
 export let CTL: usize = 0;
+/** This worker's packet record (PKT_*). */
+export let PKT: usize = 0;
 export let COUNTERS: usize = 0;
 export let GSTATS: usize = 0;
 export let SVC: usize = 0;
@@ -487,8 +585,9 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   // Start one page above whatever start-up code allocated, so the stub runtime's bump
   // pointer (which we never move again) cannot reach our regions.
   let p: usize = (<usize>memory.size() + 1) << 16;
+  // shared by every worker: the control block, settings and counters, the lookup tables, the
+  // hook table, timers, neighbours and their hold queue, FULLNAT pools, reassembly queues
   CTL = p; p += CTL_SIZE;
-  COUNTERS = p; p += CNT_MAX * 8;
   GSTATS = p; p += STATS_SIZE;
   p = align(p, 64);
   SVC_TAB = p; p += SVC_TAB_SIZE * 4;
@@ -496,10 +595,6 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   DEST_TAB = p; p += DEST_TAB_SIZE * 4;
   HOOKS = p; p += HOOK_MAX * HOOK_SIZE;
   WHEEL = p; p += WHEEL_SLOTS * 4;
-  SLOT_META = p; p += <usize>nSlots * SLOT_META_SIZE;
-  p = align(p, 64);
-  SLOTS = p; p += <usize>nSlots * sSize;
-  SCRATCH = p; p += SCRATCH_SIZE;
   p = align(p, 64);
   NEIGH = p; p += <usize>(NEIGH_MAX + 1) * NEIGH_SIZE;
   holdMax = HOLD_UNRES_MAX + nSlots * (linkVnet ? HOLD_GSO_SEGS : 1);
@@ -513,9 +608,19 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   FRAGQ = p; p += <usize>(FRAGQ_MAX + 1) * FRAGQ_SIZE;
   FRAG_TAB = p; p += FRAG_TAB_SIZE * 4;
   FRAG_CHUNK_META = p; p += <usize>(FRAG_CHUNKS + 1) * FCH_META_SIZE;
-  FRAG_GEOM = p; p += <usize>(FRAG_CHUNKS + 1) * 4;
   p = align(p, 64);
   FRAG_CHUNKS_BASE = p; p += <usize>(FRAG_CHUNKS + 1) * FRAG_CHUNK_SIZE;
+  // per worker (one today): what a worker writes for the packets of its batch, each region
+  // starting on its own 64-byte line so no two workers' packet-path writes share a cache line
+  p = align(p, 64);
+  PKT = p; p += PKT_SIZE;
+  COUNTERS = p; p += CNT_MAX * 8;     // this worker's named counters; stats.ts cntGet sums the workers' copies
+  SLOT_META = p; p += <usize>nSlots * SLOT_META_SIZE;
+  p = align(p, 64);
+  SLOTS = p; p += <usize>nSlots * sSize;
+  SCRATCH = p; p += SCRATCH_SIZE;
+  FRAG_GEOM = p; p += <usize>(FRAG_CHUNKS + 1) * 4;
+  p = align(p, 64);
   REASM = p; p += <usize>headroom + REASM_DATA;
   GROW_BASE = align(p, 64);
   placeGrowing();

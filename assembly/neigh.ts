@@ -15,20 +15,20 @@
 // - ARP requests and neighbour solicitations for a VIP or the director's own address are
 //   answered in place (verdict LOCAL), so real servers and the router can reach the VIPs.
 import {
-  CTL, CTL_NEIGH_TMP, CTL_LINK_MAC, CTL_LINK_IP4, CTL_LINK_IP6, CTL_NEIGH_REACHABLE, CTL_HOLD_COUNT, CTL_NOW, NEIGH, NEIGH_MAX, NEIGH_SIZE,
-  NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED, NEIGH_LAST_PROBE, NEIGH_LAST_USED,
-  NEIGH_VLAN_N, NEIGH_VLAN,
-  HOLD_META, HOLD, holdMax, holdBytes, HOLD_UNRES_MAX, CTL_HOLD_UNRES, CTL_HOLD_TOP, CTL_HOLD_NEXT, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH,
-  HOLD_LEN, HOLD_AT, HOLD_DATA, slotCount, slotBase,
-  slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType, linkVnet,
+  CTL, PKT_NEIGH_TMP, CTL_LINK_MAC, CTL_LINK_IP4, CTL_LINK_IP6, CTL_NEIGH_REACHABLE, CTL_HOLD_COUNT, CTL_NOW, NEIGH,
+  NEIGH_MAX, NEIGH_SIZE, NEIGH_STATE, NEIGH_AF, NEIGH_PROBES, NEIGH_ADDR, NEIGH_MAC, NEIGH_HELD, NEIGH_CONFIRMED,
+  NEIGH_LAST_PROBE, NEIGH_LAST_USED, NEIGH_VLAN_N, NEIGH_VLAN, HOLD_META, HOLD, holdMax, holdBytes, HOLD_UNRES_MAX,
+  CTL_HOLD_UNRES, CTL_HOLD_TOP, CTL_HOLD_NEXT, HOLD_META_SIZE, HOLD_STATE, HOLD_NEIGH, HOLD_LEN, HOLD_AT, HOLD_DATA,
+  slotCount, slotBase, slotMeta, slotHeadroom, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, linkType,
+  linkVnet, PKT,
 } from "./layout";
 import {
   AF_INET, V_XMIT, V_LOCAL, V_STOLEN, V_DROP, IPPROTO_ICMPV6, CNT_NEIGH_HELD, CNT_NEIGH_QUEUE_FULL, CNT_NEIGH_FAILED,
   CNT_NEIGH_FULL, CNT_ARP_REPLY, CNT_NEIGH_PROBE, CNT_TX,
 } from "./defs";
 import { addrEq, addrCopy, addrFromV4, addrIsV4, addrIsZero, ld16be, st16be, st32be } from "./packet/bytes";
-import { csumPartial, csumFold, pseudoSum, l4CsumFull } from "./packet/csum";
-import { isVip } from "./ctl";
+import { l4CsumFull } from "./packet/csum";
+import { isVip } from "./route";
 import { laddrIsLocal } from "./laddr";
 import { ethTypeOff, VNET_HDR_LEN } from "./packet/iph";
 import { setOut, setVerdict, setDrop } from "./pkt";
@@ -449,12 +449,12 @@ export function arpRx(frame: usize, len: u32, arpOff: u32): u8 {
   let a = frame + arpOff;
   if (len < arpOff + 28 || ld16be(a) != 1 || ld16be(a + 2) != 0x0800 || load<u8>(a, 4) != 6 || load<u8>(a, 5) != 4) return 3;  // PASS
   let op = ld16be(a + 6);
-  let tmp = CTL + CTL_NEIGH_TMP;
+  let tmp = PKT + PKT_NEIGH_TMP;
   addrFromV4(tmp, a + 14);
   let i = neighFind(tmp);
   if (i != 0 && load<u8>(neighPtr(i), NEIGH_STATE) != NUD_PERMANENT) confirm(i, tmp, a + 8, NUD_REACHABLE);
   if (op == 1) {
-    let tpa = CTL + CTL_NEIGH_TMP + 16;
+    let tpa = PKT + PKT_NEIGH_TMP + 16;
     addrFromV4(tpa, a + 24);
     if (!isOurs(tpa)) return i != 0 ? V_STOLEN : 3;
     // reply in place (RFC 826): swap sender and target, our MAC as the sender hardware address

@@ -6,6 +6,9 @@ import {
 } from "./layout";
 import { DEST_F_AVAILABLE } from "./defs";
 
+// The named counters are per worker (layout.ts COUNTERS, in the per-worker group): a worker
+// counts without sharing a cache line with another; a read is the sum of the workers' copies
+// (one worker today, so one copy).
 @inline export function cntInc(i: u32): void {
   let p = COUNTERS + (<usize>i << 3);
   store<u64>(p, load<u64>(p) + 1);
@@ -14,6 +17,7 @@ import { DEST_F_AVAILABLE } from "./defs";
   let p = COUNTERS + (<usize>i << 3);
   store<u64>(p, load<u64>(p) + n);
 }
+/** counter(i) for the host: the sum over the workers' copies. */
 @inline export function cntGet(i: u32): u64 { return load<u64>(COUNTERS + (<usize>i << 3)); }
 
 @inline function add64(p: usize, v: u64): void { store<u64>(p, load<u64>(p) + v); }

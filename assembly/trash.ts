@@ -7,10 +7,11 @@
 import {
   CTL, CTL_DEST_TRASH, CTL_DEST_FREE_HINT, CTL_SVC_FREE_HINT, SVC_USED, destPtr, svcPtr, DEST_NEXT, DEST_TRASH_PREV, DEST_SVC, DEST_USED, SVC_TRASH_REFS,
 } from "./layout";
+import { DEST_TRASH } from "./defs";
 
 export function trashPut(d: u32): void {
   let dest = destPtr(d);
-  store<u8>(dest, 2, DEST_USED);   // ctl.ts DEST_TRASH
+  store<u8>(dest, DEST_TRASH, DEST_USED);
   let head = load<u32>(CTL, CTL_DEST_TRASH);
   store<u32>(dest, head, DEST_NEXT);
   store<u32>(dest, 0, DEST_TRASH_PREV);

@@ -7,10 +7,10 @@
  * assembly/layout.ts.
  */
 import { instantiate } from '@assemblyscript/loader';
-import { WvsEngineError, WvsError } from './errors.ts';
-import { inetPton6, parseAddr, ntop6, ntoa4 } from './rules/addr.ts';
-import type { ServiceView, DestView, ConnView, Stats, Timeouts, Fwd, Proto } from './rules/types.ts';
-import { ZERO_RATES } from './rules/types.ts';
+import { Errno, WvsEngineError, WvsError } from './errors.ts';
+import { inetPton6, parseAddr, ntop6, ntoa4 } from './addr.ts';
+import type { ServiceView, DestView, ConnView, Stats, Rates, Timeouts, Fwd, Proto } from './types.ts';
+import { ZERO_RATES } from './types.ts';
 
 export interface EngineConfig {
   /**
@@ -217,11 +217,13 @@ export class Engine {
     this.ex = ex;
     this.mem = ex.memory;
     for (const [k, v] of Object.entries(ex)) if (v instanceof WebAssembly.Global) this.c[k] = Number(v.value);
+    const drift = enumMismatches(this.c);
+    if (drift.length) throw new WvsError('WVS_ERR_ENGINE_MISMATCH', `this wrapper does not match the engine module (rebuild both): ${drift.join('; ')}`);
     this.limits = { svcMax: cfg.svcMax, destMax: cfg.destMax, connMax: cfg.connMax };
     const init = (v: number, max: number) => Math.max(1, Math.min(v, max));
     const rc = ex.init(init(cfg.svcInit, cfg.svcMax), init(cfg.destInit, cfg.destMax), init(cfg.connInit, cfg.connMax),
       cfg.slots, cfg.slotSize, cfg.headroom, LINK_TYPE[cfg.link] ?? 0, cfg.seed >>> 0);
-    if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): ${rc === -12 ? 'out of memory' : 'check the slot sizes in the configuration'}`);
+    if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): ${rc === Errno.NOMEM ? 'out of memory' : 'check the slot sizes in the configuration'}`);
     this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom;
     this.refreshViews();
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
@@ -258,7 +260,7 @@ export class Engine {
     const rc = this.ex.grow(sizes[0], sizes[1], sizes[2], sizes[3]);
     if (rc !== 0) {
       const o = t === 'big' ? 'scheduler area' : LIMIT_OPTIONS[`${t}Max` as LimitName].table;
-      throw new WvsEngineError('grow', rc, `cannot grow the ${o} table from ${cur} to ${next}: ${rc === -12 ? 'out of memory (a wasm memory holds at most 4 GiB)' : `error ${rc}`}`);
+      throw new WvsEngineError('grow', rc, `cannot grow the ${o} table from ${cur} to ${next}: ${rc === Errno.NOMEM ? 'out of memory (a wasm memory holds at most 4 GiB)' : `error ${rc}`}`);
     }
     this.rebase();
     this.refreshViews();
@@ -781,6 +783,31 @@ export class Engine {
     return { laddr: this.addrAt(af, lp + this.c.LADDR_ADDR), lport: this.port(p + this.c.CONN_LPORT) };
   }
   connCount(): number { return this.ex.connsInUse() >>> 0; }
+  /**
+   * Services and their dests by engine index, in listing order (dests newest first): what a
+   * caller that keys its own records by index (the control backend) walks.
+   */
+  serviceIndices(): { svcIdx: number; destIdx: number[] }[] {
+    this.views();
+    const c = this.c, out: { svcIdx: number; destIdx: number[] }[] = [];
+    for (let i = this.ex.svcNext(1) >>> 0; i !== 0; i = this.ex.svcNext(i + 1) >>> 0) {
+      const destIdx: number[] = [];
+      for (let d = this.dv.getUint32(this.base.svc + i * c.SVC_SIZE + c.SVC_DEST_HEAD, true); d !== 0;
+        d = this.dv.getUint32(this.base.dest + d * c.DEST_SIZE + c.DEST_NEXT, true)) destIdx.push(d);
+      out.push({ svcIdx: i, destIdx });
+    }
+    return out;
+  }
+  /** Estimated rates of one stats block: the totals, service `idx` or dest `idx` (ip_vs_read_estimator). */
+  rates(kind: 'total' | 'service' | 'dest', idx = 0): Rates {
+    const k = kind === 'total' ? 0 : kind === 'service' ? 1 : 2;
+    const r = (w: number) => Number(this.ex.statsRate(k, idx, w));
+    return { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) };
+  }
+  /** ipvsadm -Z: zero the counters of service `svcIdx` (0: all); 0 or -errno (Errno.NOSVC). */
+  zeroStats(svcIdx: number): number { return this.ex.zeroStats(svcIdx) | 0; }
+  /** One run of the rate estimator at nowMs (the host calls it every second, as ip_vs_est's timer). */
+  estimate(nowMs: number): void { this.ex.estimate(nowMs); }
   /** The conn table capacity (shown where ipvsadm shows the kernel's "size="). */
   connCapacity(): number { return this.ex.connCapacity() >>> 0; }
   /**
@@ -807,11 +834,46 @@ export class Engine {
 }
 
 const ENGINE_TEXT: Record<number, string> = {
-  [-2]: 'No such destination', [-3]: 'No such service', [-12]: 'out of memory', [-16]: 'busy',
-  [-17]: 'already exists', [-22]: 'invalid argument', [-28]: 'table full', [-34]: 'Numerical result out of range',
-  [-95]: 'forwarding method not supported yet', [-97]: 'address family not supported', [-1001]: 'Scheduler not found',
-  [-101]: 'not on the director\'s link (-g, DR, only rewrites the MAC: the real server must be inside the prefix of --link-addr)',
+  [Errno.NOENT]: 'No such destination', [Errno.NOSVC]: 'No such service', [Errno.NOMEM]: 'out of memory', [Errno.BUSY]: 'busy',
+  [Errno.EXIST]: 'already exists', [Errno.INVAL]: 'invalid argument', [Errno.NOSPC]: 'table full', [Errno.RANGE]: 'Numerical result out of range',
+  [Errno.OPNOTSUPP]: 'forwarding method not supported yet', [Errno.AFNOSUPPORT]: 'address family not supported', [Errno.NOSCHED]: 'Scheduler not found',
+  [Errno.NETUNREACH]: 'not on the director\'s link (-g, DR, only rewrites the MAC: the real server must be inside the prefix of --link-addr)',
 };
+
+/** Setting's names → the engine's SET_* names. */
+const SETTING_ENGINE_NAME: Record<SettingName, string> = {
+  passMalformed: 'PASS_MALFORMED', expireNodestConn: 'EXPIRE_NODEST', icmpEcho: 'ICMP_ECHO', connReuse: 'CONN_REUSE',
+  connReuse2: 'CONN_REUSE_2', sloppyTcp: 'SLOPPY_TCP', secureTcp: 'SECURE_TCP', noTtlDecrement: 'NO_TTL_DEC',
+  expireQuiescentTemplate: 'EXPIRE_QUIESCENT', sloppySctp: 'SLOPPY_SCTP', noToa: 'NO_TOA', localAnswers: 'LOCAL_ANSWERS',
+  routedLink: 'ROUTED_LINK',
+};
+const FWD_ENGINE_NAME: Record<string, string> = { Masq: 'MASQ', Local: 'LOCALNODE', Tunnel: 'TUNNEL', Route: 'DROUTE', Bypass: 'BYPASS', FullNat: 'FULLNAT' };
+
+/**
+ * Every enum value this wrapper uses, with the engine export that defines it (assembly/index.ts
+ * "enums, for the host"; the engine is the one source): [host name, host value, engine name].
+ */
+export function engineEnums(): [string, number, string][] {
+  const out: [string, number, string][] = [];
+  const add = (group: string, o: Record<string, number>, prefix: string, rename: (k: string) => string = (k) => k) => {
+    for (const [k, v] of Object.entries(o)) out.push([`${group}.${k}`, v, `${prefix}${rename(k)}`]);
+  };
+  add('Verdict', Verdict, 'V_');
+  add('HookPoint', HookPoint, 'NF_INET_');
+  add('NfVerdict', NfVerdict, 'NF_');
+  add('HookFn', HookFn, 'HOOK_FN_');
+  add('Setting', Setting, 'SET_', (k) => SETTING_ENGINE_NAME[k as SettingName]);
+  add('Fwd', FWD_CODE, 'IP_VS_CONN_F_', (k) => FWD_ENGINE_NAME[k]!);
+  add('Errno', Errno, 'E_');
+  add('Proto', PROTO_NUM, 'IPPROTO_');
+  NeighState.forEach((n, i) => out.push([`NeighState.${n}`, i, `NUD_${n}`]));
+  return out;
+}
+
+/** Where this wrapper's enums differ from the module's exports (empty: they agree). */
+export function enumMismatches(c: Record<string, number>): string[] {
+  return engineEnums().filter(([, v, e]) => c[e] !== v).map(([h, v, e]) => `${h} = ${v}, engine ${e} = ${c[e]}`);
+}
 
 function describeKey(k: ServiceKey): string {
   if (k.fwmark) return `FWM ${k.fwmark}`;

@@ -3,12 +3,22 @@
  * No Node APIs: the engine wrapper throws these in browsers and edge runtimes too.
  */
 
-/** Negative return codes of the engine's control calls (assembly/defs.ts E_*) → errno names. */
+/**
+ * Negative return codes of the engine's control calls (assembly/defs.ts E_*, the kernel's
+ * setsockopt errno negated); host/engine.ts checks them against the module's exports at load.
+ */
+export const Errno = {
+  NOENT: -2, NOSVC: -3, NOMEM: -12, BUSY: -16, EXIST: -17, INVAL: -22, NOSPC: -28, RANGE: -34,
+  OPNOTSUPP: -95, AFNOSUPPORT: -97, NETUNREACH: -101, NOSCHED: -1001,
+} as const;
+
+/** The engine's return codes → errno names. */
 export const ENGINE_ERRNO: Readonly<Record<number, string>> = {
-  [-2]: 'ENOENT', [-3]: 'ESRCH', [-12]: 'ENOMEM', [-16]: 'EBUSY', [-17]: 'EEXIST', [-22]: 'EINVAL',
-  [-28]: 'ENOSPC', [-34]: 'ERANGE', [-95]: 'EOPNOTSUPP', [-97]: 'EAFNOSUPPORT',
+  [Errno.NOENT]: 'ENOENT', [Errno.NOSVC]: 'ESRCH', [Errno.NOMEM]: 'ENOMEM', [Errno.BUSY]: 'EBUSY', [Errno.EXIST]: 'EEXIST',
+  [Errno.INVAL]: 'EINVAL', [Errno.NOSPC]: 'ENOSPC', [Errno.RANGE]: 'ERANGE', [Errno.OPNOTSUPP]: 'EOPNOTSUPP',
+  [Errno.AFNOSUPPORT]: 'EAFNOSUPPORT',
   // the engine's own code for an unknown scheduler; libipvs sees ENOENT for it
-  [-1001]: 'ENOENT',
+  [Errno.NOSCHED]: 'ENOENT',
 };
 
 export class WvsError extends Error {

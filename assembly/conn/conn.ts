@@ -1,28 +1,34 @@
-// Conn life cycle (ip_vs_conn_new, ip_vs_bind_dest, ip_vs_conn_expire, ip_vs_set_state).
+// Conn life cycle (ip_vs_conn_new, ip_vs_bind_dest, ip_vs_conn_expire, ip_vs_set_state), and the
+// control links between a conn and its persistence template (ip_vs_control_add/del,
+// ip_vs_check_template: ip_vs_conn.c; the persistence scheduling itself is persist.ts).
 import {
-  CTL, CTL_NOW, connPtr, destPtr, svcPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
-  CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL,
-  DEST_ADDR, DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, DEST_AF, CONN_LADDR,
+  CTL, CTL_NOW, connPtr, destPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT, CONN_PROTO,
+  CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL, DEST_ADDR,
+  DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, CONN_LADDR, CTL_FLAGS, DEST_FLAGS, DEST_WEIGHT, CONN_NEXT_TIMER, PKT,
+  PKT_CONN_NEW_FAIL, DEST_PERSIST, DEST_ACTIVE, DEST_INACTIVE, DEST_UTHRESH, DEST_LTHRESH, DEST_REFCNT, DEST_USED,
 } from "../layout";
 import {
-  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED,
-  CNT_CONN_FULL, IP_VS_CONN_F_FULLNAT,
+  IPPROTO_TCP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED,
+  CNT_CONN_FULL, IP_VS_CONN_F_FULLNAT, DEST_F_AVAILABLE, SET_EXPIRE_QUIESCENT, DEST_TRASH, DEST_F_OVERLOAD,
 } from "../defs";
 import { laddrBind, laddrUnbind } from "../laddr";
 import { sctpNextState, sctpTimeout, SCTP_S_ESTABLISHED } from "../proto/sctp";
-import { controlDel, controlAssure } from "./template";
 import { addrCopy } from "../packet/bytes";
 import { connAlloc, connHashIn, connUnhash, connFree, CONN_F_DEAD, CONN_F_HASHED } from "./table";
-import { timerAdd, timerDel, timerRequeue } from "./timer";
-import { destBindConn, destUnbindConn, destSetInactive } from "../ctl";
-import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_LAST, TCP_S_ESTABLISHED } from "../proto/tcp";
+import { timerAdd, timerDel, timerRequeue, timerDueSteps, timerTake, timerDone } from "./timer";
+import { trashRelease } from "../trash";
+import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_ESTABLISHED } from "../proto/tcp";
 import { udpTimeout } from "../proto/udp";
 import { cntInc } from "../stats";
 
 @inline export function engineNow(): u32 { return load<u32>(CTL, CTL_NOW); }
 
+// template states (IP_VS_CTPL_S_*), shown by ip_vs_state_name for templates
+@inline export const CTPL_S_NONE: u8 = 0;
+@inline export const CTPL_S_ASSURED: u8 = 1;
+
 /** Why the last connNew/connNewFull returned 0: CNT_CONN_FULL, or a FULLNAT laddr/port shortage. */
-export let connNewFail: u32 = 0;
+@inline export function connNewFail(): u32 { return load<u32>(PKT, PKT_CONN_NEW_FAIL); }
 
 /** ip_vs_conn_new + ip_vs_bind_dest + ip_vs_bind_xmit. Returns the conn index, 0 when full. */
 export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, destIdx: u32, svcIdx: u32): u32 {
@@ -33,7 +39,7 @@ export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usiz
 /** ip_vs_conn_new with the dport and extra flags (CONN_F_TEMPLATE) given, as ip_vs_sched_persist calls it. */
 export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, dport: u16, extra: u16, destIdx: u32, svcIdx: u32): u32 {
   let ci = connAlloc();
-  if (ci == 0) { connNewFail = CNT_CONN_FULL; return 0; }
+  if (ci == 0) { store<u32>(PKT, CNT_CONN_FULL, PKT_CONN_NEW_FAIL); return 0; }
   let cp = connPtr(ci);
   let dest = destPtr(destIdx);
   addrCopy(cp + CONN_CADDR, caddr);
@@ -59,7 +65,7 @@ export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: 
   // are its out key; templates have none
   if (fwd == IP_VS_CONN_F_FULLNAT && !(extra & CONN_F_TEMPLATE)) {
     let r = laddrBind(ci, svcIdx);
-    if (r != 0) { connFree(ci); connNewFail = r; return 0; }
+    if (r != 0) { connFree(ci); store<u32>(PKT, r, PKT_CONN_NEW_FAIL); return 0; }
   }
   destBindConn(destIdx, flags);
   connHashIn(ci);
@@ -175,4 +181,136 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
 @inline export function connTouch(ci: u32): void {
   let cp = connPtr(ci);
   store<u32>(cp, engineNow() + load<u32>(cp, CONN_TIMEOUT), CONN_EXPIRES);
+}
+
+/** ip_vs_control_add: cp is controlled by template ct. */
+@inline export function controlAdd(ci: u32, ct: u32): void {
+  store<u32>(connPtr(ci), ct, CONN_CONTROL);
+  let t = connPtr(ct);
+  store<u32>(t, load<u32>(t, CONN_CONTROL) + 1, CONN_CONTROL);
+}
+
+/** ip_vs_control_del: cp leaves its template (called when cp expires). */
+export function controlDel(ci: u32): void {
+  let cp = connPtr(ci);
+  let ct = load<u32>(cp, CONN_CONTROL);
+  if (ct == 0) return;
+  store<u32>(cp, 0, CONN_CONTROL);
+  let t = connPtr(ct);
+  let n = load<u32>(t, CONN_CONTROL);
+  if (n != 0) store<u32>(t, n - 1, CONN_CONTROL);
+}
+
+/** ip_vs_control_assure_ct: a controlled conn was confirmed; its template becomes ASSURED. */
+export function controlAssure(ci: u32): void {
+  let cp = connPtr(ci);
+  if (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) return;
+  let ct = load<u32>(cp, CONN_CONTROL);
+  if (ct == 0) return;
+  let t = connPtr(ct);
+  if (load<u16>(t, CONN_FLAGS) & CONN_F_TEMPLATE) store<u8>(t, load<u8>(t, CONN_STATE) | CTPL_S_ASSURED, CONN_STATE);
+}
+
+/**
+ * ip_vs_check_template: is the template's dest still usable? If not (deleted, or quiesced with
+ * expire_quiescent_template) the template is invalidated: rehashed with ports 0xffff so no
+ * packet finds it again; it stays listed until it expires. The timer is not restarted.
+ */
+export function checkTemplate(ct: u32): bool {
+  let t = connPtr(ct);
+  let d = <u32>load<u16>(t, CONN_DEST);
+  if (d != 0) {
+    let dest = destPtr(d);
+    let ok = (load<u8>(dest, DEST_FLAGS) & DEST_F_AVAILABLE) != 0;
+    if (ok && (load<u32>(CTL, CTL_FLAGS) & SET_EXPIRE_QUIESCENT) && load<i32>(dest, DEST_WEIGHT) == 0) ok = false;
+    if (ok) return true;
+  }
+  if (load<u16>(t, CONN_VPORT) != 0xffff) {
+    connUnhash(ct);
+    store<u16>(t, 0xffff, CONN_DPORT);
+    store<u16>(t, 0xffff, CONN_VPORT);
+    store<u16>(t, 0, CONN_CPORT);
+    connHashIn(ct);
+  }
+  return false;
+}
+
+/**
+ * The timer wheel's tick (timer.ts keeps the wheel; each conn's timer runs ip_vs_conn_expire):
+ * every conn whose deadline is ≤ now expires. Returns how many expired.
+ */
+export function connExpireTick(now: u32): u32 {
+  let steps = timerDueSteps(now);
+  if (steps < 0) return 0;                         // clock went backwards: nothing is due
+  let expired: u32 = 0;
+  for (let k: u32 = 0; k <= <u32>steps; k++) {
+    let ci = timerTake(k);                         // the list is detached: walk it on its own
+    while (ci != 0) {
+      let cp = connPtr(ci);
+      let next = load<u32>(cp, CONN_NEXT_TIMER);
+      if (load<u16>(cp, CONN_FLAGS) & CONN_F_DEAD) {
+        connFree(ci);
+      } else if (<i32>(now - load<u32>(cp, CONN_EXPIRES)) >= 0 && connTryExpire(ci)) {
+        connFree(ci);
+        expired++;
+      } else {                                     // not due, or a template kept on (expire_later)
+        timerAdd(ci);
+      }
+      ci = next;
+    }
+  }
+  timerDone(now);
+  return expired;
+}
+
+// ---- dest binding (ip_vs_bind_dest / ip_vs_unbind_dest: ip_vs_conn.c) ------------------------
+
+/** Totals as ip_vs_dest_totalconns. */
+@inline export function destTotalConns(dest: usize): u32 {
+  return load<u32>(dest, DEST_ACTIVE) + load<u32>(dest, DEST_INACTIVE);
+}
+
+/** ip_vs_bind_dest: the conn counts in its dest (active, inactive or persistent) and holds it. */
+export function destBindConn(d: u32, connFlags: u16): void {
+  let dest = destPtr(d);
+  store<u32>(dest, load<u32>(dest, DEST_REFCNT) + 1, DEST_REFCNT);
+  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) + 1, DEST_PERSIST);
+  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
+  let u = load<u32>(dest, DEST_UTHRESH);
+  if (u != 0 && destTotalConns(dest) >= u) store<u8>(dest, load<u8>(dest, DEST_FLAGS) | DEST_F_OVERLOAD, DEST_FLAGS);
+}
+
+/** ip_vs_unbind_dest: the conn leaves its dest; a deleted dest leaves the trash with its last conn. */
+export function destUnbindConn(d: u32, connFlags: u16): void {
+  let dest = destPtr(d);
+  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) - 1, DEST_PERSIST);
+  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
+  let l = load<u32>(dest, DEST_LTHRESH);
+  let u = load<u32>(dest, DEST_UTHRESH);
+  let fl = load<u8>(dest, DEST_FLAGS);
+  if (l != 0) {
+    if (destTotalConns(dest) < l) fl &= ~DEST_F_OVERLOAD;
+  } else if (u != 0) {
+    if (destTotalConns(dest) * 4 < u * 3) fl &= ~DEST_F_OVERLOAD;
+  } else {
+    fl &= ~DEST_F_OVERLOAD;
+  }
+  store<u8>(dest, fl, DEST_FLAGS);
+  let rc = load<u32>(dest, DEST_REFCNT) - 1;
+  store<u32>(dest, rc, DEST_REFCNT);
+  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
+}
+
+/** Move a bound conn between activeconns and inactconns (set_tcp_state). */
+export function destSetInactive(d: u32, inactive: bool): void {
+  let dest = destPtr(d);
+  if (inactive) {
+    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
+    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+  } else {
+    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
+    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+  }
 }

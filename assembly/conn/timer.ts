@@ -6,10 +6,8 @@
 // once (timerRequeue). Granularity 2^WHEEL_SHIFT ms; deadlines are engine milliseconds (u32,
 // wrap-safe compares).
 import {
-  CTL, CTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, CONN_NEXT_TIMER, CONN_PREV_TIMER, CONN_EXPIRES, CONN_FLAGS,
+  CTL, CTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, CONN_NEXT_TIMER, CONN_PREV_TIMER, CONN_EXPIRES,
 } from "../layout";
-import { connFree, CONN_F_DEAD } from "./table";
-import { connTryExpire } from "./conn";
 
 /** Marks a back link that names the wheel slot (the conn is first on it), not a conn. */
 @inline const WHEEL_HEAD: u32 = 0x80000000;
@@ -47,33 +45,22 @@ export function timerInit(now: u32): void {
   store<u32>(CTL, now >> WHEEL_SHIFT, CTL_WHEEL_CURSOR);
 }
 
-/** Expire every conn whose deadline is ≤ now. Returns how many expired. */
-export function timerTick(now: u32): u32 {
-  let cur = load<u32>(CTL, CTL_WHEEL_CURSOR);
-  let target = now >> WHEEL_SHIFT;
-  let steps = target - cur;                        // wrap-safe
-  if (<i32>steps < 0) return 0;                    // clock went backwards: nothing is due
-  if (steps >= WHEEL_SLOTS) steps = WHEEL_SLOTS - 1;
-  let expired: u32 = 0;
-  // process slots cur..target inclusive; the target slot is processed again next time
-  for (let k: u32 = 0; k <= steps; k++) {
-    let s = slotPtr((cur + k) & (WHEEL_SLOTS - 1));
-    let ci = load<u32>(s);
-    store<u32>(s, 0);                              // the list is detached: walk it on its own
-    while (ci != 0) {
-      let cp = connPtr(ci);
-      let next = load<u32>(cp, CONN_NEXT_TIMER);
-      if (load<u16>(cp, CONN_FLAGS) & CONN_F_DEAD) {
-        connFree(ci);
-      } else if (<i32>(now - load<u32>(cp, CONN_EXPIRES)) >= 0 && connTryExpire(ci)) {
-        connFree(ci);
-        expired++;
-      } else {                                     // not due, or a template kept on (expire_later)
-        timerAdd(ci);
-      }
-      ci = next;
-    }
-  }
-  store<u32>(CTL, target, CTL_WHEEL_CURSOR);
-  return expired;
+/** The wheel slots due at `now`: cursor..target, wrap-safe; -1 when the clock went backwards. */
+export function timerDueSteps(now: u32): i32 {
+  let steps = (now >> WHEEL_SHIFT) - load<u32>(CTL, CTL_WHEEL_CURSOR);
+  if (<i32>steps < 0) return -1;
+  return <i32>(steps >= WHEEL_SLOTS ? WHEEL_SLOTS - 1 : steps);
+}
+
+/** Detach the list of the k-th slot after the cursor; returns its first conn (0: empty). */
+export function timerTake(k: u32): u32 {
+  let s = slotPtr((load<u32>(CTL, CTL_WHEEL_CURSOR) + k) & (WHEEL_SLOTS - 1));
+  let ci = load<u32>(s);
+  store<u32>(s, 0);
+  return ci;
+}
+
+/** The wheel has been walked up to now's slot (which is walked again next time). */
+export function timerDone(now: u32): void {
+  store<u32>(CTL, now >> WHEEL_SHIFT, CTL_WHEEL_CURSOR);
 }

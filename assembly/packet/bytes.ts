@@ -10,6 +10,9 @@
 /** Wire-order u16 of a host-order port (what load<u16> of the wire field returns). */
 @inline export function htons(v: u32): u16 { return bswap<u16>(<u16>v); }
 @inline export function ntohs(v: u16): u32 { return <u32>bswap<u16>(v); }
+/** The same for 32-bit values (a netmask, a mark written as an address, an identification). */
+@inline export function htonl(v: u32): u32 { return bswap<u32>(v); }
+@inline export function ntohl(v: u32): u32 { return bswap<u32>(v); }
 
 // Addresses are kept as 16 bytes; IPv4 as the IPv4-mapped form ::ffff:a.b.c.d so one
 // compare and one hash serve both families.

@@ -5,6 +5,7 @@
 // All sums run on 16-bit words exactly as they sit in memory (little-endian loads). The
 // one's-complement sum is byte-order independent (RFC 1071 §2(B)), so a sum of swapped words,
 // stored back with the same little-endian store, is the right checksum in wire order.
+import { htons } from "./bytes";
 
 /** Fold a wide one's-complement sum to 16 bits (end-around carry). */
 @inline export function csumFold(s: u64): u32 {
@@ -70,7 +71,7 @@ export function ipv4SendCheck(ip: usize, ihl: u32): void {
 
 /** Pseudo-header sum for TCP/UDP/ICMPv6 (RFC 793, RFC 768, RFC 8200 §8.1); addresses 16-byte form. */
 export function pseudoSum(af: u8, saddr: usize, daddr: usize, proto: u8, len: u32): u64 {
-  let s: u64 = <u64>bswap<u16>(<u16>proto) + <u64>bswap<u16>(<u16>(len & 0xffff)) + <u64>bswap<u16>(<u16>(len >> 16));
+  let s: u64 = <u64>htons(proto) + <u64>htons(len & 0xffff) + <u64>htons(len >> 16);
   if (af == 4) return s + <u64>load<u32>(saddr, 12) + <u64>load<u32>(daddr, 12);
   return s + csumAddr16(saddr) + csumAddr16(daddr);
 }

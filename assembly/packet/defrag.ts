@@ -31,24 +31,25 @@
 // It leaves through the hold queue (drain()).
 // Not modelled: ipfrag_max_dist (ip_frag_too_far), ECN combination (ip_frag_ecn_table).
 import {
-  CTL, CTL_NOW, CTL_HASH_SEED, CTL_LINK_IP4, CTL_LINK_IP6, CTL_FRAG_TIME, CTL_FRAG_HIGH, CTL_FRAG_MEM, CTL_FRAG_CHUNK_FREE, CTL_FRAG_QUEUES, CTL_FRAG_NEXT_DUE,
-  FRAGQ_MAX, FRAG_TAB, FRAG_TAB_SIZE, FRAG_CHUNK_SIZE, FRAG_CHUNKS, FRAG_GEOM, REASM, slotHeadroom, linkVnet, linkType,
-  FRAGQ_STATE, FRAGQ_AF, FRAGQ_PROTO, FRAGQ_FLAGS, FRAGQ_ID, FRAGQ_SADDR, FRAGQ_DADDR, FRAGQ_LEN, FRAGQ_MEAT,
-  FRAGQ_MAX_SIZE, FRAGQ_MAX_DF, FRAGQ_EXPIRES, FRAGQ_HEAD, FRAGQ_NEXT, FRAGQ_HDR_LEN, FRAGQ_NFRAGS, FRAGQ_TAIL,
-  FRAGQ_HDR, FRAGQ_HDR_MAX, FCH_NEXT, FCH_NEXT_FRAG, FCH_OFF, FCH_LEN, fragqPtr, fchMeta, fchData,
+  CTL, CTL_NOW, CTL_HASH_SEED, CTL_LINK_IP4, CTL_LINK_IP6, CTL_FRAG_TIME, CTL_FRAG_HIGH, CTL_FRAG_MEM,
+  CTL_FRAG_CHUNK_FREE, CTL_FRAG_QUEUES, CTL_FRAG_NEXT_DUE, FRAGQ_MAX, FRAG_TAB, FRAG_TAB_SIZE, FRAG_CHUNK_SIZE,
+  FRAG_CHUNKS, FRAG_GEOM, REASM, slotHeadroom, linkVnet, linkType, FRAGQ_STATE, FRAGQ_AF, FRAGQ_PROTO, FRAGQ_FLAGS,
+  FRAGQ_ID, FRAGQ_SADDR, FRAGQ_DADDR, FRAGQ_LEN, FRAGQ_MEAT, FRAGQ_MAX_SIZE, FRAGQ_MAX_DF, FRAGQ_EXPIRES, FRAGQ_HEAD,
+  FRAGQ_NEXT, FRAGQ_HDR_LEN, FRAGQ_NFRAGS, FRAGQ_TAIL, FRAGQ_HDR, FRAGQ_HDR_MAX, FCH_NEXT, FCH_NEXT_FRAG, FCH_OFF,
+  FCH_LEN, fragqPtr, fchMeta, fchData, PKT, PKT_DEFRAG_REASON, PKT_REASM_FRAME, PKT_REASM_LEN,
 } from "../layout";
 import {
   AF_INET, V_LOCAL, CNT_REASM_REQDS, CNT_REASM_OK, CNT_REASM_FAILS, CNT_REASM_OVERLAP, CNT_REASM_DUP, CNT_REASM_TIMEOUT,
   CNT_REASM_OVER_BUDGET, CNT_REASM_OVERSIZE, CNT_REASM_BAD_FRAG, CNT_REASM_FRAGS_FREED,
 } from "../defs";
-import { ld16be, ld32be, st16be, addrEq, addrCopy, addrFold, addrIsZero } from "./bytes";
+import { ld16be, ld32be, st16be, addrEq, addrCopy, addrFold, addrIsZero, ntohl } from "./bytes";
 import { ipv4SendCheck } from "./csum";
 import { pFrame, pL3, pLen, pAf, pHdrLen, extFragOff, extFragNhOff, VNET_HDR_LEN, pktSaddr, pktDaddr, parseFrame } from "./iph";
 import { cntInc, cntAdd } from "../stats";
 import { pktReset, setReasm, outStart, outLen, verdict } from "../pkt";
-import { isVip } from "../ctl";
+import { isVip } from "../route";
 import { icmpFragTimeExceeded } from "../xmit/icmp";
-import { nextHop } from "../xmit/output";
+import { nextHop } from "../route";
 import { l2Queue } from "../neigh";
 
 @inline const F_FIRST_IN: u8 = 1;
@@ -65,10 +66,10 @@ import { l2Queue } from "../neigh";
 @inline export const DEFRAG_DONE: u32 = 2;   // it completed a datagram: reasmFrame / reasmLen in REASM
 @inline export const DEFRAG_PASS: u32 = 3;   // IPv6 first fragment to go on as it is (nf_ct_frag6_queue -EPROTO)
 
-export let defragReason: u32 = 0;
+@inline export function defragReason(): u32 { return load<u32>(PKT, PKT_DEFRAG_REASON); }
 /** The reassembled frame (its L2 header, then the datagram) inside REASM, and its length. */
-export let reasmFrame: usize = 0;
-export let reasmLen: u32 = 0;
+@inline export function reasmFrame(): usize { return load<usize>(PKT, PKT_REASM_FRAME); }
+@inline export function reasmLen(): u32 { return load<u32>(PKT, PKT_REASM_LEN); }
 
 @inline function now(): u32 { return load<u32>(CTL, CTL_NOW); }
 @inline function afIdx(af: u8): usize { return af == AF_INET ? 0 : 4; }
@@ -84,7 +85,7 @@ export function defragInit(): void {
 }
 
 /** Forget the previous packet's reassembly (core calls it before each slot). */
-export function defragReset(): void { setReasm(0, 0); defragReason = 0; }
+export function defragReset(): void { setReasm(0, 0); store<u32>(PKT, 0, PKT_DEFRAG_REASON); }
 
 /** ipfrag_time / nf_conntrack_frag6_timeout in ms (af 4 or 6). */
 export function defragSetTime(af: u8, ms: u32): bool {
@@ -196,7 +197,7 @@ function expireIcmp(q: u32): void {
     store<u8>(at, load<u8>(ip, 6));
     store<u8>(at, 0, 1);
     st16be(at + 2, 1);
-    store<u32>(at + 4, bswap<u32>(load<u32>(p, FRAGQ_ID)));
+    store<u32>(at + 4, ntohl(load<u32>(p, FRAGQ_ID)));
     store<u8>(ip, 44, 6);
     at += 8;
     st16be(ip + 4, <u32>(at - ip) - 40 + dlen);
@@ -209,8 +210,8 @@ function expireIcmp(q: u32): void {
   pktReset(REASM, frame, len);
   parseFrame(frame, len);                  // a fragment: sets the addresses and lengths the error needs
   icmpFragTimeExceeded(src);              // the queue (src may be its daddr) is freed after this
-  if (verdict != V_LOCAL) return;          // no room in front: counted by the builder's drop reason only
-  l2Queue(outStart, outLen, 0, 0, nextHop(pktSaddr()));
+  if (verdict() != V_LOCAL) return;          // no room in front: counted by the builder's drop reason only
+  l2Queue(outStart(), outLen(), 0, 0, nextHop(pktSaddr()));
 }
 
 /** inet_frag_find: the queue of this key, created when there is none (0: no queue free). */
@@ -344,7 +345,7 @@ function insert(q: u32, off: u32, end: u32, data: usize): u32 {
 
 // ---- the fragment of the current packet ------------------------------------------------------------
 
-@inline function drop(reason: u32): u32 { defragReason = reason; return DEFRAG_DROP; }
+@inline function drop(reason: u32): u32 { store<u32>(PKT, reason, PKT_DEFRAG_REASON); return DEFRAG_DROP; }
 
 /**
  * The current packet (parse said: a fragment) into its queue. HELD, DROP (defragReason), or
@@ -353,29 +354,29 @@ function insert(q: u32, off: u32, end: u32, data: usize): u32 {
  */
 export function defragIn(): u32 {
   cntInc(CNT_REASM_REQDS);
-  let ip = pL3;
-  let v4 = pAf == AF_INET;
+  let ip = pL3();
+  let v4 = pAf() == AF_INET;
   let hlen: u32, off: u32, mf: bool, df = false, id: u32, proto: u8, data: usize, dlen: u32;
   if (v4) {
-    hlen = pHdrLen;
+    hlen = pHdrLen();
     let fo = ld16be(ip + 6);
     off = (fo & IP_OFFSET) << 3; mf = (fo & IP_MF) != 0; df = (fo & IP_DF) != 0;
     id = ld16be(ip + 4); proto = load<u8>(ip, 9);
   } else {
     // the unfragmentable part must be the IPv6 header alone: the way out (output.ts) puts the
     // Fragment header right after it
-    if (extFragOff != 40) return drop(CNT_REASM_BAD_FRAG);
-    hlen = extFragOff + 8;
-    let fo = ld16be(ip + extFragOff + 2);
+    if (extFragOff() != 40) return drop(CNT_REASM_BAD_FRAG);
+    hlen = extFragOff() + 8;
+    let fo = ld16be(ip + extFragOff() + 2);
     off = fo & ~7; mf = (fo & 1) != 0;
-    id = ld32be(ip + extFragOff + 4); proto = 0;
+    id = ld32be(ip + extFragOff() + 4); proto = 0;
   }
   data = ip + hlen;
-  dlen = pLen - hlen;
+  dlen = pLen() - hlen;
   let end = off + dlen;
   // nf_ct_frag6_queue: an end past IPV6_MAXPLEN is refused (the queue kept)
   if (!v4 && end > MAXLEN) return drop(CNT_REASM_OVERSIZE);
-  let af = pAf;
+  let af = pAf();
   // inet_frag_find: nothing is taken while the family's memory is over its high threshold
   let high = load<u32>(CTL + afIdx(af), CTL_FRAG_HIGH);
   if (high == 0 || load<u32>(CTL + afIdx(af), CTL_FRAG_MEM) > high) return drop(CNT_REASM_OVER_BUDGET);
@@ -421,9 +422,9 @@ export function defragIn(): u32 {
     flags |= F_FIRST_IN;
     // the first fragment's headers become the datagram's (IPv6: without the Fragment header,
     // the next-header byte that named it now naming what it carried)
-    let keep = v4 ? hlen : extFragOff;
+    let keep = v4 ? hlen : extFragOff();
     memory.copy(p + FRAGQ_HDR, ip, keep);
-    if (!v4) store<u8>(p + FRAGQ_HDR + extFragNhOff, load<u8>(ip + extFragOff));
+    if (!v4) store<u8>(p + FRAGQ_HDR + extFragNhOff(), load<u8>(ip + extFragOff()));
     store<u16>(p, <u16>keep, FRAGQ_HDR_LEN);
   }
   store<u8>(p, flags, FRAGQ_FLAGS);
@@ -452,12 +453,12 @@ function reasm(q: u32): u32 {
     cntAdd(CNT_REASM_FRAGS_FREED, fqFree(q));
     return drop(CNT_REASM_OVERSIZE);
   }
-  let l2len = <u32>(pL3 - pFrame);
+  let l2len = <u32>(pL3() - pFrame());
   let vnet: u32 = linkVnet ? VNET_HDR_LEN : 0;
   let start = REASM + slotHeadroom;
   if (vnet) memory.fill(start, 0, vnet);       // no offload asked for the datagram
   let frame = start + vnet;
-  memory.copy(frame, pFrame, l2len);
+  memory.copy(frame, pFrame(), l2len);
   let ip = frame + l2len;
   memory.copy(ip, p + FRAGQ_HDR, hdrLen);
   let n: u32 = 0;
@@ -486,7 +487,7 @@ function reasm(q: u32): u32 {
   }
   fqFree(q);
   cntInc(CNT_REASM_OK);
-  reasmFrame = frame;
-  reasmLen = l2len + tot;
+  store<usize>(PKT, frame, PKT_REASM_FRAME);
+  store<u32>(PKT, l2len + tot, PKT_REASM_LEN);
   return DEFRAG_DONE;
 }

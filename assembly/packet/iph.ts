@@ -1,6 +1,12 @@
 // Per-packet parse (ip_vs_fill_iph_skb): every read is bounds-checked against the frame;
 // a frame that lies about a length is refused with a named reason, never read past.
-import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_INNER_SADDR, CTL_INNER_DADDR, linkType } from "../layout";
+import {
+  CTL, PKT_SADDR, PKT_DADDR, PKT_I_SADDR, PKT_I_DADDR, linkType, PKT, PKT_AF, PKT_CSUM_PARTIAL, PKT_DPORT,
+  PKT_EXT_FRAG_NH_OFF, PKT_EXT_FRAG_OFF, PKT_EXT_OFF, PKT_EXT_PROTO, PKT_FRAGMENT, PKT_FRAME, PKT_FRAME_LEN, PKT_GSO,
+  PKT_GSO_SIZE, PKT_GSO_V4, PKT_HDR_LEN, PKT_ICMP_CODE, PKT_ICMP_TYPE, PKT_I_AF, PKT_I_DPORT, PKT_I_HDR_LEN, PKT_I_L3,
+  PKT_I_L4, PKT_I_PROTO, PKT_I_SPORT, PKT_L3, PKT_L4, PKT_L4_LEN, PKT_LEN, PKT_PROTO, PKT_SPORT, PKT_TCP_FLAGS,
+  PKT_VNET,
+} from "../layout";
 import {
   CNT_TRUNCATED, CNT_BAD_VERSION, CNT_BAD_IHL, CNT_BAD_LEN, CNT_BAD_IP_CSUM, CNT_BAD_L4,
   CNT_IPV6_EXT_LIMIT, CNT_FRAGMENT, CNT_NOT_IP, CNT_SCTP_BAD_CHUNK, CNT_BAD_VNET_HDR, CNT_REASM_BAD_FRAG,
@@ -13,29 +19,29 @@ import { sctpChunksOk } from "../proto/sctp";
 /** How many IPv6 extension headers we walk before giving up (RFC 8200 allows a chain; we bound it). */
 @inline export const IPV6_EXT_MAX: u32 = 8;
 
-// ---- the current packet ---------------------------------------------------------------------
-export let pFrame: usize = 0;    // frame start (link header, if any)
-export let pFrameLen: u32 = 0;
-export let pL3: usize = 0;       // IP header
-export let pLen: u32 = 0;        // IP datagram length (total length; frame padding trimmed)
-export let pAf: u8 = 0;
-export let pProto: u8 = 0;       // transport protocol after extension headers
-export let pHdrLen: u32 = 0;     // IP header length including IPv6 extension headers
-export let pL4: usize = 0;
-export let pL4Len: u32 = 0;
-export let pSport: u16 = 0;      // wire order
-export let pDport: u16 = 0;      // wire order
-export let pTcpFlags: u8 = 0;
-export let pIcmpType: u8 = 0;
-export let pIcmpCode: u8 = 0;
+// ---- the current packet: this worker's packet record (layout.ts PKT_*), read through these ----
+@inline export function pFrame(): usize { return load<usize>(PKT, PKT_FRAME); }  // frame start (link header, if any)
+@inline export function pFrameLen(): u32 { return load<u32>(PKT, PKT_FRAME_LEN); }
+@inline export function pL3(): usize { return load<usize>(PKT, PKT_L3); }  // IP header
+@inline export function pLen(): u32 { return load<u32>(PKT, PKT_LEN); }  // IP datagram length (total length; frame padding trimmed)
+@inline export function pAf(): u8 { return load<u8>(PKT, PKT_AF); }
+@inline export function pProto(): u8 { return load<u8>(PKT, PKT_PROTO); }  // transport protocol after extension headers
+@inline export function pHdrLen(): u32 { return load<u32>(PKT, PKT_HDR_LEN); }  // IP header length including IPv6 extension headers
+@inline export function pL4(): usize { return load<usize>(PKT, PKT_L4); }
+@inline export function pL4Len(): u32 { return load<u32>(PKT, PKT_L4_LEN); }
+@inline export function pSport(): u16 { return load<u16>(PKT, PKT_SPORT); }  // wire order
+@inline export function pDport(): u16 { return load<u16>(PKT, PKT_DPORT); }  // wire order
+@inline export function pTcpFlags(): u8 { return load<u8>(PKT, PKT_TCP_FLAGS); }
+@inline export function pIcmpType(): u8 { return load<u8>(PKT, PKT_ICMP_TYPE); }
+@inline export function pIcmpCode(): u8 { return load<u8>(PKT, PKT_ICMP_CODE); }
 // A device with offloads (layout linkVnet): the struct virtio_net_hdr in front of the frame
-export let pVnet: usize = 0;             // the header (the frame starts VNET_HDR_LEN after it)
-export let pCsumPartial: bool = false;   // VIRTIO_NET_HDR_F_NEEDS_CSUM: the L4 checksum is CHECKSUM_PARTIAL
-export let pGso: bool = false;           // a TCP super-packet (gso_type TCPV4/TCPV6) the kernel segments later
+@inline export function pVnet(): usize { return load<usize>(PKT, PKT_VNET); }  // the header (the frame starts VNET_HDR_LEN after it)
+@inline export function pCsumPartial(): bool { return load<u8>(PKT, PKT_CSUM_PARTIAL) != 0; }  // VIRTIO_NET_HDR_F_NEEDS_CSUM: the L4 checksum is CHECKSUM_PARTIAL
+@inline export function pGso(): bool { return load<u8>(PKT, PKT_GSO) != 0; }  // a TCP super-packet (gso_type TCPV4/TCPV6) the kernel segments later
 /** An IPv6 first fragment going on unreassembled (parseFragmentAsPacket): its UDP length may run past it. */
-export let pFragment: bool = false;
-export let pGsoSize: u32 = 0;            // its gso_size: TCP payload bytes per segment (the MSS)
-let gsoV4: bool = false;                 // gso_type TCPV4 (else TCPV6)
+@inline export function pFragment(): bool { return load<u8>(PKT, PKT_FRAGMENT) != 0; }
+@inline export function pGsoSize(): u32 { return load<u32>(PKT, PKT_GSO_SIZE); }  // its gso_size: TCP payload bytes per segment (the MSS)
+@inline function gsoV4(): bool { return load<u8>(PKT, PKT_GSO_V4) != 0; }  // gso_type TCPV4 (else TCPV6)
 
 /** Bytes of struct virtio_net_hdr in front of every frame of a TUN with offloads (TUNSETVNETHDRSZ default). */
 @inline export const VNET_HDR_LEN: u32 = 10;
@@ -50,8 +56,8 @@ let gsoV4: bool = false;                 // gso_type TCPV4 (else TCPV6)
 @inline export const TH_RST: u8 = 0x04;
 @inline export const TH_ACK: u8 = 0x10;
 
-@inline export function pktSaddr(): usize { return CTL + CTL_PKT_SADDR; }
-@inline export function pktDaddr(): usize { return CTL + CTL_PKT_DADDR; }
+@inline export function pktSaddr(): usize { return PKT + PKT_SADDR; }
+@inline export function pktDaddr(): usize { return PKT + PKT_DADDR; }
 
 /**
  * Where the EtherType of the Ethernet frame at `frame` is: after the MACs and up to two 802.1Q /
@@ -69,7 +75,7 @@ export function ethTypeOff(frame: usize, len: u32): u32 {
 }
 
 /** The L2 header's length in front of the packet's IP header (0 on a TUN). */
-@inline export function pL2Len(): u32 { return <u32>(pL3 - pFrame); }
+@inline export function pL2Len(): u32 { return <u32>(pL3() - pFrame()); }
 
 /** Where a transport protocol keeps its checksum (TCP 16, UDP 6); 0: none we update in place. */
 @inline export function l4CsumOff(proto: u8): u32 {
@@ -77,23 +83,23 @@ export function ethTypeOff(frame: usize, len: u32): u32 {
 }
 
 /** No virtio-net header for this frame (yet): nothing partial, no super-packet. */
-export function resetVnet(): void { pVnet = 0; pCsumPartial = false; pGso = false; pGsoSize = 0; }
+export function resetVnet(): void { store<usize>(PKT, 0, PKT_VNET); store<u8>(PKT, 0, PKT_CSUM_PARTIAL); store<u8>(PKT, 0, PKT_GSO); store<u32>(PKT, 0, PKT_GSO_SIZE); }
 
 /** The virtio-net header at vnet, in front of a frame (a device with offloads). 0 or the drop reason. */
 export function parseVnet(vnet: usize): u32 {
-  pVnet = vnet;
+  store<usize>(PKT, vnet, PKT_VNET);
   let gso = load<u8>(vnet, 1) & ~VNET_GSO_ECN;
   if (gso != 0 && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) return CNT_BAD_VNET_HDR;   // we asked for TSO only
-  pGso = gso != 0;
-  gsoV4 = gso == VNET_GSO_TCPV4;
-  pGsoSize = <u32>load<u16>(vnet, 4);       // little-endian, as the TUN writes it (TUNSETVNETLE or an LE host)
-  pCsumPartial = (load<u8>(vnet) & VNET_F_NEEDS_CSUM) != 0;
+  store<u8>(PKT, <u8>(gso != 0), PKT_GSO);
+  store<u8>(PKT, <u8>(gso == VNET_GSO_TCPV4), PKT_GSO_V4);
+  store<u32>(PKT, <u32>load<u16>(vnet, 4), PKT_GSO_SIZE);       // little-endian, as the TUN writes it (TUNSETVNETLE or an LE host)
+  store<u8>(PKT, <u8>((load<u8>(vnet) & VNET_F_NEEDS_CSUM) != 0), PKT_CSUM_PARTIAL);
   return 0;
 }
 
 /** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
 export function parseFrame(frame: usize, len: u32): u32 {
-  pFrame = frame; pFrameLen = len; pFragment = false;
+  store<usize>(PKT, frame, PKT_FRAME); store<u32>(PKT, len, PKT_FRAME_LEN); store<u8>(PKT, 0, PKT_FRAGMENT);
   let l3 = frame;
   let l3len = len;
   if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
@@ -115,14 +121,14 @@ export function parseFrame(frame: usize, len: u32): u32 {
   if (r != 0) return r;
   // a super-packet is TCP and must say how to cut it (virtio_net_hdr_to_skb refuses gso_size 0),
   // in the family it is (TCPV4 for IPv4)
-  if (pGso && (pProto != IPPROTO_TCP || pGsoSize == 0 || gsoV4 != (pAf == AF_INET))) return CNT_BAD_VNET_HDR;
-  if (!pCsumPartial) return 0;
+  if (pGso() && (pProto() != IPPROTO_TCP || pGsoSize() == 0 || gsoV4() != (pAf() == AF_INET))) return CNT_BAD_VNET_HDR;
+  if (!pCsumPartial()) return 0;
   // a partial checksum must be the transport one, where the kernel puts it (csum_start, from the
   // frame's start, and csum_offset), and a super-packet TCP: the engine updates only that
   // field's pseudo-header part
-  let csumOff = l4CsumOff(pProto);
-  let l4Start = <u32>(pL3 - frame) + pHdrLen;
-  if (csumOff == 0 || <u32>load<u16>(pVnet, 6) != l4Start || <u32>load<u16>(pVnet, 8) != csumOff) return CNT_BAD_VNET_HDR;
+  let csumOff = l4CsumOff(pProto());
+  let l4Start = <u32>(pL3() - frame) + pHdrLen();
+  if (csumOff == 0 || <u32>load<u16>(pVnet(), 6) != l4Start || <u32>load<u16>(pVnet(), 8) != csumOff) return CNT_BAD_VNET_HDR;
   return 0;
 }
 
@@ -136,13 +142,13 @@ function parseIpv4(ip: usize, len: u32): u32 {
   if (tot > len) return CNT_BAD_LEN;
   // ip_rcv drops a header whose checksum does not verify before any hook sees it
   if (!ipv4CsumOk(ip, ihl)) return CNT_BAD_IP_CSUM;
-  pL3 = ip; pLen = tot; pAf = AF_INET; pHdrLen = ihl;
-  pProto = load<u8>(ip, 9);
-  addrFromV4(CTL + CTL_PKT_SADDR, ip + 12);
-  addrFromV4(CTL + CTL_PKT_DADDR, ip + 16);
+  store<usize>(PKT, ip, PKT_L3); store<u32>(PKT, tot, PKT_LEN); store<u8>(PKT, AF_INET, PKT_AF); store<u32>(PKT, ihl, PKT_HDR_LEN);
+  store<u8>(PKT, load<u8>(ip, 9), PKT_PROTO);
+  addrFromV4(PKT + PKT_SADDR, ip + 12);
+  addrFromV4(PKT + PKT_DADDR, ip + 16);
   // a fragment: reassembled first (packet/defrag.ts, nf_defrag_ipv4), IPVS sees whole datagrams
   if ((ld16be(ip + 6) & 0x3fff) != 0) return CNT_FRAGMENT;
-  pL4 = ip + ihl; pL4Len = tot - ihl;
+  store<usize>(PKT, ip + ihl, PKT_L4); store<u32>(PKT, tot - ihl, PKT_L4_LEN);
   return 0;
 }
 
@@ -152,11 +158,11 @@ function parseIpv4(ip: usize, len: u32): u32 {
 }
 
 /** Walk IPv6 extension headers from `nh` at `p` up to `end`. Sets pProto/pHdrLen-ish outputs via return. */
-let extProto: u8 = 0;
-let extOff: u32 = 0;
+@inline function extProto(): u8 { return load<u8>(PKT, PKT_EXT_PROTO); }
+@inline function extOff(): u32 { return load<u32>(PKT, PKT_EXT_OFF); }
 /** The last walk met a Fragment header: where it is, and where the next-header byte naming it is. */
-export let extFragOff: u32 = 0;
-export let extFragNhOff: u32 = 0;
+@inline export function extFragOff(): u32 { return load<u32>(PKT, PKT_EXT_FRAG_OFF); }
+@inline export function extFragNhOff(): u32 { return load<u32>(PKT, PKT_EXT_FRAG_NH_OFF); }
 function walkIpv6Ext(ip: usize, len: u32, first: u8): u32 {
   let nh = first;
   let off: u32 = 40;
@@ -166,7 +172,7 @@ function walkIpv6Ext(ip: usize, len: u32, first: u8): u32 {
     if (n == IPV6_EXT_MAX) return CNT_IPV6_EXT_LIMIT;
     if (off + 8 > len) return CNT_TRUNCATED;
     // a Fragment header: reassembled first (packet/defrag.ts, nf_defrag_ipv6)
-    if (nh == 44) { extFragOff = off; extFragNhOff = nhOff; return CNT_FRAGMENT; }
+    if (nh == 44) { store<u32>(PKT, off, PKT_EXT_FRAG_OFF); store<u32>(PKT, nhOff, PKT_EXT_FRAG_NH_OFF); return CNT_FRAGMENT; }
     nhOff = off;
     let next = load<u8>(ip + off);
     let hlen: u32 = nh == 51 ? ((<u32>load<u8>(ip + off + 1) + 2) << 2) : ((<u32>load<u8>(ip + off + 1) + 1) << 3);
@@ -175,7 +181,7 @@ function walkIpv6Ext(ip: usize, len: u32, first: u8): u32 {
     nh = next;
     n++;
   }
-  extProto = nh; extOff = off;
+  store<u8>(PKT, nh, PKT_EXT_PROTO); store<u32>(PKT, off, PKT_EXT_OFF);
   return 0;
 }
 
@@ -185,13 +191,13 @@ function parseIpv6(ip: usize, len: u32): u32 {
   if (plen == 0) return CNT_BAD_LEN;          // jumbograms (RFC 2675) are not forwarded
   let tot = plen + 40;
   if (tot > len) return CNT_BAD_LEN;
-  pL3 = ip; pLen = tot; pAf = AF_INET6;
-  addrCopy(CTL + CTL_PKT_SADDR, ip + 8);
-  addrCopy(CTL + CTL_PKT_DADDR, ip + 24);
+  store<usize>(PKT, ip, PKT_L3); store<u32>(PKT, tot, PKT_LEN); store<u8>(PKT, AF_INET6, PKT_AF);
+  addrCopy(PKT + PKT_SADDR, ip + 8);
+  addrCopy(PKT + PKT_DADDR, ip + 24);
   let r = walkIpv6Ext(ip, tot, load<u8>(ip, 6));
   if (r != 0) return r;
-  pProto = extProto; pHdrLen = extOff;
-  pL4 = ip + extOff; pL4Len = tot - extOff;
+  store<u8>(PKT, extProto(), PKT_PROTO); store<u32>(PKT, extOff(), PKT_HDR_LEN);
+  store<usize>(PKT, ip + extOff(), PKT_L4); store<u32>(PKT, tot - extOff(), PKT_L4_LEN);
   return 0;
 }
 
@@ -201,36 +207,36 @@ function parseIpv6(ip: usize, len: u32): u32 {
  * after the Fragment header. 0, or the drop reason.
  */
 export function parseFragmentAsPacket(): u32 {
-  let nh = load<u8>(pL3 + extFragOff);
+  let nh = load<u8>(pL3() + extFragOff());
   if (isIpv6Ext(nh) || nh == 44) return CNT_REASM_BAD_FRAG;   // more headers after it: not walked here
-  pProto = nh; pHdrLen = extFragOff + 8;
-  pL4 = pL3 + pHdrLen; pL4Len = pLen - pHdrLen;
-  pFragment = true;
+  store<u8>(PKT, nh, PKT_PROTO); store<u32>(PKT, extFragOff() + 8, PKT_HDR_LEN);
+  store<usize>(PKT, pL3() + pHdrLen(), PKT_L4); store<u32>(PKT, pLen() - pHdrLen(), PKT_L4_LEN);
+  store<u8>(PKT, 1, PKT_FRAGMENT);
   return parseL4();
 }
 
 function parseL4(): u32 {
-  pSport = 0; pDport = 0; pTcpFlags = 0; pIcmpType = 0; pIcmpCode = 0;
-  let p = pProto;
+  store<u16>(PKT, 0, PKT_SPORT); store<u16>(PKT, 0, PKT_DPORT); store<u8>(PKT, 0, PKT_TCP_FLAGS); store<u8>(PKT, 0, PKT_ICMP_TYPE); store<u8>(PKT, 0, PKT_ICMP_CODE);
+  let p = pProto();
   if (p == IPPROTO_TCP) {
-    if (pL4Len < 20) return CNT_BAD_L4;
-    let doff = (<u32>load<u8>(pL4, 12) >> 4) << 2;
-    if (doff < 20 || doff > pL4Len) return CNT_BAD_L4;
-    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
-    pTcpFlags = load<u8>(pL4, 13);
+    if (pL4Len() < 20) return CNT_BAD_L4;
+    let doff = (<u32>load<u8>(pL4(), 12) >> 4) << 2;
+    if (doff < 20 || doff > pL4Len()) return CNT_BAD_L4;
+    store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
+    store<u8>(PKT, load<u8>(pL4(), 13), PKT_TCP_FLAGS);
   } else if (p == IPPROTO_UDP) {
-    if (pL4Len < 8) return CNT_BAD_L4;
-    let ulen = ld16be(pL4 + 4);
-    if (ulen < 8 || (ulen > pL4Len && !pFragment)) return CNT_BAD_L4;
-    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
+    if (pL4Len() < 8) return CNT_BAD_L4;
+    let ulen = ld16be(pL4() + 4);
+    if (ulen < 8 || (ulen > pL4Len() && !pFragment())) return CNT_BAD_L4;
+    store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
   } else if (p == IPPROTO_SCTP) {
-    if (pL4Len < 12) return CNT_BAD_L4;
+    if (pL4Len() < 12) return CNT_BAD_L4;
     // every chunk's length must hold (IPVS reads the first one or two chunk headers)
-    if (!sctpChunksOk(pL4, pL4Len)) return CNT_SCTP_BAD_CHUNK;
-    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
+    if (!sctpChunksOk(pL4(), pL4Len())) return CNT_SCTP_BAD_CHUNK;
+    store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
   } else if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6) {
-    if (pL4Len < 8) return CNT_BAD_L4;
-    pIcmpType = load<u8>(pL4); pIcmpCode = load<u8>(pL4, 1);
+    if (pL4Len() < 8) return CNT_BAD_L4;
+    store<u8>(PKT, load<u8>(pL4()), PKT_ICMP_TYPE); store<u8>(PKT, load<u8>(pL4(), 1), PKT_ICMP_CODE);
   }
   return 0;
 }
@@ -240,73 +246,73 @@ function parseL4(): u32 {
  * frame's virtio-net header: before an edit the pseudo-header update does not cover (TOA).
  */
 export function csumPartialFinish(): void {
-  if (!pCsumPartial) return;
-  let off = l4CsumOff(pProto);
-  store<u16>(pL4 + off, 0);
-  let c = l4CsumFull(pAf, pktSaddr(), pktDaddr(), pProto, pL4, pL4Len);
-  store<u16>(pL4 + off, pProto == IPPROTO_UDP && c == 0 ? 0xffff : c);
-  store<u8>(pVnet, load<u8>(pVnet) & ~VNET_F_NEEDS_CSUM);
-  pCsumPartial = false;
+  if (!pCsumPartial()) return;
+  let off = l4CsumOff(pProto());
+  store<u16>(pL4() + off, 0);
+  let c = l4CsumFull(pAf(), pktSaddr(), pktDaddr(), pProto(), pL4(), pL4Len());
+  store<u16>(pL4() + off, pProto() == IPPROTO_UDP && c == 0 ? 0xffff : c);
+  store<u8>(pVnet(), load<u8>(pVnet()) & ~VNET_F_NEEDS_CSUM);
+  store<u8>(PKT, 0, PKT_CSUM_PARTIAL);
 }
 
 /** The datagram grew (or shrank, n < 0) by n bytes inside its L4 part (FULLNAT's TOA option). */
 export function iphResize(n: i32): void {
-  pLen = <u32>(<i32>pLen + n);
-  pL4Len = <u32>(<i32>pL4Len + n);
+  store<u32>(PKT, <u32>(<i32>pLen() + n), PKT_LEN);
+  store<u32>(PKT, <u32>(<i32>pL4Len() + n), PKT_L4_LEN);
 }
 
 /** Re-read the addresses after the packet was rewritten (later hooks see what goes out). */
 export function iphRefreshAddrs(): void {
-  if (pAf == AF_INET) {
-    addrFromV4(CTL + CTL_PKT_SADDR, pL3 + 12);
-    addrFromV4(CTL + CTL_PKT_DADDR, pL3 + 16);
+  if (pAf() == AF_INET) {
+    addrFromV4(PKT + PKT_SADDR, pL3() + 12);
+    addrFromV4(PKT + PKT_DADDR, pL3() + 16);
   } else {
-    addrCopy(CTL + CTL_PKT_SADDR, pL3 + 8);
-    addrCopy(CTL + CTL_PKT_DADDR, pL3 + 24);
+    addrCopy(PKT + PKT_SADDR, pL3() + 8);
+    addrCopy(PKT + PKT_DADDR, pL3() + 24);
   }
-  if (pProto == IPPROTO_TCP || pProto == IPPROTO_UDP || pProto == IPPROTO_SCTP) {
-    pSport = load<u16>(pL4); pDport = load<u16>(pL4, 2);
+  if (pProto() == IPPROTO_TCP || pProto() == IPPROTO_UDP || pProto() == IPPROTO_SCTP) {
+    store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
   }
 }
 
 // ---- the packet quoted inside an ICMP error (RFC 792, RFC 4443 §2.4(c)) -----------------------
-export let iL3: usize = 0;
-export let iAf: u8 = 0;
-export let iProto: u8 = 0;
-export let iHdrLen: u32 = 0;
-export let iL4: usize = 0;
-export let iSport: u16 = 0;
-export let iDport: u16 = 0;
+@inline export function iL3(): usize { return load<usize>(PKT, PKT_I_L3); }
+@inline export function iAf(): u8 { return load<u8>(PKT, PKT_I_AF); }
+@inline export function iProto(): u8 { return load<u8>(PKT, PKT_I_PROTO); }
+@inline export function iHdrLen(): u32 { return load<u32>(PKT, PKT_I_HDR_LEN); }
+@inline export function iL4(): usize { return load<usize>(PKT, PKT_I_L4); }
+@inline export function iSport(): u16 { return load<u16>(PKT, PKT_I_SPORT); }
+@inline export function iDport(): u16 { return load<u16>(PKT, PKT_I_DPORT); }
 
 /** Parse the quoted datagram after the 8-byte ICMP header. Needs the inner ports (4 bytes). */
 export function parseInner(): u32 {
-  let p = pL4 + 8;
-  let len = pL4Len - 8;
+  let p = pL4() + 8;
+  let len = pL4Len() - 8;
   if (len < 1) return CNT_TRUNCATED;
   let ver = load<u8>(p) >> 4;
-  if (pAf == AF_INET) {
+  if (pAf() == AF_INET) {
     if (ver != 4) return CNT_BAD_VERSION;
     if (len < 20) return CNT_TRUNCATED;
     let ihl = (<u32>load<u8>(p) & 0xf) << 2;
     if (ihl < 20) return CNT_BAD_IHL;
-    iHdrLen = ihl;
-    iProto = load<u8>(p, 9);
-    addrFromV4(CTL + CTL_INNER_SADDR, p + 12);
-    addrFromV4(CTL + CTL_INNER_DADDR, p + 16);
+    store<u32>(PKT, ihl, PKT_I_HDR_LEN);
+    store<u8>(PKT, load<u8>(p, 9), PKT_I_PROTO);
+    addrFromV4(PKT + PKT_I_SADDR, p + 12);
+    addrFromV4(PKT + PKT_I_DADDR, p + 16);
     // a quoted non-first fragment carries no ports (ip_vs_out_icmp: "Fragment?")
     if ((ld16be(p + 6) & 0x1fff) != 0) return CNT_FRAGMENT;
   } else {
     if (ver != 6) return CNT_BAD_VERSION;
     if (len < 40) return CNT_TRUNCATED;
-    addrCopy(CTL + CTL_INNER_SADDR, p + 8);
-    addrCopy(CTL + CTL_INNER_DADDR, p + 24);
+    addrCopy(PKT + PKT_I_SADDR, p + 8);
+    addrCopy(PKT + PKT_I_DADDR, p + 24);
     let r = walkIpv6Ext(p, len, load<u8>(p, 6));
     if (r != 0) return r;
-    iProto = extProto; iHdrLen = extOff;
+    store<u8>(PKT, extProto(), PKT_I_PROTO); store<u32>(PKT, extOff(), PKT_I_HDR_LEN);
   }
-  iL3 = p; iAf = pAf;
-  if (iHdrLen + 4 > len) return CNT_TRUNCATED;
-  iL4 = p + iHdrLen;
-  iSport = load<u16>(iL4); iDport = load<u16>(iL4, 2);
+  store<usize>(PKT, p, PKT_I_L3); store<u8>(PKT, pAf(), PKT_I_AF);
+  if (iHdrLen() + 4 > len) return CNT_TRUNCATED;
+  store<usize>(PKT, p + iHdrLen(), PKT_I_L4);
+  store<u16>(PKT, load<u16>(iL4()), PKT_I_SPORT); store<u16>(PKT, load<u16>(iL4(), 2), PKT_I_DPORT);
   return 0;
 }

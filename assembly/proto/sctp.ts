@@ -2,6 +2,7 @@
 // the 3-D state table [direction][event][state] (sctp_states[]), per-state timeouts, state
 // names as the kernel lists them, and the CRC32c (RFC 4960 appendix B, RFC 3309) that NAT
 // must recompute: unlike the Internet checksum it cannot be updated incrementally.
+import { ld16be } from "../packet/bytes";
 import { CTL, CTL_SCTP_TIMEOUTS } from "../layout";
 
 // enum ip_vs_sctp_states (include/net/ip_vs.h)
@@ -122,7 +123,7 @@ export function sctpSetTimeout(state: u8, ms: u32): void {
 export function sctpEvent(l4: usize, len: u32): u8 {
   let t = load<u8>(l4, 12);
   if (t == SCTP_CID_COOKIE_ECHO || t == SCTP_CID_COOKIE_ACK) {
-    let clen = (<u32>bswap<u16>(load<u16>(l4, 14)));
+    let clen = ld16be(l4 + 14);
     if (clen >= 4) {
       let next: u32 = 12 + ((clen + 3) & ~3);
       if (next + 4 <= len && load<u8>(l4 + next) == SCTP_CID_ABORT) t = SCTP_CID_ABORT;
@@ -167,7 +168,7 @@ export function sctpChunksOk(l4: usize, len: u32): bool {
   if (len < off + 4) return false;
   while (off < len) {
     if (off + 4 > len) return false;
-    let clen = <u32>bswap<u16>(load<u16>(l4 + off, 2));
+    let clen = ld16be(l4 + off + 2);
     if (clen < 4 || clen > len - off) return false;
     off += (clen + 3) & ~3;
   }

@@ -1,12 +1,13 @@
 // Helpers shared by the schedulers (the parts of include/net/ip_vs.h and lib/ they use):
 // the conn overhead of a dest, the kernel's address fold and hash_32, the per-packet key,
 // and dest references held by scheduler tables (ip_vs_dest_hold / ip_vs_dest_put).
+import { ld32be, ntohl } from "../packet/bytes";
 import { trashRelease } from "../trash";
 import {
   CTL, CTL_NOW, destPtr, svcPtr, SVC_AF, SVC_DEST_HEAD, DEST_NEXT, DEST_FLAGS, DEST_WEIGHT, DEST_ACTIVE,
   DEST_INACTIVE, DEST_REFCNT, DEST_USED,
 } from "../layout";
-import { DEST_F_OVERLOAD, DEST_F_AVAILABLE, AF_INET6 } from "../defs";
+import { DEST_F_OVERLOAD, DEST_F_AVAILABLE, AF_INET6, DEST_TRASH } from "../defs";
 
 @inline export const GOLDEN_RATIO_32: u32 = 0x61c88647;
 
@@ -21,8 +22,8 @@ import { DEST_F_OVERLOAD, DEST_F_AVAILABLE, AF_INET6 } from "../defs";
  * service's family, as the kernel uses svc->af.
  */
 @inline export function addrFoldHost(af: u8, a: usize): u32 {
-  if (af == AF_INET6) return bswap<u32>(load<u32>(a) ^ load<u32>(a, 4) ^ load<u32>(a, 8) ^ load<u32>(a, 12));
-  return bswap<u32>(load<u32>(a, 12));
+  if (af == AF_INET6) return ntohl(load<u32>(a) ^ load<u32>(a, 4) ^ load<u32>(a, 8) ^ load<u32>(a, 12));
+  return ld32be(a + 12);
 }
 
 @inline export function svcAf(svcIdx: u32): u8 { return load<u8>(svcPtr(svcIdx), SVC_AF); }
@@ -53,5 +54,5 @@ export function destPut(d: u32): void {
   let dest = destPtr(d);
   let rc = load<u32>(dest, DEST_REFCNT) - 1;
   store<u32>(dest, rc, DEST_REFCNT);
-  if (rc == 0 && load<u8>(dest, DEST_USED) == 2) trashRelease(d);   // DEST_TRASH (ctl.ts)
+  if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
 }

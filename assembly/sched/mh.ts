@@ -14,6 +14,7 @@
 //
 // Area:  0 gcd i32 | 4 rshift i32 | 64 lookup 4093 × u16 dest index | 8256 bitmap 4096 bits
 //        | 8768 dest setup, 8 bytes per dest: offset u16, skip u16, perm u16, turns u16
+import { ld16be, ntohs } from "../packet/bytes";
 import { schedArea, svcPtr, destPtr, SVC_FLAGS, SVC_NUM_DESTS, DEST_ADDR, DEST_PORT, DEST_LAST_WEIGHT, SCHED_AREA_SIZE } from "../layout";
 import { SVC_F_SCHED1, SVC_F_SCHED2, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP } from "../defs";
 import { pktSaddr, pSport, pProto } from "../packet/iph";
@@ -116,7 +117,7 @@ export function reassign(svcIdx: u32): void {
   for (let d = destHead(svcIdx); d != 0; d = destNext(d)) {
     let dest = destPtr(d);
     let fold = addrFoldHost(af, dest + DEST_ADDR);
-    let port = <u32>bswap<u16>(load<u16>(dest, DEST_PORT));
+    let port = ld16be(dest + DEST_PORT);
     let offset = hashKey(fold, port, MH_KEY1, 0) % MH_TAB_SIZE;
     let skip = hashKey(fold, port, MH_KEY2, 0) % (MH_TAB_SIZE - 1) + 1;
     let lw = lastWeight(d);
@@ -164,8 +165,8 @@ export function schedule(svcIdx: u32): u32 {
   let area = schedArea(svcIdx);
   let flags = load<u32>(svcPtr(svcIdx), SVC_FLAGS);
   let port: u32 = 0;
-  if ((flags & SVC_F_SCHED2) && (pProto == IPPROTO_TCP || pProto == IPPROTO_UDP || pProto == IPPROTO_SCTP)) {
-    port = <u32>bswap<u16>(pSport);
+  if ((flags & SVC_F_SCHED2) && (pProto() == IPPROTO_TCP || pProto() == IPPROTO_UDP || pProto() == IPPROTO_SCTP)) {
+    port = ntohs(pSport());
   }
   let fold = addrFoldHost(svcAf(svcIdx), pktSaddr());
   let ihash = hashKey(fold, port, MH_KEY1, 0) % MH_TAB_SIZE;

@@ -5,6 +5,7 @@
 // An unavailable pick (weight 0 or OVERLOADed) means no destination, unless sh-fallback
 // (SVC_F_SCHED1) walks on: bucket (offset + hash_32(...)) & 255 for offsets ihash, ihash+1, ...
 // Area: 256 × u16 dest index (0 = empty).
+import { ntohs } from "../packet/bytes";
 import { schedArea, svcPtr, SVC_FLAGS } from "../layout";
 import { SVC_F_SCHED1, SVC_F_SCHED2, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP } from "../defs";
 import { pktSaddr, pSport, pProto } from "../packet/iph";
@@ -40,8 +41,8 @@ export function schedule(svcIdx: u32): u32 {
   let tab = schedArea(svcIdx);
   let flags = load<u32>(svcPtr(svcIdx), SVC_FLAGS);
   let port: u32 = 0;
-  if ((flags & SVC_F_SCHED2) && (pProto == IPPROTO_TCP || pProto == IPPROTO_UDP || pProto == IPPROTO_SCTP)) {
-    port = <u32>bswap<u16>(pSport);
+  if ((flags & SVC_F_SCHED2) && (pProto() == IPPROTO_TCP || pProto() == IPPROTO_UDP || pProto() == IPPROTO_SCTP)) {
+    port = ntohs(pSport());
   }
   let fold = addrFoldHost(svcAf(svcIdx), pktSaddr());
   let ihash = hashKey(fold, port, 0);

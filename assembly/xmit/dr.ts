@@ -2,45 +2,12 @@
 // for the TTL / hop limit a router takes off (decrement_ttl) and, on an Ethernet link, the
 // destination MAC: the real server's, found by the neighbour layer (neigh.ts). The real server
 // owns the VIP on a non-ARPing interface and answers the client directly.
-import { NF_STOLEN, NF_DROP, V_XMIT, AF_INET, SET_ROUTED_LINK, CNT_METHOD_UNSUPPORTED } from "../defs";
-import { CTL, CTL_FLAGS, CTL_LINK_IP4, CTL_LINK_IP6, connPtr, CONN_DADDR, linkType } from "../layout";
-import { addrIsZero } from "../packet/bytes";
-import { pL3, pLen, pAf, pL2Len } from "../packet/iph";
-import { setVerdict, setIpvsProperty, setDrop } from "../pkt";
-import { decrementTtl } from "./nat";
+import { NF_STOLEN, NF_DROP, V_XMIT } from "../defs";
+import { connPtr, CONN_DADDR, linkType } from "../layout";
+import { pL3, pLen, pL2Len } from "../packet/iph";
+import { setVerdict, setIpvsProperty } from "../pkt";
+import { forwardTtl, methodUnsupportedOnLink } from "./common";
 import { routeTo } from "./output";
-
-/** ip_decrease_ttl's checksum update: +htons(0x0100) with end-around carry. */
-export function ipv4TtlCsum(ip: usize): void {
-  let c = <u32>load<u16>(ip, 10) + 0x0001;   // htons(0x0100) as a little-endian u16
-  c += c >= 0xffff ? 1 : 0;
-  store<u16>(ip, <u16>c, 10);
-}
-
-/** The packet's TTL / hop limit, decremented as a forwarding router does. False: it died here. */
-export function forwardTtl(): bool {
-  let ttl = load<u8>(pL3 + (pAf == AF_INET ? 8 : 7));
-  if (!decrementTtl(true)) return false;
-  if (pAf == AF_INET && load<u8>(pL3 + 8) != ttl) ipv4TtlCsum(pL3);
-  return true;
-}
-
-/**
- * A link whose output the host's routing takes back (a TUN: SET_ROUTED_LINK) cannot carry DR
- * (no MAC to rewrite: the host would route the unchanged packet, still for the VIP, straight
- * back in until its TTL runs out). Tunnels (tunnelAf: the outer family, 4 or 6; 0 for DR) can:
- * the outer packet is for the real server and the host routes it there, as ip_vs_tunnel_xmit
- * hands it to the route __ip_vs_get_out_rt found — but its source is the route's (the kernel's
- * saddr from that lookup), which the host gives as the link's address of the family (setLink,
- * --tunnel-src). Without one the conn's packets are dropped and counted; the director warns.
- */
-export function methodUnsupportedOnLink(tunnelAf: u8): bool {
-  if ((load<u32>(CTL, CTL_FLAGS) & SET_ROUTED_LINK) == 0) return false;
-  if (tunnelAf == AF_INET && load<u32>(CTL + CTL_LINK_IP4, 12) != 0) return false;
-  if (tunnelAf != 0 && tunnelAf != AF_INET && !addrIsZero(CTL + CTL_LINK_IP6)) return false;
-  setDrop(CNT_METHOD_UNSUPPORTED);
-  return true;
-}
 
 /** cp->packet_xmit for DROUTE. */
 export function drXmit(ci: u32): i32 {
@@ -48,7 +15,7 @@ export function drXmit(ci: u32): i32 {
   if (!forwardTtl()) return NF_STOLEN;          // the slot holds the ICMP time exceeded (or DROP)
   setIpvsProperty();
   if (linkType == 1) {
-    routeTo(pL3, pLen, pL2Len(), connPtr(ci) + CONN_DADDR, false);
+    routeTo(pL3(), pLen(), pL2Len(), connPtr(ci) + CONN_DADDR, false);
     return NF_STOLEN;
   }
   setVerdict(V_XMIT);                           // TUN: the host routes it by its own tables

@@ -50,7 +50,7 @@ import { addrCopy, ld16be, st16be } from "../packet/bytes";
 import { setVerdict, setDrop, setIpvsProperty, setOut, outStart, slotStart } from "../pkt";
 import { cntInc } from "../stats";
 import { sctpNatCsum } from "../proto/sctp";
-import { decrementTtl, icmpCsumOk, icmpRecompute } from "./nat";
+import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
 
 // kmod/toa/toa.h
 @inline export const TCPOPT_TOA: u8 = 254;
@@ -63,7 +63,7 @@ import { decrementTtl, icmpCsumOk, icmpRecompute } from "./nat";
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 @inline function laddrOf(cp: usize): usize { return laddrPtr(<u32>load<u16>(cp, CONN_LADDR)) + LADDR_ADDR; }
-@inline function toaLen(): u32 { return pAf == AF_INET ? TCPOLEN_IP4_TOA : TCPOLEN_IP6_TOA; }
+@inline function toaLen(): u32 { return pAf() == AF_INET ? TCPOLEN_IP4_TOA : TCPOLEN_IP6_TOA; }
 
 /**
  * The L4 half of a FULLNAT rewrite: source port → sPort, destination port → dPort, checksum for
@@ -71,52 +71,52 @@ import { decrementTtl, icmpCsumOk, icmpRecompute } from "./nat";
  * segment changed otherwise too (TOA), recompute.
  */
 function l4Xlate(sTo: usize, sPort: u16, dTo: usize, dPort: u16, full: bool): void {
-  let l4 = pL4;
+  let l4 = pL4();
   let oldS = load<u16>(l4), oldD = load<u16>(l4, 2);
   store<u16>(l4, sPort);
   store<u16>(l4 + 2, dPort);
-  if (pProto == IPPROTO_SCTP) {
-    if (oldS != sPort || oldD != dPort) sctpNatCsum(l4, pL4Len);
+  if (pProto() == IPPROTO_SCTP) {
+    if (oldS != sPort || oldD != dPort) sctpNatCsum(l4, pL4Len());
     return;
   }
-  let csumOff = l4CsumOff(pProto);
+  let csumOff = l4CsumOff(pProto());
   if (csumOff == 0) return;
   let check = load<u16>(l4 + csumOff);
-  if (pCsumPartial) {                           // a TUN offload frame: pseudo-header part only (see nat.ts)
-    check = csumPartialUpdate(pAf, check, pktSaddr(), sTo);
-    store<u16>(l4 + csumOff, csumPartialUpdate(pAf, check, pktDaddr(), dTo));
+  if (pCsumPartial()) {                           // a TUN offload frame: pseudo-header part only (see nat.ts)
+    check = csumPartialUpdate(pAf(), check, pktSaddr(), sTo);
+    store<u16>(l4 + csumOff, csumPartialUpdate(pAf(), check, pktDaddr(), dTo));
     return;
   }
-  if (pProto == IPPROTO_UDP && check == 0) {
-    if (pAf == AF_INET) return;                 // RFC 768: no checksum stays no checksum
+  if (pProto() == IPPROTO_UDP && check == 0) {
+    if (pAf() == AF_INET) return;                 // RFC 768: no checksum stays no checksum
     full = true;                                // IPv6: a zero UDP checksum is invalid, fill it in
   }
   let n: u16;
   if (full) {
     store<u16>(l4 + csumOff, 0);
-    n = l4CsumFull(pAf, sTo, dTo, pProto, l4, pL4Len);
-  } else if (pAf == AF_INET) {
+    n = l4CsumFull(pAf(), sTo, dTo, pProto(), l4, pL4Len());
+  } else if (pAf() == AF_INET) {
     n = csumUpdate4p(check, load<u32>(pktSaddr(), 12), load<u32>(sTo, 12), oldS, sPort);
     n = csumUpdate4p(n, load<u32>(pktDaddr(), 12), load<u32>(dTo, 12), oldD, dPort);
   } else {
     n = csumUpdate16p(check, pktSaddr(), sTo, oldS, sPort);
     n = csumUpdate16p(n, pktDaddr(), dTo, oldD, dPort);
   }
-  if (pProto == IPPROTO_UDP && n == 0) n = 0xffff;   // CSUM_MANGLED_0
+  if (pProto() == IPPROTO_UDP && n == 0) n = 0xffff;   // CSUM_MANGLED_0
   store<u16>(l4 + csumOff, n);
 }
 
 /** The L3 half: both addresses, the length if the datagram grew, the IPv4 header checksum. */
 function ipXlate(sTo: usize, dTo: usize): void {
-  if (pAf == AF_INET) {
-    store<u32>(pL3 + 12, load<u32>(sTo, 12));
-    store<u32>(pL3 + 16, load<u32>(dTo, 12));
-    st16be(pL3 + 2, pLen);
-    ipv4SendCheck(pL3, (<u32>load<u8>(pL3) & 0xf) << 2);
+  if (pAf() == AF_INET) {
+    store<u32>(pL3() + 12, load<u32>(sTo, 12));
+    store<u32>(pL3() + 16, load<u32>(dTo, 12));
+    st16be(pL3() + 2, pLen());
+    ipv4SendCheck(pL3(), (<u32>load<u8>(pL3()) & 0xf) << 2);
   } else {
-    addrCopy(pL3 + 8, sTo);
-    addrCopy(pL3 + 24, dTo);
-    st16be(pL3 + 4, pLen - 40);
+    addrCopy(pL3() + 8, sTo);
+    addrCopy(pL3() + 24, dTo);
+    st16be(pL3() + 4, pLen() - 40);
   }
 }
 
@@ -126,7 +126,7 @@ function ipXlate(sTo: usize, dTo: usize): void {
  * leaves the packet. Returns the bytes removed (a multiple of 4).
  */
 function toaPrune(reqlen: u32): u32 {
-  let th = pL4;
+  let th = pL4();
   let doff = (<u32>load<u8>(th, 12) >> 4) << 2;
   let optlen = doff - 20;
   if (optlen < reqlen) return 0;
@@ -157,7 +157,7 @@ function toaPrune(reqlen: u32): u32 {
   let pruned = <u32>(end - dst);
   while (pruned & 3) { store<u8>(dst, TCPOPT_EOL); dst++; pruned--; }
   if (pruned == 0) return 0;
-  let tail = pL3 + pLen;
+  let tail = pL3() + pLen();
   memory.copy(dst, end, tail - end);
   store<u8>(th, (<u8>(((doff - pruned) >> 2) << 4)) | (load<u8>(th, 12) & 0x0f), 12);
   iphResize(-<i32>pruned);
@@ -166,10 +166,10 @@ function toaPrune(reqlen: u32): u32 {
 
 /** Can the TOA option of `olen` bytes go in (TCP option space, path MTU, room in the slot)? */
 function toaFits(olen: u32): bool {
-  let doff = (<u32>load<u8>(pL4, 12) >> 4) << 2;
+  let doff = (<u32>load<u8>(pL4(), 12) >> 4) << 2;
   if (doff + olen > 60) return false;
-  if (pLen + olen > load<u32>(CTL, CTL_TUN_MTU)) return false;
-  return pL3 + pLen + olen <= slotStart + slotSize;
+  if (pLen() + olen > load<u32>(CTL, CTL_TUN_MTU)) return false;
+  return pL3() + pLen() + olen <= slotStart() + slotSize;
 }
 
 /** tcp_in_add_toa: the client's address and port as option 254 right after the base header. */
@@ -178,14 +178,14 @@ function toaAdd(cp: usize): void {
   if (!toaFits(olen)) {
     if (toaPrune(olen) < olen || !toaFits(olen)) { cntInc(CNT_TOA_NO_ROOM); return; }
   }
-  let th = pL4;
+  let th = pL4();
   let doff = (<u32>load<u8>(th, 12) >> 4) << 2;
   let opt = th + 20;
-  memory.copy(opt + olen, opt, pL3 + pLen - opt);
+  memory.copy(opt + olen, opt, pL3() + pLen() - opt);
   store<u8>(opt, TCPOPT_TOA);
   store<u8>(opt, <u8>olen, 1);
   store<u16>(opt, load<u16>(cp, CONN_CPORT), 2);
-  if (pAf == AF_INET) store<u32>(opt, load<u32>(cp, CONN_CADDR + 12), 4);
+  if (pAf() == AF_INET) store<u32>(opt, load<u32>(cp, CONN_CADDR + 12), 4);
   else addrCopy(opt + 4, cp + CONN_CADDR);
   store<u8>(th, (<u8>(((doff + olen) >> 2) << 4)) | (load<u8>(th, 12) & 0x0f), 12);
   iphResize(<i32>olen);
@@ -194,7 +194,7 @@ function toaAdd(cp: usize): void {
 
 /** tcp_out_adjust_mss: the SYN-ACK's MSS option lowered by the TOA length; checksum updated. */
 function mssAdjust(): void {
-  let th = pL4;
+  let th = pL4();
   let p = th + 20;
   let end = th + ((<u32>load<u8>(th, 12) >> 4) << 2);
   while (p < end) {
@@ -211,7 +211,7 @@ function mssAdjust(): void {
       if (mss <= olen) return;
       st16be(p + 2, mss - olen);
       // a partial checksum is finished over the header later: nothing to update then
-      if (!pCsumPartial) store<u16>(th, csumUpdate2(load<u16>(th, 16), old, load<u16>(p, 2)), 16);
+      if (!pCsumPartial()) store<u16>(th, csumUpdate2(load<u16>(th, 16), old, load<u16>(p, 2)), 16);
       return;
     }
     p += sz;
@@ -223,25 +223,25 @@ export function fnatXmit(ci: u32): i32 {
   let cp = connPtr(ci);
   if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)
   let toa = false;
-  if (pProto == IPPROTO_TCP && !flag(SET_NO_TOA)) {
+  if (pProto() == IPPROTO_TCP && !flag(SET_NO_TOA)) {
     let cf = load<u16>(cp, CONN_FLAGS);
-    if ((cf & CONN_F_FNAT_SYNACK) && !(cf & CONN_F_FNAT_RSDATA) && (pTcpFlags & TH_ACK) && !(pTcpFlags & (TH_SYN | TH_RST))) {
+    if ((cf & CONN_F_FNAT_SYNACK) && !(cf & CONN_F_FNAT_RSDATA) && (pTcpFlags() & TH_ACK) && !(pTcpFlags() & (TH_SYN | TH_RST))) {
       // not into a super-packet (TUN offloads): every segment would carry it, and the segment
       // size would have to shrink with it (counted as no room); a single packet's partial
       // checksum is finished first, so the option can go in as usual
-      if (!pGso) csumPartialFinish();
-      if (pGso) cntInc(CNT_TOA_NO_ROOM);
+      if (!pGso()) csumPartialFinish();
+      if (pGso()) cntInc(CNT_TOA_NO_ROOM);
       else {
-        let before = pLen;
+        let before = pLen();
         toaAdd(cp);
-        toa = pLen != before;
+        toa = pLen() != before;
       }
     }
   }
   let laddr = laddrOf(cp);
   l4Xlate(laddr, load<u16>(cp, CONN_LPORT), cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), toa);
   ipXlate(laddr, cp + CONN_DADDR);
-  setOut(outStart, <u32>(pL3 - outStart) + pLen);
+  setOut(outStart(), <u32>(pL3() - outStart()) + pLen());
   iphRefreshAddrs();
   setIpvsProperty();
   ipOutput();
@@ -252,14 +252,14 @@ export function fnatXmit(ci: u32): i32 {
 export function fnatResponse(ci: u32): i32 {
   let cp = connPtr(ci);
   if (!decrementTtl(false)) return NF_DROP;
-  if (pProto == IPPROTO_TCP) {
+  if (pProto() == IPPROTO_TCP) {
     let cf = load<u16>(cp, CONN_FLAGS);
-    if ((pTcpFlags & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)) {
+    if ((pTcpFlags() & (TH_SYN | TH_ACK)) == (TH_SYN | TH_ACK)) {
       if (!flag(SET_NO_TOA)) mssAdjust();
       cf = (cf | CONN_F_FNAT_SYNACK) & ~CONN_F_FNAT_RSDATA;   // fnat_seq.fdata_seq = seq + 1
     } else if (cf & CONN_F_FNAT_SYNACK) {
-      let payload = pL4Len - ((<u32>load<u8>(pL4, 12) >> 4) << 2);
-      if (payload != 0 || (pTcpFlags & TH_FIN)) cf |= CONN_F_FNAT_RSDATA;   // the client's ACK moves on
+      let payload = pL4Len() - ((<u32>load<u8>(pL4(), 12) >> 4) << 2);
+      if (payload != 0 || (pTcpFlags() & TH_FIN)) cf |= CONN_F_FNAT_RSDATA;   // the client's ACK moves on
     }
     store<u16>(cp, cf, CONN_FLAGS);
   }
@@ -280,18 +280,18 @@ function fnatIcmp(ci: u32, inout: bool): void {
   let laddr = laddrOf(cp);
   let os = inout ? cp + CONN_VADDR : laddr, od = inout ? cp + CONN_CADDR : cp + CONN_DADDR;
   let is = inout ? cp + CONN_CADDR : cp + CONN_DADDR, id = inout ? cp + CONN_VADDR : laddr;
-  if (pAf == AF_INET) {
-    store<u32>(pL3 + 12, load<u32>(os, 12)); store<u32>(pL3 + 16, load<u32>(od, 12));
-    ipv4SendCheck(pL3, (<u32>load<u8>(pL3) & 0xf) << 2);
-    store<u32>(iL3 + 12, load<u32>(is, 12)); store<u32>(iL3 + 16, load<u32>(id, 12));
-    ipv4SendCheck(iL3, iHdrLen);
+  if (pAf() == AF_INET) {
+    store<u32>(pL3() + 12, load<u32>(os, 12)); store<u32>(pL3() + 16, load<u32>(od, 12));
+    ipv4SendCheck(pL3(), (<u32>load<u8>(pL3()) & 0xf) << 2);
+    store<u32>(iL3() + 12, load<u32>(is, 12)); store<u32>(iL3() + 16, load<u32>(id, 12));
+    ipv4SendCheck(iL3(), iHdrLen());
   } else {
-    addrCopy(pL3 + 8, os); addrCopy(pL3 + 24, od);
-    addrCopy(iL3 + 8, is); addrCopy(iL3 + 24, id);
+    addrCopy(pL3() + 8, os); addrCopy(pL3() + 24, od);
+    addrCopy(iL3() + 8, is); addrCopy(iL3() + 24, id);
   }
-  if (iProto == IPPROTO_TCP || iProto == IPPROTO_UDP || iProto == IPPROTO_SCTP) {
-    store<u16>(iL4, inout ? load<u16>(cp, CONN_CPORT) : load<u16>(cp, CONN_DPORT));
-    store<u16>(iL4 + 2, inout ? load<u16>(cp, CONN_VPORT) : load<u16>(cp, CONN_LPORT));
+  if (iProto() == IPPROTO_TCP || iProto() == IPPROTO_UDP || iProto() == IPPROTO_SCTP) {
+    store<u16>(iL4(), inout ? load<u16>(cp, CONN_CPORT) : load<u16>(cp, CONN_DPORT));
+    store<u16>(iL4() + 2, inout ? load<u16>(cp, CONN_VPORT) : load<u16>(cp, CONN_LPORT));
   }
   icmpRecompute();
   iphRefreshAddrs();

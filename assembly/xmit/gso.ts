@@ -15,13 +15,17 @@
 //     gave 0 with DF, else reserved one id per segment as ip_idents_reserve), checksum;
 //     outer IPv6: payload length.
 // The segment-0 frame is cut in place in the slot; segments 1.. are built from a copy of the
-// headers (CTL_GSO_TPL) and their share of the payload, queued for neighDrain behind it
+// headers (PKT_GSO_TPL) and their share of the payload, queued for neighDrain behind it
 // (output.ts gsoFinish), each fragmented like a packet of its own if it must be. Recorded from
 // 6.1 (test/golden/kernel/cases/gso-tun.sh): its segments equal these byte for byte.
 import { AF_INET, IPPROTO_TCP, IPPROTO_UDP } from "../defs";
-import { CTL, CTL_GSO_TPL, GSO_TPL_MAX, CTL_IP_IDENT } from "../layout";
+import {
+  CTL, PKT_GSO_TPL, GSO_TPL_MAX, CTL_IP_IDENT, PKT, PKT_GSO_EHL, PKT_GSO_ENC, PKT_GSO_ENC_CSUM, PKT_GSO_FLAGS0,
+  PKT_GSO_ID0, PKT_GSO_IHL, PKT_GSO_L2, PKT_GSO_MSS, PKT_GSO_OHL, PKT_GSO_OID0, PKT_GSO_PAY_BASE, PKT_GSO_PAY_TOTAL,
+  PKT_GSO_SEGS, PKT_GSO_SEQ0, PKT_GSO_THL, PKT_GSO_TPL_LEN, PKT_GSO_V4IN, PKT_GSO_V4OUT,
+} from "../layout";
 import { pL3, pL4, pL4Len, pHdrLen, pAf, pGsoSize, iphResize } from "../packet/iph";
-import { ld16be, st16be, ld32be, st32be } from "../packet/bytes";
+import { ld16be, st16be, ld32be, st32be, htons } from "../packet/bytes";
 import { csumPartial, csumFold, ipv4SendCheck } from "../packet/csum";
 
 @inline const TH_FIN_PSH: u8 = 0x09;
@@ -30,60 +34,60 @@ import { csumPartial, csumFold, ipv4SendCheck } from "../packet/csum";
 @inline const ENC_GRE: u8 = 2;
 
 // the inner packet (gsoPlan, at the tunnel xmit)
-let mss: u32 = 0;
-let nSegs: u32 = 0;
-let payTotal: u32 = 0;
-let ihl: u32 = 0;           // inner IP header, extension headers included
-let thl: u32 = 0;           // TCP header, options included
-let v4in: bool = true;
-let seq0: u32 = 0;
-let id0: u32 = 0;
-let flags0: u8 = 0;
+@inline function mss(): u32 { return load<u32>(PKT, PKT_GSO_MSS); }
+@inline function nSegs(): u32 { return load<u32>(PKT, PKT_GSO_SEGS); }
+@inline function payTotal(): u32 { return load<u32>(PKT, PKT_GSO_PAY_TOTAL); }
+@inline function ihl(): u32 { return load<u32>(PKT, PKT_GSO_IHL); }  // inner IP header, extension headers included
+@inline function thl(): u32 { return load<u32>(PKT, PKT_GSO_THL); }  // TCP header, options included
+@inline function v4in(): bool { return load<u8>(PKT, PKT_GSO_V4IN) != 0; }
+@inline function seq0(): u32 { return load<u32>(PKT, PKT_GSO_SEQ0); }
+@inline function id0(): u32 { return load<u32>(PKT, PKT_GSO_ID0); }
+@inline function flags0(): u8 { return load<u8>(PKT, PKT_GSO_FLAGS0); }
 // the encapsulation (gsoEncap, at the tunnel xmit: TUN_IPIP 0 / GUE 1 / GRE 2) and the frame (gsoBegin, at output)
-let enc: u8 = 0;
-let encCsum: bool = false;
-let l2: u32 = 0;
-let ohl: u32 = 0;
-let ehl: u32 = 0;
-let v4out: bool = true;
-let oid0: u32 = 0;
-let tplLen: u32 = 0;
-let payBase: usize = 0;     // the payload of the whole, in the slot
+@inline function enc(): u8 { return load<u8>(PKT, PKT_GSO_ENC); }
+@inline function encCsum(): bool { return load<u8>(PKT, PKT_GSO_ENC_CSUM) != 0; }
+@inline function l2(): u32 { return load<u32>(PKT, PKT_GSO_L2); }
+@inline function ohl(): u32 { return load<u32>(PKT, PKT_GSO_OHL); }
+@inline function ehl(): u32 { return load<u32>(PKT, PKT_GSO_EHL); }
+@inline function v4out(): bool { return load<u8>(PKT, PKT_GSO_V4OUT) != 0; }
+@inline function oid0(): u32 { return load<u32>(PKT, PKT_GSO_OID0); }
+@inline function tplLen(): u32 { return load<u32>(PKT, PKT_GSO_TPL_LEN); }
+@inline function payBase(): usize { return load<usize>(PKT, PKT_GSO_PAY_BASE); }  // the payload of the whole, in the slot
 
 /** Segments of the super-packet at pL3; 0 when its headers leave no payload to cut. */
 export function gsoPlan(): u32 {
-  v4in = pAf == AF_INET;
-  ihl = pHdrLen;
-  thl = (<u32>load<u8>(pL4, 12) >> 4) << 2;
-  payTotal = pL4Len - thl;
-  mss = pGsoSize;
+  store<u8>(PKT, <u8>(pAf() == AF_INET), PKT_GSO_V4IN);
+  store<u32>(PKT, pHdrLen(), PKT_GSO_IHL);
+  store<u32>(PKT, (<u32>load<u8>(pL4(), 12) >> 4) << 2, PKT_GSO_THL);
+  store<u32>(PKT, pL4Len() - thl(), PKT_GSO_PAY_TOTAL);
+  store<u32>(PKT, pGsoSize(), PKT_GSO_MSS);
   // "too small packets are not really GSO ones" (virtio_net_hdr_to_skb; tcp_gso_segment sends
   // a payload of at most gso_size as it is): one segment
-  nSegs = payTotal <= mss ? 1 : (payTotal + mss - 1) / mss;
-  seq0 = ld32be(pL4 + 4);
-  id0 = v4in ? ld16be(pL3 + 4) : 0;
-  flags0 = load<u8>(pL4, 13);
-  return nSegs;
+  store<u32>(PKT, payTotal() <= mss() ? 1 : (payTotal() + mss() - 1) / mss(), PKT_GSO_SEGS);
+  store<u32>(PKT, ld32be(pL4() + 4), PKT_GSO_SEQ0);
+  store<u32>(PKT, v4in() ? ld16be(pL3() + 4) : 0, PKT_GSO_ID0);
+  store<u8>(PKT, load<u8>(pL4(), 13), PKT_GSO_FLAGS0);
+  return nSegs();
 }
 
 /** Segments of the planned super-packet. */
-@inline export function gsoSegs(): u32 { return nSegs; }
+@inline export function gsoSegs(): u32 { return nSegs(); }
 
 /** Payload bytes of segment k. */
 @inline function payLen(k: u32): u32 {
-  let off = k * mss;
-  return payTotal - off < mss ? payTotal - off : mss;
+  let off = k * mss();
+  return payTotal() - off < mss() ? payTotal() - off : mss();
 }
 
 /** The inner IP length of segment k (segment 0 is the largest). */
-export function gsoSegIpLen(k: u32): u32 { return ihl + thl + payLen(k); }
+export function gsoSegIpLen(k: u32): u32 { return ihl() + thl() + payLen(k); }
 
 /** Headers in front of the payload, from the L2 header to the TCP options, for a tunnel of ohl + ehl bytes. */
-export function gsoHdrLen(l2len: u32, outer: u32): u32 { return l2len + outer + ihl + thl; }
+export function gsoHdrLen(l2len: u32, outer: u32): u32 { return l2len + outer + ihl() + thl(); }
 
 /** Sum of the pseudo-header of the IP header at ip for proto and len (RFC 793 / 768 / 8200 §8.1). */
 function hdrPseudo(ip: usize, v4: bool, proto: u8, len: u32): u64 {
-  let s: u64 = <u64>bswap<u16>(<u16>proto) + <u64>bswap<u16>(<u16>(len & 0xffff)) + <u64>bswap<u16>(<u16>(len >> 16));
+  let s: u64 = <u64>htons(proto) + <u64>htons(len & 0xffff) + <u64>htons(len >> 16);
   return v4 ? csumPartial(ip + 12, 8, s) : csumPartial(ip + 8, 32, s);
 }
 
@@ -93,32 +97,32 @@ function hdrPseudo(ip: usize, v4: bool, proto: u8, len: u32): u64 {
  */
 export function gsoInner(ip: usize, k: u32): void {
   let pl = payLen(k);
-  let t = ip + ihl;
-  if (v4in) {
-    st16be(ip + 2, ihl + thl + pl);
-    st16be(ip + 4, (id0 + k) & 0xffff);
-    ipv4SendCheck(ip, ihl);
+  let t = ip + ihl();
+  if (v4in()) {
+    st16be(ip + 2, ihl() + thl() + pl);
+    st16be(ip + 4, (id0() + k) & 0xffff);
+    ipv4SendCheck(ip, ihl());
   } else {
-    st16be(ip + 4, ihl - 40 + thl + pl);
+    st16be(ip + 4, ihl() - 40 + thl() + pl);
   }
-  st32be(t + 4, seq0 + k * mss);
-  let fl = flags0;
-  if (k + 1 < nSegs) fl &= ~TH_FIN_PSH;
+  st32be(t + 4, seq0() + k * mss());
+  let fl = flags0();
+  if (k + 1 < nSegs()) fl &= ~TH_FIN_PSH;
   if (k > 0) fl &= ~TH_CWR;
   store<u8>(t, fl, 13);
   store<u16>(t, 0, 16);
-  let len = thl + pl;
-  store<u16>(t, <u16>(~csumFold(csumPartial(t, len, hdrPseudo(ip, v4in, IPPROTO_TCP, len))) & 0xffff), 16);
+  let len = thl() + pl;
+  store<u16>(t, <u16>(~csumFold(csumPartial(t, len, hdrPseudo(ip, v4in(), IPPROTO_TCP, len))) & 0xffff), 16);
 }
 
 /** Segment 0 cut in place at pL3 (the packet the engine goes on with). */
 export function gsoFirstInner(): void {
-  gsoInner(pL3, 0);
-  iphResize(<i32>gsoSegIpLen(0) - <i32>(ihl + thl + payTotal));
+  gsoInner(pL3(), 0);
+  iphResize(<i32>gsoSegIpLen(0) - <i32>(ihl() + thl() + payTotal()));
 }
 
 /** The tunnel xmit's encapsulation: type (TUN_IPIP/GUE/GRE) and whether the outer UDP / GRE carries a checksum. */
-export function gsoEncap(type: u8, csum: bool): void { enc = type; encCsum = csum; }
+export function gsoEncap(type: u8, csum: bool): void { store<u8>(PKT, type, PKT_GSO_ENC); store<u8>(PKT, <u8>(csum), PKT_GSO_ENC_CSUM); }
 
 /**
  * At output: the encapsulated super-packet at ip (outer header; its L2 header l2len bytes in
@@ -126,53 +130,53 @@ export function gsoEncap(type: u8, csum: bool): void { enc = type; encCsum = csu
  * the outer IPv4 ids. False: the headers are longer than the template's room.
  */
 export function gsoBegin(ip: usize, l2len: u32): bool {
-  l2 = l2len;
-  v4out = (load<u8>(ip) >> 4) == 4;
-  ohl = v4out ? 20 : 40;
-  ehl = <u32>(pL3 - ip) - ohl;
-  tplLen = l2 + ohl + ehl + ihl + thl;
-  if (tplLen > GSO_TPL_MAX) return false;
-  payBase = ip - l2 + tplLen;
-  memory.copy(CTL + CTL_GSO_TPL, ip - l2, tplLen);
-  if (v4out) {
-    oid0 = ld16be(ip + 4);
+  store<u32>(PKT, l2len, PKT_GSO_L2);
+  store<u8>(PKT, <u8>((load<u8>(ip) >> 4) == 4), PKT_GSO_V4OUT);
+  store<u32>(PKT, v4out() ? 20 : 40, PKT_GSO_OHL);
+  store<u32>(PKT, <u32>(pL3() - ip) - ohl(), PKT_GSO_EHL);
+  store<u32>(PKT, l2() + ohl() + ehl() + ihl() + thl(), PKT_GSO_TPL_LEN);
+  if (tplLen() > GSO_TPL_MAX) return false;
+  store<usize>(PKT, ip - l2() + tplLen(), PKT_GSO_PAY_BASE);
+  memory.copy(PKT + PKT_GSO_TPL, ip - l2(), tplLen());
+  if (v4out()) {
+    store<u32>(PKT, ld16be(ip + 4), PKT_GSO_OID0);
     // ip_select_ident reserved gso_segs ids for a packet without DF (ip_idents_reserve); with
     // DF the id is 0 and segmentation counts up from it
-    if ((ld16be(ip + 6) & 0x4000) == 0 && nSegs > 1) store<u32>(CTL, load<u32>(CTL, CTL_IP_IDENT) + nSegs - 1, CTL_IP_IDENT);
+    if ((ld16be(ip + 6) & 0x4000) == 0 && nSegs() > 1) store<u32>(CTL, load<u32>(CTL, CTL_IP_IDENT) + nSegs() - 1, CTL_IP_IDENT);
   }
   return true;
 }
 
 /** Where the headers of every segment are (the template) and how long they are. */
-@inline export function gsoTpl(): usize { return CTL + CTL_GSO_TPL; }
-@inline export function gsoTplLen(): u32 { return tplLen; }
+@inline export function gsoTpl(): usize { return PKT + PKT_GSO_TPL; }
+@inline export function gsoTplLen(): u32 { return tplLen(); }
 /** Segment k's payload in the slot, and its length. */
-@inline export function gsoPayload(k: u32): usize { return payBase + <usize>(k * mss); }
+@inline export function gsoPayload(k: u32): usize { return payBase() + <usize>(k * mss()); }
 @inline export function gsoPayLen(k: u32): u32 { return payLen(k); }
 /** The outer packet length of segment k. */
-@inline export function gsoOuterLen(k: u32): u32 { return ohl + ehl + ihl + thl + payLen(k); }
+@inline export function gsoOuterLen(k: u32): u32 { return ohl() + ehl() + ihl() + thl() + payLen(k); }
 
 /** Segment k's headers in the frame at frame (L2 header first; template headers and its payload there). */
 export function gsoFix(frame: usize, k: u32): void {
-  let o = frame + l2;
-  let e = o + ohl;
-  let inner = e + ehl;
+  let o = frame + l2();
+  let e = o + ohl();
+  let inner = e + ehl();
   gsoInner(inner, k);
-  let innerLen = ehl + ihl + thl + payLen(k);    // what follows the outer header
-  if (enc == ENC_GUE) {
+  let innerLen = ehl() + ihl() + thl() + payLen(k);    // what follows the outer header
+  if (enc() == ENC_GUE) {
     st16be(e + 4, innerLen);
     store<u16>(e + 6, 0);
-    if (encCsum) {
-      let c = <u16>(~csumFold(csumPartial(e, innerLen, hdrPseudo(o, v4out, IPPROTO_UDP, innerLen))) & 0xffff);
+    if (encCsum()) {
+      let c = <u16>(~csumFold(csumPartial(e, innerLen, hdrPseudo(o, v4out(), IPPROTO_UDP, innerLen))) & 0xffff);
       store<u16>(e + 6, c == 0 ? 0xffff : c);
     }
-  } else if (enc == ENC_GRE && encCsum) {
+  } else if (enc() == ENC_GRE && encCsum()) {
     store<u32>(e + 4, 0);
     store<u16>(e + 4, <u16>(~csumFold(csumPartial(e, innerLen, 0)) & 0xffff));
   }
-  if (v4out) {
-    st16be(o + 2, ohl + innerLen);
-    st16be(o + 4, (oid0 + k) & 0xffff);
+  if (v4out()) {
+    st16be(o + 2, ohl() + innerLen);
+    st16be(o + 4, (oid0() + k) & 0xffff);
     ipv4SendCheck(o, 20);
   } else {
     st16be(o + 4, innerLen);

@@ -10,7 +10,7 @@
 // kernel's IPv4 id of the ICMP error, IPv6 flow labels, its per-peer ICMP rate limit) are in
 // docs/director.md.
 import { AF_INET, IPPROTO_TCP, IPPROTO_UDP, V_LOCAL, CNT_NO_HEADROOM, CNT_TCP_RESET_SENT, CNT_PORT_UNREACH_SENT } from "../defs";
-import { CTL, CTL_PKT_SADDR, CTL_PKT_DADDR, CTL_ETH_SAVE, linkType } from "../layout";
+import { PKT_SADDR, PKT_DADDR, PKT_ETH_SAVE, linkType, PKT } from "../layout";
 import { pL3, pAf, pFrame, pL4, pL4Len, pProto, pTcpFlags, pCsumPartial, pVnet, VNET_HDR_LEN, TH_SYN, TH_FIN, TH_RST, TH_ACK } from "../packet/iph";
 import { st16be, st32be, ld32be, addrCopy } from "../packet/bytes";
 import { ipv4SendCheck, l4CsumFull } from "../packet/csum";
@@ -20,44 +20,44 @@ import { icmpPortUnreach } from "./icmp";
 
 /** Is the transport checksum of the current packet right (a partial one from the device is trusted)? */
 function l4CsumOk(): bool {
-  if (pCsumPartial) return true;
-  if (pProto == IPPROTO_UDP && pAf == AF_INET && load<u16>(pL4, 6) == 0) return true;   // no UDP checksum (RFC 768)
+  if (pCsumPartial()) return true;
+  if (pProto() == IPPROTO_UDP && pAf() == AF_INET && load<u16>(pL4(), 6) == 0) return true;   // no UDP checksum (RFC 768)
   // summing the segment with its checksum in place gives 0 when it is right
-  return l4CsumFull(pAf, CTL + CTL_PKT_SADDR, CTL + CTL_PKT_DADDR, pProto, pL4, pL4Len) == 0;
+  return l4CsumFull(pAf(), PKT + PKT_SADDR, PKT + PKT_DADDR, pProto(), pL4(), pL4Len()) == 0;
 }
 
 /** The local stack's answer to the current TCP/UDP packet for a VIP; false: none (a RST, a bad checksum). */
 export function localAnswer(): bool {
   if (!l4CsumOk()) return false;
-  if (pProto == IPPROTO_UDP) {
+  if (pProto() == IPPROTO_UDP) {
     icmpPortUnreach();
-    if (verdict != V_LOCAL) return true;        // no headroom: counted as that drop
+    if (verdict() != V_LOCAL) return true;        // no headroom: counted as that drop
     cntInc(CNT_PORT_UNREACH_SENT);
     return true;
   }
-  if (pProto != IPPROTO_TCP || (pTcpFlags & TH_RST)) return false;
+  if (pProto() != IPPROTO_TCP || (pTcpFlags() & TH_RST)) return false;
   tcpSendReset();
   return true;
 }
 
 /** tcp_v4_send_reset / tcp_v6_send_reset, built in place over the segment (40/60 bytes fit in it). */
 function tcpSendReset(): void {
-  let th = pL4;
+  let th = pL4();
   let doff = (<u32>load<u8>(th, 12) >> 4) << 2;
   let seqIn = ld32be(th + 4), ackIn = ld32be(th + 8);
   let sport = load<u16>(th), dport = load<u16>(th, 2);
-  let flags = pTcpFlags;
+  let flags = pTcpFlags();
   let seq: u32 = 0, ack: u32 = 0, out: u8 = TH_RST;
   if (flags & TH_ACK) seq = ackIn;
   else {
-    ack = seqIn + (pL4Len - doff) + ((flags & TH_SYN) ? 1 : 0) + ((flags & TH_FIN) ? 1 : 0);
+    ack = seqIn + (pL4Len() - doff) + ((flags & TH_SYN) ? 1 : 0) + ((flags & TH_FIN) ? 1 : 0);
     out = TH_RST | TH_ACK;
   }
-  let v4 = pAf == AF_INET;
-  let ip = pL3;
+  let v4 = pAf() == AF_INET;
+  let ip = pL3();
   if (linkType == 1) {                            // the reply reuses the request's Ethernet header
-    let sv = CTL + CTL_ETH_SAVE;
-    memory.copy(sv, pFrame, 12);
+    let sv = PKT + PKT_ETH_SAVE;
+    memory.copy(sv, pFrame(), 12);
     store<u16>(sv + 12, load<u16>(ip - 2));
   }
   let hl: u32 = v4 ? 20 : 40;
@@ -69,34 +69,34 @@ function tcpSendReset(): void {
     store<u16>(ip + 4, 0);                        // id 0 with DF (ip_select_ident without a connected socket)
     st16be(ip + 6, 0x4000);
     store<u8>(ip + 8, 64); store<u8>(ip + 9, IPPROTO_TCP);
-    store<u32>(ip + 12, load<u32>(CTL + CTL_PKT_DADDR, 12));
-    store<u32>(ip + 16, load<u32>(CTL + CTL_PKT_SADDR, 12));
+    store<u32>(ip + 12, load<u32>(PKT + PKT_DADDR, 12));
+    store<u32>(ip + 16, load<u32>(PKT + PKT_SADDR, 12));
     ipv4SendCheck(ip, 20);
   } else {
     let tc = (ld32be(ip) >> 20) & 0xfc;
     st32be(ip, 0x60000000 | (tc << 20));           // flow label 0 (the kernel picks one of its own)
     st16be(ip + 4, 20);
     store<u8>(ip + 6, IPPROTO_TCP); store<u8>(ip + 7, 64);
-    addrCopy(ip + 8, CTL + CTL_PKT_DADDR);
-    addrCopy(ip + 24, CTL + CTL_PKT_SADDR);
+    addrCopy(ip + 8, PKT + PKT_DADDR);
+    addrCopy(ip + 24, PKT + PKT_SADDR);
   }
   store<u16>(nth, dport); store<u16>(nth, sport, 2);
   st32be(nth + 4, seq); st32be(nth + 8, ack);
   store<u8>(nth + 12, 0x50); store<u8>(nth + 13, out);
   store<u32>(nth + 14, 0);                        // window 0, checksum 0 for now
   store<u16>(nth + 18, 0);                        // urgent pointer
-  store<u16>(nth + 16, l4CsumFull(pAf, CTL + CTL_PKT_DADDR, CTL + CTL_PKT_SADDR, IPPROTO_TCP, nth, 20));
+  store<u16>(nth + 16, l4CsumFull(pAf(), PKT + PKT_DADDR, PKT + PKT_SADDR, IPPROTO_TCP, nth, 20));
   let start = ip;
   if (linkType == 1) {
     start = ip - 14;
-    if (start < slotStart) { setDrop(CNT_NO_HEADROOM); return; }
-    let sv = CTL + CTL_ETH_SAVE;
+    if (start < slotStart()) { setDrop(CNT_NO_HEADROOM); return; }
+    let sv = PKT + PKT_ETH_SAVE;
     memory.copy(start, sv + 6, 6); memory.copy(start + 6, sv, 6);
     store<u16>(start + 12, load<u16>(sv + 12));
   }
   // a device with offloads: the segment's virtio-net header (GSO, partial checksum) does not
   // describe the RST, which asks for no offload
-  if (pVnet != 0) memory.fill(pVnet, 0, VNET_HDR_LEN);
+  if (pVnet() != 0) memory.fill(pVnet(), 0, VNET_HDR_LEN);
   setOut(start, hl + 20 + <u32>(ip - start));
   setVerdict(V_LOCAL);
   cntInc(CNT_TCP_RESET_SENT);

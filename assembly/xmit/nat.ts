@@ -3,35 +3,16 @@
 // tcp/udp_fast_csum_update do, the IPv4 header checksum recomputed (ip_send_check), the TTL
 // or hop limit decremented as a router does (decrement_ttl / ip_forward).
 import { ipOutput } from "./output";
+import { NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET, CNT_BAD_L4 } from "../defs";
+import { connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT } from "../layout";
 import {
-  NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMPV6, AF_INET,
-  CNT_TTL_EXCEEDED, CNT_BAD_L4, CNT_ICMP_XLATE, SET_NO_TTL_DEC,
-} from "../defs";
-import { CTL, CTL_FLAGS, connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT, CONN_AF } from "../layout";
-import { pL3, pL4, pL4Len, pAf, pProto, pHdrLen, pLen, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial, l4CsumOff } from "../packet/iph";
-import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, computeCsum, csumPartial, csumFold, pseudoSum, l4CsumFull, csumPartialUpdate } from "../packet/csum";
+  pL3, pL4, pL4Len, pAf, pProto, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial, l4CsumOff,
+} from "../packet/iph";
+import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, l4CsumFull, csumPartialUpdate } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
-import { setVerdict, setDrop, setIpvsProperty } from "../pkt";
-import { cntInc } from "../stats";
+import { setDrop, setIpvsProperty } from "../pkt";
 import { sctpNatCsum } from "../proto/sctp";
-import { icmpTimeExceeded } from "./icmp";
-
-/** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
-export function decrementTtl(reply: bool): bool {
-  if (load<u32>(CTL, CTL_FLAGS) & SET_NO_TTL_DEC) return true;
-  let off: u32 = pAf == AF_INET ? 8 : 7;
-  let ttl = load<u8>(pL3 + off);
-  if (ttl <= 1) {
-    setDrop(CNT_TTL_EXCEEDED);
-    if (reply) cntInc(CNT_TTL_EXCEEDED);          // answered with an ICMP error, not a plain drop
-    if (reply) {
-      icmpTimeExceeded();
-    }
-    return false;
-  }
-  store<u8>(pL3 + off, ttl - 1);
-  return true;
-}
+import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
 
 /** Rewrite the L4 port at `portOff` and fix the L4 checksum for an address+port change. */
 function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, toAddr: usize, toPort: u16): void {
@@ -41,13 +22,13 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
   if (csumOff == 0) {
     // SCTP: the CRC32c covers no addresses, only the packet; recomputed in full when the port
     // changed (sctp_dnat_handler / sctp_snat_handler: "only update csum if we really have to")
-    if (proto == IPPROTO_SCTP && fromPort != toPort) sctpNatCsum(l4, pL4Len);
+    if (proto == IPPROTO_SCTP && fromPort != toPort) sctpNatCsum(l4, pL4Len());
     return;
   }
   let check = load<u16>(l4 + csumOff);
   // CHECKSUM_PARTIAL (a TUN offload frame): the address delta on the pseudo-header sum, no more
   // (tcp_partial_csum_update; udp's likewise); the ports are summed by whoever finishes it
-  if (pCsumPartial) { store<u16>(l4 + csumOff, csumPartialUpdate(af, check, fromAddr, toAddr)); return; }
+  if (pCsumPartial()) { store<u16>(l4 + csumOff, csumPartialUpdate(af, check, fromAddr, toAddr)); return; }
   // RFC 768: zero means "no checksum" on IPv4; we keep it zero, so the sender's choice holds
   // and the payload is not read. (Linux 6.1, recorded on veth, fills in a full valid checksum
   // instead: both are valid on the wire.) On IPv6 a zero UDP checksum is invalid (RFC 8200 §8.1).
@@ -55,8 +36,8 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
     if (af == AF_INET) return;
     // IPv6: Linux 6.1 puts a full, valid checksum on the rewritten datagram; so do we
     let len = ld16be(l4 + 4);
-    let src = portOff == 2 ? pL3 + 8 : toAddr;       // DNAT keeps the source, SNAT sets it
-    let dst = portOff == 2 ? toAddr : pL3 + 24;
+    let src = portOff == 2 ? pL3() + 8 : toAddr;       // DNAT keeps the source, SNAT sets it
+    let dst = portOff == 2 ? toAddr : pL3() + 24;
     let c = l4CsumFull(af, src, dst, IPPROTO_UDP, l4, len);
     store<u16>(l4 + csumOff, c == 0 ? 0xffff : c);
     return;
@@ -71,15 +52,15 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
 /** ip_vs_nat_xmit(_v6): client→VIP becomes client→real server. */
 export function natXmit(ci: u32): i32 {
   let cp = connPtr(ci);
-  let ttlWord = load<u16>(pL3 + 8);
+  let ttlWord = load<u16>(pL3() + 8);
   if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)
-  l4Rewrite(pAf, pProto, pL4, 2, cp + CONN_VADDR, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT));
-  if (pAf == AF_INET) {
-    let old = load<u32>(pL3 + 16), nw = load<u32>(cp, CONN_DADDR + 12);
-    store<u32>(pL3 + 16, nw);
-    ipv4HdrUpdate(pL3, ttlWord, old, nw);
+  l4Rewrite(pAf(), pProto(), pL4(), 2, cp + CONN_VADDR, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT));
+  if (pAf() == AF_INET) {
+    let old = load<u32>(pL3() + 16), nw = load<u32>(cp, CONN_DADDR + 12);
+    store<u32>(pL3() + 16, nw);
+    ipv4HdrUpdate(pL3(), ttlWord, old, nw);
   } else {
-    addrCopy(pL3 + 24, cp + CONN_DADDR);
+    addrCopy(pL3() + 24, cp + CONN_DADDR);
   }
   iphRefreshAddrs();
   setIpvsProperty();
@@ -87,42 +68,23 @@ export function natXmit(ci: u32): i32 {
   return NF_STOLEN;
 }
 
-@inline function pHdrLen_v4(): u32 { return (<u32>load<u8>(pL3) & 0xf) << 2; }
+@inline function pHdrLen_v4(): u32 { return (<u32>load<u8>(pL3()) & 0xf) << 2; }
 
 /** handle_response: real server→client becomes VIP→client. Returns NF_ACCEPT (continues). */
 export function natResponse(ci: u32): i32 {
   let cp = connPtr(ci);
-  let ttlWord = load<u16>(pL3 + 8);
+  let ttlWord = load<u16>(pL3() + 8);
   if (!decrementTtl(false)) return NF_DROP;
-  l4Rewrite(pAf, pProto, pL4, 0, cp + CONN_DADDR, cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
-  if (pAf == AF_INET) {
-    let old = load<u32>(pL3 + 12), nw = load<u32>(cp, CONN_VADDR + 12);
-    store<u32>(pL3 + 12, nw);
-    ipv4HdrUpdate(pL3, ttlWord, old, nw);
+  l4Rewrite(pAf(), pProto(), pL4(), 0, cp + CONN_DADDR, cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
+  if (pAf() == AF_INET) {
+    let old = load<u32>(pL3() + 12), nw = load<u32>(cp, CONN_VADDR + 12);
+    store<u32>(pL3() + 12, nw);
+    ipv4HdrUpdate(pL3(), ttlWord, old, nw);
   } else {
-    addrCopy(pL3 + 8, cp + CONN_VADDR);
+    addrCopy(pL3() + 8, cp + CONN_VADDR);
   }
   iphRefreshAddrs();
   return NF_ACCEPT;
-}
-
-/** The ICMP message checksum is verified before translation (ip_vs_checksum_complete). */
-export function icmpCsumOk(): bool {
-  let len = pLen - pHdrLen;
-  let s = csumPartial(pL4, len, 0);
-  if (pAf != AF_INET) s += pseudoSum(pAf, pL3 + 8, pL3 + 24, IPPROTO_ICMPV6, len);
-  return csumFold(s) == 0xffff;
-}
-
-/** Recompute the ICMP/ICMPv6 checksum of the current packet in full. */
-export function icmpRecompute(): void {
-  let len = pLen - pHdrLen;
-  store<u16>(pL4 + 2, 0);
-  if (pAf == AF_INET) {
-    store<u16>(pL4 + 2, computeCsum(pL4, len));
-  } else {
-    store<u16>(pL4 + 2, l4CsumFull(pAf, pL3 + 8, pL3 + 24, IPPROTO_ICMPV6, pL4, len));
-  }
 }
 
 /**
@@ -133,21 +95,21 @@ export function icmpRecompute(): void {
  */
 export function natIcmp(ci: u32, inout: bool): void {
   let cp = connPtr(ci);
-  let v4 = pAf == AF_INET;
+  let v4 = pAf() == AF_INET;
   if (inout) {
-    if (v4) { store<u32>(pL3 + 12, load<u32>(cp, CONN_VADDR + 12)); ipv4SendCheck(pL3, pHdrLen_v4()); }
-    else addrCopy(pL3 + 8, cp + CONN_VADDR);
-    if (v4) { store<u32>(iL3 + 16, load<u32>(cp, CONN_VADDR + 12)); ipv4SendCheck(iL3, iHdrLen); }
-    else addrCopy(iL3 + 24, cp + CONN_VADDR);
+    if (v4) { store<u32>(pL3() + 12, load<u32>(cp, CONN_VADDR + 12)); ipv4SendCheck(pL3(), pHdrLen_v4()); }
+    else addrCopy(pL3() + 8, cp + CONN_VADDR);
+    if (v4) { store<u32>(iL3() + 16, load<u32>(cp, CONN_VADDR + 12)); ipv4SendCheck(iL3(), iHdrLen()); }
+    else addrCopy(iL3() + 24, cp + CONN_VADDR);
   } else {
-    if (v4) { store<u32>(pL3 + 16, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(pL3, pHdrLen_v4()); }
-    else addrCopy(pL3 + 24, cp + CONN_DADDR);
-    if (v4) { store<u32>(iL3 + 12, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(iL3, iHdrLen); }
-    else addrCopy(iL3 + 8, cp + CONN_DADDR);
+    if (v4) { store<u32>(pL3() + 16, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(pL3(), pHdrLen_v4()); }
+    else addrCopy(pL3() + 24, cp + CONN_DADDR);
+    if (v4) { store<u32>(iL3() + 12, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(iL3(), iHdrLen()); }
+    else addrCopy(iL3() + 8, cp + CONN_DADDR);
   }
-  if (iProto == IPPROTO_TCP || iProto == IPPROTO_UDP || iProto == IPPROTO_SCTP) {
-    if (inout) store<u16>(iL4 + 2, load<u16>(cp, CONN_VPORT));
-    else store<u16>(iL4, load<u16>(cp, CONN_DPORT));
+  if (iProto() == IPPROTO_TCP || iProto() == IPPROTO_UDP || iProto() == IPPROTO_SCTP) {
+    if (inout) store<u16>(iL4() + 2, load<u16>(cp, CONN_VPORT));
+    else store<u16>(iL4(), load<u16>(cp, CONN_DPORT));
   }
   icmpRecompute();
   iphRefreshAddrs();

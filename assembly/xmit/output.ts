@@ -2,7 +2,7 @@
 // then ip_finish_output / ip6_finish_output (fragmentation, the neighbour). On a TUN the host's
 // kernel routes what the engine writes back; on a TAP the engine is the host on its one link and
 // sends each frame to its next hop's MAC itself (neigh.ts l2Xmit).
-//   nextHop(daddr): daddr when it is inside the director's prefix on the link (or no prefix /
+//   nextHop(daddr) (route.ts): daddr when it is inside the director's prefix on the link (or no prefix /
 //     gateway of its family is set: every destination on-link), else the gateway.
 //   routeTo(): the xmit functions' last step: the output and its next hop. DR: the real server
 //     (on-link by rule); tunnels: the real server's next hop, fragmentation allowed.
@@ -31,10 +31,8 @@
 // A tunnel super-packet (offloads) is cut into TCP segments here first (gso.ts, as
 // ip_finish_output_gso does), each one then fragmented like a packet of its own if it must be.
 import { V_XMIT, V_DROP, CNT_FRAG_CREATED, CNT_FRAG_NO_ROOM, CNT_NO_HEADROOM, CNT_REASM_TOO_BIG, CNT_GSO_SEGMENTS, CNT_GSO_NO_ROOM } from "../defs";
-import {
-  CTL, CTL_TUN_MTU, CTL_IP_IDENT, SCRATCH, CTL_NEXTHOP, CTL_LINK_IP4, CTL_LINK_IP6, CTL_LINK_GW4, CTL_LINK_GW6, CTL_LINK_PLEN4, CTL_LINK_PLEN6, linkType,
-} from "../layout";
-import { st16be, st32be, addrIsV4, addrIsZero, addrInPrefix, addrCopy } from "../packet/bytes";
+import { CTL, CTL_TUN_MTU, CTL_IP_IDENT, SCRATCH, PKT_NEXTHOP, linkType, PKT } from "../layout";
+import { st16be, st32be, addrCopy } from "../packet/bytes";
 import { pktDaddr, pL3, pL2Len } from "../packet/iph";
 import { ipv4SendCheck } from "../packet/csum";
 import {
@@ -43,6 +41,7 @@ import {
 import { cntAdd } from "../stats";
 import { FRAG_GEOM } from "../layout";
 import { l2Xmit, l2Queue, holdRoom, neighReady } from "../neigh";
+import { nextHop } from "../route";
 import {
   gsoBegin, gsoSegs, gsoFix, gsoTpl, gsoTplLen, gsoPayload, gsoPayLen, gsoOuterLen, gsoFirstInner,
 } from "./gso";
@@ -58,26 +57,13 @@ export function ipIdentNext(): u32 {
   return id;
 }
 
-/** Is daddr on the link: inside the director's prefix there (or no prefix of its family is set)? */
-export function onLink(daddr: usize): bool {
-  let v4 = addrIsV4(daddr);
-  let plen = load<u32>(CTL + (v4 ? CTL_LINK_PLEN4 : CTL_LINK_PLEN6));
-  return plen == 0 || addrInPrefix(daddr, CTL + (v4 ? CTL_LINK_IP4 : CTL_LINK_IP6), plen);
-}
-
-/** The next hop toward daddr on the link: daddr, or the gateway when daddr is off the link's prefix. */
-export function nextHop(daddr: usize): usize {
-  let gw = CTL + (addrIsV4(daddr) ? CTL_LINK_GW4 : CTL_LINK_GW6);
-  return addrIsZero(gw) || onLink(daddr) ? daddr : gw;
-}
-
 /**
  * The output is the packet at ip (len bytes, after l2len bytes of L2 header on a TAP), for next
  * hop nh; frag: it may be fragmented to the path MTU. Sent by finishOutput after POST_ROUTING.
  */
 export function routeTo(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool): void {
   setOut(ip - l2len, l2len + len);
-  addrCopy(CTL + CTL_NEXTHOP, nh);
+  addrCopy(PKT + PKT_NEXTHOP, nh);
   setRoute(l2len, frag);
   setVerdict(V_XMIT);
 }
@@ -86,34 +72,34 @@ export function routeTo(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool):
 export function ipOutput(): void {
   if (linkType != 1) { setVerdict(V_XMIT); return; }
   let l2len = pL2Len();
-  routeTo(pL3, outLen - <u32>(pL3 - outStart), l2len, nextHop(pktDaddr()), false);
+  routeTo(pL3(), outLen() - <u32>(pL3() - outStart()), l2len, nextHop(pktDaddr()), false);
 }
 
 /** ip_finish_output: a routed output (XMIT, POST_ROUTING passed) to its next hop, fragmented if it may and must be. */
 export function finishOutput(): void {
   // a reassembled datagram rewritten in place on a TUN (ipOutput: no route step) is refragmented too
-  if (!routed && reasmMaxSize == 0) return;
-  let l2len = routed ? routeL2Len : 0;
-  let ip = outStart + l2len, len = outLen - l2len, nh = CTL + CTL_NEXTHOP;
+  if (!routed() && reasmMaxSize() == 0) return;
+  let l2len = routed() ? routeL2Len() : 0;
+  let ip = outStart() + l2len, len = outLen() - l2len, nh = PKT + PKT_NEXTHOP;
   let mtu = load<u32>(CTL, CTL_TUN_MTU);
-  if (routed && routeGso) { gsoFinish(ip, l2len, mtu, nh); return; }
+  if (routed() && routeGso()) { gsoFinish(ip, l2len, mtu, nh); return; }
   let v4 = (load<u8>(ip) >> 4) == 4;
-  if (reasmMaxSize != 0 && !(routed && routeFrag)) {
-    if (!v4 && len <= reasmMaxSize && len <= mtu) { emit(ip, len, l2len, nh); return; }   // ip6_finish_output: an atomic fragment's datagram
+  if (reasmMaxSize() != 0 && !(routed() && routeFrag())) {
+    if (!v4 && len <= reasmMaxSize() && len <= mtu) { emit(ip, len, l2len, nh); return; }   // ip6_finish_output: an atomic fragment's datagram
     let fast = geometryFits(ip, len, mtu, v4);
-    if (v4) fragment4(ip, len, l2len, fast ? 0 : (reasmMaxSize < mtu ? reasmMaxSize : mtu), nh, false);
+    if (v4) fragment4(ip, len, l2len, fast ? 0 : (reasmMaxSize() < mtu ? reasmMaxSize() : mtu), nh, false);
     else {
       // __mtu_check_toobig_v6: the largest fragment does not fit the path MTU (the kernel sends a
       // packet too big from ensure_mtu_is_adequate, before the rewrite; not sent here)
-      if (!fast && reasmMaxSize > mtu) { setDrop(CNT_REASM_TOO_BIG); setVerdict(V_DROP); return; }
-      fragment6(ip, len, l2len, fast ? 0 : (reasmMaxSize < 1280 ? 1280 : reasmMaxSize), nh, false);
+      if (!fast && reasmMaxSize() > mtu) { setDrop(CNT_REASM_TOO_BIG); setVerdict(V_DROP); return; }
+      fragment6(ip, len, l2len, fast ? 0 : (reasmMaxSize() < 1280 ? 1280 : reasmMaxSize()), nh, false);
     }
     return;
   }
   // a tunnelled reassembled datagram: the outer packet is cut to min(MTU, frag_max_size), as
   // ip_do_fragment does with the IPCB the encapsulation keeps (recorded: cases/frag-tun.sh)
-  if (reasmMaxSize != 0 && reasmMaxSize < mtu) mtu = reasmMaxSize < 1280 && !v4 ? 1280 : reasmMaxSize;
-  if (!routeFrag || (len <= mtu && reasmMaxSize == 0)) emit(ip, len, l2len, nh);
+  if (reasmMaxSize() != 0 && reasmMaxSize() < mtu) mtu = reasmMaxSize() < 1280 && !v4 ? 1280 : reasmMaxSize();
+  if (!routeFrag() || (len <= mtu && reasmMaxSize() == 0)) emit(ip, len, l2len, nh);
   else if (v4) fragment4(ip, len, l2len, mtu, nh, false);
   else fragment6(ip, len, l2len, mtu, nh, false);
 }
@@ -129,7 +115,7 @@ function gsoFinish(ip: usize, l2len: u32, mtu: u32, nh: usize): void {
   let n = gsoSegs();
   let len0 = gsoOuterLen(0);
   let v6 = (load<u8>(ip) >> 4) == 6;
-  let frag = routeFrag && len0 > mtu;
+  let frag = routeFrag() && len0 > mtu;
   // frames besides the slot's own: every fragment of every segment but the slot's first, and
   // with the next hop unresolved that one too and a probe; each at most l2len + the larger of
   // the segment and the MTU (a little more than needed for the last segment: never less)
@@ -143,7 +129,7 @@ function gsoFinish(ip: usize, l2len: u32, mtu: u32, nh: usize): void {
   if (!frag) emit(ip, len0, l2len, nh);
   else if (!v6) fragment4(ip, len0, l2len, mtu, nh, false);
   else fragment6(ip, len0, l2len, mtu, nh, false);
-  if (verdict == V_DROP) return;
+  if (verdict() == V_DROP) return;
   // the scratch frame of a segment to fragment: 8 bytes of room in front for IPv6's Fragment header
   let sf = SCRATCH + 64;
   for (let k: u32 = 1; k < n; k++) {
@@ -185,7 +171,7 @@ function fragFrames(len: u32, hlen: u32, v6: bool, mtu: u32): u32 {
 function geometryFits(ip: usize, len: u32, mtu: u32, v4: bool): bool {
   let hlen: u32 = v4 ? <u32>(load<u8>(ip) & 15) << 2 : 40 + FRAG_HDR;
   let sum: u32 = 0;
-  for (let k: u32 = 0; k < reasmNfrags; k++) {
+  for (let k: u32 = 0; k < reasmNfrags(); k++) {
     let l = load<u32>(FRAG_GEOM + (<usize>k << 2));
     if (hlen + l > mtu) return false;
     sum += l;
@@ -225,8 +211,8 @@ function fragment4(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize, queu
   let hlen = <u32>(load<u8>(ip) & 15) << 2;
   let step = mtu == 0 ? 0 : (mtu - hlen) & ~7;
   let left = totLen - hlen;
-  let n = step == 0 ? reasmNfrags : (left + step - 1) / step;
-  if (!queued && !roomFor(n, l2len, mtu == 0 ? reasmMaxSize : mtu, nh)) return;
+  let n = step == 0 ? reasmNfrags() : (left + step - 1) / step;
+  if (!queued && !roomFor(n, l2len, mtu == 0 ? reasmMaxSize() : mtu, nh)) return;
   frag4Header(ip, hlen, fragLen(0, step, left, 0), 0, n > 1);
   sendFragments(ip, hlen, ip + hlen, left, step, n, l2len, nh, queued);
 }
@@ -243,7 +229,7 @@ function sendFragments(ip: usize, hdrLen: u32, data: usize, left: u32, step: u32
   if (!queued) {
     off = fragLen(0, step, left, 0);
     emit(ip, hdrLen + off, l2len, nh);
-    if (verdict == V_DROP) return;
+    if (verdict() == V_DROP) return;
   }
   for (let k: u32 = queued ? 0 : 1; k < n; k++) {
     let len = fragLen(k, step, left, off);
@@ -287,11 +273,11 @@ function ipOptionsFragment(ip: usize, hlen: u32): void {
 function fragment6(ip: usize, totLen: u32, l2len: u32, mtu: u32, nh: usize, queued: bool): void {
   let step = mtu == 0 ? 0 : (mtu - 40 - FRAG_HDR) & ~7;
   let left = totLen - 40;
-  let n = step == 0 ? reasmNfrags : (left + step - 1) / step;
+  let n = step == 0 ? reasmNfrags() : (left + step - 1) / step;
   // the first fragment: the L2 + IPv6 headers move 8 bytes into the headroom for the Fragment header
   let nip = ip - FRAG_HDR;
-  if (nip - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); setVerdict(V_DROP); return; }
-  if (!queued && !roomFor(n, l2len, mtu == 0 ? reasmMaxSize + FRAG_HDR : mtu, nh)) return;
+  if (nip - l2len < slotStart()) { setDrop(CNT_NO_HEADROOM); setVerdict(V_DROP); return; }
+  if (!queued && !roomFor(n, l2len, mtu == 0 ? reasmMaxSize() + FRAG_HDR : mtu, nh)) return;
   memory.copy(nip - l2len, ip - l2len, l2len + 40);
   let fh = nip + 40;
   store<u8>(fh, load<u8>(nip, 6));          // next header: what the packet carried

@@ -30,9 +30,10 @@ import { st16be, st32be, ld16be, addrCopy, addrFold } from "../packet/bytes";
 import { ipv4SendCheck, csumPartial, csumFold, pseudoSum, l4CsumFull } from "../packet/csum";
 import { setDrop, setIpvsProperty, setRouteGso, slotStart } from "../pkt";
 import { cntInc } from "../stats";
-import { forwardTtl, methodUnsupportedOnLink } from "./dr";
+import { forwardTtl, methodUnsupportedOnLink } from "./common";
 import { icmpTooBig } from "./icmp";
-import { routeTo, ipIdentNext, nextHop } from "./output";
+import { routeTo, ipIdentNext } from "./output";
+import { nextHop } from "../route";
 import { gsoPlan, gsoHdrLen, gsoSegIpLen, gsoEncap } from "./gso";
 
 @inline export const TUN_IPIP: u8 = 0;
@@ -62,12 +63,12 @@ export function tunnelXmit(ci: u32): i32 {
   if (methodUnsupportedOnLink(oaf)) return NF_DROP;   // a TUN without a source of the outer family
   let type = load<u8>(dest, DEST_TUN_TYPE);
   let tflags = load<u8>(dest, DEST_TUN_FLAGS);
-  let v4in = pAf == AF_INET;
+  let v4in = pAf() == AF_INET;
   let ohl: u32 = oaf == AF_INET ? 20 : 40;
   let ehl: u32 = type == TUN_GUE ? 8 + 4 : type == TUN_GRE ? ((tflags & TUN_F_CSUM) ? 8 : 4) : 0;
   // offloads: a TCP super-packet is wrapped whole and cut into segments at output (gso.ts),
   // each with its checksum finished; a lone partial checksum is finished here (skb_checksum_help)
-  let gso = pGso && gsoPlan() > 1;
+  let gso = pGso() && gsoPlan() > 1;
   if (!gso) csumPartialFinish();
   if (gso && gsoHdrLen(pL2Len(), ohl + ehl) > GSO_TPL_MAX) { setDrop(CNT_GSO_NO_ROOM); return NF_STOLEN; }
   // the TTL first: the ICMP error below quotes the decremented packet, as the kernel's does
@@ -75,31 +76,31 @@ export function tunnelXmit(ci: u32): i32 {
   // path MTU: what is left for the inner packet (the kernel's mtu - outer headers); for a
   // super-packet each segment's (the first is the largest)
   let mtu = load<u32>(CTL, CTL_TUN_MTU) - ohl - ehl;
-  let isIcmp = pProto == IPPROTO_ICMP || pProto == IPPROTO_ICMPV6;
-  if ((gso ? gsoSegIpLen(0) : pLen) > mtu && !isIcmp && (!v4in || (ld16be(pL3 + 6) & 0x4000) != 0)) {
+  let isIcmp = pProto() == IPPROTO_ICMP || pProto() == IPPROTO_ICMPV6;
+  if ((gso ? gsoSegIpLen(0) : pLen()) > mtu && !isIcmp && (!v4in || (ld16be(pL3() + 6) & 0x4000) != 0)) {
     cntInc(CNT_FRAG_NEEDED);
     setDrop(CNT_FRAG_NEEDED);
     icmpTooBig(mtu);                      // a super-packet is quoted as it came (recorded: cases/gso-tun.sh G5)
     return NF_STOLEN;
   }
-  let o = pL3 - ohl - ehl;
+  let o = pL3() - ohl - ehl;
   let l2len = pL2Len();
-  if (o - l2len < slotStart) { setDrop(CNT_NO_HEADROOM); return NF_STOLEN; }
+  if (o - l2len < slotStart()) { setDrop(CNT_NO_HEADROOM); return NF_STOLEN; }
   // the client frame's L2 header moves in front of the outer one first: the outer header
   // overwrites where it was. MACs are the neighbour layer's to fill, VLAN tags are kept.
-  if (l2len != 0) memory.copy(o - l2len, pFrame, l2len - 2);
+  if (l2len != 0) memory.copy(o - l2len, pFrame(), l2len - 2);
   // what the inner packet gives the outer header
   let ds: u8, ttl: u8, df: u16, nextProto: u8;
   if (v4in) {
-    ds = load<u8>(pL3, 1); ttl = load<u8>(pL3, 8); df = load<u16>(pL3 + 6) & 0x0040;   // wire-order IP_DF
+    ds = load<u8>(pL3(), 1); ttl = load<u8>(pL3(), 8); df = load<u16>(pL3() + 6) & 0x0040;   // wire-order IP_DF
     nextProto = 4;
   } else {
-    ds = <u8>((ld16be(pL3) >> 4) & 0xff); ttl = load<u8>(pL3, 7); df = 0;
+    ds = <u8>((ld16be(pL3()) >> 4) & 0xff); ttl = load<u8>(pL3(), 7); df = 0;
     nextProto = 41;
   }
   ds = ecnEncap(ds);
   let e = o + ohl;
-  let innerLen = pLen + ehl;   // what follows the outer IP header
+  let innerLen = pLen() + ehl;   // what follows the outer IP header
   if (type == TUN_GUE) {
     st16be(e, flowSrcPort(ci));
     store<u16>(e + 2, load<u16>(dest, DEST_TUN_PORT));
@@ -114,7 +115,7 @@ export function tunnelXmit(ci: u32): i32 {
     st16be(e + 2, v4in ? 0x0800 : 0x86dd);
     if ((tflags & TUN_F_CSUM) && !gso) {     // a super-packet: per segment (gso.ts)
       store<u32>(e + 4, 0);
-      store<u16>(e + 4, <u16>(~csumFold(csumPartial(e, ehl + pLen, 0)) & 0xffff));
+      store<u16>(e + 4, <u16>(~csumFold(csumPartial(e, ehl + pLen(), 0)) & 0xffff));
     }
     nextProto = 47;
   }

@@ -17,7 +17,7 @@ import type { AdmBackend } from '../rules/adm.ts';
 import { engineKey, engineServiceSpec, engineDestSpec } from '../rules/apply.ts';
 import type { Errno } from '../rules/errors.ts';
 import type { DestSpec, SvcKey, SvcSpec } from '../rules/parse.ts';
-import { type ConnView, type Rates, type ServiceView, type Stats, type Timeouts } from '../rules/types.ts';
+import { type ConnView, type Rates, type ServiceView, type Stats, type Timeouts } from '../types.ts';
 
 /** The IPVS version wasmvs reports (ipvsadm --version, the -L header). */
 export const IPVS_VERSION = '1.2.1';
@@ -36,8 +36,7 @@ export function errnoOf(e: unknown): Errno {
 
 /** Rates of one stats block: kind 0 totals, 1 service, 2 dest (assembly/index.ts statsRate). */
 export function engineRates(engine: Engine, kind: 0 | 1 | 2, idx: number): Rates {
-  const r = (w: number) => Number(engine.ex.statsRate(kind, idx, w));
-  return { cps: r(0), inpps: r(1), outpps: r(2), inbps: r(3), outbps: r(4) };
+  return engine.rates((['total', 'service', 'dest'] as const)[kind], idx);
 }
 
 /** Engine record indices, read with the layout constants the module exports. */
@@ -126,7 +125,7 @@ export class EngineBackend implements AdmBackend {
   zero(k: SvcKey | null): Errno | null {
     const i = k ? this.engine.serviceIndex(this.key(k)) : 0;
     if (k && !i) return 'ESRCH';
-    const rc = this.engine.ex.zeroStats(i) | 0;
+    const rc = this.engine.zeroStats(i);
     return rc === 0 ? null : rc === -3 ? 'ESRCH' : 'EINVAL';
   }
   setTimeouts(t: Timeouts): Errno | null { return this.call(() => this.engine.setTimeouts(t)); }
@@ -182,20 +181,6 @@ export class EngineBackend implements AdmBackend {
   }
 
   /** Service and dest record indices in listing order, read from engine memory. */
-  private indices(): Indices[] {
-    const ex = this.engine.ex;
-    const g = (n: string) => Number((ex[n] as WebAssembly.Global).value);
-    const mem = this.engine.memory;
-    const dv = new DataView(mem.buffer, mem.byteOffset, mem.byteLength);
-    const svcBase = Number(ex.regionBase(3));
-    const destBase = Number(ex.regionBase(4));
-    const SVC_SIZE = g('SVC_SIZE'), SVC_DEST_HEAD = g('SVC_DEST_HEAD'), DEST_SIZE = g('DEST_SIZE'), DEST_NEXT = g('DEST_NEXT');
-    const out: Indices[] = [];
-    for (let i = ex.svcNext(1) >>> 0; i !== 0; i = ex.svcNext(i + 1) >>> 0) {
-      const destIdx: number[] = [];
-      for (let d = dv.getUint32(svcBase + i * SVC_SIZE + SVC_DEST_HEAD, true); d !== 0; d = dv.getUint32(destBase + d * DEST_SIZE + DEST_NEXT, true)) destIdx.push(d);
-      out.push({ svcIdx: i, destIdx });
-    }
-    return out;
-  }
+  private indices(): Indices[] { return this.engine.serviceIndices(); }
+
 }

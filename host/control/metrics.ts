@@ -6,7 +6,7 @@
  * --rate numbers (the kernel estimator's 8-second moving averages, per second) and the
  * dests' active/inactive/persistent conn counts; engine counters carry their own names.
  */
-import type { DestView, Rates, ServiceView, Stats } from '../rules/types.ts';
+import type { DestView, Rates, ServiceView, Stats } from '../types.ts';
 
 export interface MetricsInput {
   services: readonly ServiceView[];

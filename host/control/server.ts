@@ -50,7 +50,7 @@ export const STREAM_TYPE = 'application/x-ndjson';
 export function metricsText(engine: Engine, backend: EngineBackend, checks?: ChecksHook): string {
   return formatMetrics({
     services: backend.services(), totals: backend.totals(), counters: engine.counters(),
-    conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()),
+    conns: engine.connCount(), connCapacity: engine.connCapacity(),
   }) + (checks?.metrics() ?? '');
 }
 
@@ -231,7 +231,7 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
     '/v1/conns': { GET: (_req, _text, res) => connsStream(engine, res) },
     '/v1/timeouts': { GET: () => json(backend.timeouts()) },
     '/v1/stats': {
-      GET: () => json({ ...backend.totals(), counters: engine.counters(), conns: engine.connCount(), connCapacity: Number(engine.ex.connCapacity()) }),
+      GET: () => json({ ...backend.totals(), counters: engine.counters(), conns: engine.connCount(), connCapacity: engine.connCapacity() }),
     },
     '/v1/version': { GET: () => json({ ipvs: IPVS_VERSION, ...backend.info() }) },
     '/metrics': { GET: () => ({ type: METRICS_TYPE, body: metricsText(engine, backend, opts.checks) }) },

@@ -274,7 +274,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   // IPVS's rate estimator runs on a 2 s period (ip_vs_est); estimate() paces itself
-  const est = setInterval(() => { if (estimationOn(d.engine)) d.engine.ex.estimate(Date.now()); }, 1000);
+  const est = setInterval(() => { if (estimationOn(d.engine)) d.engine.estimate(Date.now()); }, 1000);
   d.log('info', `forwarding ${d.engine.services().length} service(s); Ctrl-C to stop`);
   return new Promise<number>((resolve) => {
     const onSignal = async (sig: NodeJS.Signals) => {

@@ -32,7 +32,7 @@
 import { spawn } from 'node:child_process';
 import type { Errno } from '../rules/errors.ts';
 import type { DestSpec, SvcKey, SvcSpec } from '../rules/parse.ts';
-import { SVC_F_PERSISTENT } from '../rules/types.ts';
+import { SVC_F_PERSISTENT } from '../types.ts';
 import { escapeLabel } from '../control/metrics.ts';
 import { CHECKS, type CheckFn, type CheckResult } from './checks/index.ts';
 import { scriptArgv } from './checks/misc.ts';

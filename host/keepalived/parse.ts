@@ -18,8 +18,8 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 import { WvsError } from '../errors.ts';
-import { parseAddr, inetPton4 } from '../rules/addr.ts';
-import type { Proto, Fwd } from '../rules/types.ts';
+import { parseAddr, inetPton4 } from '../addr.ts';
+import type { Proto, Fwd } from '../types.ts';
 
 /** A configuration mistake: `FILE:LINE: keyword: why`. */
 export class WvsKeepalivedError extends WvsError {

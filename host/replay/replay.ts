@@ -22,7 +22,7 @@
  * `batch: 1` makes the sampling exact per packet.
  */
 import { Engine, type EngineConfig, type SettingName } from '../engine.ts';
-import type { DestView, ServiceView } from '../rules/types.ts';
+import type { DestView, ServiceView } from '../types.ts';
 import { WvsError } from '../errors.ts';
 import { PcapError } from '../pcap/errors.ts';
 import { partialCsum } from '../pcap/csum.ts';

@@ -13,7 +13,7 @@ import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, RC_OP_FAILED, WvsUs
 import { formatConnHeader, formatConnLines, formatConnList, formatDaemon, formatLaddrs, formatList, formatListPieces, formatSavePieces, formatTimeouts, usageText, versionText } from './format.ts';
 import { MAX_RULE_LINE, parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
 import type { NameResolver } from './services.ts';
-import type { ConnView, DaemonView, ServiceView, Timeouts } from './types.ts';
+import type { ConnView, DaemonView, ServiceView, Timeouts } from '../types.ts';
 
 type MaybeAsync<T> = T | Promise<T>;
 

@@ -16,7 +16,7 @@ import type { Engine, ServiceKey, ServiceSpec, DestSpec } from '../engine.ts';
 import { WvsError } from '../errors.ts';
 import { MAX_RULE_LINE, parseRestoreLine, splitRulesFile, type Op, type SvcKey, type SvcSpec, type DestSpec as RuleDestSpec } from './parse.ts';
 import { WvsUsageError } from './errors.ts';
-import { SVC_F_HASHED, SVC_F_PERSISTENT } from './types.ts';
+import { SVC_F_HASHED, SVC_F_PERSISTENT } from '../types.ts';
 
 /** A rules file could not be used: `file:line: what` in the message. */
 export class WvsRulesError extends WvsError {

@@ -7,13 +7,13 @@
  * ipvs_cmp_dests through glibc's merge sort, including their int-overflow quirks (addresses
  * more than 2^31 apart compare the wrong way round), unless `nosort`.
  */
-import { addrWords } from './addr.ts';
+import { addrWords } from '../addr.ts';
 import { numericResolver, type NameResolver } from './services.ts';
 import type { ListFormat } from './parse.ts';
 import {
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK,
   type ConnView, type DaemonView, type DestView, type Proto, type ServiceView, type Timeouts,
-} from './types.ts';
+} from '../types.ts';
 
 export interface FormatOptions extends Partial<ListFormat> {
   /** names for -L/-S without -n (ignored when numeric); default: numbers */

@@ -17,12 +17,12 @@ import {
   type CmdIdx, type OptIdx, type OptionDef, type TunType,
 } from './options.ts';
 import { WvsUsageError } from './errors.ts';
-import { inetAton, inetPton4, inetPton6, ntoa4, ntop6 } from './addr.ts';
+import { inetAton, inetPton4, inetPton6, ntoa4, ntop6 } from '../addr.ts';
 import { servicePort } from './services.ts';
 import {
   SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK,
   type Fwd, type Proto, type Timeouts,
-} from './types.ts';
+} from '../types.ts';
 
 /** A virtual service as ipvsadm names it: (proto, addr, port) or a fwmark (proto null). */
 export interface SvcKey { af: 4 | 6; proto: Proto | null; addr: string; port: number; fwmark: number }

@@ -6,7 +6,7 @@
  * resolver instead (host/ may read /etc/services). Only the first name of each entry is listed
  * (getservbyport returns s_name, the official name).
  */
-import type { Proto } from './types.ts';
+import type { Proto } from '../types.ts';
 
 /** [name, port, protocols] */
 const SERVICES: ReadonlyArray<readonly [string, number, string]> = [

@@ -3,8 +3,8 @@ import {
   cmpServices, formatConnList, formatList, formatSave, formatTimeouts, largenum, msort, usageText,
 } from '../../host/rules/format.ts';
 import { tableResolver } from '../../host/rules/services.ts';
-import { inetAton, inetPton6, ntop6 } from '../../host/rules/addr.ts';
-import { ZERO_RATES, ZERO_STATS, type ConnView, type DestView, type ServiceView } from '../../host/rules/types.ts';
+import { inetAton, inetPton6, ntop6 } from '../../host/addr.ts';
+import { ZERO_RATES, ZERO_STATS, type ConnView, type DestView, type ServiceView } from '../../host/types.ts';
 import { recorded } from './oracle.ts';
 
 /* ---- views, built by hand the way the engine wrapper will produce them */

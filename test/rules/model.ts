@@ -6,7 +6,7 @@
 import type { AdmBackend } from '../../host/rules/adm.ts';
 import type { Errno } from '../../host/rules/errors.ts';
 import type { DestSpec, SvcKey, SvcSpec } from '../../host/rules/parse.ts';
-import { ZERO_RATES, ZERO_STATS, type ConnView, type ServiceView, type Timeouts } from '../../host/rules/types.ts';
+import { ZERO_RATES, ZERO_STATS, type ConnView, type ServiceView, type Timeouts } from '../../host/types.ts';
 
 const SCHEDULERS = new Set(['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'dh', 'sh', 'sed', 'nq', 'fo', 'ovf', 'mh', 'twos']);
 const PES = new Set(['', 'sip']);

@@ -19,7 +19,7 @@ import { runAdm } from '../../host/rules/adm.ts';
 import { parseArgs, type SvcKey } from '../../host/rules/parse.ts';
 import { cmpDests, cmpServices, msort } from '../../host/rules/format.ts';
 import { servicePort, tableResolver } from '../../host/rules/services.ts';
-import type { ConnView, Proto, ServiceView, Stats, Rates } from '../../host/rules/types.ts';
+import type { ConnView, Proto, ServiceView, Stats, Rates } from '../../host/types.ts';
 import { ModelIpvs } from './model.ts';
 import { sections, type Section } from './oracle.ts';
 

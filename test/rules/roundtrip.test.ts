@@ -9,7 +9,7 @@ import { formatSave } from '../../host/rules/format.ts';
 import { parseRulesFile, type Op } from '../../host/rules/parse.ts';
 import { tableResolver } from '../../host/rules/services.ts';
 import { ModelIpvs } from './model.ts';
-import { ZERO_RATES, ZERO_STATS } from '../../host/rules/types.ts';
+import { ZERO_RATES, ZERO_STATS } from '../../host/types.ts';
 import { oracleFile, recorded } from './oracle.ts';
 
 /** mulberry32 */

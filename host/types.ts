@@ -1,5 +1,5 @@
 /*
- * host/rules/types.ts - the data the ipvsadm formatter reads.
+ * host/types.ts - the data the engine wrapper returns and the ipvsadm rules (host/rules/) read and write.
  *
  * The engine wrapper produces exactly these records. They follow libipvs'
  * ip_vs_service_entry / ip_vs_dest_entry and the /proc/net/ip_vs_conn line,

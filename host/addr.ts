@@ -1,5 +1,5 @@
 /*
- * host/rules/addr.ts - address text as glibc reads and writes it, for ipvsadm compatibility.
+ * host/addr.ts - address text as glibc reads and writes it, for ipvsadm compatibility.
  *
  * ipvsadm reads a service/server address with inet_pton(AF_INET6) first, then inet_aton()
  * (which also takes "10.1", "0x0a000001", "012.0.0.1"), then gethostbyname(). It prints with

@@ -1,5 +1,5 @@
-// Persistence (ip_vs_sched_persist in ip_vs_core.c, ip_vs_check_template and the control
-// links in ip_vs_conn.c). A persistent service first looks for a template conn keyed by the
+// Persistence scheduling (ip_vs_sched_persist in ip_vs_core.c, beside the in path core.ts;
+// ip_vs_check_template and the control links are in conn/conn.ts as in ip_vs_conn.c). A persistent service first looks for a template conn keyed by the
 // client's address masked by the service netmask:
 //
 //   normal service        <proto, caddr & mask, 0, vaddr, vport, daddr, dport>
@@ -14,86 +14,29 @@
 // It counts in its dest's persistconns, never in active/inactconns. Its state is NONE until a
 // controlled conn is confirmed (TCP/SCTP ESTABLISHED, a UDP reply): then ASSURED.
 import {
-  CTL, CTL_TPL_CADDR, CTL_TPL_VADDR, CTL_FLAGS, connPtr, svcPtr, destPtr, SVC_AF, SVC_VPORT, SVC_FWMARK, SVC_TIMEOUT,
-  SVC_NETMASK, DEST_FLAGS, DEST_WEIGHT, DEST_PORT, CONN_CONTROL, CONN_FLAGS, CONN_DEST, CONN_CPORT, CONN_VPORT,
-  CONN_DPORT, CONN_TIMEOUT, CONN_EXPIRES, CONN_STATE,
-} from "../layout";
-import { AF_INET, IPPROTO_IP, CONN_F_TEMPLATE, DEST_F_AVAILABLE, SET_EXPIRE_QUIESCENT } from "../defs";
-import { addrCopy, addrAny } from "../packet/bytes";
-import { ctInGet, connUnhash, connHashIn } from "./table";
-import { connNewFull, engineNow } from "./conn";
-import { schedSchedule } from "../sched/registry";
+  PKT_TPL_CADDR, PKT_TPL_VADDR, connPtr, svcPtr, destPtr, SVC_AF, SVC_VPORT, SVC_FWMARK, SVC_TIMEOUT, SVC_NETMASK,
+  DEST_PORT, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, PKT, PKT_PERSIST_DEST, PKT_PERSIST_FULL,
+} from "./layout";
+import { AF_INET, IPPROTO_IP, CONN_F_TEMPLATE } from "./defs";
+import { addrCopy, addrAny, htonl } from "./packet/bytes";
+import { ctInGet } from "./conn/table";
+import { connNewFull, engineNow, controlAdd, checkTemplate } from "./conn/conn";
+import { schedSchedule } from "./sched/registry";
 
 @inline const FTPPORT: u16 = 0x1500;   // htons(21)
 
-// template states (IP_VS_CTPL_S_*), shown by ip_vs_state_name for templates
-@inline export const CTPL_S_NONE: u8 = 0;
-@inline export const CTPL_S_ASSURED: u8 = 1;
-
 /** Why schedPersist returned 0: no dest (answer with ICMP) or no conn could be made (drop). */
-export let persistFull: bool = false;
+@inline export function persistFull(): bool { return load<u8>(PKT, PKT_PERSIST_FULL) != 0; }
 /** The dest the conn of the last schedPersist call was bound to (0: none). */
-export let persistDest: u32 = 0;
-
-/** ip_vs_control_add: cp is controlled by template ct. */
-@inline function controlAdd(ci: u32, ct: u32): void {
-  store<u32>(connPtr(ci), ct, CONN_CONTROL);
-  let t = connPtr(ct);
-  store<u32>(t, load<u32>(t, CONN_CONTROL) + 1, CONN_CONTROL);
-}
-
-/** ip_vs_control_del: cp leaves its template (called when cp expires). */
-export function controlDel(ci: u32): void {
-  let cp = connPtr(ci);
-  let ct = load<u32>(cp, CONN_CONTROL);
-  if (ct == 0) return;
-  store<u32>(cp, 0, CONN_CONTROL);
-  let t = connPtr(ct);
-  let n = load<u32>(t, CONN_CONTROL);
-  if (n != 0) store<u32>(t, n - 1, CONN_CONTROL);
-}
-
-/** ip_vs_control_assure_ct: a controlled conn was confirmed; its template becomes ASSURED. */
-export function controlAssure(ci: u32): void {
-  let cp = connPtr(ci);
-  if (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) return;
-  let ct = load<u32>(cp, CONN_CONTROL);
-  if (ct == 0) return;
-  let t = connPtr(ct);
-  if (load<u16>(t, CONN_FLAGS) & CONN_F_TEMPLATE) store<u8>(t, load<u8>(t, CONN_STATE) | CTPL_S_ASSURED, CONN_STATE);
-}
-
-/**
- * ip_vs_check_template: is the template's dest still usable? If not (deleted, or quiesced with
- * expire_quiescent_template) the template is invalidated: rehashed with ports 0xffff so no
- * packet finds it again; it stays listed until it expires. The timer is not restarted.
- */
-function checkTemplate(ct: u32): bool {
-  let t = connPtr(ct);
-  let d = <u32>load<u16>(t, CONN_DEST);
-  if (d != 0) {
-    let dest = destPtr(d);
-    let ok = (load<u8>(dest, DEST_FLAGS) & DEST_F_AVAILABLE) != 0;
-    if (ok && (load<u32>(CTL, CTL_FLAGS) & SET_EXPIRE_QUIESCENT) && load<i32>(dest, DEST_WEIGHT) == 0) ok = false;
-    if (ok) return true;
-  }
-  if (load<u16>(t, CONN_VPORT) != 0xffff) {
-    connUnhash(ct);
-    store<u16>(t, 0xffff, CONN_DPORT);
-    store<u16>(t, 0xffff, CONN_VPORT);
-    store<u16>(t, 0, CONN_CPORT);
-    connHashIn(ct);
-  }
-  return false;
-}
+@inline export function persistDest(): u32 { return load<u32>(PKT, PKT_PERSIST_DEST); }
 
 /** The client address masked by the service netmask (v4: a mask; v6: a prefix length). */
 function maskClient(svc: usize, caddr: usize): usize {
-  let snet = CTL + CTL_TPL_CADDR;
+  let snet = PKT + PKT_TPL_CADDR;
   addrCopy(snet, caddr);
   let m = load<u32>(svc, SVC_NETMASK);
   if (load<u8>(svc, SVC_AF) == AF_INET) {
-    store<u32>(snet, load<u32>(snet, 12) & bswap<u32>(m), 12);
+    store<u32>(snet, load<u32>(snet, 12) & htonl(m), 12);
   } else {
     let plen = m > 128 ? 128 : m;
     for (let i: u32 = 0; i < 16; i++) {
@@ -111,7 +54,7 @@ function maskClient(svc: usize, caddr: usize): usize {
  * or made). Returns the conn index, or 0 with persistFull telling why.
  */
 export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
-  persistFull = false; persistDest = 0;
+  store<u8>(PKT, 0, PKT_PERSIST_FULL); store<u32>(PKT, 0, PKT_PERSIST_DEST);
   let svc = svcPtr(svcIdx);
   let svcPort = load<u16>(svc, SVC_VPORT);
   let fwmark = load<u32>(svc, SVC_FWMARK);
@@ -125,9 +68,9 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
     if (svcPort != FTPPORT) tvport = vport;
   } else if (fwmark != 0) {
     tproto = IPPROTO_IP;
-    tvaddr = CTL + CTL_TPL_VADDR;
+    tvaddr = PKT + PKT_TPL_VADDR;
     addrAny(tvaddr, load<u8>(svc, SVC_AF));
-    store<u32>(tvaddr + (load<u8>(svc, SVC_AF) == AF_INET ? 12 : 0), bswap<u32>(fwmark));
+    store<u32>(tvaddr + (load<u8>(svc, SVC_AF) == AF_INET ? 12 : 0), htonl(fwmark));
   }
   let ct = ctInGet(tproto, snet, tvaddr, tvport);
   let d: u32;
@@ -136,7 +79,7 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
     if (d == 0) return 0;
     let tdport: u16 = normal ? load<u16>(destPtr(d), DEST_PORT) : 0;
     ct = connNewFull(tproto, af, snet, 0, tvaddr, tvport, tdport, CONN_F_TEMPLATE, d, svcIdx);
-    if (ct == 0) { persistFull = true; return 0; }
+    if (ct == 0) { store<u8>(PKT, 1, PKT_PERSIST_FULL); return 0; }
     store<u32>(connPtr(ct), load<u32>(svc, SVC_TIMEOUT) * 1000, CONN_TIMEOUT);
   } else {
     d = <u32>load<u16>(connPtr(ct), CONN_DEST);
@@ -149,8 +92,8 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
   // ip_vs_conn_put(ct): the template's timer restarts with its timeout (even on failure)
   let t = connPtr(ct);
   store<u32>(t, engineNow() + load<u32>(t, CONN_TIMEOUT), CONN_EXPIRES);
-  if (ci == 0) { persistFull = true; return 0; }
+  if (ci == 0) { store<u8>(PKT, 1, PKT_PERSIST_FULL); return 0; }
   controlAdd(ci, ct);
-  persistDest = d;
+  store<u32>(PKT, d, PKT_PERSIST_DEST);
   return ci;
 }

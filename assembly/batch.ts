@@ -1,0 +1,228 @@
+// The batch loop (net/core/dev.c __netif_receive_skb, net/ipv4/ip_input.c ip_rcv): every slot
+// of a batch is parsed, defragmented, walked through PRE_ROUTING, the route step (LOCAL_IN or
+// FORWARD) and POST_ROUTING (hooks.ts runs the entries, core.ts holds the IPVS ones), and its
+// verdict written back into the slot's meta. Apart from the IPVS hooks so that the hook table
+// can call them without a cycle.
+import { finishOutput, ipOutput } from "./xmit/output";
+import {
+  CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
+  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT,
+} from "./layout";
+import {
+  NF_ACCEPT, NF_DROP, NF_STOLEN, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM, CNT_TRUNCATED,
+  NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6,
+  SET_PASS_MALFORMED, SET_ROUTED_LINK, CNT_LOCAL_NOT_TAKEN, CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP,
+  CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM, CNT_REASM_HELD, CNT_REASM_PASSED,
+} from "./defs";
+import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
+import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
+import { connHashFolded, connPrefetch, connCount } from "./conn/table";
+import { connExpireTick } from "./conn/conn";
+import { isMarkSvc } from "./ctl";
+import { isVip } from "./route";
+import { arpFrame, ndRx, neighTick } from "./neigh";
+import { runHooks } from "./hooks";
+import { cntInc } from "./stats";
+import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart } from "./pkt";
+
+/** Below this many conns (≈ 7 MiB of records) the table stays in the caches: no batch prefetch. */
+@inline const PREFETCH_MIN_CONNS: u32 = 1 << 16;
+
+@inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
+
+// ---- the batch ---------------------------------------------------------------------------------
+
+/** Set the engine clock from the host's milliseconds (the first call defines engine time 0). */
+export function clockSet(nowMs: f64): u32 {
+  if (!load<u32>(CTL, CTL_CLOCK_SET)) {
+    store<f64>(CTL, nowMs, CTL_CLOCK_BASE);
+    store<u32>(CTL, 1, CTL_CLOCK_SET);
+  }
+  let d = nowMs - load<f64>(CTL, CTL_CLOCK_BASE);
+  let now = load<u32>(CTL, CTL_NOW);
+  if (d >= 0 && d < 4294967295.0) {
+    let n = <u32>d;
+    if (<i32>(n - now) > 0) now = n;              // never backwards
+  }
+  store<u32>(CTL, now, CTL_NOW);
+  return now;
+}
+
+/** The slot whose fragment completed the datagram being processed in REASM (0: none). */
+@inline function reasmSlot(): usize { return load<usize>(PKT, PKT_REASM_SLOT); }
+
+/** Run one frame through PRE_ROUTING, the route step, LOCAL_IN or FORWARD, and POST_ROUTING. */
+function processOne(i: u32): void {
+  let meta = slotMeta(i);
+  let slot = slotBase(i);
+  let off = load<u32>(meta, SLOT_OFF);
+  let len = load<u32>(meta, SLOT_LEN);
+  cntInc(CNT_RX);
+  if (off > slotSize || len > slotSize - off) {
+    store<u8>(meta, V_DROP, SLOT_VERDICT); store<u16>(meta, <u16>CNT_BAD_SLOT, SLOT_REASON);
+    store<u32>(meta, 0, SLOT_LEN);
+    cntInc(CNT_BAD_SLOT); cntInc(CNT_DROP);
+    return;
+  }
+  let frame = slot + off;
+  // a device with offloads: the virtio-net header first; the frame proper starts after it
+  let r: u32 = 0;
+  resetVnet();
+  if (linkVnet) {
+    if (len < VNET_HDR_LEN) r = CNT_TRUNCATED;
+    else { r = parseVnet(frame); frame += VNET_HDR_LEN; len -= VNET_HDR_LEN; }
+  }
+  pktReset(slot, frame, len);
+  if (r == 0) r = parseFrame(frame, len);
+  if (pGso()) cntInc(CNT_GSO);
+  defragReset();
+  store<usize>(PKT, 0, PKT_REASM_SLOT);
+  if (r == CNT_FRAGMENT && (pGso() || pCsumPartial())) r = CNT_BAD_VNET_HDR;   // offloads on a fragment: not asked for
+  if (r == CNT_FRAGMENT) {
+    // nf_defrag (PRE_ROUTING, priority -400): a fragment waits in its queue (STOLEN) until the
+    // datagram is whole; the one that completes it has the whole datagram processed in REASM,
+    // and finish() copies what goes out back into this slot
+    let d = defragIn();
+    if (d == DEFRAG_HELD) { cntInc(CNT_REASM_HELD); finish(meta, V_STOLEN, 0, 0); return; }
+    if (d == DEFRAG_DROP) { finish(meta, V_DROP, defragReason(), 0); return; }
+    if (d == DEFRAG_PASS) { cntInc(CNT_REASM_PASSED); r = parseFragmentAsPacket(); }   // on as it is
+    else {
+      store<usize>(PKT, slot, PKT_REASM_SLOT);
+      pktReset(REASM, reasmFrame(), reasmLen());
+      resetVnet();
+      r = linkVnet ? parseVnet(reasmFrame() - VNET_HDR_LEN) : 0;
+      if (r == 0) r = parseFrame(reasmFrame(), reasmLen());
+    }
+  }
+  if (r != 0) {
+    // TAP: ARP for our addresses is answered, answers for next hops we wait for are taken
+    if (r == CNT_NOT_IP && linkType == 1) {
+      let lv = arpFrame(frame, len);
+      if (lv != 255) { finish(meta, lv, 0, 0); return; }
+    }
+    let v: u8 = (r == CNT_NOT_IP || flag(SET_PASS_MALFORMED)) ? V_PASS : V_DROP;
+    if (v != V_DROP) cntInc(r);                    // a drop's reason is counted by finish()
+    finish(meta, v, v == V_DROP ? r : 0, 0);
+    return;
+  }
+  // TAP: neighbour solicitations for our addresses / advertisements of next hops (the director's ndisc)
+  if (linkType == 1 && pProto() == IPPROTO_ICMPV6) {
+    let nv = ndRx(pFrame(), pL3(), pL4(), pL4Len());
+    if (nv != 255) { finish(meta, nv, 0, 0); return; }
+  }
+  let v = runHooks(NF_INET_PRE_ROUTING);
+  if (v == NF_ACCEPT) {
+    // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
+    let point = isVip(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark())) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
+    v = runHooks(point);
+    if (v == NF_ACCEPT) {
+      if (ipvsProperty()) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
+      // for a VIP, on a link whose output the host routes (TUN): handed back, it would come
+      // straight back in; the local stack has taken it (a RST, an ICMP error to a VIP ...)
+      else if (point == NF_INET_LOCAL_IN && flag(SET_ROUTED_LINK)) { setDrop(CNT_LOCAL_NOT_TAKEN); v = NF_DROP; }
+      else setVerdict(V_PASS);                     // not ours: the host stack decides
+    }
+  }
+  if (v == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
+  if (v == NF_STOLEN && verdict() == V_DROP && dropReason() == 0) setVerdict(V_STOLEN);
+  // what leaves the engine goes through POST_ROUTING
+  if (verdict() == V_XMIT || verdict() == V_LOCAL) {
+    let pv = runHooks(NF_INET_POST_ROUTING);
+    if (pv == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
+    if (pv == NF_STOLEN) setVerdict(V_STOLEN);
+    else if (verdict() == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
+  }
+  finish(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0, 0);
+}
+
+function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
+  let sent = v == V_XMIT || v == V_LOCAL || v == V_PASS;
+  if (linkVnet && sent) {
+    // a device with offloads takes every frame behind a virtio-net header: a rewritten frame
+    // (still where it came, its L2 header as long) keeps the one it came with, as does a passed
+    // one (a TUN director writes it back); a frame the engine built gets one of its own, asking
+    // for no offload
+    if (outStart() - VNET_HDR_LEN < slotStart()) { v = V_DROP; reason = CNT_NO_HEADROOM; }
+    else {
+      if (outStart() != pFrame()) memory.fill(outStart() - VNET_HDR_LEN, 0, VNET_HDR_LEN);
+      setOut(outStart() - VNET_HDR_LEN, outLen() + VNET_HDR_LEN);
+    }
+  }
+  // a reassembled datagram was processed in REASM: its output (the first fragment, or the whole
+  // datagram when it is sent whole) goes back into its slot, at the same offset
+  if (reasmSlot() != 0 && sent && v != V_DROP) {
+    let off = <u32>(outStart() - slotStart());
+    if (off + outLen() > slotSize) { v = V_DROP; reason = CNT_REASM_NO_ROOM; }
+    else memory.copy(reasmSlot() + off, outStart(), outLen());
+  }
+  store<u8>(meta, v, SLOT_VERDICT);
+  store<u16>(meta, <u16>reason, SLOT_REASON);
+  store<u32>(meta, <u32>(outStart() - slotStart()), SLOT_OFF);
+  store<u32>(meta, outLen(), SLOT_LEN);
+  store<u32>(meta, pktConn(), SLOT_CONN);
+  if (v == V_XMIT) cntInc(CNT_TX);
+  else if (v == V_LOCAL) cntInc(CNT_LOCAL);
+  else if (v == V_PASS) cntInc(CNT_PASS);
+  else if (v == V_DROP) {
+    cntInc(CNT_DROP);
+    if (reason != 0 && reason != CNT_DROP) cntInc(reason);   // every drop has a named counter
+  }
+}
+
+/**
+ * The conn-hash of slot i's packet read straight off the wire, for the batch prefetch only:
+ * a hint (0 when the frame is not a plain IPv4/IPv6 TCP/UDP packet); the real parse comes later.
+ */
+function peekHash(i: u32): u32 {
+  let meta = slotMeta(i);
+  let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
+  if (off > slotSize || len > slotSize - off || len < 40) return 0;
+  let ip = slotBase(i) + off;
+  if (linkVnet) {                      // offloads: the virtio-net header first
+    if (len < VNET_HDR_LEN + 40) return 0;
+    ip += VNET_HDR_LEN; len -= VNET_HDR_LEN;
+  }
+  if (linkType == 1) {                 // Ethernet without VLAN tags (the common case; a hint only)
+    let et = load<u16>(ip, 12);
+    if (et != 0x0008 && et != 0xdd86 || len < 54) return 0;   // 0x0800 / 0x86dd as loaded
+    ip += 14; len -= 14;
+  }
+  let v = load<u8>(ip) >> 4;
+  if (v == 4) {
+    let ihl = (<u32>load<u8>(ip) & 0xf) << 2;
+    let proto = load<u8>(ip, 9);
+    if (ihl < 20 || ihl + 4 > len || (proto != IPPROTO_TCP && proto != IPPROTO_UDP)) return 0;
+    return connHashFolded(proto, 0xffff0000 ^ load<u32>(ip, 12), load<u16>(ip + ihl), 0xffff0000 ^ load<u32>(ip, 16), load<u16>(ip + ihl, 2));
+  }
+  if (v == 6 && len >= 44) {
+    let proto = load<u8>(ip, 6);
+    if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return 0;
+    let s = load<u32>(ip, 8) ^ load<u32>(ip, 12) ^ load<u32>(ip, 16) ^ load<u32>(ip, 20);
+    let d = load<u32>(ip, 24) ^ load<u32>(ip, 28) ^ load<u32>(ip, 32) ^ load<u32>(ip, 36);
+    return connHashFolded(proto, s, load<u16>(ip, 40), d, load<u16>(ip, 42));
+  }
+  return 0;
+}
+
+/** Process slots 0..n-1 at time nowMs. Returns n. */
+export function processBatch(n: u32, nowMs: f64): u32 {
+  clockSet(nowMs);
+  defragTick();        // reassembly queues due expire before this batch's fragments look for them
+  if (n > slotCount) n = slotCount;
+  // warm the conn table for the whole batch first (see connPrefetch); a table small enough to
+  // stay in the caches does not need it
+  if (connCount() >= PREFETCH_MIN_CONNS) {
+    let hashes = SCRATCH;
+    for (let i: u32 = 0; i < n; i++) store<u32>(hashes + (<usize>i << 2), peekHash(i));
+    connPrefetch(hashes, n);
+  }
+  for (let i: u32 = 0; i < n; i++) processOne(i);
+  return n;
+}
+
+export function tickAt(nowMs: f64): u32 {
+  let n = connExpireTick(clockSet(nowMs));
+  defragTick();
+  if (linkType == 1) neighTick();
+  return n;
+}
