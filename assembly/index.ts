@@ -397,3 +397,18 @@ export function estimate(nowMs: f64): u32 { return est.estimate(nowMs); }
 export function zeroStats(svcIdx: u32): i32 { return est.zeroStats(svcIdx); }
 /** Decoded rate: kind 0 totals, 1 service, 2 dest; which 0 cps 1 inpps 2 outpps 3 inbps 4 outbps. */
 export function statsRate(kind: u32, idx: u32, which: u32): u64 { return est.statsRate(kind, idx, which); }
+
+// ---- connection synchronisation (assembly/sync.ts; ip_vs_sync.c's wire format) ----------------
+import * as sync from "./sync";
+import { clockSet } from "./core";
+/** A received sync message of len bytes at SCRATCH: the backup creates/updates its conns. Conns applied, -1 dropped. */
+export function syncRecv(len: u32, syncid: u32, nowMs: f64): i32 {
+  clockSet(nowMs);
+  // no datagram exceeds 65535 bytes: a longer len cannot match the be16 size field, so it is
+  // counted as a bad message without reading past what the host copied (at most 65536 bytes)
+  return sync.syncProcessMessage(L.SCRATCH, len > 65536 ? 65536 : len, syncid);
+}
+/** Start a v1 message at SCRATCH + off. */
+export function syncMesgInit(off: u32, syncid: u32): void { sync.syncMesgInit(L.SCRATCH + off, syncid); }
+/** Append conn ci to the message at SCRATCH + off: 1 added, 0 full (send it), -1 never sent (ONE_PACKET, FULLNAT). */
+export function syncMesgAdd(off: u32, maxlen: u32, ci: u32): i32 { return sync.syncMesgAdd(L.SCRATCH + off, maxlen, ci); }

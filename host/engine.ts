@@ -791,6 +791,35 @@ export class Engine {
   }
   /** Bytes of engine memory in use (all regions). */
   memoryBytes(): number { return this.base.end; }
+  /**
+   * A received sync message (ip_vs_sync.c, v1 or v0): the backup creates/updates the conns it
+   * describes. syncid 0 accepts any. Returns the conns applied, -1 when the message was dropped
+   * (counted: drop_sync_*).
+   */
+  syncReceive(msg: Uint8Array, syncid: number, nowMs: number): number {
+    this.views();
+    this.u8.set(msg.subarray(0, 65536), this.base.scratch);
+    return this.ex.syncRecv(msg.length, syncid, nowMs) | 0;
+  }
+  /**
+   * The v1 sync messages (ip_vs_sync_conn's records) for these conns, each at most maxlen bytes
+   * (ipvsadm --sync-maxlen, 1472 by default). Conns that are never sent (ONE_PACKET, FULLNAT) are skipped.
+   */
+  syncEncode(indexes: Iterable<number>, syncid: number, maxlen = 1472): Uint8Array[] {
+    this.views();
+    const out: Uint8Array[] = [];
+    const take = (): void => {
+      const size = (this.u8[this.base.scratch + 2] << 8) | this.u8[this.base.scratch + 3];
+      if (this.u8[this.base.scratch + 4] > 0) out.push(this.u8.slice(this.base.scratch, this.base.scratch + size));
+      this.ex.syncMesgInit(0, syncid);
+    };
+    this.ex.syncMesgInit(0, syncid);
+    for (const i of indexes) {
+      if (this.ex.syncMesgAdd(0, maxlen, i) === 0) { take(); this.ex.syncMesgAdd(0, maxlen, i); }
+    }
+    take();
+    return out;
+  }
 }
 
 const ENGINE_TEXT: Record<number, string> = {
