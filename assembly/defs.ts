@@ -190,7 +190,8 @@
 @inline export const CNT_SYNC_CONN_FULL: u32 = 70;     // one conn skipped: the conn table is full
 @inline export const CNT_SYNC_STALE: u32 = 71;         // one conn skipped: an INACTIVE update for a conn already replaced (other dest)
 @inline export const CNT_SYNC_TX_CONN: u32 = 72;       // conns encoded by the master
-@inline export const CNT_LAST: u32 = 73;
+@inline export const CNT_SYNC_TX_FULL: u32 = 73;       // master: a message dropped, the send buffer is full (sync_qlen_max)
+@inline export const CNT_LAST: u32 = 74;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -268,6 +269,7 @@ export function counterName(i: u32): string {
     case CNT_SYNC_CONN_FULL: return "drop_sync_conn_full";
     case CNT_SYNC_STALE: return "drop_sync_stale_update";
     case CNT_SYNC_TX_CONN: return "sync_tx_conns";
+    case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";
   }
   return "";
 }

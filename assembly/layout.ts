@@ -26,7 +26,8 @@
 //        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
 //        ├─ CONN      connMax+1 conn records (index 0 = none)
-//        └─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+//        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts)
 
 // ---- sizes that do not depend on the configuration -------------------------------------
 @inline export const CTL_SIZE: u32 = 4096;
@@ -257,6 +258,18 @@
 @inline export const CONN_LPORT: u32 = 118;
 @inline export const CONN_SIZE: u32 = 120;
 
+// ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
+// Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->in_pkts, cp->old_state,
+// cp->sync_endtime in the kernel's conn): 8 bytes more per conn.
+@inline export const CSYNC_IN_PKTS: u32 = 0;     // u32 input packets (atomic_inc_return(&cp->in_pkts))
+@inline export const CSYNC_OLD_STATE: u32 = 4;   // u8 the state last synced
+@inline export const CSYNC_RETRIES: u32 = 5;     // u8 sync_endtime & 3: resends of the same end time
+@inline export const CSYNC_ENDTIME: u32 = 6;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
+@inline export const CSYNC_SIZE: u32 = 8;
+/** The master's send buffer: finished v1 messages one after another, then the one being filled. */
+@inline export const SYNC_BUF_SIZE: u32 = 65536;
+@inline export function csyncPtr(connIdx: u32): usize { return CONN_SYNC + <usize>connIdx * CSYNC_SIZE; }
+
 // ---- hook entry ------------------------------------------------------------------------------
 //  0 used u8 | 1 point u8 | 2 fn u8 | 3 verdict u8 (for match/verdict hooks) | 4 priority i32
 //  8 id u32 | 12 plen u32 | 16 addr[16] | 32 packets u64 | 40 arg u32 (MARK: the mark)
@@ -419,6 +432,8 @@ export let FRAG_CHUNK_META: usize = 0;
 export let FRAG_CHUNKS_BASE: usize = 0;
 export let FRAG_GEOM: usize = 0;     // u32 per fragment of the datagram being sent: its data length, in order
 export let REASM: usize = 0;
+export let SYNC_BUF: usize = 0;
+export let CONN_SYNC: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
@@ -454,7 +469,7 @@ function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   p = align(p + <usize>(nSvc + 1) * SCHED_SMALL_SIZE, 64);
   p = align(p + <usize>nBig * SCHED_AREA_SIZE, 64);
   p = p + <usize>(nConn + 1) * CONN_SIZE;
-  return p + <usize>connBucketsFor(nConn) * 8;
+  return p + <usize>connBucketsFor(nConn) * 8 + <usize>(nConn + 1) * CSYNC_SIZE;
 }
 
 /** Place the growing regions from GROW_BASE (sizes must be set). */
@@ -468,6 +483,7 @@ function placeGrowing(): void {
   let buckets = <usize>connMask + 1;
   CONN_TAB_IN = p; p += buckets * 4;
   CONN_TAB_OUT = p; p += buckets * 4;
+  CONN_SYNC = p; p += <usize>(connMax + 1) * CSYNC_SIZE;
   MEM_END = p;
 }
 
@@ -517,6 +533,8 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   p = align(p, 64);
   FRAG_CHUNKS_BASE = p; p += <usize>(FRAG_CHUNKS + 1) * FRAG_CHUNK_SIZE;
   REASM = p; p += <usize>headroom + REASM_DATA;
+  p = align(p, 64);
+  SYNC_BUF = p; p += SYNC_BUF_SIZE;
   GROW_BASE = align(p, 64);
   placeGrowing();
   if (!memoryTo(MEM_END)) return -12;
@@ -543,12 +561,13 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
   if (nConn < connMax) nConn = connMax;
   if (nBig < bigMax) nBig = bigMax;
   if (!memoryTo(growEnd(nSvc, nDest, nConn, nBig))) return -12;
-  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oIn = CONN_TAB_IN, oOut = CONN_TAB_OUT;
+  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oIn = CONN_TAB_IN, oOut = CONN_TAB_OUT, oSync = CONN_SYNC;
   let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax, oBuckets = <usize>connMask + 1;
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
   connMask = connBucketsFor(nConn) - 1;
   placeGrowing();
   let buckets = <usize>connMask + 1;
+  moveRegion(oSync, <usize>(oConnN + 1) * CSYNC_SIZE, CONN_SYNC, <usize>(connMax + 1) * CSYNC_SIZE);
   moveRegion(oOut, oBuckets * 4, CONN_TAB_OUT, buckets * 4);
   moveRegion(oIn, oBuckets * 4, CONN_TAB_IN, buckets * 4);
   moveRegion(oConn, <usize>(oConnN + 1) * CONN_SIZE, CONN, <usize>(connMax + 1) * CONN_SIZE);

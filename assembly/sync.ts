@@ -15,21 +15,24 @@
 import {
   CTL, CTL_ADDR0, CTL_ADDR1, connPtr, destPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
   CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL,
-  DEST_FWD, DEST_CONN_FLAGS, DEST_SVC, DEST_AF,
+  DEST_FWD, DEST_CONN_FLAGS, DEST_SVC, DEST_AF, SYNC_BUF, SYNC_BUF_SIZE, csyncPtr, CSYNC_IN_PKTS, CSYNC_OLD_STATE,
+  CSYNC_RETRIES, CSYNC_ENDTIME,
 } from "./layout";
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_NOOUTPUT, CONN_F_INACTIVE, CONN_F_TEMPLATE,
   CONN_F_ONE_PACKET, CONN_F_SYNC, CONN_F_NO_CPORT, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_BYPASS,
   CNT_SYNC_RX_MSG, CNT_SYNC_RX_CONN, CNT_SYNC_BAD_MSG, CNT_SYNC_SYNCID, CNT_SYNC_BAD_CONN, CNT_SYNC_CONN_FULL,
-  CNT_SYNC_STALE, CNT_SYNC_TX_CONN, CNT_CONN_CREATED,
+  CNT_SYNC_STALE, CNT_SYNC_TX_CONN, CNT_CONN_CREATED, CNT_SYNC_TX_FULL,
 } from "./defs";
 import { ld16be, ld32be, st16be, st32be, addrFromV4, addrCopy, addrEq } from "./packet/bytes";
-import { connAlloc, connHashIn, connInGet, ctInGet } from "./conn/table";
+import { connAlloc, connHashIn, connInGet, ctInGet, connNextLive } from "./conn/table";
 import { timerAdd, timerRequeue } from "./conn/timer";
 import { connExpireNow, engineNow, stateTimeout } from "./conn/conn";
 import { svcFindPkt, destLookup, destBindConn, destSetInactive } from "./ctl";
-import { TCP_S_LAST } from "./proto/tcp";
-import { SCTP_S_LAST } from "./proto/sctp";
+import { TCP_S_LAST, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_CLOSE, TCP_S_CLOSE_WAIT, TCP_S_TIME_WAIT } from "./proto/tcp";
+import {
+  SCTP_S_LAST, SCTP_S_ESTABLISHED, SCTP_S_SHUTDOWN_SENT, SCTP_S_SHUTDOWN_RECEIVED, SCTP_S_SHUTDOWN_ACK_SENT, SCTP_S_CLOSED,
+} from "./proto/sctp";
 import { cntInc } from "./stats";
 
 // ---- the kernel's numbers (include/uapi/linux/ip_vs.h, ip_vs_sync.c) ----------------------------
@@ -319,6 +322,8 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
     let d = findDest(af, proto, vport, dport, fwmark, wflags);
     if (d != 0) bindDest(ci, d);
     store<u8>(cp, state, CONN_STATE);
+    store<u32>(csyncPtr(ci), syncThreshold, CSYNC_IN_PKTS);
+    store<u8>(csyncPtr(ci), state, CSYNC_OLD_STATE);
     store<u32>(cp, ms, CONN_TIMEOUT);
     store<u32>(cp, exp, CONN_EXPIRES);
     connHashIn(ci);
@@ -328,6 +333,8 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
     return 0;
   }
   store<u8>(cp, state, CONN_STATE);
+  store<u32>(csyncPtr(ci), syncThreshold, CSYNC_IN_PKTS);
+  store<u8>(csyncPtr(ci), state, CSYNC_OLD_STATE);
   let old = load<u32>(cp, CONN_EXPIRES);
   store<u32>(cp, ms, CONN_TIMEOUT);
   store<u32>(cp, exp, CONN_EXPIRES);
@@ -401,3 +408,223 @@ export function syncMesgAdd(p: usize, maxlen: u32, ci: u32): i32 {
   return 1;
 }
 
+
+// ---- the master: which conns are sent when (ip_vs_sync_conn, ip_vs_sync_conn_needed) ---------------
+// The sync sysctls (net.ipv4.vs.sync_*) and the master daemon's state; the host sets them.
+export let syncMaster: bool = false;
+let syncIdMaster: u32 = 0;
+let syncMaxlen: u32 = 1472;
+let syncVersion: u32 = 1;
+export let syncThreshold: u32 = 3;
+let syncPeriod: u32 = 50;
+let syncRefreshMs: u32 = 0;
+let syncRetries: u32 = 0;
+let syncPersistMode: bool = false;
+// SYNC_BUF: finished messages [0, bufDone), then the one being filled at bufDone (bufOpen)
+let bufDone: u32 = 0;
+let bufOpen: bool = false;
+let bufFirstUse: u32 = 0;
+
+/** Set the master side: on/off, syncid, sync_maxlen (the message size, ipvsadm --sync-maxlen). */
+export function syncSetMaster(on: bool, syncid: u32, maxlen: u32): void {
+  syncMaster = on;
+  syncIdMaster = syncid & 255;
+  syncMaxlen = maxlen < SYNC_MESG_HDR + SYNC_V6_SIZE ? SYNC_MESG_HDR + SYNC_V6_SIZE : maxlen > 65507 ? 65507 : maxlen;
+  if (!on) { bufDone = 0; bufOpen = false; }
+}
+
+/** The sync sysctls by number: 0 version, 1 threshold, 2 period, 3 refresh_period (ms), 4 retries, 5 persist_mode. */
+export function syncSetSysctl(which: u32, v: u32): void {
+  switch (which) {
+    case 0: syncVersion = v; break;
+    case 1: syncThreshold = v; break;
+    case 2: syncPeriod = v; break;
+    case 3: syncRefreshMs = v; break;
+    case 4: syncRetries = v; break;
+    case 5: syncPersistMode = v != 0; break;
+  }
+}
+
+/** ip_vs_in's end: count the input packet (cp->in_pkts) and, on a master, sync the conn if due. */
+export function syncConnIn(ci: u32): void {
+  let cp = connPtr(ci);
+  let cs = csyncPtr(ci);
+  let pkts: u32;
+  let one = (load<u16>(cp, CONN_FLAGS) & CONN_F_ONE_PACKET) != 0;
+  if (one) pkts = syncThreshold;
+  else { pkts = load<u32>(cs, CSYNC_IN_PKTS) + 1; store<u32>(cs, pkts, CSYNC_IN_PKTS); }
+  if (syncMaster) { syncConn(ci, pkts); return; }
+  if (one) {
+    let ct = load<u32>(cp, CONN_CONTROL);
+    if (ct != 0) store<u32>(csyncPtr(ct), load<u32>(csyncPtr(ct), CSYNC_IN_PKTS) + 1, CSYNC_IN_PKTS);
+  }
+}
+
+/** ip_vs_sync_conn: the conn if it is due, then its template (each controlled conn's sync counts there). */
+function syncConn(ci: u32, pkts: u32): void {
+  while (true) {
+    let cp = connPtr(ci);
+    let flags = load<u16>(cp, CONN_FLAGS);
+    if (!(flags & CONN_F_ONE_PACKET) && syncNeeded(ci, pkts)) bufAdd(ci);
+    if (flags & CONN_F_TEMPLATE) return;           // a template's CONN_CONTROL counts its conns
+    let ct = load<u32>(cp, CONN_CONTROL);
+    if (ct == 0) return;
+    let cs = csyncPtr(ct);
+    pkts = load<u32>(cs, CSYNC_IN_PKTS) + 1;
+    store<u32>(cs, pkts, CSYNC_IN_PKTS);
+    ci = ct;
+  }
+}
+
+@inline function tcpSyncState(s: u8): bool {
+  return s == TCP_S_ESTABLISHED || s == TCP_S_FIN_WAIT || s == TCP_S_CLOSE || s == TCP_S_CLOSE_WAIT || s == TCP_S_TIME_WAIT;
+}
+@inline function sctpSyncState(s: u8): bool {
+  return s == SCTP_S_ESTABLISHED || s == SCTP_S_SHUTDOWN_SENT || s == SCTP_S_SHUTDOWN_RECEIVED ||
+         s == SCTP_S_SHUTDOWN_ACK_SENT || s == SCTP_S_CLOSED;
+}
+
+/**
+ * ip_vs_sync_conn_needed. TCP/SCTP conns only in their closing/established states: a change to
+ * one of the closing ones is sent at once, otherwise (and UDP) the packet count decides:
+ * pkts % sync_period == sync_threshold, or with sync_period 0 only pkts == sync_threshold.
+ * Templates are sent on every controlled conn's sync unless sync_refresh_period limits them.
+ * sync_refresh_period: not again while the conn's end time moved less than
+ * min(refresh, max(timeout/2, 10 s)), except sync_retries resends, refresh/8 apart.
+ * The end time is kept in seconds (the kernel: jiffies & ~3), 16 bits: timeouts over 9 hours
+ * compare modulo 18 hours.
+ */
+function syncNeeded(ci: u32, pkts: u32): bool {
+  let cp = connPtr(ci);
+  let cs = csyncPtr(ci);
+  let flags = load<u16>(cp, CONN_FLAGS);
+  let state = load<u8>(cp, CONN_STATE);
+  let proto = load<u8>(cp, CONN_PROTO);
+  let timeout = load<u32>(cp, CONN_TIMEOUT);
+  let now = engineNow();
+  let nS = ((now + timeout) / 1000) & 0xffff;
+  let retriesNew: u32 = 0;
+  let force = false;
+  let goSet = false;
+  if (flags & CONN_F_TEMPLATE) force = false;
+  else if (syncPersistMode && load<u32>(cp, CONN_CONTROL) != 0) return false;
+  else if (proto == IPPROTO_TCP || proto == IPPROTO_SCTP) {
+    if (proto == IPPROTO_TCP ? !tcpSyncState(state) : !sctpSyncState(state)) return false;
+    force = state != load<u8>(cs, CSYNC_OLD_STATE);
+    let est = proto == IPPROTO_TCP ? TCP_S_ESTABLISHED : SCTP_S_ESTABLISHED;
+    if (force && state != est) goSet = true;
+  }
+  if (!goSet) {
+    if (syncRefreshMs > 0) {
+      let origS = <u32>load<u16>(cs, CSYNC_ENDTIME);
+      let diffMs = <i32><i16><u16>(nS - origS) * 1000;
+      let half = timeout >> 1;
+      let minDiff: u32 = half > 10000 ? half : 10000;
+      let lim: u32 = syncRefreshMs < minDiff ? syncRefreshMs : minDiff;
+      if (<u32>(diffMs < 0 ? -diffMs : diffMs) < lim) {
+        let retries = <u32>load<u8>(cs, CSYNC_RETRIES);
+        if (retries >= syncRetries) return false;
+        // the last sync was at orig - timeout: resend no sooner than refresh/8 after it
+        let origMs = <i32>now + <i32><i16><u16>(origS - ((now / 1000) & 0xffff)) * 1000;
+        if (<i32>now - (origMs - <i32>timeout) < <i32>(syncRefreshMs >> 3)) return false;
+        retriesNew = retries + 1;
+        nS = origS;
+      }
+    }
+    if (syncPeriod > 0) {
+      if (!(flags & CONN_F_TEMPLATE) && pkts % syncPeriod != syncThreshold) return false;
+    } else if (syncRefreshMs == 0 && pkts != syncThreshold) return false;
+  }
+  store<u8>(cs, state, CSYNC_OLD_STATE);
+  store<u16>(cs, <u16>nS, CSYNC_ENDTIME);
+  store<u8>(cs, <u8>retriesNew, CSYNC_RETRIES);
+  return true;
+}
+
+/** Close the message being filled: it joins the finished ones. */
+function bufClose(): void {
+  if (!bufOpen) return;
+  let p = SYNC_BUF + bufDone;
+  bufDone += ld16be(p + 2);   // both versions keep the size in bytes 2-3
+  bufOpen = false;
+}
+
+/** Append conn ci to the message being filled (a new one when it is full), as v1 or v0 (sync_version). */
+function bufAdd(ci: u32): void {
+  let cp = connPtr(ci);
+  if (load<u8>(cp, CONN_FWD) > IP_VS_CONN_F_BYPASS) return;   // FULLNAT: no kernel backup could use it
+  let v6 = load<u8>(cp, CONN_AF) == AF_INET6;
+  if (syncVersion == 0 && v6) return;                          // v0 carries IPv4 only
+  for (let attempt = 0; attempt < 2; attempt++) {
+    if (!bufOpen) {
+      if (bufDone + syncMaxlen > SYNC_BUF_SIZE) { cntInc(CNT_SYNC_TX_FULL); return; }   // sync_qlen_max reached
+      let p = SYNC_BUF + bufDone;
+      if (syncVersion == 0) { store<u8>(p, 0); store<u8>(p, <u8>syncIdMaster, 1); st16be(p + 2, SYNC_MESG_V0_HDR); }
+      else syncMesgInit(p, syncIdMaster);
+      bufOpen = true;
+      bufFirstUse = engineNow();
+    }
+    let p = SYNC_BUF + bufDone;
+    if (syncVersion == 0) {
+      let size = ld16be(p + 2);
+      let n = <u32>load<u8>(p);
+      if (n < 255 && size + SYNC_V0_SIZE <= syncMaxlen) {
+        encodeV0(cp, p + size);
+        st16be(p + 2, size + SYNC_V0_SIZE);
+        store<u8>(p, <u8>(n + 1));
+        cntInc(CNT_SYNC_TX_CONN);
+        return;
+      }
+    } else if (syncMesgAdd(p, syncMaxlen, ci) == 1) return;
+    bufClose();
+  }
+}
+
+/** A v0 conn (struct ip_vs_sync_conn_v0): IPv4, 16-bit flags, no timeout. */
+function encodeV0(cp: usize, q: usize): void {
+  store<u8>(q, 0);
+  store<u8>(q, load<u8>(cp, CONN_PROTO), 1);
+  store<u16>(q, load<u16>(cp, CONN_CPORT), 2);
+  store<u16>(q, load<u16>(cp, CONN_VPORT), 4);
+  store<u16>(q, load<u16>(cp, CONN_DPORT), 6);
+  store<u32>(q, load<u32>(cp + CONN_CADDR, 12), 8);
+  store<u32>(q, load<u32>(cp + CONN_VADDR, 12), 12);
+  store<u32>(q, load<u32>(cp + CONN_DADDR, 12), 16);
+  st16be(q + 20, syncWireFlags(cp) & 0xffff);
+  st16be(q + 22, <u32>load<u8>(cp, CONN_STATE));
+}
+
+/**
+ * The messages ready to send, as bytes at SYNC_BUF: the finished ones, plus the one being filled
+ * once it is ageMs old (IPVS_SYNC_FLUSH_TIME, 2 s; 0: now). Returns their total length; the
+ * host sends them (each has its size in bytes 2-3) and calls syncTaken.
+ */
+export function syncPending(ageMs: u32): u32 {
+  if (bufOpen && <i32>(engineNow() - bufFirstUse) >= <i32>ageMs) bufClose();
+  return bufDone;
+}
+
+/** The host sent the first `len` bytes syncPending reported. */
+export function syncTaken(len: u32): void {
+  if (len > bufDone) len = bufDone;
+  let rest = bufDone - len + (bufOpen ? ld16be(SYNC_BUF + bufDone + 2) : 0);
+  if (rest > 0 && len > 0) memory.copy(SYNC_BUF, SYNC_BUF + len, rest);
+  bufDone -= len;
+}
+
+/**
+ * Beyond the kernel (it has no bulk resync: keepalived issues 1076, 1966): every live conn,
+ * templates too, into the buffer in the ordinary v1 records, so a kernel backup takes them as
+ * any update. From conn index `from` on; returns the index to continue from once the host has
+ * sent what is pending (the buffer is full), 0 when every conn was queued.
+ */
+export function syncBulk(from: u32): u32 {
+  let i = connNextLive(from);
+  while (i != 0) {
+    if (bufDone + syncMaxlen * 2 > SYNC_BUF_SIZE) return i;
+    bufAdd(i);
+    i = connNextLive(i + 1);
+  }
+  bufClose();
+  return 0;
+}

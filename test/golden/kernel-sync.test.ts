@@ -19,7 +19,7 @@ import { records } from '../../host/pcap/read.ts';
 import { parseRules, applyRules } from '../../host/rules/apply.ts';
 import { formatConnList, formatList } from '../../host/rules/format.ts';
 import { engine } from '../helpers/engine.ts';
-import { hex } from '../helpers/pkt.ts';
+import { hex, ip } from '../helpers/pkt.ts';
 import type { Engine } from '../../host/engine.ts';
 
 const dir = join(import.meta.dirname, 'kernel', 'recorded', 'sync');
@@ -182,5 +182,97 @@ describe('sync: untrusted input is counted and changes nothing', () => {
       e.syncReceive(i % 7 === 0 ? x.slice(0, rnd() % x.length) : x, 0, T0 + i);
     }
     expect(e.counter('sync_rx_messages')).toBe(2000n);
+  });
+});
+
+describe('sync: a wasmvs master sends what the kernel master sent', () => {
+  // the case's traffic (cases/sync.sh), in its order; payload "hi"
+  const hi = new TextEncoder().encode('hi');
+  const tcp = (c: string, cp: number, v: string, flags: string, seq: number, data = false) =>
+    ip(c, v, { proto: 'tcp', sport: cp, dport: 80, flags, seq, ack: flags === 'S' ? 0 : 1, ...(data ? { payload: hi } : {}) });
+  const udp = (c: string, cp: number) => ip(c, '198.18.2.20', { proto: 'udp', sport: cp, dport: 53, payload: new Uint8Array([0x71, 0x71]) });
+  const traffic = (): Uint8Array[] => {
+    const out: Uint8Array[] = [];
+    const est = (c: string, cp: number, v: string, s: number) => out.push(tcp(c, cp, v, 'S', s), tcp(c, cp, v, 'A', s + 1), tcp(c, cp, v, 'PA', s + 1, true));
+    est('198.19.5.1', 40001, '198.18.2.20', 1000);
+    out.push(tcp('198.19.5.2', 40002, '198.18.2.20', 'S', 2000), tcp('198.19.5.2', 40002, '198.18.2.20', 'A', 2001), tcp('198.19.5.2', 40002, '198.18.2.20', 'FA', 2001));
+    out.push(tcp('198.19.5.3', 40003, '198.18.2.20', 'S', 3000));
+    out.push(udp('198.19.5.4', 40004), udp('198.19.5.4', 40004), udp('198.19.5.4', 40004), udp('198.19.5.5', 40005), udp('198.19.5.5', 40005));
+    est('198.19.5.6', 40006, '198.18.2.22', 6000);
+    est('198.19.5.7', 40007, '198.18.2.23', 7000);
+    est('2001:2::2', 40008, '2001:2::200', 8000);
+    est('198.19.5.9', 40009, '198.18.2.21', 9000);
+    return out;
+  };
+  async function master(): Promise<Engine> {
+    const e = await engine();
+    applyRules(e, parseRules(BACKUP_RULES + '-a -t 198.18.2.21:80 -r 198.18.1.16:80 -m\n', 'sync-master'), 'sync-master', { link: 'any' });
+    return e;
+  }
+
+  test('the same packets give the kernel master\'s datagram, byte for byte', async () => {
+    const e = await master();
+    e.syncMaster(true, 7);
+    let t = T0;
+    for (const p of traffic()) e.processFrame(p, t += 10);
+    expect(e.syncTake(t)).toEqual([]);                 // not yet: the open message waits up to 2 s
+    const msgs = e.syncTake(t + 2000);
+    expect(msgs.map(hex)).toEqual([hex(datagrams[0])]);
+    expect(e.syncTake(t + 4000)).toEqual([]);
+  });
+
+  test('a kernel-compatible backup fed the wasmvs master\'s messages lists the master\'s synced conns', async () => {
+    const m = await master();
+    m.syncMaster(true, 7);
+    let t = T0;
+    for (const p of traffic()) m.processFrame(p, t += 10);
+    const b = await backup();
+    for (const msg of m.syncTake(t + 2000)) b.syncReceive(msg, 7, t + 2000);
+    const want = section('=== backup conns');
+    expect(table(b).map(connKey).sort()).toEqual(want.map(connKey).sort());
+  });
+
+  test('sync_period 0: only the packet that reaches sync_threshold; ONE_PACKET never', async () => {
+    const e = await master();
+    e.syncMaster(true, 7);
+    e.syncSysctl('period', 0);
+    let t = T0;
+    for (let i = 0; i < 60; i++) e.processFrame(udp('198.19.6.1', 41000), t += 10);
+    const msgs = e.syncTake(t + 2000);
+    expect(msgs.length).toBe(1);
+    expect(msgs[0][4]).toBe(1);   // once, at the 3rd packet (the period 50 default would send again at the 53rd)
+  });
+
+  test('sync_period 50: again at packet 53; a server-side FIN is sent at the next client packet (state change)', async () => {
+    const e = await master();
+    e.syncMaster(true, 7);
+    let t = T0;
+    for (let i = 0; i < 53; i++) e.processFrame(udp('198.19.6.1', 41000), t += 10);
+    expect(e.syncTake(t + 2000)[0][4]).toBe(2);
+    // TCP: established (synced at pkt 3), then the real server closes: FIN_WAIT at the client's next ACK
+    const c = '198.19.6.2', v = '198.18.2.20';
+    for (const p of [tcp(c, 42000, v, 'S', 1), tcp(c, 42000, v, 'A', 2), tcp(c, 42000, v, 'PA', 2, true)]) e.processFrame(p, t += 10);
+    const conn = e.conns().find((x) => x.cport === 42000)!;
+    const fin = ip(conn.daddr, c, { proto: 'tcp', sport: conn.dport, dport: 42000, flags: 'FA', seq: 100, ack: 4 });
+    e.processFrame(fin, t += 10);
+    expect(e.conns().find((x) => x.cport === 42000)!.state).toBe('FIN_WAIT');
+    e.processFrame(tcp(c, 42000, v, 'A', 4), t += 10);
+    const msgs = e.syncTake(t + 2000, 0);
+    const states = msgs.flatMap((m) => { const r: number[] = []; for (let p = 8, n = 0; n < m[4]; n++) { r.push((m[p + 8] << 8) | m[p + 9]); p += ((m[p + 2] << 8 | m[p + 3]) & 0xfff); } return r; });
+    expect(states).toEqual([1, 4]);   // ESTABLISHED at its 3rd packet, FIN_WAIT at the client packet after the server FIN
+  });
+
+  test('bulk resync: the whole table in records a kernel backup takes, split at sync_maxlen', async () => {
+    const m = await master();
+    let t = T0;
+    for (let i = 0; i < 100; i++) m.processFrame(ip(`198.19.7.${i}`, '198.18.2.20', { proto: 'tcp', sport: 50000 + i, dport: 80, flags: 'S', seq: 1 }), t += 1);
+    m.syncMaster(true, 7);
+    const msgs = m.syncBulk(t);
+    expect(msgs.length).toBe(Math.ceil(100 / Math.floor((1472 - 8) / 36)));
+    expect(msgs.every((x) => x.length <= 1472)).toBe(true);
+    const b = await backup();
+    for (const x of msgs) b.syncReceive(x, 7, t);
+    expect(b.conns().length).toBe(100);
+    expect(table(b).map(connKey).sort()).toEqual(table(m).map(connKey).sort());
   });
 });
