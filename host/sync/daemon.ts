@@ -25,8 +25,8 @@ import { syncSetting } from '../rules/sysctl.ts';
 export const SYNC_GROUP = '224.0.0.81';
 export const SYNC_GROUP6 = 'ff02::8848';
 export const SYNC_PORT = 8848;
-/** The master looks for finished messages this often (the kernel's IPVS_SYNC_CHECK_PERIOD is HZ/10). */
-export const SEND_PERIOD_MS = 100;
+/** The master sends finished messages this often (the kernel wakes its thread IPVS_SYNC_SEND_DELAY, HZ/50, after queueing one). */
+export const SEND_PERIOD_MS = 20;
 /** IPVS_SYNC_FLUSH_TIME: a message is sent at the latest 2 s after its first conn. */
 export const FLUSH_MS = 2000;
 /** A wasmvs backup's request for the whole table goes to the sync port + this (kernel masters do not listen there). */
