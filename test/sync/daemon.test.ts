@@ -85,4 +85,35 @@ describe('wasmvs adm: the daemon commands', () => {
     await until(() => b.e.conns().length === 300);
     expect(b.e.conns().length).toBe(300);   // SYN_RECV conns are never sent by the kernel's rules: only the bulk has them
   });
+
+  test('takeover: after the master dies, the backup forwards the synced conns\' next packets to the same real servers, both ways', async () => {
+    const m = await node();
+    const b = await node();
+    expect((await b.adm(`--start-daemon backup --mcast-interface lo --syncid 5 --mcast-port ${PORT + 3}`)).rc).toBe(0);
+    expect((await m.adm(`--start-daemon master --mcast-interface lo --syncid 5 --mcast-port ${PORT + 3}`)).rc).toBe(0);
+    const t = Date.now();
+    const flows = Array.from({ length: 50 }, (_, i) => ({ c: `198.19.11.${i}`, p: 46000 + i }));
+    for (const { c, p } of flows) {
+      for (const [f, s] of [['S', 1], ['A', 2], ['PA', 2]] as const) m.e.processFrame(ip(c, '198.18.2.20', { proto: 'tcp', sport: p, dport: 80, flags: f, seq: s, ack: 1 }), t);
+    }
+    const chosen = new Map(m.e.conns().map((x) => [x.cport, `${x.daddr}:${x.dport}`]));
+    await until(() => b.e.conns().length === 50);
+    m.d.close();   // the master is gone; the VIP now leads to the backup
+    for (const { c, p } of flows) {
+      // mid-stream: no SYN, so only a known conn forwards it (sloppy_tcp is off)
+      const r = b.e.processFrame(ip(c, '198.18.2.20', { proto: 'tcp', sport: p, dport: 80, flags: 'PA', seq: 10, ack: 1, payload: new Uint8Array(100) }), t + 3000);
+      expect(r.verdict).toBe('XMIT');
+      const out = r.data;
+      const daddr = `${out[16]}.${out[17]}.${out[18]}.${out[19]}`;
+      expect(`${daddr}:${(out[22] << 8) | out[23]}`).toBe(chosen.get(p));
+      // the real server's reply is un-NATed to the VIP
+      const [ra, rp] = chosen.get(p)!.split(':');
+      const back = b.e.processFrame(ip(ra, c, { proto: 'tcp', sport: Number(rp), dport: p, flags: 'A', seq: 5, ack: 110 }), t + 3001);
+      expect(back.verdict).toBe('XMIT');
+      expect([...back.data.subarray(12, 16)].join('.')).toBe('198.18.2.20');
+    }
+    // a flow the master never synced (it had not reached its 3rd packet) is not known there
+    m.e.processFrame(ip('198.19.12.1', '198.18.2.20', { proto: 'tcp', sport: 47000, dport: 80, flags: 'S', seq: 1 }), t);
+    expect(b.e.processFrame(ip('198.19.12.1', '198.18.2.20', { proto: 'tcp', sport: 47000, dport: 80, flags: 'A', seq: 2, ack: 1 }), t + 3000).verdict).not.toBe('XMIT');
+  });
 });
