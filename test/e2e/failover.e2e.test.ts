@@ -88,10 +88,17 @@ setTimeout(() => {
 }, DUR);
 `;
 
-const kaConf = (prio: number, dir: string) => `global_defs {
+/**
+ * The sync daemon follows the VRRP state (keepalived's notify script, as in a real set-up): MASTER
+ * runs the sync master, BACKUP/FAULT the sync backup. preempt_delay: a director that comes back
+ * (priority 150) takes over only after its sync backup has had time to get the whole table
+ * (wasmvs's bulk resync on the backup's start).
+ */
+const kaConf = (prio: number, notify: string) => `global_defs {
   router_id ${P}-${prio}
   vrrp_garp_master_delay 1
   vrrp_garp_master_repeat 3
+  script_user root
 }
 vrrp_instance fo {
   state BACKUP
@@ -99,13 +106,23 @@ vrrp_instance fo {
   virtual_router_id 51
   priority ${prio}
   advert_int 1
-  nopreempt_${prio === 150 ? 'no' : 'no'}
+  preempt_delay 6
+  notify ${notify}
   virtual_ipaddress {
     198.18.0.1/24 dev fnt
     198.18.1.1/24 dev bck
   }
 }
-`.replace(/\n  nopreempt_no/, '');
+`;
+const notifyScript = (sock: string) => `#!/bin/sh
+# keepalived notify: $1 INSTANCE, $2 name, $3 state
+A="${process.execPath} ${BIN} adm --socket ${sock}"
+case "$3" in
+  MASTER) $A --stop-daemon backup; $A --start-daemon master --mcast-interface bck --syncid 1 ;;
+  BACKUP|FAULT) $A --stop-daemon master; $A --start-daemon backup --mcast-interface bck --syncid 1 ;;
+esac
+exit 0
+`;
 
 let tmp = '';
 const kids: ChildProcess[] = [];
@@ -164,7 +181,9 @@ async function startDirector(d: 'd1' | 'd2'): Promise<void> {
 }
 function startKa(d: 'd1' | 'd2', prio: number): void {
   const conf = join(tmp, `ka-${d}.conf`);
-  writeFileSync(conf, kaConf(prio, tmp));
+  const notify = join(tmp, `notify-${d}.sh`);
+  writeFileSync(notify, notifyScript(join(tmp, `${d}.sock`)), { mode: 0o700 });
+  writeFileSync(conf, kaConf(prio, notify));
   kas[d] = spawn('ip', ['netns', 'exec', NS[d], KEEPALIVED!, '-n', '-l', '-P', '-f', conf, '-p', join(tmp, `ka-${d}.pid`), '-r', join(tmp, `ka-${d}-vrrp.pid`)], { stdio: 'ignore' });
 }
 
@@ -178,18 +197,16 @@ describe.skipIf(!canRun)('failover: two wasmvs directors, keepalived VRRP, conns
     for (const r of ['rs1', 'rs2'] as const) kids.push(spawn('ip', ['netns', 'exec', NS[r], process.execPath, '-e', ECHO, r], { stdio: 'ignore' }));
     await startDirector('d1');
     await startDirector('d2');
-    expect(adm('d1', '--start-daemon master --mcast-interface bck --syncid 1')).toBe('');
-    expect(adm('d2', '--start-daemon backup --mcast-interface bck --syncid 1')).toBe('');
     startKa('d1', 150);
     startKa('d2', 100);
-    for (let i = 0; i < 100 && holder() !== 'd1'; i++) await sleep(100);
+    for (let i = 0; i < 150 && !(holder() === 'd1' && adm('d1', '-L --daemon').startsWith('master') && adm('d2', '-L --daemon').startsWith('backup')); i++) await sleep(100);
   }, 60_000);
   afterAll(() => destroy());
 
-  test(`${CONNS} echo conns keep going when the master is killed (-9): no reset, no lost byte`, async () => {
+  test(`${CONNS} echo conns keep going when the master is killed (-9), and when it comes back: no reset, no lost byte`, async () => {
     expect(holder()).toBe('d1');
     expect(adm('d1', '-L --daemon')).toBe('master sync daemon (mcast=bck, syncid=1, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n');
-    const cli = spawn('ip', ['netns', 'exec', NS.cli, process.execPath, '-e', CLIENT, String(CONNS), '14000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const cli = spawn('ip', ['netns', 'exec', NS.cli, process.execPath, '-e', CLIENT, String(CONNS), '30000'], { stdio: ['ignore', 'pipe', 'inherit'] });
     kids.push(cli);
     let out = '';
     cli.stdout!.on('data', (x) => { out += x; });
@@ -207,9 +224,24 @@ describe.skipIf(!canRun)('failover: two wasmvs directors, keepalived VRRP, conns
     kas.d1!.kill('SIGKILL');
     let took = -1;
     for (let i = 0; i < 100; i++) { if (holder() === 'd2') { took = Date.now() - t0; break; } await sleep(100); }
+    for (let i = 0; i < 50 && !adm('d2', '-L --daemon').startsWith('master'); i++) await sleep(100);
+    expect(adm('d2', '-L --daemon')).toMatch(/^master sync daemon \(mcast=bck, syncid=1/);
+    // fail back: the box returns with an empty table; its sync backup gets d2's whole table
+    // (bulk resync), then VRRP hands the gateway back after preempt_delay
+    await sleep(2000);
+    ip(NS.d1, 'link', 'set', 'fnt', 'up');
+    ip(NS.d1, 'link', 'set', 'bck', 'up');
+    await startDirector('d1');
+    startKa('d1', 150);
+    const t1 = Date.now();
+    let back = -1;
+    for (let i = 0; i < 200; i++) { if (holder() === 'd1') { back = Date.now() - t1; break; } await sleep(100); }
+    const d1Conns = adm('d1', '-L -n -c').split('\n').filter((l) => l.includes('ESTABLISHED')).length;
     await new Promise((r) => cli.on('exit', r));
     const res = JSON.parse(out);
-    console.log(`failover: ${backupConns} TCP + ${backupUdp} UDP conns on the backup before the kill; VRRP took ${took} ms; client: ${JSON.stringify(res)}`);
+    console.log(`failover: ${backupConns} TCP + ${backupUdp} UDP conns on the backup before the kill; VRRP took ${took} ms; failback after ${back} ms with ${d1Conns} conns on d1; client: ${JSON.stringify(res)}`);
+    expect(back).toBeGreaterThan(0);
+    expect(d1Conns).toBe(CONNS);
     expect(backupConns).toBe(CONNS);
     expect(took).toBeGreaterThan(0);
     expect(res.connected).toBe(CONNS);
@@ -228,5 +260,5 @@ describe.skipIf(!canRun)('failover: two wasmvs directors, keepalived VRRP, conns
     expect(res.udpServers.length).toBe(1);   // the same real server before and after
     expect(res.udpMaxGapMs).toBeLessThan(took + 1000);
     expect(res.udpGot).toBeGreaterThan(res.udpSent / 2);
-  }, 90_000);
+  }, 150_000);
 });
