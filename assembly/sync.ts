@@ -205,6 +205,9 @@ function processV0(buf: usize, len: u32): i32 {
   let end = buf + len;
   let p = buf + SYNC_MESG_V0_HDR;
   let n = <u32>load<u8>(buf);
+  // a v1 header with another version (or spare bytes set) lands here with nr_conns 0 as the
+  // kernel reads it: nothing to apply; counted, so it is not silent
+  if (n == 0) { cntInc(CNT_SYNC_BAD_MSG); return -1; }
   let applied: i32 = 0;
   for (let i: u32 = 0; i < n; i++) {
     if (p + SYNC_V0_SIZE > end) { cntInc(CNT_SYNC_BAD_MSG); return applied; }

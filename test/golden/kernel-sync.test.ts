@@ -147,6 +147,8 @@ describe('sync: untrusted input is counted and changes nothing', () => {
     ['a conn with a version nibble', (() => { const x = m.slice(); x[8 + 2] |= 0x10; return x; })(), 'drop_sync_bad_message'],
     ['a conn longer than the message', (() => { const x = m.slice(); x[8 + 3] = 0xff; x[8 + 2] = 0x0f; return x; })(), 'drop_sync_bad_message'],
     ['unknown conn type', (() => { const x = m.slice(); x[8] = 2; return x; })(), 'drop_sync_bad_message'],
+    ['another protocol version (2)', (() => { const x = m.slice(); x[5] = 2; return x; })(), 'drop_sync_bad_message'],
+    ['spare bytes set', (() => { const x = m.slice(); x[7] = 1; return x; })(), 'drop_sync_bad_message'],
   ];
   for (const [name, msg, counter] of cases) {
     test(name, async () => {
