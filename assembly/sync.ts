@@ -530,8 +530,7 @@ function syncNeeded(ci: u32, pkts: u32): bool {
         // the last sync was at orig - timeout: resend no sooner than refresh/8 after it
         let origMs = <i32>now + <i32><i16><u16>(origS - ((now / 1000) & 0xffff)) * 1000;
         if (<i32>now - (origMs - <i32>timeout) < <i32>(syncRefreshMs >> 3)) return false;
-        retriesNew = retries + 1;
-        nS = origS;
+        retriesNew = retries + 1;   // n |= retries + 1: the new end time, one more resend used
       }
     }
     if (syncPeriod > 0) {

@@ -264,6 +264,24 @@ describe('sync: a wasmvs master sends what the kernel master sent', () => {
     expect(states).toEqual([1, 4]);   // ESTABLISHED at its 3rd packet, FIN_WAIT at the client packet after the server FIN
   });
 
+  test('sync_refresh_period 60 s (sync_period 0): a UDP flow with a datagram a second is sent every 60 s; sync_retries 1 adds one resend refresh/8 later', async () => {
+    for (const [retries, want] of [[0, [0, 60, 120]], [1, [0, 8, 68, 76]]] as const) {
+      const e = await master();
+      e.syncMaster(true, 7);
+      e.syncSysctl('period', 0);
+      e.syncSysctl('refresh_period', 60_000);
+      e.syncSysctl('retries', retries);
+      const sent: number[] = [];
+      for (let s = 0; s <= 130; s++) {
+        const t = T0 + s * 1000;
+        e.processFrame(udp('198.19.6.9', 41009), t);
+        const n = e.syncTake(t, 0).reduce((a, m) => a + m[4], 0);
+        for (let k = 0; k < n; k++) sent.push(s);
+      }
+      expect(sent, `retries ${retries}`).toEqual(want);
+    }
+  });
+
   test('bulk resync: the whole table in records a kernel backup takes, split at sync_maxlen', async () => {
     const m = await master();
     let t = T0;
