@@ -296,3 +296,37 @@ describe('sync: a wasmvs master sends what the kernel master sent', () => {
     expect(table(b).map(connKey).sort()).toEqual(table(m).map(connKey).sort());
   });
 });
+
+describe('sync: the master under other sysctls (case sync-modes, recorded from 6.1)', () => {
+  const mdir = join(import.meta.dirname, 'kernel', 'recorded', 'sync-modes');
+  const mdgrams = [...records([new Uint8Array(readFileSync(join(mdir, 'sync.pcap')))])].map((r) => { const x = r.data.subarray(14); return hex(x.slice((x[0] & 15) * 4 + 8)); });
+  const RULES = ['40', '41', '43'].map((v) => `-A -t 198.18.2.${v}:80 -s rr\n-a -t 198.18.2.${v}:80 -r 198.18.1.11:8080 -m\n-A -u 198.18.2.${v}:53 -s rr\n-a -u 198.18.2.${v}:53 -r 198.18.1.13:5353 -m\n`).join('') +
+    '-A -t 198.18.2.42:80 -s rr -p 300\n-a -t 198.18.2.42:80 -r 198.18.1.14:80 -m\n';
+  const hi = new TextEncoder().encode('hi');
+  const tcp3 = (c: string, p: number, v: string) => [
+    ip(c, v, { proto: 'tcp', sport: p, dport: 80, flags: 'S', seq: 1000, ack: 0 }),
+    ip(c, v, { proto: 'tcp', sport: p, dport: 80, flags: 'A', seq: 1001, ack: 1 }),
+    ip(c, v, { proto: 'tcp', sport: p, dport: 80, flags: 'PA', seq: 1001, ack: 1, payload: hi }),
+  ];
+  const udpn = (c: string, p: number, v: string, n: number) => Array.from({ length: n }, () => ip(c, v, { proto: 'udp', sport: p, dport: 53, payload: new Uint8Array([0x71, 0x71]) }));
+
+  test('four phases, four datagrams equal to the kernel master\'s: v0, "1 0", persist_mode 1, "3 5"', async () => {
+    expect(mdgrams.length).toBe(4);
+    const e = await engine();
+    applyRules(e, parseRules(RULES, 'modes'), 'modes', { link: 'any' });
+    e.syncMaster(true, 3);
+    let t = T0;
+    const phase = (sys: [Parameters<Engine['syncSysctl']>[0], number][], pkts: Uint8Array[]): string[] => {
+      for (const [k, v] of sys) e.syncSysctl(k, v);
+      for (const p of pkts) e.processFrame(p, t += 10);
+      t += 3000;
+      return e.syncTake(t).map(hex);
+    };
+    expect(phase([['version', 0]], [...tcp3('198.19.20.1', 50001, '198.18.2.40'), ...udpn('198.19.20.2', 50002, '198.18.2.40', 3)]), 'phase 1').toEqual([mdgrams[0]]);
+    expect(phase([['version', 1], ['threshold', 1], ['period', 0]], [...tcp3('198.19.20.3', 50003, '198.18.2.41'),
+      ip('198.19.20.3', '198.18.2.41', { proto: 'tcp', sport: 50003, dport: 80, flags: 'PA', seq: 1003, ack: 1, payload: hi }),
+      ...udpn('198.19.20.4', 50004, '198.18.2.41', 3)]), 'phase 2').toEqual([mdgrams[1]]);
+    expect(phase([['threshold', 3], ['period', 50], ['persist_mode', 1]], tcp3('198.19.20.5', 50005, '198.18.2.42')), 'phase 3').toEqual([mdgrams[2]]);
+    expect(phase([['persist_mode', 0], ['threshold', 3], ['period', 5]], udpn('198.19.20.6', 50006, '198.18.2.43', 13)), 'phase 4').toEqual([mdgrams[3]]);
+  });
+});
