@@ -259,13 +259,13 @@
 @inline export const CONN_SIZE: u32 = 120;
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
-// Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->in_pkts, cp->old_state,
-// cp->sync_endtime in the kernel's conn): 8 bytes more per conn.
-@inline export const CSYNC_IN_PKTS: u32 = 0;     // u32 input packets (atomic_inc_return(&cp->in_pkts))
-@inline export const CSYNC_OLD_STATE: u32 = 4;   // u8 the state last synced
-@inline export const CSYNC_RETRIES: u32 = 5;     // u8 sync_endtime & 3: resends of the same end time
-@inline export const CSYNC_ENDTIME: u32 = 6;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
-@inline export const CSYNC_SIZE: u32 = 8;
+// Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->old_state and
+// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS): 4 bytes more per
+// conn, touched only on a sync master.
+@inline export const CSYNC_OLD_STATE: u32 = 0;   // u8 the state last synced
+@inline export const CSYNC_RETRIES: u32 = 1;     // u8 sync_endtime & 3: resends of the same end time
+@inline export const CSYNC_ENDTIME: u32 = 2;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
+@inline export const CSYNC_SIZE: u32 = 4;
 /** The master's send buffer: finished v1 messages one after another, then the one being filled. */
 @inline export const SYNC_BUF_SIZE: u32 = 1 << 20;   // ~700 full messages: 20 ms of 1M synced conns/s
 @inline export function csyncPtr(connIdx: u32): usize { return CONN_SYNC + <usize>connIdx * CSYNC_SIZE; }

@@ -15,8 +15,8 @@
 import {
   CTL, CTL_ADDR0, CTL_ADDR1, connPtr, destPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
   CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL,
-  DEST_FWD, DEST_CONN_FLAGS, DEST_SVC, DEST_AF, SYNC_BUF, SYNC_BUF_SIZE, csyncPtr, CSYNC_IN_PKTS, CSYNC_OLD_STATE,
-  CSYNC_RETRIES, CSYNC_ENDTIME,
+  DEST_FWD, DEST_CONN_FLAGS, DEST_SVC, DEST_AF, SYNC_BUF, SYNC_BUF_SIZE, csyncPtr, CSYNC_OLD_STATE,
+  CSYNC_RETRIES, CSYNC_ENDTIME, CONN_INPKTS,
 } from "./layout";
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_NOOUTPUT, CONN_F_INACTIVE, CONN_F_TEMPLATE,
@@ -325,7 +325,7 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
     let d = findDest(af, proto, vport, dport, fwmark, wflags);
     if (d != 0) bindDest(ci, d);
     store<u8>(cp, state, CONN_STATE);
-    store<u32>(csyncPtr(ci), syncThreshold, CSYNC_IN_PKTS);
+    store<u32>(cp, syncThreshold, CONN_INPKTS);   // atomic_set(&cp->in_pkts, sysctl_sync_threshold)
     store<u8>(csyncPtr(ci), state, CSYNC_OLD_STATE);
     store<u32>(cp, ms, CONN_TIMEOUT);
     store<u32>(cp, exp, CONN_EXPIRES);
@@ -336,7 +336,7 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
     return 0;
   }
   store<u8>(cp, state, CONN_STATE);
-  store<u32>(csyncPtr(ci), syncThreshold, CSYNC_IN_PKTS);
+  store<u32>(cp, syncThreshold, CONN_INPKTS);
   store<u8>(csyncPtr(ci), state, CSYNC_OLD_STATE);
   let old = load<u32>(cp, CONN_EXPIRES);
   store<u32>(cp, ms, CONN_TIMEOUT);
@@ -448,18 +448,17 @@ export function syncSetSysctl(which: u32, v: u32): void {
   }
 }
 
-/** ip_vs_in's end: count the input packet (cp->in_pkts) and, on a master, sync the conn if due. */
+/**
+ * ip_vs_in's end: on a master, sync the conn if due. cp->in_pkts is the conn's CONN_INPKTS,
+ * which stats.ts counts for every input packet (this one included) before we get here.
+ */
 export function syncConnIn(ci: u32): void {
   let cp = connPtr(ci);
-  let cs = csyncPtr(ci);
-  let pkts: u32;
   let one = (load<u16>(cp, CONN_FLAGS) & CONN_F_ONE_PACKET) != 0;
-  if (one) pkts = syncThreshold;
-  else { pkts = load<u32>(cs, CSYNC_IN_PKTS) + 1; store<u32>(cs, pkts, CSYNC_IN_PKTS); }
-  if (syncMaster) { syncConn(ci, pkts); return; }
+  if (syncMaster) { syncConn(ci, one ? syncThreshold : load<u32>(cp, CONN_INPKTS)); return; }
   if (one) {
     let ct = load<u32>(cp, CONN_CONTROL);
-    if (ct != 0) store<u32>(csyncPtr(ct), load<u32>(csyncPtr(ct), CSYNC_IN_PKTS) + 1, CSYNC_IN_PKTS);
+    if (ct != 0) store<u32>(connPtr(ct), load<u32>(connPtr(ct), CONN_INPKTS) + 1, CONN_INPKTS);
   }
 }
 
@@ -472,9 +471,9 @@ function syncConn(ci: u32, pkts: u32): void {
     if (flags & CONN_F_TEMPLATE) return;           // a template's CONN_CONTROL counts its conns
     let ct = load<u32>(cp, CONN_CONTROL);
     if (ct == 0) return;
-    let cs = csyncPtr(ct);
-    pkts = load<u32>(cs, CSYNC_IN_PKTS) + 1;
-    store<u32>(cs, pkts, CSYNC_IN_PKTS);
+    let tp = connPtr(ct);
+    pkts = load<u32>(tp, CONN_INPKTS) + 1;   // a template's in_pkts counts its conns' syncs
+    store<u32>(tp, pkts, CONN_INPKTS);
     ci = ct;
   }
 }

@@ -127,7 +127,7 @@ export function connAlloc(): u32 {
   let cp = connPtr(i);
   store<u32>(CTL, load<u32>(cp, CONN_NEXT_IN), CTL_CONN_FREE);
   memory.fill(cp, 0, CONN_SIZE);
-  store<u64>(csyncPtr(i), 0);   // its sync bookkeeping (sync.ts) starts from zero too
+  store<u32>(csyncPtr(i), 0);   // its sync bookkeeping (sync.ts) starts from zero too
   return i;
 }
 
