@@ -178,6 +178,10 @@ function holder(): string {
 }
 async function startDirector(d: 'd1' | 'd2'): Promise<void> {
   dirs[d] = await startCliDirector(NS[d], ['--rules', join(tmp, 'rules.txt'), '--socket', join(tmp, `${d}.sock`), '--rs-net', '198.18.1.0/24', '--rs-dev', 'bck'], () => {}, () => {});
+  // the TUN's queue towards the director (default 500 packets): after a takeover 1,000 conns
+  // retransmit at once, and a full queue drops (ip -s link: TX dropped), which backs those conns
+  // off for 15-30 s; a longer queue absorbs the burst
+  if (!process.env.WVS_FO_QLEN_DEFAULT) ip(NS[d], 'link', 'set', 'wvs0', 'txqueuelen', '10000');
 }
 function startKa(d: 'd1' | 'd2', prio: number): void {
   const conf = join(tmp, `ka-${d}.conf`);
@@ -241,6 +245,7 @@ describe.skipIf(!canRun)('failover: two wasmvs directors, keepalived VRRP, conns
       for (const r of ['rs1', 'rs2'] as const) console.log(r, execFileSync('ip', ['-n', NS[r], 'neigh'], { encoding: 'utf8' }));
       console.log('cli', execFileSync('ip', ['-n', NS.cli, 'neigh'], { encoding: 'utf8' }));
       for (const d of ['d1', 'd2'] as const) console.log(d, execFileSync('ip', ['-n', NS[d], 'link', 'show'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes('link/ether')).join(' | '));
+      console.log('d2 links', execFileSync('ip', ['-n', NS.d2, '-s', 'link', 'show'], { encoding: 'utf8' }));
     }
     await new Promise((r) => cli.on('exit', r));
     const res = JSON.parse(out);
@@ -256,11 +261,10 @@ describe.skipIf(!canRun)('failover: two wasmvs directors, keepalived VRRP, conns
     expect(res.missing).toBe(0);
     // traffic flows again (the first echo on any conn) about when VRRP has moved the gateway
     expect(res.globalGapMs).toBeLessThan(took + 1500);
-    // one conn's longest silence (res.maxGapMs, res.over10s: conns silent for more than 10 s) is
-    // printed, not bounded: in most runs 1-19 % of the conns were silent from the kill until about
-    // the fail back or the end (15-30 s), then caught up without a reset or a lost byte (asserted
-    // above); the same with the engine before the CONN_INPKTS change. Cause not found yet
-    // (TCP backoff alone does not explain 30 s; see the issue 16 report)
+    // and every conn within its next TCP retransmission after it (RTO from ~200 ms, doubling);
+    // with the TUN's default queue of 500 packets the retransmission burst after the takeover
+    // overflowed it and 1-19 % of the conns stayed silent 15-30 s (WVS_FO_QLEN_DEFAULT=1 shows it)
+    expect(res.maxGapMs).toBeLessThan(2 * took + 1000);
     // the UDP stream: synced (at its 3rd datagram), it goes on to the same real server; lost only
     // while nobody held the gateway
     expect(backupUdp).toBe(1);
