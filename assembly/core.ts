@@ -30,6 +30,7 @@ import { localAnswer } from "./xmit/local";
 import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import { setDrop, setPktConn, pktMark, verdict, ipvsProperty } from "./pkt";
+import { syncConnIn } from "./sync";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
 
@@ -134,6 +135,7 @@ export function ipvsInHook(point: u8): i32 {
   statsIn(ci, pLen());
   connSetState(ci, DIR_INPUT, stateInput());
   let rv = xmitIn(ci);
+  syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
   // kernel does not even hash it (ip_vs_conn_hash), so the next datagram is scheduled anew and
   // the table never holds it. The packet reports no conn: there is none left.

@@ -67,6 +67,9 @@
 // FULLNAT/TOA (our bits): when DPVS's tcp_fnat_in_handler inserts the TOA option
 @inline export const CONN_F_FNAT_SYNACK: u16 = 0x0010;  // the real server's SYN-ACK went through (fnat_seq.fdata_seq set)
 @inline export const CONN_F_FNAT_RSDATA: u16 = 0x0020;  // it sent data or FIN since: client ACKs move past fdata_seq
+// sync (sync.ts): IP_VS_CONN_F_SYNC (made by the backup from a sync message), IP_VS_CONN_F_NO_CPORT
+@inline export const CONN_F_SYNC: u16 = 0x0100;
+@inline export const CONN_F_NO_CPORT: u16 = 0x0800;
 
 // ---- dest flags (IP_VS_DEST_F_*) -----------------------------------------------------------------
 @inline export const DEST_F_AVAILABLE: u8 = 0x1;
@@ -181,7 +184,17 @@
 @inline export const CNT_REASM_PASSED: u32 = 62;    // IPv6 first fragment sent on unreassembled (M set, length not a multiple of 8: nf_ct_frag6_queue -EPROTO)
 @inline export const CNT_GSO_SEGMENTS: u32 = 63;     // TCP segments cut from super-packets for a tunnel (xmit/gso.ts)
 @inline export const CNT_GSO_NO_ROOM: u32 = 64;      // dropped: a super-packet's segments do not fit the hold queue, or its headers exceed GSO_TPL_MAX
-@inline export const CNT_LAST: u32 = 65;
+// sync messages (sync.ts, ip_vs_process_message / ip_vs_proc_sync_conn)
+@inline export const CNT_SYNC_RX_MSG: u32 = 65;        // sync messages handed to the engine
+@inline export const CNT_SYNC_RX_CONN: u32 = 66;       // sync conns applied (created or updated)
+@inline export const CNT_SYNC_BAD_MSG: u32 = 67;       // dropped: header too short, size != datagram, truncated/oversized conn, bad conn version or options
+@inline export const CNT_SYNC_SYNCID: u32 = 68;        // dropped: another syncid than the backup's
+@inline export const CNT_SYNC_BAD_CONN: u32 = 69;      // one conn skipped: unknown protocol, state out of range, unknown mandatory option, PE data
+@inline export const CNT_SYNC_CONN_FULL: u32 = 70;     // one conn skipped: the conn table is full
+@inline export const CNT_SYNC_STALE: u32 = 71;         // one conn skipped: an INACTIVE update for a conn already replaced (other dest)
+@inline export const CNT_SYNC_TX_CONN: u32 = 72;       // conns encoded by the master
+@inline export const CNT_SYNC_TX_FULL: u32 = 73;       // master: a message dropped, the send buffer is full (sync_qlen_max)
+@inline export const CNT_LAST: u32 = 74;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -251,6 +264,15 @@ export function counterName(i: u32): string {
     case CNT_REASM_PASSED: return "reasm_frag_passed";
     case CNT_GSO_SEGMENTS: return "gso_segments";
     case CNT_GSO_NO_ROOM: return "drop_gso_no_room";
+    case CNT_SYNC_RX_MSG: return "sync_rx_messages";
+    case CNT_SYNC_RX_CONN: return "sync_rx_conns";
+    case CNT_SYNC_BAD_MSG: return "drop_sync_bad_message";
+    case CNT_SYNC_SYNCID: return "drop_sync_other_syncid";
+    case CNT_SYNC_BAD_CONN: return "drop_sync_bad_conn";
+    case CNT_SYNC_CONN_FULL: return "drop_sync_conn_full";
+    case CNT_SYNC_STALE: return "drop_sync_stale_update";
+    case CNT_SYNC_TX_CONN: return "sync_tx_conns";
+    case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";
   }
   return "";
 }

@@ -119,6 +119,7 @@ export function regionBase(id: u32): usize {
     case 9: return L.SCRATCH;
     case 10: return L.MEM_END;
     case 11: return L.LADDR;
+    case 12: return L.SYNC_BUF;
   }
   return 0;
 }
@@ -468,3 +469,27 @@ export const NUD_INCOMPLETE: u32 = neigh.NUD_INCOMPLETE;
 export const NUD_REACHABLE: u32 = neigh.NUD_REACHABLE;
 export const NUD_STALE: u32 = neigh.NUD_STALE;
 export const NUD_PERMANENT: u32 = neigh.NUD_PERMANENT;
+
+// ---- connection synchronisation (assembly/sync.ts; ip_vs_sync.c's wire format) ----------------
+import * as sync from "./sync";
+import { clockSet } from "./batch";
+/** A received sync message of len bytes at SCRATCH: the backup creates/updates its conns. Conns applied, -1 dropped. */
+export function syncRecv(len: u32, syncid: u32, nowMs: f64): i32 {
+  clockSet(nowMs);
+  // no datagram exceeds 65535 bytes: a longer len cannot match the be16 size field, so it is
+  // counted as a bad message without reading past what the host copied (at most 65536 bytes)
+  return sync.syncProcessMessage(L.SCRATCH, len > 65536 ? 65536 : len, syncid);
+}
+/** Start a v1 message at SCRATCH + off. */
+export function syncMesgInit(off: u32, syncid: u32): void { sync.syncMesgInit(L.SCRATCH + off, syncid); }
+/** Append conn ci to the message at SCRATCH + off: 1 added, 0 full (send it), -1 never sent (ONE_PACKET, FULLNAT). */
+export function syncMesgAdd(off: u32, maxlen: u32, ci: u32): i32 { return sync.syncMesgAdd(L.SCRATCH + off, maxlen, ci); }
+/** The master side: on/off, syncid, sync_maxlen. */
+export function syncSetMaster(on: bool, syncid: u32, maxlen: u32): void { sync.syncSetMaster(on, syncid, maxlen); }
+/** Sync sysctls: 0 version, 1 threshold, 2 period, 3 refresh_period (ms), 4 retries, 5 persist_mode. */
+export function syncSetSysctl(which: u32, v: u32): void { sync.syncSetSysctl(which, v); }
+/** Bytes of finished messages at SYNC_BUF (region 12), the open one included once ageMs old. */
+export function syncPending(ageMs: u32, nowMs: f64): u32 { clockSet(nowMs); return sync.syncPending(ageMs); }
+export function syncTaken(len: u32): void { sync.syncTaken(len); }
+/** Bulk resync: queue every live conn from index `from`; the index to continue from, 0 when done. */
+export function syncBulk(from: u32): u32 { return sync.syncBulk(from); }

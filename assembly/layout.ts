@@ -14,7 +14,8 @@
 //        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads                              │ the control
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)  │ plane writes
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
-//        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) ┘
+//        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) │
+//        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  ┘
 //        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ (one today),
@@ -29,7 +30,8 @@
 //        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
 //        ├─ CONN      connMax+1 conn records (index 0 = none)
-//        └─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+//        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts)
 // Workers (the multi-core issue) would each get their own copy of the per-worker group; the
 // code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
@@ -353,6 +355,18 @@
 @inline export const CONN_LPORT: u32 = 118;
 @inline export const CONN_SIZE: u32 = 120;
 
+// ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
+// Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->old_state and
+// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS): 4 bytes more per
+// conn, touched only on a sync master.
+@inline export const CSYNC_OLD_STATE: u32 = 0;   // u8 the state last synced
+@inline export const CSYNC_RETRIES: u32 = 1;     // u8 sync_endtime & 3: resends of the same end time
+@inline export const CSYNC_ENDTIME: u32 = 2;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
+@inline export const CSYNC_SIZE: u32 = 4;
+/** The master's send buffer: finished v1 messages one after another, then the one being filled. */
+@inline export const SYNC_BUF_SIZE: u32 = 1 << 20;   // ~700 full messages: 20 ms of 1M synced conns/s
+@inline export function csyncPtr(connIdx: u32): usize { return CONN_SYNC + <usize>connIdx * CSYNC_SIZE; }
+
 // ---- hook entry ------------------------------------------------------------------------------
 //  0 used u8 | 1 point u8 | 2 fn u8 | 3 verdict u8 (for match/verdict hooks) | 4 priority i32
 //  8 id u32 | 12 plen u32 | 16 addr[16] | 32 packets u64 | 40 arg u32 (MARK: the mark)
@@ -517,6 +531,8 @@ export let FRAG_CHUNK_META: usize = 0;
 export let FRAG_CHUNKS_BASE: usize = 0;
 export let FRAG_GEOM: usize = 0;     // u32 per fragment of the datagram being sent: its data length, in order
 export let REASM: usize = 0;
+export let SYNC_BUF: usize = 0;
+export let CONN_SYNC: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
@@ -552,7 +568,7 @@ function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   p = align(p + <usize>(nSvc + 1) * SCHED_SMALL_SIZE, 64);
   p = align(p + <usize>nBig * SCHED_AREA_SIZE, 64);
   p = p + <usize>(nConn + 1) * CONN_SIZE;
-  return p + <usize>connBucketsFor(nConn) * 8;
+  return p + <usize>connBucketsFor(nConn) * 8 + <usize>(nConn + 1) * CSYNC_SIZE;
 }
 
 /** Place the growing regions from GROW_BASE (sizes must be set). */
@@ -566,6 +582,7 @@ function placeGrowing(): void {
   let buckets = <usize>connMask + 1;
   CONN_TAB_IN = p; p += buckets * 4;
   CONN_TAB_OUT = p; p += buckets * 4;
+  CONN_SYNC = p; p += <usize>(connMax + 1) * CSYNC_SIZE;
   MEM_END = p;
 }
 
@@ -610,6 +627,8 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   FRAG_CHUNK_META = p; p += <usize>(FRAG_CHUNKS + 1) * FCH_META_SIZE;
   p = align(p, 64);
   FRAG_CHUNKS_BASE = p; p += <usize>(FRAG_CHUNKS + 1) * FRAG_CHUNK_SIZE;
+  p = align(p, 64);
+  SYNC_BUF = p; p += SYNC_BUF_SIZE;      // the sync master's send buffer (one per director, sync.ts)
   // per worker (one today): what a worker writes for the packets of its batch, each region
   // starting on its own 64-byte line so no two workers' packet-path writes share a cache line
   p = align(p, 64);
@@ -648,12 +667,13 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
   if (nConn < connMax) nConn = connMax;
   if (nBig < bigMax) nBig = bigMax;
   if (!memoryTo(growEnd(nSvc, nDest, nConn, nBig))) return -12;
-  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oIn = CONN_TAB_IN, oOut = CONN_TAB_OUT;
+  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oIn = CONN_TAB_IN, oOut = CONN_TAB_OUT, oSync = CONN_SYNC;
   let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax, oBuckets = <usize>connMask + 1;
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
   connMask = connBucketsFor(nConn) - 1;
   placeGrowing();
   let buckets = <usize>connMask + 1;
+  moveRegion(oSync, <usize>(oConnN + 1) * CSYNC_SIZE, CONN_SYNC, <usize>(connMax + 1) * CSYNC_SIZE);
   moveRegion(oOut, oBuckets * 4, CONN_TAB_OUT, buckets * 4);
   moveRegion(oIn, oBuckets * 4, CONN_TAB_IN, buckets * 4);
   moveRegion(oConn, <usize>(oConnN + 1) * CONN_SIZE, CONN, <usize>(connMax + 1) * CONN_SIZE);

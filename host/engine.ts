@@ -831,6 +831,73 @@ export class Engine {
   }
   /** Bytes of engine memory in use (all regions). */
   memoryBytes(): number { return this.base.end; }
+  /**
+   * A received sync message (ip_vs_sync.c, v1 or v0): the backup creates/updates the conns it
+   * describes. syncid 0 accepts any. Returns the conns applied, -1 when the message was dropped
+   * (counted: drop_sync_*).
+   */
+  syncReceive(msg: Uint8Array, syncid: number, nowMs: number): number {
+    this.views();
+    this.u8.set(msg.subarray(0, 65536), this.base.scratch);
+    return this.ex.syncRecv(msg.length, syncid, nowMs) | 0;
+  }
+  /**
+   * The v1 sync messages (ip_vs_sync_conn's records) for these conns, each at most maxlen bytes
+   * (ipvsadm --sync-maxlen, 1472 by default). Conns that are never sent (ONE_PACKET, FULLNAT) are skipped.
+   */
+  syncEncode(indexes: Iterable<number>, syncid: number, maxlen = 1472): Uint8Array[] {
+    this.views();
+    const out: Uint8Array[] = [];
+    const take = (): void => {
+      const size = (this.u8[this.base.scratch + 2] << 8) | this.u8[this.base.scratch + 3];
+      if (this.u8[this.base.scratch + 4] > 0) out.push(this.u8.slice(this.base.scratch, this.base.scratch + size));
+      this.ex.syncMesgInit(0, syncid);
+    };
+    this.ex.syncMesgInit(0, syncid);
+    for (const i of indexes) {
+      if (this.ex.syncMesgAdd(0, maxlen, i) === 0) { take(); this.ex.syncMesgAdd(0, maxlen, i); }
+    }
+    take();
+    return out;
+  }
+  /** The master side of the sync daemon in the engine: on/off, syncid, sync_maxlen (ipvsadm --sync-maxlen). */
+  syncMaster(on: boolean, syncid = 0, maxlen = 1472): void { this.ex.syncSetMaster(on ? 1 : 0, syncid, maxlen); }
+  /** A sync sysctl (net.ipv4.vs.sync_*): version, threshold (the first number of sync_threshold), period (its second), refresh_period (ms), retries, persist_mode. */
+  syncSysctl(name: 'version' | 'threshold' | 'period' | 'refresh_period' | 'retries' | 'persist_mode', value: number): void {
+    this.ex.syncSetSysctl(['version', 'threshold', 'period', 'refresh_period', 'retries', 'persist_mode'].indexOf(name), value >>> 0);
+  }
+  /**
+   * The master's messages ready to send (ip_vs_sync_conn filled them while packets went through
+   * process()): the full ones, and the one being filled once ageMs old (the kernel's 2 s).
+   */
+  syncTake(nowMs: number, ageMs = 2000): Uint8Array[] {
+    const len = this.ex.syncPending(ageMs, nowMs) >>> 0;
+    if (len === 0) return [];
+    this.views();
+    const base = this.ex.regionBase(12) >>> 0;
+    const out: Uint8Array[] = [];
+    for (let p = 0; p + 4 <= len;) {
+      const size = (this.u8[base + p + 2] << 8) | this.u8[base + p + 3];
+      if (size < 4) break;
+      out.push(this.u8.slice(base + p, base + p + size));
+      p += size;
+    }
+    this.ex.syncTaken(len);
+    return out;
+  }
+  /**
+   * Bulk resync (beyond the kernel): every live conn as ordinary sync records, in as many
+   * messages as needed (a kernel backup takes them as updates).
+   */
+  syncBulk(nowMs: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let from = 1;
+    do {
+      from = this.ex.syncBulk(from) >>> 0;
+      out.push(...this.syncTake(nowMs, 0));
+    } while (from !== 0);
+    return out;
+  }
 }
 
 const ENGINE_TEXT: Record<number, string> = {

@@ -5,6 +5,7 @@ import {
   CTL, CTL_CONN_FREE, CTL_CONN_COUNT, CTL_HASH_SEED, CONN_TAB_IN, CONN_TAB_OUT, connMask, connMax, connPtr,
   CONN_NEXT_IN, CONN_NEXT_OUT, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
   CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
+  csyncPtr,
 } from "../layout";
 import { addrEq, addrFold } from "../packet/bytes";
 import { CONN_F_TEMPLATE } from "../defs";
@@ -126,6 +127,7 @@ export function connAlloc(): u32 {
   let cp = connPtr(i);
   store<u32>(CTL, load<u32>(cp, CONN_NEXT_IN), CTL_CONN_FREE);
   memory.fill(cp, 0, CONN_SIZE);
+  store<u32>(csyncPtr(i), 0);   // its sync bookkeeping (sync.ts) starts from zero too
   return i;
 }
 

@@ -16,15 +16,16 @@ import { WvsError } from '../errors.ts';
 import type { AdmBackend } from '../rules/adm.ts';
 import { engineKey, engineServiceSpec, engineDestSpec } from '../rules/apply.ts';
 import type { Errno } from '../rules/errors.ts';
-import type { DestSpec, SvcKey, SvcSpec } from '../rules/parse.ts';
-import { type ConnView, type Rates, type ServiceView, type Stats, type Timeouts } from '../types.ts';
+import type { DaemonSpec, DestSpec, SvcKey, SvcSpec } from '../rules/parse.ts';
+import type { MaybeAsync } from '../rules/adm.ts';
+import { type DaemonView, type ConnView, type Rates, type ServiceView, type Stats, type Timeouts } from '../types.ts';
 
 /** The IPVS version wasmvs reports (ipvsadm --version, the -L header). */
 export const IPVS_VERSION = '1.2.1';
 
 const ERRNOS: ReadonlySet<string> = new Set<Errno>([
   'EPERM', 'ENOENT', 'ESRCH', 'EEXIST', 'EINVAL', 'ENOMEM', 'EBUSY', 'ERANGE', 'E2BIG',
-  'ENOPROTOOPT', 'EOPNOTSUPP', 'EAFNOSUPPORT', 'EMSGSIZE', 'ENOSPC', 'ENOTSUP',
+  'ENOPROTOOPT', 'EOPNOTSUPP', 'EAFNOSUPPORT', 'EMSGSIZE', 'ENOSPC', 'ENOTSUP', 'ENODEV',
 ]);
 
 /** The errno an engine failure stands for (WvsEngineError carries it; anything else: EINVAL). */
@@ -51,12 +52,31 @@ export interface EngineBackendOptions {
   onLaddrAdded?: (addr: string, af: 4 | 6) => void;
   /** a change was applied (service, dest, laddr, clear): the director syncs its VIP routes */
   onChange?: () => void;
+  /** the sync daemons (host/sync/daemon.ts): --start-daemon, --stop-daemon, -L --daemon; absent: refused */
+  sync?: SyncControl;
+}
+
+/** What --start-daemon / --stop-daemon / -L --daemon need (host/sync/daemon.ts implements it over UDP). */
+export interface SyncControl {
+  start(d: DaemonSpec): MaybeAsync<Errno | null>;
+  stop(state: 'master' | 'backup'): MaybeAsync<Errno | null>;
+  views(): DaemonView[];
 }
 
 export class EngineBackend implements AdmBackend {
   constructor(readonly engine: Engine, private readonly opts: EngineBackendOptions = {}) {}
 
   private key(k: SvcKey): ServiceKey { return engineKey(k); }
+
+  get startDaemon(): ((d: DaemonSpec) => MaybeAsync<Errno | null>) | undefined {
+    const s = this.opts.sync;
+    return s && ((d) => s.start(d));
+  }
+  get stopDaemon(): ((state: 'master' | 'backup') => MaybeAsync<Errno | null>) | undefined {
+    const s = this.opts.sync;
+    return s && ((st) => s.stop(st));
+  }
+  daemons(): DaemonView[] { return this.opts.sync?.views() ?? []; }
 
   private lastDetail: string | undefined;
 

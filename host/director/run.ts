@@ -21,6 +21,7 @@ import { readSysctl } from './sys.ts';
 import { checkLimit } from '../engine.ts';
 import { estimationOn, parseSysctlArg } from '../rules/sysctl.ts';
 import { KeepalivedDaemon, loadChecked } from '../keepalived/daemon.ts';
+import { SyncDaemons } from '../sync/daemon.ts';
 import type { KaConfig } from '../keepalived/parse.ts';
 
 export const RUN_USAGE = `usage: wasmvs run [options]
@@ -234,7 +235,10 @@ export async function main(argv: string[]): Promise<number> {
   // restore of many lines syncs once)
   let pending = false;
   const onChange = () => { if (!pending) { pending = true; setImmediate(() => { pending = false; d.syncRoutes(); }); } };
+  // `wasmvs adm --start-daemon master|backup`: conn sync over UDP multicast (host/sync/daemon.ts)
+  const sync = new SyncDaemons(d.engine, { log: (l, m) => d.log(l, m) });
   const backend = new EngineBackend(d.engine, {
+    sync,
     onChange,
     onLimit: (text) => d.log('warn', text),   // "dest table full (4096 dests; raise --dest-max)"
   });
@@ -283,6 +287,7 @@ export async function main(argv: string[]): Promise<number> {
       process.off('SIGHUP', onHup);
       d.log('info', `${sig}: stopping`);
       ka?.stop();
+      sync.close();
       clearInterval(est);
       metrics?.close();
       await ctl?.close();

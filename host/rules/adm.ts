@@ -11,11 +11,11 @@
  */
 import { DAEMON_NOT_SUPPORTED, ipvsStrerror, RC_LIST_FAILED, RC_OP_FAILED, WvsUsageError, type Errno, type IpvsFunc } from './errors.ts';
 import { formatConnHeader, formatConnLines, formatConnList, formatDaemon, formatLaddrs, formatList, formatListPieces, formatSavePieces, formatTimeouts, usageText, versionText } from './format.ts';
-import { MAX_RULE_LINE, parseArgs, parseRestoreLine, splitRulesFile, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
+import { MAX_RULE_LINE, parseArgs, parseRestoreLine, splitRulesFile, type DaemonSpec, type DestSpec, type Op, type ParseOptions, type SvcKey, type SvcSpec } from './parse.ts';
 import type { NameResolver } from './services.ts';
 import type { ConnView, DaemonView, ServiceView, Timeouts } from '../types.ts';
 
-type MaybeAsync<T> = T | Promise<T>;
+export type MaybeAsync<T> = T | Promise<T>;
 
 /** What `adm` needs from the engine. Changes return null on success or the errno the kernel would give. */
 export interface AdmBackend {
@@ -38,6 +38,9 @@ export interface AdmBackend {
   /** Conns page by page (Engine.connPage): from 1; next 0 when there are no more. With it, a streamed -L -c holds one page at a time. */
   connPage?(from: number, max: number): MaybeAsync<{ conns: ConnView[]; next: number }>;
   daemons?(): MaybeAsync<DaemonView[]>;
+  /** --start-daemon / --stop-daemon (absent: refused, no sync daemon here) */
+  startDaemon?: (d: DaemonSpec) => MaybeAsync<Errno | null>;
+  stopDaemon?: (state: 'master' | 'backup') => MaybeAsync<Errno | null>;
   /** What to print after ipvsadm's message for the last failed change (a table at its limit), if anything */
   detail?(): string | undefined;
   /** IPVS version text and conn hash size for the listing header */
@@ -161,7 +164,12 @@ export async function runAdm(argv: readonly string[], be: AdmBackend, opts: AdmO
       case 'editDest': return change('update_dest', be.editDest(op.svc, op.dest));
       case 'delDest': return change('del_dest', be.delDest(op.svc, op.dest));
       case 'setTimeouts': return change('set_timeout', be.setTimeouts(op.timeouts));
-      case 'startDaemon': case 'stopDaemon': out.stderr += DAEMON_NOT_SUPPORTED + '\n'; return -1;
+      case 'startDaemon':
+        if (!be.startDaemon) { out.stderr += DAEMON_NOT_SUPPORTED + '\n'; return -1; }
+        return change('start_daemon', be.startDaemon(op.daemon));
+      case 'stopDaemon':
+        if (!be.stopDaemon) { out.stderr += DAEMON_NOT_SUPPORTED + '\n'; return -1; }
+        return change('stop_daemon', be.stopDaemon(op.daemon.state));
       case 'addLaddr': return change('add_laddr', be.addLaddr ? be.addLaddr(op.svc, op.laddr) : 'EOPNOTSUPP');
       case 'delLaddr': return change('del_laddr', be.delLaddr ? be.delLaddr(op.svc, op.laddr) : 'EOPNOTSUPP');
       case 'getLaddr': {

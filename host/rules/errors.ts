@@ -25,7 +25,7 @@ export class WvsUsageError extends Error {
 /** Errno names the engine may return for a control operation. */
 export type Errno =
   | 'EPERM' | 'ENOENT' | 'ESRCH' | 'EEXIST' | 'EINVAL' | 'ENOMEM' | 'EBUSY' | 'ERANGE' | 'E2BIG'
-  | 'ENOPROTOOPT' | 'EOPNOTSUPP' | 'EAFNOSUPPORT' | 'EMSGSIZE' | 'ENOSPC' | 'ENOTSUP';
+  | 'ENOPROTOOPT' | 'EOPNOTSUPP' | 'EAFNOSUPPORT' | 'EMSGSIZE' | 'ENOSPC' | 'ENOTSUP' | 'ENODEV';
 
 /** The libipvs call a command makes; ipvs_strerror() looks its texts up per call. */
 export type IpvsFunc =
@@ -71,6 +71,7 @@ export const IPVS_ERRORS: ReadonlyArray<readonly [IpvsFunc | null, Errno, string
 /** glibc strerror() for the errnos not in the table above. */
 export const STRERROR: Readonly<Record<Errno, string>> = {
   EPERM: 'Operation not permitted',
+  ENODEV: 'No such device',
   ENOENT: 'No such file or directory',
   ESRCH: 'No such process',
   EEXIST: 'File exists',

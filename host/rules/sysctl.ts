@@ -27,7 +27,9 @@ export class WvsSysctlError extends WvsError {
 
 type Kind =
   /** read: the engine's value in canonical form; canon: a written value in that form */
-  | { kind: 'int'; apply: (e: Engine, v: number) => void; read: (e: Engine) => number; canon: (v: number) => number }
+  | { kind: 'int'; apply: (e: Engine, v: number) => void; read: (e: Engine) => number; canon: (v: number) => number; check?: (v: number) => string | null }
+  /** sync_threshold: two ints (proc_do_sync_threshold); a write of one changes the first only */
+  | { kind: 'pair'; apply: (e: Engine, v: [number, number]) => void; read: (e: Engine) => [number, number]; check: (v: [number, number]) => string | null }
   | { kind: 'defense'; apply: (e: Engine, v: number) => void; read: (e: Engine) => number }
   | { kind: 'fixed'; why: string }
   | { kind: 'absent'; why: string };
@@ -41,14 +43,36 @@ const flag = (s: SettingName): Def => ({
   canon: (v) => (v !== 0 ? 1 : 0),
 });
 
-const NO_SYNC = 'wasmvs has no connection synchronization daemon (ipvsadm --start-daemon is refused too)';
+const NO_BACKUP_ONLY = 'a backup keeps forwarding as any director does (backup_only=1, a backup that only syncs, is not implemented)';
+
+/** The sync sysctls, per engine (the sync daemon, host/sync/, reads sync_ports, sync_sock_size, sync_qlen_max). */
+const syncVals = new WeakMap<Engine, Map<string, number>>();
+/** A sync sysctl's current value (sync_threshold: its first number; sync_period: its second). */
+export function syncSetting(e: Engine, name: string): number {
+  const v = syncVals.get(e)?.get(name);
+  if (v !== undefined) return v;
+  return name === 'sync_period' ? 50 : Number(SYSCTLS[name].def.split(' ')[0]);
+}
+function syncPut(e: Engine, name: string, v: number): void {
+  let m = syncVals.get(e);
+  if (!m) syncVals.set(e, (m = new Map()));
+  m.set(name, v);
+}
+/** A sync sysctl of one int; `to` gives the engine's setting (sync.ts syncSetSysctl) if it has one. */
+const syncInt = (name: string, def: string, check: ((v: number) => string | null) | undefined,
+  to?: [Parameters<Engine['syncSysctl']>[0], (v: number) => number]): Def => ({
+  def, kind: 'int', check,
+  apply: (e, v) => { syncPut(e, name, v); if (to) e.syncSysctl(to[0], to[1](v)); },
+  read: (e) => syncSetting(e, name),
+  canon: (v) => v,
+});
 const NO_DEFENSE = 'the memory defense (amemthresh, drop_entry, drop_packet) is not implemented: tables have a fixed size, and a full conn table drops new conns under a named counter';
 
 /** Every net.ipv4.vs.* of Linux 6.1, in `sysctl -a` order. */
 export const SYSCTLS: Readonly<Record<string, Def>> = {
   am_droprate: { def: '10', kind: 'absent', why: NO_DEFENSE },
   amemthresh: { def: '1024', kind: 'absent', why: NO_DEFENSE },
-  backup_only: { def: '0', kind: 'fixed', why: NO_SYNC },
+  backup_only: { def: '0', kind: 'fixed', why: NO_BACKUP_ONLY },
   cache_bypass: { def: '0', kind: 'fixed', why: 'there is no local routing table to bypass to: a packet for no service gets the engine\'s pass verdict' },
   conn_reuse_mode: {
     def: '1', kind: 'int',
@@ -86,14 +110,22 @@ export const SYSCTLS: Readonly<Record<string, Def>> = {
   sloppy_sctp: flag('sloppySctp'),
   sloppy_tcp: flag('sloppyTcp'),
   snat_reroute: { def: '1', kind: 'fixed', why: 'NAT replies are written to the device and routed by the host kernel by their new source, as with the default 1' },
-  sync_persist_mode: { def: '0', kind: 'absent', why: NO_SYNC },
-  sync_ports: { def: '1', kind: 'absent', why: NO_SYNC },
-  sync_qlen_max: { def: '3628', kind: 'absent', why: NO_SYNC },
-  sync_refresh_period: { def: '0', kind: 'absent', why: NO_SYNC },
-  sync_retries: { def: '0', kind: 'absent', why: NO_SYNC },
-  sync_sock_size: { def: '0', kind: 'absent', why: NO_SYNC },
-  sync_threshold: { def: '3 50', kind: 'absent', why: NO_SYNC },
-  sync_version: { def: '1', kind: 'absent', why: NO_SYNC },
+  // the sync daemon (ip_vs_sync.c; the engine's part in assembly/sync.ts), proc handlers as 6.1's
+  // (test/golden/kernel/recorded/sysctl: what each accepted)
+  sync_persist_mode: syncInt('sync_persist_mode', '0', undefined, ['persist_mode', (v) => (v !== 0 ? 1 : 0)]),
+  sync_ports: syncInt('sync_ports', '1', (v) => (v < 1 || (v & (v - 1)) !== 0 ? 'not a power of two of at least 1 (proc_do_sync_ports)' : null)),
+  sync_qlen_max: syncInt('sync_qlen_max', '3628', (v) => (v < 0 ? 'negative (proc_doulongvec_minmax)' : null)),
+  // proc_dointvec_jiffies: seconds; a negative one is a huge unsigned period in the kernel: no limit but min_diff
+  sync_refresh_period: syncInt('sync_refresh_period', '0', undefined, ['refresh_period', (v) => (v < 0 ? 0xffffffff : Math.min(v * 1000, 0xffffffff))]),
+  sync_retries: syncInt('sync_retries', '0', (v) => (v < 0 || v > 3 ? 'out of range 0-3 (proc_dointvec_minmax)' : null), ['retries', (v) => v]),
+  sync_sock_size: syncInt('sync_sock_size', '0', undefined),
+  sync_threshold: {
+    def: '3 50', kind: 'pair',
+    apply: (e, [t, p]) => { syncPut(e, 'sync_threshold', t); syncPut(e, 'sync_period', p); e.syncSysctl('threshold', t); e.syncSysctl('period', p); },
+    read: (e) => [syncSetting(e, 'sync_threshold'), syncSetting(e, 'sync_period')],
+    check: ([t, p]) => (t < 0 || p < 0 || (t >= p && p !== 0) ? 'the threshold must be below the period (or the period 0), neither negative (proc_do_sync_threshold)' : null),
+  },
+  sync_version: syncInt('sync_version', '1', (v) => (v !== 0 && v !== 1 ? 'only 0 or 1 (proc_do_sync_mode)' : null), ['version', (v) => v]),
 };
 
 /** Values the engine has no room for, kept per engine (run_estimation; secure_tcp's automatic modes). */
@@ -133,6 +165,7 @@ function parseInt32(name: string, text: string): number {
 export function sysctlGet(e: Engine, name: string): string {
   const d = lookup(name);
   if (d.kind === 'fixed') return d.def;
+  if (d.kind === 'pair') return d.read(e).join(' ');
   const now = d.read(e);
   // a written value reads back as written while the engine still says what it said (an engine
   // flag set directly, e.g. by a test, wins)
@@ -149,7 +182,22 @@ export function sysctlSet(e: Engine, name: string, text: string): string {
     if (parseInt32(name, text) === Number(d.def)) return d.def;
     throw new WvsSysctlError(`${SYSCTL_PREFIX}${name} = ${text.trim()}: not implemented by wasmvs, only ${d.def}: ${d.why}`, 'EOPNOTSUPP');
   }
+  if (d.kind === 'pair') {
+    // proc_dointvec over two ints: the ones given replace, from the first
+    const m = /^\s*(-?\d+)(?:\s+(-?\d+))?(?:\s[\s\S]*)?$/.exec(text);
+    const cur = d.read(e);
+    const v: [number, number] = [m ? Number(m[1]) : NaN, m?.[2] !== undefined ? Number(m[2]) : cur[1]];
+    if (!m || !v.every((x) => Number.isInteger(x) && Math.abs(x) <= 0x7fffffff)) { parseInt32(name, text); parseInt32(name, '?'); }
+    const why = d.check(v);
+    if (why) throw new WvsSysctlError(`${SYSCTL_PREFIX}${name}: "${text.trim()}": ${why}: Invalid argument`, 'EINVAL');
+    d.apply(e, v);
+    return sysctlGet(e, name);
+  }
   const v = parseInt32(name, text);
+  if (d.kind === 'int' && d.check) {
+    const why = d.check(v);
+    if (why) throw new WvsSysctlError(`${SYSCTL_PREFIX}${name}: ${v} is ${why}: Invalid argument`, 'EINVAL');
+  }
   if (d.kind === 'defense' && (v < 0 || v > 3)) {
     throw new WvsSysctlError(`${SYSCTL_PREFIX}${name}: ${v} is out of range 0-3 (the kernel's proc_do_defense_mode refuses it: Invalid argument)`, 'EINVAL');
   }

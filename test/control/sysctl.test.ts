@@ -28,16 +28,18 @@ describe('the kernel\'s sysctls', () => {
     const e = await freshEngine();
     const listed = sysctlList(e);
     for (const { name, value } of listed) expect(value, name).toBe(defaults.get(name));
-    // the listing: every one wasmvs implements or fixes; the sync daemon's and the memory defense's are not there
+    // the listing: every one wasmvs implements or fixes; the memory defense's are not there
     expect(listed.map((x) => x.name)).toEqual(['backup_only', 'cache_bypass', 'conn_reuse_mode', 'conntrack', 'expire_nodest_conn',
       'expire_quiescent_template', 'ignore_tunneled', 'lblc_expiration', 'lblcr_expiration', 'nat_icmp_send', 'pmtu_disc', 'run_estimation',
-      'schedule_icmp', 'secure_tcp', 'sloppy_sctp', 'sloppy_tcp', 'snat_reroute']);
+      'schedule_icmp', 'secure_tcp', 'sloppy_sctp', 'sloppy_tcp', 'snat_reroute', 'sync_persist_mode', 'sync_ports', 'sync_qlen_max',
+      'sync_refresh_period', 'sync_retries', 'sync_sock_size', 'sync_threshold', 'sync_version']);
   });
 
   test('settable ones accept what the kernel\'s proc handler accepts and read back what it reads back', async () => {
     const e = await freshEngine();
-    const settable = Object.keys(SYSCTLS).filter((n) => SYSCTLS[n].kind === 'int' || SYSCTLS[n].kind === 'defense');
-    expect(settable).toEqual(['conn_reuse_mode', 'expire_nodest_conn', 'expire_quiescent_template', 'run_estimation', 'secure_tcp', 'sloppy_sctp', 'sloppy_tcp']);
+    const settable = Object.keys(SYSCTLS).filter((n) => ['int', 'defense', 'pair'].includes(SYSCTLS[n].kind));
+    expect(settable).toEqual(['conn_reuse_mode', 'expire_nodest_conn', 'expire_quiescent_template', 'run_estimation', 'secure_tcp', 'sloppy_sctp', 'sloppy_tcp',
+      'sync_persist_mode', 'sync_ports', 'sync_qlen_max', 'sync_refresh_period', 'sync_retries', 'sync_sock_size', 'sync_threshold', 'sync_version']);
     let n = 0;
     for (const p of probes.filter((x) => settable.includes(x.name))) {
       let got: string | Error;
@@ -80,7 +82,7 @@ describe('the kernel\'s sysctls', () => {
     const e = await freshEngine();
     expect(sysctlSet(e, 'pmtu_disc', '1')).toBe('1');
     expect(() => sysctlSet(e, 'nat_icmp_send', '1')).toThrow('net.ipv4.vs.nat_icmp_send = 1: not implemented by wasmvs, only 0: a NAT real server\'s packet that matches no conn is passed on');
-    expect(() => sysctlSet(e, 'sync_version', '1')).toThrow('net.ipv4.vs.sync_version: not implemented by wasmvs: wasmvs has no connection synchronization daemon');
+    expect(() => sysctlSet(e, 'backup_only', '1')).toThrow('net.ipv4.vs.backup_only = 1: not implemented by wasmvs, only 0: a backup keeps forwarding');
     expect(() => sysctlGet(e, 'amemthresh')).toThrow(/not implemented by wasmvs: the memory defense/);
     expect(() => sysctlGet(e, 'nosuch')).toThrow(/^net\.ipv4\.vs\.nosuch: no such IPVS sysctl \(Linux 6\.1 has: am_droprate, /);
   });
@@ -100,7 +102,8 @@ describe('wasmvs adm --sysctl', () => {
     });
     const bad = await d.adm('--sysctl secure_tcp=4', );
     expect(bad).toEqual({ stdout: '', stderr: 'ipvsadm: net.ipv4.vs.secure_tcp: 4 is out of range 0-3 (the kernel\'s proc_do_defense_mode refuses it: Invalid argument)\n', rc: 255 });
-    expect((await d.adm('--sysctl sync_ports=2')).stderr).toMatch(/^ipvsadm: net\.ipv4\.vs\.sync_ports: not implemented by wasmvs/);
+    expect(await d.adm('--sysctl sync_ports=2')).toEqual({ stdout: 'net.ipv4.vs.sync_ports = 2\n', stderr: '', rc: 0 });
+    expect((await d.adm('--sysctl sync_ports=3')).stderr).toBe('ipvsadm: net.ipv4.vs.sync_ports: 3 is not a power of two of at least 1 (proc_do_sync_ports): Invalid argument\n');
     expect((await d.adm('--sysctl expire_nodest_conn=yes')).stderr).toBe('ipvsadm: net.ipv4.vs.expire_nodest_conn: "yes" is not an integer (the kernel\'s proc_dointvec refuses it: Invalid argument)\n');
     expect((await d.adm('--sysctl -L')).rc).toBe(2);
   });
@@ -144,7 +147,7 @@ describe('wasmvs replay --sysctl', () => {
     const run = (sysctls?: { name: string; value: string }[]) => replay([cap], { wasm: engineModule(), rules, sysctls });
     expect((await run()).conns.created).toBe(0);
     expect((await run([{ name: 'sloppy_tcp', value: '1' }])).conns.created).toBe(1);
-    await expect(run([{ name: 'sync_version', value: '2' }])).rejects.toThrow(/not implemented by wasmvs/);
+    await expect(run([{ name: 'sync_version', value: '2' }])).rejects.toThrow(/only 0 or 1 \(proc_do_sync_mode\): Invalid argument/);
     expect(parseReplayArgs(['in.pcap', '--rules', 'r', '--sysctl', 'net.ipv4.vs.sloppy_tcp=1']).sysctls).toEqual([{ name: 'sloppy_tcp', value: '1' }]);
   });
 });
