@@ -141,6 +141,7 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   store<u32>(L.CTL, D.SET_DEFAULTS, L.CTL_FLAGS);
   tcpInitTimeouts();
   udpInitTimeouts();
+  sync.syncInit();
   sctpInitTimeouts();
   laddr.laddrInit();
   neigh.neighInit();

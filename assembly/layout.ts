@@ -211,6 +211,21 @@
 @inline export const CTL_BIG_FREE: u32 = 652;       // u32: head of the free big scheduler areas (first word links)
 @inline export const CTL_BIG_USED: u32 = 656;       // u32: big areas handed out from the top of the pool so far
 @inline export const CTL_FULL_TABLE: u32 = 660;     // u32: the table behind the last E_NOSPC
+// the sync daemon (sync.ts, ip_vs_sync.c): the master's state and the net.ipv4.vs.sync_* sysctls,
+// and the send buffer's cursors over SYNC_BUF: finished messages [0, BUF_DONE), then the open one
+@inline export const CTL_SYNC_MASTER: u32 = 672;    // u32: 1 while a master daemon runs
+@inline export const CTL_SYNC_ID: u32 = 676;        // u32: the master's syncid
+@inline export const CTL_SYNC_MAXLEN: u32 = 680;    // u32: bytes of a message (--sync-maxlen)
+@inline export const CTL_SYNC_VERSION: u32 = 684;   // u32: sync_version (0 or 1)
+@inline export const CTL_SYNC_THRESHOLD: u32 = 688; // u32: sync_threshold's first value
+@inline export const CTL_SYNC_PERIOD: u32 = 692;    // u32: sync_threshold's period
+@inline export const CTL_SYNC_REFRESH: u32 = 696;   // u32: sync_refresh_period, ms
+@inline export const CTL_SYNC_RETRIES: u32 = 700;   // u32: sync_retries
+@inline export const CTL_SYNC_PERSIST: u32 = 704;   // u32: sync_persist_mode
+@inline export const CTL_SYNC_BUF_DONE: u32 = 708;  // u32: bytes of finished messages at SYNC_BUF
+@inline export const CTL_SYNC_BUF_OPEN: u32 = 712;  // u32: 1 while a message is being filled at BUF_DONE
+@inline export const CTL_SYNC_BUF_FIRST: u32 = 716; // u32: engine ms the open message got its first conn
+@inline export const CTL_SYNC_CADDR: u32 = 720;     // 16 bytes: the caddr of the conn being decoded (backup)
 // IP fragment reassembly (packet/defrag.ts), per family: index 0 IPv4, 1 IPv6 (u32 each)
 @inline export const CTL_FRAG_TIME: u32 = 3072;     // u32 × 2 ms a queue lives: ipfrag_time 30 s / nf_conntrack_frag6_timeout 60 s
 @inline export const CTL_FRAG_HIGH: u32 = 3080;     // u32 × 2 bytes: ipfrag_high_thresh / nf_conntrack_frag6_high_thresh (4 MiB)

@@ -17,6 +17,8 @@ import {
   CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL,
   DEST_FWD, DEST_CONN_FLAGS, DEST_SVC, DEST_AF, SYNC_BUF, SYNC_BUF_SIZE, csyncPtr, CSYNC_OLD_STATE,
   CSYNC_RETRIES, CSYNC_ENDTIME, CONN_INPKTS,
+  CTL_SYNC_MASTER, CTL_SYNC_ID, CTL_SYNC_MAXLEN, CTL_SYNC_VERSION, CTL_SYNC_THRESHOLD, CTL_SYNC_PERIOD, CTL_SYNC_REFRESH,
+  CTL_SYNC_RETRIES, CTL_SYNC_PERSIST, CTL_SYNC_BUF_DONE, CTL_SYNC_BUF_OPEN, CTL_SYNC_BUF_FIRST, CTL_SYNC_CADDR,
 } from "./layout";
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_NOOUTPUT, CONN_F_INACTIVE, CONN_F_TEMPLATE,
@@ -99,7 +101,7 @@ function ourFlags(w: u32): u16 {
 // ---- the backup: ip_vs_process_message -----------------------------------------------------------
 // The conn being decoded, in the 16-byte address form (CTL_ADDR0 = vaddr, CTL_ADDR1 = daddr as the
 // dest lookup reads them; the caddr in a scratch line of our own, copied before each call).
-let rxCaddr: usize = 0;
+// (CTL + CTL_SYNC_CADDR: one director-wide scratch line; messages are processed one at a time)
 
 /**
  * Process one received sync message at p (len bytes). syncid: the backup's (0 = accept any).
@@ -107,7 +109,6 @@ let rxCaddr: usize = 0;
  */
 export function syncProcessMessage(p: usize, len: u32, syncid: u32): i32 {
   cntInc(CNT_SYNC_RX_MSG);
-  if (rxCaddr == 0) rxCaddr = memory.data(16);
   if (len < SYNC_MESG_V0_HDR) { cntInc(CNT_SYNC_BAD_MSG); return -1; }
   if (len != ld16be(p + 2)) { cntInc(CNT_SYNC_BAD_MSG); return -1; }
   if (syncid != 0 && <u32>load<u8>(p, 1) != syncid) { cntInc(CNT_SYNC_SYNCID); return -1; }
@@ -193,9 +194,9 @@ function procSyncConn(p: usize, end: usize): i32 {
   let aoff: usize = af == AF_INET6 ? 16 : 4;
   let a = p + 24;
   if (af == AF_INET6) {
-    addrCopy(rxCaddr, a); addrCopy(CTL + CTL_ADDR0, a + aoff); addrCopy(CTL + CTL_ADDR1, a + 2 * aoff);
+    addrCopy((CTL + CTL_SYNC_CADDR), a); addrCopy(CTL + CTL_ADDR0, a + aoff); addrCopy(CTL + CTL_ADDR1, a + 2 * aoff);
   } else {
-    addrFromV4(rxCaddr, a); addrFromV4(CTL + CTL_ADDR0, a + 4); addrFromV4(CTL + CTL_ADDR1, a + 8);
+    addrFromV4((CTL + CTL_SYNC_CADDR), a); addrFromV4(CTL + CTL_ADDR0, a + 4); addrFromV4(CTL + CTL_ADDR1, a + 8);
   }
   return procConn(af, proto, wflags, <u8>state, load<u16>(p, 10), load<u16>(p, 12), load<u16>(p, 14),
                   ld32be(p + 16), ld32be(p + 20));
@@ -224,7 +225,7 @@ function processV0(buf: usize, len: u32): i32 {
       let nStates: u32 = proto == IPPROTO_TCP ? <u32>TCP_S_LAST : proto == IPPROTO_UDP ? 1 : proto == IPPROTO_SCTP ? <u32>SCTP_S_LAST : 0;
       if (nStates == 0 || state >= nStates) { cntInc(CNT_SYNC_BAD_CONN); continue; }
     } else if (state >= CTPL_S_LAST) state = 0;
-    addrFromV4(rxCaddr, s + 8); addrFromV4(CTL + CTL_ADDR0, s + 12); addrFromV4(CTL + CTL_ADDR1, s + 16);
+    addrFromV4((CTL + CTL_SYNC_CADDR), s + 8); addrFromV4(CTL + CTL_ADDR0, s + 12); addrFromV4(CTL + CTL_ADDR1, s + 16);
     if (procConn(AF_INET, proto, wflags, <u8>state, load<u16>(s, 2), load<u16>(s, 4), load<u16>(s, 6), 0, 0) == 0) applied++;
   }
   return applied;
@@ -269,7 +270,7 @@ function bindDest(ci: u32, d: u32): void {
 
 /**
  * ip_vs_proc_conn: create or update the conn the message describes. The addresses are in
- * rxCaddr, CTL_ADDR0 (vaddr), CTL_ADDR1 (daddr). Returns 0 applied, 1 skipped (counted).
+ * (CTL + CTL_SYNC_CADDR), CTL_ADDR0 (vaddr), CTL_ADDR1 (daddr). Returns 0 applied, 1 skipped (counted).
  */
 function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: u16, dport: u16, fwmark: u32, timeoutS: u32): i32 {
   let vaddr = CTL + CTL_ADDR0, daddr = CTL + CTL_ADDR1;
@@ -280,7 +281,7 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
   else ms = template ? TPL_DEFAULT_TIMEOUT_MS : stateTimeout(proto, state);
   let exp = engineNow() + ms;
   if (!template) {
-    ci = connInGet(proto, rxCaddr, cport, vaddr, vport);
+    ci = connInGet(proto, (CTL + CTL_SYNC_CADDR), cport, vaddr, vport);
     if (ci != 0) {
       let cp = connPtr(ci);
       if (load<u16>(cp, CONN_DPORT) != dport || !addrEq(cp + CONN_DADDR, daddr)) {
@@ -291,7 +292,7 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
       }
     }
   } else {
-    ci = cport == 0 ? ctInGet(proto, rxCaddr, vaddr, vport) : 0;
+    ci = cport == 0 ? ctInGet(proto, (CTL + CTL_SYNC_CADDR), vaddr, vport) : 0;
   }
   let cp: usize;
   if (ci != 0) {
@@ -309,7 +310,7 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
     ci = connAlloc();
     if (ci == 0) { cntInc(CNT_SYNC_CONN_FULL); return 1; }
     cp = connPtr(ci);
-    addrCopy(cp + CONN_CADDR, rxCaddr);
+    addrCopy(cp + CONN_CADDR, (CTL + CTL_SYNC_CADDR));
     addrCopy(cp + CONN_VADDR, vaddr);
     addrCopy(cp + CONN_DADDR, daddr);
     store<u16>(cp, cport, CONN_CPORT);
@@ -325,7 +326,7 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
     let d = findDest(af, proto, vport, dport, fwmark, wflags);
     if (d != 0) bindDest(ci, d);
     store<u8>(cp, state, CONN_STATE);
-    store<u32>(cp, syncThreshold, CONN_INPKTS);   // atomic_set(&cp->in_pkts, sysctl_sync_threshold)
+    store<u32>(cp, cget(CTL_SYNC_THRESHOLD), CONN_INPKTS);   // atomic_set(&cp->in_pkts, sysctl_sync_threshold)
     store<u8>(csyncPtr(ci), state, CSYNC_OLD_STATE);
     store<u32>(cp, ms, CONN_TIMEOUT);
     store<u32>(cp, exp, CONN_EXPIRES);
@@ -336,7 +337,7 @@ function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: 
     return 0;
   }
   store<u8>(cp, state, CONN_STATE);
-  store<u32>(cp, syncThreshold, CONN_INPKTS);
+  store<u32>(cp, cget(CTL_SYNC_THRESHOLD), CONN_INPKTS);
   store<u8>(csyncPtr(ci), state, CSYNC_OLD_STATE);
   let old = load<u32>(cp, CONN_EXPIRES);
   store<u32>(cp, ms, CONN_TIMEOUT);
@@ -414,37 +415,35 @@ export function syncMesgAdd(p: usize, maxlen: u32, ci: u32): i32 {
 
 // ---- the master: which conns are sent when (ip_vs_sync_conn, ip_vs_sync_conn_needed) ---------------
 // The sync sysctls (net.ipv4.vs.sync_*) and the master daemon's state; the host sets them.
-export let syncMaster: bool = false;
-let syncIdMaster: u32 = 0;
-let syncMaxlen: u32 = 1472;
-let syncVersion: u32 = 1;
-export let syncThreshold: u32 = 3;
-let syncPeriod: u32 = 50;
-let syncRefreshMs: u32 = 0;
-let syncRetries: u32 = 0;
-let syncPersistMode: bool = false;
-// SYNC_BUF: finished messages [0, bufDone), then the one being filled at bufDone (bufOpen)
-let bufDone: u32 = 0;
-let bufOpen: bool = false;
-let bufFirstUse: u32 = 0;
+// They live in the control block (CTL_SYNC_*), not in module globals: every worker reads them.
+@inline function cget(off: u32): u32 { return load<u32>(CTL + off); }
+@inline function cset(off: u32, v: u32): void { store<u32>(CTL + off, v); }
+
+/** The kernel's defaults of the sync sysctls (and a 1472-byte message for the master), set by init(). */
+export function syncInit(): void {
+  cset(CTL_SYNC_MAXLEN, 1472);
+  cset(CTL_SYNC_VERSION, 1);
+  cset(CTL_SYNC_THRESHOLD, 3);
+  cset(CTL_SYNC_PERIOD, 50);
+}
 
 /** Set the master side: on/off, syncid, sync_maxlen (the message size, ipvsadm --sync-maxlen). */
 export function syncSetMaster(on: bool, syncid: u32, maxlen: u32): void {
-  syncMaster = on;
-  syncIdMaster = syncid & 255;
-  syncMaxlen = maxlen < SYNC_MESG_HDR + SYNC_V6_SIZE ? SYNC_MESG_HDR + SYNC_V6_SIZE : maxlen > 65507 ? 65507 : maxlen;
-  if (!on) { bufDone = 0; bufOpen = false; }
+  cset(CTL_SYNC_MASTER, on ? 1 : 0);
+  cset(CTL_SYNC_ID, syncid & 255);
+  cset(CTL_SYNC_MAXLEN, maxlen < SYNC_MESG_HDR + SYNC_V6_SIZE ? SYNC_MESG_HDR + SYNC_V6_SIZE : maxlen > 65507 ? 65507 : maxlen);
+  if (!on) { cset(CTL_SYNC_BUF_DONE, 0); cset(CTL_SYNC_BUF_OPEN, 0); }
 }
 
 /** The sync sysctls by number: 0 version, 1 threshold, 2 period, 3 refresh_period (ms), 4 retries, 5 persist_mode. */
 export function syncSetSysctl(which: u32, v: u32): void {
   switch (which) {
-    case 0: syncVersion = v; break;
-    case 1: syncThreshold = v; break;
-    case 2: syncPeriod = v; break;
-    case 3: syncRefreshMs = v; break;
-    case 4: syncRetries = v; break;
-    case 5: syncPersistMode = v != 0; break;
+    case 0: cset(CTL_SYNC_VERSION, v); break;
+    case 1: cset(CTL_SYNC_THRESHOLD, v); break;
+    case 2: cset(CTL_SYNC_PERIOD, v); break;
+    case 3: cset(CTL_SYNC_REFRESH, v); break;
+    case 4: cset(CTL_SYNC_RETRIES, v); break;
+    case 5: cset(CTL_SYNC_PERSIST, v != 0 ? 1 : 0); break;
   }
 }
 
@@ -455,7 +454,7 @@ export function syncSetSysctl(which: u32, v: u32): void {
 export function syncConnIn(ci: u32): void {
   let cp = connPtr(ci);
   let one = (load<u16>(cp, CONN_FLAGS) & CONN_F_ONE_PACKET) != 0;
-  if (syncMaster) { syncConn(ci, one ? syncThreshold : load<u32>(cp, CONN_INPKTS)); return; }
+  if ((cget(CTL_SYNC_MASTER) != 0)) { syncConn(ci, one ? cget(CTL_SYNC_THRESHOLD) : load<u32>(cp, CONN_INPKTS)); return; }
   if (one) {
     let ct = load<u32>(cp, CONN_CONTROL);
     if (ct != 0) store<u32>(connPtr(ct), load<u32>(connPtr(ct), CONN_INPKTS) + 1, CONN_INPKTS);
@@ -509,7 +508,7 @@ function syncNeeded(ci: u32, pkts: u32): bool {
   let force = false;
   let goSet = false;
   if (flags & CONN_F_TEMPLATE) force = false;
-  else if (syncPersistMode && load<u32>(cp, CONN_CONTROL) != 0) return false;
+  else if ((cget(CTL_SYNC_PERSIST) != 0) && load<u32>(cp, CONN_CONTROL) != 0) return false;
   else if (proto == IPPROTO_TCP || proto == IPPROTO_SCTP) {
     if (proto == IPPROTO_TCP ? !tcpSyncState(state) : !sctpSyncState(state)) return false;
     force = state != load<u8>(cs, CSYNC_OLD_STATE);
@@ -517,24 +516,24 @@ function syncNeeded(ci: u32, pkts: u32): bool {
     if (force && state != est) goSet = true;
   }
   if (!goSet) {
-    if (syncRefreshMs > 0) {
+    if (cget(CTL_SYNC_REFRESH) > 0) {
       let origS = <u32>load<u16>(cs, CSYNC_ENDTIME);
       let diffMs = <i32><i16><u16>(nS - origS) * 1000;
       let half = timeout >> 1;
       let minDiff: u32 = half > 10000 ? half : 10000;
-      let lim: u32 = syncRefreshMs < minDiff ? syncRefreshMs : minDiff;
+      let lim: u32 = cget(CTL_SYNC_REFRESH) < minDiff ? cget(CTL_SYNC_REFRESH) : minDiff;
       if (<u32>(diffMs < 0 ? -diffMs : diffMs) < lim) {
         let retries = <u32>load<u8>(cs, CSYNC_RETRIES);
-        if (retries >= syncRetries) return false;
+        if (retries >= cget(CTL_SYNC_RETRIES)) return false;
         // the last sync was at orig - timeout: resend no sooner than refresh/8 after it
         let origMs = <i32>now + <i32><i16><u16>(origS - ((now / 1000) & 0xffff)) * 1000;
-        if (<i32>now - (origMs - <i32>timeout) < <i32>(syncRefreshMs >> 3)) return false;
+        if (<i32>now - (origMs - <i32>timeout) < <i32>(cget(CTL_SYNC_REFRESH) >> 3)) return false;
         retriesNew = retries + 1;   // n |= retries + 1: the new end time, one more resend used
       }
     }
-    if (syncPeriod > 0) {
-      if (!(flags & CONN_F_TEMPLATE) && pkts % syncPeriod != syncThreshold) return false;
-    } else if (syncRefreshMs == 0 && pkts != syncThreshold) return false;
+    if (cget(CTL_SYNC_PERIOD) > 0) {
+      if (!(flags & CONN_F_TEMPLATE) && pkts % cget(CTL_SYNC_PERIOD) != cget(CTL_SYNC_THRESHOLD)) return false;
+    } else if (cget(CTL_SYNC_REFRESH) == 0 && pkts != cget(CTL_SYNC_THRESHOLD)) return false;
   }
   store<u8>(cs, state, CSYNC_OLD_STATE);
   store<u16>(cs, <u16>nS, CSYNC_ENDTIME);
@@ -544,10 +543,10 @@ function syncNeeded(ci: u32, pkts: u32): bool {
 
 /** Close the message being filled: it joins the finished ones. */
 function bufClose(): void {
-  if (!bufOpen) return;
-  let p = SYNC_BUF + bufDone;
-  bufDone += ld16be(p + 2);   // both versions keep the size in bytes 2-3
-  bufOpen = false;
+  if (!(cget(CTL_SYNC_BUF_OPEN) != 0)) return;
+  let p = SYNC_BUF + cget(CTL_SYNC_BUF_DONE);
+  cset(CTL_SYNC_BUF_DONE, cget(CTL_SYNC_BUF_DONE) + ld16be(p + 2));   // both versions keep the size in bytes 2-3
+  cset(CTL_SYNC_BUF_OPEN, 0);
 }
 
 /** Append conn ci to the message being filled (a new one when it is full), as v1 or v0 (sync_version). */
@@ -555,28 +554,28 @@ function bufAdd(ci: u32): void {
   let cp = connPtr(ci);
   if (load<u8>(cp, CONN_FWD) > IP_VS_CONN_F_BYPASS) return;   // FULLNAT: no kernel backup could use it
   let v6 = load<u8>(cp, CONN_AF) == AF_INET6;
-  if (syncVersion == 0 && v6) return;                          // v0 carries IPv4 only
+  if (cget(CTL_SYNC_VERSION) == 0 && v6) return;                          // v0 carries IPv4 only
   for (let attempt = 0; attempt < 2; attempt++) {
-    if (!bufOpen) {
-      if (bufDone + syncMaxlen > SYNC_BUF_SIZE) { cntInc(CNT_SYNC_TX_FULL); return; }   // sync_qlen_max reached
-      let p = SYNC_BUF + bufDone;
-      if (syncVersion == 0) { store<u8>(p, 0); store<u8>(p, <u8>syncIdMaster, 1); st16be(p + 2, SYNC_MESG_V0_HDR); }
-      else syncMesgInit(p, syncIdMaster);
-      bufOpen = true;
-      bufFirstUse = engineNow();
+    if (!(cget(CTL_SYNC_BUF_OPEN) != 0)) {
+      if (cget(CTL_SYNC_BUF_DONE) + cget(CTL_SYNC_MAXLEN) > SYNC_BUF_SIZE) { cntInc(CNT_SYNC_TX_FULL); return; }   // sync_qlen_max reached
+      let p = SYNC_BUF + cget(CTL_SYNC_BUF_DONE);
+      if (cget(CTL_SYNC_VERSION) == 0) { store<u8>(p, 0); store<u8>(p, <u8>cget(CTL_SYNC_ID), 1); st16be(p + 2, SYNC_MESG_V0_HDR); }
+      else syncMesgInit(p, cget(CTL_SYNC_ID));
+      cset(CTL_SYNC_BUF_OPEN, 1);
+      cset(CTL_SYNC_BUF_FIRST, engineNow());
     }
-    let p = SYNC_BUF + bufDone;
-    if (syncVersion == 0) {
+    let p = SYNC_BUF + cget(CTL_SYNC_BUF_DONE);
+    if (cget(CTL_SYNC_VERSION) == 0) {
       let size = ld16be(p + 2);
       let n = <u32>load<u8>(p);
-      if (n < 255 && size + SYNC_V0_SIZE <= syncMaxlen) {
+      if (n < 255 && size + SYNC_V0_SIZE <= cget(CTL_SYNC_MAXLEN)) {
         encodeV0(cp, p + size);
         st16be(p + 2, size + SYNC_V0_SIZE);
         store<u8>(p, <u8>(n + 1));
         cntInc(CNT_SYNC_TX_CONN);
         return;
       }
-    } else if (syncMesgAdd(p, syncMaxlen, ci) == 1) return;
+    } else if (syncMesgAdd(p, cget(CTL_SYNC_MAXLEN), ci) == 1) return;
     bufClose();
   }
 }
@@ -601,16 +600,16 @@ function encodeV0(cp: usize, q: usize): void {
  * host sends them (each has its size in bytes 2-3) and calls syncTaken.
  */
 export function syncPending(ageMs: u32): u32 {
-  if (bufOpen && <i32>(engineNow() - bufFirstUse) >= <i32>ageMs) bufClose();
-  return bufDone;
+  if ((cget(CTL_SYNC_BUF_OPEN) != 0) && <i32>(engineNow() - cget(CTL_SYNC_BUF_FIRST)) >= <i32>ageMs) bufClose();
+  return cget(CTL_SYNC_BUF_DONE);
 }
 
 /** The host sent the first `len` bytes syncPending reported. */
 export function syncTaken(len: u32): void {
-  if (len > bufDone) len = bufDone;
-  let rest = bufDone - len + (bufOpen ? ld16be(SYNC_BUF + bufDone + 2) : 0);
+  if (len > cget(CTL_SYNC_BUF_DONE)) len = cget(CTL_SYNC_BUF_DONE);
+  let rest = cget(CTL_SYNC_BUF_DONE) - len + ((cget(CTL_SYNC_BUF_OPEN) != 0) ? ld16be(SYNC_BUF + cget(CTL_SYNC_BUF_DONE) + 2) : 0);
   if (rest > 0 && len > 0) memory.copy(SYNC_BUF, SYNC_BUF + len, rest);
-  bufDone -= len;
+  cset(CTL_SYNC_BUF_DONE, cget(CTL_SYNC_BUF_DONE) - len);
 }
 
 /**
@@ -622,7 +621,7 @@ export function syncTaken(len: u32): void {
 export function syncBulk(from: u32): u32 {
   let i = connNextLive(from);
   while (i != 0) {
-    if (bufDone + syncMaxlen * 2 > SYNC_BUF_SIZE) return i;
+    if (cget(CTL_SYNC_BUF_DONE) + cget(CTL_SYNC_MAXLEN) * 2 > SYNC_BUF_SIZE) return i;
     bufAdd(i);
     i = connNextLive(i + 1);
   }
