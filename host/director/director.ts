@@ -59,6 +59,12 @@ export interface DirectorOptions {
   /** path MTU toward the real servers for tunnels (engine.setTunnelMtu; default 1500) */
   tunnelMtu?: number;
   /**
+   * The device's transmit queue toward the director (ip link ... txqueuelen; default 10000, the
+   * kernel's own default is 500): a burst (1,000 conns retransmitting at once after a failover)
+   * overflows a short queue, and every drop there backs a TCP conn off for seconds
+   */
+  txqueuelen?: number;
+  /**
    * TUN: the tunnels' outer source address, at most one per family (--tunnel-src). Default: for
    * each family, the source the kernel's route toward the family's tunnel real servers takes
    * (`ip route get RIP` → prefsrc), as ip_vs_tunnel_xmit takes its route's saddr.
@@ -251,6 +257,7 @@ export class Director {
     // (on a TAP the engine is the host on the link, the kernel's side of it has no addresses).
     try { sysctl(ns, `net.ipv6.conf.${name}.disable_ipv6`, '1'); } catch { /* IPv6 disabled altogether */ }
     if (mode === 'tap' && this.opts.bridge) ip(ns, 'link', 'set', 'dev', name, 'master', this.opts.bridge);
+    ip(ns, 'link', 'set', 'dev', name, 'txqueuelen', String(this.opts.txqueuelen ?? 10000));
     ip(ns, 'link', 'set', 'dev', name, 'up');
     this.log('info', `${kind} ${name} up${ns ? ` in netns ${ns}` : ''}${mode === 'tap' && this.opts.bridge ? ` on bridge ${this.opts.bridge}` : ''} ` +
       `(fd ${this.dev.fd}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6' : ''})`);

@@ -52,6 +52,8 @@ export const RUN_USAGE = `usage: wasmvs run [options]
                         clients, routed tunnel real servers); one per family; needs --link-addr ADDR/PLEN
   --bridge BR           tap: enslave the TAP to bridge BR
   --tunnel-mtu N        path MTU toward tunnel real servers (default 1500)
+  --txqueuelen N        the device's queue toward the director in packets (default 10000; the kernel's 500
+                        drops the retransmission burst that follows a failover)
   --tunnel-src ADDR     tun: the tunnels' (-i) outer source address, one per family (default: the source of
                         the kernel's route to the real servers, ip route get RIP's prefsrc)
   --batch N             frames per read batch (default 64)
@@ -116,6 +118,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       }
       case '--bridge': { const v = next(); if (!v || v.length > 15) throw new RunUsageError('--bridge needs an interface name of 1..15 characters'); o.bridge = v; break; }
       case '--tunnel-mtu': o.tunnelMtu = num(a, next(), 576); break;
+      case '--txqueuelen': o.txqueuelen = num(a, next(), 1); break;
       case '--tunnel-src': {
         const v = next();
         if (!v || isIP(v) === 0) throw new RunUsageError(`--tunnel-src needs an IPv4 or IPv6 address, got ${v ?? 'nothing'}`);

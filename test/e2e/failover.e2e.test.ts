@@ -177,11 +177,12 @@ function holder(): string {
   return h.length ? h.join('+') : 'none';
 }
 async function startDirector(d: 'd1' | 'd2'): Promise<void> {
-  dirs[d] = await startCliDirector(NS[d], ['--rules', join(tmp, 'rules.txt'), '--socket', join(tmp, `${d}.sock`), '--rs-net', '198.18.1.0/24', '--rs-dev', 'bck'], () => {}, () => {});
-  // the TUN's queue towards the director (default 500 packets): after a takeover 1,000 conns
-  // retransmit at once, and a full queue drops (ip -s link: TX dropped), which backs those conns
-  // off for 15-30 s; a longer queue absorbs the burst
-  if (!process.env.WVS_FO_QLEN_DEFAULT) ip(NS[d], 'link', 'set', 'wvs0', 'txqueuelen', '10000');
+  // the TUN's queue towards the director: after a takeover 1,000 conns retransmit at once, and a
+  // full queue drops (ip -s link: TX dropped), which backs those conns off for 15-30 s; the
+  // director's default (10000) absorbs the burst, the kernel's 500 does not (WVS_FO_QLEN_DEFAULT=1)
+  const qlen = process.env.WVS_FO_QLEN_DEFAULT ? ['--txqueuelen', '500'] : [];
+  dirs[d] = await startCliDirector(NS[d], ['--rules', join(tmp, 'rules.txt'), '--socket', join(tmp, `${d}.sock`), '--rs-net', '198.18.1.0/24', '--rs-dev', 'bck', ...qlen], () => {}, () => {});
+  if (!process.env.WVS_FO_QLEN_DEFAULT) expect(execFileSync('ip', ['-n', NS[d], 'link', 'show', 'wvs0'], { encoding: 'utf8' })).toContain('qlen 10000');
 }
 function startKa(d: 'd1' | 'd2', prio: number): void {
   const conf = join(tmp, `ka-${d}.conf`);
