@@ -1,0 +1,458 @@
+/*
+ * host/director/cluster.ts - `wasmvs demo cluster`: several directors behind a router that
+ * spreads flows over them with ECMP, each director announcing the VIP over BGP (BIRD 2) while it
+ * is up; docs/cluster.md is the production recipe this lab follows.
+ *
+ *   <p>-cli                 <p>-rtr: the ToR router (BIRD, ECMP, L4 hash) and the LAN switch
+ *   eth0 198.18.0.2 ─veth─ tocli 198.18.0.1
+ *                          lan 198.18.1.1 (bridge) ─ tors1..3 ─veth─ <p>-rs1..3 eth0 198.18.1.11.. (VIP on lo)
+ *                            └─ tod1..3 ─veth─ <p>-d1..3: uplink ─ br0 198.18.1.21.. (BIRD's address)
+ *                                                              ├─ wvc0: the TAP of `wasmvs run --mode tap`,
+ *                                                              │  the engine 198.18.1.101.. (fixed MAC)
+ *                                                              └ vip0 (dummy or veth, 198.18.2.1/32): the health gate
+ *
+ * Director k's BIRD announces 198.18.2.1/32 (protocol direct on vip0) to the router with next
+ * hop 198.18.1.10k, the engine's own address; the router's BIRD merges the equal paths into one
+ * multipath route and Linux hashes each flow on its 5-tuple (fib_multipath_hash_policy=1) to one
+ * engine. Every director has the same rules: mh with mh-port over the three real servers (DR),
+ * and sloppy_tcp, so a director that receives a flow mid-stream (because the router rehashed it)
+ * creates its conn on the first packet and picks the same real server the old director did
+ * (ip_vs_mh_schedule: the choice is a function of the rules and the packet only).
+ * DR: replies go from the real servers to the router, never through a director, so no director
+ * holds state another one needs (no sync daemon).
+ *
+ * Removing a director: vip0 down (BIRD withdraws), wait until the router's route has lost the
+ * path, SIGTERM the director. Adding it back: start it, vip0 up, wait for the path. The client
+ * keeps ≥ 1,000 TCP conns open and exchanges a line on every one of them before, during and
+ * after each change; a conn that is reset, goes silent or is answered by another real server is
+ * broken. Last line: `cluster: D directors, C conns, B broken after removing a director, B2
+ * broken after adding it back`.
+ *
+ * Only 198.18.0.0/15; every namespace carries the run's prefix; everything is killed and removed
+ * on exit, also on SIGINT/SIGTERM.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { ip, ipQuiet, sysctl } from './sys.ts';
+import { LabClient } from './lab.ts';
+import { SERVER_SCRIPT } from './lab-scripts.ts';
+import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT } from './cluster-scripts.ts';
+import { controlRequest } from '../control/client.ts';
+
+export const CLUSTER_VIP = '198.18.2.1';
+export const CLUSTER_PORT = 7;
+const ROUTER = '198.18.1.1';
+const ROUTER_ASN = 65000;
+const CLIENT = '198.18.0.2';
+/** director k (1-based): BIRD's (the kernel's) address, the engine's address and MAC, its AS */
+const birdAddr = (k: number) => `198.18.1.${20 + k}`;
+const engineAddr = (k: number) => `198.18.1.${100 + k}`;
+const engineMac = (k: number) => `02:00:00:c1:00:${k.toString(16).padStart(2, '0')}`;
+const directorAsn = (k: number) => 65100 + k;
+const rsAddr = (i: number) => `198.18.1.${11 + i}`;
+
+export interface ClusterOptions {
+  directors?: number;
+  rs?: number;
+  conns?: number;
+  /** which director to remove and add back (1-based; default 2) */
+  remove?: number;
+  /** also measure failover after a director's link is cut, and the new-connection rate of one director vs all */
+  measure?: boolean;
+  /** ms of each new-connection rate run (with measure) */
+  rateMs?: number;
+  tag?: string;
+  log?: (line: string) => void;
+}
+
+export interface ClusterResult {
+  directors: number;
+  conns: number;
+  broken: number;
+  broken2: number;
+  /** conns per real server and per director (the director's conn table), after opening */
+  perServer: Record<string, number>;
+  perDirector: number[];
+  /** ms from the withdrawal until the router's route lost the path; from the announcement until it had it again */
+  withdrawMs: number;
+  announceMs: number;
+  /** measure: a director's link cut without a withdrawal */
+  failover?: { detectMs: number; servedMs: number; broken: number; conns: number };
+  /** measure: new conns per second through one director and through all */
+  rate?: { one: number; all: number; oneErrors: number; allErrors: number };
+  lastLine: string;
+}
+
+/** The wasmvs CLI entry (bin/wasmvs.js) from the sources (host/director) or the build (dist/host/director). */
+function wasmvsBin(): string {
+  for (const up of ['../..', '../../..']) {
+    const p = join(import.meta.dirname, up, 'bin', 'wasmvs.js');
+    if (existsSync(p)) return p;
+  }
+  throw new Error('bin/wasmvs.js not found beside the sources');
+}
+
+function need(cmd: string, pkg: string): void {
+  try { execFileSync(cmd, ['--version'], { stdio: 'ignore', timeout: 5_000 }); } catch (e: any) {
+    if (e?.code === 'ENOENT') throw new Error(`${cmd} is not installed: apt-get install ${pkg}`);
+  }
+}
+
+/** Why `wasmvs demo cluster` cannot run here, or null. */
+export function clusterSkipReason(): string | null {
+  if (process.platform !== 'linux') return 'Linux only (network namespaces, TAP)';
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, TAP)';
+  try { need('bird', 'bird2'); } catch (e) { return (e as Error).message; }
+  if (!existsSync('/dev/net/tun')) return '/dev/net/tun is missing';
+  return null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ClusterLab {
+  readonly prefix: string;
+  readonly ns: { cli: string; rtr: string; d: string[]; rs: string[] };
+  readonly dir: string;
+  private made: string[] = [];
+  private children: ChildProcess[] = [];
+  private directors: (ChildProcess | undefined)[] = [];
+  private destroyed = false;
+  private readonly exitHook = () => this.destroy();
+  readonly rules: string;
+
+  constructor(readonly n: number, readonly rsCount: number, tag: string, private readonly log: (l: string) => void) {
+    this.prefix = `wvs-${tag}-${process.pid}`;
+    this.ns = {
+      cli: `${this.prefix}-cli`, rtr: `${this.prefix}-rtr`,
+      d: Array.from({ length: n }, (_, k) => `${this.prefix}-d${k + 1}`),
+      rs: Array.from({ length: rsCount }, (_, i) => `${this.prefix}-rs${i + 1}`),
+    };
+    this.dir = join(tmpdir(), this.prefix);
+    // the same rules on every director: mh over the real servers, hashing source address and port
+    this.rules = [`-A -t ${CLUSTER_VIP}:${CLUSTER_PORT} -s mh -b mh-port`,
+      ...Array.from({ length: rsCount }, (_, i) => `-a -t ${CLUSTER_VIP}:${CLUSTER_PORT} -r ${rsAddr(i)}:${CLUSTER_PORT} -g -w 1`)].join('\n') + '\n';
+    process.once('exit', this.exitHook);
+  }
+
+  /** Namespaces, links, addresses, the router's BIRD, the real servers' echo servers. */
+  async build(): Promise<void> {
+    const { cli, rtr, d, rs } = this.ns;
+    mkdirSync(this.dir, { recursive: true });
+    for (const ns of [cli, rtr, ...d, ...rs]) {
+      ip(undefined, 'netns', 'add', ns);
+      this.made.push(ns);
+      for (const k of ['all', 'default']) { try { sysctl(ns, `net.ipv6.conf.${k}.disable_ipv6`, '1'); } catch { /* no IPv6 */ } }
+      ip(ns, 'link', 'set', 'lo', 'up');
+    }
+    this.log(`namespaces ${this.prefix}-{cli,rtr,d1..${this.n},rs1..${this.rsCount}}`);
+    ip(cli, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'tocli', 'netns', rtr);
+    ip(cli, 'addr', 'add', `${CLIENT}/24`, 'dev', 'eth0');
+    ip(cli, 'link', 'set', 'eth0', 'up');
+    ip(cli, 'route', 'add', 'default', 'via', '198.18.0.1');
+    // the router: forwards, hashes flows on the 5-tuple over equal paths (L4 policy)
+    ip(rtr, 'addr', 'add', '198.18.0.1/24', 'dev', 'tocli');
+    ip(rtr, 'link', 'set', 'tocli', 'up');
+    ip(rtr, 'link', 'add', 'lan', 'type', 'bridge');
+    ip(rtr, 'addr', 'add', `${ROUTER}/24`, 'dev', 'lan');
+    ip(rtr, 'link', 'set', 'lan', 'up');
+    sysctl(rtr, 'net.ipv4.ip_forward', '1');
+    sysctl(rtr, 'net.ipv4.fib_multipath_hash_policy', '1');
+    for (const k of ['all', 'default']) sysctl(rtr, `net.ipv4.conf.${k}.rp_filter`, '0');
+    rs.forEach((ns, i) => {
+      ip(ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `tors${i + 1}`, 'netns', rtr);
+      ip(ns, 'addr', 'add', `${rsAddr(i)}/24`, 'dev', 'eth0');
+      ip(ns, 'link', 'set', 'eth0', 'up');
+      ip(ns, 'route', 'add', 'default', 'via', ROUTER);
+      ip(rtr, 'link', 'set', `tors${i + 1}`, 'master', 'lan');
+      ip(rtr, 'link', 'set', `tors${i + 1}`, 'up');
+      // DR: the VIP is local on every real server, never ARP-answered or announced by it
+      for (const k of ['all', 'eth0']) { sysctl(ns, `net.ipv4.conf.${k}.arp_ignore`, '1'); sysctl(ns, `net.ipv4.conf.${k}.arp_announce`, '2'); }
+      ip(ns, 'addr', 'add', `${CLUSTER_VIP}/32`, 'dev', 'lo');
+    });
+    d.forEach((ns, j) => {
+      const k = j + 1;
+      ip(ns, 'link', 'add', 'uplink', 'type', 'veth', 'peer', 'name', `tod${k}`, 'netns', rtr);
+      ip(rtr, 'link', 'set', `tod${k}`, 'master', 'lan');
+      ip(rtr, 'link', 'set', `tod${k}`, 'up');
+      // the director host: its uplink and the engine's TAP on one bridge; BIRD speaks from br0
+      ip(ns, 'link', 'add', 'br0', 'type', 'bridge');
+      ip(ns, 'link', 'set', 'uplink', 'master', 'br0');
+      ip(ns, 'link', 'set', 'uplink', 'up');
+      ip(ns, 'addr', 'add', `${birdAddr(k)}/24`, 'dev', 'br0');
+      ip(ns, 'link', 'set', 'br0', 'up');
+      // the health gate: the VIP on a dummy interface, announced while it is up; this kernel
+      // never answers ARP for it (the engine owns the VIP's traffic)
+      for (const s of ['all', 'default']) sysctl(ns, `net.ipv4.conf.${s}.arp_ignore`, '1');
+      // (a dummy device; a veth pair where the kernel has no dummy driver: vip0 down withdraws alike)
+      if (!ipQuiet(ns, 'link', 'add', 'vip0', 'type', 'dummy')) {
+        ip(ns, 'link', 'add', 'vip0', 'type', 'veth', 'peer', 'name', 'vip0p');
+        ip(ns, 'link', 'set', 'vip0p', 'up');
+      }
+      ip(ns, 'addr', 'add', `${CLUSTER_VIP}/32`, 'dev', 'vip0');
+      writeFileSync(join(this.dir, `d${k}.conf`), birdDirectorConf({ routerId: birdAddr(k), asn: directorAsn(k), peer: ROUTER, peerAsn: ROUTER_ASN, engineAddr: engineAddr(k), gate: 'vip0' }));
+      writeFileSync(join(this.dir, `d${k}.rules`), this.rules);
+    });
+    writeFileSync(join(this.dir, 'rtr.conf'), birdRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers: d.map((_, j) => ({ addr: birdAddr(j + 1), asn: directorAsn(j + 1) })) }));
+    this.bird(rtr, 'rtr');
+    d.forEach((ns, j) => this.bird(ns, `d${j + 1}`));
+    await Promise.all(rs.map((ns, i) => this.started(this.spawnIn(ns, [process.execPath, '-e', SERVER_SCRIPT, `rs${i + 1}`, CLUSTER_VIP, '80']), /ready\n/, `real server rs${i + 1}`, 10_000)));
+    this.log(`router ${ROUTER} (AS ${ROUTER_ASN}), directors ${d.map((_, j) => `d${j + 1}=${engineAddr(j + 1)} (BIRD ${birdAddr(j + 1)}, AS ${directorAsn(j + 1)})`).join(' ')}, ` +
+      `real servers ${rs.map((_, i) => rsAddr(i)).join(' ')} holding ${CLUSTER_VIP} on lo`);
+  }
+
+  private spawnIn(ns: string, argv: string[]): ChildProcess {
+    const c = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.children.push(c);
+    return c;
+  }
+
+  /** Resolve when `what` printed `ready` on stdout or stderr; reject when it exits first or after ms. */
+  private started(c: ChildProcess, ready: RegExp, what: string, ms: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let out = '';
+      const t = setTimeout(() => reject(new Error(`${what} not ready after ${ms} ms: ${out.slice(-400)}`)), ms);
+      const on = (d: Buffer) => { out = (out + d).slice(-4000); if (ready.test(out)) { clearTimeout(t); resolve(); } };
+      c.stdout!.on('data', on);
+      c.stderr!.on('data', on);
+      c.on('exit', (code) => { clearTimeout(t); reject(new Error(`${what} exited (${code}): ${out.slice(-400)}`)); });
+    });
+  }
+
+  private bird(ns: string, name: string): void {
+    const c = this.spawnIn(ns, ['bird', '-f', '-c', join(this.dir, `${name}.conf`), '-s', join(this.dir, `${name}.ctl`), '-P', join(this.dir, `${name}.pid`)]);
+    let err = '';
+    c.stdout!.resume();
+    c.stderr!.on('data', (d: Buffer) => { err = (err + d).slice(-2000); });
+    c.on('exit', (code) => { if (!this.destroyed) this.log(`bird in ${ns} exited (${code}): ${err.trim().slice(-300)}`); });
+  }
+
+  /** `birdc` on one of the lab's BIRDs ('rtr', 'd1', ...). */
+  birdc(name: string, ...cmd: string[]): string {
+    return execFileSync('birdc', ['-s', join(this.dir, `${name}.ctl`), ...cmd], { encoding: 'utf8', timeout: 10_000 });
+  }
+
+  /** Start director k (1-based): `wasmvs run --mode tap` in its namespace, its TAP on br0; resolves when it forwards. */
+  async startDirector(k: number): Promise<void> {
+    const c = this.spawnIn(this.ns.d[k - 1], [process.execPath, wasmvsBin(), 'run', '--mode', 'tap', '--dev', 'wvc0', '--bridge', 'br0',
+      '--link-addr', engineAddr(k), '--link-mac', engineMac(k), '--rules', join(this.dir, `d${k}.rules`),
+      '--sysctl', 'net.ipv4.vs.sloppy_tcp=1', '--socket', this.sock(k), '--log-level', 'info']);
+    c.stdin!.end();
+    this.directors[k - 1] = c;
+    await this.started(c, /Ctrl-C to stop/, `director d${k}`, 20_000);
+  }
+
+  private sock(k: number): string { return join(this.dir, `d${k}.sock`); }
+
+  /** SIGTERM director k and wait for it to exit. */
+  async stopDirector(k: number): Promise<void> {
+    const c = this.directors[k - 1];
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const gone = new Promise<void>((r) => c.once('exit', () => r()));
+    c.kill('SIGTERM');
+    await Promise.race([gone, sleep(10_000).then(() => { c.kill('SIGKILL'); })]);
+    this.directors[k - 1] = undefined;
+  }
+
+  /** Director k's conn table size and conns created, from its control socket's /metrics. */
+  async directorConns(k: number): Promise<{ conns: number; created: number }> {
+    const r = await controlRequest(this.sock(k), 'GET', '/metrics');
+    const num = (re: RegExp) => Number(re.exec(r.body)?.[1] ?? NaN);
+    return { conns: num(/^wasmvs_connections (\d+)$/m), created: num(/^wasmvs_engine_events_total\{name="conn_created"\} (\d+)$/m) };
+  }
+
+  /** The health gate of director k: vip0 up (announce) or down (withdraw). */
+  gate(k: number, up: boolean): void { ip(this.ns.d[k - 1], 'link', 'set', 'vip0', up ? 'up' : 'down'); }
+
+  /** The router's next hops for the VIP, as its kernel has them. */
+  nextHops(): string[] {
+    const routes = JSON.parse(ip(this.ns.rtr, '-j', 'route', 'show', `${CLUSTER_VIP}/32`) || '[]') as any[];
+    const r = routes[0];
+    if (!r) return [];
+    return (r.nexthops ? r.nexthops.map((h: any) => h.gateway) : [r.gateway]).filter(Boolean).sort();
+  }
+
+  /** Wait until the router's next hops for the VIP are exactly those of `directors` (1-based); calls `tick` meanwhile. Returns ms. */
+  async converge(directors: number[], ms: number, tick?: () => Promise<void>): Promise<number> {
+    const want = directors.map(engineAddr).sort().join(' ');
+    const t0 = Date.now();
+    for (;;) {
+      const got = this.nextHops().join(' ');
+      if (got === want) return Date.now() - t0;
+      if (Date.now() - t0 > ms) throw new Error(`the router's route to ${CLUSTER_VIP} is via [${got}], not [${want}] after ${ms} ms`);
+      if (tick) await tick(); else await sleep(50);
+    }
+  }
+
+  async client(): Promise<LabClient> {
+    const c = new LabClient(this.spawnIn(this.ns.cli, [process.execPath, '-e', CLUSTER_CLIENT_SCRIPT, CLUSTER_VIP, String(CLUSTER_PORT)]));
+    await c.ready;
+    return c;
+  }
+
+  /** Cut director k's uplink (its host fails: no withdrawal, BIRD's hold timer on the router notices) or restore it. */
+  link(k: number, up: boolean): void { ip(this.ns.rtr, 'link', 'set', `tod${k}`, up ? 'up' : 'down'); }
+
+  /** Kill every process, delete the namespaces and the run directory. Idempotent, sync. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    process.off('exit', this.exitHook);
+    for (const c of this.children) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
+    for (const ns of this.made.reverse()) ipQuiet(undefined, 'netns', 'del', ns);
+    try { rmSync(this.dir, { recursive: true, force: true }); } catch { /* gone */ }
+    this.log(`lab ${this.prefix} removed`);
+  }
+}
+
+/** The whole demo; throws on a lab failure (not on broken conns: those are the result). */
+export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLab) => void): Promise<ClusterResult> {
+  const D = o.directors ?? 3, C = o.conns ?? 1000, k = o.remove ?? 2;
+  const log = o.log ?? (() => {});
+  const lab = new ClusterLab(D, 3, o.tag ?? 'cluster', log);
+  onLab?.(lab);
+  let client: LabClient | undefined;
+  try {
+    await lab.build();
+    const all = Array.from({ length: D }, (_, j) => j + 1);
+    await Promise.all(all.map((j) => lab.startDirector(j)));
+    for (const j of all) lab.gate(j, true);
+    const upMs = await lab.converge(all, 30_000);
+    log(`router: ${CLUSTER_VIP} via ${lab.nextHops().join(', ')} (${upMs} ms after the announcements)`);
+    client = await lab.client();
+    const opened = await client.call('open', { n: C });
+    const openErr = Object.values(opened.errors as Record<string, number>).reduce((a, b) => a + b, 0);
+    if (openErr) throw new Error(`${openErr} of ${C} conns could not be opened: ${JSON.stringify(opened.errors)}`);
+    const r0 = await client.call('round', { tag: 'r0' });
+    if (r0.broken) throw new Error(`${r0.broken} conns broke before any change: ${JSON.stringify(r0.why)}`);
+    const perServer = opened.servers as Record<string, number>;
+    const perDirector = await Promise.all(all.map(async (j) => (await lab.directorConns(j)).conns));
+    log(`${C} conns open (${opened.ms} ms); per real server ${JSON.stringify(perServer)}; per director ${perDirector.join(' / ')}`);
+
+    let round = 0;
+    const rounds = async (acc: { broken: number; why: Record<string, number> }) => {
+      const r = await client!.call('round', { tag: `r${++round}` });
+      acc.broken += r.broken;
+      for (const [w, n] of Object.entries(r.why as Record<string, number>)) acc.why[w] = (acc.why[w] ?? 0) + n;
+    };
+    // removal: withdraw (the gate), exchange on every conn while the router converges, stop, exchange
+    const rem = { broken: 0, why: {} as Record<string, number> };
+    lab.gate(k, false);
+    const withdrawMs = await lab.converge(all.filter((j) => j !== k), 20_000, () => rounds(rem));
+    log(`d${k} withdrawn: the router's route lost it after ${withdrawMs} ms`);
+    await rounds(rem);
+    await lab.stopDirector(k);
+    log(`d${k} stopped`);
+    for (let i = 0; i < 3; i++) await rounds(rem);
+    log(`after removing d${k}: ${rem.broken} broken ${JSON.stringify(rem.why)}; conns per remaining director ` +
+      (await Promise.all(all.filter((j) => j !== k).map(async (j) => (await lab.directorConns(j)).conns))).join(' / '));
+
+    // addition: start, announce, exchange while the router converges, exchange
+    const add = { broken: 0, why: {} as Record<string, number> };
+    await lab.startDirector(k);
+    await rounds(add);
+    lab.gate(k, true);
+    const announceMs = await lab.converge(all, 20_000, () => rounds(add));
+    log(`d${k} announced again: in the router's route after ${announceMs} ms`);
+    for (let i = 0; i < 3; i++) await rounds(add);
+    const back = await lab.directorConns(k);
+    log(`after adding d${k} back: ${add.broken} broken ${JSON.stringify(add.why)}; d${k} picked up ${back.created} conns mid-stream (sloppy_tcp), same real servers (mh)`);
+
+    const res: ClusterResult = { directors: D, conns: C, broken: rem.broken, broken2: add.broken, perServer, perDirector, withdrawMs, announceMs, lastLine: '' };
+    if (o.measure) {
+      res.failover = await measureFailover(lab, client, all, k, log);
+      res.rate = await measureRate(lab, client, all, o.rateMs ?? 3000, log);
+    }
+    res.lastLine = `cluster: ${D} directors, ${C} conns, ${res.broken} broken after removing a director, ${res.broken2} broken after adding it back`;
+    return res;
+  } finally {
+    client?.close();
+    lab.destroy();
+  }
+}
+
+/**
+ * A director's host fails (its uplink is cut: no withdrawal): the router notices by BGP's hold
+ * timer (3 s here), removes the path, and the flows that hashed to it come back through the
+ * others once TCP retransmits. detectMs: until the route lost the path; servedMs: until the
+ * slowest conn's echo came back.
+ */
+async function measureFailover(lab: ClusterLab, client: LabClient, all: number[], k: number, log: (l: string) => void) {
+  lab.link(k, false);
+  const t0 = Date.now();
+  const roundP = client.call('round', { tag: 'fail', timeoutMs: 30_000 });
+  const detectMs = await lab.converge(all.filter((j) => j !== k), 20_000);
+  const r = await roundP;
+  const servedMs = r.lastMs as number;
+  log(`failover: d${k}'s link cut; the router dropped its path after ${detectMs} ms; the slowest of ${r.ok + r.broken} conns answered after ${servedMs} ms; ${r.broken} broken`);
+  lab.link(k, true);
+  await lab.converge(all, 30_000);
+  void t0;
+  return { detectMs, servedMs, broken: r.broken as number, conns: (r.ok + r.broken) as number };
+}
+
+/** New conns per second (connect, one echo, close) through one director, then through all. */
+async function measureRate(lab: ClusterLab, client: LabClient, all: number[], ms: number, log: (l: string) => void) {
+  const others = all.slice(1);
+  for (const j of others) lab.gate(j, false);
+  await lab.converge([all[0]], 20_000);
+  const one = await client.call('rate', { ms });
+  for (const j of others) lab.gate(j, true);
+  await lab.converge(all, 20_000);
+  const many = await client.call('rate', { ms });
+  log(`new conns per second: one director ${one.perSec} (${one.errors} errors), ${all.length} directors ${many.perSec} (${many.errors} errors)`);
+  return { one: one.perSec as number, all: many.perSec as number, oneErrors: one.errors as number, allErrors: many.errors as number };
+}
+
+const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--quiet]
+Builds a lab in network namespaces (198.18.0.0/15): a router running BIRD 2 with ECMP (L4 hash), D
+directors (default 3; \`wasmvs run --mode tap\`, DR, mh with mh-port, sloppy_tcp) each announcing
+${CLUSTER_VIP}/32 over BGP with its own BIRD, three real servers. Opens C long-lived TCP conns
+(default 1000) through the router, removes one director (withdraw, then stop), checks every conn,
+adds it back, checks again, removes the lab. --measure: also a director's failure (its link cut)
+and the new-connection rate of one director vs all. Needs root, bird2, a built tree (npm run build).
+Last line: cluster: D directors, C conns, B broken after removing a director, B2 broken after adding it back`;
+
+export async function main(argv: string[]): Promise<number> {
+  const o: ClusterOptions = {};
+  let quiet = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const int = (min: number, max: number) => {
+      const v = argv[++i];
+      if (!/^\d+$/.test(v ?? '') || +v < min || +v > max) throw new Error(`${a} needs an integer ${min}..${max}, got ${v ?? 'nothing'}`);
+      return +v;
+    };
+    try {
+      if (a === '-h' || a === '--help') { process.stdout.write(USAGE + '\n'); return 0; }
+      else if (a === '--quiet') quiet = true;
+      else if (a === '--measure') o.measure = true;
+      else if (a === '--directors') o.directors = int(2, 9);
+      else if (a === '--conns') o.conns = int(1, 20_000);
+      else throw new Error(`bad option ${a}`);
+    } catch (e) { process.stderr.write(`wasmvs demo cluster: ${(e as Error).message}\n${USAGE}\n`); return 2; }
+  }
+  const skip = clusterSkipReason();
+  if (skip) { process.stderr.write(`wasmvs demo cluster: ${skip}\n`); return 1; }
+  o.log = (l) => { if (!quiet) process.stdout.write(l + '\n'); };
+  let lab: ClusterLab | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`\nwasmvs demo cluster: ${sig}, removing the lab\n`);
+    lab?.destroy();
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const r = await runCluster(o, (l) => { lab = l; });
+    process.stdout.write(r.lastLine + '\n');
+    return r.broken === 0 && r.broken2 === 0 ? 0 : 1;
+  } catch (e: any) {
+    process.stderr.write(`wasmvs demo cluster: ${e?.message ?? e}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
