@@ -57,6 +57,10 @@ export interface ClusterOptions {
   directors?: number;
   rs?: number;
   conns?: number;
+  /** the directors' scheduler (default mh, with mh-port); others show why it must be mh */
+  sched?: string;
+  /** net.ipv4.vs.sloppy_tcp=1 on the directors (default true) */
+  sloppy?: boolean;
   /** which director to remove and add back (1-based; default 2) */
   remove?: number;
   /** also measure failover after a director's link is cut, and the new-connection rate of one director vs all */
@@ -122,7 +126,8 @@ export class ClusterLab {
   private readonly exitHook = () => this.destroy();
   readonly rules: string;
 
-  constructor(readonly n: number, readonly rsCount: number, tag: string, private readonly log: (l: string) => void) {
+  constructor(readonly n: number, readonly rsCount: number, tag: string, private readonly log: (l: string) => void,
+    sched = 'mh', private readonly sloppy = true) {
     this.prefix = `wvs-${tag}-${process.pid}`;
     this.ns = {
       cli: `${this.prefix}-cli`, rtr: `${this.prefix}-rtr`,
@@ -131,7 +136,7 @@ export class ClusterLab {
     };
     this.dir = join(tmpdir(), this.prefix);
     // the same rules on every director: mh over the real servers, hashing source address and port
-    this.rules = [`-A -t ${CLUSTER_VIP}:${CLUSTER_PORT} -s mh -b mh-port`,
+    this.rules = [`-A -t ${CLUSTER_VIP}:${CLUSTER_PORT} -s ${sched}${sched === 'mh' ? ' -b mh-port' : ''}`,
       ...Array.from({ length: rsCount }, (_, i) => `-a -t ${CLUSTER_VIP}:${CLUSTER_PORT} -r ${rsAddr(i)}:${CLUSTER_PORT} -g -w 1`)].join('\n') + '\n';
     process.once('exit', this.exitHook);
   }
@@ -237,7 +242,7 @@ export class ClusterLab {
   async startDirector(k: number): Promise<void> {
     const c = this.spawnIn(this.ns.d[k - 1], [process.execPath, wasmvsBin(), 'run', '--mode', 'tap', '--dev', 'wvc0', '--bridge', 'br0',
       '--link-addr', engineAddr(k), '--link-mac', engineMac(k), '--rules', join(this.dir, `d${k}.rules`),
-      '--sysctl', 'net.ipv4.vs.sloppy_tcp=1', '--socket', this.sock(k), '--log-level', 'info']);
+      '--sysctl', `net.ipv4.vs.sloppy_tcp=${this.sloppy ? 1 : 0}`, '--socket', this.sock(k), '--log-level', 'info']);
     c.stdin!.end();
     this.directors[k - 1] = c;
     await this.started(c, /Ctrl-C to stop/, `director d${k}`, 20_000);
@@ -310,7 +315,7 @@ export class ClusterLab {
 export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLab) => void): Promise<ClusterResult> {
   const D = o.directors ?? 3, C = o.conns ?? 1000, k = o.remove ?? 2;
   const log = o.log ?? (() => {});
-  const lab = new ClusterLab(D, 3, o.tag ?? 'cluster', log);
+  const lab = new ClusterLab(D, 3, o.tag ?? 'cluster', log, o.sched, o.sloppy);
   onLab?.(lab);
   let client: LabClient | undefined;
   try {
@@ -357,7 +362,7 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     log(`d${k} announced again: in the router's route after ${announceMs} ms`);
     for (let i = 0; i < 3; i++) await rounds(add);
     const back = await lab.directorConns(k);
-    log(`after adding d${k} back: ${add.broken} broken ${JSON.stringify(add.why)}; d${k} picked up ${back.created} conns mid-stream (sloppy_tcp), same real servers (mh)`);
+    log(`after adding d${k} back: ${add.broken} broken ${JSON.stringify(add.why)}; d${k} created ${back.created} conns for flows that came back to it mid-stream`);
 
     const res: ClusterResult = { directors: D, conns: C, broken: rem.broken, broken2: add.broken, perServer, perDirector, withdrawMs, announceMs, lastLine: '' };
     if (o.measure) {
@@ -405,13 +410,14 @@ async function measureRate(lab: ClusterLab, client: LabClient, all: number[], ms
   return { one: one.perSec as number, all: many.perSec as number, oneErrors: one.errors as number, allErrors: many.errors as number };
 }
 
-const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--quiet]
+const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--sched NAME] [--no-sloppy] [--quiet]
 Builds a lab in network namespaces (198.18.0.0/15): a router running BIRD 2 with ECMP (L4 hash), D
 directors (default 3; \`wasmvs run --mode tap\`, DR, mh with mh-port, sloppy_tcp) each announcing
 ${CLUSTER_VIP}/32 over BGP with its own BIRD, three real servers. Opens C long-lived TCP conns
 (default 1000) through the router, removes one director (withdraw, then stop), checks every conn,
 adds it back, checks again, removes the lab. --measure: also a director's failure (its link cut)
-and the new-connection rate of one director vs all. Needs root, bird2, a built tree (npm run build).
+and the new-connection rate of one director vs all. --sched rr / --no-sloppy show what breaks
+without mh / without sloppy_tcp. Needs root, bird2, a built tree (npm run build).
 Last line: cluster: D directors, C conns, B broken after removing a director, B2 broken after adding it back`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -430,6 +436,8 @@ export async function main(argv: string[]): Promise<number> {
       else if (a === '--measure') o.measure = true;
       else if (a === '--directors') o.directors = int(2, 9);
       else if (a === '--conns') o.conns = int(1, 20_000);
+      else if (a === '--sched' && /^[a-z]+$/.test(argv[i + 1] ?? '')) o.sched = argv[++i];
+      else if (a === '--no-sloppy') o.sloppy = false;
       else throw new Error(`bad option ${a}`);
     } catch (e) { process.stderr.write(`wasmvs demo cluster: ${(e as Error).message}\n${USAGE}\n`); return 2; }
   }
