@@ -48,6 +48,22 @@ ${o.peers.map((p, i) => `protocol bgp d${i + 1} from director { neighbor ${p.add
 }
 
 /**
+ * The health gate of a director (sh; argv: control socket, drain file, gate interface): every
+ * 200 ms, the VIP's interface is up (BIRD announces) while the director answers on its control
+ * socket and no drain file exists, else down (BIRD withdraws). Exits when its stdin closes.
+ */
+export const GATE_SCRIPT = String.raw`
+sock="$1" drain="$2" gate="$3" state=
+exec 3<&0   # a background job's stdin is /dev/null: keep ours on fd 3 to notice the parent go
+( while read -r _ <&3; do :; done; kill -TERM $$ 2>/dev/null ) &
+while :; do
+  if [ ! -e "$drain" ] && curl -sf --max-time 1 --unix-socket "$sock" -o /dev/null http://wasmvs/metrics; then want=up; else want=down; fi
+  if [ "$want" != "$state" ]; then ip link set "$gate" "$want" && state=$want && echo "gate $want"; fi
+  sleep 0.2
+done
+`;
+
+/**
  * argv: vip port. Reads {id, op, ...} lines, writes {id, ok, result | error} lines.
  * Conns are long-lived sockets to vip:port (the real servers' line echo, which answers
  * "<server name> <line>"): the first answer names a conn's real server; a later answer from

@@ -38,7 +38,7 @@ import { tmpdir } from 'node:os';
 import { ip, ipQuiet, sysctl } from './sys.ts';
 import { LabClient } from './lab.ts';
 import { SERVER_SCRIPT } from './lab-scripts.ts';
-import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT } from './cluster-scripts.ts';
+import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT, GATE_SCRIPT } from './cluster-scripts.ts';
 import { controlRequest } from '../control/client.ts';
 
 export const CLUSTER_VIP = '198.18.2.1';
@@ -71,6 +71,8 @@ export interface ClusterOptions {
   log?: (line: string) => void;
 }
 
+export interface FailoverResult { detectMs: number; servedMs: number; broken: number; conns: number }
+
 export interface ClusterResult {
   directors: number;
   conns: number;
@@ -82,8 +84,8 @@ export interface ClusterResult {
   /** ms from the withdrawal until the router's route lost the path; from the announcement until it had it again */
   withdrawMs: number;
   announceMs: number;
-  /** measure: a director's link cut without a withdrawal */
-  failover?: { detectMs: number; servedMs: number; broken: number; conns: number };
+  /** measure: a director killed (its health gate withdraws), a director's link cut (the router's hold timer) */
+  failover?: Record<'crash' | 'host', FailoverResult>;
   /** measure: new conns per second through one director and through all */
   rate?: { one: number; all: number; oneErrors: number; allErrors: number };
   lastLine: string;
@@ -201,7 +203,12 @@ export class ClusterLab {
     });
     writeFileSync(join(this.dir, 'rtr.conf'), birdRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers: d.map((_, j) => ({ addr: birdAddr(j + 1), asn: directorAsn(j + 1) })) }));
     this.bird(rtr, 'rtr');
-    d.forEach((ns, j) => this.bird(ns, `d${j + 1}`));
+    d.forEach((ns, j) => {
+      this.bird(ns, `d${j + 1}`);
+      // the health gate: vip0 up while the director answers and is not drained
+      const g = this.spawnIn(ns, ['sh', '-c', GATE_SCRIPT, 'gate', this.sock(j + 1), this.drainFile(j + 1), 'vip0']);
+      for (const st of [g.stdout!, g.stderr!]) st.on('data', (b: Buffer) => { if (!this.destroyed) for (const l of String(b).trim().split('\n')) this.log(`d${j + 1} ${l}`); });
+    });
     await Promise.all(rs.map((ns, i) => this.started(this.spawnIn(ns, [process.execPath, '-e', SERVER_SCRIPT, `rs${i + 1}`, CLUSTER_VIP, '80']), /ready\n/, `real server rs${i + 1}`, 10_000)));
     this.log(`router ${ROUTER} (AS ${ROUTER_ASN}), directors ${d.map((_, j) => `d${j + 1}=${engineAddr(j + 1)} (BIRD ${birdAddr(j + 1)}, AS ${directorAsn(j + 1)})`).join(' ')}, ` +
       `real servers ${rs.map((_, i) => rsAddr(i)).join(' ')} holding ${CLUSTER_VIP} on lo`);
@@ -267,8 +274,15 @@ export class ClusterLab {
     return { conns: num(/^wasmvs_connections (\d+)$/m), created: num(/^wasmvs_engine_events_total\{name="conn_created"\} (\d+)$/m) };
   }
 
-  /** The health gate of director k: vip0 up (announce) or down (withdraw). */
-  gate(k: number, up: boolean): void { ip(this.ns.d[k - 1], 'link', 'set', 'vip0', up ? 'up' : 'down'); }
+  private drainFile(k: number): string { return join(this.dir, `d${k}.drain`); }
+
+  /** Drain director k (its gate withdraws the VIP while it still forwards) or undrain it (announced again once healthy). */
+  drain(k: number, on: boolean): void {
+    if (on) writeFileSync(this.drainFile(k), 'drained by wasmvs demo cluster\n'); else rmSync(this.drainFile(k), { force: true });
+  }
+
+  /** Kill director k without a word (a crash): only its health gate can withdraw the VIP. */
+  crashDirector(k: number): void { this.directors[k - 1]?.kill('SIGKILL'); this.directors[k - 1] = undefined; }
 
   /** The router's next hops for the VIP, as its kernel has them. */
   nextHops(): string[] {
@@ -322,9 +336,8 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     await lab.build();
     const all = Array.from({ length: D }, (_, j) => j + 1);
     await Promise.all(all.map((j) => lab.startDirector(j)));
-    for (const j of all) lab.gate(j, true);
     const upMs = await lab.converge(all, 30_000);
-    log(`router: ${CLUSTER_VIP} via ${lab.nextHops().join(', ')} (${upMs} ms after the announcements)`);
+    log(`router: ${CLUSTER_VIP} via ${lab.nextHops().join(', ')} (${upMs} ms after the directors started; each gate announces once its director answers)`);
     client = await lab.client();
     const opened = await client.call('open', { n: C });
     const openErr = Object.values(opened.errors as Record<string, number>).reduce((a, b) => a + b, 0);
@@ -343,7 +356,7 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     };
     // removal: withdraw (the gate), exchange on every conn while the router converges, stop, exchange
     const rem = { broken: 0, why: {} as Record<string, number> };
-    lab.gate(k, false);
+    lab.drain(k, true);
     const withdrawMs = await lab.converge(all.filter((j) => j !== k), 20_000, () => rounds(rem));
     log(`d${k} withdrawn: the router's route lost it after ${withdrawMs} ms`);
     await rounds(rem);
@@ -357,7 +370,7 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     const add = { broken: 0, why: {} as Record<string, number> };
     await lab.startDirector(k);
     await rounds(add);
-    lab.gate(k, true);
+    lab.drain(k, false);
     const announceMs = await lab.converge(all, 20_000, () => rounds(add));
     log(`d${k} announced again: in the router's route after ${announceMs} ms`);
     for (let i = 0; i < 3; i++) await rounds(add);
@@ -378,32 +391,37 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
 }
 
 /**
- * A director's host fails (its uplink is cut: no withdrawal): the router notices by BGP's hold
- * timer (3 s here), removes the path, and the flows that hashed to it come back through the
- * others once TCP retransmits. detectMs: until the route lost the path; servedMs: until the
- * slowest conn's echo came back.
+ * Failures, without a planned withdrawal. crash: director k is SIGKILLed; its health gate sees the
+ * control socket refuse (≤ 200 ms), sets vip0 down, BIRD withdraws. host: director k's uplink
+ * is cut; nothing is sent, the router's BIRD notices when BGP's hold timer (3 s here) expires.
+ * detectMs: until the router's route lost the path; servedMs: until the slowest conn's echo came
+ * back (its lost segments retransmitted by TCP through another director).
  */
 async function measureFailover(lab: ClusterLab, client: LabClient, all: number[], k: number, log: (l: string) => void) {
-  lab.link(k, false);
-  const t0 = Date.now();
-  const roundP = client.call('round', { tag: 'fail', timeoutMs: 30_000 });
-  const detectMs = await lab.converge(all.filter((j) => j !== k), 20_000);
-  const r = await roundP;
-  const servedMs = r.lastMs as number;
-  log(`failover: d${k}'s link cut; the router dropped its path after ${detectMs} ms; the slowest of ${r.ok + r.broken} conns answered after ${servedMs} ms; ${r.broken} broken`);
-  lab.link(k, true);
-  await lab.converge(all, 30_000);
-  void t0;
-  return { detectMs, servedMs, broken: r.broken as number, conns: (r.ok + r.broken) as number };
+  const out: Record<'crash' | 'host', FailoverResult> = {} as any;
+  for (const kind of ['crash', 'host'] as const) {
+    const t0 = Date.now();
+    if (kind === 'crash') lab.crashDirector(k); else lab.link(k, false);
+    const roundP = client.call('round', { tag: `fail-${kind}`, timeoutMs: 30_000 });
+    await lab.converge(all.filter((j) => j !== k), 20_000);
+    const detectMs = Date.now() - t0;
+    const r = await roundP;
+    out[kind] = { detectMs, servedMs: r.lastMs as number, broken: r.broken as number, conns: (r.ok + r.broken) as number };
+    log(`failure (${kind === 'crash' ? `d${k} killed, its health gate withdraws` : `d${k}'s link cut, the router's BGP hold timer`}): the router dropped the path after ${detectMs} ms; ` +
+      `the slowest of ${r.ok + r.broken} conns answered after ${r.lastMs} ms; ${r.broken} broken`);
+    if (kind === 'crash') await lab.startDirector(k); else lab.link(k, true);
+    await lab.converge(all, 30_000);
+  }
+  return out;
 }
 
 /** New conns per second (connect, one echo, close) through one director, then through all. */
 async function measureRate(lab: ClusterLab, client: LabClient, all: number[], ms: number, log: (l: string) => void) {
   const others = all.slice(1);
-  for (const j of others) lab.gate(j, false);
+  for (const j of others) lab.drain(j, true);
   await lab.converge([all[0]], 20_000);
   const one = await client.call('rate', { ms });
-  for (const j of others) lab.gate(j, true);
+  for (const j of others) lab.drain(j, false);
   await lab.converge(all, 20_000);
   const many = await client.call('rate', { ms });
   log(`new conns per second: one director ${one.perSec} (${one.errors} errors), ${all.length} directors ${many.perSec} (${many.errors} errors)`);
@@ -415,7 +433,7 @@ Builds a lab in network namespaces (198.18.0.0/15): a router running BIRD 2 with
 directors (default 3; \`wasmvs run --mode tap\`, DR, mh with mh-port, sloppy_tcp) each announcing
 ${CLUSTER_VIP}/32 over BGP with its own BIRD, three real servers. Opens C long-lived TCP conns
 (default 1000) through the router, removes one director (withdraw, then stop), checks every conn,
-adds it back, checks again, removes the lab. --measure: also a director's failure (its link cut)
+adds it back, checks again, removes the lab. --measure: also a director's failure (killed; its link cut)
 and the new-connection rate of one director vs all. --sched rr / --no-sloppy show what breaks
 without mh / without sloppy_tcp. Needs root, bird2, a built tree (npm run build).
 Last line: cluster: D directors, C conns, B broken after removing a director, B2 broken after adding it back`;
