@@ -21,8 +21,10 @@
  * DR: replies go from the real servers to the router, never through a director, so no director
  * holds state another one needs (no sync daemon).
  *
- * Removing a director: vip0 down (BIRD withdraws), wait until the router's route has lost the
- * path, SIGTERM the director. Adding it back: start it, vip0 up, wait for the path. The client
+ * vip0 is set by a health gate per director (GATE_SCRIPT): up while the director answers on its
+ * control socket and no drain file exists. Removing a director: the drain file (the gate sets
+ * vip0 down, BIRD withdraws), wait until the router's route has lost the path, SIGTERM the
+ * director. Adding it back: start it, remove the drain file, wait for the path. The client
  * keeps ≥ 1,000 TCP conns open and exchanges a line on every one of them before, during and
  * after each change; a conn that is reset, goes silent or is answered by another real server is
  * broken. Last line: `cluster: D directors, C conns, B broken after removing a director, B2
