@@ -56,6 +56,23 @@ describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP 
     expect(Number(/d2 created (\d+) conns for flows that came back/.exec(stdout)![1])).toBeGreaterThan(250);
   }, 180_000);
 
+  test('failures: a killed director is withdrawn by its health gate, a lost host by the router\'s hold timer; no conn breaks', async () => {
+    const r = await runCluster({ conns: 300, measure: true, rateMs: 500, tag: 'clfl' });
+    expect([r.broken, r.broken2]).toEqual([0, 0]);
+    const { crash, host } = r.failover!;
+    // the gate polls every 200 ms; BIRD withdraws at once; the router's kernel route follows
+    expect(crash).toMatchObject({ conns: 300, broken: 0 });
+    expect(crash.detectMs).toBeLessThan(1500);
+    // nothing withdraws for a lost host: BGP's hold time (3 s) passes first
+    expect(host).toMatchObject({ conns: 300, broken: 0 });
+    expect(host.detectMs).toBeGreaterThanOrEqual(2000);
+    expect(host.detectMs).toBeLessThan(8000);
+    expect(host.servedMs).toBeGreaterThanOrEqual(2000);
+    expect(r.rate!.one).toBeGreaterThan(0);
+    expect(r.rate!.all).toBeGreaterThan(0);
+    expect([r.rate!.oneErrors, r.rate!.allErrors]).toEqual([0, 0]);
+  }, 120_000);
+
   test('the same lab with rr (each director its own rotation) breaks the flows that change director', async () => {
     const r = await runCluster({ conns: 300, sched: 'rr', tag: 'clrr' });
     expect(r.broken).toBeGreaterThan(30);
