@@ -47,6 +47,45 @@ ${o.peers.map((p, i) => `protocol bgp d${i + 1} from director { neighbor ${p.add
 `;
 }
 
+/** FRR on a director (bgpd; docs/cluster.md): the connected route of the gate interface, next hop the engine. */
+export function frrDirectorConf(o: { routerId: string; asn: number; peer: string; peerAsn: number; engineAddr: string; vip: string }): string {
+  return `frr defaults datacenter
+! wasmvs director: FRR (docs/cluster.md)
+ip prefix-list VIP seq 5 permit ${o.vip}/32
+route-map VIP-OUT permit 10
+ match ip address prefix-list VIP
+ set ip next-hop ${o.engineAddr}
+!
+router bgp ${o.asn}
+ bgp router-id ${o.routerId}
+ no bgp ebgp-requires-policy
+ neighbor ${o.peer} remote-as ${o.peerAsn}
+ neighbor ${o.peer} timers 1 3
+ address-family ipv4 unicast
+  redistribute connected route-map VIP-OUT
+  neighbor ${o.peer} route-map VIP-OUT out
+ exit-address-family
+`;
+}
+
+/** FRR (bgpd) on the ToR router: eBGP to every director, equal paths from different ASes as one multipath route. */
+export function frrRouterConf(o: { routerId: string; asn: number; peers: { addr: string; asn: number }[] }): string {
+  return `frr defaults datacenter
+! ToR router: FRR (docs/cluster.md)
+router bgp ${o.asn}
+ bgp router-id ${o.routerId}
+ no bgp ebgp-requires-policy
+ bgp bestpath as-path multipath-relax
+ neighbor DIRECTORS peer-group
+ neighbor DIRECTORS timers 1 3
+ neighbor DIRECTORS timers connect 1
+${o.peers.map((p) => ` neighbor ${p.addr} remote-as ${p.asn}\n neighbor ${p.addr} peer-group DIRECTORS`).join('\n')}
+ address-family ipv4 unicast
+  maximum-paths 16
+ exit-address-family
+`;
+}
+
 /**
  * The health gate of a director (sh; argv: control socket, drain file, gate interface): every
  * 200 ms, the VIP's interface is up (BIRD announces) while the director answers on its control

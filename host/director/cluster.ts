@@ -30,6 +30,8 @@
  * broken. Last line: `cluster: D directors, C conns, B broken after removing a director, B2
  * broken after adding it back`.
  *
+ * --router frr: the router runs FRR's zebra and bgpd instead of BIRD (the directors keep BIRD).
+ *
  * Only 198.18.0.0/15; every namespace carries the run's prefix; everything is killed and removed
  * on exit, also on SIGINT/SIGTERM.
  */
@@ -40,7 +42,7 @@ import { tmpdir } from 'node:os';
 import { ip, ipQuiet, sysctl } from './sys.ts';
 import { LabClient } from './lab.ts';
 import { SERVER_SCRIPT } from './lab-scripts.ts';
-import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT, GATE_SCRIPT } from './cluster-scripts.ts';
+import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT, frrRouterConf, GATE_SCRIPT } from './cluster-scripts.ts';
 import { controlRequest } from '../control/client.ts';
 
 export const CLUSTER_VIP = '198.18.2.1';
@@ -63,6 +65,8 @@ export interface ClusterOptions {
   sched?: string;
   /** net.ipv4.vs.sloppy_tcp=1 on the directors (default true) */
   sloppy?: boolean;
+  /** the ToR router's BGP daemon: BIRD 2 (default) or FRR (zebra + bgpd) */
+  router?: 'bird' | 'frr';
   /** which director to remove and add back (1-based; default 2) */
   remove?: number;
   /** also measure failover after a director's link is cut, and the new-connection rate of one director vs all */
@@ -131,7 +135,7 @@ export class ClusterLab {
   readonly rules: string;
 
   constructor(readonly n: number, readonly rsCount: number, tag: string, private readonly log: (l: string) => void,
-    sched = 'mh', private readonly sloppy = true) {
+    sched = 'mh', private readonly sloppy = true, readonly router: 'bird' | 'frr' = 'bird') {
     this.prefix = `wvs-${tag}-${process.pid}`;
     this.ns = {
       cli: `${this.prefix}-cli`, rtr: `${this.prefix}-rtr`,
@@ -203,8 +207,12 @@ export class ClusterLab {
       writeFileSync(join(this.dir, `d${k}.conf`), birdDirectorConf({ routerId: birdAddr(k), asn: directorAsn(k), peer: ROUTER, peerAsn: ROUTER_ASN, engineAddr: engineAddr(k), gate: 'vip0' }));
       writeFileSync(join(this.dir, `d${k}.rules`), this.rules);
     });
-    writeFileSync(join(this.dir, 'rtr.conf'), birdRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers: d.map((_, j) => ({ addr: birdAddr(j + 1), asn: directorAsn(j + 1) })) }));
-    this.bird(rtr, 'rtr');
+    const peers = d.map((_, j) => ({ addr: birdAddr(j + 1), asn: directorAsn(j + 1) }));
+    if (this.router === 'frr') this.frr(rtr, frrRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers }));
+    else {
+      writeFileSync(join(this.dir, 'rtr.conf'), birdRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers }));
+      this.bird(rtr, 'rtr');
+    }
     d.forEach((ns, j) => {
       this.bird(ns, `d${j + 1}`);
       // the health gate: vip0 up while the director answers and is not drained
@@ -240,6 +248,23 @@ export class ClusterLab {
     c.stdout!.resume();
     c.stderr!.on('data', (d: Buffer) => { err = (err + d).slice(-2000); });
     c.on('exit', (code) => { if (!this.destroyed) this.log(`bird in ${ns} exited (${code}): ${err.trim().slice(-300)}`); });
+  }
+
+  /** FRR's zebra (the kernel's routes) and bgpd in namespace ns, their sockets and files under the run directory. */
+  private frr(ns: string, conf: string): void {
+    const d = join(this.dir, 'frr');
+    mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, 'zebra.conf'), 'frr defaults datacenter\n');
+    writeFileSync(join(d, 'bgpd.conf'), conf);
+    // FRR drops to its own user (Debian's frr, in the frrvty group vtysh needs), keeping the capabilities it needs
+    execFileSync('chown', ['-R', 'frr:frr', d], { timeout: 10_000 });
+    const common = ['-u', 'frr', '-g', 'frr', '-z', join(d, 'zserv.api'), '--vty_socket', d, '-P', '0', '--log', 'stdout', '--log-level', 'warnings'];
+    for (const daemon of ['zebra', 'bgpd']) {
+      const c = this.spawnIn(ns, [`/usr/lib/frr/${daemon}`, '-f', join(d, `${daemon}.conf`), '-i', join(d, `${daemon}.pid`), ...common]);
+      let err = '';
+      for (const st of [c.stdout!, c.stderr!]) st.on('data', (b: Buffer) => { err = (err + b).slice(-2000); });
+      c.on('exit', (code) => { if (!this.destroyed) this.log(`FRR ${daemon} in ${ns} exited (${code}): ${err.trim().slice(-300)}`); });
+    }
   }
 
   /** `birdc` on one of the lab's BIRDs ('rtr', 'd1', ...). */
@@ -331,7 +356,7 @@ export class ClusterLab {
 export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLab) => void): Promise<ClusterResult> {
   const D = o.directors ?? 3, C = o.conns ?? 1000, k = o.remove ?? 2;
   const log = o.log ?? (() => {});
-  const lab = new ClusterLab(D, 3, o.tag ?? 'cluster', log, o.sched, o.sloppy);
+  const lab = new ClusterLab(D, 3, o.tag ?? 'cluster', log, o.sched, o.sloppy, o.router);
   onLab?.(lab);
   let client: LabClient | undefined;
   try {
@@ -339,7 +364,7 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     const all = Array.from({ length: D }, (_, j) => j + 1);
     await Promise.all(all.map((j) => lab.startDirector(j)));
     const upMs = await lab.converge(all, 30_000);
-    log(`router: ${CLUSTER_VIP} via ${lab.nextHops().join(', ')} (${upMs} ms after the directors started; each gate announces once its director answers)`);
+    log(`router (${lab.router === 'frr' ? 'FRR' : 'BIRD'}): ${CLUSTER_VIP} via ${lab.nextHops().join(', ')} (${upMs} ms after the directors started; each gate announces once its director answers)`);
     client = await lab.client();
     const opened = await client.call('open', { n: C });
     const openErr = Object.values(opened.errors as Record<string, number>).reduce((a, b) => a + b, 0);
@@ -430,14 +455,15 @@ async function measureRate(lab: ClusterLab, client: LabClient, all: number[], ms
   return { one: one.perSec as number, all: many.perSec as number, oneErrors: one.errors as number, allErrors: many.errors as number };
 }
 
-const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--sched NAME] [--no-sloppy] [--quiet]
+const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--sched NAME] [--no-sloppy] [--router bird|frr] [--quiet]
 Builds a lab in network namespaces (198.18.0.0/15): a router running BIRD 2 with ECMP (L4 hash), D
 directors (default 3; \`wasmvs run --mode tap\`, DR, mh with mh-port, sloppy_tcp) each announcing
 ${CLUSTER_VIP}/32 over BGP with its own BIRD, three real servers. Opens C long-lived TCP conns
 (default 1000) through the router, removes one director (withdraw, then stop), checks every conn,
 adds it back, checks again, removes the lab. --measure: also a director's failure (killed; its link cut)
 and the new-connection rate of one director vs all. --sched rr / --no-sloppy show what breaks
-without mh / without sloppy_tcp. Needs root, bird2, a built tree (npm run build).
+without mh / without sloppy_tcp. --router frr: the ToR router runs FRR (zebra, bgpd) instead of BIRD.
+Needs root, bird2, a built tree (npm run build).
 Last line: cluster: D directors, C conns, B broken after removing a director, B2 broken after adding it back`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -458,6 +484,7 @@ export async function main(argv: string[]): Promise<number> {
       else if (a === '--conns') o.conns = int(1, 20_000);
       else if (a === '--sched' && /^[a-z]+$/.test(argv[i + 1] ?? '')) o.sched = argv[++i];
       else if (a === '--no-sloppy') o.sloppy = false;
+      else if (a === '--router' && (argv[i + 1] === 'bird' || argv[i + 1] === 'frr')) o.router = argv[++i] as 'bird' | 'frr';
       else throw new Error(`bad option ${a}`);
     } catch (e) { process.stderr.write(`wasmvs demo cluster: ${(e as Error).message}\n${USAGE}\n`); return 2; }
   }

@@ -7,17 +7,19 @@
 
 import { describe, expect, test } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { clusterSkipReason, runCluster } from '../../host/director/cluster.ts';
-import { birdDirectorConf, birdRouterConf } from '../../host/director/cluster-scripts.ts';
+import { birdDirectorConf, birdRouterConf, frrDirectorConf, frrRouterConf } from '../../host/director/cluster-scripts.ts';
 import { labSkipReason } from './env.ts';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'wasmvs.js');
 const skip = labSkipReason() ?? clusterSkipReason();
 if (skip) console.warn(`[test/e2e] cluster tests skipped: ${skip}`);
+const frrSkip = skip ?? (existsSync('/usr/lib/frr/bgpd') ? null : 'FRR is not installed: apt-get install frr');
+if (!skip && frrSkip) console.warn(`[test/e2e] the FRR router test skipped: ${frrSkip}`);
 
 describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP (BIRD 2)', () => {
   test('BIRD itself parses the director and router configurations the lab (and docs/cluster.md) use', () => {
@@ -36,6 +38,28 @@ describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP 
       expect(() => execFileSync('bird', ['-p', '-c', join(dir, 'bad.conf')], { stdio: 'pipe', timeout: 10_000 })).toThrow();
     } finally { rmSync(dir, { recursive: true, force: true }); }
   });
+
+  test.skipIf(frrSkip !== null)('FRR checks the director and router configurations of docs/cluster.md (vtysh --dryrun)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wvs-frr-'));
+    try {
+      const files = {
+        'd.conf': frrDirectorConf({ routerId: '198.18.1.21', asn: 65101, peer: '198.18.1.1', peerAsn: 65000, engineAddr: '198.18.1.101', vip: '198.18.2.1' }),
+        'r.conf': frrRouterConf({ routerId: '198.18.1.1', asn: 65000, peers: [{ addr: '198.18.1.21', asn: 65101 }, { addr: '198.18.1.22', asn: 65102 }] }),
+      };
+      for (const [f, text] of Object.entries(files)) {
+        writeFileSync(join(dir, f), text);
+        execFileSync('vtysh', ['--dryrun', '-f', join(dir, f)], { stdio: 'pipe', timeout: 10_000 });
+      }
+      writeFileSync(join(dir, 'bad.conf'), files['r.conf'].replace('maximum-paths 16', 'maximum-pathz 16'));
+      expect(() => execFileSync('vtysh', ['--dryrun', '-f', join(dir, 'bad.conf')], { stdio: 'pipe', timeout: 10_000 })).toThrow();
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+
+  test.skipIf(frrSkip !== null)('the ToR router on FRR (zebra + bgpd, multipath-relax) instead of BIRD: 0 broken either way', async () => {
+    const r = await runCluster({ conns: 300, router: 'frr', tag: 'clfr' });
+    expect(r.lastLine).toBe('cluster: 3 directors, 300 conns, 0 broken after removing a director, 0 broken after adding it back');
+    for (const n of r.perDirector) expect(n).toBeGreaterThan(50);
+  }, 120_000);
 
   test('wasmvs demo cluster: 3 directors, 1000 conns, 0 broken after removing a director, 0 after adding it back', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'demo', 'cluster'], { encoding: 'utf8', timeout: 150_000 });
