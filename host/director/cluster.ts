@@ -90,6 +90,8 @@ export interface ClusterResult {
   /** ms from the withdrawal until the router's route lost the path; from the announcement until it had it again */
   withdrawMs: number;
   announceMs: number;
+  /** flows that changed director on removal / addition, and of those, flows between directors that stayed (the router's hash alone) */
+  moved: { removal: number; removalStayed: number; addition: number; additionStayed: number };
   /** measure: a director killed (its health gate withdraws), a director's link cut (the router's hold timer) */
   failover?: Record<'crash' | 'host', FailoverResult>;
   /** measure: new conns per second through one director and through all */
@@ -373,6 +375,10 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     if (r0.broken) throw new Error(`${r0.broken} conns broke before any change: ${JSON.stringify(r0.why)}`);
     const perServer = opened.servers as Record<string, number>;
     const perDirector = await Promise.all(all.map(async (j) => (await lab.directorConns(j)).conns));
+    const survivors = all.filter((j) => j !== k);
+    // conns created per director: a flow that arrives at a director mid-stream creates one (sloppy_tcp)
+    const created = async () => Object.fromEntries(await Promise.all(all.map(async (j) => [j, (await lab.directorConns(j).catch(() => ({ created: 0 }))).created] as const)));
+    const c0 = await created();
     log(`${C} conns open (${opened.ms} ms); per real server ${JSON.stringify(perServer)}; per director ${perDirector.join(' / ')}`);
 
     let round = 0;
@@ -390,8 +396,10 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     await lab.stopDirector(k);
     log(`d${k} stopped`);
     for (let i = 0; i < 3; i++) await rounds(rem);
-    log(`after removing d${k}: ${rem.broken} broken ${JSON.stringify(rem.why)}; conns per remaining director ` +
-      (await Promise.all(all.filter((j) => j !== k).map(async (j) => (await lab.directorConns(j)).conns))).join(' / '));
+    const c1 = await created();
+    // every flow of d_k had to move; a flow between two directors that stayed moved only because the router's hash did
+    const movedStayed = survivors.reduce((a, j) => a + c1[j] - c0[j], 0) - perDirector[k - 1];
+    log(`after removing d${k}: ${rem.broken} broken ${JSON.stringify(rem.why)}; flows that changed director: d${k}'s ${perDirector[k - 1]} + ${movedStayed} between directors that stayed`);
 
     // addition: start, announce, exchange while the router converges, exchange
     const add = { broken: 0, why: {} as Record<string, number> };
@@ -402,9 +410,14 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     log(`d${k} announced again: in the router's route after ${announceMs} ms`);
     for (let i = 0; i < 3; i++) await rounds(add);
     const back = await lab.directorConns(k);
-    log(`after adding d${k} back: ${add.broken} broken ${JSON.stringify(add.why)}; d${k} created ${back.created} conns for flows that came back to it mid-stream`);
+    const c2 = await created();
+    // (a lower bound: a flow that goes back to a director that still holds its old conn creates none)
+    const movedStayed2 = survivors.reduce((a, j) => a + c2[j] - c1[j], 0);
+    log(`after adding d${k} back: ${add.broken} broken ${JSON.stringify(add.why)}; d${k} created ${back.created} conns for flows that came to it mid-stream; ` +
+      `at least ${movedStayed2} flows moved between directors that stayed`);
 
-    const res: ClusterResult = { directors: D, conns: C, broken: rem.broken, broken2: add.broken, perServer, perDirector, withdrawMs, announceMs, lastLine: '' };
+    const res: ClusterResult = { directors: D, conns: C, broken: rem.broken, broken2: add.broken, perServer, perDirector, withdrawMs, announceMs,
+      moved: { removal: perDirector[k - 1] + movedStayed, removalStayed: movedStayed, addition: back.created + movedStayed2, additionStayed: movedStayed2 }, lastLine: '' };
     if (o.measure) {
       res.failover = await measureFailover(lab, client, all, k, log);
       res.rate = await measureRate(lab, client, all, o.rateMs ?? 3000, log);

@@ -75,9 +75,9 @@ describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP 
     expect(perDirector.reduce((a, b) => a + b)).toBe(1000);
     for (const n of perDirector) expect(n).toBeGreaterThan(250);
     // the removed director's flows went to the other two; back, it took flows over mid-stream
-    const rest = /after removing d2: 0 broken \{\}; conns per remaining director (\d+) \/ (\d+)/.exec(stdout)!.slice(1).map(Number);
-    expect(rest[0] + rest[1]).toBe(1000);
-    expect(Number(/d2 created (\d+) conns for flows that came back/.exec(stdout)![1])).toBeGreaterThan(250);
+    // Linux's hash-threshold ECMP: removing the middle of three next hops moves only its own flows
+    expect(stdout).toContain(`after removing d2: 0 broken {}; flows that changed director: d2's ${perDirector[1]} + 0 between directors that stayed`);
+    expect(Number(/d2 created (\d+) conns for flows that came to it mid-stream/.exec(stdout)![1])).toBeGreaterThan(250);
   }, 180_000);
 
   test('failures: a killed director is withdrawn by its health gate, a lost host by the router\'s hold timer; no conn breaks', async () => {
