@@ -66,7 +66,7 @@ describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP 
     const lines = stdout.trim().split('\n');
     expect(lines.at(-1), stdout).toBe('cluster: 3 directors, 1000 conns, 0 broken after removing a director, 0 broken after adding it back');
     // the router's kernel route is one ECMP route over the three engines' addresses (BIRD merged the paths)
-    expect(stdout).toContain('router: 198.18.2.1 via 198.18.1.101, 198.18.1.102, 198.18.1.103');
+    expect(stdout).toContain('router (BIRD): 198.18.2.1 via 198.18.1.101, 198.18.1.102, 198.18.1.103');
     // mh spreads the conns over the real servers, the router's L4 hash over the directors
     const perServer = JSON.parse(/per real server (\{[^}]*\})/.exec(stdout)![1]) as Record<string, number>;
     expect(Object.keys(perServer).sort()).toEqual(['rs1', 'rs2', 'rs3']);
