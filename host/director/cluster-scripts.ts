@@ -28,14 +28,14 @@ protocol bgp tor {
 }
 
 /** BIRD 2 on the ToR router: one eBGP session per director, equal paths merged into one ECMP route in the kernel. */
-export function birdRouterConf(o: { routerId: string; asn: number; peers: { addr: string; asn: number }[] }): string {
+export function birdRouterConf(o: { routerId: string; asn: number; peers: { addr: string; asn: number }[]; kernelTable?: number }): string {
   return `# ToR router: BIRD 2 (docs/cluster.md)
 log stderr { warning, error, fatal };
 router id ${o.routerId};
 protocol device { scan time 10; }
 protocol kernel {
   # every director's equal path into one multipath route (Linux ECMP)
-  merge paths yes;
+  merge paths yes;${o.kernelTable ? `\n  # into table ${o.kernelTable}: RESILIENT_SCRIPT turns it into a resilient nexthop group in main\n  kernel table ${o.kernelTable};` : ''}
   ipv4 { import none; export all; };
 }
 template bgp director {
@@ -85,6 +85,33 @@ ${o.peers.map((p) => ` neighbor ${p.addr} remote-as ${p.asn}\n neighbor ${p.addr
  exit-address-family
 `;
 }
+
+/**
+ * On a Linux router: BIRD's multipath route (in its own table) as a resilient nexthop group
+ * (Linux 5.13+) routed in the main table (sh; argv: VIP, BIRD's table, group id, buckets, device).
+ * A next hop that leaves gives up only its own buckets; one that joins takes buckets only as
+ * they go idle (idle_timer), so flows of the directors that stay never move. Exits when its
+ * stdin closes.
+ */
+export const RESILIENT_SCRIPT = String.raw`
+vip="$1" table="$2" gid="$3" buckets="$4" dev="$5" last=
+exec 3<&0
+( while read -r _ <&3; do :; done; kill -TERM $$ 2>/dev/null ) &
+while :; do
+  ids=$(ip route show table "$table" "$vip/32" 2>/dev/null | grep -o 'via [0-9.]*' | while read -r _ gw; do
+    id=$((1000 + ${'$'}{gw##*.}))
+    ip nexthop show id "$id" >/dev/null 2>&1 || ip nexthop add id "$id" via "$gw" dev "$dev"
+    echo "$id"
+  done | sort -n | paste -sd/)
+  if [ "$ids" != "$last" ]; then
+    if [ -z "$ids" ]; then ip route del "$vip/32" 2>/dev/null; ip nexthop del id "$gid" 2>/dev/null
+    elif ip nexthop show id "$gid" >/dev/null 2>&1; then ip nexthop replace id "$gid" group "$ids" type resilient buckets "$buckets"
+    else ip nexthop add id "$gid" group "$ids" type resilient buckets "$buckets" && ip route replace "$vip/32" nhid "$gid"; fi
+    last=$ids; echo "group $ids"
+  fi
+  sleep 0.1
+done
+`;
 
 /**
  * The health gate of a director (sh; argv: control socket, drain file, gate interface): every

@@ -31,6 +31,8 @@
  * broken after adding it back`.
  *
  * --router frr: the router runs FRR's zebra and bgpd instead of BIRD (the directors keep BIRD).
+ * --resilient: BIRD's route goes to table 200 and RESILIENT_SCRIPT makes it a resilient nexthop
+ * group routed in the main table.
  *
  * Only 198.18.0.0/15; every namespace carries the run's prefix; everything is killed and removed
  * on exit, also on SIGINT/SIGTERM.
@@ -42,7 +44,7 @@ import { tmpdir } from 'node:os';
 import { ip, ipQuiet, sysctl } from './sys.ts';
 import { LabClient } from './lab.ts';
 import { SERVER_SCRIPT } from './lab-scripts.ts';
-import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT, frrRouterConf, GATE_SCRIPT } from './cluster-scripts.ts';
+import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT, frrRouterConf, GATE_SCRIPT, RESILIENT_SCRIPT } from './cluster-scripts.ts';
 import { controlRequest } from '../control/client.ts';
 
 export const CLUSTER_VIP = '198.18.2.1';
@@ -56,6 +58,9 @@ const engineAddr = (k: number) => `198.18.1.${100 + k}`;
 const engineMac = (k: number) => `02:00:00:c1:00:${k.toString(16).padStart(2, '0')}`;
 const directorAsn = (k: number) => 65100 + k;
 const rsAddr = (i: number) => `198.18.1.${11 + i}`;
+/** --resilient: BIRD's table on the router, the resilient nexthop group's id */
+const RESILIENT_TABLE = 200;
+const RESILIENT_GROUP = 100;
 
 export interface ClusterOptions {
   directors?: number;
@@ -67,6 +72,8 @@ export interface ClusterOptions {
   sloppy?: boolean;
   /** the ToR router's BGP daemon: BIRD 2 (default) or FRR (zebra + bgpd) */
   router?: 'bird' | 'frr';
+  /** BIRD router: its route as a Linux resilient nexthop group (RESILIENT_SCRIPT) instead of a multipath route */
+  resilient?: boolean;
   /** which director to remove and add back (1-based; default 2) */
   remove?: number;
   /** also measure failover after a director's link is cut, and the new-connection rate of one director vs all */
@@ -137,7 +144,7 @@ export class ClusterLab {
   readonly rules: string;
 
   constructor(readonly n: number, readonly rsCount: number, tag: string, private readonly log: (l: string) => void,
-    sched = 'mh', private readonly sloppy = true, readonly router: 'bird' | 'frr' = 'bird') {
+    sched = 'mh', private readonly sloppy = true, readonly router: 'bird' | 'frr' = 'bird', readonly resilient = false) {
     this.prefix = `wvs-${tag}-${process.pid}`;
     this.ns = {
       cli: `${this.prefix}-cli`, rtr: `${this.prefix}-rtr`,
@@ -212,8 +219,12 @@ export class ClusterLab {
     const peers = d.map((_, j) => ({ addr: birdAddr(j + 1), asn: directorAsn(j + 1) }));
     if (this.router === 'frr') this.frr(rtr, frrRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers }));
     else {
-      writeFileSync(join(this.dir, 'rtr.conf'), birdRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers }));
+      writeFileSync(join(this.dir, 'rtr.conf'), birdRouterConf({ routerId: ROUTER, asn: ROUTER_ASN, peers, kernelTable: this.resilient ? RESILIENT_TABLE : undefined }));
       this.bird(rtr, 'rtr');
+      if (this.resilient) {
+        const g = this.spawnIn(rtr, ['sh', '-c', RESILIENT_SCRIPT, 'resilient', CLUSTER_VIP, String(RESILIENT_TABLE), String(RESILIENT_GROUP), '64', 'lan']);
+        for (const st of [g.stdout!, g.stderr!]) st.on('data', (b: Buffer) => { if (!this.destroyed) for (const l of String(b).trim().split('\n')) this.log(`router ${l}`); });
+      }
     }
     d.forEach((ns, j) => {
       this.bird(ns, `d${j + 1}`);
@@ -318,6 +329,12 @@ export class ClusterLab {
     const routes = JSON.parse(ip(this.ns.rtr, '-j', 'route', 'show', `${CLUSTER_VIP}/32`) || '[]') as any[];
     const r = routes[0];
     if (!r) return [];
+    if (r.nhid !== undefined && !r.nexthops && !r.gateway) {
+      // a nexthop object (resilient group): its members' gateways
+      const [nh] = JSON.parse(ip(this.ns.rtr, '-j', 'nexthop', 'show', 'id', String(r.nhid))) as any[];
+      const gw = (id: number) => (JSON.parse(ip(this.ns.rtr, '-j', 'nexthop', 'show', 'id', String(id))) as any[])[0]?.gateway;
+      return (nh?.group ? nh.group.map((m: any) => gw(m.id)) : [nh?.gateway]).filter(Boolean).sort();
+    }
     return (r.nexthops ? r.nexthops.map((h: any) => h.gateway) : [r.gateway]).filter(Boolean).sort();
   }
 
@@ -358,7 +375,8 @@ export class ClusterLab {
 export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLab) => void): Promise<ClusterResult> {
   const D = o.directors ?? 3, C = o.conns ?? 1000, k = o.remove ?? 2;
   const log = o.log ?? (() => {});
-  const lab = new ClusterLab(D, 3, o.tag ?? 'cluster', log, o.sched, o.sloppy, o.router);
+  if (o.resilient && o.router === 'frr') throw new Error('--resilient is for the BIRD router (its script reads BIRD\'s table)');
+  const lab = new ClusterLab(D, 3, o.tag ?? 'cluster', log, o.sched, o.sloppy, o.router, o.resilient);
   onLab?.(lab);
   let client: LabClient | undefined;
   try {
@@ -366,7 +384,7 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     const all = Array.from({ length: D }, (_, j) => j + 1);
     await Promise.all(all.map((j) => lab.startDirector(j)));
     const upMs = await lab.converge(all, 30_000);
-    log(`router (${lab.router === 'frr' ? 'FRR' : 'BIRD'}): ${CLUSTER_VIP} via ${lab.nextHops().join(', ')} (${upMs} ms after the directors started; each gate announces once its director answers)`);
+    log(`router (${lab.router === 'frr' ? 'FRR' : 'BIRD'}${lab.resilient ? ', resilient nexthop group' : ''}): ${CLUSTER_VIP} via ${lab.nextHops().join(', ')} (${upMs} ms after the directors started; each gate announces once its director answers)`);
     client = await lab.client();
     const opened = await client.call('open', { n: C });
     const openErr = Object.values(opened.errors as Record<string, number>).reduce((a, b) => a + b, 0);
@@ -468,14 +486,15 @@ async function measureRate(lab: ClusterLab, client: LabClient, all: number[], ms
   return { one: one.perSec as number, all: many.perSec as number, oneErrors: one.errors as number, allErrors: many.errors as number };
 }
 
-const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--sched NAME] [--no-sloppy] [--router bird|frr] [--quiet]
+const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--sched NAME] [--no-sloppy] [--router bird|frr] [--resilient] [--quiet]
 Builds a lab in network namespaces (198.18.0.0/15): a router running BIRD 2 with ECMP (L4 hash), D
 directors (default 3; \`wasmvs run --mode tap\`, DR, mh with mh-port, sloppy_tcp) each announcing
 ${CLUSTER_VIP}/32 over BGP with its own BIRD, three real servers. Opens C long-lived TCP conns
 (default 1000) through the router, removes one director (withdraw, then stop), checks every conn,
 adds it back, checks again, removes the lab. --measure: also a director's failure (killed; its link cut)
 and the new-connection rate of one director vs all. --sched rr / --no-sloppy show what breaks
-without mh / without sloppy_tcp. --router frr: the ToR router runs FRR (zebra, bgpd) instead of BIRD.
+without mh / without sloppy_tcp. --router frr: the ToR router runs FRR (zebra, bgpd) instead of BIRD. --resilient: the
+router's route is a Linux resilient nexthop group made from BIRD's route.
 Needs root, bird2, a built tree (npm run build).
 Last line: cluster: D directors, C conns, B broken after removing a director, B2 broken after adding it back`;
 
@@ -497,6 +516,7 @@ export async function main(argv: string[]): Promise<number> {
       else if (a === '--conns') o.conns = int(1, 20_000);
       else if (a === '--sched' && /^[a-z]+$/.test(argv[i + 1] ?? '')) o.sched = argv[++i];
       else if (a === '--no-sloppy') o.sloppy = false;
+      else if (a === '--resilient') o.resilient = true;
       else if (a === '--router' && (argv[i + 1] === 'bird' || argv[i + 1] === 'frr')) o.router = argv[++i] as 'bird' | 'frr';
       else throw new Error(`bad option ${a}`);
     } catch (e) { process.stderr.write(`wasmvs demo cluster: ${(e as Error).message}\n${USAGE}\n`); return 2; }

@@ -61,6 +61,12 @@ describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP 
     for (const n of r.perDirector) expect(n).toBeGreaterThan(50);
   }, 120_000);
 
+  test('a resilient nexthop group on the router (--resilient): no flow of a director that stays moves, and none moves to the one that joins', async () => {
+    const r = await runCluster({ conns: 300, resilient: true, tag: 'clrs' });
+    expect([r.broken, r.broken2]).toEqual([0, 0]);
+    expect(r.moved).toEqual({ removal: r.perDirector[1], removalStayed: 0, addition: 0, additionStayed: 0 });
+  }, 120_000);
+
   test('wasmvs demo cluster: 3 directors, 1000 conns, 0 broken after removing a director, 0 after adding it back', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'demo', 'cluster'], { encoding: 'utf8', timeout: 150_000 });
     const lines = stdout.trim().split('\n');
