@@ -130,6 +130,22 @@ done
 `;
 
 /**
+ * The lab's reaper (sh; argv: run directory, namespaces...): waits for its stdin to close (the
+ * parent exited, however: also SIGKILL), then kills every process left in the namespaces and
+ * deletes them and the run directory. Started in its own process group, so a Ctrl-C that kills
+ * the lab's processes leaves it to finish the job.
+ */
+export const REAPER_SCRIPT = String.raw`
+while read -r _; do :; done
+dir="$1"; shift
+for ns in "$@"; do
+  for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  ip netns del "$ns" 2>/dev/null
+done
+rm -rf "$dir"
+`;
+
+/**
  * argv: vip port. Reads {id, op, ...} lines, writes {id, ok, result | error} lines.
  * Conns are long-lived sockets to vip:port (the real servers' line echo, which answers
  * "<server name> <line>"): the first answer names a conn's real server; a later answer from

@@ -44,7 +44,7 @@ import { tmpdir } from 'node:os';
 import { ip, ipQuiet, sysctl } from './sys.ts';
 import { LabClient } from './lab.ts';
 import { SERVER_SCRIPT } from './lab-scripts.ts';
-import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT, frrRouterConf, GATE_SCRIPT, RESILIENT_SCRIPT } from './cluster-scripts.ts';
+import { birdDirectorConf, birdRouterConf, CLUSTER_CLIENT_SCRIPT, frrRouterConf, GATE_SCRIPT, REAPER_SCRIPT, RESILIENT_SCRIPT } from './cluster-scripts.ts';
 import { controlRequest } from '../control/client.ts';
 
 export const CLUSTER_VIP = '198.18.2.1';
@@ -156,6 +156,11 @@ export class ClusterLab {
     this.rules = [`-A -t ${CLUSTER_VIP}:${CLUSTER_PORT} -s ${sched}${sched === 'mh' ? ' -b mh-port' : ''}`,
       ...Array.from({ length: rsCount }, (_, i) => `-a -t ${CLUSTER_VIP}:${CLUSTER_PORT} -r ${rsAddr(i)}:${CLUSTER_PORT} -g -w 1`)].join('\n') + '\n';
     process.once('exit', this.exitHook);
+    // whatever this process dies of, the reaper removes what the lab made
+    const reaper = spawn('sh', ['-c', REAPER_SCRIPT, 'reaper', this.dir, this.ns.cli, this.ns.rtr, ...this.ns.d, ...this.ns.rs],
+      { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    reaper.unref();
+    (reaper.stdin as any).unref?.();
   }
 
   /** Namespaces, links, addresses, the router's BIRD, the real servers' echo servers. */
