@@ -6,7 +6,7 @@
 // Root, bird2, the TAP addon and a built tree (bin/wasmvs.js → dist) only; skipped with the reason otherwise.
 
 import { describe, expect, test } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,20 @@ const skip = labSkipReason() ?? clusterSkipReason();
 if (skip) console.warn(`[test/e2e] cluster tests skipped: ${skip}`);
 const frrSkip = skip ?? (existsSync('/usr/lib/frr/bgpd') ? null : 'FRR is not installed: apt-get install frr');
 if (!skip && frrSkip) console.warn(`[test/e2e] the FRR router test skipped: ${frrSkip}`);
+
+describe('wasmvs demo cluster: options', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [BIN, 'demo', 'cluster', ...args], { encoding: 'utf8', timeout: 20_000 });
+  test('--help names the last line; a bad option or count is a usage error (exit 2), before anything is built', () => {
+    const h = run('--help');
+    expect(h.status).toBe(0);
+    expect(h.stdout).toContain('Last line: cluster: D directors, C conns, B broken after removing a director, B2 broken after adding it back');
+    for (const bad of [['--conns', '0'], ['--directors', '1'], ['--router', 'quagga'], ['--bogus']]) {
+      const r = run(...bad);
+      expect(r.status, bad.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/^wasmvs demo cluster: /);
+    }
+  });
+});
 
 describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP (BIRD 2)', () => {
   test('BIRD itself parses the director and router configurations the lab (and docs/cluster.md) use', () => {
