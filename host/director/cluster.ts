@@ -38,7 +38,7 @@
  * on exit, also on SIGINT/SIGTERM.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { ip, ipQuiet, sysctl } from './sys.ts';
@@ -102,7 +102,7 @@ export interface ClusterResult {
   /** measure: a director killed (its health gate withdraws), a director's link cut (the router's hold timer) */
   failover?: Record<'crash' | 'host', FailoverResult>;
   /** measure: new conns per second through one director and through all */
-  rate?: { one: number; all: number; oneErrors: number; allErrors: number };
+  rate?: { one: number; all: number; oneErrors: number; allErrors: number; usPerConn: number; cpuShareMs: number[] };
   lastLine: string;
 }
 
@@ -319,6 +319,17 @@ export class ClusterLab {
     return { conns: num(/^wasmvs_connections (\d+)$/m), created: num(/^wasmvs_engine_events_total\{name="conn_created"\} (\d+)$/m) };
   }
 
+  /** CPU time (user + system, ms) director k's process has used so far (/proc/PID/stat). */
+  directorCpuMs(k: number): number {
+    const pid = this.directors[k - 1]?.pid;
+    if (!pid) return 0;
+    try {
+      // fields after the command's closing parenthesis: utime is the 12th, stime the 13th (clock ticks, 100 Hz on Linux)
+      const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) * 10;
+    } catch { return 0; }
+  }
+
   private drainFile(k: number): string { return join(this.dir, `d${k}.drain`); }
 
   /** Drain director k (its gate withdraws the VIP while it still forwards) or undrain it (announced again once healthy). */
@@ -483,12 +494,19 @@ async function measureRate(lab: ClusterLab, client: LabClient, all: number[], ms
   const others = all.slice(1);
   for (const j of others) lab.drain(j, true);
   await lab.converge([all[0]], 20_000);
+  const cpu0 = all.map((j) => lab.directorCpuMs(j));
   const one = await client.call('rate', { ms });
+  const cpu1 = all.map((j) => lab.directorCpuMs(j));
   for (const j of others) lab.drain(j, false);
   await lab.converge(all, 20_000);
   const many = await client.call('rate', { ms });
-  log(`new conns per second: one director ${one.perSec} (${one.errors} errors), ${all.length} directors ${many.perSec} (${many.errors} errors)`);
-  return { one: one.perSec as number, all: many.perSec as number, oneErrors: one.errors as number, allErrors: many.errors as number };
+  const cpu2 = all.map((j) => lab.directorCpuMs(j));
+  // the directors' own CPU per new conn: what bounds a director's rate when the client does not
+  const usPerConn = one.n ? Math.round(((cpu1[0] - cpu0[0]) * 1000) / one.n) : 0;
+  const share = all.map((_, i) => cpu2[i] - cpu1[i]);
+  log(`new conns per second: one director ${one.perSec} (${one.errors} errors), ${all.length} directors ${many.perSec} (${many.errors} errors); ` +
+    `director CPU ${usPerConn} µs per new conn alone, ${share.join(' / ')} ms each for ${many.n} conns together`);
+  return { one: one.perSec as number, all: many.perSec as number, oneErrors: one.errors as number, allErrors: many.errors as number, usPerConn, cpuShareMs: share };
 }
 
 const USAGE = `usage: wasmvs demo cluster [--directors D] [--conns C] [--measure] [--sched NAME] [--no-sloppy] [--router bird|frr] [--resilient] [--quiet]
