@@ -115,6 +115,9 @@ describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP 
     expect(r.rate!.one).toBeGreaterThan(0);
     expect(r.rate!.all).toBeGreaterThan(0);
     expect([r.rate!.oneErrors, r.rate!.allErrors]).toEqual([0, 0]);
+    // with all three announced, every director does part of the work
+    expect(r.rate!.usPerConn).toBeGreaterThan(0);
+    for (const ms of r.rate!.cpuShareMs) expect(ms).toBeGreaterThan(0);
   }, 120_000);
 
   test('the same lab with rr (each director its own rotation) breaks the flows that change director', async () => {
