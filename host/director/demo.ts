@@ -13,11 +13,14 @@ import { Director } from './director.ts';
 import { Lab, labRules, LAB_VIP } from './lab.ts';
 
 const USAGE = `usage: wasmvs demo [--requests N] [--quiet]
+       wasmvs demo cluster [--help]   directors behind an ECMP router announcing the VIP over BGP (BIRD)
 Builds a lab in network namespaces (198.18.0.0/15), sends N HTTP requests (default 300), each on a
 new TCP connection, through the VIP ${LAB_VIP}:80 (rr over three real servers), prints the
 distribution and the ipvsadm-style table, and removes the lab. Needs root (namespaces, TUN).`;
 
 export async function main(argv: string[]): Promise<number> {
+  // several directors behind an ECMP router (BIRD): host/director/cluster.ts, docs/cluster.md
+  if (argv[0] === 'cluster') return (await import('./cluster.ts')).main(argv.slice(1));
   let requests = 300;
   let quiet = false;
   for (let i = 0; i < argv.length; i++) {
