@@ -4,6 +4,7 @@
  * that holds many long-lived TCP connections to the VIP and checks each one's echo.
  * The client exits when its stdin closes, so a crashed parent leaves no process behind.
  */
+import { STDIO_RPC } from './lab-scripts.ts';
 
 /** BIRD 2 on a director: announce the VIP (the /32 on the dummy vip0) to the router while vip0 is up; the next hop is the engine. */
 export function birdDirectorConf(o: { routerId: string; asn: number; peer: string; peerAsn: number; engineAddr: string; gate: string }): string {
@@ -226,16 +227,4 @@ const ops = {
   },
   closeAll() { for (const c of conns) kill(c, 'closed by the client'); return conns.length; },
 };
-let buf = '';
-process.stdin.on('data', (d) => {
-  buf += d; let i;
-  while ((i = buf.indexOf('\n')) >= 0) {
-    const req = JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1);
-    Promise.resolve().then(() => ops[req.op](req)).then(
-      (result) => process.stdout.write(JSON.stringify({ id: req.id, ok: true, result }) + '\n'),
-      (e) => process.stdout.write(JSON.stringify({ id: req.id, ok: false, error: String(e && e.message || e) }) + '\n'));
-  }
-});
-process.stdin.on('end', () => process.exit(0));
-process.stdout.write(JSON.stringify({ id: 0, ok: true, result: 'ready' }) + '\n');
-`;
+${STDIO_RPC}`;

@@ -70,6 +70,24 @@ process.stdin.on('end', () => process.exit(0)); process.stdin.resume();
 `;
 
 /** argv: vip. Reads {id, op, ...} lines, writes {id, ok, result | error} lines. */
+/**
+ * The end of every helper script driven over stdio: newline-delimited JSON requests {id, op, ...}
+ * run as `ops[op](req)`, each answered {id, ok, result | error}; {id: 0} once ready.
+ */
+export const STDIO_RPC = String.raw`
+let buf = '';
+process.stdin.on('data', (d) => {
+  buf += d; let i;
+  while ((i = buf.indexOf('\n')) >= 0) {
+    const req = JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1);
+    Promise.resolve().then(() => ops[req.op](req)).then(
+      (result) => process.stdout.write(JSON.stringify({ id: req.id, ok: true, result }) + '\n'),
+      (e) => process.stdout.write(JSON.stringify({ id: req.id, ok: false, error: String(e && e.message || e) }) + '\n'));
+  }
+});
+process.stdin.on('end', () => process.exit(0));
+process.stdout.write(JSON.stringify({ id: 0, ok: true, result: 'ready' }) + '\n');`;
+
 export const CLIENT_SCRIPT = String.raw`
 const [vip] = process.argv.slice(1);
 const http = require('node:http'), net = require('node:net'), dgram = require('node:dgram'), crypto = require('node:crypto');
@@ -163,16 +181,4 @@ const ops = {
     socks.delete(sid); return r;
   },
 };
-let buf = '';
-process.stdin.on('data', (d) => {
-  buf += d; let i;
-  while ((i = buf.indexOf('\n')) >= 0) {
-    const req = JSON.parse(buf.slice(0, i)); buf = buf.slice(i + 1);
-    Promise.resolve().then(() => ops[req.op](req)).then(
-      (result) => process.stdout.write(JSON.stringify({ id: req.id, ok: true, result }) + '\n'),
-      (e) => process.stdout.write(JSON.stringify({ id: req.id, ok: false, error: String(e && e.message || e) }) + '\n'));
-  }
-});
-process.stdin.on('end', () => process.exit(0));
-process.stdout.write(JSON.stringify({ id: 0, ok: true, result: 'ready' }) + '\n');
-`;
+${STDIO_RPC}`;
