@@ -15,19 +15,15 @@
 // the guest's modules are on this machine (as tun-qemu.e2e.test.ts).
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Director } from '../../host/director/director.ts';
 import { Lab, LabClient, LAB_BRIDGE, LAB_ROUTER, LAB_ROUTER6, LAB_VIP, LAB_VIP6 } from '../../host/director/lab.ts';
-import { labSkipReason } from './env.ts';
+import { GuestVm, guestSkipReason, MODDIR } from './guest-vm.ts';
 
-const KO_BUILD = process.env.KO_BUILD ?? join(process.env.TMPDIR ?? '/tmp', 'kernel-oracle-build');
-const KVER = (() => { try { return readFileSync(join(KO_BUILD, 'kver'), 'utf8').trim(); } catch { return ''; } })();
-const MODDIR = `/lib/modules/${KVER}/kernel`;
 const GUEST_MODULES = ['net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net', 'net/ipv4/tunnel4', 'net/ipv4/ip_tunnel',
   'net/ipv4/ipip', 'net/ipv4/gre', 'net/ipv4/ip_gre', 'net/ipv6/tunnel6', 'net/ipv6/ip6_tunnel'];
 const GUEST_MAC = '52:54:00:12:18:21';
@@ -40,14 +36,8 @@ const DEVS = ['tunl0', 'gre0', 't46_1', 't46_2', 't46_3'];
 const ACCEL = process.env.KO_ACCEL ?? 'tcg';
 
 function skipReason(): string | null {
-  const base = labSkipReason();
+  const base = guestSkipReason(GUEST_MODULES);
   if (base) return base;
-  try { execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore', timeout: 10_000 }); } catch { return 'qemu-system-x86_64 is not installed'; }
-  if (!KVER || !existsSync(join(KO_BUILD, 'base.cpio.gz'))) return `the kernel oracle's initramfs is not built (${KO_BUILD}/base.cpio.gz: run ../shared/kernel-oracle/build-initramfs.sh)`;
-  if (!existsSync(`/boot/vmlinuz-${KVER}`)) return `/boot/vmlinuz-${KVER} is missing`;
-  const missing = GUEST_MODULES.filter((m) => !existsSync(`${MODDIR}/${m}.ko`));
-  if (missing.length) return `guest modules missing under ${MODDIR}: ${missing.join(', ')}`;
-  try { execFileSync('cpio', ['--version'], { stdio: 'ignore' }); } catch { return 'cpio is not installed'; }
   try { execFileSync('curl', ['--version'], { stdio: 'ignore' }); } catch { return 'curl is not installed'; }
   return null;
 }
@@ -96,24 +86,12 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
   let lab: Lab;
   let dir: Director;
   let client: LabClient;
-  let vm: ChildProcess;
-  let run: string;
-  let vmOut = '';
+  let vm: GuestVm;
   const logs: string[] = [];
   const qtap = `wvqd${process.pid % 100000}`;
-  const share = (f: string) => join(run, 'share', 'out', f);
-  const guestLog = () => `${vmOut}\n${existsSync(join(run, 'console.log')) ? readFileSync(join(run, 'console.log'), 'utf8').slice(-2000) : ''}\n` +
-    `${existsSync(join(run, 'share', 'stdout')) ? readFileSync(join(run, 'share', 'stdout'), 'utf8') : ''}`;
   async function guestStats(): Promise<Record<string, { packets: number; bytes: number; errors: number }>> {
-    rmSync(share('stats'), { force: true });
-    writeFileSync(share('dump'), '');
-    const until = Date.now() + 30_000;
-    while (!existsSync(share('stats'))) {
-      if (Date.now() > until || vm.exitCode !== null) throw new Error(`the guest did not answer for its counters: ${guestLog()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
     const out: Record<string, { packets: number; bytes: number; errors: number }> = {};
-    for (const line of readFileSync(share('stats'), 'utf8').trim().split('\n')) {
+    for (const line of await vm.statsLines()) {
       const [d, p, b, e] = line.trim().split(/\s+/);
       out[d] = { packets: Number(p), bytes: Number(b), errors: Number(e) };
     }
@@ -128,32 +106,8 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
     execFileSync('ip', ['-n', lab.ns.dir, '-6', 'route', 'del', `${LAB_VIP6}/128`, 'dev', LAB_BRIDGE]);
     // the guest answers from the VIP on the LAN, whose route here is the TUN: no reverse-path filter
     for (const k of ['all', 'default', LAB_BRIDGE]) execFileSync('ip', ['netns', 'exec', lab.ns.dir, 'sysctl', '-qw', `net.ipv4.conf.${k}.rp_filter=0`]);
-    run = mkdtempSync(join(tmpdir(), 'wvs-qemu-'));
-    const ov = join(run, 'overlay');
-    for (const m of GUEST_MODULES) {
-      const to = join(ov, MODDIR, `${m}.ko`);
-      mkdirSync(dirname(to), { recursive: true });
-      copyFileSync(`${MODDIR}/${m}.ko`, to);
-    }
-    execFileSync('sh', ['-c', `cd ${ov} && find . | cpio -o -H newc --quiet -R 0:0 | gzip -1 > ${run}/overlay.cpio.gz && cat ${KO_BUILD}/base.cpio.gz ${run}/overlay.cpio.gz > ${run}/initrd.gz`]);
-    mkdirSync(join(run, 'share', 'out'), { recursive: true });
-    writeFileSync(join(run, 'share', 'case.sh'), guestScript());
-    execFileSync('ip', ['-n', lab.ns.dir, 'tuntap', 'add', 'dev', qtap, 'mode', 'tap']);
-    execFileSync('ip', ['-n', lab.ns.dir, 'link', 'set', qtap, 'master', LAB_BRIDGE, 'up']);
-    vm = spawn('ip', ['netns', 'exec', lab.ns.dir, 'timeout', '-k', '5', '400', 'qemu-system-x86_64', '-accel', ACCEL, '-m', '512', '-smp', '1',
-      '-nographic', '-no-reboot', '-nodefaults', '-serial', `file:${run}/console.log`, '-monitor', 'none',
-      '-kernel', `/boot/vmlinuz-${KVER}`, '-initrd', `${run}/initrd.gz`, '-append', 'console=ttyS0 panic=-1 quiet loglevel=4',
-      '-virtfs', `local,path=${run}/share,mount_tag=host,security_model=none,id=host`,
-      '-netdev', `tap,id=n0,ifname=${qtap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-    vm.stdout!.on('data', (d) => { vmOut += d; });
-    vm.stderr!.on('data', (d) => { vmOut += d; });
-    const until = Date.now() + 90_000;
-    while (!existsSync(share('ready'))) {
-      if (vm.exitCode !== null || Date.now() > until) throw new Error(`the VM did not get ready: ${guestLog()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(readFileSync(join(run, 'share', 'stdout'), 'utf8'), 'the guest setup').not.toMatch(/failed|Error|Cannot|RTNETLINK|No such/);
+    vm = await GuestVm.boot({ ns: lab.ns.dir, bridge: LAB_BRIDGE, tap: qtap, mac: GUEST_MAC, modules: GUEST_MODULES, script: guestScript(), accel: ACCEL, timeoutS: 400 });
+    expect(vm.setupOutput(), 'the guest setup').not.toMatch(/failed|Error|Cannot|RTNETLINK|No such/);
     dir = await Director.start({
       mode: 'tun', netns: lab.ns.dir, dev: `wvtd${process.pid % 100000}`, tickMs: 100, logLevel: 'info', log: (l) => logs.push(l),
       rulesText: `-A -t ${LAB_VIP}:80 -s rr\n${IPIP.map((a) => `-a -t ${LAB_VIP}:80 -r ${a}:80 -i -w 1`).join('\n')}\n` +
@@ -166,13 +120,8 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
   afterAll(async () => {
     client?.close();
     dir?.stop();
-    if (run && existsSync(join(run, 'share', 'out'))) writeFileSync(share('stop'), '');
-    if (vm && vm.exitCode === null) {
-      await Promise.race([new Promise((r) => vm.once('exit', r)), new Promise((r) => setTimeout(r, 5_000))]);
-      if (vm.exitCode === null) vm.kill('SIGKILL');
-    }
+    await vm?.stop();
     lab?.destroy();
-    if (run) rmSync(run, { recursive: true, force: true });
   }, 30_000);
 
   test('the director took its tunnel sources from the routes to the real servers (198.18.1.1, 2001:2:0:1::1 on the LAN), with offloads on, and warned about nothing', () => {
@@ -207,12 +156,12 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
   test('IPIP: a 16 MiB upload arrives as TCP super-packets, cut into segments by the engine, written into the TUN, routed to the guest: intact', async () => {
     const body = Buffer.alloc(16 << 20);
     for (let i = 0; i < body.length; i++) body[i] = ((i + 5) * 2654435761) >>> 24;
-    writeFileSync(join(run, 'upload16.bin'), body);
+    writeFileSync(join(vm.dir, 'upload16.bin'), body);
     const g0 = await guestStats();
     const c0 = dir.engine.counters();
     const drained0 = dir.stats.drainedFrames;
     const t0 = Date.now();
-    const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '90', '--data-binary', `@${join(run, 'upload16.bin')}`,
+    const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '90', '--data-binary', `@${join(vm.dir, 'upload16.bin')}`,
       '-H', 'content-type: application/octet-stream', `http://${LAB_VIP}:80/cgi-bin/md5`], { encoding: 'utf8', timeout: 100_000 });
     const ms = Date.now() - t0;
     expect(stdout.trim().split(/\s+/)[0]).toBe(createHash('md5').update(body).digest('hex'));

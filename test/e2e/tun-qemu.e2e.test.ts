@@ -32,23 +32,19 @@
 // modules (virtio_net, ipip, fou, gre, ip_gre, tunnel6, ip6_tunnel, ip6_gre, sit, fou6) are on this machine.
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Director } from '../../host/director/director.ts';
 import type { ConnRecord } from '../../host/engine.ts';
 import {
   Lab, LabClient, LAB_BRIDGE, LAB_CLIENT, LAB_CLIENT6, LAB_GUE_PORT, LAB_ROUTER6, LAB_VIP, LAB_VIP6,
 } from '../../host/director/lab.ts';
 import { formatList, formatSave } from '../../host/rules/format.ts';
-import { labSkipReason } from './env.ts';
+import { GuestVm, guestSkipReason, MODDIR } from './guest-vm.ts';
 
-const KO_BUILD = process.env.KO_BUILD ?? join(process.env.TMPDIR ?? '/tmp', 'kernel-oracle-build');
-const KVER = (() => { try { return readFileSync(join(KO_BUILD, 'kver'), 'utf8').trim(); } catch { return ''; } })();
-const MODDIR = `/lib/modules/${KVER}/kernel`;
 /** Guest modules the oracle image lacks, in load order (insmod: the image's modules.dep does not list them). */
 const GUEST_MODULES = ['net/core/failover', 'drivers/net/net_failover', 'drivers/net/virtio_net', 'net/ipv4/tunnel4', 'net/ipv4/ip_tunnel',
   'net/ipv4/ipip', 'net/ipv4/udp_tunnel', 'net/ipv6/ip6_udp_tunnel', 'net/ipv4/fou', 'net/ipv4/gre', 'net/ipv4/ip_gre',
@@ -115,18 +111,7 @@ const KINDS: Kind[] = [
 const ALL_ADDRS = KINDS.flatMap((k) => k.addrs);
 const ALL_DEVS = KINDS.flatMap((k) => k.devs);
 
-function skipReason(): string | null {
-  const base = labSkipReason();
-  if (base) return base;
-  try { execFileSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore', timeout: 10_000 }); } catch { return 'qemu-system-x86_64 is not installed'; }
-  if (!KVER || !existsSync(join(KO_BUILD, 'base.cpio.gz'))) return `the kernel oracle's initramfs is not built (${KO_BUILD}/base.cpio.gz: run ../shared/kernel-oracle/build-initramfs.sh)`;
-  if (!existsSync(`/boot/vmlinuz-${KVER}`)) return `/boot/vmlinuz-${KVER} is missing`;
-  const missing = GUEST_MODULES.filter((m) => !existsSync(`${MODDIR}/${m}.ko`));
-  if (missing.length) return `guest modules missing under ${MODDIR}: ${missing.join(', ')}`;
-  try { execFileSync('cpio', ['--version'], { stdio: 'ignore' }); } catch { return 'cpio is not installed'; }
-  return null;
-}
-const skip = skipReason();
+const skip = guestSkipReason(GUEST_MODULES);
 if (skip) console.warn(`[test/e2e] IPIP/GUE/GRE against the Linux 6.1 VM skipped: ${skip}`);
 
 /**
@@ -203,23 +188,13 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
     execFileSync('ip', ['-n', lab.ns.cli, 'route', 'flush', 'cache']);
     execFileSync('ip', ['-n', lab.ns.cli, '-6', 'route', 'flush', 'cache']);
   };
-  let vm: ChildProcess;
-  let run: string;
-  let vmOut = '';
+  let vm: GuestVm;
   const qtap = `wvq${offload ? 'o' : ''}${process.pid % 100000}`;
 
-  const share = (f: string) => join(run, 'share', 'out', f);
   /** The guest's tunnel device counters, now (asked for through the share). */
   async function guestStats(): Promise<Record<string, DevStats>> {
-    rmSync(share('stats'), { force: true });
-    writeFileSync(share('dump'), '');
-    const until = Date.now() + 30_000;   // the guest is an emulated CPU (TCG): slow when the host is busy
-    while (!existsSync(share('stats'))) {
-      if (Date.now() > until || vm.exitCode !== null) throw new Error(`the guest did not answer for its counters: ${guestLog()}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
     const out: Record<string, DevStats> = {};
-    for (const line of readFileSync(share('stats'), 'utf8').trim().split('\n')) {
+    for (const line of await vm.statsLines()) {
       const [d, ...n] = line.trim().split(/\s+/);
       const [packets, bytes, errors, crcErrors] = n.map(Number);
       out[d] = { packets, bytes, errors, crcErrors };
@@ -227,8 +202,6 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
     expect(Object.keys(out).sort()).toEqual([...ALL_DEVS].sort());
     return out;
   }
-  const guestLog = () => `${vmOut}\n${existsSync(join(run, 'console.log')) ? readFileSync(join(run, 'console.log'), 'utf8').slice(-2000) : ''}\n` +
-    `${existsSync(join(run, 'share', 'stdout')) ? readFileSync(join(run, 'share', 'stdout'), 'utf8') : ''}`;
   /** Per-device change between two counter readings. */
   const delta = (a: Record<string, DevStats>, b: Record<string, DevStats>) => Object.fromEntries(ALL_DEVS.map((d) => [d, {
     packets: b[d].packets - a[d].packets, bytes: b[d].bytes - a[d].bytes, errors: b[d].errors - a[d].errors, crcErrors: b[d].crcErrors - a[d].crcErrors,
@@ -251,33 +224,8 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
   beforeAll(async () => {
     // the lab's router, LAN bridge and client; no real-server namespaces: the VM is the real server
     lab = await Lab.create({ tag: offload ? 'e2e-qo' : 'e2e-qt', forward: 'dr', rsCount: 0, ipv6: true });
-    run = mkdtempSync(join(tmpdir(), 'wvs-qemu-'));
-    // initrd: the oracle's image + the modules it lacks (the kernel takes concatenated cpio archives)
-    const ov = join(run, 'overlay');
-    for (const m of GUEST_MODULES) {
-      const to = join(ov, MODDIR, `${m}.ko`);
-      mkdirSync(dirname(to), { recursive: true });
-      copyFileSync(`${MODDIR}/${m}.ko`, to);
-    }
-    execFileSync('sh', ['-c', `cd ${ov} && find . | cpio -o -H newc --quiet -R 0:0 | gzip -1 > ${run}/overlay.cpio.gz && cat ${KO_BUILD}/base.cpio.gz ${run}/overlay.cpio.gz > ${run}/initrd.gz`]);
-    mkdirSync(join(run, 'share', 'out'), { recursive: true });
-    writeFileSync(join(run, 'share', 'case.sh'), guestScript());
-    execFileSync('ip', ['-n', lab.ns.dir, 'tuntap', 'add', 'dev', qtap, 'mode', 'tap']);
-    execFileSync('ip', ['-n', lab.ns.dir, 'link', 'set', qtap, 'master', LAB_BRIDGE, 'up']);
-    vm = spawn('ip', ['netns', 'exec', lab.ns.dir, 'timeout', '-k', '5', '300', 'qemu-system-x86_64', '-accel', 'tcg', '-m', '512', '-smp', '1',
-      '-nographic', '-no-reboot', '-nodefaults', '-serial', `file:${run}/console.log`, '-monitor', 'none',
-      '-kernel', `/boot/vmlinuz-${KVER}`, '-initrd', `${run}/initrd.gz`, '-append', 'console=ttyS0 panic=-1 quiet loglevel=4',
-      '-virtfs', `local,path=${run}/share,mount_tag=host,security_model=none,id=host`,
-      '-netdev', `tap,id=n0,ifname=${qtap},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC}`],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
-    vm.stdout!.on('data', (d) => { vmOut += d; });
-    vm.stderr!.on('data', (d) => { vmOut += d; });
-    const until = Date.now() + 90_000;
-    while (!existsSync(share('ready'))) {
-      if (vm.exitCode !== null || Date.now() > until) throw new Error(`the VM did not get ready: ${guestLog()}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const setupOut = readFileSync(join(run, 'share', 'stdout'), 'utf8');
+    vm = await GuestVm.boot({ ns: lab.ns.dir, bridge: LAB_BRIDGE, tap: qtap, mac: GUEST_MAC, modules: GUEST_MODULES, script: guestScript(), accel: 'tcg', timeoutS: 300 });
+    const setupOut = vm.setupOutput();
     expect(setupOut, 'the guest setup').not.toMatch(/failed|Error|Cannot|RTNETLINK|No such|tentative|dadfailed/);
     dir = await Director.start({
       ...lab.tapOptions(), dev: `wvt${offload ? 'o' : ''}${process.pid % 100000}`, tickMs: 100, logLevel: 'warn', offload,
@@ -291,13 +239,8 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
     client?.close();
     client6?.close();
     dir?.stop();
-    if (run && existsSync(join(run, 'share', 'out'))) writeFileSync(share('stop'), '');
-    if (vm && vm.exitCode === null) {
-      await Promise.race([new Promise((r) => vm.once('exit', r)), new Promise((r) => setTimeout(r, 5_000))]);
-      if (vm.exitCode === null) vm.kill('SIGKILL');
-    }
+    await vm?.stop();
     lab?.destroy();
-    if (run) rmSync(run, { recursive: true, force: true });
   }, 30_000);
 
   test('the rules as listed and saved: every dest a Tunnel of its kind', () => {
@@ -346,13 +289,13 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
     test(`${k.name}: a 1 MiB upload (curl POST to a CGI md5sum): intact; the engine's ${V6(k.vip) ? 'ICMPv6 packet too big' : 'ICMP frag-needed'} taught the client the route MTU ${k.mtu}`, async () => {
       const body = Buffer.alloc(1 << 20);
       for (let i = 0; i < body.length; i++) body[i] = ((i + ki) * 2654435761) >>> 24;
-      writeFileSync(join(run, 'upload.bin'), body);
+      writeFileSync(join(vm.dir, 'upload.bin'), body);
       flushRouteCache();
       expect(routeGet(k)).not.toMatch(/mtu/);
       const g0 = await guestStats();
       const conns0 = new Map(dir.engine.services().find((s) => s.port === k.port && s.addr === k.vip)!.dests.map((d) => [d.addr, Number(d.stats.conns)]));
       const f0 = dir.engine.counters().icmp_frag_needed;
-      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '30', '--data-binary', `@${join(run, 'upload.bin')}`,
+      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '30', '--data-binary', `@${join(vm.dir, 'upload.bin')}`,
         '-H', 'content-type: application/octet-stream', '-g', `http://${hp(k.vip, k.port)}/cgi-bin/md5`], { encoding: 'utf8', timeout: 40_000 });
       expect(stdout.trim().split(/\s+/)[0]).toBe(createHash('md5').update(body).digest('hex'));
       // (icmp_frag_needed counts ICMPv6 packet too big as well)
@@ -392,11 +335,11 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
     test(`${k.name}: a 16 MiB upload reaches the engine as TCP super-packets, cut into segments and encapsulated: intact, decapsulated by the kind's devices`, async () => {
       const body = Buffer.alloc(16 << 20);
       for (let i = 0; i < body.length; i++) body[i] = ((i + 11) * 2654435761) >>> 24;
-      writeFileSync(join(run, 'upload16.bin'), body);
+      writeFileSync(join(vm.dir, 'upload16.bin'), body);
       flushRouteCache();
       const g0 = await guestStats();
       const c0 = dir.engine.counters();
-      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '60', '--data-binary', `@${join(run, 'upload16.bin')}`,
+      const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '60', '--data-binary', `@${join(vm.dir, 'upload16.bin')}`,
         '-H', 'content-type: application/octet-stream', '-g', `http://${hp(k.vip, k.port)}/cgi-bin/md5`], { encoding: 'utf8', timeout: 70_000 });
       expect(stdout.trim().split(/\s+/)[0]).toBe(createHash('md5').update(body).digest('hex'));
       const c1 = dir.engine.counters();
@@ -421,13 +364,13 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
     test(`${k.name}: a 1 MiB upload without DF: the engine fragments the tunnel packets, the guest reassembles; intact, no ICMP frag needed`, async () => {
       const body = Buffer.alloc(1 << 20);
       for (let i = 0; i < body.length; i++) body[i] = ((i + 7) * 2246822519) >>> 24;
-      writeFileSync(join(run, 'upload-nodf.bin'), body);
+      writeFileSync(join(vm.dir, 'upload-nodf.bin'), body);
       execFileSync('ip', ['netns', 'exec', lab.ns.cli, 'sysctl', '-qw', 'net.ipv4.ip_no_pmtu_disc=1']);
       try {
         flushRouteCache();
         const g0 = await guestStats();
         const c0 = dir.engine.counters();
-        const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '30', '--data-binary', `@${join(run, 'upload-nodf.bin')}`,
+        const { stdout } = await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'curl', '-sS', '--max-time', '30', '--data-binary', `@${join(vm.dir, 'upload-nodf.bin')}`,
           '-H', 'content-type: application/octet-stream', `http://${hp(k.vip, k.port)}/cgi-bin/md5`], { encoding: 'utf8', timeout: 40_000 });
         expect(stdout.trim().split(/\s+/)[0]).toBe(createHash('md5').update(body).digest('hex'));
         const c1 = dir.engine.counters();
