@@ -48,8 +48,6 @@ export interface EngineBackendOptions {
   connTabSize?: number;
   /** a table reached its limit: the director logs the text ("dest table full (...; raise --dest-max)") */
   onLimit?: (text: string) => void;
-  /** a FULLNAT local address was added (`-P`): the director routes its replies into the device */
-  onLaddrAdded?: (addr: string, af: 4 | 6) => void;
   /** a change was applied (service, dest, laddr, clear): the director syncs its VIP routes */
   onChange?: () => void;
   /** the sync daemons (host/sync/daemon.ts): --start-daemon, --stop-daemon, -L --daemon; absent: refused */
@@ -153,7 +151,6 @@ export class EngineBackend implements AdmBackend {
   addLaddr(k: SvcKey, l: { af: 4 | 6; addr: string }): Errno | null {
     if (!this.engine.serviceIndex(this.key(k))) return 'ESRCH';
     const r = this.call(() => this.engine.addLaddr(this.key(k), l.addr));
-    if (r === null) this.opts.onLaddrAdded?.(l.addr, l.af);
     return r;
   }
   delLaddr(k: SvcKey, l: { af: 4 | 6; addr: string }): Errno | null {

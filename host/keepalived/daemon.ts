@@ -2,9 +2,9 @@
  * host/keepalived/daemon.ts - `wasmvs run --keepalived FILE`: load the file, run the checkers
  * against the director's engine, reload on SIGHUP or `wasmvs adm --reload`.
  *
- * The VIPs of the file's services get their routes into the TUN the way --rules VIPs do
- * (Director.routeIntoDevice); a reload routes new VIPs too (routes of VIPs no longer in the file
- * stay until the director stops: a VIP may still carry connections being drained).
+ * Every change goes through the EngineBackend `adm` uses, whose onChange makes the director sync
+ * its VIP routes (Director.syncRoutes): the file's VIPs get routes as --rules VIPs do, and a
+ * reload that removes a VIP's last service removes its route.
  */
 import type { HealthTarget } from './health.ts';
 import { Health, linkProblem } from './health.ts';
@@ -14,8 +14,6 @@ import { WvsError } from '../errors.ts';
 type Level = 'error' | 'warn' | 'info' | 'debug';
 export interface DaemonHost {
   log(level: Level, msg: string): void;
-  /** route a VIP into the device (the director's --vip-routes) */
-  routeVip?(addr: string, af: 4 | 6): void;
   link: 'ip' | 'ethernet' | 'any';
 }
 
@@ -37,7 +35,6 @@ export class KeepalivedDaemon {
   start(): void {
     this.announce(this.cfg);
     this.health.start(this.cfg);
-    this.routes();
   }
 
   /** Re-read the file and apply the difference; a bad file changes nothing. Returns what happened. */
@@ -50,7 +47,6 @@ export class KeepalivedDaemon {
     }
     this.cfg = cfg;
     this.health.reload(cfg);
-    this.routes();
     this.reloads++;
     const message = `reloaded ${this.file}: ${cfg.virtualServers.length} virtual server(s), ${cfg.virtualServers.reduce((s, v) => s + v.realServers.length, 0)} real server(s)`;
     this.host.log('info', `keepalived: ${message}`);
@@ -58,10 +54,6 @@ export class KeepalivedDaemon {
   }
 
   stop(): void { this.health.stop(); }
-
-  private routes(): void {
-    for (const vs of this.cfg.virtualServers) for (const k of vs.keys) if (!k.fwmark) this.host.routeVip?.(k.addr, k.af);
-  }
 
   private announce(cfg: KaConfig): void {
     if (cfg.skipped.length) {

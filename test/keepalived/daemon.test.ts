@@ -52,12 +52,13 @@ test('reload and adm --checks / --reload over the control socket', async () => {
   const f = join(tmp, 'k.conf');
   writeFileSync(f, CONF(2));
   const e = await loadEngine({ connMax: 1024, slots: 8 });
-  const be = new EngineBackend(e);
+  // the director syncs its VIP routes on the backend's onChange: the daemon's table must reach it that way
+  let changes = 0;
+  const be = new EngineBackend(e, { onChange: () => { changes++; } });
   const logs: string[] = [];
-  const routed: string[] = [];
-  const d = new KeepalivedDaemon(f, loadChecked(f, 'ip'), be, { log: (l, m) => logs.push(`${l}: ${m}`), routeVip: (a) => routed.push(a), link: 'ip' });
+  const d = new KeepalivedDaemon(f, loadChecked(f, 'ip'), be, { log: (l, m) => logs.push(`${l}: ${m}`), link: 'ip' });
   d.start();
-  expect(routed).toEqual(['198.18.2.1']);
+  expect(changes).toBeGreaterThan(0);
   expect(formatSave(be.services())).toBe('-A -t 198.18.2.1:80 -s rr\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -m -w 2\n');
   const ctl = await startControlServer(e, { path: join(tmp, 'ctl.sock'), backend: be,
     checks: { text: () => d.health.text(), metrics: () => d.health.metrics(), reload: () => d.reload() } });
