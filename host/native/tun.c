@@ -526,6 +526,8 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info) {
 
 static void state_free(napi_env env, void *data, void *hint) { free(data); }
 
+napi_value steer_init(napi_env env, napi_value exports); /* steer.c: the TUN steering eBPF program */
+
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "open", js_open }, { "close", js_close },
@@ -539,5 +541,5 @@ NAPI_MODULE_INIT() {
     CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f));
     CHECK(napi_set_named_property(env, exports, fns[i].name, f));
   }
-  return exports;
+  return steer_init(env, exports);
 }
