@@ -494,3 +494,8 @@ export function syncPending(ageMs: u32, nowMs: f64): u32 { clockSet(nowMs); retu
 export function syncTaken(len: u32): void { sync.syncTaken(len); }
 /** Bulk resync: queue every live conn from index `from`; the index to continue from, 0 when done. */
 export function syncBulk(from: u32): u32 { return sync.syncBulk(from); }
+
+// ---- workers (assembly/worker.ts, docs/workers.md) --------------------------------------------
+import { ownerOfFrame } from "./worker";
+/** The owner worker (0..n-1) of the frame of len bytes at SCRATCH among n workers; n: not IP. */
+export function frameOwner(len: u32, n: u32): u32 { return n == 0 ? 0 : ownerOfFrame(L.SCRATCH, len, n); }

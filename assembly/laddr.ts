@@ -16,7 +16,7 @@
 // A deleted laddr still used by conns stays in the table (LADDR_USED = 2, off the service's
 // list) until its last conn goes, as dp_vs_laddr's refcount keeps it.
 import {
-  CTL, CTL_ADDR1, CTL_FNAT_PORT_MIN, CTL_FNAT_PORT_MAX, svcPtr, connPtr, laddrPtr, destPtr,
+  CTL, CTL_ADDR1, CTL_LADDR_LIVE, CTL_FNAT_PORT_MIN, CTL_FNAT_PORT_MAX, svcPtr, connPtr, laddrPtr, destPtr,
   SVC_LADDR_HEAD, SVC_LADDR_NUM, SVC_LADDR_CURR, SVC_AF, LADDR_MAX, LADDR_USED, LADDR_AF, LADDR_NEXT, LADDR_SVC,
   LADDR_CURSOR, LADDR_CONNS, LADDR_ADDR, LADDR_CONFLICTS, LADDR_SIZE, CONN_LADDR, CONN_LPORT, CONN_PROTO,
   CONN_DADDR, CONN_DPORT, CONN_DEST, DEST_AF,
@@ -81,6 +81,7 @@ export function laddrAdd(svcIdx: u32, af: u8): i32 {
   let lp = laddrPtr(li);
   memory.fill(lp, 0, LADDR_SIZE);
   store<u8>(lp, LADDR_LIVE, LADDR_USED);
+  store<u32>(CTL, load<u32>(CTL, CTL_LADDR_LIVE) + 1, CTL_LADDR_LIVE);   // the owner function's pre-check (worker.ts)
   store<u8>(lp, af, LADDR_AF);
   store<u16>(lp, <u16>svcIdx, LADDR_SVC);
   addrCopy(lp + LADDR_ADDR, addr);
@@ -113,6 +114,7 @@ function laddrRetire(svcIdx: u32, li: u32): void {
   store<u16>(svc, load<u16>(svc, SVC_LADDR_NUM) - 1, SVC_LADDR_NUM);
   store<u16>(lp, 0, LADDR_NEXT);
   store<u8>(lp, load<u32>(lp, LADDR_CONNS) != 0 ? LADDR_TRASH : 0, LADDR_USED);
+  if (load<u8>(lp, LADDR_USED) == 0) store<u32>(CTL, load<u32>(CTL, CTL_LADDR_LIVE) - 1, CTL_LADDR_LIVE);
 }
 
 /** dp_vs_laddr_del: address in CTL_ADDR1. */
@@ -204,7 +206,10 @@ export function laddrUnbind(ci: u32): void {
   let lp = laddrPtr(li);
   let n = load<u32>(lp, LADDR_CONNS);
   if (n != 0) store<u32>(lp, --n, LADDR_CONNS);
-  if (n == 0 && load<u8>(lp, LADDR_USED) == LADDR_TRASH) store<u8>(lp, 0, LADDR_USED);
+  if (n == 0 && load<u8>(lp, LADDR_USED) == LADDR_TRASH) {
+    store<u8>(lp, 0, LADDR_USED);
+    store<u32>(CTL, load<u32>(CTL, CTL_LADDR_LIVE) - 1, CTL_LADDR_LIVE);
+  }
 }
 
 /** Does service svcIdx exist with FULLNAT laddrs configured? (for the host) */

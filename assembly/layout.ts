@@ -153,7 +153,8 @@
 @inline export const PKT_TPL_VADDR: u32 = 336;      // 16 bytes: persistence: the vaddr of a template (fwmark as an address)
 @inline export const PKT_NEIGH_TMP: u32 = 352;      // 32 bytes: ARP addresses in the 16-byte form (neigh.ts)
 @inline export const PKT_GSO_TPL: u32 = 384;        // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
-@inline export const PKT_SIZE: u32 = 640;
+@inline export const PKT_OWNER_ADDR: u32 = 640;    // 16 bytes: worker.ts ownerOfIp: daddr in the 16-byte form
+@inline export const PKT_SIZE: u32 = 704;
 
 // ---- control block (CTL) -----------------------------------------------------------------
 // Arguments too wide for a wasm call (IPv6 addresses) are written here by the host.
@@ -176,7 +177,9 @@
 @inline export const CTL_UDP_TIMEOUTS: u32 = 192;   // u32 × UDP_S_LAST, ms
 @inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
 @inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
-// 256..319: free (the packet's addresses moved to the packet record, PKT below)
+// workers (worker.ts, docs/workers.md): shared words every worker reads
+@inline export const CTL_LADDR_LIVE: u32 = 256;     // u32 FULLNAT local addresses in use (0: the owner function skips the lookup)
+// 260..319: free (the packet's addresses moved to the packet record, PKT below)
 // 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
 // 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)

@@ -174,12 +174,36 @@ static int64_t now_ms(void) {
 
 /* ---- open / close ------------------------------------------------------- */
 
-/* open(name, 'tun'|'tap', { multiQueue, vnetHdr, offload }) -> { fd, name }
+/* One /dev/net/tun fd bound to ifr (name, flags); returns fd or -errno, with the failing step in *what. */
+static int open_queue(struct ifreq *ifr, bool offload, const char **what) {
+  /* O_NONBLOCK: reads stop at EAGAIN; O_CLOEXEC: children (ip, nc...) must not inherit it. */
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) { *what = "open"; return -errno; }
+  if (ioctl(fd, TUNSETIFF, ifr) < 0) { int err = errno; close(fd); *what = "TUNSETIFF"; return -err; }
+  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)
+    { int err = errno; close(fd); *what = "TUNSETOFFLOAD"; return -err; }
+  return fd;
+}
+
+static bool opt_bool(napi_env env, napi_value o, const char *key) {
+  bool has = false, b = false;
+  napi_value v;
+  return napi_has_named_property(env, o, key, &has) == napi_ok && has &&
+         napi_get_named_property(env, o, key, &v) == napi_ok &&
+         napi_coerce_to_bool(env, v, &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok && b;
+}
+
+#define MAX_QUEUES 256 /* the kernel's MAX_TAP_QUEUES (drivers/net/tun.c) */
+
+/* open(name, 'tun'|'tap', { multiQueue, vnetHdr, offload, queues }) -> { fd, name, fds }
  * offload (implies vnetHdr): TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6: the kernel hands over
- * TCP super-packets (GSO) with a partial checksum and takes them back, segmenting where needed. */
+ * TCP super-packets (GSO) with a partial checksum and takes them back, segmenting where needed.
+ * queues N (implies multiQueue): N fds on the same interface, one per worker thread (IFF_MULTI_QUEUE;
+ * the kernel spreads frames over them by flow hash, or by a TUNSETSTEERINGEBPF program). All or
+ * nothing: a failure closes the queues opened so far. fds[0] == fd; without queues fds = [fd]. */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 3;
-  napi_value argv[3], res, v;
+  napi_value argv[3], res, v, arr;
   char name[IFNAMSIZ + 1] = { 0 }, mode[8] = { 0 };
   size_t n;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -198,46 +222,54 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
   napi_valuetype t = napi_undefined;
   bool offload = false;
+  uint32_t queues = 1;
   if (argc >= 3) napi_typeof(env, argv[2], &t);
   if (t == napi_object) {
-    bool has, b;
-    if (napi_has_named_property(env, argv[2], "offload", &has) == napi_ok && has &&
-        napi_get_named_property(env, argv[2], "offload", &v) == napi_ok &&
-        napi_coerce_to_bool(env, v, &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok && b)
-      { offload = true; ifr.ifr_flags |= IFF_VNET_HDR; }
-    if (napi_has_named_property(env, argv[2], "multiQueue", &has) == napi_ok && has &&
-        napi_get_named_property(env, argv[2], "multiQueue", &v) == napi_ok &&
-        napi_coerce_to_bool(env, v, &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok && b)
-      ifr.ifr_flags |= IFF_MULTI_QUEUE;
-    if (napi_has_named_property(env, argv[2], "vnetHdr", &has) == napi_ok && has &&
-        napi_get_named_property(env, argv[2], "vnetHdr", &v) == napi_ok &&
-        napi_coerce_to_bool(env, v, &v) == napi_ok && napi_get_value_bool(env, v, &b) == napi_ok && b)
-      ifr.ifr_flags |= IFF_VNET_HDR;
+    bool has;
+    if (opt_bool(env, argv[2], "offload")) { offload = true; ifr.ifr_flags |= IFF_VNET_HDR; }
+    if (opt_bool(env, argv[2], "multiQueue")) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+    if (opt_bool(env, argv[2], "vnetHdr")) ifr.ifr_flags |= IFF_VNET_HDR;
+    if (napi_has_named_property(env, argv[2], "queues", &has) == napi_ok && has &&
+        napi_get_named_property(env, argv[2], "queues", &v) == napi_ok) {
+      napi_typeof(env, v, &t);
+      if (t != napi_undefined) {
+        if (!arg_u32(env, v, "queues", &queues)) return NULL;
+        if (queues < 1 || queues > MAX_QUEUES) return throw_range(env, "queues must be in 1..256 (MAX_TAP_QUEUES)");
+        ifr.ifr_flags |= IFF_MULTI_QUEUE;
+      }
+    }
   }
   memcpy(ifr.ifr_name, name, strlen(name)); /* empty name: the kernel picks tunN/tapN */
 
-  /* O_NONBLOCK: reads stop at EAGAIN; O_CLOEXEC: children (ip, nc...) must not inherit it. */
-  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return throw_errno(env, errno, "open", "'/dev/net/tun'");
-  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-    int err = errno;
-    char detail[96];
-    close(fd);
-    snprintf(detail, sizeof detail, "TUNSETIFF '%s'%s", name,
-             err == EPERM ? " (needs CAP_NET_ADMIN)" : err == EBUSY ? " (in use; multiQueue flags must match)" : "");
-    return throw_errno(env, err, "ioctl", detail);
-  }
-  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0) {
-    int err = errno;
-    close(fd);
-    return throw_errno(env, err, "ioctl", "TUNSETOFFLOAD");
+  int fds[MAX_QUEUES];
+  for (uint32_t q = 0; q < queues; q++) {
+    const char *what = "";
+    int fd = open_queue(&ifr, offload, &what); /* ifr_name now holds the kernel's name for the next queue */
+    if (fd < 0) {
+      char detail[128];
+      while (q > 0) close(fds[--q]);
+      int err = -fd;
+      if (strcmp(what, "open") == 0) return throw_errno(env, err, "open", "'/dev/net/tun'");
+      snprintf(detail, sizeof detail, "%s '%s'%s", what, name,
+               err == EPERM ? " (needs CAP_NET_ADMIN)" :
+               err == EBUSY ? " (in use; multiQueue flags must match)" :
+               err == EINVAL && queues > 1 ? " (too many queues for this device?)" : "");
+      return throw_errno(env, err, "ioctl", detail);
+    }
+    fds[q] = fd;
   }
 
   CHECK(napi_create_object(env, &res));
-  CHECK(napi_create_int32(env, fd, &v));
+  CHECK(napi_create_int32(env, fds[0], &v));
   CHECK(napi_set_named_property(env, res, "fd", v));
   CHECK(napi_create_string_utf8(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ), &v));
   CHECK(napi_set_named_property(env, res, "name", v));
+  CHECK(napi_create_array_with_length(env, queues, &arr));
+  for (uint32_t q = 0; q < queues; q++) {
+    CHECK(napi_create_int32(env, fds[q], &v));
+    CHECK(napi_set_element(env, arr, q, v));
+  }
+  CHECK(napi_set_named_property(env, res, "fds", arr));
   return res;
 }
 

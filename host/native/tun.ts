@@ -51,6 +51,12 @@ export interface TunOpenOptions {
    * hands over TCP super-packets (up to 64 KiB, partial checksum) and takes them back.
    */
   offload?: boolean;
+  /**
+   * Open N queues of one IFF_MULTI_QUEUE device at once (implies multiQueue; 1..256): `fds` gets one
+   * fd per queue, for one worker thread each (the addon is context-aware: load it in every worker and
+   * pass the fd number). All or nothing: a failure closes the queues already opened.
+   */
+  queues?: number;
 }
 
 export interface TunDevice {
@@ -58,6 +64,8 @@ export interface TunDevice {
   fd: number;
   /** Interface name the kernel gave (equals the requested one unless that was ''). */
   name: string;
+  /** One fd per queue (`queues` option); fds[0] === fd. Without `queues`: [fd]. Close each one. */
+  fds: number[];
 }
 
 /** Cumulative counters of this addon instance (one per thread), all fds together. */

@@ -353,6 +353,79 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
     while (extraFds.length) tun.close(extraFds.pop()!);
   });
 
+  test('queues: N opens N fds of one multi-queue device; flows spread over them; a worker thread reads its queue', async () => {
+    const name = `wvsm${process.pid % 100000}`;
+    const ns = `${NS}-mq`;
+    const mq = tun.open(name, 'tun', { queues: 2 });
+    try {
+      expect(mq.fds).toHaveLength(2);
+      expect(mq.fds[0]).toBe(mq.fd);
+      expect(new Set(mq.fds).size).toBe(2);
+      expect(ip('-d', 'link', 'show', 'dev', name)).toMatch(/multi_queue/);
+      // The single-queue API is unchanged: a plain open has fds = [fd].
+      const plain = tun.open(`wvsn${process.pid % 100000}`, 'tun');
+      expect(plain.fds).toEqual([plain.fd]);
+      tun.close(plain.fd);
+      expect(() => tun.open(name, 'tun', { queues: 0 })).toThrow(RangeError);
+      expect(() => tun.open(name, 'tun', { queues: 257 })).toThrow(RangeError);
+
+      ip('netns', 'add', ns);
+      ip('netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1');
+      ip('netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.default.disable_ipv6=1');
+      ip('link', 'set', 'dev', name, 'netns', ns);
+      ip('-n', ns, 'addr', 'add', '198.18.201.1/24', 'dev', name);
+      ip('-n', ns, 'link', 'set', 'dev', name, 'up');
+      // 64 flows (64 source ports), one datagram each: the kernel picks the queue by flow hash.
+      nodeInNs(ns, `
+        const dgram = require('node:dgram');
+        let left = 64;
+        for (let i = 0; i < 64; i++) {
+          const s = dgram.createSocket('udp4');
+          s.send('mq' + i, 7000, '198.18.201.2', () => { s.close(); if (--left === 0) process.exit(0); });
+        }`);
+      // Queue 1 is read from a worker thread that loads the addon itself (context-aware module),
+      // into a SharedArrayBuffer; queue 0 from this thread.
+      const addonPath = fileURLToPath(new URL('../../build/Release/wasmvs_tun.node', import.meta.url));
+      const { Worker } = await import('node:worker_threads');
+      const w = new Worker(`
+        const { parentPort, workerData } = require('node:worker_threads');
+        const a = require(workerData.addon);
+        const mem = new Uint8Array(new SharedArrayBuffer(1 << 20));
+        const got = [];
+        let n;
+        while ((n = a.readBatch(workerData.fd, mem, 65536, 2048, 128, 1600, 0, 16, 64)) > 0)
+          for (let i = 0; i < n; i++) {
+            const len = new DataView(mem.buffer).getUint32(i * 16 + 4, true);
+            const f = mem.subarray(65536 + i * 2048 + 128, 65536 + i * 2048 + 128 + len);
+            if (f[9] === 17 && len > 28) got.push(Buffer.from(f.subarray(28)).toString());
+          }
+        parentPort.postMessage({ got, stats: a.stats() });`, { eval: true, workerData: { addon: addonPath, fd: mq.fds[1] } });
+      const fromWorker = await new Promise<{ got: string[]; stats: tun.TunStats }>((res, rej) => {
+        w.once('message', res);
+        w.once('error', rej);
+      });
+      await w.terminate();
+      const mem = new ArrayBuffer(1 << 20);
+      const got0: string[] = [];
+      let n: number;
+      while ((n = tun.readBatch(mq.fds[0]!, mem, 65536, 2048, 128, 1600, 0, 16, 64)) > 0)
+        for (let i = 0; i < n; i++) {
+          const len = new DataView(mem).getUint32(i * 16 + 4, true);
+          const f = new Uint8Array(mem, 65536 + i * 2048 + 128, len);
+          if (f[9] === 17 && len > 28) got0.push(Buffer.from(f.subarray(28)).toString());
+        }
+      // Every datagram came out of exactly one queue, and both queues carried some.
+      const all = [...got0, ...fromWorker.got].filter((p) => p.startsWith('mq')).sort();
+      expect(all).toEqual(Array.from({ length: 64 }, (_, i) => 'mq' + i).sort());
+      expect(got0.length).toBeGreaterThan(0);
+      expect(fromWorker.got.length).toBeGreaterThan(0);
+      expect(fromWorker.stats.rxFrames).toBe(fromWorker.got.length); // the worker's own counters
+    } finally {
+      for (const fd of mq.fds) try { tun.close(fd); } catch { /* closed */ }
+      try { ip('netns', 'del', ns); } catch { /* never created */ }
+    }
+  });
+
   test('without CAP_NET_ADMIN open fails with EPERM and says so', () => {
     let setpriv = true;
     try { execFileSync('setpriv', ['--version'], { stdio: 'ignore' }); } catch { setpriv = false; }
