@@ -14,7 +14,7 @@ import {
 } from "./defs";
 import {
   parseInner, pL4, pL4Len, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr, iProto, iSport,
-  iDport, TH_SYN, TH_RST,
+  iDport, TH_SYN, TH_RST, pSegs, pSegsLen,
 } from "./packet/iph";
 import { connInGet, connOutGet } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
@@ -132,7 +132,7 @@ export function ipvsInHook(point: u8): i32 {
     statsConn(di, si);
   }
   setPktConn(ci);
-  statsIn(ci, pLen());
+  statsIn(ci, pSegsLen(), pSegs());
   connSetState(ci, DIR_INPUT, stateInput());
   let rv = xmitIn(ci);
   syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
@@ -190,7 +190,7 @@ function handleResponse(ci: u32): i32 {
   let ev = stateInput();     // read before the rewrite (its CRC is recomputed, not its chunks)
   let v = xmitOut(ci);
   if (v != NF_ACCEPT) return v;
-  statsOut(ci, pLen());
+  statsOut(ci, pSegsLen(), pSegs());
   connSetState(ci, DIR_OUTPUT, ev);
   ipvsPropertySet();
   return NF_ACCEPT;

@@ -162,7 +162,7 @@
 @inline export const CNT_FRAG_CREATED: u32 = 41;     // fragments sent (packets over the path MTU without DF: ip_do_fragment)
 @inline export const CNT_FRAG_NO_ROOM: u32 = 42;     // dropped: no room in the hold queue for all of a packet's fragments
 @inline export const CNT_BAD_VNET_HDR: u32 = 43;     // a TUN offload header we did not ask for (GSO type, checksum place)
-@inline export const CNT_GSO: u32 = 44;              // TCP super-packets (GSO) in: forwarded whole for the kernel to segment, or cut here for a tunnel
+@inline export const CNT_GSO: u32 = 44;              // TCP and UDP super-packets (TSO, USO) in: forwarded whole for the kernel to segment, or cut here for a tunnel
 @inline export const CNT_TCP_RESET_SENT: u32 = 45;   // the local stack's RST for a VIP port without a service or a conn
 @inline export const CNT_PORT_UNREACH_SENT: u32 = 46; // the local stack's ICMP port unreachable for UDP to a VIP port without a service
 @inline export const CNT_METHOD_UNSUPPORTED: u32 = 47; // dropped: the conn's method (DR, tunnel) cannot leave on this link (a TUN)
@@ -182,7 +182,7 @@
 @inline export const CNT_REASM_TOO_BIG: u32 = 60;   // dropped: IPv6 reassembled, its largest fragment over the path MTU (__mtu_check_toobig_v6)
 @inline export const CNT_REASM_HELD: u32 = 61;      // fragments kept in a queue (their slot STOLEN) until the datagram is whole
 @inline export const CNT_REASM_PASSED: u32 = 62;    // IPv6 first fragment sent on unreassembled (M set, length not a multiple of 8: nf_ct_frag6_queue -EPROTO)
-@inline export const CNT_GSO_SEGMENTS: u32 = 63;     // TCP segments cut from super-packets for a tunnel (xmit/gso.ts)
+@inline export const CNT_GSO_SEGMENTS: u32 = 63;     // TCP segments / UDP datagrams cut from super-packets for a tunnel (xmit/gso.ts)
 @inline export const CNT_GSO_NO_ROOM: u32 = 64;      // dropped: a super-packet's segments do not fit the hold queue, or its headers exceed GSO_TPL_MAX
 // sync messages (sync.ts, ip_vs_process_message / ip_vs_proc_sync_conn)
 @inline export const CNT_SYNC_RX_MSG: u32 = 65;        // sync messages handed to the engine

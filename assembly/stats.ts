@@ -29,20 +29,20 @@ export function statsConn(destIdx: u32, svcIdx: u32): void {
   add64(GSTATS + ST_CONNS, 1);
 }
 
-/** ip_vs_in_stats: counted only while the dest is available. */
-export function statsIn(ci: u32, len: u32): void {
-  statsPacket(ci, len, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
+/** ip_vs_in_stats: counted only while the dest is available. pkts: the datagrams of a UDP super-packet. */
+export function statsIn(ci: u32, len: u32, pkts: u32 = 1): void {
+  statsPacket(ci, len, pkts, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
 }
 
 /** ip_vs_out_stats. */
-export function statsOut(ci: u32, len: u32): void {
-  statsPacket(ci, len, CONN_OUTPKTS, CONN_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
+export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
+  statsPacket(ci, len, pkts, CONN_OUTPKTS, CONN_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
 }
 
-/** One packet of `len` bytes: the conn's counters, then its dest's, service's and the global ones. */
-@inline function statsPacket(ci: u32, len: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
+/** pkts packets of `len` bytes together: the conn's counters, then its dest's, service's and the global ones. */
+@inline function statsPacket(ci: u32, len: u32, pkts: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
   let cp = connPtr(ci);
-  store<u32>(cp + connPkts, load<u32>(cp + connPkts) + 1);
+  store<u32>(cp + connPkts, load<u32>(cp + connPkts) + pkts);
   store<u64>(cp + connBytes, load<u64>(cp + connBytes) + <u64>len);
   let d = <u32>load<u16>(cp, CONN_DEST);
   if (d == 0) return;
@@ -51,7 +51,7 @@ export function statsOut(ci: u32, len: u32): void {
   let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
   for (let k = 0; k < 3; k++) {
     let st = k == 0 ? dest + DEST_STATS : k == 1 ? svc : GSTATS;
-    add64(st + stPkts, 1);
+    add64(st + stPkts, <u64>pkts);
     add64(st + stBytes, <u64>len);
   }
 }

@@ -37,7 +37,8 @@ import { sctpChunksOk } from "../proto/sctp";
 // A device with offloads (layout linkVnet): the struct virtio_net_hdr in front of the frame
 @inline export function pVnet(): usize { return load<usize>(PKT, PKT_VNET); }  // the header (the frame starts VNET_HDR_LEN after it)
 @inline export function pCsumPartial(): bool { return load<u8>(PKT, PKT_CSUM_PARTIAL) != 0; }  // VIRTIO_NET_HDR_F_NEEDS_CSUM: the L4 checksum is CHECKSUM_PARTIAL
-@inline export function pGso(): bool { return load<u8>(PKT, PKT_GSO) != 0; }  // a TCP super-packet (gso_type TCPV4/TCPV6) the kernel segments later
+@inline export function pGso(): bool { return load<u8>(PKT, PKT_GSO) != 0; }  // a super-packet (gso_type TCPV4/TCPV6, UDP_L4) the kernel segments later
+@inline export function pGsoUdp(): bool { return load<u8>(PKT, PKT_GSO) == GSO_UDP; }  // a UDP one (gso_type UDP_L4: a UDP_SEGMENT burst)
 /** An IPv6 first fragment going on unreassembled (parseFragmentAsPacket): its UDP length may run past it. */
 @inline export function pFragment(): bool { return load<u8>(PKT, PKT_FRAGMENT) != 0; }
 @inline export function pGsoSize(): u32 { return load<u32>(PKT, PKT_GSO_SIZE); }  // its gso_size: TCP payload bytes per segment (the MSS)
@@ -49,6 +50,8 @@ import { sctpChunksOk } from "../proto/sctp";
 @inline const VNET_GSO_TCPV4: u8 = 1;
 @inline const VNET_GSO_TCPV6: u8 = 4;
 @inline const VNET_GSO_ECN: u8 = 0x80;
+@inline const VNET_GSO_UDP_L4: u8 = 5;   // linux/virtio_net.h, TUN_F_USO4/USO6 (6.2+)
+@inline const GSO_UDP: u8 = 2;           // PKT_GSO: 1 TCP, 2 UDP
 
 // TCP flag bits (RFC 793 / 3168)
 @inline export const TH_FIN: u8 = 0x01;
@@ -85,12 +88,25 @@ export function ethTypeOff(frame: usize, len: u32): u32 {
 /** No virtio-net header for this frame (yet): nothing partial, no super-packet. */
 export function resetVnet(): void { store<usize>(PKT, 0, PKT_VNET); store<u8>(PKT, 0, PKT_CSUM_PARTIAL); store<u8>(PKT, 0, PKT_GSO); store<u32>(PKT, 0, PKT_GSO_SIZE); }
 
+/**
+ * The datagrams a UDP super-packet stands for (gso_size payload bytes each, the last what is
+ * left), 1 for anything else. A kernel director sees them one by one (no UDP GRO on a forwarding
+ * path by default), so IPVS counts packets and bytes per datagram: pSegs / pSegsLen.
+ */
+export function pSegs(): u32 {
+  if (!pGsoUdp()) return 1;
+  let pay = pL4Len() - 8;
+  return pay <= pGsoSize() ? 1 : (pay + pGsoSize() - 1) / pGsoSize();
+}
+/** The bytes of those datagrams together: each has the IP and UDP headers of the whole. */
+export function pSegsLen(): u32 { return pLen() + (pSegs() - 1) * (pHdrLen() + 8); }
+
 /** The virtio-net header at vnet, in front of a frame (a device with offloads). 0 or the drop reason. */
 export function parseVnet(vnet: usize): u32 {
   store<usize>(PKT, vnet, PKT_VNET);
   let gso = load<u8>(vnet, 1) & ~VNET_GSO_ECN;
-  if (gso != 0 && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6) return CNT_BAD_VNET_HDR;   // we asked for TSO only
-  store<u8>(PKT, <u8>(gso != 0), PKT_GSO);
+  if (gso != 0 && gso != VNET_GSO_TCPV4 && gso != VNET_GSO_TCPV6 && gso != VNET_GSO_UDP_L4) return CNT_BAD_VNET_HDR;   // we asked for TSO and USO only
+  store<u8>(PKT, gso == VNET_GSO_UDP_L4 ? GSO_UDP : <u8>(gso != 0), PKT_GSO);
   store<u8>(PKT, <u8>(gso == VNET_GSO_TCPV4), PKT_GSO_V4);
   store<u32>(PKT, <u32>load<u16>(vnet, 4), PKT_GSO_SIZE);       // little-endian, as the TUN writes it (TUNSETVNETLE or an LE host)
   store<u8>(PKT, <u8>((load<u8>(vnet) & VNET_F_NEEDS_CSUM) != 0), PKT_CSUM_PARTIAL);
@@ -120,8 +136,10 @@ export function parseFrame(frame: usize, len: u32): u32 {
   r = parseL4();
   if (r != 0) return r;
   // a super-packet is TCP and must say how to cut it (virtio_net_hdr_to_skb refuses gso_size 0),
-  // in the family it is (TCPV4 for IPv4)
-  if (pGso() && (pProto() != IPPROTO_TCP || pGsoSize() == 0 || gsoV4() != (pAf() == AF_INET))) return CNT_BAD_VNET_HDR;
+  // in the family it is (TCPV4 for IPv4); a UDP_L4 one is UDP with its checksum left partial
+  // (udp_send_skb's GSO path always is), in either family
+  if (pGsoUdp()) { if (pProto() != IPPROTO_UDP || pGsoSize() == 0 || !pCsumPartial()) return CNT_BAD_VNET_HDR; }
+  else if (pGso() && (pProto() != IPPROTO_TCP || pGsoSize() == 0 || gsoV4() != (pAf() == AF_INET))) return CNT_BAD_VNET_HDR;
   if (!pCsumPartial()) return 0;
   // a partial checksum must be the transport one, where the kernel puts it (csum_start, from the
   // frame's start, and csum_offset), and a super-packet TCP: the engine updates only that

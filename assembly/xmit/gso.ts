@@ -1,12 +1,14 @@
-// Software GSO of a TCP super-packet that must be encapsulated (a device with offloads hands the
-// engine TSO frames of up to 64 KiB; our device has no tunnel GSO types, so what leaves through
-// a tunnel dest leaves as wire-sized packets). The kernel does the same for IPVS: the tunnel xmit
+// Software GSO of a TCP or UDP super-packet that must be encapsulated (a device with offloads
+// hands the engine TSO and USO frames of up to 64 KiB; our device has no tunnel GSO types, so
+// what leaves through a tunnel dest leaves as wire-sized packets). The kernel does the same for IPVS: the tunnel xmit
 // wraps the super-packet whole (iptunnel_handle_offloads adds SKB_GSO_IPXIP4/6, UDP_TUNNEL(_CSUM)
 // for GUE, GRE(_CSUM)) and ip_finish_output_gso / validate_xmit_skb cut it, outer headers and
 // all, with skb_segment. Each segment here is what that produces:
 //   TCP (tcp_gso_segment): gso_size bytes of payload (the last what is left), sequence number
 //     advanced by the payload before it, FIN and PSH only on the last segment, CWR only on the
 //     first, the checksum complete (the super-packet's partial one is finished per segment).
+//   UDP (__udp_gso_segment, a UDP_SEGMENT burst): gso_size bytes of payload each (the last what
+//     is left), the UDP length per datagram and its checksum complete (0 sent as 0xffff).
 //   inner IPv4 (inet_gso_segment): total length per segment, id = the super-packet's id + k,
 //     header checksum recomputed; inner IPv6 (ipv6_gso_segment): payload length per segment.
 //   encapsulation (skb_udp_tunnel_segment, gre_gso_segment): GUE's UDP length per segment and,
@@ -24,7 +26,7 @@ import {
   PKT_GSO_ID0, PKT_GSO_IHL, PKT_GSO_L2, PKT_GSO_MSS, PKT_GSO_OHL, PKT_GSO_OID0, PKT_GSO_PAY_BASE, PKT_GSO_PAY_TOTAL,
   PKT_GSO_SEGS, PKT_GSO_SEQ0, PKT_GSO_THL, PKT_GSO_TPL_LEN, PKT_GSO_V4IN, PKT_GSO_V4OUT,
 } from "../layout";
-import { pL3, pL4, pL4Len, pHdrLen, pAf, pGsoSize, iphResize } from "../packet/iph";
+import { pL3, pL4, pL4Len, pHdrLen, pAf, pGsoSize, pGsoUdp, iphResize } from "../packet/iph";
 import { ld16be, st16be, ld32be, st32be, htons } from "../packet/bytes";
 import { csumPartial, csumFold, ipv4SendCheck } from "../packet/csum";
 
@@ -58,7 +60,7 @@ import { csumPartial, csumFold, ipv4SendCheck } from "../packet/csum";
 export function gsoPlan(): u32 {
   store<u8>(PKT, <u8>(pAf() == AF_INET), PKT_GSO_V4IN);
   store<u32>(PKT, pHdrLen(), PKT_GSO_IHL);
-  store<u32>(PKT, (<u32>load<u8>(pL4(), 12) >> 4) << 2, PKT_GSO_THL);
+  store<u32>(PKT, pGsoUdp() ? 8 : (<u32>load<u8>(pL4(), 12) >> 4) << 2, PKT_GSO_THL);
   store<u32>(PKT, pL4Len() - thl(), PKT_GSO_PAY_TOTAL);
   store<u32>(PKT, pGsoSize(), PKT_GSO_MSS);
   // "too small packets are not really GSO ones" (virtio_net_hdr_to_skb; tcp_gso_segment sends
@@ -82,7 +84,7 @@ export function gsoPlan(): u32 {
 /** The inner IP length of segment k (segment 0 is the largest). */
 export function gsoSegIpLen(k: u32): u32 { return ihl() + thl() + payLen(k); }
 
-/** Headers in front of the payload, from the L2 header to the TCP options, for a tunnel of ohl + ehl bytes. */
+/** Headers in front of the payload, from the L2 header to the TCP options (the UDP header), for a tunnel of ohl + ehl bytes. */
 export function gsoHdrLen(l2len: u32, outer: u32): u32 { return l2len + outer + ihl() + thl(); }
 
 /** Sum of the pseudo-header of the IP header at ip for proto and len (RFC 793 / 768 / 8200 §8.1). */
@@ -93,7 +95,7 @@ function hdrPseudo(ip: usize, v4: bool, proto: u8, len: u32): u64 {
 
 /**
  * Segment k's inner headers at ip (its payload after them): lengths, IPv4 id and checksum,
- * sequence number, flags and the complete TCP checksum.
+ * TCP: sequence number, flags and the complete checksum; UDP: length and the complete checksum.
  */
 export function gsoInner(ip: usize, k: u32): void {
   let pl = payLen(k);
@@ -105,13 +107,20 @@ export function gsoInner(ip: usize, k: u32): void {
   } else {
     st16be(ip + 4, ihl() - 40 + thl() + pl);
   }
+  let len = thl() + pl;
+  if (pGsoUdp()) {
+    st16be(t + 4, len);
+    store<u16>(t, 0, 6);
+    let c = <u16>(~csumFold(csumPartial(t, len, hdrPseudo(ip, v4in(), IPPROTO_UDP, len))) & 0xffff);
+    store<u16>(t, c == 0 ? 0xffff : c, 6);      // RFC 768: a computed 0 is sent as all ones
+    return;
+  }
   st32be(t + 4, seq0() + k * mss());
   let fl = flags0();
   if (k + 1 < nSegs()) fl &= ~TH_FIN_PSH;
   if (k > 0) fl &= ~TH_CWR;
   store<u8>(t, fl, 13);
   store<u16>(t, 0, 16);
-  let len = thl() + pl;
   store<u16>(t, <u16>(~csumFold(csumPartial(t, len, hdrPseudo(ip, v4in(), IPPROTO_TCP, len))) & 0xffff), 16);
 }
 

@@ -15,7 +15,7 @@
 // error) is encapsulated and the outer packet fragmented (output.ts), as ip_local_out does.
 // On a TAP the outer frame keeps the client frame's L2 header, VLAN tags included (the real
 // server is on the same link, as for DR); only the EtherType changes with the outer family.
-// A TCP super-packet of a device with offloads is wrapped whole and cut into wire-sized
+// A TCP or UDP super-packet of a device with offloads is wrapped whole and cut into wire-sized
 // segments at output, outer headers and all (gso.ts), as the kernel's GSO does; the path MTU
 // rules apply to each segment.
 import {
@@ -66,7 +66,7 @@ export function tunnelXmit(ci: u32): i32 {
   let v4in = pAf() == AF_INET;
   let ohl: u32 = oaf == AF_INET ? 20 : 40;
   let ehl: u32 = type == TUN_GUE ? 8 + 4 : type == TUN_GRE ? ((tflags & TUN_F_CSUM) ? 8 : 4) : 0;
-  // offloads: a TCP super-packet is wrapped whole and cut into segments at output (gso.ts),
+  // offloads: a TCP or UDP super-packet is wrapped whole and cut into segments at output (gso.ts),
   // each with its checksum finished; a lone partial checksum is finished here (skb_checksum_help)
   let gso = pGso() && gsoPlan() > 1;
   if (!gso) csumPartialFinish();

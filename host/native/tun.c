@@ -34,6 +34,11 @@
 #include <unistd.h>
 #include <linux/if_tun.h>
 
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20 /* linux/if_tun.h since 6.2: I can handle USO for IPv4 packets */
+#define TUN_F_USO6 0x40
+#endif
+
 #define META_OFF     0
 #define META_LEN     4
 #define META_VERDICT 8
@@ -180,7 +185,10 @@ static int open_queue(struct ifreq *ifr, bool offload, const char **what) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) { *what = "open"; return -errno; }
   if (ioctl(fd, TUNSETIFF, ifr) < 0) { int err = errno; close(fd); *what = "TUNSETIFF"; return -err; }
-  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0)
+  /* UDP segmentation offload too where the kernel has it (6.2+): UDP_SEGMENT bursts cross whole;
+   * an older kernel refuses the unknown bits (EINVAL): TSO only then */
+  if (offload && ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6) < 0 &&
+      (errno != EINVAL || ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0))
     { int err = errno; close(fd); *what = "TUNSETOFFLOAD"; return -err; }
   return fd;
 }
@@ -196,8 +204,8 @@ static bool opt_bool(napi_env env, napi_value o, const char *key) {
 #define MAX_QUEUES 256 /* the kernel's MAX_TAP_QUEUES (drivers/net/tun.c) */
 
 /* open(name, 'tun'|'tap', { multiQueue, vnetHdr, offload, queues }) -> { fd, name, fds }
- * offload (implies vnetHdr): TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6: the kernel hands over
- * TCP super-packets (GSO) with a partial checksum and takes them back, segmenting where needed.
+ * offload (implies vnetHdr): TUNSETOFFLOAD TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6 (+USO4|USO6 on 6.2+): the kernel
+ * hands over TCP and UDP super-packets (GSO) with a partial checksum and takes them back, segmenting where needed.
  * queues N (implies multiQueue): N fds on the same interface, one per worker thread (IFF_MULTI_QUEUE;
  * the kernel spreads frames over them by flow hash, or by a TUNSETSTEERINGEBPF program). All or
  * nothing: a failure closes the queues opened so far. fds[0] == fd; without queues fds = [fd]. */
