@@ -6,13 +6,15 @@
 import { finishOutput, ipOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
-  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT,
+  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, NWORKERS, WORKER,
+  slotHeadroom, CTL_FRAG_QUEUES,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM, CNT_TRUNCATED,
   NF_INET_PRE_ROUTING, NF_INET_LOCAL_IN, NF_INET_FORWARD, NF_INET_POST_ROUTING, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMPV6,
   SET_PASS_MALFORMED, SET_ROUTED_LINK, CNT_LOCAL_NOT_TAKEN, CNT_RX, CNT_TX, CNT_LOCAL, CNT_PASS, CNT_DROP, CNT_NOT_IP,
-  CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM, CNT_REASM_HELD, CNT_REASM_PASSED,
+  CNT_BAD_SLOT, CNT_FRAGMENT, CNT_BAD_VNET_HDR, CNT_REASM_NO_ROOM, CNT_REASM_HELD, CNT_REASM_PASSED, CNT_REDIRECT_OUT,
+  CNT_REDIRECT_FULL, CNT_REDIRECT_TOO_BIG,
 } from "./defs";
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
 import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
@@ -23,6 +25,8 @@ import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
 import { runHooks } from "./hooks";
 import { cntInc } from "./stats";
+import { sharedMaxU32, wLock, wUnlock } from "./shared";
+import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
 import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart } from "./pkt";
 
 /** Below this many conns (≈ 7 MiB of records) the table stays in the caches: no batch prefetch. */
@@ -39,13 +43,8 @@ export function clockSet(nowMs: f64): u32 {
     store<u32>(CTL, 1, CTL_CLOCK_SET);
   }
   let d = nowMs - load<f64>(CTL, CTL_CLOCK_BASE);
-  let now = load<u32>(CTL, CTL_NOW);
-  if (d >= 0 && d < 4294967295.0) {
-    let n = <u32>d;
-    if (<i32>(n - now) > 0) now = n;              // never backwards
-  }
-  store<u32>(CTL, now, CTL_NOW);
-  return now;
+  if (d >= 0 && d < 4294967295.0) return sharedMaxU32(CTL + CTL_NOW, <u32>d);   // never backwards (any worker)
+  return load<u32>(CTL, CTL_NOW);
 }
 
 /** The slot whose fragment completed the datagram being processed in REASM (0: none). */
@@ -82,7 +81,9 @@ function processOne(i: u32): void {
     // nf_defrag (PRE_ROUTING, priority -400): a fragment waits in its queue (STOLEN) until the
     // datagram is whole; the one that completes it has the whole datagram processed in REASM,
     // and finish() copies what goes out back into this slot
+    wLock();                 // the reassembly queues are the director's (shared.ts)
     let d = defragIn();
+    wUnlock();
     if (d == DEFRAG_HELD) { cntInc(CNT_REASM_HELD); finish(meta, V_STOLEN, 0, 0); return; }
     if (d == DEFRAG_DROP) { finish(meta, V_DROP, defragReason(), 0); return; }
     if (d == DEFRAG_PASS) { cntInc(CNT_REASM_PASSED); r = parseFragmentAsPacket(); }   // on as it is
@@ -97,7 +98,9 @@ function processOne(i: u32): void {
   if (r != 0) {
     // TAP: ARP for our addresses is answered, answers for next hops we wait for are taken
     if (r == CNT_NOT_IP && linkType == 1) {
+      wLock();
       let lv = arpFrame(frame, len);
+      wUnlock();
       if (lv != 255) { finish(meta, lv, 0, 0); return; }
     }
     let v: u8 = (r == CNT_NOT_IP || flag(SET_PASS_MALFORMED)) ? V_PASS : V_DROP;
@@ -105,9 +108,16 @@ function processOne(i: u32): void {
     finish(meta, v, v == V_DROP ? r : 0, 0);
     return;
   }
+  // several workers: a frame whose conn another worker owns goes to it (worker.ts)
+  if (NWORKERS > 1 && WORKER < NWORKERS) {
+    let o = pktOwner();
+    if (o != WORKER) { redirect(meta, o, slot + off, load<u32>(meta, SLOT_LEN)); return; }
+  }
   // TAP: neighbour solicitations for our addresses / advertisements of next hops (the director's ndisc)
   if (linkType == 1 && pProto() == IPPROTO_ICMPV6) {
+    wLock();
     let nv = ndRx(pFrame(), pL3(), pL4(), pL4Len());
+    wUnlock();
     if (nv != 255) { finish(meta, nv, 0, 0); return; }
   }
   let v = runHooks(NF_INET_PRE_ROUTING);
@@ -130,9 +140,32 @@ function processOne(i: u32): void {
     let pv = runHooks(NF_INET_POST_ROUTING);
     if (pv == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
     if (pv == NF_STOLEN) setVerdict(V_STOLEN);
-    else if (verdict() == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
+    else if (verdict() == V_XMIT) {                  // ip_finish_output: fragments, the next hop's MAC
+      if (linkType == 1) wLock();                    // the neighbour table and its hold queue are shared
+      finishOutput();
+      if (linkType == 1) wUnlock();
+    }
   }
   finish(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0, 0);
+}
+
+/**
+ * Hand the frame to worker o's ring (the whole frame as it came, or the datagram reassembled in
+ * REASM); the slot is STOLEN here, or dropped and counted when the ring is full.
+ */
+function redirect(meta: usize, o: u32, frame: usize, len: u32): void {
+  if (reasmSlot() != 0) {
+    let vl: u32 = linkVnet ? VNET_HDR_LEN : 0;
+    frame = reasmFrame() - vl;
+    len = reasmLen() + vl;
+    if (len > slotSize - slotHeadroom) { finish(meta, V_DROP, CNT_REDIRECT_TOO_BIG, 0); return; }
+  }
+  if (!redirectTo(o, frame, len)) { finish(meta, V_DROP, CNT_REDIRECT_FULL, 0); return; }
+  cntInc(CNT_REDIRECT_OUT);
+  store<u32>(meta, 0, SLOT_LEN);
+  store<u8>(meta, V_STOLEN, SLOT_VERDICT);
+  store<u16>(meta, 0, SLOT_REASON);
+  store<u32>(meta, 0, SLOT_CONN);
 }
 
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
@@ -207,7 +240,11 @@ function peekHash(i: u32): u32 {
 /** Process slots 0..n-1 at time nowMs. Returns n. */
 export function processBatch(n: u32, nowMs: f64): u32 {
   clockSet(nowMs);
-  defragTick();        // reassembly queues due expire before this batch's fragments look for them
+  if (load<u32>(CTL, CTL_FRAG_QUEUES) != 0) {
+    wLock();
+    defragTick();      // reassembly queues due expire before this batch's fragments look for them
+    wUnlock();
+  }
   if (n > slotCount) n = slotCount;
   // warm the conn table for the whole batch first (see connPrefetch); a table small enough to
   // stay in the caches does not need it
@@ -221,8 +258,22 @@ export function processBatch(n: u32, nowMs: f64): u32 {
 }
 
 export function tickAt(nowMs: f64): u32 {
-  let n = connExpireTick(clockSet(nowMs));
+  let now = clockSet(nowMs);
+  let n: u32 = 0;
+  if (NWORKERS == 1) n = connExpireTick(now);
+  else if (WORKER < NWORKERS) {
+    n = connExpireTick(now);                      // this worker's conns (each expiry under the lock)
+    if (WORKER == 0) {                            // the templates: one worker walks their wheel
+      wLock();
+      let own = tplEnter();
+      n += connExpireTick(now);
+      tplLeave(own);
+      wUnlock();
+    }
+  }
+  wLock();
   defragTick();
   if (linkType == 1) neighTick();
+  wUnlock();
   return n;
 }

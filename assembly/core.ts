@@ -29,7 +29,8 @@ import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
 import { localAnswer } from "./xmit/local";
 import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
-import { setDrop, setPktConn, pktMark, verdict, ipvsProperty } from "./pkt";
+import { setDrop, setPktConn, pktConn, pktMark, verdict, ipvsProperty } from "./pkt";
+import { wLock, wUnlock } from "./shared";
 import { syncConnIn } from "./sync";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
@@ -80,19 +81,46 @@ export function ipvsInHook(point: u8): i32 {
     if (flag(SET_EXPIRE_NODEST) && d != 0 && load<i32>(destPtr(d), DEST_WEIGHT) == 0) resched = true;
     // any non-zero conn_reuse_mode enables it (mode 2 behaves like 3, recorded from 6.1)
     else if (flag(SET_CONN_REUSE | SET_CONN_REUSE_2) && isNewConnExpected(ci)) resched = true;
-    if (resched) { connExpireNow(ci); cntInc(CNT_CONN_REUSED); ci = 0; }
+    if (resched) { wLock(); connExpireNow(ci); wUnlock(); cntInc(CNT_CONN_REUSED); ci = 0; }
   }
 
   // the server of this conn was deleted: expire_nodest_conn reschedules, otherwise drop
   if (ci != 0) {
     let d = <u32>load<u16>(connPtr(ci), CONN_DEST);
     if (d != 0 && !(load<u8>(destPtr(d), DEST_FLAGS) & DEST_F_AVAILABLE)) {
-      if (flag(SET_EXPIRE_NODEST)) { connExpireNow(ci); ci = 0; }
+      if (flag(SET_EXPIRE_NODEST)) { wLock(); connExpireNow(ci); wUnlock(); ci = 0; }
       else { setDrop(CNT_DEST_UNAVAILABLE); return NF_DROP; }
     }
   }
 
   if (ci == 0) {
+    // a new conn: scheduled under the director's lock (the kernel's sched_lock, the template
+    // table's lock), so every worker's new conns see one scheduler sequence (shared.ts)
+    wLock();
+    let rv = inSchedule();
+    wUnlock();
+    if (rv >= 0) return rv;
+    ci = pktConn();
+  }
+  setPktConn(ci);
+  statsIn(ci, pSegsLen(), pSegs());
+  connSetState(ci, DIR_INPUT, stateInput());
+  let rv = xmitIn(ci);
+  syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
+  // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
+  // kernel does not even hash it (ip_vs_conn_hash), so the next datagram is scheduled anew and
+  // the table never holds it. The packet reports no conn: there is none left.
+  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET) { wLock(); connExpireNow(ci); wUnlock(); setPktConn(0); }
+  return rv;
+}
+
+/**
+ * The new-conn half of ip_vs_in_hook (tcp/sctp/udp_conn_schedule, ip_vs_schedule): -1 with the
+ * new conn in the packet record (pktConn), or the verdict to return.
+ */
+function inSchedule(): i32 {
+  let ci: u32 = 0;
+  {
     // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
     if (pProto() == IPPROTO_TCP && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
       cntInc(CNT_NO_CONN);
@@ -132,15 +160,7 @@ export function ipvsInHook(point: u8): i32 {
     statsConn(di, si);
   }
   setPktConn(ci);
-  statsIn(ci, pSegsLen(), pSegs());
-  connSetState(ci, DIR_INPUT, stateInput());
-  let rv = xmitIn(ci);
-  syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
-  // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
-  // kernel does not even hash it (ip_vs_conn_hash), so the next datagram is scheduled anew and
-  // the table never holds it. The packet reports no conn: there is none left.
-  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET) { connExpireNow(ci); setPktConn(0); }
-  return rv;
+  return -1;
 }
 
 /** ip_vs_in_icmp: an ICMP error from a client about a reply of one of our conns. */

@@ -194,7 +194,12 @@
 @inline export const CNT_SYNC_STALE: u32 = 71;         // one conn skipped: an INACTIVE update for a conn already replaced (other dest)
 @inline export const CNT_SYNC_TX_CONN: u32 = 72;       // conns encoded by the master
 @inline export const CNT_SYNC_TX_FULL: u32 = 73;       // master: a message dropped, the send buffer is full (sync_qlen_max)
-@inline export const CNT_LAST: u32 = 74;
+// workers (worker.ts): frames handed to the worker that owns their conn (the redirect ring)
+@inline export const CNT_REDIRECT_OUT: u32 = 74;       // a frame sent to its owner's ring
+@inline export const CNT_REDIRECT_IN: u32 = 75;        // a frame taken from a ring, processed here
+@inline export const CNT_REDIRECT_FULL: u32 = 76;      // dropped: the owner's ring was full
+@inline export const CNT_REDIRECT_TOO_BIG: u32 = 77;   // dropped: a reassembled datagram larger than a ring entry
+@inline export const CNT_LAST: u32 = 78;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -273,6 +278,10 @@ export function counterName(i: u32): string {
     case CNT_SYNC_STALE: return "drop_sync_stale_update";
     case CNT_SYNC_TX_CONN: return "sync_tx_conns";
     case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";
+    case CNT_REDIRECT_OUT: return "redirect_out";
+    case CNT_REDIRECT_IN: return "redirect_in";
+    case CNT_REDIRECT_FULL: return "drop_redirect_ring_full";
+    case CNT_REDIRECT_TOO_BIG: return "drop_redirect_too_big";
   }
   return "";
 }

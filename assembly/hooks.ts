@@ -19,6 +19,7 @@ import { pktSaddr, pktDaddr, pProto, pDport } from "./packet/iph";
 import { ipvsInHook, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook, localStackHook } from "./core";
 import { setDrop, setPktMark } from "./pkt";
 import { cntInc } from "./stats";
+import { sharedAdd64 } from "./shared";
 
 @inline const REPEAT_MAX: u32 = 8;
 
@@ -90,7 +91,7 @@ export function hooksInitIpvs(): void {
 @inline function repeatsSoFar(): u32 { return load<u32>(PKT, PKT_HOOK_REPEATS); }
 
 function callHook(e: usize, point: u8): i32 {
-  store<u64>(e, load<u64>(e, HOOK_PACKETS) + 1, HOOK_PACKETS);
+  sharedAdd64(e + HOOK_PACKETS, 1);   // every worker counts into the one entry
   let fn = load<u8>(e, HOOK_FN);
   switch (fn) {
     case HOOK_FN_IPVS_IN: return ipvsInHook(point);

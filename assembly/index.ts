@@ -5,8 +5,7 @@ import * as L from "./layout";
 import * as D from "./defs";
 import { tcpInitTimeouts, tcpSetTimeout, tcpTimeout, tcpStateName, tcpNextState, TCP_S_ESTABLISHED, TCP_S_FIN_WAIT, TCP_S_LAST } from "./proto/tcp";
 import { udpInitTimeouts, udpSetTimeout, udpTimeout, udpStateName, UDP_S_NORMAL } from "./proto/udp";
-import { connTableInit, connTableGrow, connNextLive, connCount, CONN_F_HASHED } from "./conn/table";
-import { timerInit } from "./conn/timer";
+import { connNextLive, CONN_F_HASHED } from "./conn/table";
 import { connExpireNow } from "./conn/conn";
 import * as ctl from "./ctl";
 import { hookAdd as hAdd, hookDel as hDel, hookSetMark as hSetMark, hooksInitIpvs } from "./hooks";
@@ -147,8 +146,7 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   neigh.neighInit();
   defrag.defragInit();
   store<u32>(L.CTL, 1500, L.CTL_TUN_MTU);
-  connTableInit();
-  timerInit(0);
+  partsInit(0);
   hooksInitIpvs();
   initialized = true;
   return 0;
@@ -170,7 +168,7 @@ export function grow(svcs: u32, dests: u32, conns: u32, big: u32): i32 {
   let oldConns = L.connMax, oldBuckets = L.connMask + 1;
   let r = L.layoutGrow(svcs, dests, conns, big);
   if (r != 0) return r;
-  connTableGrow(oldConns, oldBuckets);
+  partsGrow(oldConns, oldBuckets);
   return 0;
 }
 /** Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 conn hash buckets. */
@@ -377,12 +375,18 @@ export function hookCount(): u32 { return load<u32>(L.CTL, L.CTL_HOOK_COUNT); }
 
 // ---- conns, counters -------------------------------------------------------------------------
 export function connNext(i: u32): u32 { return connNextLive(i); }
-export function connsInUse(): u32 { return connCount(); }
+export function connsInUse(): u32 { return partsConnCount(); }
 /** Expire a conn now (ip_vs_conn_expire_now); the record is recycled at the next tick. */
 export function connExpire(i: u32): i32 {
   if (i == 0 || i > L.connMax) return D.E_INVAL;
   if (!(load<u16>(L.connPtr(i), L.CONN_FLAGS) & CONN_F_HASHED)) return D.E_NOENT;   // not a live conn
+  // in its own partition, under the lock (the control thread, with the workers parked)
+  wLock();
+  let own = L.PART;
+  L.partSelect(partOf(i));
   connExpireNow(i);
+  L.partSelect(own);
+  wUnlock();
   return 0;
 }
 export function counter(i: u32): u64 { return i < D.CNT_LAST ? cntGet(i) : 0; }
@@ -496,6 +500,37 @@ export function syncTaken(len: u32): void { sync.syncTaken(len); }
 export function syncBulk(from: u32): u32 { return sync.syncBulk(from); }
 
 // ---- workers (assembly/worker.ts, docs/workers.md) --------------------------------------------
-import { ownerOfFrame } from "./worker";
+import { ownerOfFrame, partsInit, partsGrow, partsConnCount, partsConnPressure, partOf, redirectDrain } from "./worker";
+import { wLock, wUnlock } from "./shared";
 /** The owner worker (0..n-1) of the frame of len bytes at SCRATCH among n workers; n: not IP. */
 export function frameOwner(len: u32, n: u32): u32 { return n == 0 ? 0 : ownerOfFrame(L.SCRATCH, len, n); }
+/** Before init: the workers that will share this memory (1: the plain engine). 0, -EINVAL, -EOPNOTSUPP (not the mt build). */
+export function setWorkers(n: u32): i32 {
+  if (initialized) return D.E_BUSY;
+  if (n < 1 || n > L.WORKERS_MAX) return D.E_INVAL;
+  if (n > 1 && !ASC_FEATURE_THREADS) return D.E_OPNOTSUPP;
+  L.layoutSetWorkers(n);
+  return 0;
+}
+/**
+ * Another instance over the memory of an initialised one (wasm/mt.wasm): worker w's (0..n-1) or,
+ * w == n, the control thread's. Again after a grow (CTL_EPOCH moved). 0 or -EINVAL.
+ */
+export function attach(ctl: usize, w: u32): i32 {
+  let r = L.layoutAttach(ctl, w);
+  if (r != 0) return r;
+  initialized = true;
+  return 0;
+}
+export function workers(): u32 { return L.NWORKERS; }
+export function worker(): u32 { return L.WORKER; }
+/** The fullest conn partition × partitions (the host grows the table on it). */
+export function connPressure(): u32 { return partsConnPressure(); }
+/** Redirected frames into slots 0..: how many (the host reads the device into the slots after them). */
+export function redirectIn(max: u32): u32 { return redirectDrain(max); }
+/** The address of worker w's words (WCTL_*: WCTL_BUSY for the host's barrier), or 0. */
+export function workerWords(w: u32): usize { return w < L.NPARTS ? L.PARTS + <usize>w * L.PART_SIZE : 0; }
+export const WCTL_BUSY: u32 = L.WCTL_BUSY;
+export const CTL_PAUSE: u32 = L.CTL_PAUSE;
+export const CTL_EPOCH: u32 = L.CTL_EPOCH;
+export const CTL_LOCK: u32 = L.CTL_LOCK;

@@ -154,6 +154,7 @@
 @inline export const PKT_NEIGH_TMP: u32 = 352;      // 32 bytes: ARP addresses in the 16-byte form (neigh.ts)
 @inline export const PKT_GSO_TPL: u32 = 384;        // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
 @inline export const PKT_OWNER_ADDR: u32 = 640;    // 16 bytes: worker.ts ownerOfIp: daddr in the 16-byte form
+@inline export const PKT_LOCK_DEPTH: u32 = 656;    // u32: this instance holds the director's lock this many times (shared.ts wLock)
 @inline export const PKT_SIZE: u32 = 704;
 
 // ---- control block (CTL) -----------------------------------------------------------------
@@ -167,9 +168,7 @@
 @inline export const CTL_HASH_SEED: u32 = 72;
 @inline export const CTL_CLOCK_BASE: u32 = 80;      // f64: nowMs of the first call, engine clock 0
 @inline export const CTL_NOW: u32 = 88;             // u32 engine clock (ms since CLOCK_BASE)
-@inline export const CTL_WHEEL_CURSOR: u32 = 92;    // u32 last processed wheel tick
-@inline export const CTL_CONN_FREE: u32 = 96;       // u32 free-list head
-@inline export const CTL_CONN_COUNT: u32 = 100;     // u32 conns in use
+// 92..103: free (the wheel cursor, free-list head and conn count moved to each conn partition, WCTL_*)
 @inline export const CTL_HOOK_COUNT: u32 = 104;
 @inline export const CTL_CLOCK_SET: u32 = 108;      // u32 0 until the first nowMs arrives
 @inline export const CTL_SCHED_RNG: u32 = 112;      // u32 xorshift state of twos (0: seed from CTL_HASH_SEED)
@@ -179,7 +178,21 @@
 @inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
 // workers (worker.ts, docs/workers.md): shared words every worker reads
 @inline export const CTL_LADDR_LIVE: u32 = 256;     // u32 FULLNAT local addresses in use (0: the owner function skips the lookup)
-// 260..319: free (the packet's addresses moved to the packet record, PKT below)
+// the layout's inputs, so that another instance over the same memory places every region where
+// this one did (layoutAttach); rewritten by every layoutGrow
+@inline export const CTL_LAY_SVC: u32 = 260;        // u32 svcMax
+@inline export const CTL_LAY_DEST: u32 = 264;       // u32 destMax
+@inline export const CTL_LAY_CONN: u32 = 268;       // u32 connMax
+@inline export const CTL_LAY_BIG: u32 = 272;        // u32 bigMax
+@inline export const CTL_LAY_SLOTS: u32 = 276;      // u32 slots per worker
+@inline export const CTL_LAY_SLOT_SIZE: u32 = 280;  // u32
+@inline export const CTL_LAY_HEADROOM: u32 = 284;   // u32
+@inline export const CTL_LAY_LINK: u32 = 288;       // u32 linkType | vnet << 1
+@inline export const CTL_LAY_WORKERS: u32 = 292;    // u32 workers
+@inline export const CTL_LOCK: u32 = 296;           // u32 the director's lock (worker.ts wLock): 0 free, else holder + 1
+@inline export const CTL_PAUSE: u32 = 300;          // u32 the host's barrier: 1 while the control thread changes the configuration
+@inline export const CTL_EPOCH: u32 = 304;          // u32 +1 on every layoutGrow: workers attach again when it moved
+// 308..319: free (the packet's addresses moved to the packet record, PKT below)
 // 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
 // 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
@@ -241,6 +254,26 @@
 @inline export const CTL_HOLD_NEXT: u32 = 3572;     // u32 the next hold entry to take (every one from there on is free)
 // 3584: free (CTL_GSO_TPL moved to the packet record, PKT_GSO_TPL)
 @inline export const GSO_TPL_MAX: u32 = 256;
+
+// ---- conn partition words (WCTL, one block per partition; worker.ts) ------------------------------
+// One partition per worker, plus one for persistence templates when there are several workers
+// (one partition in all with one worker). Each has its own conn index, free list, count and timer
+// wheel, so a worker changes its own conns without a lock (docs/workers.md).
+@inline export const WCTL_CONN_FREE: u32 = 0;       // u32 free-list head
+@inline export const WCTL_CONN_COUNT: u32 = 4;      // u32 conns in use
+@inline export const WCTL_WHEEL_CURSOR: u32 = 8;    // u32 last processed wheel tick
+@inline export const WCTL_BUSY: u32 = 64;           // u32 the worker is inside a batch (the host's barrier), its own line
+@inline export const WCTL_REDIR_IN: u32 = 128;      // u32 × 2 frames redirected to / taken from this worker (own line)
+@inline export const WCTL_SIZE: u32 = 192;
+@inline export const PART_SIZE: u32 = WCTL_SIZE + WHEEL_SLOTS * 4;
+
+// ---- redirect rings (worker.ts): one single-producer / single-consumer ring per worker pair ---------
+//  0 head u32 (consumer) | 64 tail u32 (producer) | 128 entries: RING_ENTRIES × ringStride
+//  entry: 0 len u32 | 4 frame (as read from the device, virtio-net header included)
+@inline export const RING_HEAD: u32 = 0;
+@inline export const RING_TAIL: u32 = 64;
+@inline export const RING_DATA: u32 = 128;
+@inline export const RING_ENTRIES: u32 = 64;
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -533,6 +566,7 @@ export let HOOKS: usize = 0;
 export let CONN: usize = 0;
 export let CONN_TAB_IN: usize = 0;
 export let CONN_TAB_OUT: usize = 0;
+/** The timer wheel of the current conn partition (PARTS + p × PART_SIZE + WCTL_SIZE). */
 export let WHEEL: usize = 0;
 export let SLOT_META: usize = 0;
 export let SLOTS: usize = 0;
@@ -552,6 +586,18 @@ export let REASM: usize = 0;
 export let SYNC_BUF: usize = 0;
 export let CONN_SYNC: usize = 0;
 export let MEM_END: usize = 0;
+// workers (worker.ts): this instance's worker, the conn partition the table code works on now
+export let NWORKERS: u32 = 1;
+export let WORKER: u32 = 0;        // NWORKERS: the control thread's instance (its own group)
+export let NPARTS: u32 = 1;
+export let PART: u32 = 0;
+export let WCTL: usize = 0;        // the current partition's words (WCTL_*)
+export let PARTS: usize = 0;       // NPARTS × PART_SIZE
+export let PART_TAB: usize = 0;    // growing: NPARTS × 2 × partBuckets u32 chain heads (in, then out, per partition)
+export let GROUP0: usize = 0;      // the per-worker groups: worker w's at GROUP0 + w × GROUP_SIZE
+export let GROUP_SIZE: usize = 0;
+export let RINGS: usize = 0;       // NWORKERS² rings, ring (from, to) at RINGS + (from × NWORKERS + to) × ringSize
+export let ringSize: usize = 0;
 
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
@@ -578,6 +624,11 @@ export function connBucketsFor(nConn: u32): u32 {
   return b;
 }
 
+/** Buckets of each partition's index: the whole table's share (one partition: connBucketsFor(nConn)). */
+export function partBucketsFor(nConn: u32, nParts: u32): u32 {
+  return connBucketsFor(nParts > 1 ? (nConn + nParts - 1) / nParts : nConn);
+}
+
 /** Memory needed for the growing regions at these sizes, from GROW_BASE (grow's dry run). */
 function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   let p = GROW_BASE;
@@ -586,7 +637,7 @@ function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   p = align(p + <usize>(nSvc + 1) * SCHED_SMALL_SIZE, 64);
   p = align(p + <usize>nBig * SCHED_AREA_SIZE, 64);
   p = p + <usize>(nConn + 1) * CONN_SIZE;
-  return p + <usize>connBucketsFor(nConn) * 8 + <usize>(nConn + 1) * CSYNC_SIZE;
+  return p + <usize>NPARTS * partBucketsFor(nConn, NPARTS) * 8 + <usize>(nConn + 1) * CSYNC_SIZE;
 }
 
 /** Place the growing regions from GROW_BASE (sizes must be set). */
@@ -598,10 +649,33 @@ function placeGrowing(): void {
   SCHED_BIG = p; p = align(p + <usize>bigMax * SCHED_AREA_SIZE, 64);
   CONN = p; p += <usize>(connMax + 1) * CONN_SIZE;
   let buckets = <usize>connMask + 1;
-  CONN_TAB_IN = p; p += buckets * 4;
-  CONN_TAB_OUT = p; p += buckets * 4;
+  PART_TAB = p; p += <usize>NPARTS * buckets * 8;
   CONN_SYNC = p; p += <usize>(connMax + 1) * CSYNC_SIZE;
   MEM_END = p;
+}
+
+/** Point the conn table code (table.ts, timer.ts) at partition p: its words, wheel and index. */
+export function partSelect(p: u32): void {
+  PART = p;
+  WCTL = PARTS + <usize>p * PART_SIZE;
+  WHEEL = WCTL + WCTL_SIZE;
+  CONN_TAB_IN = PART_TAB + <usize>p * (<usize>connMask + 1) * 8;
+  CONN_TAB_OUT = CONN_TAB_IN + (<usize>connMask + 1) * 4;
+}
+
+/** Point this instance's per-worker regions at group g (a worker's, or the control thread's). */
+function groupSelect(g: u32): void {
+  let p = GROUP0 + <usize>g * GROUP_SIZE;
+  PKT = p; p += PKT_SIZE;
+  COUNTERS = p; p += CNT_MAX * 8;
+  SLOT_META = p; p += <usize>slotCount * SLOT_META_SIZE;
+  p = align(p, 64);
+  SLOTS = p; p += <usize>slotCount * slotSize;
+  SCRATCH = p; p += SCRATCH_SIZE;
+  FRAG_GEOM = p; p += <usize>(FRAG_CHUNKS + 1) * 4;
+  p = align(p, 64);
+  REASM = p; p += <usize>slotHeadroom + REASM_DATA;
+  if (GROUP_SIZE == 0) GROUP_SIZE = align(p - GROUP0, 64);
 }
 
 function memoryTo(end: usize): bool {
@@ -614,12 +688,56 @@ function memoryTo(end: usize): bool {
 
 /** Lay out every region from the configuration; grows memory once. Returns 0 or -ENOMEM. */
 export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32): i32 {
-  svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = 0;
-  slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
-  connMask = connBucketsFor(nConn) - 1;
   // Start one page above whatever start-up code allocated, so the stub runtime's bump
   // pointer (which we never move again) cannot reach our regions.
-  let p: usize = (<usize>memory.size() + 1) << 16;
+  let base: usize = (<usize>memory.size() + 1) << 16;
+  layoutPlace(base, nSvc, nDest, nConn, 0, nSlots, sSize, headroom, link, NWORKERS);
+  if (!memoryTo(MEM_END)) return -12;
+  memory.fill(CTL, 0, MEM_END - CTL);
+  layoutSave(link);
+  partSelect(0);
+  return 0;
+}
+
+/** Workers for the next layoutInit (1..WORKERS_MAX). */
+export function layoutSetWorkers(n: u32): void { NWORKERS = n; }
+@inline export const WORKERS_MAX: u32 = 64;
+
+/** Record the layout's inputs in CTL for layoutAttach (other instances over this memory). */
+function layoutSave(link: u32): void {
+  store<u32>(CTL, svcMax, CTL_LAY_SVC); store<u32>(CTL, destMax, CTL_LAY_DEST);
+  store<u32>(CTL, connMax, CTL_LAY_CONN); store<u32>(CTL, bigMax, CTL_LAY_BIG);
+  store<u32>(CTL, slotCount, CTL_LAY_SLOTS); store<u32>(CTL, slotSize, CTL_LAY_SLOT_SIZE);
+  store<u32>(CTL, slotHeadroom, CTL_LAY_HEADROOM); store<u32>(CTL, link, CTL_LAY_LINK);
+  store<u32>(CTL, NWORKERS, CTL_LAY_WORKERS);
+}
+
+/**
+ * Another instance over the same (shared) memory: place every region where the first one did
+ * (from the inputs layoutSave left at ctl) and take worker w's group (w == workers: the control
+ * thread's). Called again after every layoutGrow (CTL_EPOCH moved). Returns 0 or -EINVAL.
+ */
+export function layoutAttach(ctl: usize, w: u32): i32 {
+  let workers = load<u32>(ctl, CTL_LAY_WORKERS);
+  if (workers == 0 || w > workers || (w == workers && workers == 1)) return -22;
+  let link = load<u32>(ctl, CTL_LAY_LINK);
+  layoutPlace(ctl, load<u32>(ctl, CTL_LAY_SVC), load<u32>(ctl, CTL_LAY_DEST), load<u32>(ctl, CTL_LAY_CONN),
+    load<u32>(ctl, CTL_LAY_BIG), load<u32>(ctl, CTL_LAY_SLOTS), load<u32>(ctl, CTL_LAY_SLOT_SIZE),
+    load<u32>(ctl, CTL_LAY_HEADROOM), link, workers);
+  WORKER = w;
+  groupSelect(w);
+  partSelect(w < workers ? w : 0);
+  return 0;
+}
+
+/** Every region's base from the inputs, the first group's per-worker regions selected. */
+function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32, workers: u32): void {
+  svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
+  slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
+  NWORKERS = workers; WORKER = 0;
+  NPARTS = workers > 1 ? workers + 1 : 1;
+  connMask = partBucketsFor(nConn, NPARTS) - 1;
+  let p = base;
   // shared by every worker: the control block, settings and counters, the lookup tables, the
   // hook table, timers, neighbours and their hold queue, FULLNAT pools, reassembly queues
   CTL = p; p += CTL_SIZE;
@@ -629,7 +747,8 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   VIP_TAB = p; p += SVC_TAB_SIZE * 4;
   DEST_TAB = p; p += DEST_TAB_SIZE * 4;
   HOOKS = p; p += HOOK_MAX * HOOK_SIZE;
-  WHEEL = p; p += WHEEL_SLOTS * 4;
+  p = align(p, 64);
+  PARTS = p; p += <usize>NPARTS * PART_SIZE;   // each conn partition's words and timer wheel
   p = align(p, 64);
   NEIGH = p; p += <usize>(NEIGH_MAX + 1) * NEIGH_SIZE;
   holdMax = HOLD_UNRES_MAX + nSlots * (linkVnet ? HOLD_GSO_SEGS : 1);
@@ -647,23 +766,18 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   FRAG_CHUNKS_BASE = p; p += <usize>(FRAG_CHUNKS + 1) * FRAG_CHUNK_SIZE;
   p = align(p, 64);
   SYNC_BUF = p; p += SYNC_BUF_SIZE;      // the sync master's send buffer (one per director, sync.ts)
-  // per worker (one today): what a worker writes for the packets of its batch, each region
-  // starting on its own 64-byte line so no two workers' packet-path writes share a cache line
+  // per worker: what a worker writes for the packets of its batch, each region starting on its
+  // own 64-byte line so no two workers' packet-path writes share a cache line; one group per
+  // worker, and with several workers one more for the control thread's instance (worker.ts)
   p = align(p, 64);
-  PKT = p; p += PKT_SIZE;
-  COUNTERS = p; p += CNT_MAX * 8;     // this worker's named counters; stats.ts cntGet sums the workers' copies
-  SLOT_META = p; p += <usize>nSlots * SLOT_META_SIZE;
-  p = align(p, 64);
-  SLOTS = p; p += <usize>nSlots * sSize;
-  SCRATCH = p; p += SCRATCH_SIZE;
-  FRAG_GEOM = p; p += <usize>(FRAG_CHUNKS + 1) * 4;
-  p = align(p, 64);
-  REASM = p; p += <usize>headroom + REASM_DATA;
+  GROUP0 = p; GROUP_SIZE = 0;
+  groupSelect(0);
+  p += GROUP_SIZE * <usize>(NWORKERS > 1 ? NWORKERS + 1 : 1);
+  // the redirect rings between workers (none with one worker)
+  ringSize = NWORKERS > 1 ? align(RING_DATA + <usize>RING_ENTRIES * align(<usize>4 + <usize>sSize, 64), 64) : 0;
+  RINGS = p; p += <usize>NWORKERS * NWORKERS * ringSize;
   GROW_BASE = align(p, 64);
   placeGrowing();
-  if (!memoryTo(MEM_END)) return -12;
-  memory.fill(CTL, 0, MEM_END - CTL);
-  return 0;
 }
 
 /** One growing region's move: old base and size → new base and size (the tail zeroed). */
@@ -685,20 +799,26 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
   if (nConn < connMax) nConn = connMax;
   if (nBig < bigMax) nBig = bigMax;
   if (!memoryTo(growEnd(nSvc, nDest, nConn, nBig))) return -12;
-  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oIn = CONN_TAB_IN, oOut = CONN_TAB_OUT, oSync = CONN_SYNC;
+  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oTab = PART_TAB, oSync = CONN_SYNC;
   let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax, oBuckets = <usize>connMask + 1;
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
-  connMask = connBucketsFor(nConn) - 1;
+  connMask = partBucketsFor(nConn, NPARTS) - 1;
   placeGrowing();
   let buckets = <usize>connMask + 1;
   moveRegion(oSync, <usize>(oConnN + 1) * CSYNC_SIZE, CONN_SYNC, <usize>(connMax + 1) * CSYNC_SIZE);
-  moveRegion(oOut, oBuckets * 4, CONN_TAB_OUT, buckets * 4);
-  moveRegion(oIn, oBuckets * 4, CONN_TAB_IN, buckets * 4);
+  // each partition's out then in index, the highest first (each only moves up)
+  for (let q = <i32>NPARTS - 1; q >= 0; q--) {
+    moveRegion(oTab + (<usize>q * 2 + 1) * oBuckets * 4, oBuckets * 4, PART_TAB + (<usize>q * 2 + 1) * buckets * 4, buckets * 4);
+    moveRegion(oTab + <usize>q * 2 * oBuckets * 4, oBuckets * 4, PART_TAB + <usize>q * 2 * buckets * 4, buckets * 4);
+  }
   moveRegion(oConn, <usize>(oConnN + 1) * CONN_SIZE, CONN, <usize>(connMax + 1) * CONN_SIZE);
   moveRegion(oBig, <usize>oBigN * SCHED_AREA_SIZE, SCHED_BIG, <usize>bigMax * SCHED_AREA_SIZE);
   moveRegion(oSched, <usize>(oSvcN + 1) * SCHED_SMALL_SIZE, SCHED, <usize>(svcMax + 1) * SCHED_SMALL_SIZE);
   moveRegion(oDest, <usize>(oDestN + 1) * DEST_SIZE, DEST, <usize>(destMax + 1) * DEST_SIZE);
   moveRegion(oSvc, <usize>(oSvcN + 1) * SVC_SIZE, SVC, <usize>(svcMax + 1) * SVC_SIZE);
+  layoutSave(load<u32>(CTL, CTL_LAY_LINK));
+  store<u32>(CTL, load<u32>(CTL, CTL_EPOCH) + 1, CTL_EPOCH);
+  partSelect(PART);
   return 0;
 }
 

@@ -22,6 +22,7 @@ import { addrCopy, addrAny, htonl } from "./packet/bytes";
 import { ctInGet } from "./conn/table";
 import { connNewFull, engineNow, controlAdd, checkTemplate } from "./conn/conn";
 import { schedSchedule } from "./sched/registry";
+import { tplEnter, tplLeave } from "./worker";
 
 @inline const FTPPORT: u16 = 0x1500;   // htons(21)
 
@@ -72,18 +73,21 @@ export function schedPersist(svcIdx: u32, proto: u8, af: u8, caddr: usize, cport
     addrAny(tvaddr, load<u8>(svc, SVC_AF));
     store<u32>(tvaddr + (load<u8>(svc, SVC_AF) == AF_INET ? 12 : 0), htonl(fwmark));
   }
+  // templates are the whole director's: their own conn partition, under the lock (worker.ts)
+  let own = tplEnter();
   let ct = ctInGet(tproto, snet, tvaddr, tvport);
   let d: u32;
   if (ct == 0 || !checkTemplate(ct)) {
     d = schedSchedule(svcIdx);
-    if (d == 0) return 0;
+    if (d == 0) { tplLeave(own); return 0; }
     let tdport: u16 = normal ? load<u16>(destPtr(d), DEST_PORT) : 0;
     ct = connNewFull(tproto, af, snet, 0, tvaddr, tvport, tdport, CONN_F_TEMPLATE, d, svcIdx);
-    if (ct == 0) { store<u8>(PKT, 1, PKT_PERSIST_FULL); return 0; }
+    if (ct == 0) { tplLeave(own); store<u8>(PKT, 1, PKT_PERSIST_FULL); return 0; }
     store<u32>(connPtr(ct), load<u32>(svc, SVC_TIMEOUT) * 1000, CONN_TIMEOUT);
   } else {
     d = <u32>load<u16>(connPtr(ct), CONN_DEST);
   }
+  tplLeave(own);
   // the conn itself: the dest's port for traffic to the service port, else the packet's
   let dport = vport;
   let destPort = load<u16>(destPtr(d), DEST_PORT);

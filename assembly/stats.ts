@@ -5,10 +5,13 @@ import {
   SVC_STATS, DEST_STATS, DEST_SVC, DEST_FLAGS, CONN_DEST, CONN_INPKTS, CONN_OUTPKTS, CONN_INBYTES, CONN_OUTBYTES,
 } from "./layout";
 import { DEST_F_AVAILABLE } from "./defs";
+import { GROUP0, GROUP_SIZE, NWORKERS, PKT_SIZE } from "./layout";
+import { sharedAdd64 } from "./shared";
 
 // The named counters are per worker (layout.ts COUNTERS, in the per-worker group): a worker
 // counts without sharing a cache line with another; a read is the sum of the workers' copies
-// (one worker today, so one copy).
+// (and the control thread's instance's, which counts what the sync backup and the control
+// calls do).
 @inline export function cntInc(i: u32): void {
   let p = COUNTERS + (<usize>i << 3);
   store<u64>(p, load<u64>(p) + 1);
@@ -18,9 +21,15 @@ import { DEST_F_AVAILABLE } from "./defs";
   store<u64>(p, load<u64>(p) + n);
 }
 /** counter(i) for the host: the sum over the workers' copies. */
-@inline export function cntGet(i: u32): u64 { return load<u64>(COUNTERS + (<usize>i << 3)); }
+export function cntGet(i: u32): u64 {
+  if (NWORKERS == 1) return load<u64>(COUNTERS + (<usize>i << 3));
+  let sum: u64 = 0;
+  for (let g: u32 = 0; g <= NWORKERS; g++) sum += load<u64>(GROUP0 + <usize>g * GROUP_SIZE + PKT_SIZE + (<usize>i << 3));
+  return sum;
+}
 
-@inline function add64(p: usize, v: u64): void { store<u64>(p, load<u64>(p) + v); }
+// other workers add to the same records: atomic in the workers' build (shared.ts)
+@inline function add64(p: usize, v: u64): void { sharedAdd64(p, v); }
 
 /** ip_vs_conn_stats: a new conn for dest and its service. */
 export function statsConn(destIdx: u32, svcIdx: u32): void {

@@ -36,6 +36,8 @@ import {
   SCTP_S_LAST, SCTP_S_ESTABLISHED, SCTP_S_SHUTDOWN_SENT, SCTP_S_SHUTDOWN_RECEIVED, SCTP_S_SHUTDOWN_ACK_SENT, SCTP_S_CLOSED,
 } from "./proto/sctp";
 import { cntInc } from "./stats";
+import { sharedAdd32, wLock, wUnlock } from "./shared";
+
 
 // ---- the kernel's numbers (include/uapi/linux/ip_vs.h, ip_vs_sync.c) ----------------------------
 @inline const KF_FWD_MASK: u32 = 0x0007;
@@ -454,10 +456,11 @@ export function syncSetSysctl(which: u32, v: u32): void {
 export function syncConnIn(ci: u32): void {
   let cp = connPtr(ci);
   let one = (load<u16>(cp, CONN_FLAGS) & CONN_F_ONE_PACKET) != 0;
-  if ((cget(CTL_SYNC_MASTER) != 0)) { syncConn(ci, one ? cget(CTL_SYNC_THRESHOLD) : load<u32>(cp, CONN_INPKTS)); return; }
+  // the send buffer and the templates are shared by every worker: under the lock (shared.ts)
+  if ((cget(CTL_SYNC_MASTER) != 0)) { wLock(); syncConn(ci, one ? cget(CTL_SYNC_THRESHOLD) : load<u32>(cp, CONN_INPKTS)); wUnlock(); return; }
   if (one) {
     let ct = load<u32>(cp, CONN_CONTROL);
-    if (ct != 0) store<u32>(connPtr(ct), load<u32>(connPtr(ct), CONN_INPKTS) + 1, CONN_INPKTS);
+    if (ct != 0) sharedAdd32(connPtr(ct) + CONN_INPKTS, 1);
   }
 }
 

@@ -15,11 +15,19 @@
 //     of a conn is never rewritten by NAT, so both directions hash the same (caddr, cport);
 //  3. key32(a): IPv4 as a big-endian u32, IPv6 the XOR of its four big-endian words;
 //     h = (key32(a) ^ p) * 0x9E3779B1 (mod 2^32); owner = (h >>> 16) % N.
-import { ld16be, ld32be } from "./packet/bytes";
+import { ld16be, ld32be, ntohs, addrIsV4 } from "./packet/bytes";
 import { isVip } from "./route";
 import { laddrIsLocal } from "./laddr";
-import { CTL, CTL_LADDR_LIVE, PKT, PKT_OWNER_ADDR, linkType } from "./layout";
-import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP } from "./defs";
+import {
+  CTL, CTL_LADDR_LIVE, PKT, PKT_OWNER_ADDR, PKT_I_SADDR, PKT_I_DADDR, linkType, NWORKERS, WORKER, NPARTS, PART, PARTS,
+  PART_SIZE, WCTL, WCTL_CONN_COUNT, WCTL_CONN_FREE, CONN_NEXT_IN, connMax, connPtr, partSelect, RINGS, ringSize,
+  RING_HEAD, RING_TAIL, RING_DATA, RING_ENTRIES, slotSize, slotHeadroom, slotCount, slotBase, slotMeta, SLOT_OFF, SLOT_LEN,
+} from "./layout";
+import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, CNT_REDIRECT_IN } from "./defs";
+import { connTableInit, connTableGrow } from "./conn/table";
+import { timerInit } from "./conn/timer";
+import { pProto, pAf, pIcmpType, pSport, pDport, pktSaddr, pktDaddr, parseInner, iProto, iSport, iDport } from "./packet/iph";
+import { cntAdd } from "./stats";
 
 @inline function hasPorts(proto: u32): bool { return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP; }
 
@@ -71,4 +79,176 @@ export function ownerOfIp(ip: usize, len: u32, n: u32): u32 {
   if (ports && load<u32>(CTL, CTL_LADDR_LIVE) != 0 && laddrIsLocal(daddr)) return dport % n;
   if (isVip(daddr)) return ownerHash(skey, sport, n);
   return ownerHash(dkey, dport, n);
+}
+
+// ---- conn partitions ------------------------------------------------------------------------------
+// Conn indexes stay global (the listing, sync and the host see one table); the records are dealt
+// to the partitions by index (record i belongs to partition i % NPARTS, for good: each
+// partition's free list only ever holds its own), so which partition a conn is in is known from
+// its index alone (partOf). Worker w creates, finds and expires its conns in partition w without a
+// lock; persistence templates live in partition NWORKERS, touched only under the lock.
+
+/** The partition of conn ci. */
+@inline export function partOf(ci: u32): u32 { return NPARTS == 1 ? 0 : ci % NPARTS; }
+
+/** The free lists of every partition over the whole pool, and their timer wheels at `now`. */
+export function partsInit(now: u32): void {
+  let own = PART;
+  if (NPARTS == 1) { connTableInit(); timerInit(now); return; }
+  for (let q: u32 = 0; q < NPARTS; q++) {
+    partSelect(q);
+    store<u32>(WCTL, 0, WCTL_CONN_COUNT);
+    store<u32>(WCTL, 0, WCTL_CONN_FREE);
+    timerInit(now);
+  }
+  linkFree(1, connMax);
+  partSelect(own);
+}
+
+/** Records lo..hi (ascending) go in front of their partitions' free lists, lowest index first. */
+function linkFree(lo: u32, hi: u32): void {
+  let own = PART;
+  for (let q: u32 = 0; q < NPARTS; q++) {
+    partSelect(q);
+    let first = lo + ((q + NPARTS - lo % NPARTS) % NPARTS);   // the first i >= lo with i % NPARTS == q
+    if (first > hi) continue;
+    let last = first;
+    while (last + NPARTS <= hi) {
+      store<u32>(connPtr(last), last + NPARTS, CONN_NEXT_IN);
+      last += NPARTS;
+    }
+    store<u32>(connPtr(last), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_IN);
+    store<u32>(WCTL, first, WCTL_CONN_FREE);
+  }
+  partSelect(own);
+}
+
+/** After layoutGrow: every partition's index re-chained, the new records dealt out. */
+export function partsGrow(oldMax: u32, oldBuckets: u32): void {
+  if (NPARTS == 1) { connTableGrow(oldMax, oldBuckets); return; }
+  let own = PART;
+  for (let q: u32 = 0; q < NPARTS; q++) {
+    partSelect(q);
+    connTableGrow(connMax, oldBuckets);            // re-chain only: no new records for this call
+  }
+  partSelect(own);
+  if (connMax > oldMax) linkFree(oldMax + 1, connMax);
+}
+
+/** Work on the templates' partition (the caller holds the lock); returns the partition to go back to. */
+export function tplEnter(): u32 {
+  let own = PART;
+  if (NPARTS > 1) partSelect(NWORKERS);
+  return own;
+}
+export function tplLeave(own: u32): void {
+  if (NPARTS > 1) partSelect(own);
+}
+
+/** Conns in use: every partition's count (one partition: the table's). */
+export function partsConnCount(): u32 {
+  let n: u32 = 0;
+  for (let q: u32 = 0; q < NPARTS; q++) n += load<u32>(PARTS + <usize>q * PART_SIZE, WCTL_CONN_COUNT);
+  return n;
+}
+
+/** The fullest partition's count × NPARTS: what the host's growth check compares with capacity. */
+export function partsConnPressure(): u32 {
+  let m: u32 = 0;
+  for (let q: u32 = 0; q < NPARTS; q++) {
+    let c = load<u32>(PARTS + <usize>q * PART_SIZE, WCTL_CONN_COUNT);
+    if (c > m) m = c;
+  }
+  return m * NPARTS;
+}
+
+// ---- the owner of a parsed packet -----------------------------------------------------------------
+
+@inline function key32Of(addr: usize): u32 {
+  return addrIsV4(addr) ? ld32be(addr + 12) : ld32be(addr) ^ ld32be(addr + 4) ^ ld32be(addr + 8) ^ ld32be(addr + 12);
+}
+
+/** The owner function on a tuple in the 16-byte address form (ports host order; ports: it has some). */
+function ownerOfTuple(saddr: usize, sport: u32, daddr: usize, dport: u32, ports: bool, n: u32): u32 {
+  if (ports && load<u32>(CTL, CTL_LADDR_LIVE) != 0 && laddrIsLocal(daddr)) return dport % n;
+  if (isVip(daddr)) return ownerHash(key32Of(saddr), sport, n);
+  return ownerHash(key32Of(daddr), dport, n);
+}
+
+/**
+ * The owner of the packet just parsed (PKT), from what the parse found (past IPv6 extension
+ * headers, after reassembly): an ICMP error belongs to the conn it quotes, so its owner is that
+ * of the quoted packet turned around (the direction the conn sees it come in).
+ */
+export function pktOwner(): u32 {
+  let n = NWORKERS;
+  let proto = <u32>pProto();
+  if ((proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) && isIcmpErr() && parseInner() == 0 && hasPorts(iProto())) {
+    return ownerOfTuple(PKT + PKT_I_DADDR, ntohs(iDport()), PKT + PKT_I_SADDR, ntohs(iSport()), true, n);
+  }
+  let ports = hasPorts(proto);
+  return ownerOfTuple(pktSaddr(), ports ? ntohs(pSport()) : 0, pktDaddr(), ports ? ntohs(pDport()) : 0, ports, n);
+}
+
+/** ICMP types that quote an offending datagram (core.ts isIcmpError, read from the parse). */
+@inline function isIcmpErr(): bool {
+  let t = pIcmpType();
+  if (pAf() == AF_INET) return t == 3 || t == 4 || t == 11;
+  return t == 1 || t == 2 || t == 3 || t == 4;
+}
+
+// ---- the redirect rings -----------------------------------------------------------------------------
+// A frame that reached a worker that does not own it (no steering program, an ICMP error, a
+// reassembled datagram) is copied into the ring from this worker to its owner; the owner drains
+// its rings at the start of each batch (redirectDrain). One producer and one consumer per ring:
+// the producer writes the entry, then publishes the tail (atomic store, release); the consumer
+// reads the tail (atomic load, acquire), copies the entry, then publishes the head.
+
+@inline function ringPtr(from: u32, to: u32): usize { return RINGS + (<usize>from * NWORKERS + to) * ringSize; }
+@inline function ringEntry(r: usize, i: u32): usize {
+  return r + RING_DATA + <usize>(i & (RING_ENTRIES - 1)) * ((4 + <usize>slotSize + 63) & ~<usize>63);
+}
+@inline function ldAcq(p: usize): u32 { if (ASC_FEATURE_THREADS) return atomic.load<u32>(p); return load<u32>(p); }
+@inline function stRel(p: usize, v: u32): void { if (ASC_FEATURE_THREADS) atomic.store<u32>(p, v); else store<u32>(p, v); }
+
+/** Hand len bytes at frame to worker `to`. false: its ring is full (the caller counts the drop). */
+export function redirectTo(to: u32, frame: usize, len: u32): bool {
+  let r = ringPtr(WORKER, to);
+  let tail = load<u32>(r, RING_TAIL);              // only this worker writes it
+  if (tail - ldAcq(r + RING_HEAD) >= RING_ENTRIES) return false;
+  let e = ringEntry(r, tail);
+  store<u32>(e, len);
+  memory.copy(e + 4, frame, len);
+  stRel(r + RING_TAIL, tail + 1);
+  return true;
+}
+
+/**
+ * Move up to max redirected frames into slots 0.. (frame after the headroom, as the device would
+ * have put it). Returns how many; the host reads the device into the slots after them.
+ */
+export function redirectDrain(max: u32): u32 {
+  if (NWORKERS == 1 || WORKER >= NWORKERS) return 0;
+  if (max > slotCount) max = slotCount;
+  let n: u32 = 0;
+  for (let from: u32 = 0; from < NWORKERS && n < max; from++) {
+    if (from == WORKER) continue;
+    let r = ringPtr(from, WORKER);
+    let head = load<u32>(r, RING_HEAD);            // only this worker writes it
+    let tail = ldAcq(r + RING_TAIL);
+    while (head != tail && n < max) {
+      let e = ringEntry(r, head);
+      let len = load<u32>(e);
+      if (len > slotSize - slotHeadroom) len = slotSize - slotHeadroom;   // never past the slot
+      memory.copy(slotBase(n) + slotHeadroom, e + 4, len);
+      let m = slotMeta(n);
+      store<u32>(m, slotHeadroom, SLOT_OFF);
+      store<u32>(m, len, SLOT_LEN);
+      head++;
+      n++;
+    }
+    stRel(r + RING_HEAD, head);
+  }
+  if (n != 0) cntAdd(CNT_REDIRECT_IN, n);
+  return n;
 }

@@ -20,6 +20,7 @@ import { trashRelease } from "../trash";
 import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_ESTABLISHED } from "../proto/tcp";
 import { udpTimeout } from "../proto/udp";
 import { cntInc } from "../stats";
+import { sharedAdd32, wLock, wUnlock } from "../shared";
 
 @inline export function engineNow(): u32 { return load<u32>(CTL, CTL_NOW); }
 
@@ -208,7 +209,10 @@ export function controlAssure(ci: u32): void {
   let ct = load<u32>(cp, CONN_CONTROL);
   if (ct == 0) return;
   let t = connPtr(ct);
-  if (load<u16>(t, CONN_FLAGS) & CONN_F_TEMPLATE) store<u8>(t, load<u8>(t, CONN_STATE) | CTPL_S_ASSURED, CONN_STATE);
+  if (!(load<u16>(t, CONN_FLAGS) & CONN_F_TEMPLATE) || (load<u8>(t, CONN_STATE) & CTPL_S_ASSURED)) return;
+  wLock();   // the template is shared by every worker's conns (worker.ts)
+  store<u8>(t, load<u8>(t, CONN_STATE) | CTPL_S_ASSURED, CONN_STATE);
+  wUnlock();
 }
 
 /**
@@ -235,6 +239,14 @@ export function checkTemplate(ct: u32): bool {
   return false;
 }
 
+/** connTryExpire under the director's lock: it unbinds the dest, its template, its laddr port (shared.ts). */
+function expireLocked(ci: u32): bool {
+  wLock();
+  let killed = connTryExpire(ci);
+  wUnlock();
+  return killed;
+}
+
 /**
  * The timer wheel's tick (timer.ts keeps the wheel; each conn's timer runs ip_vs_conn_expire):
  * every conn whose deadline is ≤ now expires. Returns how many expired.
@@ -250,7 +262,7 @@ export function connExpireTick(now: u32): u32 {
       let next = load<u32>(cp, CONN_NEXT_TIMER);
       if (load<u16>(cp, CONN_FLAGS) & CONN_F_DEAD) {
         connFree(ci);
-      } else if (<i32>(now - load<u32>(cp, CONN_EXPIRES)) >= 0 && connTryExpire(ci)) {
+      } else if (<i32>(now - load<u32>(cp, CONN_EXPIRES)) >= 0 && expireLocked(ci)) {
         connFree(ci);
         expired++;
       } else {                                     // not due, or a template kept on (expire_later)
@@ -273,10 +285,11 @@ export function connExpireTick(now: u32): u32 {
 /** ip_vs_bind_dest: the conn counts in its dest (active, inactive or persistent) and holds it. */
 export function destBindConn(d: u32, connFlags: u16): void {
   let dest = destPtr(d);
-  store<u32>(dest, load<u32>(dest, DEST_REFCNT) + 1, DEST_REFCNT);
-  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) + 1, DEST_PERSIST);
-  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
-  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
+  // the counts also move on other workers' state changes (destSetInactive): atomic adds
+  sharedAdd32(dest + DEST_REFCNT, 1);
+  if (connFlags & CONN_F_TEMPLATE) sharedAdd32(dest + DEST_PERSIST, 1);
+  else if (connFlags & CONN_F_INACTIVE) sharedAdd32(dest + DEST_INACTIVE, 1);
+  else sharedAdd32(dest + DEST_ACTIVE, 1);
   let u = load<u32>(dest, DEST_UTHRESH);
   if (u != 0 && destTotalConns(dest) >= u) store<u8>(dest, load<u8>(dest, DEST_FLAGS) | DEST_F_OVERLOAD, DEST_FLAGS);
 }
@@ -284,9 +297,9 @@ export function destBindConn(d: u32, connFlags: u16): void {
 /** ip_vs_unbind_dest: the conn leaves its dest; a deleted dest leaves the trash with its last conn. */
 export function destUnbindConn(d: u32, connFlags: u16): void {
   let dest = destPtr(d);
-  if (connFlags & CONN_F_TEMPLATE) store<u32>(dest, load<u32>(dest, DEST_PERSIST) - 1, DEST_PERSIST);
-  else if (connFlags & CONN_F_INACTIVE) store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
-  else store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
+  if (connFlags & CONN_F_TEMPLATE) sharedAdd32(dest + DEST_PERSIST, -1);
+  else if (connFlags & CONN_F_INACTIVE) sharedAdd32(dest + DEST_INACTIVE, -1);
+  else sharedAdd32(dest + DEST_ACTIVE, -1);
   let l = load<u32>(dest, DEST_LTHRESH);
   let u = load<u32>(dest, DEST_UTHRESH);
   let fl = load<u8>(dest, DEST_FLAGS);
@@ -298,19 +311,20 @@ export function destUnbindConn(d: u32, connFlags: u16): void {
     fl &= ~DEST_F_OVERLOAD;
   }
   store<u8>(dest, fl, DEST_FLAGS);
-  let rc = load<u32>(dest, DEST_REFCNT) - 1;
-  store<u32>(dest, rc, DEST_REFCNT);
+  sharedAdd32(dest + DEST_REFCNT, -1);
+  let rc = load<u32>(dest, DEST_REFCNT);
   if (rc == 0 && load<u8>(dest, DEST_USED) == DEST_TRASH) trashRelease(d);
 }
 
 /** Move a bound conn between activeconns and inactconns (set_tcp_state). */
 export function destSetInactive(d: u32, inactive: bool): void {
   let dest = destPtr(d);
+  // on the fast path, without the lock: atomic adds (the scheduler may read them meanwhile)
   if (inactive) {
-    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) - 1, DEST_ACTIVE);
-    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) + 1, DEST_INACTIVE);
+    sharedAdd32(dest + DEST_ACTIVE, -1);
+    sharedAdd32(dest + DEST_INACTIVE, 1);
   } else {
-    store<u32>(dest, load<u32>(dest, DEST_ACTIVE) + 1, DEST_ACTIVE);
-    store<u32>(dest, load<u32>(dest, DEST_INACTIVE) - 1, DEST_INACTIVE);
+    sharedAdd32(dest + DEST_ACTIVE, 1);
+    sharedAdd32(dest + DEST_INACTIVE, -1);
   }
 }

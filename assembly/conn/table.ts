@@ -2,7 +2,7 @@
 // indexes — one keyed as a client→VIP packet sees the conn (in), one as a real server→client
 // reply sees it (out) — like DPVS's tuplehash[2]. Links are conn indices (0 = end).
 import {
-  CTL, CTL_CONN_FREE, CTL_CONN_COUNT, CTL_HASH_SEED, CONN_TAB_IN, CONN_TAB_OUT, connMask, connMax, connPtr,
+  CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, CONN_TAB_IN, CONN_TAB_OUT, connMask, connMax, connPtr,
   CONN_NEXT_IN, CONN_NEXT_OUT, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
   CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
   csyncPtr,
@@ -17,11 +17,11 @@ import { CONN_F_TEMPLATE } from "../defs";
 export function connTableInit(): void {
   for (let i: u32 = 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_IN);
   store<u32>(connPtr(connMax), 0, CONN_NEXT_IN);
-  store<u32>(CTL, connMax > 0 ? 1 : 0, CTL_CONN_FREE);
-  store<u32>(CTL, 0, CTL_CONN_COUNT);
+  store<u32>(WCTL, connMax > 0 ? 1 : 0, WCTL_CONN_FREE);
+  store<u32>(WCTL, 0, WCTL_CONN_COUNT);
 }
 
-@inline export function connCount(): u32 { return load<u32>(CTL, CTL_CONN_COUNT); }
+@inline export function connCount(): u32 { return load<u32>(WCTL, WCTL_CONN_COUNT); }
 
 @inline function fmix(h: u32): u32 {
   h ^= h >> 16; h *= 0x85ebca6b; h ^= h >> 13; h *= 0xc2b2ae35; h ^= h >> 16;
@@ -122,10 +122,10 @@ export function connOutGet(proto: u8, daddr: usize, dport: u16, caddr: usize, cp
 
 /** Take a record off the free list, zeroed. 0 when the table is full. */
 export function connAlloc(): u32 {
-  let i = load<u32>(CTL, CTL_CONN_FREE);
+  let i = load<u32>(WCTL, WCTL_CONN_FREE);
   if (i == 0) return 0;
   let cp = connPtr(i);
-  store<u32>(CTL, load<u32>(cp, CONN_NEXT_IN), CTL_CONN_FREE);
+  store<u32>(WCTL, load<u32>(cp, CONN_NEXT_IN), WCTL_CONN_FREE);
   memory.fill(cp, 0, CONN_SIZE);
   store<u32>(csyncPtr(i), 0);   // its sync bookkeeping (sync.ts) starts from zero too
   return i;
@@ -136,8 +136,8 @@ export function connFree(i: u32): void {
   let cp = connPtr(i);
   store<u16>(cp, 0, CONN_FLAGS);
   store<u8>(cp, 0, CONN_PROTO);
-  store<u32>(cp, load<u32>(CTL, CTL_CONN_FREE), CONN_NEXT_IN);
-  store<u32>(CTL, i, CTL_CONN_FREE);
+  store<u32>(cp, load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_IN);
+  store<u32>(WCTL, i, WCTL_CONN_FREE);
 }
 
 /** ip_vs_conn_hash: link into both indexes; the record's tuple fields must be set. */
@@ -151,7 +151,7 @@ export function connHashIn(i: u32): void {
   store<u32>(cp, load<u32>(hout), CONN_NEXT_OUT);
   store<u32>(hout, i);
   store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_HASHED, CONN_FLAGS);
-  store<u32>(CTL, load<u32>(CTL, CTL_CONN_COUNT) + 1, CTL_CONN_COUNT);
+  store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) + 1, WCTL_CONN_COUNT);
 }
 
 /** ip_vs_conn_unhash: unlink from both chains; the record stays allocated. */
@@ -165,7 +165,7 @@ export function connUnhash(i: u32): void {
   let hout = CONN_TAB_OUT + (<usize>connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp)) << 2);
   unlinkChain(hout, i, CONN_NEXT_OUT);
   store<u16>(cp, flags & ~CONN_F_HASHED, CONN_FLAGS);
-  store<u32>(CTL, load<u32>(CTL, CTL_CONN_COUNT) - 1, CTL_CONN_COUNT);
+  store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) - 1, WCTL_CONN_COUNT);
 }
 
 // `link` is the field offset of the chain pointer (CONN_NEXT_IN or CONN_NEXT_OUT)
@@ -199,8 +199,8 @@ export function connNextLive(i: u32): u32 {
 export function connTableGrow(oldMax: u32, oldBuckets: u32): void {
   if (connMax > oldMax) {
     for (let i = oldMax + 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_IN);
-    store<u32>(connPtr(connMax), load<u32>(CTL, CTL_CONN_FREE), CONN_NEXT_IN);
-    store<u32>(CTL, oldMax + 1, CTL_CONN_FREE);
+    store<u32>(connPtr(connMax), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_IN);
+    store<u32>(WCTL, oldMax + 1, WCTL_CONN_FREE);
   }
   if (connMask + 1 == oldBuckets) return;
   rechain(CONN_TAB_IN, CONN_NEXT_IN, oldBuckets, true);

@@ -6,7 +6,7 @@
 // once (timerRequeue). Granularity 2^WHEEL_SHIFT ms; deadlines are engine milliseconds (u32,
 // wrap-safe compares).
 import {
-  CTL, CTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, CONN_NEXT_TIMER, CONN_PREV_TIMER, CONN_EXPIRES,
+  WCTL, WCTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, CONN_NEXT_TIMER, CONN_PREV_TIMER, CONN_EXPIRES,
 } from "../layout";
 
 /** Marks a back link that names the wheel slot (the conn is first on it), not a conn. */
@@ -42,19 +42,19 @@ export function timerRequeue(ci: u32): void {
 }
 
 export function timerInit(now: u32): void {
-  store<u32>(CTL, now >> WHEEL_SHIFT, CTL_WHEEL_CURSOR);
+  store<u32>(WCTL, now >> WHEEL_SHIFT, WCTL_WHEEL_CURSOR);
 }
 
 /** The wheel slots due at `now`: cursor..target, wrap-safe; -1 when the clock went backwards. */
 export function timerDueSteps(now: u32): i32 {
-  let steps = (now >> WHEEL_SHIFT) - load<u32>(CTL, CTL_WHEEL_CURSOR);
+  let steps = (now >> WHEEL_SHIFT) - load<u32>(WCTL, WCTL_WHEEL_CURSOR);
   if (<i32>steps < 0) return -1;
   return <i32>(steps >= WHEEL_SLOTS ? WHEEL_SLOTS - 1 : steps);
 }
 
 /** Detach the list of the k-th slot after the cursor; returns its first conn (0: empty). */
 export function timerTake(k: u32): u32 {
-  let s = slotPtr((load<u32>(CTL, CTL_WHEEL_CURSOR) + k) & (WHEEL_SLOTS - 1));
+  let s = slotPtr((load<u32>(WCTL, WCTL_WHEEL_CURSOR) + k) & (WHEEL_SLOTS - 1));
   let ci = load<u32>(s);
   store<u32>(s, 0);
   return ci;
@@ -62,5 +62,5 @@ export function timerTake(k: u32): u32 {
 
 /** The wheel has been walked up to now's slot (which is walked again next time). */
 export function timerDone(now: u32): void {
-  store<u32>(CTL, now >> WHEEL_SHIFT, CTL_WHEEL_CURSOR);
+  store<u32>(WCTL, now >> WHEEL_SHIFT, WCTL_WHEEL_CURSOR);
 }

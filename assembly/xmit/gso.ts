@@ -21,6 +21,7 @@
 // (output.ts gsoFinish), each fragmented like a packet of its own if it must be. Recorded from
 // 6.1 (test/golden/kernel/cases/gso-tun.sh): its segments equal these byte for byte.
 import { AF_INET, IPPROTO_TCP, IPPROTO_UDP } from "../defs";
+import { sharedAdd32 } from "../shared";
 import {
   CTL, PKT_GSO_TPL, GSO_TPL_MAX, CTL_IP_IDENT, PKT, PKT_GSO_EHL, PKT_GSO_ENC, PKT_GSO_ENC_CSUM, PKT_GSO_FLAGS0,
   PKT_GSO_ID0, PKT_GSO_IHL, PKT_GSO_L2, PKT_GSO_MSS, PKT_GSO_OHL, PKT_GSO_OID0, PKT_GSO_PAY_BASE, PKT_GSO_PAY_TOTAL,
@@ -151,7 +152,7 @@ export function gsoBegin(ip: usize, l2len: u32): bool {
     store<u32>(PKT, ld16be(ip + 4), PKT_GSO_OID0);
     // ip_select_ident reserved gso_segs ids for a packet without DF (ip_idents_reserve); with
     // DF the id is 0 and segmentation counts up from it
-    if ((ld16be(ip + 6) & 0x4000) == 0 && nSegs() > 1) store<u32>(CTL, load<u32>(CTL, CTL_IP_IDENT) + nSegs() - 1, CTL_IP_IDENT);
+    if ((ld16be(ip + 6) & 0x4000) == 0 && nSegs() > 1) sharedAdd32(CTL + CTL_IP_IDENT, nSegs() - 1);
   }
   return true;
 }

@@ -52,6 +52,8 @@ import {
 
 /** ip_select_ident / ipv6_select_ident: the next identification (one engine-wide counter). */
 export function ipIdentNext(): u32 {
+  // every worker takes from it: an atomic add in the workers' build (shared.ts)
+  if (ASC_FEATURE_THREADS) return atomic.add<u32>(CTL + CTL_IP_IDENT, 1) + 1;
   let id = load<u32>(CTL, CTL_IP_IDENT) + 1;
   store<u32>(CTL, id, CTL_IP_IDENT);
   return id;
