@@ -27,6 +27,7 @@ import { isIP } from 'node:net';
 import { loadEngine } from '../engine-node.ts';
 import { Engine, Verdict, type LinkSpec } from '../engine.ts';
 import * as tun from '../native/tun.ts';
+import { DirectorSteering } from './steering.ts';
 import { WvsError } from '../errors.ts';
 import { sysctlSet } from '../rules/sysctl.ts';
 import { applyRules, loadRulesFile, parseRules, type RuleOp } from './rules.ts';
@@ -140,6 +141,8 @@ export class Director {
   /** TAP: the engine's MAC and addresses on the link, once started */
   link: { mac: string; ipv4?: string; ipv6?: string } | undefined;
   private dev: tun.TunDevice | undefined;
+  /** the TUN steering program over the device's queues (several workers), when it loaded */
+  private steering: DirectorSteering | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   /** routes of VIPs / laddrs we added, by "af addr": removed when no service needs them any more */
   private vipRoutes = new Map<string, string[]>();
@@ -222,6 +225,7 @@ export class Director {
     try {
       d.openDevice();
       if (mode === 'tap') d.setLink(link);
+      d.steering = DirectorSteering.start(d.dev!.fds, mode === 'tap', (l, m) => d.log(l, m));
       d.syncRoutes();
       d.addPolicyRoutes();
       d.startLoop();
@@ -287,17 +291,20 @@ export class Director {
   syncRoutes(): void {
     if (this.stopped) return;
     const want = new Map<string, { addr: string; af: 4 | 6; what: 'VIP' | 'laddr' }>();
+    const steer: { addr: string; kind: 'vip' | 'laddr' }[] = [];   // an address may be both: the program's set keeps the two
     const svcs = this.engine.services();
     if (this.mode === 'tun') this.syncTunnelSource(svcs);
     for (const s of svcs) {
-      if (!s.fwmark && s.addr) want.set(`${s.af} ${s.addr}`, { addr: s.addr, af: s.af, what: 'VIP' });
+      if (!s.fwmark && s.addr) { want.set(`${s.af} ${s.addr}`, { addr: s.addr, af: s.af, what: 'VIP' }); steer.push({ addr: s.addr, kind: 'vip' }); }
       const key = s.fwmark ? { fwmark: s.fwmark, af: s.af } : { proto: s.proto ?? undefined, addr: s.addr, port: s.port };
       for (const l of this.engine.laddrs(key)) {
         const af = isIP(l.addr) === 6 ? 6 : 4;
+        steer.push({ addr: l.addr, kind: 'laddr' });
         if (!want.has(`${af} ${l.addr}`)) want.set(`${af} ${l.addr}`, { addr: l.addr, af, what: 'laddr' });
       }
       if (this.mode === 'tun') this.warnMethods(s);
     }
+    this.steering?.sync(steer);
     if (this.mode !== 'tun' || !this.opts.vipRoutes) return;
     for (const [k, args] of [...this.vipRoutes]) {
       if (want.has(k)) continue;
@@ -511,6 +518,8 @@ export class Director {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.steering?.stop();
+    this.steering = undefined;
     if (this.dev) {
       try { tun.unwatch(this.dev.fd); } catch { /* not watched */ }
       // routes through the device go with it, but delete ours explicitly first (and say so)
