@@ -1,102 +1,166 @@
 /*
- * bench/tun.bench.ts - the director's packet rate through a real TUN next to the raw TUN hairpin
- * of the same machine, one core, one process, small UDP packets (64-byte IP datagrams).
+ * bench/tun.bench.ts - small-UDP packets/s through the director with 1 and 2 workers, next to the
+ * raw TUN hairpin, in one run (64-byte IP datagrams, client -> VIP, NAT to 3 real servers).
  *
- *   hairpin:  write a batch into the TUN → the kernel forwards each frame back into the TUN → read it
- *   director: write a batch of client→VIP frames into the TUN → the kernel routes them to the TUN →
- *             read → engine.process (NAT to a real server) → write → the kernel forwards them to the
- *             real servers (a veth into a namespace that drops them) — what `wasmvs run` does per frame
- * Target (issue 5): director ≥ 80 % of the hairpin rate. Needs root; builds its own network
- * namespace (198.18.250.0/24 .. 198.18.254.0/24) and removes it. Median of 3 runs of 2 s each.
- * Run: npm run build --silent && node dist/bench/tun.bench.js
+ *   hairpin:   one thread writes a batch into a TUN, the kernel forwards each frame back into it,
+ *              the thread reads them: the ceiling of one core's TUN round trip, no engine
+ *   workers N: an IFF_MULTI_QUEUE TUN with N queues and the steering program (host/native/steer.c)
+ *              attached; N worker threads over one shared engine (EngineWorker), each with its own
+ *              queue and its own generator of client frames whose owner it is: write the batch ->
+ *              the kernel routes it to the VIP -> the program puts it on the owner's queue ->
+ *              read -> engine NAT -> write -> the kernel forwards to the real servers (a veth into
+ *              a namespace that drops them) — `wasmvs run --workers N`'s per-frame path.
+ * Goal (issue 17): workers 2 / workers 1 >= 1.6 and each worker >= 0.8 x the hairpin. Needs root;
+ * builds its namespaces (198.18.250.0/24 .. 198.18.254.0/24) and removes them. Median of 3 runs of
+ * 2 s each. Prints last: `workers 2 / workers 1 = R (X pps / Y pps, hairpin Z pps)`.
+ * Run: npm run bench:tun   (npm run build --silent && node dist/bench/tun.bench.js [--seconds S] [--runs N])
  */
 import { execFileSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import * as tun from '../host/native/tun.ts';
-import { loadEngine } from '../host/engine-node.ts';
+import { Steering } from '../host/native/steer.ts';
+import { engineModule, loadEngine } from '../host/engine-node.ts';
 import { ip } from '../host/packet-builder.ts';
 
 if (process.getuid?.() !== 0 || !tun.tunAvailable()) {
   console.error('bench/tun: needs root, /dev/net/tun and the TUN addon (npm install builds it)');
   process.exit(1);
 }
-const NS = `wvs-tunb-${process.pid}`, SINK = `wvs-tunk-${process.pid}`, DEV = `wvsb${process.pid % 10000}`;
+const arg = (k: string, d: number) => { const i = process.argv.indexOf(k); return i > 0 ? Number(process.argv[i + 1]) : d; };
+const SECONDS = arg('--seconds', 2), RUNS = arg('--runs', 3);
+const NS = `wvs-tunb-${process.pid}`, SINK = `wvs-tunk-${process.pid}`;
 const sh = (...a: string[]) => execFileSync('ip', a, { stdio: ['ignore', 'pipe', 'pipe'] });
 const nsx = (...a: string[]) => execFileSync('ip', ['netns', 'exec', NS, ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
 const cleanup = () => { for (const n of [NS, SINK]) { try { sh('netns', 'del', n); } catch { /* gone */ } } };
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
-const B = 64, RUNS = 3, SECONDS = 2;
-const e = await loadEngine({ connMax: 1 << 16, connInit: 1 << 16, slots: 256, slotSize: 2048 }, 'release');
-const key = { proto: 'UDP' as const, addr: '198.18.254.1', port: 9 };
-e.addService({ ...key, sched: 'rr' });
-for (let d = 1; d <= 3; d++) e.addDest(key, { addr: `198.18.253.${d}`, port: 9, fwd: 'Masq' });
+const B = 64, STRIDE = 2048, HR = 128, MS = 16;
+const VIP = '198.18.254.1';
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 sh('netns', 'add', NS);
 sh('netns', 'add', SINK);
-const dev = tun.open(DEV, 'tun');
-sh('link', 'set', 'dev', DEV, 'netns', NS);
 for (const cmd of [
-  ['link', 'set', 'lo', 'up'], ['link', 'set', DEV, 'up'], ['addr', 'add', '198.18.250.1/24', 'dev', DEV],
+  ['link', 'set', 'lo', 'up'],
   // the real servers' link: a veth whose peer sits in a namespace that drops everything
   ['link', 'add', 'vb0', 'type', 'veth', 'peer', 'name', 'vb1', 'netns', SINK], ['link', 'set', 'vb0', 'up'],
   ['addr', 'add', '198.18.253.254/24', 'dev', 'vb0'],
   ...[1, 2, 3].map((d) => ['neigh', 'add', `198.18.253.${d}`, 'lladdr', `02:00:00:00:00:0${d}`, 'dev', 'vb0', 'nud', 'permanent']),
-  ['route', 'add', '198.18.252.0/24', 'dev', DEV],      // hairpin destinations: back into the TUN
-  ['route', 'add', '198.18.254.1/32', 'dev', DEV],      // the VIP: into the TUN (wasmvs run's route)
 ]) sh('-n', NS, ...cmd);
 sh('-n', SINK, 'link', 'set', 'vb1', 'up');
-for (const k of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', `net.ipv4.conf.${DEV}.rp_filter=0`,
-  'net.ipv4.conf.all.send_redirects=0', `net.ipv4.conf.${DEV}.send_redirects=0`]) nsx('sysctl', '-qw', k);
+for (const k of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0',
+  'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.default.send_redirects=0']) nsx('sysctl', '-qw', k);
 
-// generator frames in their own buffer, laid out like engine slots
-const STRIDE = 2048, HR = 128, MS = 16;
-const gen = new ArrayBuffer(B * STRIDE + B * MS);
-const gu8 = new Uint8Array(gen), gdv = new DataView(gen);
-function fill(dst: (i: number) => string): void {
+/** A TUN with `queues` queues in NS (its fds stay here), routes for `routes` into it. */
+function device(name: string, queues: number, routes: string[]): number[] {
+  const d = tun.open(name, 'tun', queues > 1 ? { queues } : {});
+  sh('link', 'set', 'dev', name, 'netns', NS);
+  sh('-n', NS, 'link', 'set', name, 'up');
+  sh('-n', NS, 'addr', 'add', '198.18.250.1/24', 'dev', name);
+  for (const r of routes) sh('-n', NS, 'route', 'add', r, 'dev', name);
+  nsx('sysctl', '-qw', `net.ipv4.conf.${name}.rp_filter=0`);
+  return d.fds;
+}
+
+/** B frames laid out like engine slots (meta verdict XMIT: writeBatch sends them). */
+function generator(frame: (i: number) => Uint8Array): ArrayBuffer {
+  const gen = new ArrayBuffer(B * STRIDE + B * MS);
+  const gu8 = new Uint8Array(gen), gdv = new DataView(gen);
   for (let i = 0; i < B; i++) {
-    const f = ip(`198.18.251.${1 + (i % 200)}`, dst(i), { proto: 'udp', sport: 20000 + i, dport: 9, payload: new Uint8Array(36) });
+    const f = frame(i);
     gu8.set(f, i * STRIDE + HR);
     gdv.setUint32(B * STRIDE + i * MS, HR, true); gdv.setUint32(B * STRIDE + i * MS + 4, f.length, true);
-    gu8[B * STRIDE + i * MS + 8] = 1;                       // verdict XMIT: writeBatch sends it
+    gu8[B * STRIDE + i * MS + 8] = 1;
   }
+  return gen;
 }
-const mem = e.memory;
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+const udp = (src: string, sport: number, dst: string) => ip(src, dst, { proto: 'udp', sport, dport: 9, payload: new Uint8Array(36) });
 
 function hairpin(): number {
-  fill((i) => `198.18.252.${1 + (i % 200)}`);
+  const [fd] = device(`wvbh${process.pid % 10000}`, 1, ['198.18.252.0/24']);
+  const gen = generator((i) => udp(`198.18.251.${1 + (i % 200)}`, 20000 + i, `198.18.252.${1 + (i % 200)}`));
+  const rxb = new ArrayBuffer(256 * STRIDE + 256 * MS);
   let got = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < SECONDS * 1000) {
-    tun.writeBatch(dev.fd, gen, 0, STRIDE, B * STRIDE, MS, B, 1 << 1);
-    got += tun.readBatch(dev.fd, mem, e.slotBase, e.slotSize, e.headroom, e.slotSize - e.headroom, e.slotMetaBase, e.slotMetaSize, 256);
+    tun.writeBatch(fd!, gen, 0, STRIDE, B * STRIDE, MS, B, 1 << 1);
+    got += tun.readBatch(fd!, rxb, 0, STRIDE, HR, STRIDE - HR, 256 * STRIDE, MS, 256);
   }
-  return got / ((performance.now() - t0) / 1000);
+  const pps = got / ((performance.now() - t0) / 1000);
+  tun.close(fd!);
+  return pps;
 }
 
-function director(): number {
-  fill(() => key.addr);
-  let fwd = 0, now = Date.now();
-  const t0 = performance.now();
-  while (performance.now() - t0 < SECONDS * 1000) {
-    tun.writeBatch(dev.fd, gen, 0, STRIDE, B * STRIDE, MS, B, 1 << 1);
-    const n = tun.readBatch(dev.fd, mem, e.slotBase, e.slotSize, e.headroom, e.slotSize - e.headroom, e.slotMetaBase, e.slotMetaSize, 256);
-    if (n === 0) continue;
-    e.process(n, now++);
-    fwd += tun.writeBatch(dev.fd, mem, e.slotBase, e.slotSize, e.slotMetaBase, e.slotMetaSize, n, (1 << 1) | (1 << 2));
+interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number }
+
+async function director(workers: number): Promise<{ pps: number; perWorker: number[]; redirected: number; steered: boolean; counters: string }> {
+  const e = await loadEngine({ workers, connMax: 1 << 16, connInit: 1 << 16, slots: 256, slotSize: 2048 }, 'mt');
+  const key = { proto: 'UDP' as const, addr: VIP, port: 9 };
+  e.addService({ ...key, sched: 'rr' });
+  for (let d = 1; d <= 3; d++) e.addDest(key, { addr: `198.18.253.${d}`, port: 9, fwd: 'Masq' });
+  const fds = device(`wvbd${process.pid % 10000}`, workers, [`${VIP}/32`]);
+  // the steering program: each worker's client frames come back on its own queue
+  let steer: Steering | undefined;
+  try {
+    steer = Steering.load(workers);
+    steer.attach(fds[0]!);
+    steer.setAddrs([{ addr: VIP, kind: 'vip' }]);
+  } catch (err) {
+    steer?.close();
+    steer = undefined;
+    console.error(`steering program not loaded (${(err as Error).message}): frames go through the redirect ring`);
   }
-  return fwd / ((performance.now() - t0) / 1000);
+  // worker w's clients: source ports whose owner is w (the program's own answer: queueOf)
+  const gens: ArrayBuffer[] = [];
+  let port = 20000;
+  for (let w = 0; w < workers; w++) {
+    const frames: Uint8Array[] = [];
+    while (frames.length < B) {
+      const f = udp(`198.18.251.${1 + (frames.length % 200)}`, port++, VIP);
+      if (!steer || workers === 1 || steer.queueOf(f) === w) frames.push(f);
+    }
+    gens.push(generator((i) => frames[i]!));
+  }
+  const { memory, ctl } = e.shared;
+  const go = new Int32Array(new SharedArrayBuffer(4));
+  const wasm = engineModule('mt');
+  const ths = fds.map((fd, w) => new Worker(new URL('./tun-worker.js', import.meta.url), {
+    workerData: { wasm, memory, ctl, worker: w, fd, gen: gens[w], batch: B, stride: STRIDE, metaStride: MS, seconds: SECONDS, go },
+  }));
+  const results = ths.map((t) => new Promise<WorkerResult>((resolve, reject) => {
+    t.on('message', (m) => { if (!m.ready) resolve(m as WorkerResult); });
+    t.on('error', reject);
+  }));
+  await Promise.all(ths.map((t) => new Promise<void>((r) => t.once('message', () => r()))));
+  Atomics.store(go, 0, 1);
+  Atomics.notify(go, 0);
+  const rs = await Promise.all(results);
+  await Promise.all(ths.map((t) => t.terminate()));
+  for (const fd of fds) tun.close(fd);
+  steer?.close();
+  const perWorker = rs.map((r) => r.fwd / r.seconds);
+  const counters = Object.entries(e.counters()).filter(([, v]) => v > 0n).map(([k, v]) => `${k} ${v}`).join(', ');
+  return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters };
 }
 
-const h: number[] = [], d: number[] = [];
-for (let r = 0; r < RUNS; r++) { h.push(hairpin()); d.push(director()); }
-const hm = median(h), dm = median(d);
+const h: number[] = [], d1: number[] = [], d2: number[] = [];
+const per2: number[][] = [];
+let last1 = '', last2 = '', redirected2 = 0;
+for (let r = 0; r < RUNS; r++) {
+  h.push(hairpin());
+  const a = await director(1); d1.push(a.pps); last1 = a.counters;
+  const b = await director(2); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected;
+}
+const hm = median(h), m1 = median(d1), m2 = median(d2);
+const i2 = d2.indexOf(m2);
 console.log(`load ${(execFileSync('cat', ['/proc/loadavg']) + '').trim()}`);
 console.table([
-  { path: 'TUN hairpin (kernel forward, no engine)', 'packets/s': Math.round(hm), runs: h.map((x) => Math.round(x)).join(' ') },
-  { path: 'director (read → engine NAT → write)', 'packets/s': Math.round(dm), runs: d.map((x) => Math.round(x)).join(' ') },
+  { path: 'TUN hairpin (one thread, kernel forward, no engine)', 'packets/s': Math.round(hm), runs: h.map(Math.round).join(' ') },
+  { path: 'director, 1 worker (read → engine NAT → write)', 'packets/s': Math.round(m1), runs: d1.map(Math.round).join(' ') },
+  { path: 'director, 2 workers (steered queues, shared engine)', 'packets/s': Math.round(m2), runs: d2.map(Math.round).join(' ') },
 ]);
-console.log(`director / hairpin = ${(dm / hm * 100).toFixed(0)} % (target ≥ 80 %); engine counters: ` +
-  Object.entries(e.counters()).filter(([, v]) => v > 0n).map(([k, v]) => `${k} ${v}`).join(', '));
-tun.close(dev.fd);
+console.log(`2 workers, each (median run): ${per2[i2]!.map((x) => `${Math.round(x)} pps = ${(x / hm * 100).toFixed(0)} % of the hairpin`).join(', ')}; ` +
+  `frames through the redirect ring: ${redirected2}`);
+console.log(`engine counters (last run): 1 worker: ${last1}; 2 workers: ${last2}`);
+console.log(`workers 2 / workers 1 = ${(m2 / m1).toFixed(2)} (${Math.round(m2)} pps / ${Math.round(m1)} pps, hairpin ${Math.round(hm)} pps)`);
