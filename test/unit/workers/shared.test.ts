@@ -165,4 +165,29 @@ describe('workers over one shared memory (in-thread)', () => {
     expect(e.counter('conn_created')).toBe(400n);
     expect(e.ex.connsInUse() >>> 0).toBe(400);
   });
+
+  test('FULLNAT: each worker gives local ports of its own slice (lport % 2), so the reply comes back to it', async () => {
+    const e = await loadEngine({ workers: 2, connMax: 1 << 14, slots: 64 });
+    const key = { proto: 'TCP', addr: VIP, port: 80 } as const;
+    e.addService({ ...key, sched: 'rr' });
+    e.addDest(key, { addr: RS[0]!, port: 8080, fwd: 'FullNat' });
+    e.addLaddr(key, '198.18.3.1');
+    const ws = [0, 1].map((w) => EngineWorker.create(engineModule('mt'), e.shared.memory, e.shared.ctl, w));
+    const w = await Promise.all(ws);
+    for (let k = 0; k < 40; k++) {
+      const f = syn(CLIENTS[k % 4]!, 60000 + k);
+      const o = owner(e, f, 2);
+      const out = batch(w[o]!, [f], 1000).own[0]!;
+      expect(out.verdict).toBe('XMIT');
+      const fo = fields(out.data);
+      expect(fo.src).toBe('198.18.3.1');
+      expect(fo.sport % 2).toBe(o);
+      const reply = ip(RS[0]!, '198.18.3.1', { proto: 'tcp', sport: 8080, dport: fo.sport, flags: 'SA' });
+      expect(owner(e, reply, 2)).toBe(o);
+      const back = batch(w[o]!, [reply], 1001).own[0]!;
+      expect(back.verdict).toBe('XMIT');
+      expect([fields(back.data).dst, fields(back.data).dport]).toEqual([CLIENTS[k % 4], 60000 + k]);
+    }
+    expect(e.counter('redirect_out')).toBe(0n);
+  });
 });
