@@ -16,7 +16,7 @@
 // A deleted laddr still used by conns stays in the table (LADDR_USED = 2, off the service's
 // list) until its last conn goes, as dp_vs_laddr's refcount keeps it.
 import {
-  CTL, CTL_ADDR1, CTL_LADDR_LIVE, CTL_FNAT_PORT_MIN, CTL_FNAT_PORT_MAX, svcPtr, connPtr, laddrPtr, destPtr,
+  CTL, CTL_ADDR1, CTL_LADDR_LIVE, NWORKERS, WORKER, CTL_FNAT_PORT_MIN, CTL_FNAT_PORT_MAX, svcPtr, connPtr, laddrPtr, destPtr,
   SVC_LADDR_HEAD, SVC_LADDR_NUM, SVC_LADDR_CURR, SVC_AF, LADDR_MAX, LADDR_USED, LADDR_AF, LADDR_NEXT, LADDR_SVC,
   LADDR_CURSOR, LADDR_CONNS, LADDR_ADDR, LADDR_CONFLICTS, LADDR_SIZE, CONN_LADDR, CONN_LPORT, CONN_PROTO,
   CONN_DADDR, CONN_DPORT, CONN_DEST, DEST_AF,
@@ -158,9 +158,13 @@ function portFetch(li: u32, proto: u8, daddr: usize, dport: u16): u16 {
   let range = load<u32>(CTL, CTL_FNAT_PORT_MAX) - min + 1;
   let cur = load<u32>(lp, LADDR_CURSOR) % range;
   let tries = range < LADDR_PORT_TRIALS ? range : LADDR_PORT_TRIALS;
+  // several workers: only ports p with p % NWORKERS == this worker (DPVS slices the sa_pool per
+  // lcore), so the real server's reply to laddr:p is the worker's own (worker.ts, owner function)
+  let nw = NWORKERS, slice = WORKER < NWORKERS;
   for (let k: u32 = 0; k < tries; k++) {
     let off = cur + k;
     if (off >= range) off -= range;
+    if (nw > 1 && slice && (min + off) % nw != WORKER) { tries += tries < range ? 1 : 0; continue; }
     let wport = htons(min + off);
     if (connOutGet(proto, daddr, dport, lp + LADDR_ADDR, wport) == 0) {
       store<u32>(lp, off + 1 == range ? 0 : off + 1, LADDR_CURSOR);

@@ -772,9 +772,11 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
   p = align(p, 64);
   GROUP0 = p; GROUP_SIZE = 0;
   groupSelect(0);
-  p += GROUP_SIZE * <usize>(NWORKERS > 1 ? NWORKERS + 1 : 1);
+  let groups: u32 = NWORKERS > 1 ? NWORKERS + 1 : 1;
+  p += GROUP_SIZE * <usize>groups;
   // the redirect rings between workers (none with one worker)
-  ringSize = NWORKERS > 1 ? align(RING_DATA + <usize>RING_ENTRIES * align(<usize>4 + <usize>sSize, 64), 64) : 0;
+  ringSize = 0;
+  if (NWORKERS > 1) ringSize = align(<usize>RING_DATA + <usize>RING_ENTRIES * align(<usize>4 + <usize>sSize, 64), 64);
   RINGS = p; p += <usize>NWORKERS * NWORKERS * ringSize;
   GROW_BASE = align(p, 64);
   placeGrowing();

@@ -16,7 +16,8 @@ export function repoRoot(): string {
 
 const cache = new Map<string, WebAssembly.Module>();
 
-export function engineModule(target: 'release' | 'debug' = 'release'): WebAssembly.Module {
+/** release / debug: the plain engine; mt: the shared-memory build for worker threads (docs/workers.md). */
+export function engineModule(target: 'release' | 'debug' | 'mt' = 'release'): WebAssembly.Module {
   let m = cache.get(target);
   if (!m) {
     const file = join(repoRoot(), 'wasm', `${target}.wasm`);
@@ -30,6 +31,7 @@ export function engineModule(target: 'release' | 'debug' = 'release'): WebAssemb
   return m;
 }
 
-export function loadEngine(config: EngineConfig = {}, target: 'release' | 'debug' = 'release'): Promise<Engine> {
-  return Engine.create(engineModule(target), config);
+export function loadEngine(config: EngineConfig = {}, target: 'release' | 'debug' | 'mt' = 'release'): Promise<Engine> {
+  // several workers need the shared-memory build
+  return Engine.create(engineModule((config.workers ?? 1) > 1 && target === 'release' ? 'mt' : target), config);
 }

@@ -38,6 +38,13 @@ export interface EngineConfig {
   link?: 'ip' | 'ethernet' | 'ip-offload' | 'ethernet-offload';
   /** conn hash seed (fixed in replays for determinism) */
   seed?: number;
+  /**
+   * Worker threads that will share this engine's memory (default 1: the plain engine). More than
+   * one needs the shared-memory build (wasm/mt.wasm, host/engine-node.ts engineModule('mt')): the
+   * memory becomes a shared WebAssembly.Memory, this instance the control thread's, and each worker
+   * runs an EngineWorker over it (docs/workers.md).
+   */
+  workers?: number;
 }
 
 /** Default limits: sized for real fleets (the engine's ceilings for services and dests). */
@@ -208,6 +215,8 @@ export class Engine {
   private schedIds = new Map<string, number>();
   private counterNames: string[] = [];
 
+  /** Workers sharing the memory (1: the plain engine, which processes frames itself). */
+  readonly workers: number;
   /** The limits the tables grow to (EngineConfig svcMax / destMax / connMax). */
   readonly limits: { svcMax: number; destMax: number; connMax: number };
   private connCap = 0;
@@ -221,9 +230,16 @@ export class Engine {
     if (drift.length) throw new WvsError('WVS_ERR_ENGINE_MISMATCH', `this wrapper does not match the engine module (rebuild both): ${drift.join('; ')}`);
     this.limits = { svcMax: cfg.svcMax, destMax: cfg.destMax, connMax: cfg.connMax };
     const init = (v: number, max: number) => Math.max(1, Math.min(v, max));
+    if (cfg.workers !== 1) {
+      const w = ex.setWorkers ? ex.setWorkers(cfg.workers) : Errno.OPNOTSUPP;
+      if (w !== 0) throw new WvsEngineError('setWorkers', w, w === Errno.OPNOTSUPP ? `${cfg.workers} workers need the shared-memory engine (wasm/mt.wasm)` : `workers must be 1..64, got ${cfg.workers}`);
+    }
     const rc = ex.init(init(cfg.svcInit, cfg.svcMax), init(cfg.destInit, cfg.destMax), init(cfg.connInit, cfg.connMax),
       cfg.slots, cfg.slotSize, cfg.headroom, LINK_TYPE[cfg.link] ?? 0, cfg.seed >>> 0);
     if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): ${rc === Errno.NOMEM ? 'out of memory' : 'check the slot sizes in the configuration'}`);
+    // several workers: this instance is the control thread's, with a group of its own (worker.ts)
+    if (cfg.workers > 1) ex.attach(Number(ex.regionBase(0)), cfg.workers);
+    this.workers = cfg.workers;
     this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom;
     this.refreshViews();
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
@@ -280,7 +296,9 @@ export class Engine {
    * moved (views of it must be taken again).
    */
   reserveConns(): boolean {
-    if (this.ex.connsInUse() >>> 0 <= this.connTarget) return false;
+    // with workers, a conn partition fills first: the fullest one's count × partitions (worker.ts)
+    const used = this.workers > 1 ? this.ex.connPressure() >>> 0 : this.ex.connsInUse() >>> 0;
+    if (used <= this.connTarget) return false;
     if (!this.grow('conn')) { this.connTarget = Infinity; return false; }
     return true;
   }
@@ -288,15 +306,48 @@ export class Engine {
   /** Instantiate from compiled module or wasm bytes. */
   static async create(wasm: WebAssembly.Module | BufferSource, config: EngineConfig = {}): Promise<Engine> {
     const cfg: Required<EngineConfig> = {
-      ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9,
+      ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9, workers: 1,
       ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
     };
     for (const k of Object.keys(LIMIT_OPTIONS) as LimitName[]) {
       const bad = checkLimit(k, cfg[k]);
       if (bad) throw new WvsError('WVS_ERR_LIMIT', bad);
     }
-    const { exports } = await instantiate<any>(wasm as any, { env: { abort: engineAbort } });
+    if (!Number.isInteger(cfg.workers) || cfg.workers < 1 || cfg.workers > 64) throw new WvsError('WVS_ERR_USAGE', `workers must be an integer from 1 to 64, got ${String(cfg.workers)}`);
+    const env: Record<string, unknown> = { abort: engineAbort };
+    // the shared-memory build imports its memory: one shared WebAssembly.Memory for every worker
+    if (needsMemory(wasm)) env.memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    const { exports } = await instantiate<any>(wasm as any, { env });
     return new Engine(exports as Exports, (p) => (exports as any).__getString(p), cfg);
+  }
+
+  /** What a worker thread needs to run an EngineWorker over this engine's memory. */
+  get shared(): { memory: WebAssembly.Memory; ctl: number; workers: number } {
+    return { memory: this.mem, ctl: this.base.ctl, workers: this.workers };
+  }
+
+  /**
+   * Run fn with every worker parked between batches (the configuration barrier, docs/workers.md):
+   * the control thread raises CTL_PAUSE, waits until no worker is inside a batch, applies the
+   * change, and lets them go; a batch sees the configuration before or after, never half.
+   * One worker (no worker threads): just fn.
+   */
+  withWorkersParked<T>(fn: () => T): T {
+    if (this.workers === 1) return fn();
+    const i32 = new Int32Array(this.mem.buffer);
+    const pause = (this.base.ctl + this.c.CTL_PAUSE) >>> 2;
+    if (Atomics.load(i32, pause) !== 0) return fn();          // nested: already parked
+    Atomics.store(i32, pause, 1);
+    try {
+      for (let w = 0; w < this.workers; w++) {
+        const busy = (Number(this.ex.workerWords(w)) + this.c.WCTL_BUSY) >>> 2;
+        while (Atomics.load(i32, busy) !== 0) Atomics.wait(i32, busy, 1, 5);
+      }
+      return fn();
+    } finally {
+      Atomics.store(i32, pause, 0);
+      Atomics.notify(i32, pause);
+    }
   }
 
   private refreshViews(): void {
@@ -946,6 +997,103 @@ function describeKey(k: ServiceKey): string {
   if (k.fwmark) return `FWM ${k.fwmark}`;
   const a = k.addr ?? '';
   return `${k.proto ?? ''} ${a.includes(':') ? `[${a}]` : a}:${k.port ?? 0}`;
+}
+
+/** Does this module import its memory (the shared-memory build, wasm/mt.wasm)? */
+function needsMemory(wasm: WebAssembly.Module | BufferSource): boolean {
+  const m = wasm instanceof WebAssembly.Module ? wasm : new WebAssembly.Module(wasm);
+  return WebAssembly.Module.imports(m).some((i) => i.module === 'env' && i.name === 'memory' && i.kind === 'memory');
+}
+
+/**
+ * One worker's engine instance over the shared memory of an Engine created with workers > 1
+ * (wasm/mt.wasm): its own packet record, slots, counters and conn partition; the configuration,
+ * services, dests and the conn records are the control thread's Engine's (docs/workers.md).
+ * A worker thread runs it: redirectIn, read the device into the slots after those, process,
+ * write — each batch inside enter()/leave() so the control thread can park it (withWorkersParked).
+ */
+export class EngineWorker {
+  readonly ex: Exports;
+  private i32: Int32Array;
+  private busy = 0;
+  private pause = 0;
+  private epoch = -1;
+  slotBase = 0;
+  slotMetaBase = 0;
+  readonly slotMetaSize: number;
+  readonly slots: number;
+  readonly slotSize: number;
+  readonly headroom: number;
+
+  private constructor(ex: Exports, readonly memory: WebAssembly.Memory, readonly ctl: number, readonly worker: number) {
+    this.ex = ex;
+    this.slotMetaSize = Number(ex.SLOT_META_SIZE.value);
+    this.i32 = new Int32Array(memory.buffer);
+    this.attach();
+    this.slots = ex.slotCapacity() >>> 0;
+    this.slotSize = ex.slotBytes() >>> 0;
+    this.headroom = ex.slotHeadroomBytes() >>> 0;
+  }
+
+  static async create(wasm: WebAssembly.Module, memory: WebAssembly.Memory, ctl: number, worker: number): Promise<EngineWorker> {
+    const { exports } = await instantiate<any>(wasm, { env: { abort: engineAbort, memory } });
+    return new EngineWorker(exports as Exports, memory, ctl, worker);
+  }
+
+  /** Place the regions again (first, and after a grow moved them: CTL_EPOCH changed). */
+  private attach(): void {
+    const rc = this.ex.attach(this.ctl, this.worker);
+    if (rc !== 0) throw new WvsEngineError('attach', rc, `worker ${this.worker}: cannot attach to the engine at ${this.ctl} (${rc})`);
+    this.slotBase = Number(this.ex.regionBase(8));
+    this.slotMetaBase = Number(this.ex.regionBase(7));
+    this.busy = (Number(this.ex.workerWords(this.worker)) + Number(this.ex.WCTL_BUSY.value)) >>> 2;
+    this.pause = (this.ctl + Number(this.ex.CTL_PAUSE.value)) >>> 2;
+    this.epoch = Atomics.load(this.i32, (this.ctl + Number(this.ex.CTL_EPOCH.value)) >>> 2);
+  }
+
+  /** Before a batch: wait while the control thread holds the workers (then attach again if the layout moved). */
+  enter(): void {
+    const a = this.i32;
+    for (;;) {
+      Atomics.store(a, this.busy, 1);
+      if (Atomics.load(a, this.pause) === 0) break;
+      Atomics.store(a, this.busy, 0);
+      Atomics.notify(a, this.busy);
+      Atomics.wait(a, this.pause, 1, 50);
+    }
+    if (Atomics.load(a, (this.ctl + Number(this.ex.CTL_EPOCH.value)) >>> 2) !== this.epoch) {
+      if (this.memory.buffer.byteLength !== a.buffer.byteLength) this.i32 = new Int32Array(this.memory.buffer);
+      this.attach();
+    }
+  }
+  /** After a batch. */
+  leave(): void {
+    Atomics.store(this.i32, this.busy, 0);
+    Atomics.notify(this.i32, this.busy);
+  }
+  /** Redirected frames into slots 0..: how many (read the device into the slots after them). */
+  redirectIn(max = this.slots): number { return this.ex.redirectIn(max) >>> 0; }
+  process(n: number, nowMs: number): number { return this.ex.process(n, nowMs) >>> 0; }
+  tick(nowMs: number): number { return this.ex.tick(nowMs) >>> 0; }
+  drain(max = this.slots): number { return this.ex.drain(max) >>> 0; }
+  /** Write a frame into slot i after the headroom (tests, synthetic load). */
+  writeFrame(i: number, frame: Uint8Array): void {
+    const u8 = new Uint8Array(this.memory.buffer);
+    const dv = new DataView(this.memory.buffer);
+    u8.set(frame, this.slotBase + i * this.slotSize + this.headroom);
+    const m = this.slotMetaBase + i * this.slotMetaSize;
+    dv.setUint32(m, this.headroom, true);
+    dv.setUint32(m + 4, frame.length, true);
+  }
+  /** Slot i's verdict (V_*), its conn and its output bytes (a copy). */
+  result(i: number): { verdict: VerdictName; reason: number; conn: number; data: Uint8Array } {
+    const u8 = new Uint8Array(this.memory.buffer);
+    const dv = new DataView(this.memory.buffer);
+    const m = this.slotMetaBase + i * this.slotMetaSize;
+    const off = dv.getUint32(m, true), len = dv.getUint32(m + 4, true);
+    const s = this.slotBase + i * this.slotSize + off;
+    return { verdict: VERDICT_NAMES[u8[m + 8]] ?? 'DROP', reason: dv.getUint16(m + 10, true), conn: dv.getUint32(m + 12, true), data: u8.slice(s, s + len) };
+  }
 }
 
 function engineAbort(msg: number, file: number, line: number, col: number): never {
