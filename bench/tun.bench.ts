@@ -92,6 +92,28 @@ function hairpin(): number {
   return pps;
 }
 
+/** The plain engine on this thread (no worker threads, no shared memory): `wasmvs run` before workers. */
+async function plain(): Promise<number> {
+  const e = await loadEngine({ connMax: 1 << 16, connInit: 1 << 16, slots: 256, slotSize: 2048 }, 'release');
+  const key = { proto: 'UDP' as const, addr: VIP, port: 9 };
+  e.addService({ ...key, sched: 'rr' });
+  for (let d = 1; d <= 3; d++) e.addDest(key, { addr: `198.18.253.${d}`, port: 9, fwd: 'Masq' });
+  const [fd] = device(`wvbp${process.pid % 10000}`, 1, [`${VIP}/32`]);
+  const gen = generator((i) => udp(`198.18.251.${1 + (i % 200)}`, 20000 + i, VIP));
+  let fwd = 0, now = Date.now();
+  const t0 = performance.now();
+  while (performance.now() - t0 < SECONDS * 1000) {
+    tun.writeBatch(fd!, gen, 0, STRIDE, B * STRIDE, MS, B, 1 << 1);
+    const n = tun.readBatch(fd!, e.memory, e.slotBase, e.slotSize, e.headroom, e.slotSize - e.headroom, e.slotMetaBase, e.slotMetaSize, 256);
+    if (n === 0) continue;
+    e.process(n, now++);
+    fwd += tun.writeBatch(fd!, e.memory, e.slotBase, e.slotSize, e.slotMetaBase, e.slotMetaSize, n, (1 << 1) | (1 << 2));
+  }
+  const pps = fwd / ((performance.now() - t0) / 1000);
+  tun.close(fd!);
+  return pps;
+}
+
 interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number }
 
 async function director(workers: number): Promise<{ pps: number; perWorker: number[]; redirected: number; steered: boolean; counters: string }> {
@@ -144,19 +166,21 @@ async function director(workers: number): Promise<{ pps: number; perWorker: numb
   return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters };
 }
 
-const h: number[] = [], d1: number[] = [], d2: number[] = [];
+const h: number[] = [], p1: number[] = [], d1: number[] = [], d2: number[] = [];
 const per2: number[][] = [];
 let last1 = '', last2 = '', redirected2 = 0;
 for (let r = 0; r < RUNS; r++) {
   h.push(hairpin());
+  p1.push(await plain());
   const a = await director(1); d1.push(a.pps); last1 = a.counters;
   const b = await director(2); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected;
 }
-const hm = median(h), m1 = median(d1), m2 = median(d2);
+const hm = median(h), pm = median(p1), m1 = median(d1), m2 = median(d2);
 const i2 = d2.indexOf(m2);
 console.log(`load ${(execFileSync('cat', ['/proc/loadavg']) + '').trim()}`);
 console.table([
   { path: 'TUN hairpin (one thread, kernel forward, no engine)', 'packets/s': Math.round(hm), runs: h.map(Math.round).join(' ') },
+  { path: 'plain engine on the main thread (no workers)', 'packets/s': Math.round(pm), runs: p1.map(Math.round).join(' ') },
   { path: 'director, 1 worker (read → engine NAT → write)', 'packets/s': Math.round(m1), runs: d1.map(Math.round).join(' ') },
   { path: 'director, 2 workers (steered queues, shared engine)', 'packets/s': Math.round(m2), runs: d2.map(Math.round).join(' ') },
 ]);
