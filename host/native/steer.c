@@ -98,13 +98,19 @@ static bool asm_end(prog_asm *a) {
 /* r = map fd (the verifier turns it into the map pointer): a 16-byte instruction */
 #define LDMAP(r, fd) do { emit(a, BPF_LD | BPF_DW | BPF_IMM, (r), BPF_PSEUDO_MAP_FD, 0, (fd)); emit(a, 0, 0, 0, 0, 0); } while (0)
 
-enum { L_V6, L_RET0, L_V4P, L_V4DONE, L_V6P, L_V6DONE, L_CLASSIFY, L_NOKIND, L_NOTLADDR, L_OTHER, L_HASH };
+enum { L_ETH_OK, L_V6, L_RET0, L_V4P, L_V4DONE, L_V6P, L_V6DONE, L_CLASSIFY, L_NOKIND, L_NOTLADDR, L_OTHER, L_HASH };
 
 /* Stack: fp-4 the v4 key; fp-32..fp-17 the v6 key; fp-8 "ports present". r7 key32(saddr),
  * r8 key32(daddr), r9 = sport << 16 | dport. LD_ABS and calls clobber r1-r5 only. */
 static bool assemble(prog_asm *a, uint32_t n, int32_t l2, int map4, int map6) {
   memset(a, 0, sizeof *a);
   MOV(R6, R1);                                    /* LD_ABS wants the skb in r6 */
+  if (l2 == 14) {                                 /* TAP: IPv4 or IPv6 by the EtherType (no VLAN), else queue 0 */
+    LDABS(BPF_H, 12);
+    JI(BPF_JEQ, R0, 0x0800, L_ETH_OK);
+    JI(BPF_JNE, R0, 0x86dd, L_RET0);
+    label(a, L_ETH_OK);
+  }
   LDABS(BPF_B, l2);
   ALUI(BPF_RSH, R0, 4);
   JI(BPF_JEQ, R0, 6, L_V6);

@@ -111,14 +111,16 @@ export class Steering {
       pack(v6, 16), Uint32Array.from(v6, (e) => e.k));
   }
 
-  /** The queue a TUN program picks for an IPv4/IPv6 packet (BPF_PROG_TEST_RUN; tests and diagnostics). */
-  queueOf(packet: Uint8Array): number {
-    if (this.tap) throw new Error('queueOf: TUN programs only (a test run strips the Ethernet header a TAP program reads)');
-    // BPF_PROG_TEST_RUN takes an Ethernet frame and hands a socket filter its network header on
-    const v = packet[0] >> 4;
-    const f = new Uint8Array(14 + packet.length);
+  /**
+   * The queue the program picks for a packet (TUN: IPv4/IPv6; TAP: an Ethernet frame), by
+   * BPF_PROG_TEST_RUN (tests and diagnostics). A test run takes an Ethernet frame and hands a socket
+   * filter what follows its header: a TUN packet gets a header in front, a TAP frame one more.
+   */
+  queueOf(frame: Uint8Array): number {
+    const v = this.tap ? 4 : frame[0]! >> 4;
+    const f = new Uint8Array(14 + frame.length);
     f[12] = v === 6 ? 0x86 : 0x08; f[13] = v === 6 ? 0xdd : 0x00;
-    f.set(packet, 14);
+    f.set(frame, 14);
     return this.a.steerTestRun(this.h.prog, f) % this.queues;
   }
 

@@ -1,6 +1,6 @@
 // The TUN steering eBPF program (host/native/steer.c) against the kernel:
 //  1. BPF_PROG_TEST_RUN: for every vector of test/golden/owner-vectors.json (the conn-owner function,
-//     shared with the engine's own test), the program's answer is the vector's owner, for N = 1..16;
+//     shared with the engine's own test; TUN and TAP), the program's answer is the vector's owner, for N = 1..16;
 //     the address set follows setAddrs (added, changed, removed);
 //  2. a real IFF_MULTI_QUEUE TUN with the program attached, in a namespace of our own: frames the
 //     kernel forwards into it (client -> VIP, NAT replies, FULLNAT replies to a laddr, fragments,
@@ -30,18 +30,19 @@ const setOf = (s: typeof S) => [...s.vips.map((addr) => ({ addr, kind: 'vip' as 
 const queueFor = (v: Vector) => (v.owner === v.n ? 0 : v.owner);
 
 describe.skipIf(skipReason !== null)('steering program: BPF_PROG_TEST_RUN against the owner vectors', () => {
-  const progs = new Map<number, Steering>();
+  const progs = new Map<string, Steering>();
   afterAll(() => { for (const p of progs.values()) p.close(); });
-  const prog = (n: number) => {
-    let p = progs.get(n);
-    if (!p) { p = Steering.load(n); p.setAddrs(setOf(S)); progs.set(n, p); }
+  const prog = (n: number, link: 'tun' | 'tap' = 'tun') => {
+    let p = progs.get(`${link} ${n}`);
+    if (!p) { p = Steering.load(n, { tap: link === 'tap' }); p.setAddrs(setOf(S)); progs.set(`${link} ${n}`, p); }
     return p;
   };
 
-  test('every TUN vector, N = 1, 2, 3, 4, 7, 16', () => {
+  test('every vector (TUN, and TAP behind its Ethernet header), N = 1, 2, 3, 4, 7, 16', () => {
     const tunVectors = golden.vectors.filter((v) => v.link === 'tun');
     expect(tunVectors.length).toBeGreaterThan(200);
-    const wrong = tunVectors.filter((v) => prog(v.n).queueOf(unhex(v.frame)) !== queueFor(v)).map((v) => `${v.name} n=${v.n}`);
+    expect(golden.vectors.some((v) => v.link === 'tap')).toBe(true);
+    const wrong = golden.vectors.filter((v) => prog(v.n, v.link).queueOf(unhex(v.frame)) !== queueFor(v)).map((v) => `${v.link} ${v.name} n=${v.n}`);
     expect(wrong).toEqual([]);
     // the vectors do spread: with 4 queues every queue is somebody's owner
     expect(new Set(tunVectors.filter((v) => v.n === 4).map(queueFor)).size).toBe(4);
@@ -69,6 +70,14 @@ describe.skipIf(skipReason !== null)('steering program: BPF_PROG_TEST_RUN agains
     } finally {
       p.close();
     }
+  });
+
+  test('TAP: a frame that is not IPv4/IPv6 (ARP) goes to queue 0', () => {
+    const p = prog(4, 'tap');
+    const arp = new Uint8Array(42);
+    arp.set([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+    arp[14] = 0x45;                                   // even with a byte that looks like IPv4 where IP would start
+    expect(p.queueOf(arp)).toBe(0);
   });
 
   test('bad arguments are clear errors, not crashes', () => {
