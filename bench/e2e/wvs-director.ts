@@ -27,7 +27,7 @@ async function main(argv: string[]): Promise<number> {
       const out: Record<string, string> = {};
       for (const [k, v] of Object.entries(c)) out[k] = String(v);
       process.stdout.write(finalReport(d));
-      process.stdout.write(`WVS_COUNTERS ${JSON.stringify({ ...out, conns: String(d.engine.conns().length), frames_rx: String(d.stats.rxFrames), frames_tx: String(d.stats.txFrames), batches: String(d.stats.batches) })}\n`);
+      process.stdout.write(`WVS_COUNTERS ${JSON.stringify({ ...out, conns: String(d.engine.conns().length), frames_rx: String(d.stats.rxFrames), frames_tx: String(d.stats.txFrames), batches: String(d.stats.batches), wakeups: String(d.stats.wakeups) })}\n`);
       resolve(0);
     };
     process.on('SIGINT', onSignal);

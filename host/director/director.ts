@@ -107,6 +107,8 @@ export interface DirectorOptions {
 }
 
 export interface DirectorStats {
+  /** times the loop woke up with frames to read (readability callbacks): frames / wakeups is the batching the load gives */
+  wakeups: number;
   batches: number;
   rxFrames: number;
   txFrames: number;
@@ -137,7 +139,7 @@ const TUN_TX_MASK = TX_MASK | (1 << Verdict.PASS);
 const METHOD_WARN_MS = 10_000;
 
 export class Director {
-  readonly stats: DirectorStats = { batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0, passedBack: 0 };
+  readonly stats: DirectorStats = { wakeups: 0, batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0, passedBack: 0 };
   /** TAP: the engine's MAC and addresses on the link, once started */
   link: { mac: string; ipv4?: string; ipv6?: string } | undefined;
   private dev: tun.TunDevice | undefined;
@@ -433,6 +435,7 @@ export class Director {
     const fd = this.dev!.fd;
     tun.watch(fd, (err) => {
       if (err) { this.log('error', `poll on ${this.devName} failed: ${err.code}`); this.stop(); return; }
+      this.stats.wakeups++;
       this.drain();
     });
     let refused = 0n;
