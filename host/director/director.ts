@@ -78,6 +78,12 @@ export interface DirectorOptions {
   /** TUN: keep `ip route <VIP> dev <dev>` for every VIP and every FULLNAT local address, as services come and go (default true) */
   vipRoutes?: boolean;
   /**
+   * Several queues (workers): attach the TUN steering program so each frame reaches its conn's owner
+   * worker in the kernel (docs/steering.md; default true). false: the kernel's own flow hash, the
+   * engine's redirect ring hands misplaced frames over (what the ring's tests exercise).
+   */
+  steering?: boolean;
+  /**
    * TUN, NAT topology: the real servers' networks whose replies are policy-routed into the
    * device: `ip rule add from CIDR iif rsDev lookup rsTable` + `ip route add default dev <dev>
    * table rsTable`, removed at exit (both families)
@@ -227,7 +233,7 @@ export class Director {
     try {
       d.openDevice();
       if (mode === 'tap') d.setLink(link);
-      d.steering = DirectorSteering.start(d.dev!.fds, mode === 'tap', (l, m) => d.log(l, m));
+      if (o.steering !== false) d.steering = DirectorSteering.start(d.dev!.fds, mode === 'tap', (l, m) => d.log(l, m));
       d.syncRoutes();
       d.addPolicyRoutes();
       d.startLoop();
