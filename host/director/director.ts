@@ -28,6 +28,7 @@ import { loadEngine } from '../engine-node.ts';
 import { Engine, Verdict, type LinkSpec } from '../engine.ts';
 import * as tun from '../native/tun.ts';
 import { DirectorSteering } from './steering.ts';
+import { SVC_F_ONEPACKET } from '../types.ts';
 import { WvsError } from '../errors.ts';
 import { sysctlSet } from '../rules/sysctl.ts';
 import { applyRules, loadRulesFile, parseRules, type RuleOp } from './rules.ts';
@@ -151,6 +152,8 @@ export class Director {
   private dev: tun.TunDevice | undefined;
   /** the TUN steering program over the device's queues (several workers), when it loaded */
   private steering: DirectorSteering | undefined;
+  /** offloads: whether UDP segmentation offload is asked for now (off while a one-packet UDP service exists) */
+  private uso: boolean | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   /** routes of VIPs / laddrs we added, by "af addr": removed when no service needs them any more */
   private vipRoutes = new Map<string, string[]>();
@@ -313,6 +316,7 @@ export class Director {
       if (this.mode === 'tun') this.warnMethods(s);
     }
     this.steering?.sync(steer);
+    this.syncUso(svcs);
     if (this.mode !== 'tun' || !this.opts.vipRoutes) return;
     for (const [k, args] of [...this.vipRoutes]) {
       if (want.has(k)) continue;
@@ -321,6 +325,29 @@ export class Director {
       this.log('info', `route ${k.split(' ')[1]} dev ${this.devName} removed (no service uses it any more)`);
     }
     for (const [k, w] of want) if (!this.vipRoutes.has(k)) this.routeIntoDevice(w.addr, w.af, w.what);
+  }
+
+  /**
+   * Offloads: UDP segmentation offload off while a one-packet (`-o`) UDP service exists (a fwmark
+   * one may take UDP too): the kernel's IPVS schedules each datagram of such a service on its own,
+   * and a UDP_SEGMENT burst arriving whole would be scheduled once. On again when the last goes.
+   */
+  private syncUso(svcs: ReturnType<Engine['services']>): void {
+    if (!this.opts.offload || !this.dev) return;
+    const want = !svcs.some((s) => (s.flags & SVC_F_ONEPACKET) !== 0 && (s.proto === 'UDP' || s.fwmark !== 0));
+    if (want === this.uso) return;
+    const was = this.uso;
+    try {
+      tun.setOffload(this.dev.fd, want);
+    } catch (e) {
+      this.log('warn', `UDP segmentation offload not ${want ? 'enabled' : 'disabled'} (${(e as Error).message})`);
+      return;
+    }
+    if (was !== undefined || !want) {
+      this.log('info', want ? 'UDP segmentation offload back on (no one-packet UDP service left)'
+        : 'UDP segmentation offload off while a one-packet (-o) UDP service exists: each datagram is scheduled on its own');
+    }
+    this.uso = want;
   }
 
   /**

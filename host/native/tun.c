@@ -562,6 +562,28 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* setOffload(fd, uso): TUNSETOFFLOAD again on a device opened with offloads, UDP segmentation
+ * offload on or off (TCP's stay): off while a one-packet UDP service exists, so every datagram
+ * reaches the engine alone and is scheduled alone, as the kernel's IPVS sees them. -> uso granted */
+static napi_value js_set_offload(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], res;
+  int fd;
+  bool uso = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || !arg_fd(env, argv[0], &fd)) { if (argc < 2) napi_throw_type_error(env, "ERR_MISSING_ARGS", "setOffload(fd, uso)"); return NULL; }
+  napi_get_value_bool(env, argv[1], &uso);
+  unsigned tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+  bool granted = uso;
+  if (ioctl(fd, TUNSETOFFLOAD, tso | (uso ? TUN_F_USO4 | TUN_F_USO6 : 0)) < 0) {
+    if (!uso || errno != EINVAL) return throw_errno(env, errno, "ioctl", "TUNSETOFFLOAD");
+    granted = false; /* a kernel before 6.2: TSO only */
+    if (ioctl(fd, TUNSETOFFLOAD, tso) < 0) return throw_errno(env, errno, "ioctl", "TUNSETOFFLOAD");
+  }
+  CHECK(napi_get_boolean(env, granted, &res));
+  return res;
+}
+
 /* ---- module ---------------------------------------------------------------- */
 
 static void state_free(napi_env env, void *data, void *hint) { free(data); }
@@ -572,7 +594,7 @@ NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } fns[] = {
     { "open", js_open }, { "close", js_close },
     { "readBatch", js_read_batch }, { "writeBatch", js_write_batch }, { "stats", js_stats },
-    { "watch", js_watch }, { "unwatch", js_unwatch },
+    { "watch", js_watch }, { "unwatch", js_unwatch }, { "setOffload", js_set_offload },
   };
   tun_state *st = calloc(1, sizeof *st);
   if (!st || napi_set_instance_data(env, st, state_free, NULL) != napi_ok) return NULL;

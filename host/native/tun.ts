@@ -108,6 +108,7 @@ interface Addon {
   stats(): TunStats;
   watch(fd: number, callback: (err: TunSyscallError | null) => void): void;
   unwatch(fd: number): boolean;
+  setOffload(fd: number, uso: boolean): boolean;
 }
 
 const ADDON_FILE = 'build/Release/wasmvs_tun.node';
@@ -222,4 +223,12 @@ export function waitReadable(fd: number, timeoutMs: number): Promise<boolean> {
       resolve(false);
     }, timeoutMs);
   });
+}
+
+/**
+ * A device opened with `offload`: UDP segmentation offload (TUN_F_USO4/6) on or off, the TCP
+ * offloads kept (TUNSETOFFLOAD again). Returns whether USO is on (false on a kernel before 6.2).
+ */
+export function setOffload(fd: number, uso: boolean): boolean {
+  return load().setOffload(fd, uso);
 }

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { Director } from '../../host/director/director.ts';
 import { Lab, LabClient, labRules } from '../../host/director/lab.ts';
 import { labSkipReason } from './env.ts';
+import { SVC_F_ONEPACKET } from '../../host/types.ts';
 
 const skip = labSkipReason();
 if (skip) console.warn(`[test/e2e] NAT with TUN offloads skipped: ${skip}`);
@@ -21,10 +22,11 @@ for (const offload of [true, false]) describe.skipIf(skip !== null)(offload ? 'N
   let lab: Lab;
   let dir: Director;
   let client: LabClient;
+  const dirLogs: string[] = [];
 
   beforeAll(async () => {
     lab = await Lab.create({ tag: offload ? 'e2e-of' : 'e2e-no' });
-    dir = await Director.start({ dev: `wv${offload ? 'o' : 'n'}${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs), tickMs: 100, logLevel: 'warn', offload });
+    dir = await Director.start({ dev: `wv${offload ? 'o' : 'n'}${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs), tickMs: 100, logLevel: 'info', log: (l) => dirLogs.push(l), offload });
     lab.attachDirector(dir.devName);
     client = await lab.client();
   }, 60_000);
@@ -106,6 +108,36 @@ print(json.dumps(out))`;
     console.info(`[e2e ${offload ? 'offload' : 'no offload'}] 12 UDP_SEGMENT bursts of 10 datagrams: ${gso} super-packets in`);
     if (offload) expect(gso).toBeGreaterThanOrEqual(12n);
     else expect(gso).toBe(0n);
+  }, 30_000);
+
+  test.runIf(offload)('a one-packet (-o) UDP service turns UDP segmentation offload off: each datagram of a burst scheduled on its own', async () => {
+    const logs = dirLogs;
+    const key = { proto: 'UDP' as const, addr: lab.vip, port: 54 };
+    dir.engine.addService({ ...key, sched: 'rr', flags: SVC_F_ONEPACKET });
+    for (const a of lab.rsAddrs) dir.engine.addDest(key, { addr: a, port: 53, fwd: 'Masq' });
+    try {
+      dir.syncRoutes();
+      const py = String.raw`
+import socket, sys, json
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3); s.setsockopt(17, 103, 100)
+s.sendto(b''.join(b'one %02d '.ljust(100, b'.') % k for k in range(9)), (sys.argv[1], 54))
+names = {}
+for _ in range(9):
+    try: m = s.recv(4096)
+    except socket.timeout: break
+    n = m.split(b' ')[0].decode(); names[n] = names.get(n, 0) + 1
+print(json.dumps(names))`;
+      const k0 = dir.engine.counters();
+      const r = JSON.parse((await promisify(execFile)('ip', ['netns', 'exec', lab.ns.cli, 'python3', '-c', py, lab.vip], { encoding: 'utf8', timeout: 20_000 })).stdout);
+      // as the kernel's IPVS: nine datagrams, nine schedulings, rr 3/3/3 (one super-packet would have gone to one server)
+      expect(r).toEqual({ rs1: 3, rs2: 3, rs3: 3 });
+      expect(dir.engine.counters().gso_packets - k0.gso_packets).toBe(0n);
+      expect(logs.some((l) => /UDP segmentation offload off while a one-packet \(-o\) UDP service exists/.test(l))).toBe(true);
+    } finally {
+      dir.engine.delService(key);
+      dir.syncRoutes();
+    }
+    expect(logs.some((l) => /UDP segmentation offload back on/.test(l))).toBe(true);
   }, 30_000);
 
   test('UDP (no offload asked for it) still goes through: 30 datagrams -> 10/10/10', async () => {
