@@ -483,7 +483,10 @@ export function syncRecv(len: u32, syncid: u32, nowMs: f64): i32 {
   clockSet(nowMs);
   // no datagram exceeds 65535 bytes: a longer len cannot match the be16 size field, so it is
   // counted as a bad message without reading past what the host copied (at most 65536 bytes)
-  return sync.syncProcessMessage(L.SCRATCH, len > 65536 ? 65536 : len, syncid);
+  wLock();
+  let r = sync.syncProcessMessage(L.SCRATCH, len > 65536 ? 65536 : len, syncid);
+  wUnlock();
+  return r;
 }
 /** Start a v1 message at SCRATCH + off. */
 export function syncMesgInit(off: u32, syncid: u32): void { sync.syncMesgInit(L.SCRATCH + off, syncid); }
@@ -494,10 +497,10 @@ export function syncSetMaster(on: bool, syncid: u32, maxlen: u32): void { sync.s
 /** Sync sysctls: 0 version, 1 threshold, 2 period, 3 refresh_period (ms), 4 retries, 5 persist_mode. */
 export function syncSetSysctl(which: u32, v: u32): void { sync.syncSetSysctl(which, v); }
 /** Bytes of finished messages at SYNC_BUF (region 12), the open one included once ageMs old. */
-export function syncPending(ageMs: u32, nowMs: f64): u32 { clockSet(nowMs); return sync.syncPending(ageMs); }
-export function syncTaken(len: u32): void { sync.syncTaken(len); }
+export function syncPending(ageMs: u32, nowMs: f64): u32 { clockSet(nowMs); wLock(); let n = sync.syncPending(ageMs); wUnlock(); return n; }
+export function syncTaken(len: u32): void { wLock(); sync.syncTaken(len); wUnlock(); }
 /** Bulk resync: queue every live conn from index `from`; the index to continue from, 0 when done. */
-export function syncBulk(from: u32): u32 { return sync.syncBulk(from); }
+export function syncBulk(from: u32): u32 { wLock(); let r = sync.syncBulk(from); wUnlock(); return r; }
 
 // ---- workers (assembly/worker.ts, docs/workers.md) --------------------------------------------
 import { ownerOfFrame, partsInit, partsGrow, partsConnCount, partsConnPressure, partOf, redirectDrain } from "./worker";

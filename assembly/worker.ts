@@ -141,6 +141,12 @@ export function tplEnter(): u32 {
   if (NPARTS > 1) partSelect(NWORKERS);
   return own;
 }
+/** Work on the partition of the conn (caddr:cport → vaddr:vport, wire-order ports) as its owner would; the partition to go back to. */
+export function connOwnerEnter(caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
+  let own = PART;
+  if (NPARTS > 1) partSelect(ownerOfTuple(caddr, ntohs(cport), vaddr, ntohs(vport), true, NWORKERS));
+  return own;
+}
 export function tplLeave(own: u32): void {
   if (NPARTS > 1) partSelect(own);
 }

@@ -890,7 +890,8 @@ export class Engine {
   syncReceive(msg: Uint8Array, syncid: number, nowMs: number): number {
     this.views();
     this.u8.set(msg.subarray(0, 65536), this.base.scratch);
-    return this.ex.syncRecv(msg.length, syncid, nowMs) | 0;
+    // the backup's conns go into their owners' partitions: with the workers parked
+    return this.withWorkersParked(() => this.ex.syncRecv(msg.length, syncid, nowMs) | 0);
   }
   /**
    * The v1 sync messages (ip_vs_sync_conn's records) for these conns, each at most maxlen bytes
