@@ -295,6 +295,11 @@ export class Engine {
    * (up to connMax, where conns are refused and counted: drop_conn_table_full). true: memory
    * moved (views of it must be taken again).
    */
+  /** Would reserveConns grow the table now? (a read: the control thread asks it before parking the workers) */
+  connsNearFull(): boolean {
+    const used = this.workers > 1 ? this.ex.connPressure() >>> 0 : this.ex.connsInUse() >>> 0;
+    return used > this.connTarget;
+  }
   reserveConns(): boolean {
     // with workers, a conn partition fills first: the fullest one's count × partitions (worker.ts)
     const used = this.workers > 1 ? this.ex.connPressure() >>> 0 : this.ex.connsInUse() >>> 0;

@@ -96,6 +96,8 @@ describe('workers over one shared memory (in-thread)', () => {
     expect(r1.redirected).toHaveLength(moved);
     r1.redirected.forEach((r) => expect(r.verdict).toBe('XMIT'));
     expect(e.counter('redirect_in')).toBe(BigInt(moved));
+    expect(e.counter('rx')).toBe(40n);   // counted where it was read, not again where it was processed
+    expect(e.counter('tx')).toBe(40n);
     expect(e.ex.connsInUse() >>> 0).toBe(40);
     // the replies of worker 1's conns, landing on worker 0 too, go back the same way: the conn is
     // found (un-NATed to the VIP), not a second one made
