@@ -90,6 +90,23 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
     expect(r.names).toEqual({ rs1: 10, rs2: 10, rs3: 10 });
   }, 30_000);
 
+  test('persistence (-p): 60 connections from as many client ports, landing on both workers, all to one real server', async () => {
+    const key = { proto: 'TCP' as const, addr: LAB_VIP, port: 82 };
+    dir.engine.addService({ ...key, sched: 'rr', persistent: 300 });
+    for (const a of lab.rsAddrs) dir.engine.addDest(key, { addr: a, port: 80, fwd: 'Masq' });
+    const out0 = dir.engine.counter('redirect_out');
+    const r = await httpRun(82, 60, 23_000);
+    expect(r.errors).toBe(0);
+    expect(Object.values(r.names)).toEqual([60]);
+    // one template for the client, whatever worker made each conn
+    const TEMPLATE = Number(dir.engine.ex.CONN_F_TEMPLATE.value);
+    const mine = dir.engine.conns().filter((c) => c.vport === 82);
+    expect(mine.filter((c) => c.flags & TEMPLATE)).toHaveLength(1);
+    expect(mine.filter((c) => !(c.flags & TEMPLATE))).toHaveLength(60);
+    expect(dir.engine.counter('redirect_out')).toBeGreaterThan(out0);
+    dir.engine.delService(key);
+  }, 60_000);
+
   test('a 64 MiB upload and a 64 MiB download arrive intact (sha256)', async () => {
     const bytes = 64 << 20;
     const up = await client.call('upload', { port: 9, bytes });
