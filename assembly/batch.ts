@@ -7,7 +7,7 @@ import { finishOutput, ipOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
   linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, NWORKERS, WORKER,
-  slotHeadroom, CTL_FRAG_QUEUES,
+  slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM, CNT_TRUNCATED,
@@ -56,7 +56,7 @@ function processOne(i: u32): void {
   let slot = slotBase(i);
   let off = load<u32>(meta, SLOT_OFF);
   let len = load<u32>(meta, SLOT_LEN);
-  cntInc(CNT_RX);
+  if (i >= load<u32>(PKT, PKT_REDIR_N)) cntInc(CNT_RX);   // a redirected frame was counted where it was read
   if (off > slotSize || len > slotSize - off) {
     store<u8>(meta, V_DROP, SLOT_VERDICT); store<u16>(meta, <u16>CNT_BAD_SLOT, SLOT_REASON);
     store<u32>(meta, 0, SLOT_LEN);
@@ -254,6 +254,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
     connPrefetch(hashes, n);
   }
   for (let i: u32 = 0; i < n; i++) processOne(i);
+  store<u32>(PKT, 0, PKT_REDIR_N);
   return n;
 }
 

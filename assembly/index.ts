@@ -326,7 +326,13 @@ export function neighState(): u32 {
   return load<u8>(n, L.NEIGH_STATE);
 }
 /** Frames the engine has to send on its own (released held frames, ARP/NS probes) into slots 0..: how many. */
-export function drain(max: u32): u32 { return neigh.neighDrain(max); }
+export function drain(max: u32): u32 {
+  if (L.NWORKERS > 1 && L.WORKER >= L.NWORKERS) return 0;   // the control thread's instance sends nothing
+  wLock();   // the hold queue is shared by the workers
+  let n = neigh.neighDrain(max);
+  wUnlock();
+  return n;
+}
 /** Frames in the hold queue (waiting for a neighbour, or ready for drain). */
 export function heldFrames(): u32 { return load<u32>(L.CTL, L.CTL_HOLD_COUNT); }
 /** Tunnel encapsulation of a dest (after destAdd/destEdit; address CTL_ADDR1, port host order, 0 = the service's). */
@@ -483,7 +489,10 @@ export function syncRecv(len: u32, syncid: u32, nowMs: f64): i32 {
   clockSet(nowMs);
   // no datagram exceeds 65535 bytes: a longer len cannot match the be16 size field, so it is
   // counted as a bad message without reading past what the host copied (at most 65536 bytes)
-  return sync.syncProcessMessage(L.SCRATCH, len > 65536 ? 65536 : len, syncid);
+  wLock();
+  let r = sync.syncProcessMessage(L.SCRATCH, len > 65536 ? 65536 : len, syncid);
+  wUnlock();
+  return r;
 }
 /** Start a v1 message at SCRATCH + off. */
 export function syncMesgInit(off: u32, syncid: u32): void { sync.syncMesgInit(L.SCRATCH + off, syncid); }
@@ -494,13 +503,13 @@ export function syncSetMaster(on: bool, syncid: u32, maxlen: u32): void { sync.s
 /** Sync sysctls: 0 version, 1 threshold, 2 period, 3 refresh_period (ms), 4 retries, 5 persist_mode. */
 export function syncSetSysctl(which: u32, v: u32): void { sync.syncSetSysctl(which, v); }
 /** Bytes of finished messages at SYNC_BUF (region 12), the open one included once ageMs old. */
-export function syncPending(ageMs: u32, nowMs: f64): u32 { clockSet(nowMs); return sync.syncPending(ageMs); }
-export function syncTaken(len: u32): void { sync.syncTaken(len); }
+export function syncPending(ageMs: u32, nowMs: f64): u32 { clockSet(nowMs); wLock(); let n = sync.syncPending(ageMs); wUnlock(); return n; }
+export function syncTaken(len: u32): void { wLock(); sync.syncTaken(len); wUnlock(); }
 /** Bulk resync: queue every live conn from index `from`; the index to continue from, 0 when done. */
-export function syncBulk(from: u32): u32 { return sync.syncBulk(from); }
+export function syncBulk(from: u32): u32 { wLock(); let r = sync.syncBulk(from); wUnlock(); return r; }
 
 // ---- workers (assembly/worker.ts, docs/workers.md) --------------------------------------------
-import { ownerOfFrame, partsInit, partsGrow, partsConnCount, partsConnPressure, partOf, redirectDrain } from "./worker";
+import { ownerOfFrame, partsInit, partsGrow, partsConnCount, partsConnPressure, partOf, redirectDrain, ringPending } from "./worker";
 import { wLock, wUnlock } from "./shared";
 /** The owner worker (0..n-1) of the frame of len bytes at SCRATCH among n workers; n: not IP. */
 export function frameOwner(len: u32, n: u32): u32 { return n == 0 ? 0 : ownerOfFrame(L.SCRATCH, len, n); }
@@ -526,6 +535,8 @@ export function workers(): u32 { return L.NWORKERS; }
 export function worker(): u32 { return L.WORKER; }
 /** The fullest conn partition × partitions (the host grows the table on it). */
 export function connPressure(): u32 { return partsConnPressure(); }
+/** Frames waiting in the ring from worker `from` to worker `to` (the host wakes `to` when some are). */
+export function ringFill(from: u32, to: u32): u32 { return ringPending(from, to); }
 /** Redirected frames into slots 0..: how many (the host reads the device into the slots after them). */
 export function redirectIn(max: u32): u32 { return redirectDrain(max); }
 /** The address of worker w's words (WCTL_*: WCTL_BUSY for the host's barrier), or 0. */

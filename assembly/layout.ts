@@ -155,6 +155,7 @@
 @inline export const PKT_GSO_TPL: u32 = 384;        // GSO_TPL_MAX bytes: a super-packet's headers, copied before segment 0 is cut in place
 @inline export const PKT_OWNER_ADDR: u32 = 640;    // 16 bytes: worker.ts ownerOfIp: daddr in the 16-byte form
 @inline export const PKT_LOCK_DEPTH: u32 = 656;    // u32: this instance holds the director's lock this many times (shared.ts wLock)
+@inline export const PKT_REDIR_N: u32 = 660;       // u32: slots 0..n-1 of the batch came from the redirect rings (counted rx where they were read)
 @inline export const PKT_SIZE: u32 = 704;
 
 // ---- control block (CTL) -----------------------------------------------------------------

@@ -37,6 +37,7 @@ import {
 } from "./proto/sctp";
 import { cntInc } from "./stats";
 import { sharedAdd32, wLock, wUnlock } from "./shared";
+import { tplEnter, tplLeave, connOwnerEnter } from "./worker";
 
 
 // ---- the kernel's numbers (include/uapi/linux/ip_vs.h, ip_vs_sync.c) ----------------------------
@@ -275,6 +276,15 @@ function bindDest(ci: u32, d: u32): void {
  * (CTL + CTL_SYNC_CADDR), CTL_ADDR0 (vaddr), CTL_ADDR1 (daddr). Returns 0 applied, 1 skipped (counted).
  */
 function procConn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: u16, dport: u16, fwmark: u32, timeoutS: u32): i32 {
+  // several workers (the host parks them for a received message): the conn goes into its owner's
+  // partition, a template into the templates' (worker.ts)
+  let own = (wflags & KF_TEMPLATE) != 0 ? tplEnter() : connOwnerEnter(CTL + CTL_SYNC_CADDR, cport, CTL + CTL_ADDR0, vport);
+  let r = procConnIn(af, proto, wflags, state, cport, vport, dport, fwmark, timeoutS);
+  tplLeave(own);
+  return r;
+}
+
+function procConnIn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport: u16, dport: u16, fwmark: u32, timeoutS: u32): i32 {
   let vaddr = CTL + CTL_ADDR0, daddr = CTL + CTL_ADDR1;
   let ci: u32;
   let template = (wflags & KF_TEMPLATE) != 0;

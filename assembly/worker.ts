@@ -19,7 +19,7 @@ import { ld16be, ld32be, ntohs, addrIsV4 } from "./packet/bytes";
 import { isVip } from "./route";
 import { laddrIsLocal } from "./laddr";
 import {
-  CTL, CTL_LADDR_LIVE, PKT, PKT_OWNER_ADDR, PKT_I_SADDR, PKT_I_DADDR, linkType, NWORKERS, WORKER, NPARTS, PART, PARTS,
+  CTL, CTL_LADDR_LIVE, PKT, PKT_OWNER_ADDR, PKT_REDIR_N, PKT_I_SADDR, PKT_I_DADDR, linkType, NWORKERS, WORKER, NPARTS, PART, PARTS,
   PART_SIZE, WCTL, WCTL_CONN_COUNT, WCTL_CONN_FREE, CONN_NEXT_IN, connMax, connPtr, partSelect, RINGS, ringSize,
   RING_HEAD, RING_TAIL, RING_DATA, RING_ENTRIES, slotSize, slotHeadroom, slotCount, slotBase, slotMeta, SLOT_OFF, SLOT_LEN,
 } from "./layout";
@@ -141,6 +141,12 @@ export function tplEnter(): u32 {
   if (NPARTS > 1) partSelect(NWORKERS);
   return own;
 }
+/** Work on the partition of the conn (caddr:cport → vaddr:vport, wire-order ports) as its owner would; the partition to go back to. */
+export function connOwnerEnter(caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
+  let own = PART;
+  if (NPARTS > 1) partSelect(ownerOfTuple(caddr, ntohs(cport), vaddr, ntohs(vport), true, NWORKERS));
+  return own;
+}
 export function tplLeave(own: u32): void {
   if (NPARTS > 1) partSelect(own);
 }
@@ -211,6 +217,13 @@ export function pktOwner(): u32 {
 @inline function ldAcq(p: usize): u32 { if (ASC_FEATURE_THREADS) return atomic.load<u32>(p); return load<u32>(p); }
 @inline function stRel(p: usize, v: u32): void { if (ASC_FEATURE_THREADS) atomic.store<u32>(p, v); else store<u32>(p, v); }
 
+/** Frames in the ring from `from` to `to` not taken yet. */
+export function ringPending(from: u32, to: u32): u32 {
+  if (NWORKERS == 1 || from >= NWORKERS || to >= NWORKERS || from == to) return 0;
+  let r = ringPtr(from, to);
+  return ldAcq(r + RING_TAIL) - ldAcq(r + RING_HEAD);
+}
+
 /** Hand len bytes at frame to worker `to`. false: its ring is full (the caller counts the drop). */
 export function redirectTo(to: u32, frame: usize, len: u32): bool {
   let r = ringPtr(WORKER, to);
@@ -250,5 +263,6 @@ export function redirectDrain(max: u32): u32 {
     stRel(r + RING_HEAD, head);
   }
   if (n != 0) cntAdd(CNT_REDIRECT_IN, n);
+  store<u32>(PKT, n, PKT_REDIR_N);   // the batch does not count them as received again (batch.ts)
   return n;
 }

@@ -295,6 +295,11 @@ export class Engine {
    * (up to connMax, where conns are refused and counted: drop_conn_table_full). true: memory
    * moved (views of it must be taken again).
    */
+  /** Would reserveConns grow the table now? (a read: the control thread asks it before parking the workers) */
+  connsNearFull(): boolean {
+    const used = this.workers > 1 ? this.ex.connPressure() >>> 0 : this.ex.connsInUse() >>> 0;
+    return used > this.connTarget;
+  }
   reserveConns(): boolean {
     // with workers, a conn partition fills first: the fullest one's count × partitions (worker.ts)
     const used = this.workers > 1 ? this.ex.connPressure() >>> 0 : this.ex.connsInUse() >>> 0;
@@ -890,7 +895,8 @@ export class Engine {
   syncReceive(msg: Uint8Array, syncid: number, nowMs: number): number {
     this.views();
     this.u8.set(msg.subarray(0, 65536), this.base.scratch);
-    return this.ex.syncRecv(msg.length, syncid, nowMs) | 0;
+    // the backup's conns go into their owners' partitions: with the workers parked
+    return this.withWorkersParked(() => this.ex.syncRecv(msg.length, syncid, nowMs) | 0);
   }
   /**
    * The v1 sync messages (ip_vs_sync_conn's records) for these conns, each at most maxlen bytes

@@ -24,7 +24,11 @@
  * Conn expiry runs on a timer (engine.tick). Idle, the process sleeps in epoll.
  */
 import { isIP } from 'node:net';
-import { loadEngine } from '../engine-node.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { Worker, MessageChannel, type MessagePort } from 'node:worker_threads';
+import { loadEngine, engineModule, repoRoot } from '../engine-node.ts';
 import { Engine, Verdict, type LinkSpec } from '../engine.ts';
 import * as tun from '../native/tun.ts';
 import { DirectorSteering } from './steering.ts';
@@ -111,6 +115,33 @@ export interface DirectorOptions {
   log?: (line: string) => void;
   /** net.ipv4.vs.* settings applied before the rules and the first frame (host/rules/sysctl.ts) */
   sysctls?: { name: string; value: string }[];
+  /**
+   * Worker threads, one device queue each (IFF_MULTI_QUEUE), on one engine memory (docs/workers.md).
+   * 1 (the default here; `wasmvs run` defaults to the CPUs available): the engine runs in this
+   * thread, exactly as without workers.
+   */
+  workers?: number;
+  /** A worker thread died: called once (after the error is logged); default: exit code 1 and stop(). */
+  onFatal?: (err: Error) => void;
+}
+
+/** The CPUs this process may use: `wasmvs run`'s default --workers. */
+export function defaultWorkers(): number { return Math.max(1, Math.min(64, availableParallelism())); }
+
+/**
+ * The control thread's view of an engine that worker threads run: every call (adm changes,
+ * listings, stats, keepalived's weight changes, sync messages, growth) is made with the workers
+ * parked between batches (Engine.withWorkersParked), so a batch sees a configuration before or
+ * after a change, never half, and a listing is one moment's.
+ */
+export function parkedEngine(e: Engine): Engine {
+  return new Proxy(e, {
+    get(t, k, r) {
+      const v = Reflect.get(t, k, r);
+      if (typeof v !== 'function' || k === 'withWorkersParked' || k === 'constructor') return v;
+      return (...a: unknown[]) => t.withWorkersParked(() => v.apply(t, a));
+    },
+  });
 }
 
 export interface DirectorStats {
@@ -155,6 +186,11 @@ export class Director {
   /** offloads: whether UDP segmentation offload is asked for now (off while a one-packet UDP service exists) */
   private uso: boolean | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** --workers N > 1: the worker threads, their last stats */
+  private threads: Worker[] = [];
+  private threadStats: { rx: number; tx: number; batches: number; redirectedIn: number }[] = [];
+  private growTimer: ReturnType<typeof setInterval> | undefined;
+  private failed = false;
   /** routes of VIPs / laddrs we added, by "af addr": removed when no service needs them any more */
   private vipRoutes = new Map<string, string[]>();
   /** policy rules / table routes we added (rsNets), removed at stop */
@@ -207,12 +243,15 @@ export class Director {
     // offloads by default on a TUN (bulk TCP moves as super-packets, docs/director.md); on a TAP
     // when asked (--offload): DR, NAT and FULLNAT take them whole, tunnels cut into segments (xmit/gso.ts)
     const offload = o.offload ?? mode === 'tun';
+    const workers = o.workers ?? 1;
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new WvsError('WVS_ERR_USAGE', `--workers must be an integer from 1 to 64, got ${String(workers)}`);
     // offloads: slots big enough for a 64 KiB super-packet behind its virtio-net header
-    const engine = await loadEngine({
-      svcMax: o.svcMax, destMax: o.destMax, connMax: o.connMax,
+    const raw = await loadEngine({
+      svcMax: o.svcMax, destMax: o.destMax, connMax: o.connMax, workers,
       link: mode === 'tap' ? (offload ? 'ethernet-offload' : 'ethernet') : offload ? 'ip-offload' : 'ip',
       ...(offload ? { slots: 64, slotSize: 65536 + 512, headroom: 256 } : {}),
     });
+    const engine = workers > 1 ? parkedEngine(raw) : raw;
     // the link's prefix before the rules: a -g real server off it is refused when its line is applied
     // (the MAC is the TAP's, known once it is open: setLink again then)
     if (mode === 'tap') engine.setLink({ mac: o.linkMac ?? '02:00:00:00:00:00', ...link });
@@ -239,7 +278,8 @@ export class Director {
       if (o.steering !== false) d.steering = DirectorSteering.start(d.dev!.fds, mode === 'tap', (l, m) => d.log(l, m));
       d.syncRoutes();
       d.addPolicyRoutes();
-      d.startLoop();
+      if (workers > 1) await d.startWorkers(raw);
+      else d.startLoop();
     } catch (e) {
       d.stop();
       throw e;
@@ -251,7 +291,8 @@ export class Director {
     const mode = this.mode;
     const kind = mode.toUpperCase();
     try {
-      this.dev = tun.open(this.opts.dev, mode, { offload: this.opts.offload === true });
+      const queues = this.opts.workers ?? 1;
+      this.dev = tun.open(this.opts.dev, mode, { offload: this.opts.offload === true, ...(queues > 1 ? { queues } : {}) });
     } catch (e: any) {
       if (e?.code === 'EPERM' || e?.code === 'EACCES') {
         throw new WvsError('WVS_ERR_EPERM', `cannot create ${kind} device ${this.opts.dev}: ${e.code} ` +
@@ -275,7 +316,7 @@ export class Director {
     ip(ns, 'link', 'set', 'dev', name, 'txqueuelen', String(this.opts.txqueuelen ?? 10000));
     ip(ns, 'link', 'set', 'dev', name, 'up');
     this.log('info', `${kind} ${name} up${ns ? ` in netns ${ns}` : ''}${mode === 'tap' && this.opts.bridge ? ` on bridge ${this.opts.bridge}` : ''} ` +
-      `(fd ${this.dev.fd}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6' : ''})`);
+      `(${this.dev.fds.length > 1 ? `${this.dev.fds.length} queues, fds ${this.dev.fds.join(',')}` : `fd ${this.dev.fd}`}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6' : ''})`);
   }
 
   /** TAP: the engine's MAC and addresses on the link. */
@@ -464,6 +505,69 @@ export class Director {
     return true;
   }
 
+  /**
+   * --workers N > 1: one worker thread per queue (host/director/worker-main.ts), each with an
+   * EngineWorker over the engine's shared memory; every pair linked by a MessageChannel to wake each
+   * other for redirected frames. This thread keeps the control plane and grows the conn table
+   * (workers parked) before a partition could fill. A worker that dies is logged and ends the
+   * director (onFatal): it never runs on with fewer workers.
+   */
+  async startWorkers(raw: Engine): Promise<void> {
+    const n = raw.workers;
+    const script = workerScript();
+    const { memory, ctl } = raw.shared;
+    const module = engineModule('mt');
+    const ports: (MessagePort | undefined)[][] = Array.from({ length: n }, () => Array<MessagePort | undefined>(n).fill(undefined));
+    for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) { const ch = new MessageChannel(); ports[i]![j] = ch.port1; ports[j]![i] = ch.port2; }
+    const ready: Promise<void>[] = [];
+    for (let w = 0; w < n; w++) {
+      const fd = this.dev!.fds[w]!;
+      const mine = ports[w]!;
+      const t = new Worker(script, {
+        workerData: { module, memory, ctl, worker: w, workers: n, fd, batch: this.batch, tickMs: this.opts.tickMs, mode: this.mode, ports: mine },
+        transferList: mine.filter((p): p is MessagePort => p !== undefined),
+      });
+      this.threads.push(t);
+      this.threadStats.push({ rx: 0, tx: 0, batches: 0, redirectedIn: 0 });
+      ready.push(new Promise<void>((resolve, reject) => {
+        t.on('message', (m: { type: string; rx: number; tx: number; batches: number; redirectedIn: number }) => {
+          if (m.type === 'ready') { this.log('info', `worker ${w} started: queue ${w} of ${this.devName} (fd ${fd})`); resolve(); }
+          else if (m.type === 'stats') { this.threadStats[w] = { rx: m.rx, tx: m.tx, batches: m.batches, redirectedIn: m.redirectedIn }; this.sumStats(); }
+        });
+        t.once('error', (e) => { reject(e); this.workerDied(w, e); });
+        t.once('exit', (code) => { if (!this.stopped) this.workerDied(w, new Error(`exited with code ${code}`)); });
+      }));
+    }
+    await Promise.all(ready);
+    let refused = 0n;
+    this.timer = setInterval(() => {
+      if (this.stopped) return;
+      const n2 = raw.counter('drop_conn_table_full');
+      if (n2 > refused) this.log('warn', `${raw.tableFullText('conn')}: ${n2 - refused} new conn(s) refused (drop_conn_table_full ${n2})`);
+      refused = n2;
+    }, this.opts.tickMs);
+    // a partition fills first: grow the table (workers parked) when the fullest one comes close
+    this.growTimer = setInterval(() => {
+      if (!this.stopped && raw.connsNearFull()) raw.withWorkersParked(() => raw.reserveConns());
+    }, 20);
+  }
+
+  private sumStats(): void {
+    const s = this.threadStats;
+    this.stats.rxFrames = s.reduce((a, x) => a + x.rx, 0);
+    this.stats.txFrames = s.reduce((a, x) => a + x.tx, 0);
+    this.stats.batches = s.reduce((a, x) => a + x.batches, 0);
+  }
+
+  private workerDied(w: number, e: Error): void {
+    if (this.stopped || this.failed) return;
+    this.failed = true;
+    this.log('error', `worker ${w} crashed: ${e.stack ?? e.message}; the director stops (it never runs on with fewer workers)`);
+    const err = new WvsError('WVS_ERR_WORKER', `worker ${w} crashed: ${e.message}`);
+    if (this.opts.onFatal) this.opts.onFatal(err);
+    else { process.exitCode = 1; this.stop(); }
+  }
+
   private startLoop(): void {
     const fd = this.dev!.fd;
     tun.watch(fd, (err) => {
@@ -556,6 +660,13 @@ export class Director {
     this.timer = undefined;
     this.steering?.stop();
     this.steering = undefined;
+    if (this.growTimer) clearInterval(this.growTimer);
+    this.growTimer = undefined;
+    for (const t of this.threads) { t.postMessage({ type: 'stop' }); void t.terminate(); }
+    this.threads = [];
+    if (this.dev && this.dev.fds.length > 1) {
+      for (const fd of this.dev.fds.slice(1)) { try { tun.close(fd); } catch { /* closed */ } }
+    }
     if (this.dev) {
       try { tun.unwatch(this.dev.fd); } catch { /* not watched */ }
       // routes through the device go with it, but delete ours explicitly first (and say so)
@@ -570,6 +681,18 @@ export class Director {
     this.vipRoutes.clear();
     this.policy = [];
   }
+}
+
+/**
+ * The worker threads' entry, compiled (worker_threads run JavaScript): next to this file in
+ * dist/, or dist/ of the repo when this runs from the sources (tests; `npm run build` makes it).
+ */
+function workerScript(): string {
+  const here = new URL('./worker-main.js', import.meta.url);
+  if (here.pathname.includes('/dist/') && existsSync(here)) return here.pathname;
+  const built = join(repoRoot(), 'dist', 'host', 'director', 'worker-main.js');
+  if (!existsSync(built)) throw new WvsError('WVS_ERR_NO_ENGINE', `${built} is missing: run "npm run build" (worker threads run the compiled host)`);
+  return built;
 }
 
 /** ADDR or ADDR/PLEN → its family and prefix length (undefined: none given); null when malformed. */

@@ -4,7 +4,7 @@
  *   wasmvs run [--dev NAME] [--mode tun|tap] [--rules FILE] [--keepalived FILE] [--vip-routes|--no-vip-routes] [--offload|--no-offload]
  *              [--rs-net CIDR... --rs-dev IF [--rs-table N]] [--no-local-answers]
  *              [--link-mac MAC] [--link-addr ADDR[/PLEN]]... [--gateway ADDR]... [--bridge BR] [--tunnel-mtu N] [--tunnel-src ADDR]...
- *              [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
+ *              [--workers N] [--batch N] [--conn-max N] [--tick-ms MS] [--log-level error|warn|info|debug] [--netns NS]
  *
  * The NAT topology over a TUN (VIP routed into the TUN, real servers' replies policy-routed into
  * it, ip_forward=1, rp_filter=0), FULLNAT over a TUN (VIPs and local addresses routed into it),
@@ -16,7 +16,7 @@ import { isIP } from 'node:net';
 import { DEFAULT_SOCKET, startControlServer, metricsText, METRICS_TYPE } from '../control/server.ts';
 import { EngineBackend } from '../control/backend.ts';
 import { formatList } from '../rules/format.ts';
-import { Director, parseLinkAddr, splitLinkAddrs, splitTunnelSrc, type DirectorOptions, type LogLevel } from './director.ts';
+import { Director, defaultWorkers, parseLinkAddr, splitLinkAddrs, splitTunnelSrc, type DirectorOptions, type LogLevel } from './director.ts';
 import { readSysctl } from './sys.ts';
 import { checkLimit } from '../engine.ts';
 import { estimationOn, parseSysctlArg } from '../rules/sysctl.ts';
@@ -56,6 +56,9 @@ export const RUN_USAGE = `usage: wasmvs run [options]
                         drops the retransmission burst that follows a failover)
   --tunnel-src ADDR     tun: the tunnels' (-i) outer source address, one per family (default: the source of
                         the kernel's route to the real servers, ip route get RIP's prefsrc)
+  --workers N           worker threads, one device queue each (IFF_MULTI_QUEUE), on one engine memory:
+                        one director (one conn table, one scheduler sequence, one set of counters);
+                        1..64, default the CPUs available to the process; 1 = no worker threads (docs/workers.md)
   --batch N             frames per read batch (default 64)
   --svc-max N           most virtual services (1..65535, default 65535)
   --dest-max N          most real servers, all services together (1..65535, default 65535)
@@ -141,6 +144,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--no-offload': o.offload = false; break;
       case '--no-vip-routes': o.vipRoutes = false; break;
       case '--batch': o.batch = num(a, next(), 1); break;
+      case '--workers': { const n = num(a, next(), 1); if (n > 64) throw new RunUsageError(`--workers must be 1..64, got ${n}`); o.workers = n; break; }
       case '--svc-max': case '--dest-max': case '--conn-max': {
         const name = ({ '--svc-max': 'svcMax', '--dest-max': 'destMax', '--conn-max': 'connMax' } as const)[a];
         const v = next();
@@ -228,6 +232,10 @@ export async function main(argv: string[]): Promise<number> {
     try { kaCfg = loadChecked(o.keepalived, kaLink); } catch (e: any) { process.stderr.write(`wasmvs run: ${e?.message ?? e}\n`); return 1; }
   }
   let d: Director;
+  // a worker thread that dies ends the director with exit code 1 (set once the loop below runs)
+  let fatal: ((e: Error) => void) | undefined;
+  o.workers ??= defaultWorkers();
+  o.onFatal = (e) => { if (fatal) fatal(e); else { process.exitCode = 1; } };
   try { d = await Director.start(o); } catch (e: any) {
     process.stderr.write(`wasmvs run: ${e?.message ?? e}\n`);
     return 1;
@@ -283,6 +291,7 @@ export async function main(argv: string[]): Promise<number> {
   // IPVS's rate estimator runs on a 2 s period (ip_vs_est); estimate() paces itself
   const est = setInterval(() => { if (estimationOn(d.engine)) d.engine.estimate(Date.now()); }, 1000);
   d.log('info', `forwarding ${d.engine.services().length} service(s); Ctrl-C to stop`);
+  let exitCode = 0;
   return new Promise<number>((resolve) => {
     const onSignal = async (sig: NodeJS.Signals) => {
       process.off('SIGINT', onSignal);
@@ -296,9 +305,14 @@ export async function main(argv: string[]): Promise<number> {
       await ctl?.close();
       d.stop();
       process.stdout.write(finalReport(d));
-      resolve(0);
+      resolve(exitCode);
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    fatal = (e) => {
+      process.stderr.write(`wasmvs run: ${e.message}\n`);
+      exitCode = 1;
+      void onSignal('SIGTERM');
+    };
   });
 }

@@ -96,6 +96,8 @@ describe('workers over one shared memory (in-thread)', () => {
     expect(r1.redirected).toHaveLength(moved);
     r1.redirected.forEach((r) => expect(r.verdict).toBe('XMIT'));
     expect(e.counter('redirect_in')).toBe(BigInt(moved));
+    expect(e.counter('rx')).toBe(40n);   // counted where it was read, not again where it was processed
+    expect(e.counter('tx')).toBe(40n);
     expect(e.ex.connsInUse() >>> 0).toBe(40);
     // the replies of worker 1's conns, landing on worker 0 too, go back the same way: the conn is
     // found (un-NATed to the VIP), not a second one made
@@ -190,4 +192,30 @@ describe('workers over one shared memory (in-thread)', () => {
     }
     expect(e.counter('redirect_out')).toBe(0n);
   });
+
+  test('sync backup: received conns go to their owners; their packets find them on the owner, none made anew', async () => {
+    // a one-worker master makes the conns
+    const master = await loadEngine({ connMax: 4096, slots: 64 });
+    const key = { proto: 'TCP', addr: VIP, port: 80 } as const;
+    master.addService({ ...key, sched: 'rr' });
+    RS.forEach((a) => master.addDest(key, { addr: a, port: 8080, fwd: 'Masq' }));
+    const flows = Array.from({ length: 30 }, (_, k) => syn(CLIENTS[k % 4]!, 45000 + k));
+    for (const f of flows) master.processFrame(f, 1000);
+    const msgs = master.syncEncode(master.conns().map((c) => c.index), 0);
+    // the two-worker backup takes them (the control thread, workers parked)
+    const { e, ws } = await director(2);
+    for (const m of msgs) expect(e.syncReceive(m, 0, 1000)).toBeGreaterThan(0);
+    expect(e.ex.connsInUse() >>> 0).toBe(30);
+    // after a failover the clients' next segments reach the backup: each is found by its owner
+    const acks = flows.map((f) => { const x = fields(f); return ip(x.src, VIP, { proto: 'tcp', sport: x.sport, dport: 80, flags: 'A' }); });
+    const dst = new Map(master.conns().map((c) => [`${c.caddr}:${c.cport}`, c.daddr]));
+    for (const a of acks) {
+      const r = batch(ws[owner(e, a, 2)]!, [a], 1100).own[0]!;
+      expect(r.verdict).toBe('XMIT');
+      expect(fields(r.data).dst).toBe(dst.get(`${fields(a).src}:${fields(a).sport}`));
+    }
+    expect(e.counter('conn_created')).toBe(30n);   // the 30 synced ones, none from the packets
+    expect(e.ex.connsInUse() >>> 0).toBe(30);
+  });
 });
+
