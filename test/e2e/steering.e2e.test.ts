@@ -1,0 +1,60 @@
+// `--workers 2` with the TUN steering program (docs/steering.md, the director's default with
+// several queues): the kernel puts every frame on the queue of the worker that owns its conn, so
+// plain NAT and FULLNAT traffic never needs the engine's redirect ring — client -> VIP frames by
+// (caddr, cport), NAT replies by the same pair, FULLNAT replies by lport % N. Between real Linux
+// TCP/IP stacks in namespaces (host/director/lab.ts). Root only; skipped with the reason otherwise.
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { existsSync } from 'node:fs';
+import { Director } from '../../host/director/director.ts';
+import { Lab, LabClient, labRules } from '../../host/director/lab.ts';
+import { labSkipReason } from './env.ts';
+
+const skip = labSkipReason() ?? (existsSync(new URL('../../dist/host/director/worker-main.js', import.meta.url)) ? null : 'dist/ not built: npm run build');
+if (skip) console.warn(`[test/e2e] steering with --workers 2 skipped: ${skip}`);
+
+for (const forward of ['nat', 'fullnat'] as const) describe.skipIf(skip !== null)(`--workers 2 with the steering program: ${forward.toUpperCase()} needs no redirect`, () => {
+  let lab: Lab;
+  let dir: Director;
+  let client: LabClient;
+  const logs: string[] = [];
+
+  beforeAll(async () => {
+    lab = await Lab.create({ tag: forward === 'nat' ? 'st' : 'sf', forward });
+    dir = await Director.start({
+      dev: `wv${forward === 'nat' ? 's' : 'f'}${process.pid % 100000}`, netns: lab.ns.dir, tickMs: 100, logLevel: 'info',
+      rulesText: labRules(lab.rsAddrs, true, undefined, forward), workers: 2, log: (l) => logs.push(l),
+    });
+    if (forward === 'nat') lab.attachDirector(dir.devName);
+    client = await lab.client();
+  }, 60_000);
+
+  afterAll(() => {
+    client?.close();
+    dir?.stop();
+    lab?.destroy();
+  });
+
+  test('the program is attached (logged), no fallback warning', () => {
+    expect(logs.some((l) => /steering program attached: 2 queues/.test(l))).toBe(true);
+    expect(logs.some((l) => /steering program not loaded/.test(l))).toBe(false);
+  });
+
+  test('300 HTTP connections rr 100/100/100 and 30 UDP flows 10/10/10 with the redirect counters at 0; both workers used', async () => {
+    const c0 = dir.engine.counters();
+    const r = await client.call('http', { n: 300, port: 80, lports: Array.from({ length: 300 }, (_, i) => 26_000 + i) });
+    expect(r.errors).toBe(0);
+    expect(r.names).toEqual({ rs1: 100, rs2: 100, rs3: 100 });
+    const u = await client.call('udp', { port: 53, n: 30, basePort: 46000 });
+    expect(u.errors).toBe(0);
+    expect(u.names).toEqual({ rs1: 10, rs2: 10, rs3: 10 });
+    const c1 = dir.engine.counters();
+    expect(c1.redirect_out - c0.redirect_out).toBe(0n);
+    expect(c1.redirect_in - c0.redirect_in).toBe(0n);
+    expect(c1.conn_created - c0.conn_created).toBe(330n);
+    // both workers took frames (the owner function spreads client ports): their last reported stats
+    await new Promise((r) => setTimeout(r, 300));
+    const per = (dir as unknown as { threadStats: { rx: number }[] }).threadStats;
+    expect(per).toHaveLength(2);
+    for (const w of per) expect(w.rx).toBeGreaterThan(100);
+  }, 60_000);
+});
