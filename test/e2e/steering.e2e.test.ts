@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { existsSync } from 'node:fs';
 import { Director } from '../../host/director/director.ts';
-import { Lab, LabClient, labRules } from '../../host/director/lab.ts';
+import { Lab, LabClient, labRules, LAB_LADDRS } from '../../host/director/lab.ts';
 import { labSkipReason } from './env.ts';
 
 const skip = labSkipReason() ?? (existsSync(new URL('../../dist/host/director/worker-main.js', import.meta.url)) ? null : 'dist/ not built: npm run build');
@@ -57,4 +57,23 @@ for (const forward of ['nat', 'fullnat'] as const) describe.skipIf(skip !== null
     expect(per).toHaveLength(2);
     for (const w of per) expect(w.rx).toBeGreaterThan(100);
   }, 60_000);
+
+  test('a VIP added at run time joins the program\'s address set with the route (syncRoutes): its flows need no redirect either', async () => {
+    const vip2 = '198.18.2.77';
+    const key = { proto: 'UDP' as const, addr: vip2, port: 53 };
+    dir.engine.addService({ ...key, sched: 'rr' });
+    for (const a of lab.rsAddrs) dir.engine.addDest(key, { addr: a, port: 53, fwd: forward === 'nat' ? 'Masq' : 'FullNat' });
+    if (forward === 'fullnat') dir.engine.addLaddr(key, LAB_LADDRS[1]!);   // the real servers route the lab's laddrs to the director
+    dir.syncRoutes();                                 // what `adm` and keepalived reloads trigger
+    try {
+      const c0 = dir.engine.counters();
+      const u = await client.call('udp', { port: 53, n: 30, basePort: 47000, host: vip2 });
+      expect(u.errors).toBe(0);
+      expect(u.names).toEqual({ rs1: 10, rs2: 10, rs3: 10 });
+      expect(dir.engine.counters().redirect_out - c0.redirect_out).toBe(0n);
+    } finally {
+      dir.engine.delService(key);
+      dir.syncRoutes();
+    }
+  }, 30_000);
 });
