@@ -186,5 +186,12 @@ console.table([
 ]);
 console.log(`2 workers, each (median run): ${per2[i2]!.map((x) => `${Math.round(x)} pps = ${(x / hm * 100).toFixed(0)} % of the hairpin`).join(', ')}; ` +
   `frames through the redirect ring: ${redirected2}`);
+{
+  const p = Steering.load(2);
+  p.setAddrs([{ addr: VIP, kind: 'vip' }]);
+  const t = [udp('198.18.251.1', 20000, VIP), udp('198.18.253.1', 9, '198.18.251.1')].map((f) => p.testRun(f, 1_000_000).ns);
+  p.close();
+  console.log(`steering program: ${t[0]} ns per client -> VIP frame, ${t[1]} ns per reply (BPF_PROG_TEST_RUN, 10^6 runs each)`);
+}
 console.log(`engine counters (last run): 1 worker: ${last1}; 2 workers: ${last2}`);
 console.log(`workers 2 / workers 1 = ${(m2 / m1).toFixed(2)} (${Math.round(m2)} pps / ${Math.round(m1)} pps, hairpin ${Math.round(hm)} pps)`);
