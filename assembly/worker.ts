@@ -158,6 +158,14 @@ export function partsConnCount(): u32 {
   return n;
 }
 
+/** Free records of the current partition (its share of the pool less its conns). */
+export function partRoom(): u32 {
+  let q = PART;
+  let records = NPARTS == 1 ? connMax : q == 0 ? connMax / NPARTS : (q <= connMax ? (connMax - q) / NPARTS + 1 : 0);
+  let used = load<u32>(WCTL, WCTL_CONN_COUNT);
+  return records > used ? records - used : 0;
+}
+
 /** The fullest partition's count × NPARTS: what the host's growth check compares with capacity. */
 export function partsConnPressure(): u32 {
   let m: u32 = 0;

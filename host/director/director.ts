@@ -490,6 +490,7 @@ export class Director {
       ready.push(new Promise<void>((resolve, reject) => {
         t.on('message', (m: { type: string; rx: number; tx: number; batches: number; redirectedIn: number }) => {
           if (m.type === 'ready') { this.log('info', `worker ${w} started: queue ${w} of ${this.devName} (fd ${fd})`); resolve(); }
+          else if (m.type === 'grow') { if (!this.stopped && raw.capacity('conn') < raw.limits.connMax) raw.withWorkersParked(() => raw.grow('conn')); }
           else if (m.type === 'stats') { this.threadStats[w] = { rx: m.rx, tx: m.tx, batches: m.batches, redirectedIn: m.redirectedIn }; this.sumStats(); }
         });
         t.once('error', (e) => { reject(e); this.workerDied(w, e); });
