@@ -178,7 +178,9 @@ export function capacity(t: u32): u32 {
     case 1: return L.destMax;
     case 2: return L.connMax;
     case 3: return L.bigMax;
-    case 4: return L.connMask + 1;
+    // several partitions: what one table of this capacity would have (the index memory is the
+    // same, dealt to the partitions: worker.ts), so -L's size= reads as without workers
+    case 4: return L.NPARTS > 1 ? L.connBucketsFor(L.connMax) : L.connMask + 1;
   }
   return 0;
 }

@@ -501,6 +501,7 @@ export class Director {
     let refused = 0n;
     this.timer = setInterval(() => {
       if (this.stopped) return;
+      if (this.mode === 'tun') this.afterTunBatch();   // the DR/tunnel-on-a-TUN warning, from the summed counters
       const n2 = raw.counter('drop_conn_table_full');
       if (n2 > refused) this.log('warn', `${raw.tableFullText('conn')}: ${n2 - refused} new conn(s) refused (drop_conn_table_full ${n2})`);
       refused = n2;
