@@ -7,7 +7,7 @@ import { finishOutput, ipOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
   linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, NWORKERS, WORKER,
-  slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N,
+  slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N, CTL_FWM_COUNT,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM, CNT_TRUNCATED,
@@ -23,7 +23,7 @@ import { connExpireTick } from "./conn/conn";
 import { isMarkSvc } from "./ctl";
 import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
-import { runHooks } from "./hooks";
+import { runHooks, markPeek } from "./hooks";
 import { cntInc } from "./stats";
 import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
@@ -110,7 +110,7 @@ function processOne(i: u32): void {
   }
   // several workers: a frame whose conn another worker owns goes to it (worker.ts)
   if (NWORKERS > 1 && WORKER < NWORKERS) {
-    let o = pktOwner();
+    let o = pktOwner(load<u32>(CTL, CTL_FWM_COUNT) != 0 && isMarkSvc(markPeek()));
     if (o != WORKER) { redirect(meta, o, slot + off, load<u32>(meta, SLOT_LEN)); return; }
   }
   // TAP: neighbour solicitations for our addresses / advertisements of next hops (the director's ndisc)

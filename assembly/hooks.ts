@@ -12,7 +12,7 @@ import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, NF_REPEAT, NF_QUEUE, NF_INET_NUMHOOKS, E_NOSPC, E_INVAL, E_NOENT,
   HOOK_FN_IPVS_IN, HOOK_FN_IPVS_OUT, HOOK_FN_IPVS_FWD_ICMP, HOOK_FN_IPVS_POST, HOOK_FN_ICMP_ECHO, HOOK_FN_LOCAL_STACK,
   HOOK_FN_MATCH_SRC, HOOK_FN_MATCH_DST, HOOK_FN_VERDICT, HOOK_FN_COUNT, HOOK_FN_MARK,
-  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP,
+  IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP, NF_INET_PRE_ROUTING,
 } from "./defs";
 import { addrInPrefix, ntohs } from "./packet/bytes";
 import { pktSaddr, pktDaddr, pProto, pDport } from "./packet/iph";
@@ -130,6 +130,33 @@ function markHook(e: usize): i32 {
   if (!addrInPrefix(a, e + HOOK_ADDR, load<u32>(e, HOOK_PLEN))) return NF_ACCEPT;
   setPktMark(load<u32>(e, HOOK_ARG));
   return NF_ACCEPT;
+}
+
+/**
+ * The mark the PRE_ROUTING MARK entries would give the packet (the last match wins, as iptables'
+ * non-terminating MARK), without running them: the workers' owner check (batch.ts) needs to know
+ * whether a packet is for a fwmark service before the hooks run on its owner. 0: none.
+ */
+export function markPeek(): u32 {
+  let n = hookCount();
+  let mark: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    let e = hookPtr(i);
+    let ep = load<u8>(e, HOOK_POINT);
+    if (ep > NF_INET_PRE_ROUTING) break;
+    if (load<u8>(e, HOOK_FN) != HOOK_FN_MARK) continue;
+    let proto = load<u8>(e, HOOK_PROTO);
+    if (proto != 0 && proto != pProto()) continue;
+    let lo = <u32>load<u16>(e, HOOK_PORT_LO), hi = <u32>load<u16>(e, HOOK_PORT_HI);
+    if (lo != 0 || hi != 0) {
+      if (pProto() != IPPROTO_TCP && pProto() != IPPROTO_UDP && pProto() != IPPROTO_SCTP) continue;
+      let port = ntohs(pDport());
+      if (port < lo || port > hi) continue;
+    }
+    let a = load<u8>(e, HOOK_MATCH_SRC) ? pktSaddr() : pktDaddr();
+    if (addrInPrefix(a, e + HOOK_ADDR, load<u32>(e, HOOK_PLEN))) mark = load<u32>(e, HOOK_ARG);
+  }
+  return mark;
 }
 
 /** Set the match fields of MARK hook `id` (after hookAdd). */

@@ -178,7 +178,9 @@ export function capacity(t: u32): u32 {
     case 1: return L.destMax;
     case 2: return L.connMax;
     case 3: return L.bigMax;
-    case 4: return L.connMask + 1;
+    // several partitions: what one table of this capacity would have (the index memory is the
+    // same, dealt to the partitions: worker.ts), so -L's size= reads as without workers
+    case 4: return L.NPARTS > 1 ? L.connBucketsFor(L.connMax) : L.connMask + 1;
   }
   return 0;
 }
@@ -509,7 +511,7 @@ export function syncTaken(len: u32): void { wLock(); sync.syncTaken(len); wUnloc
 export function syncBulk(from: u32): u32 { wLock(); let r = sync.syncBulk(from); wUnlock(); return r; }
 
 // ---- workers (assembly/worker.ts, docs/workers.md) --------------------------------------------
-import { ownerOfFrame, partsInit, partsGrow, partsConnCount, partsConnPressure, partOf, redirectDrain, ringPending } from "./worker";
+import { ownerOfFrame, partsInit, partsGrow, partsConnCount, partsConnPressure, partOf, redirectDrain, ringPending, partRoom } from "./worker";
 import { wLock, wUnlock } from "./shared";
 /** The owner worker (0..n-1) of the frame of len bytes at SCRATCH among n workers; n: not IP. */
 export function frameOwner(len: u32, n: u32): u32 { return n == 0 ? 0 : ownerOfFrame(L.SCRATCH, len, n); }
@@ -533,6 +535,8 @@ export function attach(ctl: usize, w: u32): i32 {
 }
 export function workers(): u32 { return L.NWORKERS; }
 export function worker(): u32 { return L.WORKER; }
+/** Free conn records in this instance's partition: a worker asks the control thread to grow the table when low. */
+export function connRoom(): u32 { return partRoom(); }
 /** The fullest conn partition × partitions (the host grows the table on it). */
 export function connPressure(): u32 { return partsConnPressure(); }
 /** Frames waiting in the ring from worker `from` to worker `to` (the host wakes `to` when some are). */

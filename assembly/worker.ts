@@ -158,6 +158,14 @@ export function partsConnCount(): u32 {
   return n;
 }
 
+/** Free records of the current partition (its share of the pool less its conns). */
+export function partRoom(): u32 {
+  let q = PART;
+  let records = NPARTS == 1 ? connMax : q == 0 ? connMax / NPARTS : (q <= connMax ? (connMax - q) / NPARTS + 1 : 0);
+  let used = load<u32>(WCTL, WCTL_CONN_COUNT);
+  return records > used ? records - used : 0;
+}
+
 /** The fullest partition's count × NPARTS: what the host's growth check compares with capacity. */
 export function partsConnPressure(): u32 {
   let m: u32 = 0;
@@ -175,9 +183,9 @@ export function partsConnPressure(): u32 {
 }
 
 /** The owner function on a tuple in the 16-byte address form (ports host order; ports: it has some). */
-function ownerOfTuple(saddr: usize, sport: u32, daddr: usize, dport: u32, ports: bool, n: u32): u32 {
+function ownerOfTuple(saddr: usize, sport: u32, daddr: usize, dport: u32, ports: bool, n: u32, toService: bool = false): u32 {
   if (ports && load<u32>(CTL, CTL_LADDR_LIVE) != 0 && laddrIsLocal(daddr)) return dport % n;
-  if (isVip(daddr)) return ownerHash(key32Of(saddr), sport, n);
+  if (toService || isVip(daddr)) return ownerHash(key32Of(saddr), sport, n);
   return ownerHash(key32Of(daddr), dport, n);
 }
 
@@ -186,14 +194,16 @@ function ownerOfTuple(saddr: usize, sport: u32, daddr: usize, dport: u32, ports:
  * headers, after reassembly): an ICMP error belongs to the conn it quotes, so its owner is that
  * of the quoted packet turned around (the direction the conn sees it come in).
  */
-export function pktOwner(): u32 {
+export function pktOwner(toMarkSvc: bool): u32 {
   let n = NWORKERS;
   let proto = <u32>pProto();
   if ((proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) && isIcmpErr() && parseInner() == 0 && hasPorts(iProto())) {
     return ownerOfTuple(PKT + PKT_I_DADDR, ntohs(iDport()), PKT + PKT_I_SADDR, ntohs(iSport()), true, n);
   }
   let ports = hasPorts(proto);
-  return ownerOfTuple(pktSaddr(), ports ? ntohs(pSport()) : 0, pktDaddr(), ports ? ntohs(pDport()) : 0, ports, n);
+  // a packet a MARK rule gives to a fwmark service goes to a VIP the VIP set does not know: the
+  // client side is its source, as for any VIP (toMarkSvc, from the MARK rules: batch.ts)
+  return ownerOfTuple(pktSaddr(), ports ? ntohs(pSport()) : 0, pktDaddr(), ports ? ntohs(pDport()) : 0, ports, n, toMarkSvc);
 }
 
 /** ICMP types that quote an offending datagram (core.ts isIcmpError, read from the parse). */

@@ -15,6 +15,8 @@ import { loadEngine } from '../host/engine-node.ts';
 import { ip } from '../host/packet-builder.ts';
 
 const N = Number(process.env.WVS_BENCH_CONNS ?? 1_000_000);
+/** WVS_BENCH_TARGET=mt: the shared-memory build (wasm/mt.wasm) as one worker, to compare with release */
+const TARGET = (process.env.WVS_BENCH_TARGET ?? 'release') as 'release' | 'mt';
 const BATCH = 256;
 const VIP = '198.18.0.100';
 const key = { proto: 'TCP' as const, addr: VIP, port: 80 };
@@ -34,7 +36,7 @@ function frames(n: number, flags: string): Uint8Array {
   return out;
 }
 
-const e = await loadEngine({ connMax: 1 << 20, connInit: 1 << 20, slots: BATCH, slotSize: 2048, seed: 12345 }, 'release');
+const e = await loadEngine({ connMax: 1 << 20, connInit: 1 << 20, slots: BATCH, slotSize: 2048, seed: 12345 }, TARGET);
 e.addService({ ...key, sched: 'rr' });
 for (let d = 1; d <= 8; d++) e.addDest(key, { addr: `198.18.1.${d}`, port: 8080, weight: 1, fwd: 'Masq' });
 
@@ -86,8 +88,8 @@ for (let k = 0; k < BATCH; k++) if (e.result(k).verdict === 'XMIT') xmit++;
 console.log(`established: ${pk.toLocaleString()} packets over ${e.connCount().toLocaleString()} conns in ${t2.toFixed(0)} ms → ${(t2 * 1e6 / pk).toFixed(1)} ns/packet, ${(pk / t2 / 1000).toFixed(2)} Mpps (last batch: ${xmit}/${BATCH} forwarded)`);
 
 // 3. memory per conn (all regions; the difference between two table sizes)
-const small = await loadEngine({ connMax: 1 << 10, connInit: 1 << 10, slots: BATCH }, 'release');
-const big = await loadEngine({ connMax: 1 << 20, connInit: 1 << 20, slots: BATCH }, 'release');
+const small = await loadEngine({ connMax: 1 << 10, connInit: 1 << 10, slots: BATCH }, TARGET);
+const big = await loadEngine({ connMax: 1 << 20, connInit: 1 << 20, slots: BATCH }, TARGET);
 const perConn = (big.memoryBytes() - small.memoryBytes()) / ((1 << 20) - (1 << 10));
 console.log(`memory: ${perConn.toFixed(1)} bytes per conn (record + its share of the in/out hash index); engine total ${(big.memoryBytes() / 2 ** 20).toFixed(1)} MiB for 1M conns`);
 

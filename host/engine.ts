@@ -1072,6 +1072,18 @@ export class EngineWorker {
       this.attach();
     }
   }
+  /**
+   * This worker's conn partition could fill in the next batch (fewer free records than two per
+   * slot: a conn and its template). The worker then asks the control thread to grow the table and
+   * waits for it (waitGrown) instead of refusing conns the table could still hold.
+   */
+  needsGrowth(): boolean { return (this.ex.connRoom() >>> 0) < 2 * this.slots; }
+  /** Outside a batch: wait up to ms for the layout to move (a grow), true when it did. */
+  waitGrown(ms: number): boolean {
+    const at = (this.ctl + Number(this.ex.CTL_EPOCH.value)) >>> 2;
+    const r = Atomics.wait(this.i32, at, this.epoch, ms);
+    return r !== 'timed-out' || Atomics.load(this.i32, at) !== this.epoch;
+  }
   /** After a batch. */
   leave(): void {
     Atomics.store(this.i32, this.busy, 0);

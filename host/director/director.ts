@@ -532,6 +532,7 @@ export class Director {
       ready.push(new Promise<void>((resolve, reject) => {
         t.on('message', (m: { type: string; rx: number; tx: number; batches: number; redirectedIn: number }) => {
           if (m.type === 'ready') { this.log('info', `worker ${w} started: queue ${w} of ${this.devName} (fd ${fd})`); resolve(); }
+          else if (m.type === 'grow') { if (!this.stopped && raw.capacity('conn') < raw.limits.connMax) raw.withWorkersParked(() => raw.grow('conn')); }
           else if (m.type === 'stats') { this.threadStats[w] = { rx: m.rx, tx: m.tx, batches: m.batches, redirectedIn: m.redirectedIn }; this.sumStats(); }
         });
         t.once('error', (e) => { reject(e); this.workerDied(w, e); });
@@ -542,6 +543,7 @@ export class Director {
     let refused = 0n;
     this.timer = setInterval(() => {
       if (this.stopped) return;
+      if (this.mode === 'tun') this.afterTunBatch();   // the DR/tunnel-on-a-TUN warning, from the summed counters
       const n2 = raw.counter('drop_conn_table_full');
       if (n2 > refused) this.log('warn', `${raw.tableFullText('conn')}: ${n2 - refused} new conn(s) refused (drop_conn_table_full ${n2})`);
       refused = n2;

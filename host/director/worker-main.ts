@@ -37,6 +37,7 @@ async function main(init: WorkerInit): Promise<void> {
   const stats = { rx: 0, tx: 0, batches: 0, redirectedIn: 0 };
   const mem = () => new Uint8Array(init.memory.buffer);
   let stopped = false;
+  let askedGrowAt = 0;
 
   /** Other workers with frames from us waiting in their ring: wake them. */
   const wakeOthers = () => {
@@ -56,6 +57,14 @@ async function main(init: WorkerInit): Promise<void> {
     if (stopped) return;
     for (let b = 0; b < BATCHES_PER_WAKE; b++) {
       w.enter();
+      if (w.needsGrowth() && Date.now() - askedGrowAt > 100) {
+        // the control thread grows the table (workers parked) while this one waits outside a batch
+        askedGrowAt = Date.now();
+        w.leave();
+        parentPort!.postMessage({ type: 'grow' });
+        w.waitGrown(50);
+        w.enter();
+      }
       let n = 0, k = 0;
       try {
         k = w.redirectIn(w.slots);

@@ -231,6 +231,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   napi_valuetype t = napi_undefined;
   bool offload = false;
   uint32_t queues = 1;
+  bool queues_given = false;
   if (argc >= 3) napi_typeof(env, argv[2], &t);
   if (t == napi_object) {
     bool has;
@@ -244,10 +245,19 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
         if (!arg_u32(env, v, "queues", &queues)) return NULL;
         if (queues < 1 || queues > MAX_QUEUES) return throw_range(env, "queues must be in 1..256 (MAX_TAP_QUEUES)");
         ifr.ifr_flags |= IFF_MULTI_QUEUE;
+        queues_given = true;
       }
     }
   }
   memcpy(ifr.ifr_name, name, strlen(name)); /* empty name: the kernel picks tunN/tapN */
+
+  /* A multi-queue device takes any number of openers as more queues: opening one that exists
+   * would quietly share another program's device. With `queues`, the device must be new. */
+  if (queues_given && name[0] && if_nametoindex(name) != 0) {
+    char detail[96];
+    snprintf(detail, sizeof detail, "TUNSETIFF '%s' (exists: with queues the device must be new)", name);
+    return throw_errno(env, EBUSY, "ioctl", detail);
+  }
 
   int fds[MAX_QUEUES];
   for (uint32_t q = 0; q < queues; q++) {

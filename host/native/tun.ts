@@ -54,7 +54,9 @@ export interface TunOpenOptions {
   /**
    * Open N queues of one IFF_MULTI_QUEUE device at once (implies multiQueue; 1..256): `fds` gets one
    * fd per queue, for one worker thread each (the addon is context-aware: load it in every worker and
-   * pass the fd number). All or nothing: a failure closes the queues already opened.
+   * pass the fd number). All or nothing: a failure closes the queues already opened. The device
+   * must not exist yet (EBUSY otherwise): the kernel would add the queues to another program's
+   * multi-queue device.
    */
   queues?: number;
 }

@@ -142,7 +142,9 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
       tmp = mkdtempSync(join(tmpdir(), 'wvs-run-'));
       writeFileSync(join(tmp, 'lab.rules'), labRules(lab.rsAddrs, false));
       // the director process lives in the director namespace: its TUN and routes are made there
-      child = await startCliDirector(lab.ns.dir, ['--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200',
+      // --workers 1: the table's growth steps below (size=4096 → 8192) are one worker's; with
+      // workers the conn partitions grow earlier (docs/workers.md; test/e2e/workers.e2e.test.ts)
+      child = await startCliDirector(lab.ns.dir, ['--workers', '1', '--dev', dev, '--rules', join(tmp, 'lab.rules'), '--tick-ms', '200',
         '--socket', join(tmp, 'ctl.sock'), '--metrics', '127.0.0.1:19109'], (s) => { out += s; }, (s) => { err += s; });
       lab.attachDirector(dev);
       client = await lab.client();

@@ -368,6 +368,8 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
       tun.close(plain.fd);
       expect(() => tun.open(name, 'tun', { queues: 0 })).toThrow(RangeError);
       expect(() => tun.open(name, 'tun', { queues: 257 })).toThrow(RangeError);
+      // a multi-queue device takes any opener as one more queue: with `queues` it must be new
+      expect(() => tun.open(name, 'tun', { queues: 2 })).toThrow(expect.objectContaining({ code: 'EBUSY', message: expect.stringMatching(/exists: with queues the device must be new/) }));
 
       ip('netns', 'add', ns);
       ip('netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1');

@@ -1,0 +1,85 @@
+/*
+ * bench/workers.bench.ts - what running on shared memory costs one worker (docs/workers.md):
+ * the plain engine (wasm/release.wasm) against the shared-memory build (wasm/mt.wasm: atomic adds
+ * for the shared statistics and counts) as one worker, and as worker 0 of two (the director's lock
+ * on new conns, the owner check on every frame), in the same process, interleaved, best of
+ * ROUNDS (this machine is shared: the minimum is the engine's cost, the rest is noise).
+ *   new conns:    SYNs from distinct clients into an empty table (schedule + conn insert + DNAT)
+ *   established:  ACKs of those flows, random order
+ * Run: npm run bench:workers   (WVS_BENCH_CONNS, WVS_BENCH_ROUNDS)
+ */
+import { loadEngine, engineModule } from '../host/engine-node.ts';
+import { EngineWorker, type Engine } from '../host/engine.ts';
+import { ip } from '../host/packet-builder.ts';
+
+const N = Number(process.env.WVS_BENCH_CONNS ?? 131072);
+const ROUNDS = Number(process.env.WVS_BENCH_ROUNDS ?? 5);
+const BATCH = 256;
+const VIP = '198.18.0.100';
+const key = { proto: 'TCP' as const, addr: VIP, port: 80 };
+
+function frames(flags: string): Uint8Array {
+  const out = new Uint8Array(N * 40);
+  for (let i = 0; i < N; i++) out.set(ip(`198.19.${(i >> 8) & 255}.${i & 255}`, VIP, { proto: 'tcp', sport: 1024 + (i >>> 16), dport: 80, flags, seq: 1, ack: 1 }), i * 40);
+  return out;
+}
+const syns = frames('S'), acks = frames('A');
+const order = Uint32Array.from({ length: N }, (_, i) => i);
+for (let i = N - 1; i > 0; i--) { const j = (i * 2654435761) % (i + 1); [order[i], order[j]] = [order[j]!, order[i]!]; }
+
+interface Runner { mem: () => Uint8Array; slotBase: number; stride: number; hr: number; meta: number; msz: number; process: (n: number, now: number) => void }
+
+/** Time process() over all N frames (in the given order), copying each batch in outside the timing; ns per frame. */
+function run(r: Runner, buf: Uint8Array, idx: ArrayLike<number>, now: number): number {
+  let t = 0;
+  for (let i = 0; i < N; i += BATCH) {
+    const n = Math.min(BATCH, N - i);
+    const mem = r.mem();
+    const dv = new DataView(mem.buffer, mem.byteOffset);
+    for (let k = 0; k < n; k++) {
+      const f = idx[i + k]!;
+      mem.set(buf.subarray(f * 40, f * 40 + 40), r.slotBase + k * r.stride + r.hr);
+      dv.setUint32(r.meta + k * r.msz, r.hr, true);
+      dv.setUint32(r.meta + k * r.msz + 4, 40, true);
+    }
+    const t0 = performance.now();
+    r.process(n, now);
+    t += performance.now() - t0;
+  }
+  return (t * 1e6) / N;
+}
+
+async function setup(kind: 'release' | 'mt' | 'mt2'): Promise<Runner> {
+  const workers = kind === 'mt2' ? 2 : 1;
+  const e: Engine = await loadEngine({ connMax: 1 << 20, connInit: 1 << 19, slots: BATCH, seed: 12345, workers }, kind === 'release' ? 'release' : 'mt');
+  e.addService({ ...key, sched: 'rr' });
+  for (let d = 1; d <= 8; d++) e.addDest(key, { addr: `198.18.1.${d}`, port: 8080, fwd: 'Masq' });
+  if (kind !== 'mt2') {
+    return { mem: () => e.memory, slotBase: e.slotBase, stride: e.slotSize, hr: e.headroom, meta: e.slotMetaBase, msz: e.slotMetaSize, process: (n, now) => { e.ex.process(n, now); } };
+  }
+  // worker 0 of two: every frame goes through the owner check; those worker 1 owns are redirected
+  // (a copy into the ring) — the fast path with a steering program would not see them at all
+  const w = await EngineWorker.create(engineModule('mt'), e.shared.memory, e.shared.ctl, 0);
+  const w1 = await EngineWorker.create(engineModule('mt'), e.shared.memory, e.shared.ctl, 1);
+  return {
+    mem: () => new Uint8Array(e.shared.memory.buffer), slotBase: w.slotBase, stride: w.slotSize, hr: w.headroom, meta: w.slotMetaBase, msz: w.slotMetaSize,
+    process: (n, now) => { w.process(n, now); w1.process(w1.redirectIn(), now); },
+  };
+}
+
+const best: Record<string, { syn: number; ack: number }> = {};
+for (let r = 0; r < ROUNDS; r++) {
+  for (const kind of ['release', 'mt', 'mt2'] as const) {
+    const x = await setup(kind);
+    const syn = run(x, syns, order, 1000);
+    const ack = run(x, acks, order, 2000);
+    const b = (best[kind] ??= { syn: Infinity, ack: Infinity });
+    b.syn = Math.min(b.syn, syn); b.ack = Math.min(b.ack, ack);
+  }
+}
+const f = (v: number) => `${v.toFixed(0)} ns`;
+console.log(`${N.toLocaleString()} flows, best of ${ROUNDS} (ns per frame, process() only)`);
+for (const [k, v] of Object.entries(best)) console.log(`${k.padEnd(8)} new conn ${f(v.syn).padStart(8)}   established ${f(v.ack).padStart(8)}`);
+const rel = best.release!, mt = best.mt!, mt2 = best.mt2!;
+console.log(`shared memory + atomics (mt, 1 worker) / release: new conn ${(mt.syn / rel.syn).toFixed(2)}x, established ${(mt.ack / rel.ack).toFixed(2)}x`);
+console.log(`2 workers, per frame of both (owner check, lock, redirect of the other half): new conn ${(mt2.syn / rel.syn).toFixed(2)}x, established ${(mt2.ack / rel.ack).toFixed(2)}x`);
