@@ -1,5 +1,5 @@
 // `--workers 2` with the TUN steering program (docs/steering.md, the director's default with
-// several queues): the kernel puts every frame on the queue of the worker that owns its conn, so
+// several queues; on a TUN, and on a TAP behind the Ethernet header): the kernel puts every frame on the queue of the worker that owns its conn, so
 // plain NAT and FULLNAT traffic never needs the engine's redirect ring — client -> VIP frames by
 // (caddr, cport), NAT replies by the same pair, FULLNAT replies by lport % N. Between real Linux
 // TCP/IP stacks in namespaces (host/director/lab.ts). Root only; skipped with the reason otherwise.
@@ -12,19 +12,22 @@ import { labSkipReason } from './env.ts';
 const skip = labSkipReason() ?? (existsSync(new URL('../../dist/host/director/worker-main.js', import.meta.url)) ? null : 'dist/ not built: npm run build');
 if (skip) console.warn(`[test/e2e] steering with --workers 2 skipped: ${skip}`);
 
-for (const forward of ['nat', 'fullnat'] as const) describe.skipIf(skip !== null)(`--workers 2 with the steering program: ${forward.toUpperCase()} needs no redirect`, () => {
+const CASES = [['nat', 'tun'], ['fullnat', 'tun'], ['nat', 'tap']] as const;
+for (const [forward, device] of CASES) describe.skipIf(skip !== null)(`--workers 2 with the steering program: ${forward.toUpperCase()} on a ${device.toUpperCase()} needs no redirect`, () => {
   let lab: Lab;
   let dir: Director;
   let client: LabClient;
   const logs: string[] = [];
 
   beforeAll(async () => {
-    lab = await Lab.create({ tag: forward === 'nat' ? 'st' : 'sf', forward });
+    const tag = `s${forward[0]}${device[1]}`;
+    lab = await Lab.create({ tag, forward, device });
     dir = await Director.start({
-      dev: `wv${forward === 'nat' ? 's' : 'f'}${process.pid % 100000}`, netns: lab.ns.dir, tickMs: 100, logLevel: 'info',
-      rulesText: labRules(lab.rsAddrs, true, undefined, forward), workers: 2, log: (l) => logs.push(l),
+      ...(device === 'tap' ? lab.tapOptions() : { netns: lab.ns.dir }),
+      dev: `wv${tag}${process.pid % 10000}`, tickMs: 100, logLevel: 'info',
+      rulesText: labRules(lab.rsAddrs, true, undefined, forward, lab.laddrs), workers: 2, log: (l) => logs.push(l),
     });
-    if (forward === 'nat') lab.attachDirector(dir.devName);
+    if (forward === 'nat' && device === 'tun') lab.attachDirector(dir.devName);
     client = await lab.client();
   }, 60_000);
 
@@ -58,7 +61,7 @@ for (const forward of ['nat', 'fullnat'] as const) describe.skipIf(skip !== null
     for (const w of per) expect(w.rx).toBeGreaterThan(100);
   }, 60_000);
 
-  test('a VIP added at run time joins the program\'s address set with the route (syncRoutes): its flows need no redirect either', async () => {
+  test.runIf(device === 'tun')('a VIP added at run time joins the program\'s address set with the route (syncRoutes): its flows need no redirect either', async () => {
     const vip2 = '198.18.2.77';
     const key = { proto: 'UDP' as const, addr: vip2, port: 53 };
     dir.engine.addService({ ...key, sched: 'rr' });
