@@ -15,6 +15,7 @@ import * as tun from '../../host/native/tun.ts';
 import { Steering } from '../../host/native/steer.ts';
 import { csum, ip as pkt, unhex } from '../../host/packet-builder.ts';
 import { ip, nodeInNs, sleep, tunSkipReason } from './netns.ts';
+import { loadEngine } from '../../host/engine-node.ts';
 
 const skipReason = tunSkipReason(tun.tunAvailable());
 if (skipReason) console.warn(`[test/native] steering tests skipped: ${skipReason}`);
@@ -46,6 +47,48 @@ describe.skipIf(skipReason !== null)('steering program: BPF_PROG_TEST_RUN agains
     expect(wrong).toEqual([]);
     // the vectors do spread: with 4 queues every queue is somebody's owner
     expect(new Set(tunVectors.filter((v) => v.n === 4).map(queueFor)).size).toBe(4);
+  });
+
+  test('3,000 seeded random frames: the program and the engine\'s own owner function (frameOwner) agree, N = 2, 3, 4, 7', async () => {
+    // the engine with the vectors' address set: VIPs as services, the laddrs on FULLNAT services of their family
+    const e = await loadEngine({ link: 'ip' });
+    for (const vip of S.vips) e.addService({ proto: 'UDP', addr: vip, port: 53, sched: 'rr' });
+    e.addService({ proto: 'TCP', addr: '198.18.0.200', port: 80, sched: 'rr' });
+    e.addService({ proto: 'TCP', addr: '2001:2::200', port: 80, sched: 'rr' });
+    e.addLaddr({ proto: 'TCP', addr: '198.18.0.200', port: 80 }, S.laddrs[0]!);
+    e.addLaddr({ proto: 'TCP', addr: '2001:2::200', port: 80 }, S.laddrs[1]!);
+    const set = [...setOf(S), { addr: '198.18.0.200', kind: 'vip' as const }, { addr: '2001:2::200', kind: 'vip' as const }];
+    let x = 0x12345678;
+    const rnd = (n: number) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+    const pick = <T,>(a: readonly T[]) => a[rnd(a.length)]!;
+    const v4 = [...S.vips.filter((a) => !a.includes(':')), ...S.laddrs.filter((a) => !a.includes(':')), '198.18.0.200', '198.18.1.10', '198.18.2.1', '198.18.9.9'];
+    const v6 = [...S.vips.filter((a) => a.includes(':')), ...S.laddrs.filter((a) => a.includes(':')), '2001:2::200', '2001:2:0:1::10', '2001:2:0:2::1'];
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const fam = rnd(3) === 0 ? v6 : v4;
+      const kind = pick(['tcp', 'udp', 'icmp', 'sctp', 'gre'] as const);
+      const l4 = kind === 'icmp' ? { proto: 'icmp' as const, type: fam === v6 ? 128 : 8, code: 0, rest: rnd(1 << 30) }
+        : { proto: kind === 'tcp' ? 'tcp' as const : 'udp' as const, sport: 1 + rnd(65535), dport: pick([53, 80, 1025, 1026, 40000, 1 + rnd(65535)]) };
+      const f = pkt(pick(fam), pick(fam), l4, { id: rnd(65536) });
+      if (kind === 'sctp' || kind === 'gre') f[fam === v6 ? 6 : 9] = kind === 'sctp' ? 132 : 47;
+      if (fam === v4 && rnd(5) === 0) { f[6] = rnd(2) ? 0x20 : 0; f[7] = 1 + rnd(200); }   // a fragment (MF / an offset)
+      frames.push(f);
+    }
+    for (const n of [2, 3, 4, 7]) {
+      const p = Steering.load(n);
+      try {
+        p.setAddrs(set);
+        const scratch = Number(e.ex.regionBase(9));
+        const wrong = frames.filter((f) => {
+          e.memory.set(f, scratch);
+          const own = e.ex.frameOwner(f.length, n) >>> 0;
+          return p.queueOf(f) !== (own === n ? 0 : own);
+        });
+        expect(wrong.map((f) => Buffer.from(f).toString('hex')).slice(0, 3)).toEqual([]);
+      } finally {
+        p.close();
+      }
+    }
   });
 
   test('the address set follows setAddrs: a VIP removed hashes as "otherwise", a laddr added slices by dport', () => {
