@@ -7,6 +7,7 @@
  * workerData: { wasm, memory, ctl, worker, fd, gen, batch, stride, metaStride, seconds, go }.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
 import * as tun from '../host/native/tun.ts';
 import { EngineWorker } from '../host/engine.ts';
 
@@ -21,8 +22,10 @@ let mem = new Uint8Array(d.memory.buffer);
 parentPort!.postMessage({ ready: true });
 Atomics.wait(d.go, 0, 0);                                  // all workers start together
 
+/** This thread's CPU seconds so far (utime + stime of /proc/thread-self/stat, clock ticks of 10 ms). */
+const cpu = () => { const f = readFileSync('/proc/thread-self/stat', 'utf8'); const v = f.slice(f.lastIndexOf(')') + 2).split(' '); return (Number(v[11]) + Number(v[12])) / 100; };
 let fwd = 0, rx = 0, redirected = 0, batches = 0, now = Date.now();
-const t0 = performance.now(), end = t0 + d.seconds * 1000;
+const c0 = cpu(), t0 = performance.now(), end = t0 + d.seconds * 1000;
 while (performance.now() < end) {
   tun.writeBatch(d.fd, d.gen, 0, d.stride, d.batch * d.stride, d.metaStride, d.batch, 1 << 1);
   ew.enter();
@@ -39,4 +42,4 @@ while (performance.now() < end) {
   rx += n;
   redirected += r;
 }
-parentPort!.postMessage({ fwd, rx, redirected, batches, seconds: (performance.now() - t0) / 1000 });
+parentPort!.postMessage({ fwd, rx, redirected, batches, seconds: (performance.now() - t0) / 1000, cpu: cpu() - c0 });

@@ -114,9 +114,9 @@ async function plain(): Promise<number> {
   return pps;
 }
 
-interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number }
+interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number; cpu: number }
 
-async function director(workers: number): Promise<{ pps: number; perWorker: number[]; redirected: number; steered: boolean; counters: string }> {
+async function director(workers: number): Promise<{ pps: number; perWorker: number[]; perCpu: number[]; redirected: number; steered: boolean; counters: string }> {
   const e = await loadEngine({ workers, connMax: 1 << 16, connInit: 1 << 16, slots: 256, slotSize: 2048 }, 'mt');
   const key = { proto: 'UDP' as const, addr: VIP, port: 9 };
   e.addService({ ...key, sched: 'rr' });
@@ -163,17 +163,18 @@ async function director(workers: number): Promise<{ pps: number; perWorker: numb
   steer?.close();
   const perWorker = rs.map((r) => r.fwd / r.seconds);
   const counters = Object.entries(e.counters()).filter(([, v]) => v > 0n).map(([k, v]) => `${k} ${v}`).join(', ');
-  return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters };
+  const perCpu = rs.map((r) => (r.cpu > 0 ? r.fwd / r.cpu : NaN));
+  return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, perCpu, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters };
 }
 
 const h: number[] = [], p1: number[] = [], d1: number[] = [], d2: number[] = [];
-const per2: number[][] = [];
+const per2: number[][] = [], cpu1: number[] = [], cpu2: number[] = [];
 let last1 = '', last2 = '', redirected2 = 0;
 for (let r = 0; r < RUNS; r++) {
   h.push(hairpin());
   p1.push(await plain());
-  const a = await director(1); d1.push(a.pps); last1 = a.counters;
-  const b = await director(2); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected;
+  const a = await director(1); d1.push(a.pps); last1 = a.counters; cpu1.push(a.perCpu[0]!);
+  const b = await director(2); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected; cpu2.push(...b.perCpu);
 }
 const hm = median(h), pm = median(p1), m1 = median(d1), m2 = median(d2);
 const i2 = d2.indexOf(m2);
@@ -193,5 +194,9 @@ console.log(`2 workers, each (median run): ${per2[i2]!.map((x) => `${Math.round(
   p.close();
   console.log(`steering program: ${t[0]} ns per client -> VIP frame, ${t[1]} ns per reply (BPF_PROG_TEST_RUN, 10^6 runs each)`);
 }
+// on a shared machine the workers may not get a core each: frames per CPU second of the worker
+// threads (utime+stime, kernel work in their syscalls included) show the per-frame cost apart from that
+console.log(`frames per CPU second of a worker thread (median): 1 worker ${Math.round(median(cpu1))}, 2 workers ${Math.round(median(cpu2))} ` +
+  `(${(median(cpu2) / median(cpu1) * 100).toFixed(0)} %: what sharing the engine costs each worker)`);
 console.log(`engine counters (last run): 1 worker: ${last1}; 2 workers: ${last2}`);
 console.log(`workers 2 / workers 1 = ${(m2 / m1).toFixed(2)} (${Math.round(m2)} pps / ${Math.round(m1)} pps, hairpin ${Math.round(hm)} pps)`);
