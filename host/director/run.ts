@@ -59,6 +59,8 @@ export const RUN_USAGE = `usage: wasmvs run [options]
   --workers N           worker threads, one device queue each (IFF_MULTI_QUEUE), on one engine memory:
                         one director (one conn table, one scheduler sequence, one set of counters);
                         1..64, default the CPUs available to the process; 1 = no worker threads (docs/workers.md)
+  --no-steering         workers: no TUN steering eBPF program; the kernel spreads frames by its flow hash
+                        and the engine hands misplaced ones to their owner (default: the program, docs/steering.md)
   --batch N             frames per read batch (default 64)
   --svc-max N           most virtual services (1..65535, default 65535)
   --dest-max N          most real servers, all services together (1..65535, default 65535)
@@ -142,6 +144,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--no-local-answers': o.localAnswers = false; break;
       case '--offload': o.offload = true; break;
       case '--no-offload': o.offload = false; break;
+      case '--no-steering': o.steering = false; break;
       case '--no-vip-routes': o.vipRoutes = false; break;
       case '--batch': o.batch = num(a, next(), 1); break;
       case '--workers': { const n = num(a, next(), 1); if (n > 64) throw new RunUsageError(`--workers must be 1..64, got ${n}`); o.workers = n; break; }

@@ -75,6 +75,11 @@ describe('wasmvs run', () => {
     expect(parseRunArgs(['--rules=-odd-name', '--no-socket'])).toEqual({ rulesFile: '-odd-name', socket: false });
   });
 
+  test('--no-steering: the workers run without the TUN steering program (docs/steering.md)', () => {
+    expect(parseRunArgs(['--workers', '2', '--no-steering'])).toEqual({ workers: 2, steering: false });
+    expect(parseRunArgs(['--workers', '2'])).toEqual({ workers: 2 });
+  });
+
   test.skipIf(!built)('--rules /dev/zero and a 1 MiB line: one short line on stderr, exit 1, no device touched (no root needed)', () => {
     const big = join(tmp, 'big.rules');
     writeFileSync(big, '-A -t 198.18.0.100:80 -s ' + 's'.repeat(1 << 20) + '\n');
