@@ -10,7 +10,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { DirectorSteering } from '../../host/director/steering.ts';
 import * as tun from '../../host/native/tun.ts';
 import { Steering } from '../../host/native/steer.ts';
 import { csum, ip as pkt, unhex } from '../../host/packet-builder.ts';
@@ -133,6 +134,21 @@ describe.skipIf(skipReason !== null)('steering program: BPF_PROG_TEST_RUN agains
     } finally {
       p.close();
     }
+  });
+
+  test('the director\'s side: one queue loads nothing; a program that cannot attach is one warning naming the fallback', () => {
+    const logs: string[] = [];
+    const log = (level: string, msg: string) => logs.push(`${level}: ${msg}`);
+    expect(DirectorSteering.start([5], false, log)).toBeUndefined();
+    expect(logs).toEqual([]);
+    const fd = openSync('/dev/null', 'r');                     // not a TUN: TUNSETSTEERINGEBPF fails
+    try {
+      expect(DirectorSteering.start([fd, fd], false, log)).toBeUndefined();
+    } finally {
+      closeSync(fd);
+    }
+    expect(logs).toHaveLength(1);
+    expect(logs[0]).toMatch(/^warn: steering program not loaded \(.*ioctl\(TUNSETSTEERINGEBPF\).*\); frames reach their owner worker through the engine's redirect ring \(slower, still correct\)/);
   });
 
   test('without CAP_BPF/CAP_SYS_ADMIN: one clear line, no crash', () => {
