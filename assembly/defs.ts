@@ -194,7 +194,12 @@
 @inline export const CNT_SYNC_STALE: u32 = 71;         // one conn skipped: an INACTIVE update for a conn already replaced (other dest)
 @inline export const CNT_SYNC_TX_CONN: u32 = 72;       // conns encoded by the master
 @inline export const CNT_SYNC_TX_FULL: u32 = 73;       // master: a message dropped, the send buffer is full (sync_qlen_max)
-@inline export const CNT_LAST: u32 = 74;
+// the defense strategies and the half-open ring (defense.ts)
+@inline export const CNT_DEFENSE_DROP_PACKET: u32 = 74; // dropped: drop_packet's 1 in drop_rate new-conn packets (ip_vs_todrop)
+@inline export const CNT_DEFENSE_DROP_ENTRY: u32 = 75;  // conns removed by drop_entry's run (ip_vs_random_dropentry)
+@inline export const CNT_HOPEN_RECLAIMED: u32 = 76;     // the table full: the oldest half-open conn gave its record to a new one
+@inline export const CNT_DEFENSE_CHANGE: u32 = 77;      // update_defense_level changed what acts (or memory went low / plentiful)
+@inline export const CNT_LAST: u32 = 78;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -273,6 +278,10 @@ export function counterName(i: u32): string {
     case CNT_SYNC_STALE: return "drop_sync_stale_update";
     case CNT_SYNC_TX_CONN: return "sync_tx_conns";
     case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";
+    case CNT_DEFENSE_DROP_PACKET: return "drop_defense_packet";
+    case CNT_DEFENSE_DROP_ENTRY: return "defense_conns_dropped";
+    case CNT_HOPEN_RECLAIMED: return "conn_half_open_reclaimed";
+    case CNT_DEFENSE_CHANGE: return "defense_level_changes";
   }
   return "";
 }
