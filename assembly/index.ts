@@ -512,8 +512,8 @@ export function defenseSet(which: u32, v: i32): i32 {
   return D.E_INVAL;
 }
 /**
- * Read one: 0-4 as defenseSet; 6 available memory in pages now, 7 DEF_L_* bits of the last run,
- * 8 drop_rate, 9 CONN_BYTES (bytes per conn in the memory measure).
+ * Read one: 0-4 as defenseSet; 6 available memory in pages at the last run, 7 DEF_L_* bits of
+ * that run, 8 drop_rate, 9 CONN_BYTES (bytes per conn in the memory measure), 10 available now.
  */
 export function defenseGet(which: u32): i32 {
   if (which <= 2) return <i32>defense.defenseMode(which);
@@ -521,7 +521,8 @@ export function defenseGet(which: u32): i32 {
     case 3: return load<i32>(L.CTL, L.CTL_DEF_AMEMTHRESH);
     case 4: return load<i32>(L.CTL, L.CTL_DEF_AM_DROPRATE);
     case 5: return <i32>load<u32>(L.CTL, L.CTL_DEF_CONN_LIMIT);
-    case 6: return <i32>defense.defenseAvailPages();
+    case 6: return <i32>load<u32>(L.CTL, L.CTL_DEF_AVAIL);
+    case 10: return <i32>defense.defenseAvailPages();
     case 7: return <i32>load<u32>(L.CTL, L.CTL_DEF_LEVEL);
     case 8: return load<i32>(L.CTL, L.CTL_DEF_DROP_RATE);
     case 9: return <i32>defense.CONN_BYTES;

@@ -875,8 +875,9 @@ export class Engine {
   defenseSet(name: DefenseName, value: number): number { return this.ex.defenseSet(DEFENSE_NAMES.indexOf(name), value | 0) | 0; }
   defenseGet(name: DefenseName): number { return this.ex.defenseGet(DEFENSE_NAMES.indexOf(name)) | 0; }
   /**
-   * What the last defense run (once a second, from tick()) switched on, with the memory it
-   * measured: free conn records up to --conn-max, in 4 KiB pages of bytesPerConn each.
+   * What the last defense run (once a second, from tick(); or a write of a mode) switched on,
+   * with the memory it measured: free conn records up to --conn-max, in 4 KiB pages of
+   * bytesPerConn each (availNow: measured now).
    */
   defenseState(): DefenseState {
     const lv = this.ex.defenseGet(7) >>> 0;
@@ -884,7 +885,7 @@ export class Engine {
       dropEntry: (lv & this.c.DEF_L_DROP_ENTRY) !== 0, dropPacket: (lv & this.c.DEF_L_DROP_PACKET) !== 0,
       secureTcp: (lv & this.c.DEF_L_SECURE_TCP) !== 0, memoryLow: (lv & this.c.DEF_L_NOMEM) !== 0,
       availPages: this.ex.defenseGet(6) | 0, amemthresh: this.defenseGet('amemthresh'), dropRate: this.ex.defenseGet(8) | 0,
-      bytesPerConn: this.ex.defenseGet(9) | 0,
+      bytesPerConn: this.ex.defenseGet(9) | 0, availNow: this.ex.defenseGet(10) | 0,
     };
   }
   /**
@@ -926,7 +927,7 @@ export const DEFENSE_NAMES = ['drop_entry', 'drop_packet', 'secure_tcp', 'amemth
 export type DefenseName = typeof DEFENSE_NAMES[number];
 export interface DefenseState {
   dropEntry: boolean; dropPacket: boolean; secureTcp: boolean; memoryLow: boolean;
-  availPages: number; amemthresh: number; dropRate: number; bytesPerConn: number;
+  availPages: number; amemthresh: number; dropRate: number; bytesPerConn: number; availNow: number;
 }
 
 const ENGINE_TEXT: Record<number, string> = {
