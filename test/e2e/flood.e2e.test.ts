@@ -21,6 +21,9 @@ describe.skipIf(skip !== null)('spoofed SYN flood through the TUN director', () 
     expect(r.established.intact).toBe(20);
     expect(r.legit.tried, report).toBeGreaterThan(100);
     expect(r.legit.served / r.legit.tried, report).toBeGreaterThanOrEqual(0.95);
+    // the control socket answers through the flood
+    expect(r.control.calls, report).toBeGreaterThanOrEqual(10);
+    expect(r.control.ok, report).toBe(r.control.calls);
     // the flood filled the table: new conns took half-open records, and the defense switched on
     expect(r.conns.peak, report).toBe(r.conns.limit);
     expect(BigInt(r.counters.conn_half_open_reclaimed ?? '0'), report).toBeGreaterThan(0n);
