@@ -33,10 +33,10 @@ describe.skipIf(skip !== null)('spoofed SYN flood through the TUN director', () 
     expect(r.rssMiB.max - r.rssMiB.before, report).toBeLessThan(64);
     expect(r.rssMiB.fullMax - r.rssMiB.fullMin, report).toBeLessThan(24);
     expect(r.conns.halfOpenAfter, report).toBe(0);
-    // the client's conns left: the 20 established ones and the legitimate ones' TIME_WAIT (a
+    // the client's conns left: the 20 established ones and the legitimate ones' TIME_WAIT or CLOSE (a
     // few spoofed tuples can turn ESTABLISHED when hping3's source port wraps and a real server
     // ACKs the repeated SYN: IPVS's state table takes the server's ACK as the handshake's end)
     const client = Object.entries(r.conns.afterStates).filter(([k]) => k.startsWith('client '));
-    expect(Object.fromEntries(client.filter(([k]) => k !== 'client TIME_WAIT')), report).toEqual({ 'client ESTABLISHED': 20 });
+    expect(Object.fromEntries(client.filter(([k]) => k !== 'client TIME_WAIT' && k !== 'client CLOSE')), report).toEqual({ 'client ESTABLISHED': 20 });
   }, 90_000);
 });
