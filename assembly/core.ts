@@ -117,8 +117,9 @@ export function ipvsInHook(point: u8): i32 {
     if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
       // ip_vs_sched_persist: the client's template decides the dest (persist.ts)
       ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
-      // a full table: the oldest half-open conn makes room (defense.ts), then once more
-      if (ci == 0 && persistFull() && connNewFail() == CNT_CONN_FULL && hopenReclaim()) {
+      // a full table: the oldest half-open conn makes room (defense.ts), then once more; twice
+      // when both the template and its conn need a record
+      for (let k = 0; k < 2 && ci == 0 && persistFull() && connNewFail() == CNT_CONN_FULL && hopenReclaim(); k++) {
         ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
       }
       if (ci == 0 && persistFull()) { setDrop(connNewFail()); return NF_DROP; }

@@ -274,6 +274,21 @@ describe('a full table reclaims its oldest half-open conn (beyond the kernel)', 
     expect(f.counter('conn_half_open_reclaimed')).toBe(0n);
   });
 
+  test('a persistent service: a new client needs a template and a conn, and gets both from the two oldest half-open conns', async () => {
+    const e = await engine({ connMax: 8, connInit: 8 });
+    const key = { proto: 'TCP', addr: VIP, port: 80 } as const;
+    e.addService({ ...key, sched: 'rr', persistent: 300 });
+    e.addDest(key, { addr: RS, port: 80, fwd: 'Masq' });
+    for (let i = 1; i <= 4; i++) e.processFrame(syn(`198.19.1.${i}`), i);   // 4 templates + 4 conns
+    expect(e.conns()).toHaveLength(8);
+    expect(e.processFrame(syn('198.19.2.1'), 10).verdict).toBe('XMIT');
+    const left = e.conns().map((c) => `${c.caddr}:${c.cport} ${c.state}`).sort();
+    // the two oldest half-open conns (1 and 2) gave way; their templates stay (templates are never reclaimed)
+    expect(left.filter((c) => c.includes(':1000 '))).toEqual(['198.19.1.3:1000 SYN_RECV', '198.19.1.4:1000 SYN_RECV', '198.19.2.1:1000 SYN_RECV']);
+    expect(left.filter((c) => c.includes(':0 '))).toHaveLength(5);
+    expect(e.counter('conn_half_open_reclaimed')).toBe(2n);
+  });
+
   test('a new UDP flow also gets a half-open TCP conn\'s record; a record reused since it was pushed is not mistaken for it', async () => {
     const e = await lab(4);
     e.addService({ proto: 'UDP', addr: VIP, port: 53, sched: 'rr' });
