@@ -52,7 +52,7 @@ import {
 } from "./packet/iph";
 import { ld16be, ld32be, st16be, st32be, addrCopy } from "./packet/bytes";
 import { l4CsumFull, csumUpdate2, ipv4SendCheck } from "./packet/csum";
-import { setDrop } from "./pkt";
+import { setDrop, setOut, outStart } from "./pkt";
 import { cntInc } from "./stats";
 import { engineNow, connSetState } from "./conn/conn";
 import { DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
@@ -343,6 +343,7 @@ export function synproxyOpen(ci: u32, o: u32): bool {
   else st16be(ip + 4, pLen() - 40);
   store<u16>(th + 16, 0);
   store<u16>(th + 16, l4CsumFull(pAf(), pktSaddr(), pktDaddr(), IPPROTO_TCP, th, pL4Len()));
+  setOut(outStart(), <u32>(ip - outStart()) + pLen());
   noOffload();
   connSetState(ci, DIR_INPUT, TH_SYN);            // SYN_RECV until the server answers
   return true;
@@ -529,6 +530,7 @@ function serverSynAck(ci: u32): void {
     iphResize(<i32>doff - <i32>pL4Len());
     if (pAf() == AF_INET) { st16be(pL3() + 2, pLen()); ipv4SendCheck(pL3(), pHdrLen()); }
     else st16be(pL3() + 4, pLen() - 40);
+    setOut(outStart(), <u32>(pL3() - outStart()) + pLen());
   }
   tcpCsumFull(th);
   noOffload();
