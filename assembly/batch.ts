@@ -18,6 +18,7 @@ import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, 
 import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
 import { connHashFolded, connPrefetch, connCount } from "./conn/table";
 import { connExpireTick } from "./conn/conn";
+import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
 import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
@@ -221,7 +222,9 @@ export function processBatch(n: u32, nowMs: f64): u32 {
 }
 
 export function tickAt(nowMs: f64): u32 {
-  let n = connExpireTick(clockSet(nowMs));
+  let now = clockSet(nowMs);
+  let n = connExpireTick(now);
+  defenseTick(now);    // defense_work_handler: once a second
   defragTick();
   if (linkType == 1) neighTick();
   return n;

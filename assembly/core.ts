@@ -11,6 +11,7 @@ import {
   IPPROTO_ICMPV6, AF_INET, DEST_F_AVAILABLE, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2,
   SET_SLOPPY_TCP, SET_SLOPPY_SCTP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
   SET_LOCAL_ANSWERS, CNT_NO_DEST, CNT_DEST_UNAVAILABLE, CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN,
+  CNT_CONN_FULL, CNT_DEFENSE_DROP_PACKET,
   SVC_F_SYNPROXY, CONN_F_SYNPROXY, CNT_METHOD_UNSUPPORTED,
 } from "./defs";
 import {
@@ -29,10 +30,11 @@ import { icmpCsumOk } from "./xmit/common";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
 import { localAnswer } from "./xmit/local";
-import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
+import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import { setDrop, setPktConn, pktMark, verdict, ipvsProperty } from "./pkt";
 import { syncConnIn } from "./sync";
+import { defenseToDrop, hopenPush, hopenReclaim } from "./defense";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
 
@@ -108,6 +110,7 @@ export function ipvsInHook(point: u8): i32 {
     }
   }
 
+  let created = false;
   if (ci == 0) {
     // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
     if (pProto() == IPPROTO_TCP && spOpts == 0 && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
@@ -121,6 +124,8 @@ export function ipvsInHook(point: u8): i32 {
     }
     let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
     if (si == 0) return NF_ACCEPT;
+    // *_conn_schedule: drop_packet's ip_vs_todrop, before the scheduler ("we are very loaded")
+    if (defenseToDrop()) { setDrop(CNT_DEFENSE_DROP_PACKET); return NF_DROP; }
     // ip_vs_schedule: active FTP data from port 20 is never scheduled
     if (pSport() == FTPDATA) return NF_ACCEPT;
     let svc = svcPtr(si);
@@ -128,6 +133,10 @@ export function ipvsInHook(point: u8): i32 {
     if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
       // ip_vs_sched_persist: the client's template decides the dest (persist.ts)
       ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
+      // a full table: the oldest half-open conn makes room (defense.ts), then once more
+      if (ci == 0 && persistFull() && connNewFail() == CNT_CONN_FULL && hopenReclaim()) {
+        ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
+      }
       if (ci == 0 && persistFull()) { setDrop(connNewFail()); return NF_DROP; }
       di = persistDest();
     } else if (load<u32>(svc, SVC_FWMARK) != 0 || pDport() == load<u16>(svc, SVC_VPORT)) {
@@ -140,8 +149,14 @@ export function ipvsInHook(point: u8): i32 {
       if (verdict() == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
       return NF_STOLEN;
     }
-    if (ci == 0) ci = connNew(pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport(), di, si);
+    if (ci == 0) {
+      ci = connNew(pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport(), di, si);
+      if (ci == 0 && connNewFail() == CNT_CONN_FULL && hopenReclaim()) {
+        ci = connNew(pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport(), di, si);
+      }
+    }
     if (ci == 0) { setDrop(connNewFail()); return NF_DROP; }
+    created = true;
     if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto() == IPPROTO_UDP) {
       store<u16>(connPtr(ci), load<u16>(connPtr(ci), CONN_FLAGS) | CONN_F_ONE_PACKET, CONN_FLAGS);
     }
@@ -162,6 +177,8 @@ export function ipvsInHook(point: u8): i32 {
   setPktConn(ci);
   statsIn(ci, pLen());
   connSetState(ci, DIR_INPUT, stateInput());
+  // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
+  if (created && pProto() == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
   let rv = xmitIn(ci);
   syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the

@@ -201,16 +201,21 @@
 @inline export const CNT_SYNC_STALE: u32 = 71;         // one conn skipped: an INACTIVE update for a conn already replaced (other dest)
 @inline export const CNT_SYNC_TX_CONN: u32 = 72;       // conns encoded by the master
 @inline export const CNT_SYNC_TX_FULL: u32 = 73;       // master: a message dropped, the send buffer is full (sync_qlen_max)
+// the defense strategies and the half-open ring (defense.ts)
+@inline export const CNT_DEFENSE_DROP_PACKET: u32 = 74; // dropped: drop_packet's 1 in drop_rate new-conn packets (ip_vs_todrop)
+@inline export const CNT_DEFENSE_DROP_ENTRY: u32 = 75;  // conns removed by drop_entry's run (ip_vs_random_dropentry)
+@inline export const CNT_HOPEN_RECLAIMED: u32 = 76;     // the table full: the oldest half-open conn gave its record to a new one
+@inline export const CNT_DEFENSE_CHANGE: u32 = 77;      // update_defense_level changed what acts (or memory went low / plentiful)
 // SYN proxy (synproxy.ts, DPVS's SYNPROXY_* estats)
-@inline export const CNT_SP_SYN: u32 = 74;           // SYNs answered with a cookie SYN-ACK (no conn made)
-@inline export const CNT_SP_ACK_OK: u32 = 75;        // ACKs whose cookie held: conn made, SYN sent to the real server
-@inline export const CNT_SP_BAD_COOKIE: u32 = 76;    // ACKs without a conn whose cookie failed (bad or expired): left to the local stack (RST)
-@inline export const CNT_SP_WAIT_DROP: u32 = 77;     // dropped: a client segment while the real server's SYN-ACK is awaited (its window is 0)
-@inline export const CNT_SP_RS_DROP: u32 = 78;       // dropped: a real server segment other than SYN-ACK/RST while awaited
-@inline export const CNT_SP_ESTABLISHED: u32 = 79;   // real server SYN-ACKs: sequence delta set, ACK sent to it, window opened to the client
-@inline export const CNT_SP_ACK_NO_ROOM: u32 = 80;   // the ACK to the real server found the hold queue full (the client's next segment completes it)
-@inline export const CNT_SP_RS_RESET: u32 = 81;      // the real server refused the SYN (RST): passed on to the client
-@inline export const CNT_LAST: u32 = 82;
+@inline export const CNT_SP_SYN: u32 = 78;           // SYNs answered with a cookie SYN-ACK (no conn made)
+@inline export const CNT_SP_ACK_OK: u32 = 79;        // ACKs whose cookie held: conn made, SYN sent to the real server
+@inline export const CNT_SP_BAD_COOKIE: u32 = 80;    // ACKs without a conn whose cookie failed (bad or expired): left to the local stack (RST)
+@inline export const CNT_SP_WAIT_DROP: u32 = 81;     // dropped: a client segment while the real server's SYN-ACK is awaited (its window is 0)
+@inline export const CNT_SP_RS_DROP: u32 = 82;       // dropped: a real server segment other than SYN-ACK/RST while awaited
+@inline export const CNT_SP_ESTABLISHED: u32 = 83;   // real server SYN-ACKs: sequence delta set, ACK sent to it, window opened to the client
+@inline export const CNT_SP_ACK_NO_ROOM: u32 = 84;   // the ACK to the real server found the hold queue full (the client's next segment completes it)
+@inline export const CNT_SP_RS_RESET: u32 = 85;      // the real server refused the SYN (RST): passed on to the client
+@inline export const CNT_LAST: u32 = 86;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -289,6 +294,10 @@ export function counterName(i: u32): string {
     case CNT_SYNC_STALE: return "drop_sync_stale_update";
     case CNT_SYNC_TX_CONN: return "sync_tx_conns";
     case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";
+    case CNT_DEFENSE_DROP_PACKET: return "drop_defense_packet";
+    case CNT_DEFENSE_DROP_ENTRY: return "defense_conns_dropped";
+    case CNT_HOPEN_RECLAIMED: return "conn_half_open_reclaimed";
+    case CNT_DEFENSE_CHANGE: return "defense_level_changes";
     case CNT_SP_SYN: return "synproxy_cookie_sent";
     case CNT_SP_ACK_OK: return "synproxy_cookie_ok";
     case CNT_SP_BAD_COOKIE: return "synproxy_bad_cookie";

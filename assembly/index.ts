@@ -16,6 +16,7 @@ import { cntGet } from "./stats";
 import * as defrag from "./packet/defrag";
 import * as neigh from "./neigh";
 import * as laddr from "./laddr";
+import { defenseInit } from "./defense";
 import { sctpInitTimeouts, sctpSetTimeout, sctpTimeout, sctpStateName, sctpNextState, sctpEventOf, sctpCsum, SCTP_S_LAST } from "./proto/sctp";
 
 // ---- layout, for the host ------------------------------------------------------------------
@@ -146,6 +147,7 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   laddr.laddrInit();
   neigh.neighInit();
   defrag.defragInit();
+  defenseInit();
   store<u32>(L.CTL, 1500, L.CTL_TUN_MTU);
   connTableInit();
   timerInit(0);
@@ -498,6 +500,43 @@ export function syncPending(ageMs: u32, nowMs: f64): u32 { clockSet(nowMs); retu
 export function syncTaken(len: u32): void { sync.syncTaken(len); }
 /** Bulk resync: queue every live conn from index `from`; the index to continue from, 0 when done. */
 export function syncBulk(from: u32): u32 { return sync.syncBulk(from); }
+
+// ---- the defense strategies (assembly/defense.ts; net.ipv4.vs.drop_entry & co.) -----------------
+import * as defense from "./defense";
+/**
+ * Write one: 0 drop_entry, 1 drop_packet, 2 secure_tcp (0-3, proc_do_defense_mode: a change runs
+ * update_defense_level at once; -EINVAL out of range), 3 amemthresh, 4 am_droprate (any int, read
+ * at the next run), 5 the conn limit free memory is measured up to (--conn-max).
+ */
+export function defenseSet(which: u32, v: i32): i32 {
+  if (which <= 2) return defense.defenseSetMode(which, v);
+  if (which == 3) { store<i32>(L.CTL, v, L.CTL_DEF_AMEMTHRESH); return 0; }
+  if (which == 4) { store<i32>(L.CTL, v, L.CTL_DEF_AM_DROPRATE); return 0; }
+  if (which == 5) { store<u32>(L.CTL, <u32>v, L.CTL_DEF_CONN_LIMIT); return 0; }
+  return D.E_INVAL;
+}
+/**
+ * Read one: 0-4 as defenseSet; 6 available memory in pages at the last run, 7 DEF_L_* bits of
+ * that run, 8 drop_rate, 9 CONN_BYTES (bytes per conn in the memory measure), 10 available now.
+ */
+export function defenseGet(which: u32): i32 {
+  if (which <= 2) return <i32>defense.defenseMode(which);
+  switch (which) {
+    case 3: return load<i32>(L.CTL, L.CTL_DEF_AMEMTHRESH);
+    case 4: return load<i32>(L.CTL, L.CTL_DEF_AM_DROPRATE);
+    case 5: return <i32>load<u32>(L.CTL, L.CTL_DEF_CONN_LIMIT);
+    case 6: return <i32>load<u32>(L.CTL, L.CTL_DEF_AVAIL);
+    case 10: return <i32>defense.defenseAvailPages();
+    case 7: return <i32>load<u32>(L.CTL, L.CTL_DEF_LEVEL);
+    case 8: return load<i32>(L.CTL, L.CTL_DEF_DROP_RATE);
+    case 9: return <i32>defense.CONN_BYTES;
+  }
+  return D.E_INVAL;
+}
+export const DEF_L_DROP_ENTRY: u32 = defense.DEF_L_DROP_ENTRY;
+export const DEF_L_DROP_PACKET: u32 = defense.DEF_L_DROP_PACKET;
+export const DEF_L_SECURE_TCP: u32 = defense.DEF_L_SECURE_TCP;
+export const DEF_L_NOMEM: u32 = defense.DEF_L_NOMEM;
 
 // ---- the SYN proxy (assembly/synproxy.ts) ------------------------------------------------------
 import * as synproxy from "./synproxy";

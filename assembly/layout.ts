@@ -15,7 +15,8 @@
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)  │ plane writes
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
 //        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) │
-//        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  ┘
+//        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  │
+//        ├─ HOPEN     HOPEN_SLOTS half-open conns, oldest first (defense.ts)              ┘
 //        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ (one today),
@@ -58,6 +59,10 @@
 /** Timer-wheel granularity: 2^10 ms, about one second, like IPVS's seconds-level timeouts. */
 @inline export const WHEEL_SHIFT: u32 = 10;
 @inline export const SCRATCH_SIZE: u32 = 1 << 20;
+// The half-open ring (defense.ts): conns a SYN created, oldest first, each as its index and a
+// fingerprint of its client (8 bytes); 65,536 entries = 512 KiB, whatever the table size.
+@inline export const HOPEN_SLOTS: u32 = 1 << 16;
+@inline export const HOPEN_ENTRY: u32 = 8;
 
 // ---- the packet record (PKT, per worker) ---------------------------------------------------
 // The packet being processed, as the kernel passes an skb and its ip_vs_iphdr (Katran: struct
@@ -239,6 +244,22 @@
 @inline export const CTL_HOLD_NEXT: u32 = 3572;     // u32 the next hold entry to take (every one from there on is free)
 // 3584: free (CTL_GSO_TPL moved to the packet record, PKT_GSO_TPL)
 @inline export const GSO_TPL_MAX: u32 = 256;
+// the defense strategies (defense.ts: update_defense_level, ip_vs_todrop, ip_vs_random_dropentry)
+@inline export const CTL_DEF_MODE: u32 = 2048;       // u8 × 3: drop_entry, drop_packet, secure_tcp as they read (0-3)
+@inline export const CTL_DEF_OLD_SECURE: u32 = 2051; // u8: ipvs->old_secure_tcp
+@inline export const CTL_DEF_AMEMTHRESH: u32 = 2052; // i32: amemthresh (pages)
+@inline export const CTL_DEF_AM_DROPRATE: u32 = 2056; // i32: am_droprate
+@inline export const CTL_DEF_DROP_RATE: u32 = 2060;  // i32: ipvs->drop_rate (0: drop_packet off)
+@inline export const CTL_DEF_DROP_COUNTER: u32 = 2064; // i32: ipvs->drop_counter
+@inline export const CTL_DEF_LEVEL: u32 = 2068;      // u32: DEF_L_* bits of the last run (dropentry, drop_rate, secure_tcp on)
+@inline export const CTL_DEF_LAST_RUN: u32 = 2072;   // u32 engine ms of the last defense run
+@inline export const CTL_DEF_RAN: u32 = 2076;        // u32: 1 once the defense ran
+@inline export const CTL_DEF_CONN_LIMIT: u32 = 2080; // u32: the conn table's limit (--conn-max): free memory is measured up to it
+@inline export const CTL_DEF_RNG: u32 = 2084;        // u32 xorshift state of drop_entry's random scan
+@inline export const CTL_DEF_AVAIL: u32 = 2088;      // u32: available memory (pages) at the last run
+@inline export const CTL_DEF_TODROP: u32 = 2092;     // i8 × 9: todrop_entry's todrop_counter[] (by in_pkts 0-8)
+@inline export const CTL_HOPEN_HEAD: u32 = 2104;     // u32: half-open ring: entries pushed (the next one's position)
+@inline export const CTL_HOPEN_TAIL: u32 = 2108;     // u32: half-open ring: the oldest entry kept
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -557,6 +578,7 @@ export let FRAG_GEOM: usize = 0;     // u32 per fragment of the datagram being s
 export let REASM: usize = 0;
 export let SYNC_BUF: usize = 0;
 export let CONN_SYNC: usize = 0;
+export let HOPEN: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
@@ -653,6 +675,7 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   FRAG_CHUNKS_BASE = p; p += <usize>(FRAG_CHUNKS + 1) * FRAG_CHUNK_SIZE;
   p = align(p, 64);
   SYNC_BUF = p; p += SYNC_BUF_SIZE;      // the sync master's send buffer (one per director, sync.ts)
+  HOPEN = p; p += <usize>HOPEN_SLOTS * HOPEN_ENTRY;   // the half-open conns, oldest first (defense.ts)
   // per worker (one today): what a worker writes for the packets of its batch, each region
   // starting on its own 64-byte line so no two workers' packet-path writes share a cache line
   p = align(p, 64);

@@ -227,6 +227,7 @@ export class Engine {
       cfg.slots, cfg.slotSize, cfg.headroom, LINK_TYPE[cfg.link] ?? 0, cfg.seed >>> 0);
     if (rc !== 0) throw new WvsEngineError('init', rc, `engine init failed (${rc}): ${rc === Errno.NOMEM ? 'out of memory' : 'check the slot sizes in the configuration'}`);
     this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom;
+    ex.defenseSet(5, cfg.connMax);   // the defense measures free memory up to the table's limit
     this.refreshViews();
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
     for (let i = 0; i < this.c.CNT_LAST; i++) this.counterNames.push(getString(ex.counterName(i)));
@@ -881,6 +882,27 @@ export class Engine {
     this.ex.syncSetSysctl(['version', 'threshold', 'period', 'refresh_period', 'retries', 'persist_mode'].indexOf(name), value >>> 0);
   }
   /**
+   * A defense sysctl (assembly/defense.ts): drop_entry, drop_packet, secure_tcp (0-3; a change
+   * runs update_defense_level at once, so 1 may read back as 2), amemthresh (pages), am_droprate.
+   * Returns 0 or -EINVAL (Errno.INVAL).
+   */
+  defenseSet(name: DefenseName, value: number): number { return this.ex.defenseSet(DEFENSE_NAMES.indexOf(name), value | 0) | 0; }
+  defenseGet(name: DefenseName): number { return this.ex.defenseGet(DEFENSE_NAMES.indexOf(name)) | 0; }
+  /**
+   * What the last defense run (once a second, from tick(); or a write of a mode) switched on,
+   * with the memory it measured: free conn records up to --conn-max, in 4 KiB pages of
+   * bytesPerConn each (availNow: measured now).
+   */
+  defenseState(): DefenseState {
+    const lv = this.ex.defenseGet(7) >>> 0;
+    return {
+      dropEntry: (lv & this.c.DEF_L_DROP_ENTRY) !== 0, dropPacket: (lv & this.c.DEF_L_DROP_PACKET) !== 0,
+      secureTcp: (lv & this.c.DEF_L_SECURE_TCP) !== 0, memoryLow: (lv & this.c.DEF_L_NOMEM) !== 0,
+      availPages: this.ex.defenseGet(6) | 0, amemthresh: this.defenseGet('amemthresh'), dropRate: this.ex.defenseGet(8) | 0,
+      bytesPerConn: this.ex.defenseGet(9) | 0, availNow: this.ex.defenseGet(10) | 0,
+    };
+  }
+  /**
    * The master's messages ready to send (ip_vs_sync_conn filled them while packets went through
    * process()): the full ones, and the one being filled once ageMs old (the kernel's 2 s).
    */
@@ -912,6 +934,14 @@ export class Engine {
     } while (from !== 0);
     return out;
   }
+}
+
+/** The defense sysctls in the engine's defenseSet/defenseGet order. */
+export const DEFENSE_NAMES = ['drop_entry', 'drop_packet', 'secure_tcp', 'amemthresh', 'am_droprate'] as const;
+export type DefenseName = typeof DEFENSE_NAMES[number];
+export interface DefenseState {
+  dropEntry: boolean; dropPacket: boolean; secureTcp: boolean; memoryLow: boolean;
+  availPages: number; amemthresh: number; dropRate: number; bytesPerConn: number; availNow: number;
 }
 
 const ENGINE_TEXT: Record<number, string> = {
