@@ -381,7 +381,7 @@ export function parseArgs(argv: readonly string[], opts: ParseOptions = {}): Op 
       case 'j':
         // DPVS's ipvsadm: -j enable|disable (a bare --synproxy enables)
         setOption(OPT.SYNPROXY);
-        if (arg === null || arg === undefined || arg === 'enable') ce.svc.flags |= SVC_F_SYNPROXY;
+        if (r.arg === null || arg === 'enable') ce.svc.flags |= SVC_F_SYNPROXY;
         else if (arg === 'disable') ce.svc.flags &= ~SVC_F_SYNPROXY;
         else fail('synproxy switch must be enable or disable');
         break;
