@@ -251,6 +251,29 @@ describe('SYN proxy, FULLNAT and IPv6', () => {
     expect(hex(out)).toBe(hex(ip(CLIENT6, RS6[0], { proto: 'tcp', sport: 40000, dport: 8080, flags: 'S', seq: 77, ack: 0, win: 700, options: opt(...MSS(1440)) }, { ttl: 63 })));
   });
 
+  test('on a TAP (Ethernet): the SYN-ACK back to the sender\'s MAC, the SYN and the queued ACK to the server\'s, the window update to the gateway', async () => {
+    const DIR = '02:00:00:00:00:aa', GW = '02:00:00:00:01:fa', RSMAC = '02:00:00:00:01:01';
+    const mac = (m: string) => m.split(':').map((x) => parseInt(x, 16));
+    const eth = (dst: string, srcm: string, p: Uint8Array) => new Uint8Array([...mac(dst), ...mac(srcm), 0x08, 0x00, ...p]);
+    const e = await engine({ synproxySecret: SECRET, link: 'ethernet' });
+    e.setLink({ mac: DIR, ipv4: '198.18.1.254/24', gateway4: '198.18.1.250' });
+    e.addNeighbour('198.18.1.250', GW);
+    e.addNeighbour(RS[0], RSMAC);
+    e.addService({ ...key, sched: 'rr', flags: SVC_F_SYNPROXY });
+    e.addDest(key, { addr: RS[0], port: 8080, fwd: 'Masq' });
+    const c = cookie(SECRET, CLIENT, VIP, 40000, 80, 1000, 0, 3);
+    let r = e.processFrame(eth(DIR, GW, ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: 'S', seq: 1000, options: opt(...MSS(1460)) })), T0);
+    expect(r.verdict).toBe('LOCAL');
+    expect(hex(r.data)).toBe(hex(eth(GW, DIR, ip(VIP, CLIENT, { proto: 'tcp', sport: 80, dport: 40000, flags: 'SA', seq: c, ack: 1001, win: 0, options: opt(...MSS(1460)) }, { id: 0, ttl: 64 }))));
+    r = e.processFrame(eth(DIR, GW, ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: 'A', seq: 1001, ack: c + 1, win: 900 })), T0 + 1);
+    expect(r.verdict).toBe('XMIT');
+    expect(hex(r.data)).toBe(hex(eth(RSMAC, DIR, ip(CLIENT, RS[0], { proto: 'tcp', sport: 40000, dport: 8080, flags: 'S', seq: 1000, ack: 0, win: 900, options: opt(...MSS(1460)) }, { ttl: 63 }))));
+    r = e.processFrame(eth(DIR, RSMAC, ip(RS[0], CLIENT, { proto: 'tcp', sport: 8080, dport: 40000, flags: 'SA', seq: 50, ack: 1001, win: 4000, options: opt(...MSS(1460)) })), T0 + 2);
+    expect(r.verdict).toBe('XMIT');
+    expect(hex(r.data)).toBe(hex(eth(GW, DIR, ip(VIP, CLIENT, { proto: 'tcp', sport: 80, dport: 40000, flags: 'A', seq: c + 1, ack: 1001, win: 4000, options: opt(NOP, NOP, NOP, NOP) }, { ttl: 63 }))));
+    expect(drained(e).map(hex)).toEqual([hex(eth(RSMAC, DIR, ip(CLIENT, RS[0], { proto: 'tcp', sport: 40000, dport: 8080, flags: 'A', seq: 1001, ack: 51, win: 900 }, { id: 1, ttl: 64 })))]);
+  });
+
   test('DR and tunnel dests are refused on a synproxy service, and the flag on a service that has them', async () => {
     const e = await engine({ synproxySecret: SECRET });
     e.addService({ ...key, sched: 'rr', flags: SVC_F_SYNPROXY });
