@@ -215,7 +215,8 @@
 @inline export const CNT_SP_ESTABLISHED: u32 = 83;   // real server SYN-ACKs: sequence delta set, ACK sent to it, window opened to the client
 @inline export const CNT_SP_ACK_NO_ROOM: u32 = 84;   // the ACK to the real server found the hold queue full (the client's next segment completes it)
 @inline export const CNT_SP_RS_RESET: u32 = 85;      // the real server refused the SYN (RST): passed on to the client
-@inline export const CNT_LAST: u32 = 86;
+@inline export const CNT_SP_SYN_RESENT: u32 = 86;    // the server had not answered: the client's ACK again (or its window probe) sent the SYN again
+@inline export const CNT_LAST: u32 = 87;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -306,6 +307,7 @@ export function counterName(i: u32): string {
     case CNT_SP_ESTABLISHED: return "synproxy_established";
     case CNT_SP_ACK_NO_ROOM: return "synproxy_ack_no_room";
     case CNT_SP_RS_RESET: return "synproxy_rs_reset";
+    case CNT_SP_SYN_RESENT: return "synproxy_syn_resent";
   }
   return "";
 }

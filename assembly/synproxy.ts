@@ -37,14 +37,14 @@
 // and FULLNAT dests: with DR and tunnels the server's SYN-ACK never passes the director
 // (refused when configured, ctl.ts).
 import {
-  CTL, CTL_FLAGS, CTL_TUN_MTU, CTL_SP_SECRET, SCRATCH, PKT, PKT_CSUM_PARTIAL, PKT_GSO, connPtr, csyncPtr, laddrPtr, linkType, CONN_FLAGS, CONN_FWD,
+  CTL, CTL_FLAGS, CTL_TUN_MTU, CTL_SP_SECRET, SCRATCH, PKT, PKT_CSUM_PARTIAL, PKT_GSO, PKT_TCP_FLAGS, connPtr, csyncPtr, laddrPtr, linkType, CONN_FLAGS, CONN_FWD,
   CONN_CADDR, CONN_CPORT, CONN_LADDR, LADDR_ADDR, CSYNC_SP_SEQ, CSYNC_SP_TS, CSYNC_SP_WIN, CSYNC_SP_WS,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, AF_INET, IPPROTO_TCP, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_FULLNAT, SET_NO_TOA,
   CONN_F_SYNPROXY, CONN_F_SP_WAIT, CONN_F_FNAT_SYNACK, CONN_F_FNAT_RSDATA, CNT_SP_SYN, CNT_SP_ACK_OK,
   CNT_SP_BAD_COOKIE, CNT_SP_WAIT_DROP, CNT_SP_RS_DROP, CNT_SP_ESTABLISHED, CNT_SP_ACK_NO_ROOM, CNT_SP_RS_RESET,
-  CNT_BAD_L4,
+  CNT_BAD_L4, CNT_SP_SYN_RESENT,
 } from "./defs";
 import {
   pL3, pL4, pL4Len, pAf, pLen, pHdrLen, pTcpFlags, pktSaddr, pktDaddr, pVnet, pCsumPartial, pGso, iphResize,
@@ -289,18 +289,24 @@ export function synproxySyn(): i32 {
  * answer it). cookie_v4_check / cookie_timestamp_decode.
  */
 export function synproxyCheck(): u32 {
+  let o = cookieOpts(ld32be(pL4() + 4) - 1);
+  if (o == 0) cntInc(CNT_SP_BAD_COOKIE);
+  return o;
+}
+
+/** The handshake options of the current ACK's cookie for client ISN `isn`, 0 when it fails. */
+function cookieOpts(isn: u32): u32 {
   let th = pL4();
   let v4 = pAf() == AF_INET;
-  let seq = ld32be(th + 4) - 1;
   let cookie = ld32be(th + 8) - 1;
-  let d = cookieCheck(cookie, pktSaddr(), pktDaddr(), ports(th), seq, cookieTime());
-  if (d < 0 || d >= 4) { cntInc(CNT_SP_BAD_COOKIE); return 0; }
+  let d = cookieCheck(cookie, pktSaddr(), pktDaddr(), ports(th), isn, cookieTime());
+  if (d < 0 || d >= 4) return 0;
   let o = mssDecode(v4, <u32>d) | OPT_WS_NONE;
   let ts = tsAt(th);
   if (ts != 0) {
     let opts = ld32be(ts + 4);                    // our TSval, echoed
     let ws = opts & TS_OPT_WSCALE_MASK;
-    if (ws != TS_OPT_WSCALE_MASK && ws > TCP_MAX_WSCALE) { cntInc(CNT_SP_BAD_COOKIE); return 0; }
+    if (ws != TS_OPT_WSCALE_MASK && ws > TCP_MAX_WSCALE) return 0;
     o = (o & ~OPT_WS_NONE) | (ws << 16) | OPT_TS;
     if (opts & TS_OPT_SACK) o |= OPT_SACK;
   }
@@ -327,8 +333,20 @@ export function synproxyOpen(ci: u32, o: u32): bool {
   store<u8>(sp, <u8>(optWs(o) != TS_OPT_WSCALE_MASK ? SP_WSCALE << 4 : 0), CSYNC_SP_WS);
   store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_SYNPROXY | CONN_F_SP_WAIT, CONN_FLAGS);
   cntInc(CNT_SP_ACK_OK);
-  // the SYN: header and options over the ACK's (its payload, if any, is dropped with it)
-  let seq = ld32be(th + 4) - 1;
+  serverSyn(o, ld32be(th + 4) - 1);
+  connSetState(ci, DIR_INPUT, TH_SYN);            // SYN_RECV until the server answers
+  return true;
+}
+
+/**
+ * The current client segment (an ACK) rewritten into the SYN to the server, in place: header and
+ * options over the ACK's (its payload, if any, is dropped with it), seq = the client's ISN.
+ */
+function serverSyn(o: u32, seq: u32): void {
+  let th = pL4();
+  let ts = tsAt(th);
+  let ourTs: u32 = ts != 0 ? ld32be(ts + 4) : 0;
+  let win = ld16be(th + 14);
   let ws = optWs(o);
   let olen = optWrite(th + 20, o, ws, ourTs, 0);
   st32be(th + 4, seq); st32be(th + 8, 0);
@@ -344,9 +362,8 @@ export function synproxyOpen(ci: u32, o: u32): bool {
   store<u16>(th + 16, 0);
   store<u16>(th + 16, l4CsumFull(pAf(), pktSaddr(), pktDaddr(), IPPROTO_TCP, th, pL4Len()));
   setOut(outStart(), <u32>(ip - outStart()) + pLen());
+  store<u8>(PKT, TH_SYN, PKT_TCP_FLAGS);          // what the state transition and later hooks read
   noOffload();
-  connSetState(ci, DIR_INPUT, TH_SYN);            // SYN_RECV until the server answers
-  return true;
 }
 
 /** The packet was rebuilt with a full checksum: its virtio-net header asks for no offload. */
@@ -441,10 +458,25 @@ function xlateOut(ci: u32): void {
 export function synproxyIn(ci: u32): i32 {
   let cp = connPtr(ci);
   if (load<u16>(cp, CONN_FLAGS) & CONN_F_SP_WAIT) {
-    if (pTcpFlags() & TH_RST) {
+    let fl = pTcpFlags();
+    if (fl & TH_RST) {
       // its sequence number is the server's already (the client's own); SYN_RECV → CLOSE
       connSetState(ci, DIR_OUTPUT, TH_RST);
       return NF_ACCEPT;
+    }
+    // the client's ACK again, or its zero-window probe (seq one less, tcp_xmit_probe_skb), for
+    // this cookie: the server has not answered, the SYN goes again (DPVS retransmits it on a
+    // timer, syn_retry; here the client's own retransmissions and probes pace it)
+    let th = pL4();
+    if ((fl & (TH_SYN | TH_FIN | TH_ACK)) == TH_ACK && pL4Len() == (<u32>load<u8>(th, 12) >> 4) << 2 &&
+        ld32be(th + 8) - 1 == load<u32>(csyncPtr(ci), CSYNC_SP_SEQ)) {
+      // the probe's seq is the ISN itself: tried first, as the ISN off by one moves the cookie's
+      // MSS index by one (a repeated ACK read as a probe gets the next lower MSS, never a higher)
+      let seq = ld32be(th + 4);
+      let isn = seq;
+      let o = cookieOpts(isn);
+      if (o == 0) { isn = seq - 1; o = cookieOpts(isn); }
+      if (o != 0) { serverSyn(o, isn); cntInc(CNT_SP_SYN_RESENT); return NF_ACCEPT; }
     }
     setDrop(CNT_SP_WAIT_DROP);
     return NF_DROP;

@@ -153,10 +153,15 @@ describe('SYN proxy, NAT, IPv4: a whole connection byte by byte', () => {
     expect(e.conns()).toMatchObject([{ state: 'SYN_RECV', daddr: RS[0], dport: 8080 }]);
     expect(e.counters()).toMatchObject({ synproxy_cookie_ok: 1n, conn_created: 1n });
 
-    // 3. a client segment before the server answered: dropped (its window was 0: only a probe comes)
-    const early = ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: 'A', seq: CISN + 1, ack: COOKIE + 1, win: 502, options: opt(NOP, NOP, ...TS(CTS + 60, OUR_TS)) });
+    // 3. before the server answered: data is dropped (the client's window was 0: it sends none);
+    //    its zero-window probe (seq = ISN) sends the SYN again, the conn stays SYN_RECV
+    const early = ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: 'PA', seq: CISN + 1, ack: COOKIE + 1, win: 502, options: opt(NOP, NOP, ...TS(CTS + 60, OUR_TS)), payload: text('x') });
     run(e, early, T0 + 31, 'DROP');
     expect(e.counters()).toMatchObject({ drop_synproxy_handshake: 1n });
+    const probe = ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: 'A', seq: CISN, ack: COOKIE + 1, win: 502, options: opt(NOP, NOP, ...TS(CTS + 61, OUR_TS)) });
+    expect(hex(run(e, probe, T0 + 31))).toBe(hex(rsSyn));
+    expect(e.conns()).toMatchObject([{ state: 'SYN_RECV' }]);
+    expect(e.counters()).toMatchObject({ synproxy_syn_resent: 1n, synproxy_cookie_ok: 1n });
 
     // 4. the server's SYN-ACK (its own ISN, TSval 555, window scale 9): the client gets the window
     //    update (seq = cookie + 1, timestamps in our terms, 65160 >> 7), the server its ACK after it
