@@ -111,6 +111,20 @@ describe('wasmvs adm --sysctl', () => {
     expect((await d.adm('--sysctl -L')).rc).toBe(2);
   });
 
+  test('the defense modes read back what the engine made of them: 1 shows 2 while memory is low, 1 again within a second of it being plentiful', async () => {
+    d = await director();
+    expect(await d.adm('--sysctl amemthresh=2147483647 --sysctl drop_entry=1 --sysctl secure_tcp=1')).toEqual({
+      stdout: 'net.ipv4.vs.amemthresh = 2147483647\nnet.ipv4.vs.drop_entry = 2\nnet.ipv4.vs.secure_tcp = 2\n', stderr: '', rc: 0,
+    });
+    expect(d.e.setting('secureTcp')).toBe(true);
+    expect((await d.adm('--sysctl drop_packet=4')).stderr).toBe('ipvsadm: net.ipv4.vs.drop_packet: 4 is out of range 0-3 (the kernel\'s proc_do_defense_mode refuses it: Invalid argument)\n');
+    expect((await d.adm('--sysctl amemthresh=0')).stdout).toBe('net.ipv4.vs.amemthresh = 0\n');
+    expect((await d.adm('--sysctl drop_entry')).stdout).toBe('net.ipv4.vs.drop_entry = 2\n');   // until the next run
+    d.e.tick(0); d.e.tick(1000);
+    expect((await d.adm('--sysctl drop_entry --sysctl secure_tcp')).stdout).toBe('net.ipv4.vs.drop_entry = 1\nnet.ipv4.vs.secure_tcp = 1\n');
+    expect(d.e.setting('secureTcp')).toBe(false);
+  });
+
   test('expire_nodest_conn set at run time: a UDP flow to a deleted server is no longer blackholed', async () => {
     d = await director();
     const VIP = '198.18.0.100';

@@ -26,9 +26,14 @@ describe.skipIf(skip !== null)('spoofed SYN flood through the TUN director', () 
     expect(BigInt(r.counters.conn_half_open_reclaimed ?? '0'), report).toBeGreaterThan(0n);
     expect(r.log.some((l) => /defense: memory low \(\d+ pages of conns free < amemthresh 132\): drop_entry, secure_tcp acting/.test(l)), report).toBe(true);
     expect(r.log.some((l) => /half-open conn\(s\) \(SYN_RECV, oldest first\) gave their record/.test(l)), report).toBe(true);
+    // memory: bounded overall, flat while the table is full and the flood goes on
     expect(r.rssMiB.max - r.rssMiB.before, report).toBeLessThan(64);
+    expect(r.rssMiB.fullMax - r.rssMiB.fullMin, report).toBeLessThan(24);
     expect(r.conns.halfOpenAfter, report).toBe(0);
-    // what is left: the 20 established ones and the legitimate ones' TIME_WAIT
-    expect(r.conns.after, report).toBeLessThanOrEqual(20 + r.legit.served + 2);
+    // the client's conns left: the 20 established ones and the legitimate ones' TIME_WAIT (a
+    // few spoofed tuples can turn ESTABLISHED when hping3's source port wraps and a real server
+    // ACKs the repeated SYN: IPVS's state table takes the server's ACK as the handshake's end)
+    const client = Object.entries(r.conns.afterStates).filter(([k]) => k.startsWith('client '));
+    expect(Object.fromEntries(client.filter(([k]) => k !== 'client TIME_WAIT')), report).toEqual({ 'client ESTABLISHED': 20 });
   }, 90_000);
 });
