@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Director } from '../../host/director/director.ts';
-import { Lab, LabClient, labRules, LAB_CLIENT, LAB_VIP } from '../../host/director/lab.ts';
+import { Lab, LabClient, labRules, LAB_CLIENT, LAB_LADDRS, LAB_VIP } from '../../host/director/lab.ts';
 import { formatList, formatSave, formatConnList } from '../../host/rules/format.ts';
 import { labSkipReason } from './env.ts';
 import { floodSkipReason, runFlood } from './flood-lab.ts';
@@ -102,6 +102,40 @@ describe.skipIf(skip !== null)('SYN proxy through the TUN director (NAT), real T
       await client.call('end', { sid: 'sp' }).catch(() => {});
     }
   });
+});
+
+describe.skipIf(skip !== null)('SYN proxy with FULLNAT real servers (no route to the clients)', () => {
+  let lab: Lab;
+  let dir: Director;
+  let client: LabClient;
+  beforeAll(async () => {
+    lab = await Lab.create({ tag: 'e2e-spf', forward: 'fullnat' });
+    dir = await Director.start({ dev: `wsf${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs, true, LAB_VIP, 'fullnat').replace(/^(-A -t .*)$/gm, '$1 -j enable'),
+      tickMs: 100, logLevel: 'warn' });
+    client = await lab.client();
+  }, 60_000);
+  afterAll(() => {
+    client?.close();
+    dir?.stop();
+    lab?.destroy();
+  });
+
+  test('60 HTTP requests through cookies: 20/20/20, each server sees a local address as the peer; 16 MiB down intact', async () => {
+    const r = await client.call<{ names: Record<string, number>; errors: number }>('http', { n: 60, port: 80, path: '/peer', lports: Array.from({ length: 60 }, (_, i) => 23_000 + i) });
+    expect(r.errors).toBe(0);
+    const per: Record<string, number> = {};
+    for (const [k, n] of Object.entries(r.names)) {
+      const [name, peer] = k.split(' ');
+      expect(LAB_LADDRS).toContain(peer);
+      per[name] = (per[name] ?? 0) + n;
+    }
+    expect(per).toEqual({ rs1: 20, rs2: 20, rs3: 20 });
+    const down = await client.call('download', { port: 80, bytes: 16 << 20 });
+    expect(down.hash).toBe(down.expected);
+    const k = dir.engine.counters();
+    expect(k.synproxy_established).toBe(61n);
+    expect(k.toa_added).toBeGreaterThan(0n);
+  }, 60_000);
 });
 
 describe.skipIf(skip !== null || floodSkip !== null)('spoofed SYN flood against a synproxy service', () => {
