@@ -18,7 +18,7 @@ import {
   parseInner, pL4, pL4Len, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr, iProto, iSport,
   iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN,
 } from "./packet/iph";
-import { synproxySyn, synproxyCheck, synproxyOpen, synproxyIn, synproxyOut } from "./synproxy";
+import { synproxySyn, synproxyCheck, synproxyOpen, synproxyIn, synproxyOut, synproxyIcmpIn } from "./synproxy";
 import { connInGet, connOutGet } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
 import { svcFindPkt } from "./ctl";
@@ -200,6 +200,7 @@ function ipvsInIcmp(): i32 {
   setPktConn(ci);
   statsIn(ci, pLen());
   cntInc(CNT_ICMP_XLATE);
+  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY) synproxyIcmpIn(ci);
   return xmitIcmpIn(ci);
 }
 

@@ -48,7 +48,7 @@ import {
 } from "./defs";
 import {
   pL3, pL4, pL4Len, pAf, pLen, pHdrLen, pTcpFlags, pktSaddr, pktDaddr, pVnet, pCsumPartial, pGso, iphResize,
-  csumPartialFinish, VNET_HDR_LEN, TH_SYN, TH_ACK, TH_RST, TH_FIN,
+  csumPartialFinish, VNET_HDR_LEN, TH_SYN, TH_ACK, TH_RST, TH_FIN, iProto, iL4,
 } from "./packet/iph";
 import { ld16be, ld32be, st16be, st32be, addrCopy } from "./packet/bytes";
 import { l4CsumFull, csumUpdate2, ipv4SendCheck } from "./packet/csum";
@@ -509,6 +509,20 @@ export function synproxyOut(ci: u32): i32 {
   }
   xlateOut(ci);
   return NF_ACCEPT;
+}
+
+/**
+ * An ICMP error from the client's side quoting one of the server's segments (ip_vs_in_icmp): its
+ * quoted sequence number back in the server's space, so that the server's tcp_v4_err /
+ * tcp_v6_err finds it in its window (a path MTU toward the client is then learned). The other
+ * way needs nothing: the client's sequence numbers are not translated. The ICMP checksum is
+ * recomputed by the xmit after this.
+ */
+export function synproxyIcmpIn(ci: u32): void {
+  if (iProto() != IPPROTO_TCP || (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SP_WAIT)) return;
+  let q = iL4();
+  if (q + 8 > pL3() + pLen()) return;
+  st32be(q + 4, ld32be(q + 4) - load<u32>(csyncPtr(ci), CSYNC_SP_SEQ));
 }
 
 /**

@@ -194,6 +194,15 @@ describe('SYN proxy, NAT, IPv4: a whole connection byte by byte', () => {
     expect(hex(run(e, resp, T0 + 34))).toBe(hex(ip(VIP, CLIENT, { proto: 'tcp', sport: 80, dport: 40000, flags: 'PA', seq: COOKIE + 1, ack: CISN + 19, win: 4000,
       options: opt(NOP, NOP, ...TS(OUR_TS + 45, CTS + 70)), payload: text('HTTP/1.0 200 OK\r\n\r\n') }, { ttl: 63 })));
 
+    // 6b. an ICMP frag-needed from the client's side quoting that segment: the quoted seq goes
+    //     back to the server's space (its tcp_v4_err looks it up in its window)
+    const quoted = ip(VIP, CLIENT, { proto: 'tcp', sport: 80, dport: 40000, flags: 'PA', seq: COOKIE + 1, ack: CISN + 19, win: 4000 }, { ttl: 63 }).subarray(0, 28);
+    const icmp = ip(CLIENT, VIP, { proto: 'icmp', type: 3, code: 4, rest: 1400, payload: quoted });
+    const icmpOut = run(e, icmp, T0 + 34);
+    expect(icmpOut.length).toBe(icmp.length);
+    expect(new DataView(icmpOut.buffer, icmpOut.byteOffset).getUint32(28 + 20 + 4)).toBe(RISN + 1);
+    expect(hex(icmpOut.subarray(28 + 12, 28 + 24))).toBe(hex(new Uint8Array([...parseIp(RS[0]).b, ...parseIp(CLIENT).b, 0x1f, 0x90, 0x9c, 0x40])));
+
     // 7. the client's FIN: the kernel's INPUT table (ESTABLISHED → CLOSE_WAIT), as any conn
     run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: 'FA', seq: CISN + 19, ack: COOKIE + 20, win: 502 }), T0 + 35);
     expect(e.conns()).toMatchObject([{ state: 'CLOSE_WAIT' }]);
