@@ -239,7 +239,7 @@ export class Engine {
    * an argument fresh random ones (cookies handed out before no longer validate).
    */
   setSynproxySecret(secret?: Uint8Array): void {
-    const k = secret ?? globalThis.crypto.getRandomValues(new Uint8Array(32));
+    const k = secret ?? randomSecret();
     if (k.length !== 32) throw new WvsError('WVS_ERR_INVALID', `the SYN proxy secret is 32 bytes, got ${k.length}`);
     this.u8.set(k, this.base.ctl + this.c.CTL_ADDR0);
     this.ex.synproxySetSecret();
@@ -942,6 +942,19 @@ export type DefenseName = typeof DEFENSE_NAMES[number];
 export interface DefenseState {
   dropEntry: boolean; dropPacket: boolean; secureTcp: boolean; memoryLow: boolean;
   availPages: number; amemthresh: number; dropRate: number; bytesPerConn: number; availNow: number;
+}
+
+/**
+ * 32 random bytes for the cookie secrets: Web Crypto where the runtime has it (Node, browsers,
+ * workerd, Deno, Bun); a bare Web-API realm without it gets Math.random's, which are guessable —
+ * give such an engine its own secret (EngineConfig.synproxySecret) before using the SYN proxy there.
+ */
+function randomSecret(): Uint8Array {
+  const k = new Uint8Array(32);
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (c?.getRandomValues) return c.getRandomValues(k);
+  for (let i = 0; i < k.length; i++) k[i] = Math.floor(Math.random() * 256);
+  return k;
 }
 
 const ENGINE_TEXT: Record<number, string> = {
