@@ -167,6 +167,21 @@ describe('wasmvs replay --sysctl', () => {
     await expect(run([{ name: 'sync_version', value: '2' }])).rejects.toThrow(/only 0 or 1 \(proc_do_sync_mode\): Invalid argument/);
     expect(parseReplayArgs(['in.pcap', '--rules', 'r', '--sysctl', 'net.ipv4.vs.sloppy_tcp=1']).sysctls).toEqual([{ name: 'sloppy_tcp', value: '1' }]);
   });
+
+  test('drop_packet=3 in a replay: 1 in am_droprate SYNs dropped (the 1st, 11th, ... as 6.1 did), counted', async () => {
+    const { replay } = await import('../../host/replay/replay.ts');
+    const { writePcap } = await import('../../host/pcap/write.ts');
+    const { engineModule } = await import('../../host/engine-node.ts');
+    const cap = writePcap(Array.from({ length: 20 }, (_, i) => ({
+      tsNs: 1_000_000_000n + BigInt(i) * 1_000_000n,
+      data: ip(`198.19.1.${i + 1}`, '198.18.0.100', { proto: 'tcp', sport: 1000, dport: 80, flags: 'S' }),
+    })));
+    const rules = '-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.1.1:80 -m\n';
+    const r = await replay([cap], { wasm: engineModule(), rules, sysctls: [{ name: 'drop_packet', value: '3' }] });
+    expect(r.conns.created).toBe(18);
+    expect(r.engine.counters.drop_defense_packet).toBe(2);
+    expect(r.output.dropReasons.drop_defense_packet).toBe(2);
+  });
 });
 
 describe('fixed sysctls read their value as the kernel does', () => {

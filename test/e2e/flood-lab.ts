@@ -3,7 +3,8 @@
 // the given service flags and sysctls, opens `established` connections that keep exchanging
 // data, floods the VIP with hping3 from the client namespace while a second client opens new
 // HTTP connections in a loop, then stops the flood, waits for the half-open conns to expire and
-// reports what happened (RSS of this process, which runs the engine, sampled throughout).
+// reports what happened (RSS of this process, which runs the engine, sampled throughout; the
+// control socket asked for the table once a second).
 //
 // What stays where: the spoofed sources are 198.19.<k>.1 (one per hping3 process, its source
 // port counting up per packet, so each packet is a new conn), inside 198.18.0.0/15; the
@@ -12,6 +13,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Director } from '../../host/director/director.ts';
 import { Lab, LabClient, LAB_VIP } from '../../host/director/lab.ts';
+import { startControlServer, type ControlServer } from '../../host/control/server.ts';
+import { admMain } from '../../host/control/adm-cli.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { labSkipReason } from './env.ts';
 
 export interface FloodOptions {
@@ -36,8 +42,10 @@ export interface FloodOptions {
 export interface FloodResult {
   established: { total: number; intact: number; exchanges: number; failures: string[] };
   legit: { tried: number; served: number; errors: number };
+  /** `wasmvs adm -L -n` over the control socket once a second during the flood */
+  control: { calls: number; ok: number; maxMs: number };
   flood: { sent: number; ms: number; pps: number; engineNewConnPps: number };
-  /** this process (the engine's): before the flood, the most seen, at the end; fullMin/fullMax: while the table was full (3 s into the flood to its end) */
+  /** this process (the engine's): before the flood, the most seen until the flood ended, at the end (after the drain's listings); fullMin/fullMax: while the table was full (3 s into the flood to its end) */
   rssMiB: { before: number; max: number; after: number; fullMin: number; fullMax: number };
   /** halfOpenAfter: SYN_RECV and SYNACK conns left after the drain */
   conns: { peak: number; limit: number; halfOpenAfter: number; after: number; drainMs: number; afterStates: Record<string, number> };
@@ -73,6 +81,8 @@ export async function runFlood(o: FloodOptions = {}): Promise<FloodResult> {
   const clients: LabClient[] = [];
   const floods: ChildProcess[] = [];
   const rss: number[] = [];
+  let srv: ControlServer | undefined;
+  let ctlDir: string | undefined;
   let sampler: ReturnType<typeof setInterval> | undefined;
   try {
     const rs = lab.rsAddrs;
@@ -92,6 +102,9 @@ export async function runFlood(o: FloodOptions = {}): Promise<FloodResult> {
     // each retransmission renews the conn's timer, and the drain is to be seen within the test
     for (const ns of lab.ns.rs) execFileSync('ip', ['netns', 'exec', ns, 'sysctl', '-q', '-w', 'net.ipv4.tcp_synack_retries=1'], { timeout: 5_000 });
     const e = dir.engine;
+    ctlDir = mkdtempSync(join(tmpdir(), 'wvs-flood-'));
+    const sock = join(ctlDir, 'wasmvs.sock');
+    srv = await startControlServer(e, { path: sock });
     e.reserve({ conns: connMax });   // the table at its limit before the flood: memory does not move under it
     // both half-open states (SYN_RECV; SYNACK, where secure_tcp's table puts a server's SYN-ACK)
     for (const st of ['SYN_RECV', 'SYNACK']) e.setStateTimeout('TCP', st, o.synRecvTimeoutMs ?? 5_000);
@@ -168,9 +181,22 @@ export async function runFlood(o: FloodOptions = {}): Promise<FloodResult> {
         await sleep(250);
       }
     })();
-    await Promise.all([legitLoop, estLoop]);
+    const control = { calls: 0, ok: 0, maxMs: 0 };
+    const ctlLoop = (async () => {
+      while (Date.now() < until) {
+        const s0 = Date.now();
+        const r = await admMain(['--socket', sock, '-L', '-n'], { stdin: async () => '' });
+        const ms = Date.now() - s0;
+        control.calls++;
+        if (r.rc === 0 && r.stdout.includes(`TCP  ${LAB_VIP}:80 rr`)) control.ok++;
+        control.maxMs = Math.max(control.maxMs, ms);
+        await sleep(Math.max(0, 1000 - ms));
+      }
+    })();
+    await Promise.all([legitLoop, estLoop, ctlLoop]);
     const floodEnd = Date.now();
     floodOn = false;
+    const rssFloodMax = Math.max(...rss);
     const createdDuring = Number(e.counter('conn_created') - created0);
     for (const c of floods) c.kill('SIGINT');
     await Promise.race([Promise.all(ended), sleep(5_000)]);
@@ -180,9 +206,16 @@ export async function runFlood(o: FloodOptions = {}): Promise<FloodResult> {
     await Promise.all(Array.from({ length: nEst }, (_, i) => exchange(i, 1_000_000)));
     // drain: every half-open conn expires (its shortened SYN_RECV timeout)
     const d0 = Date.now();
-    const synRecv = () => e.conns().filter((c) => c.state === 'SYN_RECV' || c.state === 'SYNACK').length;
-    let left = synRecv();
-    while (left > 0 && Date.now() - d0 < (o.synRecvTimeoutMs ?? 5_000) + 8_000) { await sleep(500); left = synRecv(); }
+    // (polled cheaply: half-open conns count in their dest's ActiveConn, and on :80 nothing else
+    // stays active after the flood; the full listing, which allocates, now and then and at the end)
+    const active80 = () => e.services().filter((v) => v.port === 80).flatMap((v) => v.dests).reduce((a, d) => a + d.activeconns, 0);
+    const halfOpen = () => e.conns().filter((c) => c.state === 'SYN_RECV' || c.state === 'SYNACK').length;
+    let left = -1;
+    for (let k = 1; Date.now() - d0 < (o.synRecvTimeoutMs ?? 5_000) + 8_000; k++) {
+      if (active80() === 0 || k % 4 === 0) { left = halfOpen(); if (left === 0) break; }
+      await sleep(500);
+    }
+    if (left !== 0) left = halfOpen();
     const drainMs = Date.now() - d0;
     clearInterval(sampler); sampler = undefined;
     rss.push(mib());
@@ -192,8 +225,9 @@ export async function runFlood(o: FloodOptions = {}): Promise<FloodResult> {
     return {
       established: { total: nEst, intact: nEst - broken.size, exchanges, failures },
       legit: { tried, served, errors },
+      control,
       flood: { sent: totalSent, ms: floodMsReal, pps: Math.round(totalSent / (floodMsReal / 1000)), engineNewConnPps: Math.round(createdDuring / (floodMsReal / 1000)) },
-      rssMiB: { before: rssBefore, max: Math.max(...rss), after: rss[rss.length - 1], fullMin: Math.min(...during), fullMax: Math.max(...during) },
+      rssMiB: { before: rssBefore, max: rssFloodMax, after: rss[rss.length - 1], fullMin: Math.min(...during), fullMax: Math.max(...during) },
       conns: { peak, limit: connMax, halfOpenAfter: left, after: e.connCount(), drainMs, afterStates: states(e.conns()) },
       counters,
       log,
@@ -202,6 +236,8 @@ export async function runFlood(o: FloodOptions = {}): Promise<FloodResult> {
     if (sampler) clearInterval(sampler);
     for (const c of floods) { try { c.kill('SIGKILL'); } catch { /* gone */ } }
     for (const c of clients) c.close();
+    await srv?.close();
+    if (ctlDir) rmSync(ctlDir, { recursive: true, force: true });
     dir?.stop();
     lab.destroy();
   }
