@@ -37,8 +37,8 @@
 // and FULLNAT dests: with DR and tunnels the server's SYN-ACK never passes the director
 // (refused when configured, ctl.ts).
 import {
-  CTL, CTL_FLAGS, CTL_TUN_MTU, CTL_SP_SECRET, SCRATCH, PKT, PKT_CSUM_PARTIAL, PKT_GSO, PKT_TCP_FLAGS, connPtr, csyncPtr, laddrPtr, linkType, CONN_FLAGS, CONN_FWD,
-  CONN_CADDR, CONN_CPORT, CONN_LADDR, LADDR_ADDR, CSYNC_SP_SEQ, CSYNC_SP_TS, CSYNC_SP_WIN, CSYNC_SP_WS,
+  CTL, CTL_FLAGS, CTL_TUN_MTU, CTL_SP_SECRET, SCRATCH, PKT, PKT_CSUM_PARTIAL, PKT_GSO, PKT_TCP_FLAGS, connPtr, csyncPtr, linkType, CONN_FLAGS, CONN_FWD,
+  CONN_CADDR, CONN_CPORT, CSYNC_SP_SEQ, CSYNC_SP_TS, CSYNC_SP_WIN, CSYNC_SP_WS,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, AF_INET, IPPROTO_TCP, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_FULLNAT, SET_NO_TOA,
@@ -47,8 +47,8 @@ import {
   CNT_BAD_L4, CNT_SP_SYN_RESENT,
 } from "./defs";
 import {
-  pL3, pL4, pL4Len, pAf, pLen, pHdrLen, pTcpFlags, pktSaddr, pktDaddr, pVnet, pCsumPartial, pGso, iphResize,
-  csumPartialFinish, VNET_HDR_LEN, TH_SYN, TH_ACK, TH_RST, TH_FIN, iProto, iL4,
+  pL3, pL4, pL4Len, pAf, pLen, pHdrLen, pTcpFlags, pktSaddr, pktDaddr, pVnet, pCsumPartial, iphResize,
+  VNET_HDR_LEN, TH_SYN, TH_ACK, TH_RST, TH_FIN, iProto, iL4,
 } from "./packet/iph";
 import { ld16be, ld32be, st16be, st32be, addrCopy } from "./packet/bytes";
 import { l4CsumFull, csumUpdate2, ipv4SendCheck } from "./packet/csum";
