@@ -12,11 +12,13 @@ import {
   SET_SLOPPY_TCP, SET_SLOPPY_SCTP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
   SET_LOCAL_ANSWERS, CNT_NO_DEST, CNT_DEST_UNAVAILABLE, CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN,
   CNT_CONN_FULL, CNT_DEFENSE_DROP_PACKET,
+  SVC_F_SYNPROXY, CONN_F_SYNPROXY, CNT_METHOD_UNSUPPORTED,
 } from "./defs";
 import {
   parseInner, pL4, pL4Len, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr, iProto, iSport,
-  iDport, TH_SYN, TH_RST,
+  iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN,
 } from "./packet/iph";
+import { synproxySyn, synproxyCheck, synproxyOpen, synproxyIn, synproxyOut, synproxyIcmpIn } from "./synproxy";
 import { connInGet, connOutGet } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
 import { svcFindPkt } from "./ctl";
@@ -94,10 +96,24 @@ export function ipvsInHook(point: u8): i32 {
     }
   }
 
+  // a synproxy service's handshake (synproxy.ts): a SYN gets a cookie and no conn, an ACK with a
+  // valid cookie schedules as a SYN would (spOpts: its options), a bad one is the local stack's
+  let spOpts: u32 = 0;
+  if (ci == 0 && pProto() == IPPROTO_TCP && !(pTcpFlags() & (TH_RST | TH_FIN))) {
+    let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
+    if (si != 0 && (load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_SYNPROXY) && pSport() != FTPDATA) {
+      if ((pTcpFlags() & (TH_SYN | TH_ACK)) == TH_SYN) return synproxySyn();
+      if ((pTcpFlags() & (TH_SYN | TH_ACK)) == TH_ACK) {
+        spOpts = synproxyCheck();
+        if (spOpts == 0) return NF_ACCEPT;
+      }
+    }
+  }
+
   let created = false;
   if (ci == 0) {
     // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
-    if (pProto() == IPPROTO_TCP && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
+    if (pProto() == IPPROTO_TCP && spOpts == 0 && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
       cntInc(CNT_NO_CONN);
       return NF_ACCEPT;
     }
@@ -146,6 +162,18 @@ export function ipvsInHook(point: u8): i32 {
       store<u16>(connPtr(ci), load<u16>(connPtr(ci), CONN_FLAGS) | CONN_F_ONE_PACKET, CONN_FLAGS);
     }
     statsConn(di, si);
+    if (spOpts != 0) {
+      // syn_proxy_send_rs_syn: the ACK goes on as the SYN to the real server
+      setPktConn(ci);
+      statsIn(ci, pLen());
+      if (!synproxyOpen(ci, spOpts)) { connExpireNow(ci); setPktConn(0); setDrop(CNT_METHOD_UNSUPPORTED); return NF_DROP; }
+      let rv = xmitIn(ci);
+      syncConnIn(ci);
+      return rv;
+    }
+  } else if (pProto() == IPPROTO_TCP && (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY)) {
+    let v = synproxyIn(ci);
+    if (v != NF_ACCEPT) { setPktConn(ci); return v; }
   }
   setPktConn(ci);
   statsIn(ci, pLen());
@@ -173,6 +201,7 @@ function ipvsInIcmp(): i32 {
   setPktConn(ci);
   statsIn(ci, pLen());
   cntInc(CNT_ICMP_XLATE);
+  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY) synproxyIcmpIn(ci);
   return xmitIcmpIn(ci);
 }
 
@@ -205,6 +234,10 @@ export function ipvsOutHook(point: u8): i32 {
 /** handle_response: SNAT for NAT (FULLNAT) conns, then stats and the OUTPUT state transition. */
 function handleResponse(ci: u32): i32 {
   setPktConn(ci);
+  if (pProto() == IPPROTO_TCP && (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY)) {
+    let sv = synproxyOut(ci);   // the server's SYN-ACK becomes the client's window update
+    if (sv != NF_ACCEPT) return sv;
+  }
   let ev = stateInput();     // read before the rewrite (its CRC is recomputed, not its chunks)
   let v = xmitOut(ci);
   if (v != NF_ACCEPT) return v;

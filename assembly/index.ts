@@ -464,6 +464,10 @@ export const E_OPNOTSUPP: i32 = D.E_OPNOTSUPP;
 export const E_AFNOSUPPORT: i32 = D.E_AFNOSUPPORT;
 export const E_NOSCHED: i32 = D.E_NOSCHED;
 export const E_NETUNREACH: i32 = D.E_NETUNREACH;
+export const E_SYNPROXY_FWD: i32 = D.E_SYNPROXY_FWD;
+export const SVC_F_SYNPROXY: u32 = D.SVC_F_SYNPROXY;
+export const CONN_F_SYNPROXY: u32 = D.CONN_F_SYNPROXY;
+export const CONN_F_SP_WAIT: u32 = D.CONN_F_SP_WAIT;
 export const IPPROTO_TCP: u32 = D.IPPROTO_TCP;
 export const IPPROTO_UDP: u32 = D.IPPROTO_UDP;
 export const IPPROTO_SCTP: u32 = D.IPPROTO_SCTP;
@@ -533,3 +537,23 @@ export const DEF_L_DROP_ENTRY: u32 = defense.DEF_L_DROP_ENTRY;
 export const DEF_L_DROP_PACKET: u32 = defense.DEF_L_DROP_PACKET;
 export const DEF_L_SECURE_TCP: u32 = defense.DEF_L_SECURE_TCP;
 export const DEF_L_NOMEM: u32 = defense.DEF_L_NOMEM;
+
+// ---- the SYN proxy (assembly/synproxy.ts) ------------------------------------------------------
+import * as synproxy from "./synproxy";
+/** The cookie secrets: 32 bytes at CTL_ADDR0..ADDR1 (two SipHash keys); the host draws them at start. */
+export function synproxySetSecret(): void { memory.copy(L.CTL + L.CTL_SP_SECRET, L.CTL + L.CTL_ADDR0, 32); }
+/** A cookie for saddr (CTL_ADDR0), daddr (CTL_ADDR1), ports (host order), the client's ISN, the counter and MSS index (tests, docs). */
+export function synproxyCookie(ports: u32, sseq: u32, count: u32, mssind: u32): u32 {
+  return synproxy.cookieMake(L.CTL + L.CTL_ADDR0, L.CTL + L.CTL_ADDR1, ports, sseq, count, mssind);
+}
+/** check_tcp_syn_cookie of a cookie (addresses as synproxyCookie): the MSS index, or -1. */
+export function synproxyCookieCheck(cookie: u32, ports: u32, sseq: u32, count: u32): i32 {
+  return synproxy.cookieCheck(cookie, L.CTL + L.CTL_ADDR0, L.CTL + L.CTL_ADDR1, ports, sseq, count);
+}
+export function synproxyMssEncode(v4: bool, mss: u32): u32 { return synproxy.mssEncode(v4, mss); }
+export function synproxyMssDecode(v4: bool, i: u32): u32 { return synproxy.mssDecode(v4, i); }
+/** The per-conn synproxy record of conn ci: which 0 seq delta, 1 timestamp delta, 2 window shifts. */
+export function synproxyConn(ci: u32, which: u32): u32 {
+  let sp = L.csyncPtr(ci);
+  return which == 0 ? load<u32>(sp, L.CSYNC_SP_SEQ) : which == 1 ? load<u32>(sp, L.CSYNC_SP_TS) : <u32>load<u8>(sp, L.CSYNC_SP_WS);
+}

@@ -32,7 +32,7 @@
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
 //        ├─ CONN      connMax+1 conn records (index 0 = none)
 //        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
-//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts)
+//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts), SYN proxy deltas
 // Workers (the multi-core issue) would each get their own copy of the per-worker group; the
 // code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
@@ -181,7 +181,8 @@
 @inline export const CTL_UDP_TIMEOUTS: u32 = 192;   // u32 × UDP_S_LAST, ms
 @inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
 @inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
-// 256..319: free (the packet's addresses moved to the packet record, PKT below)
+@inline export const CTL_SP_SECRET: u32 = 256;    // 2 × 16 bytes: the SYN proxy's SipHash keys (synproxy.ts), random at start
+// 288..319: free (the packet's addresses moved to the packet record, PKT below)
 // 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
 // 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
@@ -393,12 +394,20 @@
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
 // Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->old_state and
-// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS): 4 bytes more per
-// conn, touched only on a sync master.
+// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS), touched only on a
+// sync master, then the SYN proxy's 12 bytes: 16 bytes more per conn.
 @inline export const CSYNC_OLD_STATE: u32 = 0;   // u8 the state last synced
 @inline export const CSYNC_RETRIES: u32 = 1;     // u8 sync_endtime & 3: resends of the same end time
 @inline export const CSYNC_ENDTIME: u32 = 2;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
-@inline export const CSYNC_SIZE: u32 = 4;
+// SYN proxy (synproxy.ts), read only on conns with CONN_F_SYNPROXY: DPVS's cp->syn_proxy_seq and
+// wscale_rs/wscale_vs. While the real server's SYN-ACK is awaited SEQ holds the cookie ISN and WIN
+// the client's window; then SEQ is the delta (cookie ISN - server ISN) added to the server's
+// sequence numbers, TS the timestamp delta (server TSval - ours), WS the window shifts.
+@inline export const CSYNC_SP_SEQ: u32 = 4;      // u32
+@inline export const CSYNC_SP_TS: u32 = 8;       // u32
+@inline export const CSYNC_SP_WIN: u32 = 12;     // u16 the client's window field (its ACK), for the ACK to the server
+@inline export const CSYNC_SP_WS: u32 = 14;      // u8 low nibble: the server's shift, high: the one given the client (0: none)
+@inline export const CSYNC_SIZE: u32 = 16;
 /** The master's send buffer: finished v1 messages one after another, then the one being filled. */
 @inline export const SYNC_BUF_SIZE: u32 = 1 << 20;   // ~700 full messages: 20 ms of 1M synced conns/s
 @inline export function csyncPtr(connIdx: u32): usize { return CONN_SYNC + <usize>connIdx * CSYNC_SIZE; }

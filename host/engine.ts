@@ -38,6 +38,8 @@ export interface EngineConfig {
   link?: 'ip' | 'ethernet' | 'ip-offload' | 'ethernet-offload';
   /** conn hash seed (fixed in replays for determinism) */
   seed?: number;
+  /** the SYN proxy's cookie secrets (32 bytes: two SipHash keys); drawn at random when absent */
+  synproxySecret?: Uint8Array;
 }
 
 /** Default limits: sized for real fleets (the engine's ceilings for services and dests). */
@@ -229,6 +231,18 @@ export class Engine {
     this.refreshViews();
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
     for (let i = 0; i < this.c.CNT_LAST; i++) this.counterNames.push(getString(ex.counterName(i)));
+    this.setSynproxySecret(cfg.synproxySecret);
+  }
+
+  /**
+   * The SYN proxy's cookie secrets (assembly/synproxy.ts): 32 bytes, two SipHash-2-4 keys; without
+   * an argument fresh random ones (cookies handed out before no longer validate).
+   */
+  setSynproxySecret(secret?: Uint8Array): void {
+    const k = secret ?? randomSecret();
+    if (k.length !== 32) throw new WvsError('WVS_ERR_INVALID', `the SYN proxy secret is 32 bytes, got ${k.length}`);
+    this.u8.set(k, this.base.ctl + this.c.CTL_ADDR0);
+    this.ex.synproxySetSecret();
   }
 
   /** Region bases (the growing tables move when they grow: read again after every grow). */
@@ -289,7 +303,7 @@ export class Engine {
   /** Instantiate from compiled module or wasm bytes. */
   static async create(wasm: WebAssembly.Module | BufferSource, config: EngineConfig = {}): Promise<Engine> {
     const cfg: Required<EngineConfig> = {
-      ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9,
+      ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9, synproxySecret: undefined as unknown as Uint8Array,
       ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
     };
     for (const k of Object.keys(LIMIT_OPTIONS) as LimitName[]) {
@@ -930,11 +944,25 @@ export interface DefenseState {
   availPages: number; amemthresh: number; dropRate: number; bytesPerConn: number; availNow: number;
 }
 
+/**
+ * 32 random bytes for the cookie secrets: Web Crypto where the runtime has it (Node, browsers,
+ * workerd, Deno, Bun); a bare Web-API realm without it gets Math.random's, which are guessable —
+ * give such an engine its own secret (EngineConfig.synproxySecret) before using the SYN proxy there.
+ */
+function randomSecret(): Uint8Array {
+  const k = new Uint8Array(32);
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (c?.getRandomValues) return c.getRandomValues(k);
+  for (let i = 0; i < k.length; i++) k[i] = Math.floor(Math.random() * 256);
+  return k;
+}
+
 const ENGINE_TEXT: Record<number, string> = {
   [Errno.NOENT]: 'No such destination', [Errno.NOSVC]: 'No such service', [Errno.NOMEM]: 'out of memory', [Errno.BUSY]: 'busy',
   [Errno.EXIST]: 'already exists', [Errno.INVAL]: 'invalid argument', [Errno.NOSPC]: 'table full', [Errno.RANGE]: 'Numerical result out of range',
   [Errno.OPNOTSUPP]: 'forwarding method not supported yet', [Errno.AFNOSUPPORT]: 'address family not supported', [Errno.NOSCHED]: 'Scheduler not found',
   [Errno.NETUNREACH]: 'not on the director\'s link (-g, DR, only rewrites the MAC: the real server must be inside the prefix of --link-addr)',
+  [Errno.SYNPROXY_FWD]: 'the SYN proxy needs NAT (-m) or FULLNAT real servers: with DR (-g) or tunnels (-i) the real server\'s SYN-ACK goes to the client without passing the director, so the handshake cannot be completed (turn --synproxy off for this service, or use -m)',
 };
 
 /** Setting's names → the engine's SET_* names. */

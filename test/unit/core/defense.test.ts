@@ -97,23 +97,23 @@ describe('update_defense_level (ip_vs_ctl.c)', () => {
     expect(e.setting('secureTcp')).toBe(false);
   });
 
-  test('available memory: free conn records up to --conn-max, in pages of 132 bytes each; amemthresh against it', async () => {
+  test('available memory: free conn records up to --conn-max, in pages of 144 bytes each (120 + 8 index + 16 sync and SYN proxy); amemthresh against it', async () => {
     const e = await lab(4096);
     const s = e.defenseState();
-    expect(s.bytesPerConn).toBe(132);
+    expect(s.bytesPerConn).toBe(144);
     expect(e.defenseGet('amemthresh')).toBe(1024);
     expect(e.defenseGet('am_droprate')).toBe(10);
     e.tick(0); e.tick(1000);
-    // a whole table of 4096 conns is 132 pages: below the default amemthresh's 4 MiB, "low"
-    expect(e.defenseState()).toMatchObject({ availPages: 132, memoryLow: true });
+    // a whole table of 4096 conns is 144 pages: below the default amemthresh's 4 MiB, "low"
+    expect(e.defenseState()).toMatchObject({ availPages: 144, memoryLow: true });
     sysctlSet(e, 'amemthresh', '100');
-    syns(e, 1, 32, 1500);   // 32 conns: (4096 - 32) × 132 / 4096 = 130.9
+    syns(e, 1, 32, 1500);   // 32 conns: (4096 - 32) × 144 / 4096 = 142.9
     e.tick(2000);
-    expect(e.defenseState()).toMatchObject({ availPages: 130, memoryLow: false });
-    sysctlSet(e, 'amemthresh', '131');
+    expect(e.defenseState()).toMatchObject({ availPages: 142, memoryLow: false });
+    sysctlSet(e, 'amemthresh', '143');
     sysctlSet(e, 'drop_packet', '1');
-    // 131 / (131 - 130) = 131: one new-conn packet in 131 dropped
-    expect(e.defenseState()).toMatchObject({ memoryLow: true, dropPacket: true, dropRate: 131 });
+    // 143 / (143 - 142) = 143: one new-conn packet in 143 dropped
+    expect(e.defenseState()).toMatchObject({ memoryLow: true, dropPacket: true, dropRate: 143 });
     expect(sysctlGet(e, 'drop_packet')).toBe('2');
   });
 });
