@@ -20,6 +20,7 @@ import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, 
 import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
 import { connHashFolded, connPrefetch, connCount } from "./conn/table";
 import { connExpireTick } from "./conn/conn";
+import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
 import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
@@ -272,6 +273,7 @@ export function tickAt(nowMs: f64): u32 {
       wUnlock();
     }
   }
+  if (NWORKERS == 1 || WORKER < NWORKERS) defenseTick(now);   // defense_work_handler: once a second
   wLock();
   defragTick();
   if (linkType == 1) neighTick();

@@ -11,11 +11,14 @@ import {
   IPPROTO_ICMPV6, AF_INET, DEST_F_AVAILABLE, SET_EXPIRE_NODEST, SET_ICMP_ECHO, SET_CONN_REUSE, SET_CONN_REUSE_2,
   SET_SLOPPY_TCP, SET_SLOPPY_SCTP, SVC_F_ONEPACKET, SVC_F_PERSISTENT, CONN_F_NOOUTPUT, CONN_F_ONE_PACKET,
   SET_LOCAL_ANSWERS, CNT_NO_DEST, CNT_DEST_UNAVAILABLE, CNT_CONN_REUSED, CNT_ICMP_XLATE, CNT_BAD_L4, CNT_NO_CONN,
+  CNT_CONN_FULL, CNT_DEFENSE_DROP_PACKET,
+  SVC_F_SYNPROXY, CONN_F_SYNPROXY, CNT_METHOD_UNSUPPORTED,
 } from "./defs";
 import {
   parseInner, pL4, pL4Len, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr, iProto, iSport,
-  iDport, TH_SYN, TH_RST, pSegs, pSegsLen,
+  iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN, pSegs, pSegsLen,
 } from "./packet/iph";
+import { synproxySyn, synproxyCheck, synproxyOpen, synproxyIn, synproxyOut, synproxyIcmpIn } from "./synproxy";
 import { connInGet, connOutGet } from "./conn/table";
 import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
 import { svcFindPkt } from "./ctl";
@@ -27,11 +30,12 @@ import { icmpCsumOk } from "./xmit/common";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
 import { localAnswer } from "./xmit/local";
-import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
+import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import { setDrop, setPktConn, pktConn, pktMark, verdict, ipvsProperty } from "./pkt";
 import { wLock, wUnlock } from "./shared";
 import { syncConnIn } from "./sync";
+import { defenseToDrop, hopenPush, hopenReclaim } from "./defense";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
 
@@ -93,18 +97,50 @@ export function ipvsInHook(point: u8): i32 {
     }
   }
 
+  // a synproxy service's handshake (synproxy.ts): a SYN gets a cookie and no conn, an ACK with a
+  // valid cookie schedules as a SYN would (spOpts: its options), a bad one is the local stack's
+  let spOpts: u32 = 0;
+  if (ci == 0 && pProto() == IPPROTO_TCP && !(pTcpFlags() & (TH_RST | TH_FIN))) {
+    let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
+    if (si != 0 && (load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_SYNPROXY) && pSport() != FTPDATA) {
+      if ((pTcpFlags() & (TH_SYN | TH_ACK)) == TH_SYN) return synproxySyn();
+      if ((pTcpFlags() & (TH_SYN | TH_ACK)) == TH_ACK) {
+        spOpts = synproxyCheck();
+        if (spOpts == 0) return NF_ACCEPT;
+      }
+    }
+  }
+
+  let created = false;
   if (ci == 0) {
     // a new conn: scheduled under the director's lock (the kernel's sched_lock, the template
     // table's lock), so every worker's new conns see one scheduler sequence (shared.ts)
     wLock();
-    let rv = inSchedule();
+    let rv = inSchedule(spOpts);
     wUnlock();
     if (rv >= 0) return rv;
     ci = pktConn();
+    created = true;
+    if (spOpts != 0) {
+      // syn_proxy_send_rs_syn: the ACK goes on as the SYN to the real server
+      statsIn(ci, pSegsLen(), pSegs());
+      if (!synproxyOpen(ci, spOpts)) {
+        wLock(); connExpireNow(ci); wUnlock();
+        setPktConn(0); setDrop(CNT_METHOD_UNSUPPORTED); return NF_DROP;
+      }
+      let sv = xmitIn(ci);
+      syncConnIn(ci);
+      return sv;
+    }
+  } else if (pProto() == IPPROTO_TCP && (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY)) {
+    let v = synproxyIn(ci);
+    if (v != NF_ACCEPT) { setPktConn(ci); return v; }
   }
   setPktConn(ci);
   statsIn(ci, pSegsLen(), pSegs());
   connSetState(ci, DIR_INPUT, stateInput());
+  // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
+  if (created && pProto() == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
   let rv = xmitIn(ci);
   syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
@@ -115,50 +151,61 @@ export function ipvsInHook(point: u8): i32 {
 }
 
 /**
- * The new-conn half of ip_vs_in_hook (tcp/sctp/udp_conn_schedule, ip_vs_schedule): -1 with the
- * new conn in the packet record (pktConn), or the verdict to return.
+ * The new-conn half of ip_vs_in_hook (tcp/sctp/udp_conn_schedule, ip_vs_schedule), under the
+ * director's lock: -1 with the new conn in the packet record (pktConn), or the verdict to return.
+ * spOpts: a SYN proxy's validated cookie ACK, which schedules as a SYN would.
  */
-function inSchedule(): i32 {
+function inSchedule(spOpts: u32): i32 {
   let ci: u32 = 0;
-  {
-    // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
-    if (pProto() == IPPROTO_TCP && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
-      cntInc(CNT_NO_CONN);
-      return NF_ACCEPT;
-    }
-    // sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp)
-    if (pProto() == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) {
-      cntInc(CNT_NO_CONN);
-      return NF_ACCEPT;
-    }
-    let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
-    if (si == 0) return NF_ACCEPT;
-    // ip_vs_schedule: active FTP data from port 20 is never scheduled
-    if (pSport() == FTPDATA) return NF_ACCEPT;
-    let svc = svcPtr(si);
-    let di: u32 = 0;
-    if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
-      // ip_vs_sched_persist: the client's template decides the dest (persist.ts)
-      ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
-      if (ci == 0 && persistFull()) { setDrop(connNewFail()); return NF_DROP; }
-      di = persistDest();
-    } else if (load<u32>(svc, SVC_FWMARK) != 0 || pDport() == load<u16>(svc, SVC_VPORT)) {
-      di = schedSchedule(si);   // a non-persistent port-zero service schedules nothing
-    }
-    if (di == 0) {
-      // ip_vs_leave: no server — tell the client with a port unreachable, drop the packet
-      setDrop(CNT_NO_DEST);
-      icmpPortUnreach();
-      if (verdict() == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
-      return NF_STOLEN;
-    }
-    if (ci == 0) ci = connNew(pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport(), di, si);
-    if (ci == 0) { setDrop(connNewFail()); return NF_DROP; }
-    if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto() == IPPROTO_UDP) {
-      store<u16>(connPtr(ci), load<u16>(connPtr(ci), CONN_FLAGS) | CONN_F_ONE_PACKET, CONN_FLAGS);
-    }
-    statsConn(di, si);
+  // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
+  if (pProto() == IPPROTO_TCP && spOpts == 0 && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
+    cntInc(CNT_NO_CONN);
+    return NF_ACCEPT;
   }
+  // sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp)
+  if (pProto() == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) {
+    cntInc(CNT_NO_CONN);
+    return NF_ACCEPT;
+  }
+  let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
+  if (si == 0) return NF_ACCEPT;
+  // *_conn_schedule: drop_packet's ip_vs_todrop, before the scheduler ("we are very loaded")
+  if (defenseToDrop()) { setDrop(CNT_DEFENSE_DROP_PACKET); return NF_DROP; }
+  // ip_vs_schedule: active FTP data from port 20 is never scheduled
+  if (pSport() == FTPDATA) return NF_ACCEPT;
+  let svc = svcPtr(si);
+  let di: u32 = 0;
+  if (load<u32>(svc, SVC_FLAGS) & SVC_F_PERSISTENT) {
+    // ip_vs_sched_persist: the client's template decides the dest (persist.ts)
+    ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
+    // a full table: the oldest half-open conn makes room (defense.ts), then once more; twice
+    // when both the template and its conn need a record
+    for (let k = 0; k < 2 && ci == 0 && persistFull() && connNewFail() == CNT_CONN_FULL && hopenReclaim(); k++) {
+      ci = schedPersist(si, pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport());
+    }
+    if (ci == 0 && persistFull()) { setDrop(connNewFail()); return NF_DROP; }
+    di = persistDest();
+  } else if (load<u32>(svc, SVC_FWMARK) != 0 || pDport() == load<u16>(svc, SVC_VPORT)) {
+    di = schedSchedule(si);   // a non-persistent port-zero service schedules nothing
+  }
+  if (di == 0) {
+    // ip_vs_leave: no server — tell the client with a port unreachable, drop the packet
+    setDrop(CNT_NO_DEST);
+    icmpPortUnreach();
+    if (verdict() == V_LOCAL) cntInc(CNT_NO_DEST);   // a plain drop (no headroom) is counted by finish()
+    return NF_STOLEN;
+  }
+  if (ci == 0) {
+    ci = connNew(pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport(), di, si);
+    if (ci == 0 && connNewFail() == CNT_CONN_FULL && hopenReclaim()) {
+      ci = connNew(pProto(), pAf(), pktSaddr(), pSport(), pktDaddr(), pDport(), di, si);
+    }
+  }
+  if (ci == 0) { setDrop(connNewFail()); return NF_DROP; }
+  if ((load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET) && pProto() == IPPROTO_UDP) {
+    store<u16>(connPtr(ci), load<u16>(connPtr(ci), CONN_FLAGS) | CONN_F_ONE_PACKET, CONN_FLAGS);
+  }
+  statsConn(di, si);
   setPktConn(ci);
   return -1;
 }
@@ -175,6 +222,7 @@ function ipvsInIcmp(): i32 {
   setPktConn(ci);
   statsIn(ci, pLen());
   cntInc(CNT_ICMP_XLATE);
+  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY) synproxyIcmpIn(ci);
   return xmitIcmpIn(ci);
 }
 
@@ -207,6 +255,10 @@ export function ipvsOutHook(point: u8): i32 {
 /** handle_response: SNAT for NAT (FULLNAT) conns, then stats and the OUTPUT state transition. */
 function handleResponse(ci: u32): i32 {
   setPktConn(ci);
+  if (pProto() == IPPROTO_TCP && (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY)) {
+    let sv = synproxyOut(ci);   // the server's SYN-ACK becomes the client's window update
+    if (sv != NF_ACCEPT) return sv;
+  }
   let ev = stateInput();     // read before the rewrite (its CRC is recomputed, not its chunks)
   let v = xmitOut(ci);
   if (v != NF_ACCEPT) return v;

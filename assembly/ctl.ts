@@ -13,6 +13,7 @@ import {
 } from "./layout";
 import {
   E_OK, E_NOENT, E_NOSVC, E_EXIST, E_INVAL, E_NOSPC, E_RANGE, E_NOSCHED, E_AFNOSUPPORT, E_OPNOTSUPP, E_NETUNREACH,
+  E_SYNPROXY_FWD, SVC_F_SYNPROXY,
   IP_VS_CONN_F_DROUTE, IP_VS_CONN_F_TUNNEL, DEST_F_AVAILABLE, DEST_F_OVERLOAD, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_TUNNEL,
   IP_VS_CONN_F_FULLNAT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, SVC_F_HASHED,
   DEST_LIVE,
@@ -197,6 +198,7 @@ export function svcAdd(af: u8, proto: u8, vport: u32, fwmark: u32, sched: u32, f
   if (af != 4 && af != 6) return E_AFNOSUPPORT;
   if (fwmark == 0 && proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_SCTP) return E_INVAL;
   if (!schedValid(sched)) return E_NOSCHED;
+  if ((flags & SVC_F_SYNPROXY) && (fwmark != 0 || proto != IPPROTO_TCP)) return E_INVAL;   // TCP services only
   let wport = htons(vport);
   if (svcLookup(proto, wport, fwmark) != 0) return E_EXIST;
   let idx = svcFree();
@@ -236,6 +238,8 @@ export function svcEdit(svcIdx: u32, sched: u32, flags: u32, timeout: u32, netma
   let svc = svcPtr(svcIdx);
   let old = <u32>load<u8>(svc, SVC_SCHED);
   if (old != sched && !schedAreaAvailable(svcIdx, sched)) return E_NOSPC;
+  let sr = synproxyCheckSvc(svcIdx, load<u8>(svc, SVC_PROTO), flags);
+  if (sr != E_OK) return sr;
   store<u32>(svc, flags | SVC_F_HASHED, SVC_FLAGS);
   store<u32>(svc, timeout, SVC_TIMEOUT);
   store<u32>(svc, netmask, SVC_NETMASK);
@@ -294,6 +298,20 @@ function destCheckArgs(svcIdx: u32, af: u8, weight: i32, fwd: u8, uthresh: u32, 
   if (!xmitSupported(fwd)) return E_OPNOTSUPP;
   // DR only changes the MAC: the real server must be on the director's link (its prefix, when set)
   if (fwd == IP_VS_CONN_F_DROUTE && !onLink(CTL + CTL_ADDR1)) return E_NETUNREACH;
+  if ((load<u32>(svcPtr(svcIdx), SVC_FLAGS) & SVC_F_SYNPROXY) && !synproxyFwd(fwd)) return E_SYNPROXY_FWD;
+  return E_OK;
+}
+
+/** The SYN proxy sees the real server's SYN-ACK only where replies come back through us (synproxy.ts). */
+@inline function synproxyFwd(fwd: u8): bool { return fwd == IP_VS_CONN_F_MASQ || fwd == IP_VS_CONN_F_FULLNAT; }
+
+/** A service may turn the SYN proxy on only when none of its dests is DR or tunnel (nor TCP-less). */
+function synproxyCheckSvc(svcIdx: u32, proto: u8, flags: u32): i32 {
+  if (!(flags & SVC_F_SYNPROXY)) return E_OK;
+  if (proto != IPPROTO_TCP) return E_INVAL;
+  for (let d = load<u32>(svcPtr(svcIdx), SVC_DEST_HEAD); d != 0; d = load<u32>(destPtr(d), DEST_NEXT)) {
+    if (!synproxyFwd(load<u8>(destPtr(d), DEST_FWD))) return E_SYNPROXY_FWD;
+  }
   return E_OK;
 }
 

@@ -70,6 +70,10 @@
 // sync (sync.ts): IP_VS_CONN_F_SYNC (made by the backup from a sync message), IP_VS_CONN_F_NO_CPORT
 @inline export const CONN_F_SYNC: u16 = 0x0100;
 @inline export const CONN_F_NO_CPORT: u16 = 0x0800;
+// SYN proxy (synproxy.ts; DPVS's DPVS_CONN_F_SYNPROXY): made from a cookie ACK, its sequence
+// numbers translated; WAIT: the SYN to the real server is out, its SYN-ACK not back yet
+@inline export const CONN_F_SYNPROXY: u16 = 0x4000;
+@inline export const CONN_F_SP_WAIT: u16 = 0x8000;
 
 // ---- dest flags (IP_VS_DEST_F_*) -----------------------------------------------------------------
 @inline export const DEST_F_AVAILABLE: u8 = 0x1;
@@ -85,6 +89,8 @@
 @inline export const SVC_F_SCHED1: u32 = 0x8;
 @inline export const SVC_F_SCHED2: u32 = 0x10;
 @inline export const SVC_F_SCHED3: u32 = 0x20;
+/** DPVS's IP_VS_SVC_F_SYNPROXY (0x8 there, taken by SCHED1 here): answer SYNs with cookies (synproxy.ts). */
+@inline export const SVC_F_SYNPROXY: u32 = 0x10000;
 
 // ---- engine settings (CTL_FLAGS bits) ----------------------------------------------------------
 @inline export const SET_PASS_MALFORMED: u32 = 0x1;   // hand malformed frames to the host instead of dropping
@@ -116,6 +122,7 @@
 @inline export const E_AFNOSUPPORT: i32 = -97;
 @inline export const E_OPNOTSUPP: i32 = -95;
 @inline export const E_NETUNREACH: i32 = -101;   // a DR dest off the director's link prefix
+@inline export const E_SYNPROXY_FWD: i32 = -1002; // a SYN proxy service with a DR/tunnel dest: its SYN-ACK would not pass us
 
 // ---- named counters (global, u64 each): every drop has a name -----------------------------------
 @inline export const CNT_RX: u32 = 0;
@@ -194,12 +201,27 @@
 @inline export const CNT_SYNC_STALE: u32 = 71;         // one conn skipped: an INACTIVE update for a conn already replaced (other dest)
 @inline export const CNT_SYNC_TX_CONN: u32 = 72;       // conns encoded by the master
 @inline export const CNT_SYNC_TX_FULL: u32 = 73;       // master: a message dropped, the send buffer is full (sync_qlen_max)
+// the defense strategies and the half-open ring (defense.ts)
+@inline export const CNT_DEFENSE_DROP_PACKET: u32 = 74; // dropped: drop_packet's 1 in drop_rate new-conn packets (ip_vs_todrop)
+@inline export const CNT_DEFENSE_DROP_ENTRY: u32 = 75;  // conns removed by drop_entry's run (ip_vs_random_dropentry)
+@inline export const CNT_HOPEN_RECLAIMED: u32 = 76;     // the table full: the oldest half-open conn gave its record to a new one
+@inline export const CNT_DEFENSE_CHANGE: u32 = 77;      // update_defense_level changed what acts (or memory went low / plentiful)
+// SYN proxy (synproxy.ts, DPVS's SYNPROXY_* estats)
+@inline export const CNT_SP_SYN: u32 = 78;           // SYNs answered with a cookie SYN-ACK (no conn made)
+@inline export const CNT_SP_ACK_OK: u32 = 79;        // ACKs whose cookie held: conn made, SYN sent to the real server
+@inline export const CNT_SP_BAD_COOKIE: u32 = 80;    // ACKs without a conn whose cookie failed (bad or expired): left to the local stack (RST)
+@inline export const CNT_SP_WAIT_DROP: u32 = 81;     // dropped: a client segment while the real server's SYN-ACK is awaited (its window is 0)
+@inline export const CNT_SP_RS_DROP: u32 = 82;       // dropped: a real server segment other than SYN-ACK/RST while awaited
+@inline export const CNT_SP_ESTABLISHED: u32 = 83;   // real server SYN-ACKs: sequence delta set, ACK sent to it, window opened to the client
+@inline export const CNT_SP_ACK_NO_ROOM: u32 = 84;   // the ACK to the real server found the hold queue full (the client's next segment completes it)
+@inline export const CNT_SP_RS_RESET: u32 = 85;      // the real server refused the SYN (RST): passed on to the client
+@inline export const CNT_SP_SYN_RESENT: u32 = 86;    // the server had not answered: the client's ACK again (or its window probe) sent the SYN again
 // workers (worker.ts): frames handed to the worker that owns their conn (the redirect ring)
-@inline export const CNT_REDIRECT_OUT: u32 = 74;       // a frame sent to its owner's ring
-@inline export const CNT_REDIRECT_IN: u32 = 75;        // a frame taken from a ring, processed here
-@inline export const CNT_REDIRECT_FULL: u32 = 76;      // dropped: the owner's ring was full
-@inline export const CNT_REDIRECT_TOO_BIG: u32 = 77;   // dropped: a reassembled datagram larger than a ring entry
-@inline export const CNT_LAST: u32 = 78;
+@inline export const CNT_REDIRECT_OUT: u32 = 87;       // a frame sent to its owner's ring
+@inline export const CNT_REDIRECT_IN: u32 = 88;        // a frame taken from a ring, processed here
+@inline export const CNT_REDIRECT_FULL: u32 = 89;      // dropped: the owner's ring was full
+@inline export const CNT_REDIRECT_TOO_BIG: u32 = 90;   // dropped: a reassembled datagram larger than a ring entry
+@inline export const CNT_LAST: u32 = 91;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -278,6 +300,19 @@ export function counterName(i: u32): string {
     case CNT_SYNC_STALE: return "drop_sync_stale_update";
     case CNT_SYNC_TX_CONN: return "sync_tx_conns";
     case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";
+    case CNT_DEFENSE_DROP_PACKET: return "drop_defense_packet";
+    case CNT_DEFENSE_DROP_ENTRY: return "defense_conns_dropped";
+    case CNT_HOPEN_RECLAIMED: return "conn_half_open_reclaimed";
+    case CNT_DEFENSE_CHANGE: return "defense_level_changes";
+    case CNT_SP_SYN: return "synproxy_cookie_sent";
+    case CNT_SP_ACK_OK: return "synproxy_cookie_ok";
+    case CNT_SP_BAD_COOKIE: return "synproxy_bad_cookie";
+    case CNT_SP_WAIT_DROP: return "drop_synproxy_handshake";
+    case CNT_SP_RS_DROP: return "drop_synproxy_rs_unexpected";
+    case CNT_SP_ESTABLISHED: return "synproxy_established";
+    case CNT_SP_ACK_NO_ROOM: return "synproxy_ack_no_room";
+    case CNT_SP_RS_RESET: return "synproxy_rs_reset";
+    case CNT_SP_SYN_RESENT: return "synproxy_syn_resent";
     case CNT_REDIRECT_OUT: return "redirect_out";
     case CNT_REDIRECT_IN: return "redirect_in";
     case CNT_REDIRECT_FULL: return "drop_redirect_ring_full";

@@ -15,6 +15,7 @@ import { cntGet } from "./stats";
 import * as defrag from "./packet/defrag";
 import * as neigh from "./neigh";
 import * as laddr from "./laddr";
+import { defenseInit } from "./defense";
 import { sctpInitTimeouts, sctpSetTimeout, sctpTimeout, sctpStateName, sctpNextState, sctpEventOf, sctpCsum, SCTP_S_LAST } from "./proto/sctp";
 
 // ---- layout, for the host ------------------------------------------------------------------
@@ -145,6 +146,7 @@ export function init(svcMax: u32, destMax: u32, connMax: u32, slots: u32, slotSi
   laddr.laddrInit();
   neigh.neighInit();
   defrag.defragInit();
+  defenseInit();
   store<u32>(L.CTL, 1500, L.CTL_TUN_MTU);
   partsInit(0);
   hooksInitIpvs();
@@ -474,6 +476,10 @@ export const E_OPNOTSUPP: i32 = D.E_OPNOTSUPP;
 export const E_AFNOSUPPORT: i32 = D.E_AFNOSUPPORT;
 export const E_NOSCHED: i32 = D.E_NOSCHED;
 export const E_NETUNREACH: i32 = D.E_NETUNREACH;
+export const E_SYNPROXY_FWD: i32 = D.E_SYNPROXY_FWD;
+export const SVC_F_SYNPROXY: u32 = D.SVC_F_SYNPROXY;
+export const CONN_F_SYNPROXY: u32 = D.CONN_F_SYNPROXY;
+export const CONN_F_SP_WAIT: u32 = D.CONN_F_SP_WAIT;
 export const IPPROTO_TCP: u32 = D.IPPROTO_TCP;
 export const IPPROTO_UDP: u32 = D.IPPROTO_UDP;
 export const IPPROTO_SCTP: u32 = D.IPPROTO_SCTP;
@@ -549,3 +555,60 @@ export const WCTL_BUSY: u32 = L.WCTL_BUSY;
 export const CTL_PAUSE: u32 = L.CTL_PAUSE;
 export const CTL_EPOCH: u32 = L.CTL_EPOCH;
 export const CTL_LOCK: u32 = L.CTL_LOCK;
+
+// ---- the defense strategies (assembly/defense.ts; net.ipv4.vs.drop_entry & co.) -----------------
+import * as defense from "./defense";
+/**
+ * Write one: 0 drop_entry, 1 drop_packet, 2 secure_tcp (0-3, proc_do_defense_mode: a change runs
+ * update_defense_level at once; -EINVAL out of range), 3 amemthresh, 4 am_droprate (any int, read
+ * at the next run), 5 the conn limit free memory is measured up to (--conn-max).
+ */
+export function defenseSet(which: u32, v: i32): i32 {
+  if (which <= 2) return defense.defenseSetMode(which, v);
+  if (which == 3) { store<i32>(L.CTL, v, L.CTL_DEF_AMEMTHRESH); return 0; }
+  if (which == 4) { store<i32>(L.CTL, v, L.CTL_DEF_AM_DROPRATE); return 0; }
+  if (which == 5) { store<u32>(L.CTL, <u32>v, L.CTL_DEF_CONN_LIMIT); return 0; }
+  return D.E_INVAL;
+}
+/**
+ * Read one: 0-4 as defenseSet; 6 available memory in pages at the last run, 7 DEF_L_* bits of
+ * that run, 8 drop_rate, 9 CONN_BYTES (bytes per conn in the memory measure), 10 available now.
+ */
+export function defenseGet(which: u32): i32 {
+  if (which <= 2) return <i32>defense.defenseMode(which);
+  switch (which) {
+    case 3: return load<i32>(L.CTL, L.CTL_DEF_AMEMTHRESH);
+    case 4: return load<i32>(L.CTL, L.CTL_DEF_AM_DROPRATE);
+    case 5: return <i32>load<u32>(L.CTL, L.CTL_DEF_CONN_LIMIT);
+    case 6: return <i32>load<u32>(L.CTL, L.CTL_DEF_AVAIL);
+    case 10: return <i32>defense.defenseAvailPages();
+    case 7: return <i32>load<u32>(L.CTL, L.CTL_DEF_LEVEL);
+    case 8: return load<i32>(L.CTL, L.CTL_DEF_DROP_RATE);
+    case 9: return <i32>defense.CONN_BYTES;
+  }
+  return D.E_INVAL;
+}
+export const DEF_L_DROP_ENTRY: u32 = defense.DEF_L_DROP_ENTRY;
+export const DEF_L_DROP_PACKET: u32 = defense.DEF_L_DROP_PACKET;
+export const DEF_L_SECURE_TCP: u32 = defense.DEF_L_SECURE_TCP;
+export const DEF_L_NOMEM: u32 = defense.DEF_L_NOMEM;
+
+// ---- the SYN proxy (assembly/synproxy.ts) ------------------------------------------------------
+import * as synproxy from "./synproxy";
+/** The cookie secrets: 32 bytes at CTL_ADDR0..ADDR1 (two SipHash keys); the host draws them at start. */
+export function synproxySetSecret(): void { memory.copy(L.CTL + L.CTL_SP_SECRET, L.CTL + L.CTL_ADDR0, 32); }
+/** A cookie for saddr (CTL_ADDR0), daddr (CTL_ADDR1), ports (host order), the client's ISN, the counter and MSS index (tests, docs). */
+export function synproxyCookie(ports: u32, sseq: u32, count: u32, mssind: u32): u32 {
+  return synproxy.cookieMake(L.CTL + L.CTL_ADDR0, L.CTL + L.CTL_ADDR1, ports, sseq, count, mssind);
+}
+/** check_tcp_syn_cookie of a cookie (addresses as synproxyCookie): the MSS index, or -1. */
+export function synproxyCookieCheck(cookie: u32, ports: u32, sseq: u32, count: u32): i32 {
+  return synproxy.cookieCheck(cookie, L.CTL + L.CTL_ADDR0, L.CTL + L.CTL_ADDR1, ports, sseq, count);
+}
+export function synproxyMssEncode(v4: bool, mss: u32): u32 { return synproxy.mssEncode(v4, mss); }
+export function synproxyMssDecode(v4: bool, i: u32): u32 { return synproxy.mssDecode(v4, i); }
+/** The per-conn synproxy record of conn ci: which 0 seq delta, 1 timestamp delta, 2 window shifts. */
+export function synproxyConn(ci: u32, which: u32): u32 {
+  let sp = L.csyncPtr(ci);
+  return which == 0 ? load<u32>(sp, L.CSYNC_SP_SEQ) : which == 1 ? load<u32>(sp, L.CSYNC_SP_TS) : <u32>load<u8>(sp, L.CSYNC_SP_WS);
+}

@@ -15,7 +15,8 @@
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)  │ plane writes
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
 //        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) │
-//        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  ┘
+//        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  │
+//        ├─ HOPEN     HOPEN_SLOTS half-open conns per conn partition, oldest first (defense.ts) ┘
 //        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ (one today),
@@ -31,7 +32,7 @@
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
 //        ├─ CONN      connMax+1 conn records (index 0 = none)
 //        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
-//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts)
+//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts), SYN proxy deltas
 // Workers (the multi-core issue) would each get their own copy of the per-worker group; the
 // code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
@@ -58,6 +59,10 @@
 /** Timer-wheel granularity: 2^10 ms, about one second, like IPVS's seconds-level timeouts. */
 @inline export const WHEEL_SHIFT: u32 = 10;
 @inline export const SCRATCH_SIZE: u32 = 1 << 20;
+// The half-open ring (defense.ts): conns a SYN created, oldest first, each as its index and a
+// fingerprint of its client (8 bytes); 65,536 entries = 512 KiB, whatever the table size.
+@inline export const HOPEN_SLOTS: u32 = 1 << 16;
+@inline export const HOPEN_ENTRY: u32 = 8;
 
 // ---- the packet record (PKT, per worker) ---------------------------------------------------
 // The packet being processed, as the kernel passes an skb and its ip_vs_iphdr (Katran: struct
@@ -194,8 +199,7 @@
 @inline export const CTL_PAUSE: u32 = 300;          // u32 the host's barrier: 1 while the control thread changes the configuration
 @inline export const CTL_EPOCH: u32 = 304;          // u32 +1 on every layoutGrow: workers attach again when it moved
 // 308..319: free (the packet's addresses moved to the packet record, PKT below)
-// 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
-// 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
+@inline export const CTL_SP_SECRET: u32 = 320;    // 2 × 16 bytes: the SYN proxy's SipHash keys (synproxy.ts), random at start
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
 @inline export const CTL_FWM_COUNT: u32 = 356;      // u32 fwmark services (ipvs->fwm_services)
 @inline export const CTL_ZERO_ADDR: u32 = 360;      // 16 bytes scratch: the address fwmark services hash under
@@ -255,6 +259,20 @@
 @inline export const CTL_HOLD_NEXT: u32 = 3572;     // u32 the next hold entry to take (every one from there on is free)
 // 3584: free (CTL_GSO_TPL moved to the packet record, PKT_GSO_TPL)
 @inline export const GSO_TPL_MAX: u32 = 256;
+// the defense strategies (defense.ts: update_defense_level, ip_vs_todrop, ip_vs_random_dropentry)
+@inline export const CTL_DEF_MODE: u32 = 2048;       // u8 × 3: drop_entry, drop_packet, secure_tcp as they read (0-3)
+@inline export const CTL_DEF_OLD_SECURE: u32 = 2051; // u8: ipvs->old_secure_tcp
+@inline export const CTL_DEF_AMEMTHRESH: u32 = 2052; // i32: amemthresh (pages)
+@inline export const CTL_DEF_AM_DROPRATE: u32 = 2056; // i32: am_droprate
+@inline export const CTL_DEF_DROP_RATE: u32 = 2060;  // i32: ipvs->drop_rate (0: drop_packet off)
+@inline export const CTL_DEF_DROP_COUNTER: u32 = 2064; // i32: ipvs->drop_counter
+@inline export const CTL_DEF_LEVEL: u32 = 2068;      // u32: DEF_L_* bits of the last run (dropentry, drop_rate, secure_tcp on)
+@inline export const CTL_DEF_LAST_RUN: u32 = 2072;   // u32 engine ms of the last defense run
+@inline export const CTL_DEF_RAN: u32 = 2076;        // u32: 1 once the defense ran
+@inline export const CTL_DEF_CONN_LIMIT: u32 = 2080; // u32: the conn table's limit (--conn-max): free memory is measured up to it
+@inline export const CTL_DEF_RNG: u32 = 2084;        // u32 xorshift state of drop_entry's random scan
+@inline export const CTL_DEF_AVAIL: u32 = 2088;      // u32: available memory (pages) at the last run
+@inline export const CTL_DEF_TODROP: u32 = 2092;     // i8 × 9: todrop_entry's todrop_counter[] (by in_pkts 0-8)
 
 // ---- conn partition words (WCTL, one block per partition; worker.ts) ------------------------------
 // One partition per worker, plus one for persistence templates when there are several workers
@@ -263,6 +281,9 @@
 @inline export const WCTL_CONN_FREE: u32 = 0;       // u32 free-list head
 @inline export const WCTL_CONN_COUNT: u32 = 4;      // u32 conns in use
 @inline export const WCTL_WHEEL_CURSOR: u32 = 8;    // u32 last processed wheel tick
+@inline export const WCTL_HOPEN_HEAD: u32 = 12;     // u32: the partition's half-open ring (defense.ts): entries pushed
+@inline export const WCTL_HOPEN_TAIL: u32 = 16;     // u32: ... the oldest entry kept
+@inline export const WCTL_DEF_LAST_RUN: u32 = 20;   // u32 engine ms of the partition's last drop_entry run
 @inline export const WCTL_BUSY: u32 = 64;           // u32 the worker is inside a batch (the host's barrier), its own line
 @inline export const WCTL_REDIR_IN: u32 = 128;      // u32 × 2 frames redirected to / taken from this worker (own line)
 @inline export const WCTL_SIZE: u32 = 192;
@@ -409,12 +430,20 @@
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
 // Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->old_state and
-// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS): 4 bytes more per
-// conn, touched only on a sync master.
+// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS), touched only on a
+// sync master, then the SYN proxy's 12 bytes: 16 bytes more per conn.
 @inline export const CSYNC_OLD_STATE: u32 = 0;   // u8 the state last synced
 @inline export const CSYNC_RETRIES: u32 = 1;     // u8 sync_endtime & 3: resends of the same end time
 @inline export const CSYNC_ENDTIME: u32 = 2;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
-@inline export const CSYNC_SIZE: u32 = 4;
+// SYN proxy (synproxy.ts), read only on conns with CONN_F_SYNPROXY: DPVS's cp->syn_proxy_seq and
+// wscale_rs/wscale_vs. While the real server's SYN-ACK is awaited SEQ holds the cookie ISN and WIN
+// the client's window; then SEQ is the delta (cookie ISN - server ISN) added to the server's
+// sequence numbers, TS the timestamp delta (server TSval - ours), WS the window shifts.
+@inline export const CSYNC_SP_SEQ: u32 = 4;      // u32
+@inline export const CSYNC_SP_TS: u32 = 8;       // u32
+@inline export const CSYNC_SP_WIN: u32 = 12;     // u16 the client's window field (its ACK), for the ACK to the server
+@inline export const CSYNC_SP_WS: u32 = 14;      // u8 low nibble: the server's shift, high: the one given the client (0: none)
+@inline export const CSYNC_SIZE: u32 = 16;
 /** The master's send buffer: finished v1 messages one after another, then the one being filled. */
 @inline export const SYNC_BUF_SIZE: u32 = 1 << 20;   // ~700 full messages: 20 ms of 1M synced conns/s
 @inline export function csyncPtr(connIdx: u32): usize { return CONN_SYNC + <usize>connIdx * CSYNC_SIZE; }
@@ -586,6 +615,7 @@ export let FRAG_GEOM: usize = 0;     // u32 per fragment of the datagram being s
 export let REASM: usize = 0;
 export let SYNC_BUF: usize = 0;
 export let CONN_SYNC: usize = 0;
+export let HOPEN: usize = 0;
 export let MEM_END: usize = 0;
 // workers (worker.ts): this instance's worker, the conn partition the table code works on now
 export let NWORKERS: u32 = 1;
@@ -767,6 +797,7 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
   FRAG_CHUNKS_BASE = p; p += <usize>(FRAG_CHUNKS + 1) * FRAG_CHUNK_SIZE;
   p = align(p, 64);
   SYNC_BUF = p; p += SYNC_BUF_SIZE;      // the sync master's send buffer (one per director, sync.ts)
+  HOPEN = p; p += <usize>NPARTS * HOPEN_SLOTS * HOPEN_ENTRY;   // each conn partition's half-open conns, oldest first (defense.ts)
   // per worker: what a worker writes for the packets of its batch, each region starting on its
   // own 64-byte line so no two workers' packet-path writes share a cache line; one group per
   // worker, and with several workers one more for the control thread's instance (worker.ts)

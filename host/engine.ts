@@ -45,6 +45,8 @@ export interface EngineConfig {
    * runs an EngineWorker over it (docs/workers.md).
    */
   workers?: number;
+  /** the SYN proxy's cookie secrets (32 bytes: two SipHash keys); drawn at random when absent */
+  synproxySecret?: Uint8Array;
 }
 
 /** Default limits: sized for real fleets (the engine's ceilings for services and dests). */
@@ -241,9 +243,22 @@ export class Engine {
     if (cfg.workers > 1) ex.attach(Number(ex.regionBase(0)), cfg.workers);
     this.workers = cfg.workers;
     this.slots = cfg.slots; this.slotSize = cfg.slotSize; this.headroom = cfg.headroom;
+    ex.defenseSet(5, cfg.connMax);   // the defense measures free memory up to the table's limit
     this.refreshViews();
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
     for (let i = 0; i < this.c.CNT_LAST; i++) this.counterNames.push(getString(ex.counterName(i)));
+    this.setSynproxySecret(cfg.synproxySecret);
+  }
+
+  /**
+   * The SYN proxy's cookie secrets (assembly/synproxy.ts): 32 bytes, two SipHash-2-4 keys; without
+   * an argument fresh random ones (cookies handed out before no longer validate).
+   */
+  setSynproxySecret(secret?: Uint8Array): void {
+    const k = secret ?? randomSecret();
+    if (k.length !== 32) throw new WvsError('WVS_ERR_INVALID', `the SYN proxy secret is 32 bytes, got ${k.length}`);
+    this.u8.set(k, this.base.ctl + this.c.CTL_ADDR0);
+    this.ex.synproxySetSecret();
   }
 
   /** Region bases (the growing tables move when they grow: read again after every grow). */
@@ -311,7 +326,7 @@ export class Engine {
   /** Instantiate from compiled module or wasm bytes. */
   static async create(wasm: WebAssembly.Module | BufferSource, config: EngineConfig = {}): Promise<Engine> {
     const cfg: Required<EngineConfig> = {
-      ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9, workers: 1,
+      ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9, workers: 1, synproxySecret: undefined as unknown as Uint8Array,
       ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
     };
     for (const k of Object.keys(LIMIT_OPTIONS) as LimitName[]) {
@@ -924,6 +939,27 @@ export class Engine {
     this.ex.syncSetSysctl(['version', 'threshold', 'period', 'refresh_period', 'retries', 'persist_mode'].indexOf(name), value >>> 0);
   }
   /**
+   * A defense sysctl (assembly/defense.ts): drop_entry, drop_packet, secure_tcp (0-3; a change
+   * runs update_defense_level at once, so 1 may read back as 2), amemthresh (pages), am_droprate.
+   * Returns 0 or -EINVAL (Errno.INVAL).
+   */
+  defenseSet(name: DefenseName, value: number): number { return this.ex.defenseSet(DEFENSE_NAMES.indexOf(name), value | 0) | 0; }
+  defenseGet(name: DefenseName): number { return this.ex.defenseGet(DEFENSE_NAMES.indexOf(name)) | 0; }
+  /**
+   * What the last defense run (once a second, from tick(); or a write of a mode) switched on,
+   * with the memory it measured: free conn records up to --conn-max, in 4 KiB pages of
+   * bytesPerConn each (availNow: measured now).
+   */
+  defenseState(): DefenseState {
+    const lv = this.ex.defenseGet(7) >>> 0;
+    return {
+      dropEntry: (lv & this.c.DEF_L_DROP_ENTRY) !== 0, dropPacket: (lv & this.c.DEF_L_DROP_PACKET) !== 0,
+      secureTcp: (lv & this.c.DEF_L_SECURE_TCP) !== 0, memoryLow: (lv & this.c.DEF_L_NOMEM) !== 0,
+      availPages: this.ex.defenseGet(6) | 0, amemthresh: this.defenseGet('amemthresh'), dropRate: this.ex.defenseGet(8) | 0,
+      bytesPerConn: this.ex.defenseGet(9) | 0, availNow: this.ex.defenseGet(10) | 0,
+    };
+  }
+  /**
    * The master's messages ready to send (ip_vs_sync_conn filled them while packets went through
    * process()): the full ones, and the one being filled once ageMs old (the kernel's 2 s).
    */
@@ -957,11 +993,33 @@ export class Engine {
   }
 }
 
+/** The defense sysctls in the engine's defenseSet/defenseGet order. */
+export const DEFENSE_NAMES = ['drop_entry', 'drop_packet', 'secure_tcp', 'amemthresh', 'am_droprate'] as const;
+export type DefenseName = typeof DEFENSE_NAMES[number];
+export interface DefenseState {
+  dropEntry: boolean; dropPacket: boolean; secureTcp: boolean; memoryLow: boolean;
+  availPages: number; amemthresh: number; dropRate: number; bytesPerConn: number; availNow: number;
+}
+
+/**
+ * 32 random bytes for the cookie secrets: Web Crypto where the runtime has it (Node, browsers,
+ * workerd, Deno, Bun); a bare Web-API realm without it gets Math.random's, which are guessable —
+ * give such an engine its own secret (EngineConfig.synproxySecret) before using the SYN proxy there.
+ */
+function randomSecret(): Uint8Array {
+  const k = new Uint8Array(32);
+  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
+  if (c?.getRandomValues) return c.getRandomValues(k);
+  for (let i = 0; i < k.length; i++) k[i] = Math.floor(Math.random() * 256);
+  return k;
+}
+
 const ENGINE_TEXT: Record<number, string> = {
   [Errno.NOENT]: 'No such destination', [Errno.NOSVC]: 'No such service', [Errno.NOMEM]: 'out of memory', [Errno.BUSY]: 'busy',
   [Errno.EXIST]: 'already exists', [Errno.INVAL]: 'invalid argument', [Errno.NOSPC]: 'table full', [Errno.RANGE]: 'Numerical result out of range',
   [Errno.OPNOTSUPP]: 'forwarding method not supported yet', [Errno.AFNOSUPPORT]: 'address family not supported', [Errno.NOSCHED]: 'Scheduler not found',
   [Errno.NETUNREACH]: 'not on the director\'s link (-g, DR, only rewrites the MAC: the real server must be inside the prefix of --link-addr)',
+  [Errno.SYNPROXY_FWD]: 'the SYN proxy needs NAT (-m) or FULLNAT real servers: with DR (-g) or tunnels (-i) the real server\'s SYN-ACK goes to the client without passing the director, so the handshake cannot be completed (turn --synproxy off for this service, or use -m)',
 };
 
 /** Setting's names → the engine's SET_* names. */

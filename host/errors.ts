@@ -9,7 +9,7 @@
  */
 export const Errno = {
   NOENT: -2, NOSVC: -3, NOMEM: -12, BUSY: -16, EXIST: -17, INVAL: -22, NOSPC: -28, RANGE: -34,
-  OPNOTSUPP: -95, AFNOSUPPORT: -97, NETUNREACH: -101, NOSCHED: -1001,
+  OPNOTSUPP: -95, AFNOSUPPORT: -97, NETUNREACH: -101, NOSCHED: -1001, SYNPROXY_FWD: -1002,
 } as const;
 
 /** The engine's return codes → errno names. */
@@ -19,6 +19,8 @@ export const ENGINE_ERRNO: Readonly<Record<number, string>> = {
   [Errno.AFNOSUPPORT]: 'EAFNOSUPPORT',
   // the engine's own code for an unknown scheduler; libipvs sees ENOENT for it
   [Errno.NOSCHED]: 'ENOENT',
+  // a synproxy service with a DR/tunnel dest (the engine's own code)
+  [Errno.SYNPROXY_FWD]: 'EOPNOTSUPP',
 };
 
 export class WvsError extends Error {

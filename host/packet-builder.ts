@@ -36,7 +36,7 @@ function pseudo(src: Uint8Array, dst: Uint8Array, proto: number, len: number): n
 }
 
 export interface L4 { proto: 'tcp' | 'udp' | 'icmp'; sport?: number; dport?: number; flags?: string; seq?: number; ack?: number;
-  payload?: Uint8Array; type?: number; code?: number; rest?: number; zeroCsum?: boolean; options?: Uint8Array }
+  payload?: Uint8Array; type?: number; code?: number; rest?: number; zeroCsum?: boolean; options?: Uint8Array; win?: number }
 
 const TCPF: Record<string, number> = { F: 1, S: 2, R: 4, P: 8, A: 16, U: 32 };
 
@@ -57,7 +57,7 @@ export function ip(src: string, dst: string, l4: L4, opts: { ttl?: number; id?: 
     v.setUint32(4, l4.seq ?? 1); v.setUint32(8, l4.ack ?? 0);
     seg[12] = (hl / 4) << 4;
     seg[13] = [...(l4.flags ?? 'S')].reduce((a, c) => a | TCPF[c], 0);
-    v.setUint16(14, 64240);
+    v.setUint16(14, l4.win ?? 64240);
     seg.set(optb, 20); seg.set(payload, hl);
   } else if (l4.proto === 'udp') {
     proto = 17;

@@ -23,6 +23,8 @@ export const SVC_F_SCHED1 = 0x8;
 export const SVC_F_SCHED2 = 0x10;
 export const SVC_F_SCHED3 = 0x20;
 export const SVC_F_SCHED_MASK = SVC_F_SCHED1 | SVC_F_SCHED2 | SVC_F_SCHED3;
+/** DPVS's IP_VS_SVC_F_SYNPROXY (its 0x8 is SCHED1 here): the engine's own bit (assembly/defs.ts) */
+export const SVC_F_SYNPROXY = 0x10000;
 /** sh/mh give SCHED1/SCHED2 their own names */
 export const SVC_F_SCHED_SH_FALLBACK = SVC_F_SCHED1;
 export const SVC_F_SCHED_SH_PORT = SVC_F_SCHED2;

@@ -19,7 +19,7 @@ import { cntInc } from "../stats";
 import { icmpPortUnreach } from "./icmp";
 
 /** Is the transport checksum of the current packet right (a partial one from the device is trusted)? */
-function l4CsumOk(): bool {
+export function l4CsumOk(): bool {
   if (pCsumPartial()) return true;
   if (pProto() == IPPROTO_UDP && pAf() == AF_INET && load<u16>(pL4(), 6) == 0) return true;   // no UDP checksum (RFC 768)
   // summing the segment with its checksum in place gives 0 when it is right
@@ -53,6 +53,25 @@ function tcpSendReset(): void {
     ack = seqIn + (pL4Len() - doff) + ((flags & TH_SYN) ? 1 : 0) + ((flags & TH_FIN) ? 1 : 0);
     out = TH_RST | TH_ACK;
   }
+  let nth = tcpReplyAt();
+  store<u16>(nth, dport); store<u16>(nth, sport, 2);
+  st32be(nth + 4, seq); st32be(nth + 8, ack);
+  store<u8>(nth + 12, 0x50); store<u8>(nth + 13, out);
+  store<u32>(nth + 14, 0);                        // window 0, checksum 0 for now
+  store<u16>(nth + 18, 0);                        // urgent pointer
+  if (tcpReplySend(20, true)) cntInc(CNT_TCP_RESET_SENT);
+}
+
+/** Where the local stack's TCP answer to the current segment puts its TCP header (after a plain IP header). */
+export function tcpReplyAt(): usize { return pL3() + (pAf() == AF_INET ? 20 : 40); }
+
+/**
+ * Send the TCP answer the caller wrote at tcpReplyAt() (tcpLen bytes, checksum field zero) back
+ * to the segment's source as the local stack does: IPv4 id 0 with DF, TTL / hop limit 64, TOS
+ * (traffic class) of the segment with the ECN bits cleared when keepTos, else 0; the TCP
+ * checksum; on a TAP the request's MACs swapped. Verdict LOCAL; false: no headroom (a counted drop).
+ */
+export function tcpReplySend(tcpLen: u32, keepTos: bool): bool {
   let v4 = pAf() == AF_INET;
   let ip = pL3();
   if (linkType == 1) {                            // the reply reuses the request's Ethernet header
@@ -63,9 +82,9 @@ function tcpSendReset(): void {
   let hl: u32 = v4 ? 20 : 40;
   let nth = ip + hl;
   if (v4) {
-    let tos = load<u8>(ip, 1) & 0xfc;
+    let tos = keepTos ? load<u8>(ip, 1) & 0xfc : 0;
     store<u8>(ip, 0x45); store<u8>(ip + 1, tos);
-    st16be(ip + 2, 40);
+    st16be(ip + 2, hl + tcpLen);
     store<u16>(ip + 4, 0);                        // id 0 with DF (ip_select_ident without a connected socket)
     st16be(ip + 6, 0x4000);
     store<u8>(ip + 8, 64); store<u8>(ip + 9, IPPROTO_TCP);
@@ -73,31 +92,27 @@ function tcpSendReset(): void {
     store<u32>(ip + 16, load<u32>(PKT + PKT_SADDR, 12));
     ipv4SendCheck(ip, 20);
   } else {
-    let tc = (ld32be(ip) >> 20) & 0xfc;
+    let tc = keepTos ? (ld32be(ip) >> 20) & 0xfc : 0;
     st32be(ip, 0x60000000 | (tc << 20));           // flow label 0 (the kernel picks one of its own)
-    st16be(ip + 4, 20);
+    st16be(ip + 4, tcpLen);
     store<u8>(ip + 6, IPPROTO_TCP); store<u8>(ip + 7, 64);
     addrCopy(ip + 8, PKT + PKT_DADDR);
     addrCopy(ip + 24, PKT + PKT_SADDR);
   }
-  store<u16>(nth, dport); store<u16>(nth, sport, 2);
-  st32be(nth + 4, seq); st32be(nth + 8, ack);
-  store<u8>(nth + 12, 0x50); store<u8>(nth + 13, out);
-  store<u32>(nth + 14, 0);                        // window 0, checksum 0 for now
-  store<u16>(nth + 18, 0);                        // urgent pointer
-  store<u16>(nth + 16, l4CsumFull(pAf(), PKT + PKT_DADDR, PKT + PKT_SADDR, IPPROTO_TCP, nth, 20));
+  store<u16>(nth + 16, 0);
+  store<u16>(nth + 16, l4CsumFull(pAf(), PKT + PKT_DADDR, PKT + PKT_SADDR, IPPROTO_TCP, nth, tcpLen));
   let start = ip;
   if (linkType == 1) {
     start = ip - 14;
-    if (start < slotStart()) { setDrop(CNT_NO_HEADROOM); return; }
+    if (start < slotStart()) { setDrop(CNT_NO_HEADROOM); return false; }
     let sv = PKT + PKT_ETH_SAVE;
     memory.copy(start, sv + 6, 6); memory.copy(start + 6, sv, 6);
     store<u16>(start + 12, load<u16>(sv + 12));
   }
   // a device with offloads: the segment's virtio-net header (GSO, partial checksum) does not
-  // describe the RST, which asks for no offload
+  // describe the answer, which asks for no offload
   if (pVnet() != 0) memory.fill(pVnet(), 0, VNET_HDR_LEN);
-  setOut(start, hl + 20 + <u32>(ip - start));
+  setOut(start, hl + tcpLen + <u32>(ip - start));
   setVerdict(V_LOCAL);
-  cntInc(CNT_TCP_RESET_SENT);
+  return true;
 }

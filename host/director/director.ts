@@ -208,6 +208,8 @@ export class Director {
   /** TUN: `ip route get RIP` per tunnel real server, asked once while it is configured (not at every weight change) */
   private tunnelRoutes = new Map<string, { dev?: string; prefsrc?: string } | undefined>();
   private methodDrops = 0n;
+  private defenseSaid = '';
+  private reclaimSaid = { n: 0n, at: 0 };
   private methodWarnAt = 0;
   private stopped = false;
   private readonly level: number;
@@ -586,7 +588,30 @@ export class Director {
       const n = this.engine.counters().drop_conn_table_full ?? 0n;
       if (n > refused) this.log('warn', `${this.engine.tableFullText('conn')}: ${n - refused} new conn(s) refused (drop_conn_table_full ${n})`);
       refused = n;
+      this.defenseWatch(Date.now());
     }, this.opts.tickMs);
+  }
+
+  /**
+   * A log line for each change of what the defense strategies do (the engine runs
+   * update_defense_level once a second, counted in defense_level_changes), and for half-open
+   * conns reclaimed by a full table, at most once in 10 s.
+   */
+  defenseWatch(nowMs: number): void {
+    const e = this.engine;
+    const s = e.defenseState();
+    const on = [s.dropEntry && 'drop_entry', s.dropPacket && `drop_packet (1 in ${s.dropRate} new-conn packets)`, s.secureTcp && 'secure_tcp'].filter(Boolean);
+    const said = `${s.memoryLow} ${on.join(', ')}`;
+    if (said !== this.defenseSaid && (this.defenseSaid !== '' || s.memoryLow || on.length)) {
+      this.log(s.memoryLow ? 'warn' : 'info', `defense: memory ${s.memoryLow ? 'low' : 'plentiful'} (${s.availPages} pages of conns free ` +
+        `${s.memoryLow ? '<' : '>='} amemthresh ${s.amemthresh}): ${on.length ? `${on.join(', ')} acting` : 'no strategy acting'}`);
+    }
+    this.defenseSaid = said;
+    const r = e.counter('conn_half_open_reclaimed');
+    if (r > this.reclaimSaid.n && nowMs - this.reclaimSaid.at >= 10_000) {
+      this.log('warn', `${e.tableFullText('conn')}: ${r - this.reclaimSaid.n} half-open conn(s) (SYN_RECV, oldest first) gave their record to new conns (conn_half_open_reclaimed ${r})`);
+      this.reclaimSaid = { n: r, at: nowMs };
+    }
   }
 
   /** Read, process and write batches until the device is empty (or the per-wake budget is used). */

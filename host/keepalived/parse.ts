@@ -19,7 +19,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, basename, join, resolve } from 'node:path';
 import { WvsError } from '../errors.ts';
 import { parseAddr, inetPton4 } from '../addr.ts';
-import type { Proto, Fwd } from '../types.ts';
+import { SVC_F_SYNPROXY, type Proto, type Fwd } from '../types.ts';
 
 /** A configuration mistake: `FILE:LINE: keyword: why`. */
 export class WvsKeepalivedError extends WvsError {
@@ -517,6 +517,11 @@ function virtualServer(n: Node, groups: Map<string, Node>): KaVirtualServer {
         noArgs(k);
         if (k.key === 'hashed') err(k, 'the hashed flag is set by the kernel itself; remove it');
         vs.flags |= FLAGS[k.key]; continue;
+      case 'syn_proxy':
+        // DPVS's keepalived (check_parser.c syn_proxy_handler): the service's SYN proxy on
+        noArgs(k);
+        if (isMark || proto !== 'TCP') err(k, 'syn_proxy is only for TCP virtual servers (protocol TCP)');
+        vs.flags |= SVC_F_SYNPROXY; continue;
       case 'quorum': vs.quorum = int(k, 1, 2147483647); continue;
       case 'hysteresis': vs.hysteresis = int(k, 0, 2147483647); continue;
       case 'quorum_up': vs.quorumUp = script(k); continue;

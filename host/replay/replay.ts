@@ -127,7 +127,8 @@ export interface ReplaySummary {
 
 /** Engine configuration of every replay: raw IP slots big enough for any IP packet. */
 export function replayEngineConfig(batch = 256, connMax?: number): EngineConfig {
-  return { link: 'ip', slots: batch, slotSize: 65536 + 256, headroom: 256, connMax, seed: 0x5eed1e55 };
+  // the SYN proxy's cookie secret fixed too (zeros): a replay's cookies are the same every run
+  return { link: 'ip', slots: batch, slotSize: 65536 + 256, headroom: 256, connMax, seed: 0x5eed1e55, synproxySecret: new Uint8Array(32) };
 }
 
 const VERDICTS = ['XMIT', 'LOCAL', 'DROP', 'PASS', 'STOLEN'];

@@ -11,7 +11,7 @@ import { addrWords } from '../addr.ts';
 import { numericResolver, type NameResolver } from './services.ts';
 import type { ListFormat } from './parse.ts';
 import {
-  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK,
+  SVC_F_ONEPACKET, SVC_F_SYNPROXY, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK,
   type ConnView, type DaemonView, type DestView, type Proto, type ServiceView, type Timeouts,
 } from '../types.ts';
 
@@ -180,6 +180,7 @@ function serviceEntry(s: ServiceView, o: FormatOptions, rule: boolean): string {
     if (s.flags & SVC_F_PERSISTENT) out += ` -p ${s.timeout >>> 0}` + maskSuffix(s, '-M');
     if (s.pe) out += ` --pe ${s.pe}`;
     if (s.flags & SVC_F_ONEPACKET) out += ' -o';
+    if (s.flags & SVC_F_SYNPROXY) out += ' -j enable';
     if (s.flags & SVC_F_SCHED_MASK) out += ` -b ${schedFlagNames(s)}`;
   } else if (o.stats) {
     const st = s.stats;
@@ -195,6 +196,7 @@ function serviceEntry(s: ServiceView, o: FormatOptions, rule: boolean): string {
       if (s.pe) out += ` pe ${s.pe}`;
     }
     if (s.flags & SVC_F_ONEPACKET) out += ' ops';
+    if (s.flags & SVC_F_SYNPROXY) out += ' synproxy';   // DPVS's ipvsadm
   }
   out += '\n';
 

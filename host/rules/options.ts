@@ -34,9 +34,11 @@ export const OPT = {
   TUN_CSUM: 32, TUN_REMCSUM: 33,
   // DPVS's ipvsadm (its optnames: "local-address", "ifname")
   LADDR: 34, IFNAME: 35,
+  // DPVS's ipvsadm: --synproxy (-j) enable|disable (here the argument is optional: enable)
+  SYNPROXY: 36,
 } as const;
 export type OptIdx = (typeof OPT)[keyof typeof OPT];
-export const NUMBER_OF_OPT = 36;
+export const NUMBER_OF_OPT = 37;
 
 /** optnames[]: as printed in "Illegal '%s' option ..." */
 export const OPT_NAMES = [
@@ -44,34 +46,35 @@ export const OPT_NAMES = [
   'forwarding-method', 'weight', 'u-threshold', 'l-threshold', 'mcast-interface', 'timeout', 'daemon',
   'stats', 'rate', 'thresholds', 'persistent-conn', 'nosort', 'syncid', 'exact', 'ops', 'pe',
   'sched-flags', 'mcast-group', 'mcast-port', 'mcast-ttl', 'sync-maxlen', 'tun-info', 'tun-type',
-  'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum', 'local-address', 'ifname',
+  'tun-port', 'tun-nocsum', 'tun-csum', 'tun-remcsum', 'local-address', 'ifname', 'synproxy',
 ] as const;
 
 /*
- * commands_v_options: one string per command, one column per option (36).
- * Columns:  -n -c svc -s -p -M -r fwd -w -x -y -mc tot dmn -st -rt thr -pc srt sid -ex ops -pe -b grp port ttl size tinf type tprt nocs csum remc -z -F
- * The last two columns and rows come from DPVS's ipvsadm (-P/-Q/-G with -z, -F); there -F is
+ * commands_v_options: one string per command, one column per option (37).
+ * Columns:  -n -c svc -s -p -M -r fwd -w -x -y -mc tot dmn -st -rt thr -pc srt sid -ex ops -pe -b grp port ttl size tinf type tprt nocs csum remc -z -F -j
+ * -j (--synproxy) is DPVS's too: optional with -A/-E, illegal elsewhere.
+ * The last two columns (before -j) and rows come from DPVS's ipvsadm (-P/-Q/-G with -z, -F); there -F is
  * compulsory with -P/-Q (the NIC of the laddr), here optional and ignored (no NICs).
  * (Checked against the table in Debian's ipvsadm 1.31-1+b1 binary.)
  */
 export const COMMANDS_V_OPTIONS: readonly string[] = [
-  /* ADD     */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx',
-  /* EDIT    */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx',
-  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* LIST    */ ' 11xxxxxxxxx11       xxxxxxx xxxxxxx',
-  /* ADDSRV  */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     xx',
-  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* EDITSRV */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     xx',
-  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* STARTD  */ 'xxxxxxxxxxx xxxxxxx xxxx    xxxxxxxx',
-  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxx',
-  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* SAVE    */ ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* ZERO    */ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
-  /* ADDLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+ ',
-  /* DELLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+ ',
-  /* GETLADDR*/ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ADD     */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx ',
+  /* EDIT    */ 'xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxxx ',
+  /* DEL     */ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* FLUSH   */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* LIST    */ ' 11xxxxxxxxx11       xxxxxxx xxxxxxxx',
+  /* ADDSRV  */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     xxx',
+  /* DELSRV  */ 'xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* EDITSRV */ 'xx+xxx+    xxxxxxxxxxxxxxxxxx     xxx',
+  /* TIMEOUT */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* STARTD  */ 'xxxxxxxxxxx xxxxxxx xxxx    xxxxxxxxx',
+  /* STOPD   */ 'xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxxxx',
+  /* RESTORE */ 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* SAVE    */ ' xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ZERO    */ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
+  /* ADDLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+ x',
+  /* DELLADDR*/ 'xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx+ x',
+  /* GETLADDR*/ 'xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx',
 ];
 
 export const TUN_NAMES = ['ipip', 'gue', 'gre'] as const;
@@ -157,6 +160,7 @@ export const OPTION_TABLE: readonly OptionDef[] = [
   { long: 'fullnat', arg: 'none', tag: 'fullnat' },
   { long: 'laddr', short: 'z', arg: 'string', tag: 'z' },
   { long: 'ifname', short: 'F', arg: 'string', tag: 'F' },
+  { long: 'synproxy', short: 'j', arg: 'optional', tag: 'j' },
 ];
 
 /** Defaults ipvsadm applies (ipvsadm.c / libipvs.h). */

@@ -20,7 +20,7 @@ import { WvsUsageError } from './errors.ts';
 import { inetAton, inetPton4, inetPton6, ntoa4, ntop6 } from '../addr.ts';
 import { servicePort } from './services.ts';
 import {
-  SVC_F_ONEPACKET, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK,
+  SVC_F_ONEPACKET, SVC_F_SYNPROXY, SVC_F_PERSISTENT, SVC_F_SCHED1, SVC_F_SCHED2, SVC_F_SCHED3, SVC_F_SCHED_MASK,
   type Fwd, type Proto, type Timeouts,
 } from '../types.ts';
 
@@ -378,6 +378,13 @@ export function parseArgs(argv: readonly string[], opts: ParseOptions = {}): Op 
         if (ce.svc.fwmark) { ce.svc.af = 6; ce.svc.netmask = 128; } else fail('-6 used before -f\n');
         break;
       case 'o': setOption(OPT.ONEPACKET); ce.svc.flags |= SVC_F_ONEPACKET; break;
+      case 'j':
+        // DPVS's ipvsadm: -j enable|disable (a bare --synproxy enables)
+        setOption(OPT.SYNPROXY);
+        if (r.arg === null || arg === 'enable') ce.svc.flags |= SVC_F_SYNPROXY;
+        else if (arg === 'disable') ce.svc.flags &= ~SVC_F_SYNPROXY;
+        else fail('synproxy switch must be enable or disable');
+        break;
       case 'pe': setOption(OPT.PERSISTENCE_ENGINE); ce.svc.pe = arg.slice(0, PENAME_MAX); break;
       case 'b': setOption(OPT.SCHED_FLAGS); schedFlagsArg = arg.slice(0, 127); break;
       case 'mcast-group': {
@@ -448,6 +455,7 @@ export function parseArgs(argv: readonly string[], opts: ParseOptions = {}): Op 
   if (ce.cmd === CMD.ADD || ce.cmd === CMD.EDIT) {
     if (!ce.svc.fwmark && !ce.svc.port && !(ce.svc.flags & SVC_F_PERSISTENT)) fail('Zero port specified for non-persistent service');
     if (ce.svc.flags & SVC_F_ONEPACKET && !ce.svc.fwmark && ce.svc.proto !== 'UDP') fail('One-Packet Scheduling is only for UDP virtual services');
+    if (ce.svc.flags & SVC_F_SYNPROXY && (ce.svc.fwmark || ce.svc.proto !== 'TCP')) fail('SYN proxy is only for TCP virtual services');
     if (ce.svc.sched === '') ce.svc.sched = DEF_SCHED;
   }
   if (ce.cmd === CMD.STARTDAEMON && ce.daemon.mcastIfn === '') ce.daemon.mcastIfn = DEF_MCAST_IFN;

@@ -8,7 +8,7 @@
  *  - settable: any value the kernel accepts is accepted and read back as the kernel reads it;
  *  - fixed: wasmvs behaves as the kernel does with the default value; writing the default is
  *    accepted, any other value is refused with the reason (listed with its value);
- *  - absent: no such machinery here (sync daemon, memory defense); refused with the reason.
+ *  - absent: no such machinery here; refused with the reason (none today).
  * One table per engine (sysctlsOf), so `wasmvs run --sysctl`, `wasmvs adm --sysctl` and the
  * listing see the same values. No Node APIs.
  */
@@ -66,12 +66,21 @@ const syncInt = (name: string, def: string, check: ((v: number) => string | null
   read: (e) => syncSetting(e, name),
   canon: (v) => v,
 });
-const NO_DEFENSE = 'the memory defense (amemthresh, drop_entry, drop_packet) is not implemented: tables have a fixed size, and a full conn table drops new conns under a named counter';
+/** A defense mode (proc_do_defense_mode: 0-3), kept and switched by the engine (assembly/defense.ts). */
+const defenseMode = (name: 'drop_entry' | 'drop_packet' | 'secure_tcp'): Def => ({
+  def: '0', kind: 'defense',
+  apply: (e, v) => { e.defenseSet(name, v); },
+  read: (e) => e.defenseGet(name),
+});
+/** amemthresh, am_droprate: plain proc_dointvec ints, read by the engine's next defense run. */
+const defenseInt = (name: 'amemthresh' | 'am_droprate', def: string): Def => ({
+  def, kind: 'int', apply: (e, v) => { e.defenseSet(name, v); }, read: (e) => e.defenseGet(name), canon: (v) => v,
+});
 
 /** Every net.ipv4.vs.* of Linux 6.1, in `sysctl -a` order. */
 export const SYSCTLS: Readonly<Record<string, Def>> = {
-  am_droprate: { def: '10', kind: 'absent', why: NO_DEFENSE },
-  amemthresh: { def: '1024', kind: 'absent', why: NO_DEFENSE },
+  am_droprate: defenseInt('am_droprate', '10'),
+  amemthresh: defenseInt('amemthresh', '1024'),
   backup_only: { def: '0', kind: 'fixed', why: NO_BACKUP_ONLY },
   cache_bypass: { def: '0', kind: 'fixed', why: 'there is no local routing table to bypass to: a packet for no service gets the engine\'s pass verdict' },
   conn_reuse_mode: {
@@ -82,8 +91,8 @@ export const SYSCTLS: Readonly<Record<string, Def>> = {
     canon: (v) => (v === 0 ? 0 : v & 2 ? 3 : 1),
   },
   conntrack: { def: '0', kind: 'fixed', why: 'wasmvs has no netfilter conntrack to keep entries in' },
-  drop_entry: { def: '0', kind: 'absent', why: NO_DEFENSE },
-  drop_packet: { def: '0', kind: 'absent', why: NO_DEFENSE },
+  drop_entry: defenseMode('drop_entry'),
+  drop_packet: defenseMode('drop_packet'),
   expire_nodest_conn: flag('expireNodestConn'),
   expire_quiescent_template: flag('expireQuiescentTemplate'),
   ignore_tunneled: { def: '0', kind: 'fixed', why: 'the engine never sees packets a local tunnel device decapsulated, so there is nothing to ignore' },
@@ -99,14 +108,8 @@ export const SYSCTLS: Readonly<Record<string, Def>> = {
     canon: (v) => v,
   },
   schedule_icmp: { def: '0', kind: 'fixed', why: 'ICMP errors that match no conn are never scheduled to a real server, as with the default 0' },
-  secure_tcp: {
-    def: '0', kind: 'defense',
-    // proc_do_defense_mode: 0-3. 1 and 2 switch the tcp_states_dos table on only while memory is
-    // low (update_defense_level), which never happens here (fixed tables): 2 reads back as 1, as
-    // the kernel's does when memory is plentiful. 3 is always on.
-    apply: (e, v) => { defense.set(e, v === 2 ? 1 : v); e.set('secureTcp', v === 3); },
-    read: (e) => (e.setting('secureTcp') ? 3 : defense.get(e) ?? 0),
-  },
+  // 1 and 2 switch the tcp_states_dos table on only while memory is low (2), 3 always
+  secure_tcp: defenseMode('secure_tcp'),
   sloppy_sctp: flag('sloppySctp'),
   sloppy_tcp: flag('sloppyTcp'),
   snat_reroute: { def: '1', kind: 'fixed', why: 'NAT replies are written to the device and routed by the host kernel by their new source, as with the default 1' },
@@ -128,9 +131,8 @@ export const SYSCTLS: Readonly<Record<string, Def>> = {
   sync_version: syncInt('sync_version', '1', (v) => (v !== 0 && v !== 1 ? 'only 0 or 1 (proc_do_sync_mode)' : null), ['version', (v) => v]),
 };
 
-/** Values the engine has no room for, kept per engine (run_estimation; secure_tcp's automatic modes). */
+/** Values the engine has no room for, kept per engine (run_estimation). */
 const estimation = new WeakMap<Engine, number>();
-const defense = new WeakMap<Engine, number>();
 
 /** The last value written to a proc_dointvec sysctl (the kernel reads back what was written). */
 const written = new WeakMap<Engine, Map<string, number>>();

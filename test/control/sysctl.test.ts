@@ -28,8 +28,8 @@ describe('the kernel\'s sysctls', () => {
     const e = await freshEngine();
     const listed = sysctlList(e);
     for (const { name, value } of listed) expect(value, name).toBe(defaults.get(name));
-    // the listing: every one wasmvs implements or fixes; the memory defense's are not there
-    expect(listed.map((x) => x.name)).toEqual(['backup_only', 'cache_bypass', 'conn_reuse_mode', 'conntrack', 'expire_nodest_conn',
+    // the listing: every one (all are implemented or fixed since the defense strategies came)
+    expect(listed.map((x) => x.name)).toEqual(['am_droprate', 'amemthresh', 'backup_only', 'cache_bypass', 'conn_reuse_mode', 'conntrack', 'drop_entry', 'drop_packet', 'expire_nodest_conn',
       'expire_quiescent_template', 'ignore_tunneled', 'lblc_expiration', 'lblcr_expiration', 'nat_icmp_send', 'pmtu_disc', 'run_estimation',
       'schedule_icmp', 'secure_tcp', 'sloppy_sctp', 'sloppy_tcp', 'snat_reroute', 'sync_persist_mode', 'sync_ports', 'sync_qlen_max',
       'sync_refresh_period', 'sync_retries', 'sync_sock_size', 'sync_threshold', 'sync_version']);
@@ -37,19 +37,22 @@ describe('the kernel\'s sysctls', () => {
 
   test('settable ones accept what the kernel\'s proc handler accepts and read back what it reads back', async () => {
     const e = await freshEngine();
+    // the probes ran on a kernel with plenty of memory: 2 read back as 1
+    sysctlSet(e, 'amemthresh', '0');
     const settable = Object.keys(SYSCTLS).filter((n) => ['int', 'defense', 'pair'].includes(SYSCTLS[n].kind));
-    expect(settable).toEqual(['conn_reuse_mode', 'expire_nodest_conn', 'expire_quiescent_template', 'run_estimation', 'secure_tcp', 'sloppy_sctp', 'sloppy_tcp',
+    expect(settable).toEqual(['am_droprate', 'amemthresh', 'conn_reuse_mode', 'drop_entry', 'drop_packet', 'expire_nodest_conn', 'expire_quiescent_template', 'run_estimation', 'secure_tcp', 'sloppy_sctp', 'sloppy_tcp',
       'sync_persist_mode', 'sync_ports', 'sync_qlen_max', 'sync_refresh_period', 'sync_retries', 'sync_sock_size', 'sync_threshold', 'sync_version']);
     let n = 0;
     for (const p of probes.filter((x) => settable.includes(x.name))) {
       let got: string | Error;
+      if (p.name === 'amemthresh') sysctlSet(e, p.name, defaults.get(p.name)!);
       try { got = sysctlSet(e, p.name, p.value); } catch (err) { got = err as Error; }
       if (p.ok) expect(got, `${p.name} <- ${p.value}`).toBe(p.reads);
       else {
         expect(got, `${p.name} <- ${p.value}`).toBeInstanceOf(WvsSysctlError);
         expect(sysctlGet(e, p.name)).toBe(p.reads);   // unchanged
       }
-      sysctlSet(e, p.name, defaults.get(p.name)!);
+      sysctlSet(e, p.name, p.name === 'amemthresh' ? '0' : defaults.get(p.name)!);
       n++;
     }
     expect(n).toBe(settable.length * 12);
@@ -57,6 +60,7 @@ describe('the kernel\'s sysctls', () => {
 
   test('each maps onto its engine setting', async () => {
     const e = await freshEngine();
+    sysctlSet(e, 'amemthresh', '0');   // memory plentiful: 1 and 2 do not act
     const cases: [string, string, Record<string, boolean>][] = [
       ['expire_nodest_conn', '1', { expireNodestConn: true }],
       ['expire_quiescent_template', '7', { expireQuiescentTemplate: true }],
@@ -78,12 +82,11 @@ describe('the kernel\'s sysctls', () => {
     expect(sysctlGet(e, 'conn_reuse_mode')).toBe('4');
   });
 
-  test('fixed ones take their default only; absent and unknown ones are refused with the reason', async () => {
+  test('fixed ones take their default only; unknown ones are refused with the reason', async () => {
     const e = await freshEngine();
     expect(sysctlSet(e, 'pmtu_disc', '1')).toBe('1');
     expect(() => sysctlSet(e, 'nat_icmp_send', '1')).toThrow('net.ipv4.vs.nat_icmp_send = 1: not implemented by wasmvs, only 0: a NAT real server\'s packet that matches no conn is passed on');
     expect(() => sysctlSet(e, 'backup_only', '1')).toThrow('net.ipv4.vs.backup_only = 1: not implemented by wasmvs, only 0: a backup keeps forwarding');
-    expect(() => sysctlGet(e, 'amemthresh')).toThrow(/not implemented by wasmvs: the memory defense/);
     expect(() => sysctlGet(e, 'nosuch')).toThrow(/^net\.ipv4\.vs\.nosuch: no such IPVS sysctl \(Linux 6\.1 has: am_droprate, /);
   });
 });
@@ -106,6 +109,20 @@ describe('wasmvs adm --sysctl', () => {
     expect((await d.adm('--sysctl sync_ports=3')).stderr).toBe('ipvsadm: net.ipv4.vs.sync_ports: 3 is not a power of two of at least 1 (proc_do_sync_ports): Invalid argument\n');
     expect((await d.adm('--sysctl expire_nodest_conn=yes')).stderr).toBe('ipvsadm: net.ipv4.vs.expire_nodest_conn: "yes" is not an integer (the kernel\'s proc_dointvec refuses it: Invalid argument)\n');
     expect((await d.adm('--sysctl -L')).rc).toBe(2);
+  });
+
+  test('the defense modes read back what the engine made of them: 1 shows 2 while memory is low, 1 again within a second of it being plentiful', async () => {
+    d = await director();
+    expect(await d.adm('--sysctl amemthresh=2147483647 --sysctl drop_entry=1 --sysctl secure_tcp=1')).toEqual({
+      stdout: 'net.ipv4.vs.amemthresh = 2147483647\nnet.ipv4.vs.drop_entry = 2\nnet.ipv4.vs.secure_tcp = 2\n', stderr: '', rc: 0,
+    });
+    expect(d.e.setting('secureTcp')).toBe(true);
+    expect((await d.adm('--sysctl drop_packet=4')).stderr).toBe('ipvsadm: net.ipv4.vs.drop_packet: 4 is out of range 0-3 (the kernel\'s proc_do_defense_mode refuses it: Invalid argument)\n');
+    expect((await d.adm('--sysctl amemthresh=0')).stdout).toBe('net.ipv4.vs.amemthresh = 0\n');
+    expect((await d.adm('--sysctl drop_entry')).stdout).toBe('net.ipv4.vs.drop_entry = 2\n');   // until the next run
+    d.e.tick(0); d.e.tick(1000);
+    expect((await d.adm('--sysctl drop_entry --sysctl secure_tcp')).stdout).toBe('net.ipv4.vs.drop_entry = 1\nnet.ipv4.vs.secure_tcp = 1\n');
+    expect(d.e.setting('secureTcp')).toBe(false);
   });
 
   test('expire_nodest_conn set at run time: a UDP flow to a deleted server is no longer blackholed', async () => {
@@ -149,6 +166,21 @@ describe('wasmvs replay --sysctl', () => {
     expect((await run([{ name: 'sloppy_tcp', value: '1' }])).conns.created).toBe(1);
     await expect(run([{ name: 'sync_version', value: '2' }])).rejects.toThrow(/only 0 or 1 \(proc_do_sync_mode\): Invalid argument/);
     expect(parseReplayArgs(['in.pcap', '--rules', 'r', '--sysctl', 'net.ipv4.vs.sloppy_tcp=1']).sysctls).toEqual([{ name: 'sloppy_tcp', value: '1' }]);
+  });
+
+  test('drop_packet=3 in a replay: 1 in am_droprate SYNs dropped (the 1st, 11th, ... as 6.1 did), counted', async () => {
+    const { replay } = await import('../../host/replay/replay.ts');
+    const { writePcap } = await import('../../host/pcap/write.ts');
+    const { engineModule } = await import('../../host/engine-node.ts');
+    const cap = writePcap(Array.from({ length: 20 }, (_, i) => ({
+      tsNs: 1_000_000_000n + BigInt(i) * 1_000_000n,
+      data: ip(`198.19.1.${i + 1}`, '198.18.0.100', { proto: 'tcp', sport: 1000, dport: 80, flags: 'S' }),
+    })));
+    const rules = '-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.18.1.1:80 -m\n';
+    const r = await replay([cap], { wasm: engineModule(), rules, sysctls: [{ name: 'drop_packet', value: '3' }] });
+    expect(r.conns.created).toBe(18);
+    expect(r.engine.counters.drop_defense_packet).toBe(2);
+    expect(r.output.dropReasons.drop_defense_packet).toBe(2);
   });
 });
 

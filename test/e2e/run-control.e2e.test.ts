@@ -64,10 +64,10 @@ describe.skipIf(why !== null)('wasmvs run: sysctls, comments, a second director'
     expect(cli('adm', '--socket', sock(), '--sysctl', 'expire_nodest_conn=0').stdout).toBe('net.ipv4.vs.expire_nodest_conn = 0\n');
     const all = cli('adm', '--socket', sock(), '--sysctl');
     expect(all.rc).toBe(0);
-    expect(all.stdout).toMatch(/^net\.ipv4\.vs\.backup_only = 0\n/);
+    expect(all.stdout).toMatch(/^net\.ipv4\.vs\.am_droprate = 10\nnet\.ipv4\.vs\.amemthresh = 1024\nnet\.ipv4\.vs\.backup_only = 0\n/);
     expect(all.stdout).toContain('net.ipv4.vs.expire_nodest_conn = 0\nnet.ipv4.vs.expire_quiescent_template = 0\n');
-    // every net.ipv4.vs.* wasmvs implements (6.1 has 29): the 17 of the control plane and the 8 sync_* ones
-    expect(all.stdout.trimEnd().split('\n')).toHaveLength(25);
+    // every net.ipv4.vs.* of 6.1 (29): the 17 of the control plane, the 4 of the defense and the 8 sync_* ones
+    expect(all.stdout.trimEnd().split('\n')).toHaveLength(29);
     expect(all.stdout).toContain('net.ipv4.vs.sync_threshold = 3 50\n');
     expect(cli('adm', '--socket', sock(), '-S', '-n').stdout).toBe(
       '-A -t 198.18.2.1:80 -s wrr\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -m -w 2\n-A -u 198.18.2.1:53 -s rr\n-a -u 198.18.2.1:53 -r 198.18.1.12:53 -m -w 1\n');

@@ -103,12 +103,24 @@ describe('mistakes name FILE:LINE and the keyword', () => {
     [vs('  real_server 198.18.1.11 80 {\n  }\n  real_server 198.18.1.11 80 {\n  }'), /^k\.conf:5: real_server: 198\.18\.1\.11 80 is listed twice/],
     [vs('  real_server 198.18.1.300 80 {\n  }'), /^k\.conf:3: real_server: "198\.18\.1\.300" is not an IPv4 or IPv6 address$/],
     [vs('  ops'), /^k\.conf:1: virtual_server: ops \(one-packet scheduling\) needs protocol UDP$/],
+    // DPVS's keepalived: syn_proxy, TCP services only
+    [vs('  syn_proxy').replace('protocol TCP', 'protocol UDP'), /^k\.conf:3: syn_proxy: syn_proxy is only for TCP virtual servers \(protocol TCP\)$/],
     // keepalived: "Invalid virtual server IP address/port [2001:2:0:2::1]/80 - skipping" (recorded, keepalived-misc-include.log)
     ['virtual_server [2001:2:0:2::1] 80 {\n}\n', /^k\.conf:1: virtual_server: "\[2001:2:0:2::1\]": keepalived takes IPv6 addresses without brackets$/],
     [vs('  real_server 198.18.1.11 80 {\n    smtp_alert\n  }'), /^k\.conf:4: smtp_alert: wasmvs sends no mail/],
   ])('%#', (text, msg) => {
     expect(bad(text)).toThrow(WvsKeepalivedError);
     expect(bad(text)).toThrow(msg);
+  });
+
+  test('syn_proxy (DPVS\'s keepalived) turns the service\'s SYN proxy on: -j enable in ipvsadm -S', async () => {
+    const cfg = parseKeepalived(vs('  lb_algo rr\n  syn_proxy\n  real_server 198.18.1.11 80 {\n  }'), 'k.conf', () => { throw new Error('no include'); });
+    const e = await loadEngine({ connMax: 1024, slots: 8 });
+    const be = new EngineBackend(e);
+    const h = new Health(be, { log: (l, m) => { if (l === 'error') throw new Error(m); }, runScript: () => {} });
+    h.start(cfg);
+    h.stop();
+    expect(formatSave(be.services())).toBe('-A -t 198.18.2.1:80 -s rr -j enable\n-a -t 198.18.2.1:80 -r 198.18.1.11:80 -m -w 1\n');
   });
 
   test('an error inside an included file names that file', () => {

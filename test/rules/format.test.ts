@@ -95,6 +95,10 @@ describe('service line variants', () => {
     const s = svc({ proto: 'UDP', addr: '10.0.0.1', port: 53, sched: 'sh', flags: 0x4 | 0x8 | 0x10 });
     expect([line(s), rule(s)]).toEqual(['UDP  10.0.0.1:53 sh (sh-fallback,sh-port) ops', '-A -u 10.0.0.1:53 -s sh -o -b sh-fallback,sh-port']);
   });
+  it('synproxy as DPVS\'s ipvsadm lists it (after ops), saved as -j enable', () => {
+    const s = svc({ proto: 'TCP', addr: '10.0.0.1', port: 80, sched: 'rr', flags: 0x10000 | 1, timeout: 60 });
+    expect([line(s), rule(s)]).toEqual(['TCP  10.0.0.1:80 rr persistent 60 synproxy', '-A -t 10.0.0.1:80 -s rr -p 60 -j enable']);
+  });
   it('IPv6 service, mask as prefix', () => {
     const s = svc({ af: 6, addr: '2001:db8::1', port: 80, flags: 1, timeout: 300, netmask: 64 }, { af: 6, addr: '2001:db8::10', port: 80, fwd: 'Route' });
     expect(formatList([s], { numeric: true, header: false })).toBe(

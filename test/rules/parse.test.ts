@@ -105,6 +105,14 @@ describe('services', () => {
   it('ops only for udp', _('-A -t 1.2.3.4:80 -o', 'rc=2 One-Packet Scheduling is only for UDP virtual services'));
   it('ops on udp', _('-A -u 1.2.3.4:53 --ops', 'addService UDP 1.2.3.4:53 wlc flags=4 p=0 mask=255.255.255.255'));
   it('ops on fwmark', _('-A -f 3 -o', 'addService FWM 3 wlc flags=4 p=0 mask=255.255.255.255'));
+  // DPVS's ipvsadm: -j / --synproxy enable|disable (a bare --synproxy enables), TCP services only
+  it('synproxy -j enable', _('-A -t 1.2.3.4:80 -s rr -j enable', 'addService TCP 1.2.3.4:80 rr flags=65536 p=0 mask=255.255.255.255'));
+  it('synproxy bare --synproxy', _('-A -t 1.2.3.4:80 --synproxy -s rr', 'addService TCP 1.2.3.4:80 rr flags=65536 p=0 mask=255.255.255.255'));
+  it('synproxy --synproxy=disable on -E', _('-E -t 1.2.3.4:80 -s rr --synproxy=disable', 'editService TCP 1.2.3.4:80 rr flags=0 p=0 mask=255.255.255.255'));
+  it('synproxy with persistence', _('-A -t 1.2.3.4:80 -p 60 -j enable', 'addService TCP 1.2.3.4:80 wlc flags=65537 p=60 mask=255.255.255.255'));
+  it('synproxy bad switch', _('-A -t 1.2.3.4:80 -j maybe', 'rc=2 synproxy switch must be enable or disable'));
+  it('synproxy only for tcp', _('-A -u 1.2.3.4:53 -j enable', 'rc=2 SYN proxy is only for TCP virtual services'));
+  it('synproxy not on -a', _('-a -t 1.2.3.4:80 -r 1.2.3.5:80 -m -j enable', "rc=2 Illegal 'synproxy' option with the 'add-server' command"));
   it('pe', _('-A -u 1.2.3.4:5060 -p 60 --pe sip', 'addService UDP 1.2.3.4:5060 wlc flags=1 p=60 mask=255.255.255.255 pe=sip'));
   it('sh flags', _('-A -t 1.2.3.4:80 -s sh -b sh-port,sh-fallback', 'addService TCP 1.2.3.4:80 sh flags=24 p=0 mask=255.255.255.255'));
   it('mh flags', _('-A -t 1.2.3.4:80 -b mh-port -s mh', 'addService TCP 1.2.3.4:80 mh flags=16 p=0 mask=255.255.255.255'));

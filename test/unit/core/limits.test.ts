@@ -90,8 +90,15 @@ describe('tables grow between batches up to their limits', () => {
     for (let i = 200; i < 256; i++) expect(e.processFrame(syn(10000 + i, 80), 4).verdict).toBe('XMIT');
     expect(e.capacity('conn')).toBe(256);
     expect(e.connTabSize()).toBe(256);
-    expect(e.processFrame(syn(20000, 80), 5)).toMatchObject({ verdict: 'DROP', reason: 'drop_conn_table_full' });
+    // full: a new conn takes the oldest half-open one's record (defense.ts); with every conn
+    // established there is none, and it is refused
+    expect(e.processFrame(syn(20000, 80), 5).verdict).toBe('XMIT');
+    expect(e.conns().some((c) => c.cport === 10200)).toBe(false);
+    for (let i = 201; i < 256; i++) e.processFrame(ack(10000 + i), 5);
+    e.processFrame(ack(20000), 5);
+    expect(e.processFrame(syn(20001, 80), 6)).toMatchObject({ verdict: 'DROP', reason: 'drop_conn_table_full' });
     expect(e.counters().drop_conn_table_full).toBe(1n);
+    expect(e.counters().conn_half_open_reclaimed).toBe(1n);
   });
   test('services and dests grow past their initial sizes; at the limit the error names the table and the option', async () => {
     const e = await engine({ svcMax: 100, destMax: 150, svcInit: 8, destInit: 8 });

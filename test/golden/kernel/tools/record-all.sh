@@ -8,8 +8,8 @@ set -uo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 RUN=${KO_RUN:-/work/shared/kernel-oracle/run.sh}
 CASES=("$@")
-[ ${#CASES[@]} -gt 0 ] || CASES=(tcp-states conn-reuse timeouts-udp nat-bytes nat6 sched adm-formats persist-tun tun-frag sctp fwmark local-answers ops nat-frag nat-frag-expire frag-tun sysctl gso-tun keepalived-start keepalived-checks sync sync-feed sync-modes)
-declare -A TMO=([tcp-states]=1500 [conn-reuse]=900 [timeouts-udp]=600 [nat-bytes]=300 [nat6]=300 [sched]=900 [adm-formats]=300 [persist-tun]=300 [tun-frag]=300 [sctp]=900 [fwmark]=300 [local-answers]=300 [ops]=300 [nat-frag]=300 [nat-frag-expire]=300 [frag-tun]=300 [sysctl]=300 [gso-tun]=300 [keepalived-start]=300 [keepalived-checks]=300 [sync]=300 [sync-feed]=300 [sync-modes]=300)
+[ ${#CASES[@]} -gt 0 ] || CASES=(tcp-states conn-reuse timeouts-udp nat-bytes nat6 sched adm-formats persist-tun tun-frag sctp fwmark local-answers ops nat-frag nat-frag-expire frag-tun sysctl gso-tun keepalived-start keepalived-checks sync sync-feed sync-modes defense)
+declare -A TMO=([tcp-states]=1500 [conn-reuse]=900 [timeouts-udp]=600 [nat-bytes]=300 [nat6]=300 [sched]=900 [adm-formats]=300 [persist-tun]=300 [tun-frag]=300 [sctp]=900 [fwmark]=300 [local-answers]=300 [ops]=300 [nat-frag]=300 [nat-frag-expire]=300 [frag-tun]=300 [sysctl]=300 [gso-tun]=300 [keepalived-start]=300 [keepalived-checks]=300 [sync]=300 [sync-feed]=300 [sync-modes]=300 [defense]=300)
 rc=0
 for c in "${CASES[@]}"; do
   "$HERE/tools/build-case.sh" "$c" || exit 2
