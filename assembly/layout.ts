@@ -11,18 +11,19 @@
 //        ├─ VIP_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr): "is this a VIP?" (route.ts)   │ shared:
 //        ├─ DEST_TAB  DEST_TAB_SIZE u32 bucket heads of live dests (svc, daddr, dport)    │ every worker
 //        ├─ HOOKS     HOOK_MAX hook entries                                               │ reads them,
-//        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads                              │ the control
+//        ├─ PARTS     per conn partition: its words (WCTL_*) and timer wheel              │ the control
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)  │ plane writes
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
 //        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) │
 //        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  ┘
-//        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker
+//        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker:
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
-//        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ (one today),
+//        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ a group each,
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)                │ each region
 //        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts) │ on its own
 //        ├─ FRAG_GEOM u32 per fragment of the datagram being sent (output.ts)             │ 64-byte lines
 //        ├─ REASM     the reassembled datagram being processed (headroom + 64 KiB)        ┘
+//        ├─ RINGS     workers² redirect rings between workers (worker.ts; none with one)
 //        │  ── fixed above (the host's slot views never move); growing below (shared) ──
 //        ├─ SVC       svcMax+1 service records (index 0 = none)
 //        ├─ DEST      destMax+1 dest records (index 0 = none)
@@ -30,10 +31,10 @@
 //        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
 //        ├─ CONN      connMax+1 conn records (index 0 = none)
-//        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+//        ├─ PART_TAB  per conn partition 2 × partBuckets u32 chain heads: in, then out
 //        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts)
-// Workers (the multi-core issue) would each get their own copy of the per-worker group; the
-// code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
+// Workers (worker.ts, docs/workers.md) each have their own group (the control thread's instance
+// one more); the code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
 // ---- sizes that do not depend on the configuration -------------------------------------
 @inline export const CTL_SIZE: u32 = 4096;
