@@ -28,6 +28,7 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
   let dir: Director;
   let client: LabClient;
   const logs: string[] = [];
+  const fatal: Error[] = [];
 
   async function httpRun(port: number, n: number, lportBase: number) {
     const lports = Array.from({ length: n }, (_, i) => lportBase + i);
@@ -38,7 +39,7 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
     lab = await Lab.create({ tag: 'wk' });
     dir = await Director.start({
       dev: `wvk${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs), tickMs: 100, logLevel: 'info',
-      workers: 2, log: (l) => logs.push(l),
+      workers: 2, log: (l) => logs.push(l), onFatal: (e) => fatal.push(e),
     });
     lab.attachDirector(dir.devName);
     client = await lab.client();
@@ -169,4 +170,15 @@ print(n)
     const r = await httpRun(80, 30, 22_000);
     expect(r.errors).toBe(0);
   }, 60_000);
+
+  test('a worker thread that dies is logged and ends the director (onFatal), never left running with fewer', async () => {
+    expect(fatal).toEqual([]);
+    const threads = (dir as unknown as { threads: import('node:worker_threads').Worker[] }).threads;
+    await threads[1]!.terminate();
+    const until = Date.now() + 3000;
+    while (!fatal.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(fatal.map((e) => e.message)).toEqual(['worker 1 crashed: exited with code 1']);
+    expect(logs.some((l) => /worker 1 crashed: [\s\S]*the director stops \(it never runs on with fewer workers\)/.test(l))).toBe(true);
+  }, 10_000);
 });
+
