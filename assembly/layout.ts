@@ -270,12 +270,16 @@
 @inline export const PART_SIZE: u32 = WCTL_SIZE + WHEEL_SLOTS * 4;
 
 // ---- redirect rings (worker.ts): one single-producer / single-consumer ring per worker pair ---------
-//  0 head u32 (consumer) | 64 tail u32 (producer) | 128 entries: RING_ENTRIES × ringStride
+//  0 head u32 (consumer) | 64 tail u32 (producer) | 128 entries: ringEntries × (4 + slotSize, 64-aligned)
+// ringEntries: RING_ENTRIES, fewer (a power of two, at least RING_ENTRIES_MIN) when the N(N-1)
+// rings would take more than RING_BYTES (many workers, 64 KiB slots with offloads)
 //  entry: 0 len u32 | 4 frame (as read from the device, virtio-net header included)
 @inline export const RING_HEAD: u32 = 0;
 @inline export const RING_TAIL: u32 = 64;
 @inline export const RING_DATA: u32 = 128;
 @inline export const RING_ENTRIES: u32 = 64;
+@inline export const RING_ENTRIES_MIN: u32 = 4;
+@inline export const RING_BYTES: usize = 64 << 20;
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -600,6 +604,7 @@ export let GROUP0: usize = 0;      // the per-worker groups: worker w's at GROUP
 export let GROUP_SIZE: usize = 0;
 export let RINGS: usize = 0;       // NWORKERS² rings, ring (from, to) at RINGS + (from × NWORKERS + to) × ringSize
 export let ringSize: usize = 0;
+export let ringEntries: u32 = RING_ENTRIES;
 
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
@@ -778,7 +783,11 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
   p += GROUP_SIZE * <usize>groups;
   // the redirect rings between workers (none with one worker)
   ringSize = 0;
-  if (NWORKERS > 1) ringSize = align(<usize>RING_DATA + <usize>RING_ENTRIES * align(<usize>4 + <usize>sSize, 64), 64);
+  ringEntries = RING_ENTRIES;
+  let pairs = <usize>NWORKERS * <usize>(NWORKERS - 1);
+  let entry = align(<usize>4 + <usize>sSize, 64);
+  while (ringEntries > RING_ENTRIES_MIN && pairs * <usize>ringEntries * entry > RING_BYTES) ringEntries >>= 1;
+  if (NWORKERS > 1) ringSize = align(<usize>RING_DATA + <usize>ringEntries * entry, 64);
   RINGS = p; p += <usize>NWORKERS * NWORKERS * ringSize;
   GROW_BASE = align(p, 64);
   placeGrowing();
