@@ -265,7 +265,6 @@
 @inline export const WCTL_CONN_COUNT: u32 = 4;      // u32 conns in use
 @inline export const WCTL_WHEEL_CURSOR: u32 = 8;    // u32 last processed wheel tick
 @inline export const WCTL_BUSY: u32 = 64;           // u32 the worker is inside a batch (the host's barrier), its own line
-@inline export const WCTL_REDIR_IN: u32 = 128;      // u32 × 2 frames redirected to / taken from this worker (own line)
 @inline export const WCTL_SIZE: u32 = 192;
 @inline export const PART_SIZE: u32 = WCTL_SIZE + WHEEL_SLOTS * 4;
 
