@@ -522,6 +522,11 @@ export class Director {
   private workerDied(w: number, e: Error): void {
     if (this.stopped || this.failed) return;
     this.failed = true;
+    // a thread that died inside a batch leaves its busy word set: clear it, or parking the
+    // workers (every control call, the final table) would wait for it
+    const raw = this.engine as Engine;
+    const words = Number(raw.ex.workerWords(w));
+    if (words) Atomics.store(new Int32Array(raw.shared.memory.buffer), (words + Number(raw.ex.WCTL_BUSY.value)) >>> 2, 0);
     this.log('error', `worker ${w} crashed: ${e.stack ?? e.message}; the director stops (it never runs on with fewer workers)`);
     const err = new WvsError('WVS_ERR_WORKER', `worker ${w} crashed: ${e.message}`);
     if (this.opts.onFatal) this.opts.onFatal(err);
