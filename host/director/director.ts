@@ -624,6 +624,14 @@ export class Director {
     this.timer = undefined;
     if (this.growTimer) clearInterval(this.growTimer);
     this.growTimer = undefined;
+    if (this.threads.length) {
+      // the workers' last stats may still be on their way: the frames from the engine's summed counters
+      try {
+        const c = this.engine.counters();
+        this.stats.rxFrames = Number(c.rx ?? 0n);
+        this.stats.txFrames = Number((c.tx ?? 0n) + (c.local_reply ?? 0n) + (this.mode === 'tun' ? c.pass ?? 0n : 0n));
+      } catch (e) { this.log('warn', `final frame counts: ${(e as Error).message}`); }
+    }
     for (const t of this.threads) { t.postMessage({ type: 'stop' }); void t.terminate(); }
     this.threads = [];
     if (this.dev && this.dev.fds.length > 1) {
