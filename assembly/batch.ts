@@ -141,11 +141,7 @@ function processOne(i: u32): void {
     let pv = runHooks(NF_INET_POST_ROUTING);
     if (pv == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
     if (pv == NF_STOLEN) setVerdict(V_STOLEN);
-    else if (verdict() == V_XMIT) {                  // ip_finish_output: fragments, the next hop's MAC
-      if (linkType == 1) wLock();                    // the neighbour table and its hold queue are shared
-      finishOutput();
-      if (linkType == 1) wUnlock();
-    }
+    else if (verdict() == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
   }
   finish(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0, 0);
 }

@@ -191,7 +191,11 @@ export function fullTable(): u32 { return load<u32>(L.CTL, L.CTL_FULL_TABLE); }
 
 // ---- data path -------------------------------------------------------------------------------
 /** Process slots 0..n-1 (host filled off/len); verdicts, offsets and lengths are written back. */
-export function process(n: u32, nowMs: f64): u32 { return processBatch(n, nowMs); }
+export function process(n: u32, nowMs: f64): u32 {
+  // the control thread's instance of a director with workers owns no conn partition: frames are the workers'
+  if (L.NWORKERS > 1 && L.WORKER >= L.NWORKERS) return 0;
+  return processBatch(n, nowMs);
+}
 /** Expire conns due at nowMs; returns how many expired. */
 export function tick(nowMs: f64): u32 { return tickAt(nowMs); }
 

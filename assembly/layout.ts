@@ -11,19 +11,20 @@
 //        ├─ VIP_TAB   SVC_TAB_SIZE u32 bucket heads (vaddr): "is this a VIP?" (route.ts)   │ shared:
 //        ├─ DEST_TAB  DEST_TAB_SIZE u32 bucket heads of live dests (svc, daddr, dport)    │ every worker
 //        ├─ HOOKS     HOOK_MAX hook entries                                               │ reads them,
-//        ├─ WHEEL     WHEEL_SLOTS u32 timer-wheel list heads                              │ the control
+//        ├─ PARTS     per conn partition: its words (WCTL_*) and timer wheel              │ the control
 //        ├─ NEIGH, HOLD_META, HOLD   neighbour table and the frames waiting for it (TAP)  │ plane writes
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
 //        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) │
 //        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  │
 //        ├─ HOPEN     HOPEN_SLOTS half-open conns per conn partition, oldest first (defense.ts) ┘
-//        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker
+//        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker:
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
-//        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ (one today),
+//        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ a group each,
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)                │ each region
 //        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts) │ on its own
 //        ├─ FRAG_GEOM u32 per fragment of the datagram being sent (output.ts)             │ 64-byte lines
 //        ├─ REASM     the reassembled datagram being processed (headroom + 64 KiB)        ┘
+//        ├─ RINGS     workers² redirect rings between workers (worker.ts; none with one)
 //        │  ── fixed above (the host's slot views never move); growing below (shared) ──
 //        ├─ SVC       svcMax+1 service records (index 0 = none)
 //        ├─ DEST      destMax+1 dest records (index 0 = none)
@@ -31,10 +32,10 @@
 //        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
 //        ├─ CONN      connMax+1 conn records (index 0 = none)
-//        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
+//        ├─ PART_TAB  per conn partition 2 × partBuckets u32 chain heads: in, then out
 //        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts), SYN proxy deltas
-// Workers (the multi-core issue) would each get their own copy of the per-worker group; the
-// code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
+// Workers (worker.ts, docs/workers.md) each have their own group (the control thread's instance
+// one more); the code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
 // ---- sizes that do not depend on the configuration -------------------------------------
 @inline export const CTL_SIZE: u32 = 4096;
@@ -285,17 +286,20 @@
 @inline export const WCTL_HOPEN_TAIL: u32 = 16;     // u32: ... the oldest entry kept
 @inline export const WCTL_DEF_LAST_RUN: u32 = 20;   // u32 engine ms of the partition's last drop_entry run
 @inline export const WCTL_BUSY: u32 = 64;           // u32 the worker is inside a batch (the host's barrier), its own line
-@inline export const WCTL_REDIR_IN: u32 = 128;      // u32 × 2 frames redirected to / taken from this worker (own line)
 @inline export const WCTL_SIZE: u32 = 192;
 @inline export const PART_SIZE: u32 = WCTL_SIZE + WHEEL_SLOTS * 4;
 
 // ---- redirect rings (worker.ts): one single-producer / single-consumer ring per worker pair ---------
-//  0 head u32 (consumer) | 64 tail u32 (producer) | 128 entries: RING_ENTRIES × ringStride
+//  0 head u32 (consumer) | 64 tail u32 (producer) | 128 entries: ringEntries × (4 + slotSize, 64-aligned)
+// ringEntries: RING_ENTRIES, fewer (a power of two, at least RING_ENTRIES_MIN) when the N(N-1)
+// rings would take more than RING_BYTES (many workers, 64 KiB slots with offloads)
 //  entry: 0 len u32 | 4 frame (as read from the device, virtio-net header included)
 @inline export const RING_HEAD: u32 = 0;
 @inline export const RING_TAIL: u32 = 64;
 @inline export const RING_DATA: u32 = 128;
 @inline export const RING_ENTRIES: u32 = 64;
+@inline export const RING_ENTRIES_MIN: u32 = 4;
+@inline export const RING_BYTES: usize = 64 << 20;
 
 // ---- statistics block (ip_vs_stats) ---------------------------------------------------------
 //  0 conns u64 | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64 |
@@ -629,6 +633,7 @@ export let GROUP0: usize = 0;      // the per-worker groups: worker w's at GROUP
 export let GROUP_SIZE: usize = 0;
 export let RINGS: usize = 0;       // NWORKERS² rings, ring (from, to) at RINGS + (from × NWORKERS + to) × ringSize
 export let ringSize: usize = 0;
+export let ringEntries: u32 = RING_ENTRIES;
 
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
@@ -808,7 +813,11 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
   p += GROUP_SIZE * <usize>groups;
   // the redirect rings between workers (none with one worker)
   ringSize = 0;
-  if (NWORKERS > 1) ringSize = align(<usize>RING_DATA + <usize>RING_ENTRIES * align(<usize>4 + <usize>sSize, 64), 64);
+  ringEntries = RING_ENTRIES;
+  let pairs = <usize>NWORKERS * <usize>(NWORKERS - 1);
+  let entry = align(<usize>4 + <usize>sSize, 64);
+  while (ringEntries > RING_ENTRIES_MIN && pairs * <usize>ringEntries * entry > RING_BYTES) ringEntries >>= 1;
+  if (NWORKERS > 1) ringSize = align(<usize>RING_DATA + <usize>ringEntries * entry, 64);
   RINGS = p; p += <usize>NWORKERS * NWORKERS * ringSize;
   GROW_BASE = align(p, 64);
   placeGrowing();

@@ -21,7 +21,7 @@ import { laddrIsLocal } from "./laddr";
 import {
   CTL, CTL_LADDR_LIVE, PKT, PKT_OWNER_ADDR, PKT_REDIR_N, PKT_I_SADDR, PKT_I_DADDR, linkType, NWORKERS, WORKER, NPARTS, PART, PARTS,
   PART_SIZE, WCTL, WCTL_CONN_COUNT, WCTL_CONN_FREE, CONN_NEXT_IN, connMax, connPtr, partSelect, RINGS, ringSize,
-  RING_HEAD, RING_TAIL, RING_DATA, RING_ENTRIES, slotSize, slotHeadroom, slotCount, slotBase, slotMeta, SLOT_OFF, SLOT_LEN,
+  RING_HEAD, RING_TAIL, RING_DATA, ringEntries, slotSize, slotHeadroom, slotCount, slotBase, slotMeta, SLOT_OFF, SLOT_LEN,
 } from "./layout";
 import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, CNT_REDIRECT_IN } from "./defs";
 import { connTableInit, connTableGrow } from "./conn/table";
@@ -222,7 +222,7 @@ export function pktOwner(toMarkSvc: bool): u32 {
 
 @inline function ringPtr(from: u32, to: u32): usize { return RINGS + (<usize>from * NWORKERS + to) * ringSize; }
 @inline function ringEntry(r: usize, i: u32): usize {
-  return r + RING_DATA + <usize>(i & (RING_ENTRIES - 1)) * ((4 + <usize>slotSize + 63) & ~<usize>63);
+  return r + RING_DATA + <usize>(i & (ringEntries - 1)) * ((4 + <usize>slotSize + 63) & ~<usize>63);
 }
 @inline function ldAcq(p: usize): u32 { if (ASC_FEATURE_THREADS) return atomic.load<u32>(p); return load<u32>(p); }
 @inline function stRel(p: usize, v: u32): void { if (ASC_FEATURE_THREADS) atomic.store<u32>(p, v); else store<u32>(p, v); }
@@ -238,7 +238,7 @@ export function ringPending(from: u32, to: u32): u32 {
 export function redirectTo(to: u32, frame: usize, len: u32): bool {
   let r = ringPtr(WORKER, to);
   let tail = load<u32>(r, RING_TAIL);              // only this worker writes it
-  if (tail - ldAcq(r + RING_HEAD) >= RING_ENTRIES) return false;
+  if (tail - ldAcq(r + RING_HEAD) >= ringEntries) return false;
   let e = ringEntry(r, tail);
   store<u32>(e, len);
   memory.copy(e + 4, frame, len);

@@ -217,6 +217,8 @@ export class Engine {
   private schedIds = new Map<string, number>();
   private counterNames: string[] = [];
 
+  /** How long withWorkersParked waits for a worker to leave its batch before it throws. */
+  parkLimitMs = PARK_LIMIT_MS;
   /** Workers sharing the memory (1: the plain engine, which processes frames itself). */
   readonly workers: number;
   /** The limits the tables grow to (EngineConfig svcMax / destMax / connMax). */
@@ -359,9 +361,15 @@ export class Engine {
     if (Atomics.load(i32, pause) !== 0) return fn();          // nested: already parked
     Atomics.store(i32, pause, 1);
     try {
+      // a batch takes micro- to milliseconds: a worker still busy after PARK_LIMIT_MS is stuck
+      // (or died inside a batch): say so rather than hang the control thread
+      const until = Date.now() + this.parkLimitMs;
       for (let w = 0; w < this.workers; w++) {
         const busy = (Number(this.ex.workerWords(w)) + this.c.WCTL_BUSY) >>> 2;
-        while (Atomics.load(i32, busy) !== 0) Atomics.wait(i32, busy, 1, 5);
+        while (Atomics.load(i32, busy) !== 0) {
+          if (Date.now() > until) throw new WvsError('WVS_ERR_WORKER_STUCK', `worker ${w} did not leave its batch within ${this.parkLimitMs} ms: the configuration was not changed`);
+          Atomics.wait(i32, busy, 1, 5);
+        }
       }
       return fn();
     } finally {
@@ -1062,6 +1070,9 @@ function describeKey(k: ServiceKey): string {
   const a = k.addr ?? '';
   return `${k.proto ?? ''} ${a.includes(':') ? `[${a}]` : a}:${k.port ?? 0}`;
 }
+
+/** How long the control thread waits for the workers to park (Engine.withWorkersParked). */
+const PARK_LIMIT_MS = 5000;
 
 /** Does this module import its memory (the shared-memory build, wasm/mt.wasm)? */
 function needsMemory(wasm: WebAssembly.Module | BufferSource): boolean {

@@ -39,6 +39,7 @@ import {
   setOut, setVerdict, setDrop, setRoute, slotStart, outStart, outLen, verdict, routed, routeL2Len, routeFrag, routeGso, reasmMaxSize, reasmNfrags,
 } from "../pkt";
 import { cntAdd } from "../stats";
+import { wLock, wUnlock } from "../shared";
 import { FRAG_GEOM } from "../layout";
 import { l2Xmit, l2Queue, holdRoom, neighReady } from "../neigh";
 import { nextHop } from "../route";
@@ -81,6 +82,16 @@ export function ipOutput(): void {
 export function finishOutput(): void {
   // a reassembled datagram rewritten in place on a TUN (ipOutput: no route step) is refragmented too
   if (!routed() && reasmMaxSize() == 0) return;
+  // what follows may queue frames (fragments, segments, frames waiting for a MAC) in the hold
+  // queue and read the neighbour table, both shared by the workers: under the director's lock
+  // (a TUN's plain routed packet, a tunnel that needs no cutting, emits its slot alone: no lock)
+  let shared = linkType == 1 || reasmMaxSize() != 0 || routeGso() || routeFrag();
+  if (shared) wLock();
+  finishRouted();
+  if (shared) wUnlock();
+}
+
+function finishRouted(): void {
   let l2len = routed() ? routeL2Len() : 0;
   let ip = outStart() + l2len, len = outLen() - l2len, nh = PKT + PKT_NEXTHOP;
   let mtu = load<u32>(CTL, CTL_TUN_MTU);

@@ -566,6 +566,11 @@ export class Director {
   private workerDied(w: number, e: Error): void {
     if (this.stopped || this.failed) return;
     this.failed = true;
+    // a thread that died inside a batch leaves its busy word set: clear it, or parking the
+    // workers (every control call, the final table) would wait for it
+    const raw = this.engine as Engine;
+    const words = Number(raw.ex.workerWords(w));
+    if (words) Atomics.store(new Int32Array(raw.shared.memory.buffer), (words + Number(raw.ex.WCTL_BUSY.value)) >>> 2, 0);
     this.log('error', `worker ${w} crashed: ${e.stack ?? e.message}; the director stops (it never runs on with fewer workers)`);
     const err = new WvsError('WVS_ERR_WORKER', `worker ${w} crashed: ${e.message}`);
     if (this.opts.onFatal) this.opts.onFatal(err);
@@ -689,6 +694,14 @@ export class Director {
     this.steering = undefined;
     if (this.growTimer) clearInterval(this.growTimer);
     this.growTimer = undefined;
+    if (this.threads.length) {
+      // the workers' last stats may still be on their way: the frames from the engine's summed counters
+      try {
+        const c = this.engine.counters();
+        this.stats.rxFrames = Number(c.rx ?? 0n);
+        this.stats.txFrames = Number((c.tx ?? 0n) + (c.local_reply ?? 0n) + (this.mode === 'tun' ? c.pass ?? 0n : 0n));
+      } catch (e) { this.log('warn', `final frame counts: ${(e as Error).message}`); }
+    }
     for (const t of this.threads) { t.postMessage({ type: 'stop' }); void t.terminate(); }
     this.threads = [];
     if (this.dev && this.dev.fds.length > 1) {

@@ -36,3 +36,16 @@ describe.skipIf(skip !== null)('DR (-g) over a TAP with offloads (--offload): su
     expect(c.drop_bad_vnet_hdr).toBe(0n);
   });
 });
+
+describe.skipIf(skip !== null)('DR (-g) over a two-queue TAP with --workers 2 (docs/workers.md)', () => {
+  // the same suite: ARP/ND answered and next hops resolved under the director's lock, the
+  // neighbour table and its hold queue shared by both workers
+  const ctx = linkSuite('dr', 'e2e-dw', { workers: 2, steering: false });   // the kernel's flow hash: the ring carries the misplaced frames (steering.e2e has the program)
+
+  test('both workers carried frames; the ARP answers came from the one neighbour table', () => {
+    const c = ctx.dir.engine.counters();
+    expect(c.redirect_out).toBeGreaterThan(0n);
+    expect(c.redirect_in).toBe(c.redirect_out);
+    expect(c.neigh_advert_sent).toBeGreaterThan(0n);
+  });
+});

@@ -1,5 +1,5 @@
 // `--workers 2` with the TUN steering program (docs/steering.md, the director's default with
-// several queues; on a TUN, and on a TAP behind the Ethernet header): the kernel puts every frame on the queue of the worker that owns its conn, so
+// several queues; on a TUN, and on a TAP behind the Ethernet header, NAT and DR): the kernel puts every frame on the queue of the worker that owns its conn, so
 // plain NAT and FULLNAT traffic never needs the engine's redirect ring — client -> VIP frames by
 // (caddr, cport), NAT replies by the same pair, FULLNAT replies by lport % N. Between real Linux
 // TCP/IP stacks in namespaces (host/director/lab.ts). Root only; skipped with the reason otherwise.
@@ -12,7 +12,7 @@ import { labSkipReason } from './env.ts';
 const skip = labSkipReason() ?? (existsSync(new URL('../../dist/host/director/worker-main.js', import.meta.url)) ? null : 'dist/ not built: npm run build');
 if (skip) console.warn(`[test/e2e] steering with --workers 2 skipped: ${skip}`);
 
-const CASES = [['nat', 'tun'], ['fullnat', 'tun'], ['nat', 'tap']] as const;
+const CASES = [['nat', 'tun'], ['fullnat', 'tun'], ['nat', 'tap'], ['dr', 'tap']] as const;
 for (const [forward, device] of CASES) describe.skipIf(skip !== null)(`--workers 2 with the steering program: ${forward.toUpperCase()} on a ${device.toUpperCase()} needs no redirect`, () => {
   let lab: Lab;
   let dir: Director;

@@ -28,6 +28,7 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
   let dir: Director;
   let client: LabClient;
   const logs: string[] = [];
+  const fatal: Error[] = [];
 
   async function httpRun(port: number, n: number, lportBase: number) {
     const lports = Array.from({ length: n }, (_, i) => lportBase + i);
@@ -38,7 +39,7 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
     lab = await Lab.create({ tag: 'wk' });
     dir = await Director.start({
       dev: `wvk${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs), tickMs: 100, logLevel: 'info',
-      workers: 2, steering: false, log: (l) => logs.push(l),
+      workers: 2, steering: false, log: (l) => logs.push(l), onFatal: (e) => fatal.push(e),
     });
     lab.attachDirector(dir.devName);
     client = await lab.client();
@@ -60,10 +61,13 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
     const r = await httpRun(80, 300, 20_000);
     expect(r.errors).toBe(0);
     expect(r.names).toEqual({ rs1: 100, rs2: 100, rs3: 100 });
-    const svc = dir.engine.services().find((s) => s.port === 80)!;
+    // one snapshot: the table and the listing read with the workers parked together (the last
+    // ACKs and FINs may still be on their way between two separate reads)
+    const [svcs, all] = dir.engine.withWorkersParked(() => [dir.engine.services(), dir.engine.conns()] as const);
+    const svc = svcs.find((s) => s.port === 80)!;
     for (const d of svc.dests) expect(d.stats.conns).toBe(100n);
     expect(svc.stats.conns).toBe(300n);
-    const conns = dir.engine.conns().filter((c) => c.vport === 80 && c.proto === 'TCP');
+    const conns = all.filter((c) => c.vport === 80 && c.proto === 'TCP');
     expect(conns).toHaveLength(300);
     const c = dir.engine.counters();
     expect(c.conn_created).toBeGreaterThanOrEqual(300n);
@@ -105,6 +109,16 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
     expect(mine.filter((c) => !(c.flags & TEMPLATE))).toHaveLength(60);
     expect(dir.engine.counter('redirect_out')).toBeGreaterThan(out0);
     dir.engine.delService(key);
+  }, 60_000);
+
+  test('5,000 UDP flows: every one answered and listed; the conn table grows on the workers\' requests, workers parked', async () => {
+    const cap0 = dir.engine.capacity('conn');
+    const r = await client.call('udp', { n: 5000, port: 53, basePort: 30000 });
+    expect(r.errors).toBe(0);
+    expect(Object.values(r.names as Record<string, number>).sort()).toEqual([1666, 1667, 1667]);
+    expect(dir.engine.conns().filter((c) => c.proto === 'UDP' && c.vport === 53 && c.cport >= 30000 && c.cport < 35000)).toHaveLength(5000);
+    expect(dir.engine.capacity('conn')).toBeGreaterThan(cap0);
+    expect(dir.engine.counter('drop_conn_table_full')).toBe(0n);
   }, 60_000);
 
   test('a 64 MiB upload and a 64 MiB download arrive intact (sha256)', async () => {
@@ -169,4 +183,15 @@ print(n)
     const r = await httpRun(80, 30, 22_000);
     expect(r.errors).toBe(0);
   }, 60_000);
+
+  test('a worker thread that dies is logged and ends the director (onFatal), never left running with fewer', async () => {
+    expect(fatal).toEqual([]);
+    const threads = (dir as unknown as { threads: import('node:worker_threads').Worker[] }).threads;
+    await threads[1]!.terminate();
+    const until = Date.now() + 3000;
+    while (!fatal.length && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    expect(fatal.map((e) => e.message)).toEqual(['worker 1 crashed: exited with code 1']);
+    expect(logs.some((l) => /worker 1 crashed: [\s\S]*the director stops \(it never runs on with fewer workers\)/.test(l))).toBe(true);
+  }, 10_000);
 });
+

@@ -241,5 +241,18 @@ describe('workers over one shared memory (in-thread)', () => {
     }
     expect(e.counter('conn_created')).toBe(30n);
   });
+
+  test('a worker stuck inside a batch: parking throws WVS_ERR_WORKER_STUCK, the change is not made, nothing hangs', async () => {
+    const { e, ws, key } = await director(2);
+    e.parkLimitMs = 100;
+    ws[1]!.enter();   // never leaves
+    const t0 = Date.now();
+    expect(() => e.withWorkersParked(() => e.editService({ ...key, sched: 'wrr' }))).toThrow(expect.objectContaining({ code: 'WVS_ERR_WORKER_STUCK' }));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(e.services()[0]!.sched).toBe('rr');
+    ws[1]!.leave();
+    e.withWorkersParked(() => e.editService({ ...key, sched: 'wrr' }));
+    expect(e.services()[0]!.sched).toBe('wrr');
+  });
 });
 
