@@ -337,9 +337,19 @@ export class Engine {
     }
     if (!Number.isInteger(cfg.workers) || cfg.workers < 1 || cfg.workers > 64) throw new WvsError('WVS_ERR_USAGE', `workers must be an integer from 1 to 64, got ${String(cfg.workers)}`);
     const env: Record<string, unknown> = { abort: engineAbort };
-    // the shared-memory build imports its memory: one shared WebAssembly.Memory for every worker
-    if (needsMemory(wasm)) env.memory = new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
-    const { exports } = await instantiate<any>(wasm as any, { env });
+    // the shared-memory build imports its memory: one shared WebAssembly.Memory for every worker.
+    // A compiled module says so; bytes are not compiled twice for it (a browser's main thread
+    // refuses synchronous compiles): the plain build links without, the other on the second try
+    const shared = () => new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true });
+    if (wasm instanceof WebAssembly.Module && needsMemory(wasm)) env.memory = shared();
+    let exports: any;
+    try {
+      ({ exports } = await instantiate<any>(wasm as any, { env }));
+    } catch (e) {
+      if (!(e instanceof WebAssembly.LinkError) || env.memory) throw e;
+      env.memory = shared();
+      ({ exports } = await instantiate<any>(wasm as any, { env }));
+    }
     return new Engine(exports as Exports, (p) => (exports as any).__getString(p), cfg);
   }
 
@@ -1075,8 +1085,7 @@ function describeKey(k: ServiceKey): string {
 const PARK_LIMIT_MS = 5000;
 
 /** Does this module import its memory (the shared-memory build, wasm/mt.wasm)? */
-function needsMemory(wasm: WebAssembly.Module | BufferSource): boolean {
-  const m = wasm instanceof WebAssembly.Module ? wasm : new WebAssembly.Module(wasm);
+function needsMemory(m: WebAssembly.Module): boolean {
   return WebAssembly.Module.imports(m).some((i) => i.module === 'env' && i.name === 'memory' && i.kind === 'memory');
 }
 

@@ -254,5 +254,15 @@ describe('workers over one shared memory (in-thread)', () => {
     e.withWorkersParked(() => e.editService({ ...key, sched: 'wrr' }));
     expect(e.services()[0]!.sched).toBe('wrr');
   });
+
+  test('the shared-memory build given as bytes links on its own (a memory made for it); the plain one as before', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { repoRoot } = await import('../../../host/engine-node.ts');
+    const mt = await Engine.create(readFileSync(`${repoRoot()}/wasm/mt.wasm`), { workers: 2, connMax: 1024 });
+    expect(mt.shared.memory.buffer).toBeInstanceOf(SharedArrayBuffer);
+    const plain = await Engine.create(readFileSync(`${repoRoot()}/wasm/release.wasm`), { connMax: 1024 });
+    expect(plain.mem.buffer).toBeInstanceOf(ArrayBuffer);
+    await expect(Engine.create(readFileSync(`${repoRoot()}/wasm/release.wasm`), { workers: 2 })).rejects.toThrow(/need the shared-memory engine/);
+  });
 });
 
