@@ -194,7 +194,8 @@
 @inline export const CNT_SYNC_STALE: u32 = 71;         // one conn skipped: an INACTIVE update for a conn already replaced (other dest)
 @inline export const CNT_SYNC_TX_CONN: u32 = 72;       // conns encoded by the master
 @inline export const CNT_SYNC_TX_FULL: u32 = 73;       // master: a message dropped, the send buffer is full (sync_qlen_max)
-@inline export const CNT_LAST: u32 = 74;
+@inline export const CNT_CONN_INDEX_FULL: u32 = 74;    // dropped: no conn made, the conn index's overflow buckets are spent (conn/table.ts)
+@inline export const CNT_LAST: u32 = 75;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -270,6 +271,7 @@ export function counterName(i: u32): string {
     case CNT_SYNC_SYNCID: return "drop_sync_other_syncid";
     case CNT_SYNC_BAD_CONN: return "drop_sync_bad_conn";
     case CNT_SYNC_CONN_FULL: return "drop_sync_conn_full";
+    case CNT_CONN_INDEX_FULL: return "drop_conn_index_full";
     case CNT_SYNC_STALE: return "drop_sync_stale_update";
     case CNT_SYNC_TX_CONN: return "sync_tx_conns";
     case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";

@@ -23,6 +23,7 @@ export const CTL_ADDR0: u32 = L.CTL_ADDR0;
 export const CTL_ADDR1: u32 = L.CTL_ADDR1;
 export const CTL_ADDR2: u32 = L.CTL_ADDR2;
 export const CTL_NOW: u32 = L.CTL_NOW;
+export const CTL_CONN_STAGES: u32 = L.CTL_CONN_STAGES;
 export const STATS_SIZE: u32 = L.STATS_SIZE;
 export const ST_CONNS: u32 = L.ST_CONNS;
 export const ST_INPKTS: u32 = L.ST_INPKTS;
@@ -167,20 +168,21 @@ export const CONN_LIMIT: u32 = L.CONN_LIMIT;
 export function grow(svcs: u32, dests: u32, conns: u32, big: u32): i32 {
   if (!initialized) return D.E_INVAL;
   if (svcs > L.SVC_LIMIT || dests > L.DEST_LIMIT || conns > L.CONN_LIMIT || big > L.SVC_LIMIT) return D.E_INVAL;
-  let oldConns = L.connMax, oldBuckets = L.connMask + 1;
+  let oldConns = L.connMax;
   let r = L.layoutGrow(svcs, dests, conns, big);
   if (r != 0) return r;
-  connTableGrow(oldConns, oldBuckets);
+  connTableGrow(oldConns);
   return 0;
 }
-/** Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 conn hash buckets. */
+/** Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 conn index buckets (main, overflow in 5). */
 export function capacity(t: u32): u32 {
   switch (t) {
     case 0: return L.svcMax;
     case 1: return L.destMax;
     case 2: return L.connMax;
     case 3: return L.bigMax;
-    case 4: return L.connMask + 1;
+    case 4: return L.connIdxBuckets;
+    case 5: return L.connOvfBuckets - 1;
   }
   return 0;
 }

@@ -29,9 +29,10 @@
 //        ├─ SCHED     svcMax+1 small scheduler areas, SCHED_SMALL_SIZE bytes each
 //        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
-//        ├─ CONN      connMax+1 conn records (index 0 = none)
-//        ├─ CONN_TAB  2 × connBuckets u32 chain heads: in, then out direction
-//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts)
+//        ├─ CONN      connMax+1 conn records (index 0 = none), CONN_SIZE (112) each
+//        ├─ CONN_IDX  connIdxBuckets 64-byte buckets: the conn index, in and out keys together
+//        └─ CONN_OVF  connOvfBuckets 64-byte overflow buckets (0: the pool's header)
+//                     ≤ 16 bytes of index per conn: 112 + 16 = 128 bytes per conn in all
 // Workers (the multi-core issue) would each get their own copy of the per-worker group; the
 // code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
@@ -50,7 +51,8 @@
 /** Hard ceilings: conns, mh and lblc/lblcr tables hold svc and dest indices as u16. */
 @inline export const SVC_LIMIT: u32 = 65535;
 @inline export const DEST_LIMIT: u32 = 65535;
-/** 2^24 conns: 2 GiB of conn records and index, half of a 32-bit wasm memory. */
+/** 2^24 conns: 2 GiB of conn records and index, half of a 32-bit wasm memory (an index slot
+ *  holds a conn index in 25 bits, conn/table.ts). */
 @inline export const CONN_LIMIT: u32 = 1 << 24;
 @inline export const HOOK_MAX: u32 = 32;
 @inline export const WHEEL_BITS: u32 = 12;
@@ -176,7 +178,10 @@
 @inline export const CTL_UDP_TIMEOUTS: u32 = 192;   // u32 × UDP_S_LAST, ms
 @inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
 @inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
-// 256..319: free (the packet's addresses moved to the packet record, PKT below)
+/** u32: the batch stages (batch.ts): 0 auto (buckets and records from STAGE_MIN_CONNS conns on),
+ *  1 none, 2 buckets only, 3 buckets and records always; the bench compares them. */
+@inline export const CTL_CONN_STAGES: u32 = 256;
+// 260..319: free (the packet's addresses moved to the packet record, PKT below)
 // 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
 // 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
@@ -317,70 +322,90 @@
 @inline export const DEST_HNEXT: u32 = DEST_LAST_WEIGHT + 12;
 @inline export const DEST_SIZE: u32 = DEST_LAST_WEIGHT + 16;
 
-// ---- conn record (ip_vs_conn), 120 bytes -------------------------------------------------------
-//  ┌────────────┬────────────┬────────────┬────────────┐
-//  │ nextIn u32 │ nextOut u32│ nextTimer  │ timeout ms │  0
-//  ├────────────┴──┬─────────┴────────────┴────────────┤
-//  │ expires u32   │ svc u16 │ dest u16                 │ 16
-//  │ caddr[16]                                          │ 24
-//  │ vaddr[16]                                          │ 40
-//  │ daddr[16]                                          │ 56
-//  │ cport vport dport u16 (wire) │ proto af flags u16  │ 72
-//  │ state u8 fwd u8 │ prevTimer u32 │ inpkts u32        │ 82
-//  │ outpkts u32 │ inbytes u64 │ outbytes u64           │ 92
-//  │ control / n_control u32 │ laddr u16 │ lport u16    │ 112
-//  └────────────────────────────────────────────────────┘ 120
-// FULLNAT keeps its local address as an index into the LADDR table (0: none, every other
-// method) and its local port (wire order) in the last word: the conn stays 120 bytes.
-// The bucket count per direction is the largest power of two ≤ connMax (connBucketsFor), so
-// the hash index adds at most 8 bytes per conn: ≤ 128 bytes per conn in all.
-@inline export const CONN_NEXT_IN: u32 = 0;
-@inline export const CONN_NEXT_OUT: u32 = 4;
-@inline export const CONN_NEXT_TIMER: u32 = 8;
-@inline export const CONN_TIMEOUT: u32 = 12;
-@inline export const CONN_EXPIRES: u32 = 16;
-@inline export const CONN_SVC: u32 = 20;
-@inline export const CONN_DEST: u32 = 22;
-@inline export const CONN_CADDR: u32 = 24;
-@inline export const CONN_VADDR: u32 = 40;
-@inline export const CONN_DADDR: u32 = 56;
-@inline export const CONN_CPORT: u32 = 72;
-@inline export const CONN_VPORT: u32 = 74;
-@inline export const CONN_DPORT: u32 = 76;
-@inline export const CONN_PROTO: u32 = 78;
-@inline export const CONN_AF: u32 = 79;
-@inline export const CONN_FLAGS: u32 = 80;
-@inline export const CONN_STATE: u32 = 82;
-@inline export const CONN_FWD: u32 = 83;
-/** Timer-wheel back link: the previous conn, or WHEEL_HEAD | slot when the conn heads its slot. */
-@inline export const CONN_PREV_TIMER: u32 = 84;
-@inline export const CONN_INPKTS: u32 = 88;
-@inline export const CONN_OUTPKTS: u32 = 92;
-@inline export const CONN_INBYTES: u32 = 96;
-@inline export const CONN_OUTBYTES: u32 = 104;
+// ---- conn record (ip_vs_conn), 112 bytes ------------------------------------------------------
+//  ┌──────────────────────────────────────────────────────┐
+//  │ caddr[16]                                            │  0   the in key (caddr:cport → vaddr:vport)
+//  │ vaddr[16]                                            │ 16   and the out key (daddr:dport → caddr:cport
+//  │ daddr[16]                                            │ 32   or laddr:lport) in the first 56 bytes:
+//  │ cport vport dport u16 (wire) │ proto u8 │ af u8      │ 48   a lookup compares nothing else
+//  │ flags u16 │ state u8 │ fwd u8 │ dest u16 │ svc u16    │ 56
+//  │ expires u32 │ timeout u32 │ laddr u16 │ lport u16    │ 64   what every packet reads and writes ...
+//  │ inpkts u32 │ outpkts u32 │ inbytes u48 │ outbytes u48│ 76   ... its counters
+//  │ control u32 │ nextTimer u32 │ prevTimer u32           │ 96   cold: templates, the timer wheel
+//  │ sync: oldState u8 │ retries u8 │ endtime u16          │ 108  cold: the sync master's bookkeeping
+//  └──────────────────────────────────────────────────────┘ 112
+// No hash links: the conn index (CONN_IDX, conn/table.ts) holds the conn's in and out entries
+// in 64-byte buckets, ≤ 16 bytes per conn, so a conn costs ≤ 128 bytes with its index. The
+// byte counters are 48 bits (2^48 bytes per conn) to keep the sync bookkeeping (the kernel's
+// cp->old_state and cp->sync_endtime) inside the record. A free record's nextTimer links
+// the free list. FULLNAT keeps its local address as an index into the LADDR table (0: none,
+// every other method) and its local port (wire order).
+@inline export const CONN_CADDR: u32 = 0;
+@inline export const CONN_VADDR: u32 = 16;
+@inline export const CONN_DADDR: u32 = 32;
+@inline export const CONN_CPORT: u32 = 48;
+@inline export const CONN_VPORT: u32 = 50;
+@inline export const CONN_DPORT: u32 = 52;
+@inline export const CONN_PROTO: u32 = 54;
+@inline export const CONN_AF: u32 = 55;
+@inline export const CONN_FLAGS: u32 = 56;
+@inline export const CONN_STATE: u32 = 58;
+@inline export const CONN_FWD: u32 = 59;
+@inline export const CONN_DEST: u32 = 60;
+@inline export const CONN_SVC: u32 = 62;
+@inline export const CONN_EXPIRES: u32 = 64;
+@inline export const CONN_TIMEOUT: u32 = 68;
+/** FULLNAT: LADDR index of the conn's local (source) address, 0 = none (not FULLNAT, or a template). */
+@inline export const CONN_LADDR: u32 = 72;
+/** FULLNAT: the local port, wire order (with the laddr it replaces caddr:cport in the out key). */
+@inline export const CONN_LPORT: u32 = 74;
+@inline export const CONN_INPKTS: u32 = 76;
+@inline export const CONN_OUTPKTS: u32 = 80;
+/** u48 (load connBytes / add connBytesAdd, stats.ts): bytes from the client. */
+@inline export const CONN_INBYTES: u32 = 84;
+/** u48: bytes from the real server. */
+@inline export const CONN_OUTBYTES: u32 = 90;
 /**
  * u32 union. A conn: cp->control, the index of the persistence template it belongs to (0 =
  * none). A template (CONN_F_TEMPLATE, which never has a control itself): ct->n_control, how
  * many conns it controls.
  */
-@inline export const CONN_CONTROL: u32 = 112;
-/** FULLNAT: LADDR index of the conn's local (source) address, 0 = none (not FULLNAT, or a template). */
-@inline export const CONN_LADDR: u32 = 116;
-/** FULLNAT: the local port, wire order (with the laddr it replaces caddr:cport in the out key). */
-@inline export const CONN_LPORT: u32 = 118;
-@inline export const CONN_SIZE: u32 = 120;
+@inline export const CONN_CONTROL: u32 = 96;
+/** Timer-wheel link (conn/timer.ts); on a free record, the next free record. */
+@inline export const CONN_NEXT_TIMER: u32 = 100;
+/** Timer-wheel back link: the previous conn, or WHEEL_HEAD | slot when the conn heads its slot. */
+@inline export const CONN_PREV_TIMER: u32 = 104;
+/** The sync bookkeeping (sync.ts), 4 bytes: csyncPtr(i) + CSYNC_*. */
+@inline export const CONN_SYNC: u32 = 108;
+@inline export const CONN_SIZE: u32 = 112;
+
+// ---- conn index (conn/table.ts) ----------------------------------------------------------------
+// 64-byte buckets (one cache line): IDX_SLOTS u32 entries, then a u32 link to an overflow
+// bucket (1-based in CONN_OVF, 0: none; only a full bucket has one). An entry is
+// tag (6 bits of the key's hash, 1 bit direction: 0 in, 1 out) << 25 | conn index (25 bits);
+// 0 is an empty entry. Entries are kept packed from slot 0, newest first (as hlist_add_head
+// leaves a kernel chain), so one line decides hit or miss and a delete leaves no tombstone.
+// CONN_OVF's bucket 0 is the pool's header: 0 free list head u32 | 4 free buckets u32.
+@inline export const IDX_BUCKET: u32 = 64;
+@inline export const IDX_SLOTS: u32 = 15;
+@inline export const IDX_LINK: u32 = 60;
+@inline export const OVF_FREE: u32 = 0;
+@inline export const OVF_AVAIL: u32 = 4;
+/** Main buckets for nConn conns: 15/64 of a bucket per conn (3.5 slots for its 2 entries). */
+export function connIdxBucketsFor(nConn: u32): u32 { let b = (nConn * 15) >> 6; return b > 0 ? b : 1; }
+/** Overflow buckets (header included): 1/64 of a bucket per conn; with the main ones ≤ 16 B per conn. */
+export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return b > 2 ? b : 2; }
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
-// Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->old_state and
-// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS): 4 bytes more per
-// conn, touched only on a sync master.
+// Each conn's sync bookkeeping, at CONN_SYNC in its record (cp->old_state and cp->sync_endtime in
+// the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS), touched only on a sync master.
 @inline export const CSYNC_OLD_STATE: u32 = 0;   // u8 the state last synced
 @inline export const CSYNC_RETRIES: u32 = 1;     // u8 sync_endtime & 3: resends of the same end time
 @inline export const CSYNC_ENDTIME: u32 = 2;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
 @inline export const CSYNC_SIZE: u32 = 4;
 /** The master's send buffer: finished v1 messages one after another, then the one being filled. */
 @inline export const SYNC_BUF_SIZE: u32 = 1 << 20;   // ~700 full messages: 20 ms of 1M synced conns/s
-@inline export function csyncPtr(connIdx: u32): usize { return CONN_SYNC + <usize>connIdx * CSYNC_SIZE; }
+@inline export function csyncPtr(connIdx: u32): usize { return CONN + <usize>connIdx * CONN_SIZE + CONN_SYNC; }
 
 // ---- hook entry ------------------------------------------------------------------------------
 //  0 used u8 | 1 point u8 | 2 fn u8 | 3 verdict u8 (for match/verdict hooks) | 4 priority i32
@@ -528,8 +553,9 @@ export let SCHED: usize = 0;
 export let SCHED_BIG: usize = 0;
 export let HOOKS: usize = 0;
 export let CONN: usize = 0;
-export let CONN_TAB_IN: usize = 0;
-export let CONN_TAB_OUT: usize = 0;
+/** The conn index's main buckets and its overflow pool (conn/table.ts). */
+export let CONN_IDX: usize = 0;
+export let CONN_OVF: usize = 0;
 export let WHEEL: usize = 0;
 export let SLOT_META: usize = 0;
 export let SLOTS: usize = 0;
@@ -547,13 +573,13 @@ export let FRAG_CHUNKS_BASE: usize = 0;
 export let FRAG_GEOM: usize = 0;     // u32 per fragment of the datagram being sent: its data length, in order
 export let REASM: usize = 0;
 export let SYNC_BUF: usize = 0;
-export let CONN_SYNC: usize = 0;
 export let MEM_END: usize = 0;
 
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
 export let connMax: u32 = 0;
-export let connMask: u32 = 0;
+export let connIdxBuckets: u32 = 0;
+export let connOvfBuckets: u32 = 0;
 export let bigMax: u32 = 0;
 export let slotCount: u32 = 0;
 export let slotSize: u32 = 0;
@@ -565,16 +591,6 @@ export let linkVnet: bool = false;
 
 @inline function align(v: usize, a: usize): usize { return (v + a - 1) & ~(a - 1); }
 
-/**
- * Conn hash buckets per direction: the largest power of two ≤ nConn (load ≤ 2), so a full
- * table costs 120 + 2 × 4 bytes per conn at most: ≤ 128 bytes per conn with its index.
- */
-export function connBucketsFor(nConn: u32): u32 {
-  let b: u32 = 1;
-  while ((b << 1) <= nConn && b < (1 << 30)) b <<= 1;
-  return b;
-}
-
 /** Memory needed for the growing regions at these sizes, from GROW_BASE (grow's dry run). */
 function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   let p = GROW_BASE;
@@ -582,8 +598,8 @@ function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   p = align(p + <usize>(nDest + 1) * DEST_SIZE, 64);
   p = align(p + <usize>(nSvc + 1) * SCHED_SMALL_SIZE, 64);
   p = align(p + <usize>nBig * SCHED_AREA_SIZE, 64);
-  p = p + <usize>(nConn + 1) * CONN_SIZE;
-  return p + <usize>connBucketsFor(nConn) * 8 + <usize>(nConn + 1) * CSYNC_SIZE;
+  p = align(p + <usize>(nConn + 1) * CONN_SIZE, 64);
+  return p + <usize>(connIdxBucketsFor(nConn) + connOvfBucketsFor(nConn)) * IDX_BUCKET;
 }
 
 /** Place the growing regions from GROW_BASE (sizes must be set). */
@@ -593,11 +609,9 @@ function placeGrowing(): void {
   DEST = p; p = align(p + <usize>(destMax + 1) * DEST_SIZE, 64);
   SCHED = p; p = align(p + <usize>(svcMax + 1) * SCHED_SMALL_SIZE, 64);
   SCHED_BIG = p; p = align(p + <usize>bigMax * SCHED_AREA_SIZE, 64);
-  CONN = p; p += <usize>(connMax + 1) * CONN_SIZE;
-  let buckets = <usize>connMask + 1;
-  CONN_TAB_IN = p; p += buckets * 4;
-  CONN_TAB_OUT = p; p += buckets * 4;
-  CONN_SYNC = p; p += <usize>(connMax + 1) * CSYNC_SIZE;
+  CONN = p; p = align(p + <usize>(connMax + 1) * CONN_SIZE, 64);
+  CONN_IDX = p; p += <usize>connIdxBuckets * IDX_BUCKET;
+  CONN_OVF = p; p += <usize>connOvfBuckets * IDX_BUCKET;
   MEM_END = p;
 }
 
@@ -613,7 +627,7 @@ function memoryTo(end: usize): bool {
 export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32): i32 {
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = 0;
   slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
-  connMask = connBucketsFor(nConn) - 1;
+  connIdxBuckets = connIdxBucketsFor(nConn); connOvfBuckets = connOvfBucketsFor(nConn);
   // Start one page above whatever start-up code allocated, so the stub runtime's bump
   // pointer (which we never move again) cannot reach our regions.
   let p: usize = (<usize>memory.size() + 1) << 16;
@@ -672,8 +686,8 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
 /**
  * Grow the tables to (at least) these sizes; never shrinks. Regions keep their order and only
  * move up, so moving the highest first never overwrites one not yet moved. The conn index is
- * copied as it is here (its old buckets first): conn/table.ts connTableGrow re-chains it when
- * the bucket count changed, and links the new records into the free list.
+ * not moved but cleared: conn/table.ts connTableGrow builds it again from the records (its
+ * bucket count follows connMax), and links the new records into the free list.
  * Returns 0, or -ENOMEM when memory cannot grow that far (nothing changed then).
  */
 export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
@@ -682,15 +696,12 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
   if (nConn < connMax) nConn = connMax;
   if (nBig < bigMax) nBig = bigMax;
   if (!memoryTo(growEnd(nSvc, nDest, nConn, nBig))) return -12;
-  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oIn = CONN_TAB_IN, oOut = CONN_TAB_OUT, oSync = CONN_SYNC;
-  let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax, oBuckets = <usize>connMask + 1;
+  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN;
+  let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax;
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
-  connMask = connBucketsFor(nConn) - 1;
+  connIdxBuckets = connIdxBucketsFor(nConn); connOvfBuckets = connOvfBucketsFor(nConn);
   placeGrowing();
-  let buckets = <usize>connMask + 1;
-  moveRegion(oSync, <usize>(oConnN + 1) * CSYNC_SIZE, CONN_SYNC, <usize>(connMax + 1) * CSYNC_SIZE);
-  moveRegion(oOut, oBuckets * 4, CONN_TAB_OUT, buckets * 4);
-  moveRegion(oIn, oBuckets * 4, CONN_TAB_IN, buckets * 4);
+  memory.fill(CONN_IDX, 0, MEM_END - CONN_IDX);   // rebuilt by connTableGrow (above every other region)
   moveRegion(oConn, <usize>(oConnN + 1) * CONN_SIZE, CONN, <usize>(connMax + 1) * CONN_SIZE);
   moveRegion(oBig, <usize>oBigN * SCHED_AREA_SIZE, SCHED_BIG, <usize>bigMax * SCHED_AREA_SIZE);
   moveRegion(oSched, <usize>(oSvcN + 1) * SCHED_SMALL_SIZE, SCHED, <usize>(svcMax + 1) * SCHED_SMALL_SIZE);

@@ -772,9 +772,11 @@ export class Engine {
       flags: this.dv.getUint16(p + c.CONN_FLAGS, true), fwd: FWD_NAME[this.u8[p + c.CONN_FWD]] ?? 'Masq',
       ...this.connLocal(af, p),
       inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
-      inbytes: this.dv.getBigUint64(p + c.CONN_INBYTES, true), outbytes: this.dv.getBigUint64(p + c.CONN_OUTBYTES, true),
+      inbytes: this.u48(p + c.CONN_INBYTES), outbytes: this.u48(p + c.CONN_OUTBYTES),
     };
   }
+  /** A conn's 48-bit byte counter (layout.ts conn record). */
+  private u48(p: number): bigint { return BigInt(this.dv.getUint32(p, true)) + (BigInt(this.dv.getUint16(p + 4, true)) << 32n); }
   /** A FULLNAT conn's local address and port (DPVS lists them between vaddr and daddr). */
   private connLocal(af: number, p: number): { laddr?: string; lport?: number } {
     const li = this.dv.getUint16(p + this.c.CONN_LADDR, true);
