@@ -174,15 +174,20 @@ export function grow(svcs: u32, dests: u32, conns: u32, big: u32): i32 {
   connTableGrow(oldConns);
   return 0;
 }
-/** Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 conn index buckets (main, overflow in 5). */
+/**
+ * Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 the conn table
+ * size ipvsadm -L shows (size=: the kernel's ip_vs_conn_tab_size, a power of two; here the
+ * largest one ≤ conns), 5 conn index buckets, 6 overflow buckets (conn/table.ts).
+ */
 export function capacity(t: u32): u32 {
   switch (t) {
     case 0: return L.svcMax;
     case 1: return L.destMax;
     case 2: return L.connMax;
     case 3: return L.bigMax;
-    case 4: return L.connIdxBuckets;
-    case 5: return L.connOvfBuckets - 1;
+    case 4: { let b: u32 = 1; while ((b << 1) <= L.connMax) b <<= 1; return b; }
+    case 5: return L.connIdxBuckets;
+    case 6: return L.connOvfBuckets - 1;
   }
   return 0;
 }

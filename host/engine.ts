@@ -241,9 +241,9 @@ export class Engine {
     this.connTarget = this.connCap - Math.max(2 * this.slots, this.connCap >>> 2);
   }
 
-  /** Capacity of a table now: services, dests, conns, big scheduler areas, conn hash buckets. */
-  capacity(t: 'svc' | 'dest' | 'conn' | 'big' | 'connBuckets'): number {
-    return this.ex.capacity({ svc: 0, dest: 1, conn: 2, big: 3, connBuckets: 4 }[t]) >>> 0;
+  /** Capacity of a table now: services, dests, conns, big scheduler areas, ipvsadm's conn table size=, conn index and overflow buckets. */
+  capacity(t: 'svc' | 'dest' | 'conn' | 'big' | 'connBuckets' | 'connIndex' | 'connOverflow'): number {
+    return this.ex.capacity({ svc: 0, dest: 1, conn: 2, big: 3, connBuckets: 4, connIndex: 5, connOverflow: 6 }[t]) >>> 0;
   }
 
   /**

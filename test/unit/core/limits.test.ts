@@ -89,7 +89,9 @@ describe('tables grow between batches up to their limits', () => {
     expect(e.conns().filter((c) => c.state === 'ESTABLISHED')).toHaveLength(200);
     for (let i = 200; i < 256; i++) expect(e.processFrame(syn(10000 + i, 80), 4).verdict).toBe('XMIT');
     expect(e.capacity('conn')).toBe(256);
-    expect(e.connTabSize()).toBe(60);   // index buckets of 15 entries: 256 conns × 15/64 (layout.ts connIdxBucketsFor)
+    expect(e.connTabSize()).toBe(256);   // ipvsadm's size= (the kernel's conn_tab_size form)
+    expect(e.capacity('connIndex')).toBe(60);   // index buckets of 15 entries: 256 conns × 15/64 (layout.ts connIdxBucketsFor)
+    expect(e.capacity('connOverflow')).toBe(3);   // 256 / 64 overflow buckets, one of them the pool's header
     expect(e.processFrame(syn(20000, 80), 5)).toMatchObject({ verdict: 'DROP', reason: 'drop_conn_table_full' });
     expect(e.counters().drop_conn_table_full).toBe(1n);
   });
