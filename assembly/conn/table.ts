@@ -97,13 +97,20 @@ function idxInit(): void {
   return b;
 }
 
-/** Put entry w in front of bucket b's chain; the pool must have a bucket if the chain is full. */
+/**
+ * Put entry w in front of bucket b's chain; the pool must have a bucket if the chain is full.
+ * The entries roll one slot on up to the first empty one (plain loads and stores: memory.copy
+ * is a call out of the compiled code, dearer than the few entries it would move).
+ */
 function idxInsert(b: usize, w: u32): void {
   while (true) {
-    let carry = load<u32>(b + LAST_SLOT);
-    memory.copy(b + 4, b, LAST_SLOT);
-    store<u32>(b, w);
-    if (carry == 0) return;
+    let carry = w;
+    for (let s: usize = 0; s <= LAST_SLOT; s += 4) {
+      let cur = load<u32>(b + s);
+      store<u32>(b + s, carry);
+      carry = cur;
+      if (cur == 0) return;
+    }
     // the bucket was full: its oldest entry moves on to the front of the next one
     let l = load<u32>(b, IDX_LINK);
     if (l == 0) {
@@ -126,7 +133,12 @@ function idxRemove(b: usize, w: u32): void {
     if (s > LAST_SLOT) { b = ovfPtr(load<u32>(b, IDX_LINK)); s = 0; }
   }
   while (true) {
-    memory.copy(b + s, b + s + 4, LAST_SLOT - s);
+    // the entries after it roll down one slot, up to the first empty one
+    for (; s < LAST_SLOT; s += 4) {
+      let nx = load<u32>(b + s + 4);
+      store<u32>(b + s, nx);
+      if (nx == 0) return;                        // not full: no overflow bucket behind it
+    }
     let l = load<u32>(b, IDX_LINK);
     if (l == 0) { store<u32>(b + LAST_SLOT, 0); return; }
     // b was full: the next bucket's newest entry comes up to keep it full
@@ -263,7 +275,7 @@ export function connAlloc(): u32 {
   if (i == 0) return 0;
   let cp = connPtr(i);
   store<u32>(CTL, load<u32>(cp, CONN_NEXT_TIMER), CTL_CONN_FREE);
-  memory.fill(cp, 0, CONN_SIZE);
+  for (let o: usize = 0; o < CONN_SIZE; o += 8) store<u64>(cp + o, 0);   // not memory.fill: a call out
   return i;
 }
 
