@@ -212,14 +212,20 @@ export function processBatch(n: u32, nowMs: f64): u32 {
   // the whole batch in stages: hash every frame, touch every bucket, touch every record a
   // bucket points at (conn/table.ts connStage), then process; a table small enough to stay in
   // the caches does not need it
-  let stages = load<u32>(CTL, CTL_CONN_STAGES);
+  let knob = load<u32>(CTL, CTL_CONN_STAGES);
+  let stages = knob & 0xff;
+  let group = knob >> 8;
   if (stages == 0) stages = connCount() >= STAGE_MIN_CONNS ? 3 : 1;
-  if (stages >= 2) {
-    let hashes = SCRATCH;
-    for (let i: u32 = 0; i < n; i++) store<u32>(hashes + (<usize>i << 2), peekHash(i));
-    connStage(hashes, n, stages == 3);
+  if (group == 0 || group > n) group = n;
+  for (let g: u32 = 0; g < n; g += group) {
+    let m = n - g < group ? n - g : group;
+    if (stages >= 2) {
+      let hashes = SCRATCH;
+      for (let i: u32 = 0; i < m; i++) store<u32>(hashes + (<usize>i << 2), peekHash(g + i));
+      connStage(hashes, m, stages == 3);
+    }
+    for (let i: u32 = 0; i < m; i++) processOne(g + i);
   }
-  for (let i: u32 = 0; i < n; i++) processOne(i);
   return n;
 }
 

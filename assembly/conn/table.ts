@@ -203,6 +203,8 @@ function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): 
   let want = idxTag(h, what == FIND_CONN_OUT ? DIR_OUT : DIR_IN);
   let b = idxBucket(h);
   while (true) {
+    // slots in order: the newest of equal keys first. (A branch-free compare of all 15 slots
+    // measured slower here: docs/engine.md.)
     for (let s: usize = 0; s <= LAST_SLOT; s += 4) {
       let w = load<u32>(b + s);
       if (w == 0) return 0;                       // packed: nothing after an empty entry
@@ -257,9 +259,10 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
         let w = load<u32>(b + s);
         if (w == 0) break;
         if ((w & IDX_SIG_MASK) == want) {
-          // both cache lines a packet reads (the key and state in the first, counters after)
+          // every cache line of the record: 112 bytes at a 112-byte stride span two lines, or
+          // three (starting 32 or 48 bytes into a line), so its first, middle and last words
           let p = connPtr(w & IDX_INDEX_MASK);
-          sink += load<u32>(p) + load<u32>(p, CONN_SIZE - 4);
+          sink += load<u32>(p) + load<u32>(p, 56) + load<u32>(p, CONN_SIZE - 4);
         }
       }
     }
