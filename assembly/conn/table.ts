@@ -68,8 +68,7 @@ export function connTableInit(): void {
   let h = load<u32>(CTL, CTL_HASH_SEED) ^ <u32>proto;
   h = mixWord(h, f1);
   h = mixWord(h, f2);
-  h = mixWord(h, <u32>p1 | (<u32>p2 << 16));
-  return fmix(h);
+  return fmix(h ^ (<u32>p1 | (<u32>p2 << 16)));     // the finalizer spreads the ports' bits
 }
 
 // ---- the index -----------------------------------------------------------------------------------
@@ -99,18 +98,17 @@ function idxInit(): void {
 
 /**
  * Put entry w in front of bucket b's chain; the pool must have a bucket if the chain is full.
- * The entries roll one slot on up to the first empty one (plain loads and stores: memory.copy
- * is a call out of the compiled code, dearer than the few entries it would move).
+ * All 14 entries roll one slot on, whatever the bucket holds: no branch waits for the bucket's
+ * line (on a new conn's out key, a miss), where stopping at the first empty slot would be
+ * mispredicted and replay everything after it (plain loads and stores: memory.copy is a call
+ * out of the compiled code).
  */
 function idxInsert(b: usize, w: u32): void {
   while (true) {
-    let carry = w;
-    for (let s: usize = 0; s <= LAST_SLOT; s += 4) {
-      let cur = load<u32>(b + s);
-      store<u32>(b + s, carry);
-      carry = cur;
-      if (cur == 0) return;
-    }
+    let carry = load<u32>(b + LAST_SLOT);
+    for (let s: usize = LAST_SLOT; s > 0; s -= 4) store<u32>(b + s, load<u32>(b + s - 4));
+    store<u32>(b, w);
+    if (carry == 0) return;
     // the bucket was full: its oldest entry moves on to the front of the next one
     let l = load<u32>(b, IDX_LINK);
     if (l == 0) {

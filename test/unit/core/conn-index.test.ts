@@ -29,8 +29,7 @@ function connHash(proto: number, a1: string, p1: number, a2: string, p2: number)
   let h = (SEED ^ proto) >>> 0;
   h = mixWord(h, fold4(a1));
   h = mixWord(h, fold4(a2));
-  h = mixWord(h, (wire(p1) | (wire(p2) << 16)) >>> 0);
-  return fmix(h);
+  return fmix((h ^ (wire(p1) | (wire(p2) << 16))) >>> 0);
 }
 
 const CONNS = 64;
