@@ -27,6 +27,8 @@ import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outL
 
 /** Below this many conns (≈ 7 MiB of records) the table stays in the caches: no batch stages. */
 @inline const STAGE_MIN_CONNS: u32 = 1 << 16;
+/** Frames staged and processed together: their lines (~4 each) stay in L1/L2 (docs/engine.md). */
+@inline const STAGE_GROUP: u32 = 32;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 
@@ -209,13 +211,13 @@ export function processBatch(n: u32, nowMs: f64): u32 {
   clockSet(nowMs);
   defragTick();        // reassembly queues due expire before this batch's fragments look for them
   if (n > slotCount) n = slotCount;
-  // the whole batch in stages: hash every frame, touch every bucket, touch every record a
-  // bucket points at (conn/table.ts connStage), then process; a table small enough to stay in
-  // the caches does not need it
+  // the batch in stages, STAGE_GROUP frames at a time: hash every frame, touch every bucket,
+  // touch every record a bucket points at (conn/table.ts connStage), then process them; a
+  // table small enough to stay in the caches does not need it
   let knob = load<u32>(CTL, CTL_CONN_STAGES);
   let stages = knob & 0xff;
   let group = knob >> 8;
-  if (stages == 0) stages = connCount() >= STAGE_MIN_CONNS ? 3 : 1;
+  if (stages == 0) { stages = connCount() >= STAGE_MIN_CONNS ? 3 : 1; if (group == 0) group = STAGE_GROUP; }
   if (group == 0 || group > n) group = n;
   for (let g: u32 = 0; g < n; g += group) {
     let m = n - g < group ? n - g : group;

@@ -178,8 +178,9 @@
 @inline export const CTL_UDP_TIMEOUTS: u32 = 192;   // u32 × UDP_S_LAST, ms
 @inline export const CTL_ICMP_TIMEOUTS: u32 = 208;
 @inline export const CTL_DIRECTOR_ADDR: u32 = 224;  // 16 bytes: source of ICMP errors on the out path
-/** u32: the batch stages (batch.ts): 0 auto (buckets and records from STAGE_MIN_CONNS conns on),
- *  1 none, 2 buckets only, 3 buckets and records always; the bench compares them. */
+/** u32: the batch stages (batch.ts), a bench knob: low byte 0 auto (buckets and records from
+ *  STAGE_MIN_CONNS conns on, by STAGE_GROUP frames), 1 none, 2 buckets only, 3 buckets and
+ *  records; bits 8..: frames per group (0: the whole batch, or STAGE_GROUP in auto). */
 @inline export const CTL_CONN_STAGES: u32 = 256;
 // 260..319: free (the packet's addresses moved to the packet record, PKT below)
 // 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
