@@ -94,7 +94,7 @@ console.log(`established: ${pk.toLocaleString()} packets over ${e.connCount().to
 const small = await loadEngine({ connMax: 1 << 10, connInit: 1 << 10, slots: BATCH }, 'release');
 const big = await loadEngine({ connMax: 1 << 20, connInit: 1 << 20, slots: BATCH }, 'release');
 const perConn = (big.memoryBytes() - small.memoryBytes()) / ((1 << 20) - (1 << 10));
-console.log(`memory: ${perConn.toFixed(1)} bytes per conn (record + its share of the in/out hash index); engine total ${(big.memoryBytes() / 2 ** 20).toFixed(1)} MiB for 1M conns`);
+console.log(`memory: ${perConn.toFixed(1)} bytes per conn (record + its share of the in/out index); engine total ${(big.memoryBytes() / 2 ** 20).toFixed(1)} MiB for 1M conns`);
 
 // tinybench: the whole host loop (copy into slots + process), per batch of 256
 const bench = new Bench({ time: 1500, warmupTime: 300 });
