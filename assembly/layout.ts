@@ -182,7 +182,8 @@
  *  STAGE_MIN_CONNS conns on, by STAGE_GROUP frames), 1 none, 2 buckets only, 3 buckets and
  *  records; bits 8..: frames per group (0: the whole batch, or STAGE_GROUP in auto). */
 @inline export const CTL_CONN_STAGES: u32 = 256;
-// 260..319: free (the packet's addresses moved to the packet record, PKT below)
+@inline export const CTL_HOOK_FIRST: u32 = 260;   // u8 × NF_INET_NUMHOOKS: each hook point's first entry (hooks.ts)
+// 268..319: free (the packet's addresses moved to the packet record, PKT below)
 // 320: free (CTL_TPL_CADDR moved to the packet record, PKT_TPL_CADDR)
 // 336: free (CTL_TPL_VADDR moved to the packet record, PKT_TPL_VADDR)
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
