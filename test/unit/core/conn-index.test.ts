@@ -7,7 +7,7 @@
  * conn stays findable in both directions throughout.
  */
 import { describe, test, expect } from 'vitest';
-import { natEngine, VIP, CLIENT, RS } from '../../helpers/engine.ts';
+import { engine, natEngine, VIP, CLIENT, RS } from '../../helpers/engine.ts';
 import { ip, fields } from '../../helpers/pkt.ts';
 
 const SEED = 777;
@@ -59,6 +59,14 @@ function model(sports: number[]): boolean[] {
 }
 
 describe('the conn index: 64-byte buckets, an overflow pool, packed newest first', () => {
+  test('a conn costs at most 128 bytes, its record (sync bookkeeping included), index and overflow pool together', async () => {
+    const small = await engine({ connMax: 1 << 10, connInit: 1 << 10 });
+    const big = await engine({ connMax: 1 << 17, connInit: 1 << 17 });
+    const perConn = (big.memoryBytes() - small.memoryBytes()) / ((1 << 17) - (1 << 10));
+    expect(perConn).toBeLessThanOrEqual(128);
+    expect(perConn).toBeGreaterThan(127);   // 112 + 15/64 × 64 + 1/64 × 64, memory in 64 KiB pages
+  });
+
   test('40 clients whose in keys share one bucket: 15 in the bucket, the rest in its overflow bucket until the pool is spent (drop_conn_index_full); all found both ways; expiry returns the bucket', async () => {
     const { e } = await natEngine({ proto: 'UDP', port: 53, cfg: { connMax: CONNS, connInit: CONNS, seed: SEED, slots: 8 } });
     expect(e.capacity('connIndex')).toBe(BUCKETS);
