@@ -5,7 +5,7 @@
 // can call them without a cycle.
 import { finishOutput, ipOutput } from "./xmit/output";
 import {
-  CTL, CTL_FLAGS, CTL_NOW, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
+  CTL, CTL_FLAGS, CTL_NOW, CTL_CONN_STAGES, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
   linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, NWORKERS, WORKER,
   slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N, CTL_FWM_COUNT,
 } from "./layout";
@@ -18,7 +18,7 @@ import {
 } from "./defs";
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
 import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
-import { connHashFolded, connPrefetch, connCount } from "./conn/table";
+import { connHashFolded, connStage, connCount } from "./conn/table";
 import { connExpireTick } from "./conn/conn";
 import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
@@ -30,8 +30,10 @@ import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
 import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart } from "./pkt";
 
-/** Below this many conns (≈ 7 MiB of records) the table stays in the caches: no batch prefetch. */
-@inline const PREFETCH_MIN_CONNS: u32 = 1 << 16;
+/** Below this many conns (≈ 7 MiB of records) the table stays in the caches: no batch stages. */
+@inline const STAGE_MIN_CONNS: u32 = 1 << 16;
+/** Frames staged and processed together: their lines (~4 each) stay in L1/L2 (docs/engine.md). */
+@inline const STAGE_GROUP: u32 = 32;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 
@@ -200,7 +202,7 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
 }
 
 /**
- * The conn-hash of slot i's packet read straight off the wire, for the batch prefetch only:
+ * The conn-hash of slot i's packet read straight off the wire, for the batch stages only:
  * a hint (0 when the frame is not a plain IPv4/IPv6 TCP/UDP packet); the real parse comes later.
  */
 function peekHash(i: u32): u32 {
@@ -243,14 +245,23 @@ export function processBatch(n: u32, nowMs: f64): u32 {
     wUnlock();
   }
   if (n > slotCount) n = slotCount;
-  // warm the conn table for the whole batch first (see connPrefetch); a table small enough to
-  // stay in the caches does not need it
-  if (connCount() >= PREFETCH_MIN_CONNS) {
-    let hashes = SCRATCH;
-    for (let i: u32 = 0; i < n; i++) store<u32>(hashes + (<usize>i << 2), peekHash(i));
-    connPrefetch(hashes, n);
+  // the batch in stages, STAGE_GROUP frames at a time: hash every frame, touch every bucket,
+  // touch every record a bucket points at (conn/table.ts connStage), then process them; a
+  // table small enough to stay in the caches does not need it
+  let knob = load<u32>(CTL, CTL_CONN_STAGES);
+  let stages = knob & 0xff;
+  let group = knob >> 8;
+  if (stages == 0) { stages = connCount() >= STAGE_MIN_CONNS ? 3 : 1; if (group == 0) group = STAGE_GROUP; }
+  if (group == 0 || group > n) group = n;
+  for (let g: u32 = 0; g < n; g += group) {
+    let m = n - g < group ? n - g : group;
+    if (stages >= 2) {
+      let hashes = SCRATCH;
+      for (let i: u32 = 0; i < m; i++) store<u32>(hashes + (<usize>i << 2), peekHash(g + i));
+      connStage(hashes, m, stages == 3);
+    }
+    for (let i: u32 = 0; i < m; i++) processOne(g + i);
   }
-  for (let i: u32 = 0; i < n; i++) processOne(i);
   store<u32>(PKT, 0, PKT_REDIR_N);
   return n;
 }

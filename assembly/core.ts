@@ -124,9 +124,10 @@ export function ipvsInHook(point: u8): i32 {
     if (spOpts != 0) {
       // syn_proxy_send_rs_syn: the ACK goes on as the SYN to the real server
       statsIn(ci, pSegsLen(), pSegs());
-      if (!synproxyOpen(ci, spOpts)) {
+      let why = synproxyOpen(ci, spOpts);
+      if (why != 0) {
         wLock(); connExpireNow(ci); wUnlock();
-        setPktConn(0); setDrop(CNT_METHOD_UNSUPPORTED); return NF_DROP;
+        setPktConn(0); setDrop(why); return NF_DROP;
       }
       let sv = xmitIn(ci);
       syncConnIn(ci);

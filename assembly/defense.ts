@@ -3,16 +3,16 @@
 // a full conn table reclaims its oldest half-open conn for a new one instead of refusing it.
 //
 // "Available memory" is the engine's, not the machine's: the conn records still free up to the
-// table's limit (--conn-max), in 4 KiB pages of what a conn costs (its record, its two hash
-// heads at most, its sync bookkeeping: CONN_BYTES). amemthresh compares with that, as the
+// table's limit (--conn-max), in 4 KiB pages of what a conn costs (its record with its sync
+// bookkeeping, and its index entries: CONN_BYTES, 128 bytes). amemthresh compares with that, as the
 // kernel compares it with free + buffer pages (si_meminfo). The defaults (amemthresh 1024
-// pages = 4 MiB) thus switch the automatic modes on when fewer than 31,775 conns are left.
+// pages = 4 MiB) thus switch the automatic modes on when fewer than 32,768 conns are left.
 import {
   CTL, CTL_FLAGS, CTL_HASH_SEED, CTL_DEF_MODE, CTL_DEF_OLD_SECURE, CTL_DEF_AMEMTHRESH, CTL_DEF_AM_DROPRATE,
   CTL_DEF_DROP_RATE, CTL_DEF_DROP_COUNTER, CTL_DEF_LEVEL, CTL_DEF_LAST_RUN, CTL_DEF_RAN, CTL_DEF_CONN_LIMIT,
   CTL_DEF_RNG, CTL_DEF_AVAIL, CTL_DEF_TODROP, WCTL, WCTL_HOPEN_HEAD, WCTL_HOPEN_TAIL, WCTL_DEF_LAST_RUN, HOPEN, HOPEN_SLOTS, HOPEN_ENTRY,
   NWORKERS, WORKER, NPARTS, PART,
-  connMax, connPtr, svcPtr, CONN_SIZE, CSYNC_SIZE, CONN_FLAGS, CONN_PROTO, CONN_STATE, CONN_CONTROL, CONN_TIMEOUT,
+  connMax, connPtr, svcPtr, CONN_SIZE, CONN_FLAGS, CONN_PROTO, CONN_STATE, CONN_CONTROL, CONN_TIMEOUT,
   CONN_EXPIRES, CONN_INPKTS, CONN_CADDR, CONN_CPORT, CONN_VPORT, CONN_SVC, SVC_FLAGS,
 } from "./layout";
 import {
@@ -42,7 +42,7 @@ import { cntInc, cntAdd } from "./stats";
 /** DEFENSE_TIMER_PERIOD: defense_work_handler runs once a second. */
 @inline export const DEFENSE_PERIOD_MS: u32 = 1000;
 /** Bytes one conn takes at most: its record, its in and out hash heads, its sync bookkeeping. */
-@inline export const CONN_BYTES: u32 = CONN_SIZE + 8 + CSYNC_SIZE;
+@inline export const CONN_BYTES: u32 = CONN_SIZE + 16;   // the record (its sync word inside) and its ≤ 16 bytes of index
 
 @inline const ON: u8 = 0x10;
 // update_defense_level's switch, the same for the three strategies: the mode now (row) and

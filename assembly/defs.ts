@@ -221,7 +221,9 @@
 @inline export const CNT_REDIRECT_IN: u32 = 88;        // a frame taken from a ring, processed here
 @inline export const CNT_REDIRECT_FULL: u32 = 89;      // dropped: the owner's ring was full
 @inline export const CNT_REDIRECT_TOO_BIG: u32 = 90;   // dropped: a reassembled datagram larger than a ring entry
-@inline export const CNT_LAST: u32 = 91;
+@inline export const CNT_CONN_INDEX_FULL: u32 = 91;    // dropped: no conn made, the conn index's overflow buckets are spent (conn/table.ts)
+@inline export const CNT_SP_NO_ROOM: u32 = 92;       // dropped: a valid cookie ACK, but its partition's SYN proxy entries (SP_SLOTS) are all in use
+@inline export const CNT_LAST: u32 = 93;
 
 /** Counter names as shown by the host (stats, metrics); index = CNT_*. */
 export function counterName(i: u32): string {
@@ -297,6 +299,7 @@ export function counterName(i: u32): string {
     case CNT_SYNC_SYNCID: return "drop_sync_other_syncid";
     case CNT_SYNC_BAD_CONN: return "drop_sync_bad_conn";
     case CNT_SYNC_CONN_FULL: return "drop_sync_conn_full";
+    case CNT_CONN_INDEX_FULL: return "drop_conn_index_full";
     case CNT_SYNC_STALE: return "drop_sync_stale_update";
     case CNT_SYNC_TX_CONN: return "sync_tx_conns";
     case CNT_SYNC_TX_FULL: return "drop_sync_queue_full";
@@ -313,6 +316,7 @@ export function counterName(i: u32): string {
     case CNT_SP_ACK_NO_ROOM: return "synproxy_ack_no_room";
     case CNT_SP_RS_RESET: return "synproxy_rs_reset";
     case CNT_SP_SYN_RESENT: return "synproxy_syn_resent";
+    case CNT_SP_NO_ROOM: return "drop_synproxy_no_room";
     case CNT_REDIRECT_OUT: return "redirect_out";
     case CNT_REDIRECT_IN: return "redirect_in";
     case CNT_REDIRECT_FULL: return "drop_redirect_ring_full";

@@ -4,7 +4,7 @@
 // accept that skips the rest of this hook point, REPEAT calls the same entry again
 // (bounded: a hook that repeats forever costs a counted drop, not a hung engine).
 import {
-  CTL, CTL_HOOK_COUNT, HOOK_MAX, hookPtr, HOOK_USED, HOOK_POINT, HOOK_FN, HOOK_VERDICT, HOOK_PRIORITY, HOOK_ID,
+  CTL, CTL_HOOK_COUNT, CTL_HOOK_FIRST, HOOK_MAX, hookPtr, HOOK_USED, HOOK_POINT, HOOK_FN, HOOK_VERDICT, HOOK_PRIORITY, HOOK_ID,
   HOOK_PLEN, HOOK_ADDR, HOOK_PACKETS, HOOK_ARG, HOOK_SIZE, HOOK_PROTO, HOOK_PORT_LO, HOOK_PORT_HI, HOOK_MATCH_SRC, PKT,
   PKT_HOOK_REPEATS,
 } from "./layout";
@@ -26,6 +26,19 @@ import { sharedAdd64 } from "./shared";
 let nextHookId: u32 = 1;
 
 @inline function hookCount(): u32 { return load<u32>(CTL, CTL_HOOK_COUNT); }
+
+/**
+ * Where each point's entries start in the (point, priority)-ordered table, kept on every add and
+ * delete, so that a packet's walk of a point does not step over the earlier points' entries.
+ */
+function hookIndexPoints(): void {
+  let n = hookCount();
+  let i: u32 = 0;
+  for (let p: u32 = 0; p < <u32>NF_INET_NUMHOOKS; p++) {
+    while (i < n && <u32>load<u8>(hookPtr(i), HOOK_POINT) < p) i++;
+    store<u8>(CTL + CTL_HOOK_FIRST + p, <u8>i);
+  }
+}
 
 /** Insert an entry; returns its id (> 0) or -errno. `addr` (16 bytes) for match hooks is read at addrPtr. */
 export function hookAdd(point: u8, priority: i32, fn: u8, verdict: u8, addrPtr: usize, plen: u32): i32 {
@@ -55,6 +68,7 @@ export function hookAdd(point: u8, priority: i32, fn: u8, verdict: u8, addrPtr: 
   store<u32>(e, plen, HOOK_PLEN);
   if (addrPtr != 0) memory.copy(e + HOOK_ADDR, addrPtr, 16);
   store<u32>(CTL, n + 1, CTL_HOOK_COUNT);
+  hookIndexPoints();
   return <i32>id;
 }
 
@@ -64,6 +78,7 @@ export function hookDel(id: u32): i32 {
     if (load<u32>(hookPtr(i), HOOK_ID) == id) {
       memory.copy(hookPtr(i), hookPtr(i + 1), <usize>(n - i - 1) * HOOK_SIZE);
       store<u32>(CTL, n - 1, CTL_HOOK_COUNT);
+      hookIndexPoints();
       return 0;
     }
   }
@@ -179,11 +194,9 @@ export function hookSetMark(id: u32, mark: u32, proto: u8, portLo: u16, portHi: 
 /** nf_hook_slow: run every entry of `point`. Returns NF_ACCEPT, NF_DROP or NF_STOLEN. */
 export function runHooks(point: u8): i32 {
   let n = hookCount();
-  for (let i: u32 = 0; i < n; i++) {
+  for (let i = <u32>load<u8>(CTL + CTL_HOOK_FIRST + point); i < n; i++) {
     let e = hookPtr(i);
-    let ep = load<u8>(e, HOOK_POINT);
-    if (ep < point) continue;
-    if (ep > point) break;
+    if (load<u8>(e, HOOK_POINT) != point) break;
     store<u32>(PKT, 0, PKT_HOOK_REPEATS);
     let v = callHook(e, point);
     while (v == NF_REPEAT) {

@@ -23,6 +23,7 @@ export const CTL_ADDR0: u32 = L.CTL_ADDR0;
 export const CTL_ADDR1: u32 = L.CTL_ADDR1;
 export const CTL_ADDR2: u32 = L.CTL_ADDR2;
 export const CTL_NOW: u32 = L.CTL_NOW;
+export const CTL_CONN_STAGES: u32 = L.CTL_CONN_STAGES;
 export const STATS_SIZE: u32 = L.STATS_SIZE;
 export const ST_CONNS: u32 = L.ST_CONNS;
 export const ST_INPKTS: u32 = L.ST_INPKTS;
@@ -167,22 +168,26 @@ export const CONN_LIMIT: u32 = L.CONN_LIMIT;
 export function grow(svcs: u32, dests: u32, conns: u32, big: u32): i32 {
   if (!initialized) return D.E_INVAL;
   if (svcs > L.SVC_LIMIT || dests > L.DEST_LIMIT || conns > L.CONN_LIMIT || big > L.SVC_LIMIT) return D.E_INVAL;
-  let oldConns = L.connMax, oldBuckets = L.connMask + 1;
+  let oldConns = L.connMax;
   let r = L.layoutGrow(svcs, dests, conns, big);
   if (r != 0) return r;
-  partsGrow(oldConns, oldBuckets);
+  partsGrow(oldConns);
   return 0;
 }
-/** Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 conn hash buckets. */
+/**
+ * Capacity of table t: 0 services, 1 dests, 2 conns, 3 big scheduler areas, 4 the conn table
+ * size ipvsadm -L shows (size=: the kernel's ip_vs_conn_tab_size, a power of two; here the
+ * largest one ≤ conns), 5 conn index buckets, 6 overflow buckets (conn/table.ts).
+ */
 export function capacity(t: u32): u32 {
   switch (t) {
     case 0: return L.svcMax;
     case 1: return L.destMax;
     case 2: return L.connMax;
     case 3: return L.bigMax;
-    // several partitions: what one table of this capacity would have (the index memory is the
-    // same, dealt to the partitions: worker.ts), so -L's size= reads as without workers
-    case 4: return L.NPARTS > 1 ? L.connBucketsFor(L.connMax) : L.connMask + 1;
+    case 4: { let b: u32 = 1; while ((b << 1) <= L.connMax) b <<= 1; return b; }
+    case 5: return L.connIdxBuckets;
+    case 6: return L.connOvfBuckets - 1;
   }
   return 0;
 }
@@ -599,6 +604,7 @@ export const DEF_L_NOMEM: u32 = defense.DEF_L_NOMEM;
 
 // ---- the SYN proxy (assembly/synproxy.ts) ------------------------------------------------------
 import * as synproxy from "./synproxy";
+import { connSpPtr } from "./conn/table";
 /** The cookie secrets: 32 bytes at CTL_ADDR0..ADDR1 (two SipHash keys); the host draws them at start. */
 export function synproxySetSecret(): void { memory.copy(L.CTL + L.CTL_SP_SECRET, L.CTL + L.CTL_ADDR0, 32); }
 /** A cookie for saddr (CTL_ADDR0), daddr (CTL_ADDR1), ports (host order), the client's ISN, the counter and MSS index (tests, docs). */
@@ -613,6 +619,7 @@ export function synproxyMssEncode(v4: bool, mss: u32): u32 { return synproxy.mss
 export function synproxyMssDecode(v4: bool, i: u32): u32 { return synproxy.mssDecode(v4, i); }
 /** The per-conn synproxy record of conn ci: which 0 seq delta, 1 timestamp delta, 2 window shifts. */
 export function synproxyConn(ci: u32, which: u32): u32 {
-  let sp = L.csyncPtr(ci);
-  return which == 0 ? load<u32>(sp, L.CSYNC_SP_SEQ) : which == 1 ? load<u32>(sp, L.CSYNC_SP_TS) : <u32>load<u8>(sp, L.CSYNC_SP_WS);
+  if (!(load<u16>(L.connPtr(ci), L.CONN_FLAGS) & D.CONN_F_SYNPROXY)) return 0;
+  let sp = connSpPtr(ci);
+  return which == 0 ? load<u32>(sp, L.SP_SEQ) : which == 1 ? load<u32>(sp, L.SP_TS) : <u32>load<u8>(sp, L.SP_WS);
 }

@@ -16,7 +16,8 @@
 //        ├─ LADDR     LADDR_MAX+1 FULLNAT local addresses (index 0 = none)                │
 //        ├─ FRAGQ, FRAG_TAB, FRAG_CHUNK_META, FRAG_CHUNKS   reassembly queues (defrag.ts) │
 //        ├─ SYNC_BUF  SYNC_BUF_SIZE bytes: the sync master's finished messages (sync.ts)  │
-//        ├─ HOPEN     HOPEN_SLOTS half-open conns per conn partition, oldest first (defense.ts) ┘
+//        ├─ HOPEN     HOPEN_SLOTS half-open conns per conn partition, oldest first (defense.ts) │
+//        ├─ SP_POOL   SP_SLOTS SYN proxy delta entries per conn partition (synproxy.ts)    ┘
 //        ├─ PKT       PKT_SIZE: the packet being processed (the skb + ip_vs_iphdr)        ┐ per worker:
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ a group each,
@@ -31,9 +32,10 @@
 //        ├─ SCHED     svcMax+1 small scheduler areas, SCHED_SMALL_SIZE bytes each
 //        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
-//        ├─ CONN      connMax+1 conn records (index 0 = none)
-//        ├─ PART_TAB  per conn partition 2 × partBuckets u32 chain heads: in, then out
-//        └─ CONN_SYNC connMax+1 × CSYNC_SIZE: each conn's sync bookkeeping (sync.ts), SYN proxy deltas
+//        ├─ CONN      connMax+1 conn records (index 0 = none), CONN_SIZE (112) each
+//        └─ CONN_IDX  per conn partition: connIdxBuckets 64-byte buckets (the conn index, in and
+//                     out keys together), then connOvfBuckets overflow buckets (0: the pool's header)
+//                     ≤ 16 bytes of index per conn: 112 + 16 = 128 bytes per conn in all
 // Workers (worker.ts, docs/workers.md) each have their own group (the control thread's instance
 // one more); the code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
@@ -52,7 +54,8 @@
 /** Hard ceilings: conns, mh and lblc/lblcr tables hold svc and dest indices as u16. */
 @inline export const SVC_LIMIT: u32 = 65535;
 @inline export const DEST_LIMIT: u32 = 65535;
-/** 2^24 conns: 2 GiB of conn records and index, half of a 32-bit wasm memory. */
+/** 2^24 conns: 2 GiB of conn records and index, half of a 32-bit wasm memory (an index slot
+ *  holds a conn index in 25 bits, conn/table.ts). */
 @inline export const CONN_LIMIT: u32 = 1 << 24;
 @inline export const HOOK_MAX: u32 = 32;
 @inline export const WHEEL_BITS: u32 = 12;
@@ -199,7 +202,11 @@
 @inline export const CTL_LOCK: u32 = 296;           // u32 the director's lock (worker.ts wLock): 0 free, else holder + 1
 @inline export const CTL_PAUSE: u32 = 300;          // u32 the host's barrier: 1 while the control thread changes the configuration
 @inline export const CTL_EPOCH: u32 = 304;          // u32 +1 on every layoutGrow: workers attach again when it moved
-// 308..319: free (the packet's addresses moved to the packet record, PKT below)
+/** u32: the batch stages (batch.ts), a bench knob: low byte 0 auto (buckets and records from
+ *  STAGE_MIN_CONNS conns on, by STAGE_GROUP frames), 1 none, 2 buckets only, 3 buckets and
+ *  records; bits 8..: frames per group (0: the whole batch, or STAGE_GROUP in auto). */
+@inline export const CTL_CONN_STAGES: u32 = 308;
+@inline export const CTL_HOOK_FIRST: u32 = 312;   // u8 × NF_INET_NUMHOOKS: each hook point's first entry (hooks.ts)
 @inline export const CTL_SP_SECRET: u32 = 320;    // 2 × 16 bytes: the SYN proxy's SipHash keys (synproxy.ts), random at start
 @inline export const CTL_NULLSVC_COUNT: u32 = 352;  // u32 services with port 0 (ipvs->nullsvc_counter)
 @inline export const CTL_FWM_COUNT: u32 = 356;      // u32 fwmark services (ipvs->fwm_services)
@@ -285,6 +292,8 @@
 @inline export const WCTL_HOPEN_HEAD: u32 = 12;     // u32: the partition's half-open ring (defense.ts): entries pushed
 @inline export const WCTL_HOPEN_TAIL: u32 = 16;     // u32: ... the oldest entry kept
 @inline export const WCTL_DEF_LAST_RUN: u32 = 20;   // u32 engine ms of the partition's last drop_entry run
+@inline export const WCTL_SP_FREE: u32 = 24;        // u32: the partition's SYN proxy entries: free list head (index + 1, 0: none)
+@inline export const WCTL_SP_USED: u32 = 28;        // u32: ... entries handed out at least once (the rest never touched)
 @inline export const WCTL_BUSY: u32 = 64;           // u32 the worker is inside a batch (the host's barrier), its own line
 @inline export const WCTL_SIZE: u32 = 192;
 @inline export const PART_SIZE: u32 = WCTL_SIZE + WHEEL_SLOTS * 4;
@@ -379,78 +388,105 @@
 @inline export const DEST_HNEXT: u32 = DEST_LAST_WEIGHT + 12;
 @inline export const DEST_SIZE: u32 = DEST_LAST_WEIGHT + 16;
 
-// ---- conn record (ip_vs_conn), 120 bytes -------------------------------------------------------
-//  ┌────────────┬────────────┬────────────┬────────────┐
-//  │ nextIn u32 │ nextOut u32│ nextTimer  │ timeout ms │  0
-//  ├────────────┴──┬─────────┴────────────┴────────────┤
-//  │ expires u32   │ svc u16 │ dest u16                 │ 16
-//  │ caddr[16]                                          │ 24
-//  │ vaddr[16]                                          │ 40
-//  │ daddr[16]                                          │ 56
-//  │ cport vport dport u16 (wire) │ proto af flags u16  │ 72
-//  │ state u8 fwd u8 │ prevTimer u32 │ inpkts u32        │ 82
-//  │ outpkts u32 │ inbytes u64 │ outbytes u64           │ 92
-//  │ control / n_control u32 │ laddr u16 │ lport u16    │ 112
-//  └────────────────────────────────────────────────────┘ 120
-// FULLNAT keeps its local address as an index into the LADDR table (0: none, every other
-// method) and its local port (wire order) in the last word: the conn stays 120 bytes.
-// The bucket count per direction is the largest power of two ≤ connMax (connBucketsFor), so
-// the hash index adds at most 8 bytes per conn: ≤ 128 bytes per conn in all.
-@inline export const CONN_NEXT_IN: u32 = 0;
-@inline export const CONN_NEXT_OUT: u32 = 4;
-@inline export const CONN_NEXT_TIMER: u32 = 8;
-@inline export const CONN_TIMEOUT: u32 = 12;
-@inline export const CONN_EXPIRES: u32 = 16;
-@inline export const CONN_SVC: u32 = 20;
-@inline export const CONN_DEST: u32 = 22;
-@inline export const CONN_CADDR: u32 = 24;
-@inline export const CONN_VADDR: u32 = 40;
-@inline export const CONN_DADDR: u32 = 56;
-@inline export const CONN_CPORT: u32 = 72;
-@inline export const CONN_VPORT: u32 = 74;
-@inline export const CONN_DPORT: u32 = 76;
-@inline export const CONN_PROTO: u32 = 78;
-@inline export const CONN_AF: u32 = 79;
-@inline export const CONN_FLAGS: u32 = 80;
-@inline export const CONN_STATE: u32 = 82;
-@inline export const CONN_FWD: u32 = 83;
-/** Timer-wheel back link: the previous conn, or WHEEL_HEAD | slot when the conn heads its slot. */
-@inline export const CONN_PREV_TIMER: u32 = 84;
-@inline export const CONN_INPKTS: u32 = 88;
-@inline export const CONN_OUTPKTS: u32 = 92;
-@inline export const CONN_INBYTES: u32 = 96;
-@inline export const CONN_OUTBYTES: u32 = 104;
+// ---- conn record (ip_vs_conn), 112 bytes ------------------------------------------------------
+//  ┌──────────────────────────────────────────────────────┐
+//  │ caddr[16]                                            │  0   the in key (caddr:cport → vaddr:vport)
+//  │ vaddr[16]                                            │ 16   and the out key (daddr:dport → caddr:cport
+//  │ daddr[16]                                            │ 32   or laddr:lport) in the first 56 bytes:
+//  │ cport vport dport u16 (wire) │ proto u8 │ af u8      │ 48   a lookup compares nothing else
+//  │ flags u16 │ state u8 │ fwd u8 │ dest u16 │ svc u16    │ 56
+//  │ expires u32 │ timeout u32 │ laddr u16 │ lport u16    │ 64   what every packet reads and writes ...
+//  │ inpkts u32 │ outpkts u32 │ inbytes u48 │ outbytes u48│ 76   ... its counters
+//  │ control u32 │ nextTimer u32 │ prevTimer u32           │ 96   cold: templates, the timer wheel
+//  │ sync: oldState u8 │ retries u8 │ endtime u16          │ 108  cold: the sync master's bookkeeping
+//  └──────────────────────────────────────────────────────┘ 112
+// No hash links: the conn index (CONN_IDX, conn/table.ts) holds the conn's in and out entries
+// in 64-byte buckets, ≤ 16 bytes per conn, so a conn costs ≤ 128 bytes with its index. The
+// byte counters are 48 bits (2^48 bytes per conn) to keep the sync bookkeeping (the kernel's
+// cp->old_state and cp->sync_endtime) inside the record. A free record's nextTimer links
+// the free list. FULLNAT keeps its local address as an index into the LADDR table (0: none,
+// every other method) and its local port (wire order).
+@inline export const CONN_CADDR: u32 = 0;
+@inline export const CONN_VADDR: u32 = 16;
+@inline export const CONN_DADDR: u32 = 32;
+@inline export const CONN_CPORT: u32 = 48;
+@inline export const CONN_VPORT: u32 = 50;
+@inline export const CONN_DPORT: u32 = 52;
+@inline export const CONN_PROTO: u32 = 54;
+@inline export const CONN_AF: u32 = 55;
+@inline export const CONN_FLAGS: u32 = 56;
+@inline export const CONN_STATE: u32 = 58;
+@inline export const CONN_FWD: u32 = 59;
+@inline export const CONN_DEST: u32 = 60;
+@inline export const CONN_SVC: u32 = 62;
+@inline export const CONN_EXPIRES: u32 = 64;
+@inline export const CONN_TIMEOUT: u32 = 68;
+/** FULLNAT: LADDR index of the conn's local (source) address, 0 = none (not FULLNAT, or a template). */
+@inline export const CONN_LADDR: u32 = 72;
+/** FULLNAT: the local port, wire order (with the laddr it replaces caddr:cport in the out key). */
+@inline export const CONN_LPORT: u32 = 74;
+@inline export const CONN_INPKTS: u32 = 76;
+@inline export const CONN_OUTPKTS: u32 = 80;
+/** u48 (load connBytes / add connBytesAdd, stats.ts): bytes from the client. */
+@inline export const CONN_INBYTES: u32 = 84;
+/** u48: bytes from the real server. */
+@inline export const CONN_OUTBYTES: u32 = 90;
 /**
  * u32 union. A conn: cp->control, the index of the persistence template it belongs to (0 =
  * none). A template (CONN_F_TEMPLATE, which never has a control itself): ct->n_control, how
  * many conns it controls.
  */
-@inline export const CONN_CONTROL: u32 = 112;
-/** FULLNAT: LADDR index of the conn's local (source) address, 0 = none (not FULLNAT, or a template). */
-@inline export const CONN_LADDR: u32 = 116;
-/** FULLNAT: the local port, wire order (with the laddr it replaces caddr:cport in the out key). */
-@inline export const CONN_LPORT: u32 = 118;
-@inline export const CONN_SIZE: u32 = 120;
+@inline export const CONN_CONTROL: u32 = 96;
+/** Timer-wheel link (conn/timer.ts); on a free record, the next free record. */
+@inline export const CONN_NEXT_TIMER: u32 = 100;
+/** Timer-wheel back link: the previous conn, or WHEEL_HEAD | slot when the conn heads its slot. */
+@inline export const CONN_PREV_TIMER: u32 = 104;
+/** The sync bookkeeping (sync.ts), 4 bytes: csyncPtr(i) + CSYNC_*. */
+@inline export const CONN_SYNC: u32 = 108;
+@inline export const CONN_SIZE: u32 = 112;
+
+// ---- conn index (conn/table.ts) ----------------------------------------------------------------
+// 64-byte buckets (one cache line): IDX_SLOTS u32 entries, then a u32 link to an overflow
+// bucket (1-based in CONN_OVF, 0: none; only a full bucket has one). An entry is
+// tag (6 bits of the key's hash, 1 bit direction: 0 in, 1 out) << 25 | conn index (25 bits);
+// 0 is an empty entry. Entries are kept packed from slot 0, newest first (as hlist_add_head
+// leaves a kernel chain), so one line decides hit or miss and a delete leaves no tombstone.
+// CONN_OVF's bucket 0 is the pool's header: 0 free list head u32 | 4 free buckets u32.
+@inline export const IDX_BUCKET: u32 = 64;
+@inline export const IDX_SLOTS: u32 = 15;
+@inline export const IDX_LINK: u32 = 60;
+@inline export const OVF_FREE: u32 = 0;
+@inline export const OVF_AVAIL: u32 = 4;
+/** Main buckets for nConn conns: 15/64 of a bucket per conn (3.5 slots for its 2 entries). */
+export function connIdxBucketsFor(nConn: u32): u32 { let b = (nConn * 15) >> 6; return b > 0 ? b : 1; }
+/** Overflow buckets (header included): 1/64 of a bucket per conn; with the main ones ≤ 16 B per conn. */
+export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return b > 2 ? b : 2; }
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
-// Each conn's sync bookkeeping, in CONN_SYNC at the conn's index (cp->old_state and
-// cp->sync_endtime in the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS), touched only on a
-// sync master, then the SYN proxy's 12 bytes: 16 bytes more per conn.
+// Each conn's sync bookkeeping, at CONN_SYNC in its record (cp->old_state and cp->sync_endtime in
+// the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS), touched only on a sync master.
 @inline export const CSYNC_OLD_STATE: u32 = 0;   // u8 the state last synced
 @inline export const CSYNC_RETRIES: u32 = 1;     // u8 sync_endtime & 3: resends of the same end time
 @inline export const CSYNC_ENDTIME: u32 = 2;     // u16 seconds (engine clock / 1000, mod 2^16): end time last synced
-// SYN proxy (synproxy.ts), read only on conns with CONN_F_SYNPROXY: DPVS's cp->syn_proxy_seq and
-// wscale_rs/wscale_vs. While the real server's SYN-ACK is awaited SEQ holds the cookie ISN and WIN
-// the client's window; then SEQ is the delta (cookie ISN - server ISN) added to the server's
-// sequence numbers, TS the timestamp delta (server TSval - ours), WS the window shifts.
-@inline export const CSYNC_SP_SEQ: u32 = 4;      // u32
-@inline export const CSYNC_SP_TS: u32 = 8;       // u32
-@inline export const CSYNC_SP_WIN: u32 = 12;     // u16 the client's window field (its ACK), for the ACK to the server
-@inline export const CSYNC_SP_WS: u32 = 14;      // u8 low nibble: the server's shift, high: the one given the client (0: none)
-@inline export const CSYNC_SIZE: u32 = 16;
+@inline export const CSYNC_SIZE: u32 = 4;
 /** The master's send buffer: finished v1 messages one after another, then the one being filled. */
 @inline export const SYNC_BUF_SIZE: u32 = 1 << 20;   // ~700 full messages: 20 ms of 1M synced conns/s
-@inline export function csyncPtr(connIdx: u32): usize { return CONN_SYNC + <usize>connIdx * CSYNC_SIZE; }
+@inline export function csyncPtr(connIdx: u32): usize { return CONN + <usize>connIdx * CONN_SIZE + CONN_SYNC; }
+
+// ---- SYN proxy deltas (synproxy.ts, conn/table.ts connSpAlloc) -----------------------------------
+// A synproxy conn's 12 bytes (DPVS's cp->syn_proxy_seq and wscale_rs/wscale_vs) are not in the
+// 112-byte record every conn pays for, but in a fixed pool per conn partition (SP_SLOTS entries,
+// 768 KiB); the conn's sync word (CONN_SYNC) holds its entry's index + 1 — a synproxy conn is never
+// synced (the kernel's sync format has no field for the deltas). While the real server's SYN-ACK
+// is awaited SEQ holds the cookie ISN and WIN the client's window; then SEQ is the delta (cookie ISN
+// - server ISN) added to the server's sequence numbers, TS the timestamp delta (server TSval -
+// ours), WS the window shifts. A free entry's SEQ links the free list.
+@inline export const SP_SEQ: u32 = 0;       // u32
+@inline export const SP_TS: u32 = 4;        // u32
+@inline export const SP_WIN: u32 = 8;       // u16 the client's window field (its ACK), for the ACK to the server
+@inline export const SP_WS: u32 = 10;       // u8 low nibble: the server's shift, high: the one given the client (0: none)
+@inline export const SP_SIZE: u32 = 12;
+@inline export const SP_SLOTS: u32 = 1 << 16;
 
 // ---- hook entry ------------------------------------------------------------------------------
 //  0 used u8 | 1 point u8 | 2 fn u8 | 3 verdict u8 (for match/verdict hooks) | 4 priority i32
@@ -598,8 +634,9 @@ export let SCHED: usize = 0;
 export let SCHED_BIG: usize = 0;
 export let HOOKS: usize = 0;
 export let CONN: usize = 0;
-export let CONN_TAB_IN: usize = 0;
-export let CONN_TAB_OUT: usize = 0;
+/** The current conn partition's index: its main buckets and its overflow pool (conn/table.ts). */
+export let CONN_IDX: usize = 0;
+export let CONN_OVF: usize = 0;
 /** The timer wheel of the current conn partition (PARTS + p × PART_SIZE + WCTL_SIZE). */
 export let WHEEL: usize = 0;
 export let SLOT_META: usize = 0;
@@ -618,8 +655,8 @@ export let FRAG_CHUNKS_BASE: usize = 0;
 export let FRAG_GEOM: usize = 0;     // u32 per fragment of the datagram being sent: its data length, in order
 export let REASM: usize = 0;
 export let SYNC_BUF: usize = 0;
-export let CONN_SYNC: usize = 0;
 export let HOPEN: usize = 0;
+export let SP_POOL: usize = 0;
 export let MEM_END: usize = 0;
 // workers (worker.ts): this instance's worker, the conn partition the table code works on now
 export let NWORKERS: u32 = 1;
@@ -628,7 +665,7 @@ export let NPARTS: u32 = 1;
 export let PART: u32 = 0;
 export let WCTL: usize = 0;        // the current partition's words (WCTL_*)
 export let PARTS: usize = 0;       // NPARTS × PART_SIZE
-export let PART_TAB: usize = 0;    // growing: NPARTS × 2 × partBuckets u32 chain heads (in, then out, per partition)
+export let IDX_PARTS: usize = 0;   // growing: NPARTS conn indexes (idxPartSize each), partition p's at IDX_PARTS + p × idxPartSize
 export let GROUP0: usize = 0;      // the per-worker groups: worker w's at GROUP0 + w × GROUP_SIZE
 export let GROUP_SIZE: usize = 0;
 export let RINGS: usize = 0;       // NWORKERS² rings, ring (from, to) at RINGS + (from × NWORKERS + to) × ringSize
@@ -638,7 +675,8 @@ export let ringEntries: u32 = RING_ENTRIES;
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
 export let connMax: u32 = 0;
-export let connMask: u32 = 0;
+export let connIdxBuckets: u32 = 0;
+export let connOvfBuckets: u32 = 0;
 export let bigMax: u32 = 0;
 export let slotCount: u32 = 0;
 export let slotSize: u32 = 0;
@@ -650,19 +688,17 @@ export let linkVnet: bool = false;
 
 @inline function align(v: usize, a: usize): usize { return (v + a - 1) & ~(a - 1); }
 
-/**
- * Conn hash buckets per direction: the largest power of two ≤ nConn (load ≤ 2), so a full
- * table costs 120 + 2 × 4 bytes per conn at most: ≤ 128 bytes per conn with its index.
- */
-export function connBucketsFor(nConn: u32): u32 {
-  let b: u32 = 1;
-  while ((b << 1) <= nConn && b < (1 << 30)) b <<= 1;
-  return b;
+/** Bucket counts of each partition's index (connIdxBuckets, connOvfBuckets) for connMax and NPARTS. */
+function idxSizes(): void {
+  let c = partShare(connMax);
+  connIdxBuckets = connIdxBucketsFor(c); connOvfBuckets = connOvfBucketsFor(c);
 }
-
-/** Buckets of each partition's index: the whole table's share (one partition: connBucketsFor(nConn)). */
-export function partBucketsFor(nConn: u32, nParts: u32): u32 {
-  return connBucketsFor(nParts > 1 ? (nConn + nParts - 1) / nParts : nConn);
+/** Conns in each partition's share of the pool (records i ≡ p mod NPARTS: worker.ts partOf). */
+@inline function partShare(nConn: u32): u32 { return NPARTS > 1 ? nConn / NPARTS + 1 : nConn; }
+/** Bytes of one partition's conn index (main and overflow buckets) for a table of nConn. */
+function idxPartSize(nConn: u32): usize {
+  let c = partShare(nConn);
+  return <usize>(connIdxBucketsFor(c) + connOvfBucketsFor(c)) * IDX_BUCKET;
 }
 
 /** Memory needed for the growing regions at these sizes, from GROW_BASE (grow's dry run). */
@@ -672,8 +708,8 @@ function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   p = align(p + <usize>(nDest + 1) * DEST_SIZE, 64);
   p = align(p + <usize>(nSvc + 1) * SCHED_SMALL_SIZE, 64);
   p = align(p + <usize>nBig * SCHED_AREA_SIZE, 64);
-  p = p + <usize>(nConn + 1) * CONN_SIZE;
-  return p + <usize>NPARTS * partBucketsFor(nConn, NPARTS) * 8 + <usize>(nConn + 1) * CSYNC_SIZE;
+  p = align(p + <usize>(nConn + 1) * CONN_SIZE, 64);
+  return p + <usize>NPARTS * idxPartSize(nConn);
 }
 
 /** Place the growing regions from GROW_BASE (sizes must be set). */
@@ -683,10 +719,8 @@ function placeGrowing(): void {
   DEST = p; p = align(p + <usize>(destMax + 1) * DEST_SIZE, 64);
   SCHED = p; p = align(p + <usize>(svcMax + 1) * SCHED_SMALL_SIZE, 64);
   SCHED_BIG = p; p = align(p + <usize>bigMax * SCHED_AREA_SIZE, 64);
-  CONN = p; p += <usize>(connMax + 1) * CONN_SIZE;
-  let buckets = <usize>connMask + 1;
-  PART_TAB = p; p += <usize>NPARTS * buckets * 8;
-  CONN_SYNC = p; p += <usize>(connMax + 1) * CSYNC_SIZE;
+  CONN = p; p = align(p + <usize>(connMax + 1) * CONN_SIZE, 64);
+  IDX_PARTS = p; p += <usize>NPARTS * idxPartSize(connMax);
   MEM_END = p;
 }
 
@@ -695,8 +729,8 @@ export function partSelect(p: u32): void {
   PART = p;
   WCTL = PARTS + <usize>p * PART_SIZE;
   WHEEL = WCTL + WCTL_SIZE;
-  CONN_TAB_IN = PART_TAB + <usize>p * (<usize>connMask + 1) * 8;
-  CONN_TAB_OUT = CONN_TAB_IN + (<usize>connMask + 1) * 4;
+  CONN_IDX = IDX_PARTS + <usize>p * idxPartSize(connMax);
+  CONN_OVF = CONN_IDX + <usize>connIdxBuckets * IDX_BUCKET;
 }
 
 /** Point this instance's per-worker regions at group g (a worker's, or the control thread's). */
@@ -772,7 +806,7 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
   slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
   NWORKERS = workers; WORKER = 0;
   NPARTS = workers > 1 ? workers + 1 : 1;
-  connMask = partBucketsFor(nConn, NPARTS) - 1;
+  idxSizes();
   let p = base;
   // shared by every worker: the control block, settings and counters, the lookup tables, the
   // hook table, timers, neighbours and their hold queue, FULLNAT pools, reassembly queues
@@ -803,6 +837,7 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
   p = align(p, 64);
   SYNC_BUF = p; p += SYNC_BUF_SIZE;      // the sync master's send buffer (one per director, sync.ts)
   HOPEN = p; p += <usize>NPARTS * HOPEN_SLOTS * HOPEN_ENTRY;   // each conn partition's half-open conns, oldest first (defense.ts)
+  SP_POOL = p; p += <usize>NPARTS * SP_SLOTS * SP_SIZE;         // each conn partition's SYN proxy deltas (synproxy.ts)
   // per worker: what a worker writes for the packets of its batch, each region starting on its
   // own 64-byte line so no two workers' packet-path writes share a cache line; one group per
   // worker, and with several workers one more for the control thread's instance (worker.ts)
@@ -832,8 +867,8 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
 /**
  * Grow the tables to (at least) these sizes; never shrinks. Regions keep their order and only
  * move up, so moving the highest first never overwrites one not yet moved. The conn index is
- * copied as it is here (its old buckets first): conn/table.ts connTableGrow re-chains it when
- * the bucket count changed, and links the new records into the free list.
+ * not moved but cleared: conn/table.ts connTableGrow builds it again from the records (its
+ * bucket count follows connMax), and links the new records into the free list.
  * Returns 0, or -ENOMEM when memory cannot grow that far (nothing changed then).
  */
 export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
@@ -842,18 +877,12 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
   if (nConn < connMax) nConn = connMax;
   if (nBig < bigMax) nBig = bigMax;
   if (!memoryTo(growEnd(nSvc, nDest, nConn, nBig))) return -12;
-  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oTab = PART_TAB, oSync = CONN_SYNC;
-  let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax, oBuckets = <usize>connMask + 1;
+  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN;
+  let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax;
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
-  connMask = partBucketsFor(nConn, NPARTS) - 1;
+  idxSizes();
   placeGrowing();
-  let buckets = <usize>connMask + 1;
-  moveRegion(oSync, <usize>(oConnN + 1) * CSYNC_SIZE, CONN_SYNC, <usize>(connMax + 1) * CSYNC_SIZE);
-  // each partition's out then in index, the highest first (each only moves up)
-  for (let q = <i32>NPARTS - 1; q >= 0; q--) {
-    moveRegion(oTab + (<usize>q * 2 + 1) * oBuckets * 4, oBuckets * 4, PART_TAB + (<usize>q * 2 + 1) * buckets * 4, buckets * 4);
-    moveRegion(oTab + <usize>q * 2 * oBuckets * 4, oBuckets * 4, PART_TAB + <usize>q * 2 * buckets * 4, buckets * 4);
-  }
+  memory.fill(IDX_PARTS, 0, MEM_END - IDX_PARTS);   // rebuilt by connTableGrow / partsGrow (above every other region)
   moveRegion(oConn, <usize>(oConnN + 1) * CONN_SIZE, CONN, <usize>(connMax + 1) * CONN_SIZE);
   moveRegion(oBig, <usize>oBigN * SCHED_AREA_SIZE, SCHED_BIG, <usize>bigMax * SCHED_AREA_SIZE);
   moveRegion(oSched, <usize>(oSvcN + 1) * SCHED_SMALL_SIZE, SCHED, <usize>(svcMax + 1) * SCHED_SMALL_SIZE);

@@ -48,11 +48,19 @@ export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
   statsPacket(ci, len, pkts, CONN_OUTPKTS, CONN_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
 }
 
+/** A conn's u48 byte counter (layout.ts conn record): its 6 bytes, read through an 8-byte load. */
+@inline export function connBytes(p: usize): u64 { return load<u64>(p) & 0xffffffffffff; }
+@inline function connBytesAdd(p: usize, len: u32): void {
+  let v = connBytes(p) + <u64>len;
+  store<u32>(p, <u32>v);
+  store<u16>(p, <u16>(v >> 32), 4);
+}
+
 /** pkts packets of `len` bytes together: the conn's counters, then its dest's, service's and the global ones. */
 @inline function statsPacket(ci: u32, len: u32, pkts: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
   let cp = connPtr(ci);
   store<u32>(cp + connPkts, load<u32>(cp + connPkts) + pkts);
-  store<u64>(cp + connBytes, load<u64>(cp + connBytes) + <u64>len);
+  connBytesAdd(cp + connBytes, len);
   let d = <u32>load<u16>(cp, CONN_DEST);
   if (d == 0) return;
   let dest = destPtr(d);

@@ -23,11 +23,12 @@ import {
 import {
   AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CONN_F_NOOUTPUT, CONN_F_INACTIVE, CONN_F_TEMPLATE,
   CONN_F_ONE_PACKET, CONN_F_SYNC, CONN_F_NO_CPORT, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_BYPASS,
-  CNT_SYNC_RX_MSG, CNT_SYNC_RX_CONN, CNT_SYNC_BAD_MSG, CNT_SYNC_SYNCID, CNT_SYNC_BAD_CONN, CNT_SYNC_CONN_FULL,
+  CNT_SYNC_RX_MSG, CNT_SYNC_RX_CONN, CNT_SYNC_BAD_MSG, CNT_SYNC_SYNCID, CNT_SYNC_BAD_CONN, CNT_SYNC_CONN_FULL, CNT_CONN_INDEX_FULL,
   CNT_SYNC_STALE, CNT_SYNC_TX_CONN, CNT_CONN_CREATED, CNT_SYNC_TX_FULL,
+  CONN_F_SYNPROXY,
 } from "./defs";
 import { ld16be, ld32be, st16be, st32be, addrFromV4, addrCopy, addrEq } from "./packet/bytes";
-import { connAlloc, connHashIn, connInGet, ctInGet, connNextLive } from "./conn/table";
+import { connAlloc, connFree, connHashIn, connInGet, ctInGet, connNextLive } from "./conn/table";
 import { timerAdd, timerRequeue } from "./conn/timer";
 import { connExpireNow, engineNow, stateTimeout, destBindConn, destSetInactive } from "./conn/conn";
 import { svcFindPkt, destLookup } from "./ctl";
@@ -335,6 +336,7 @@ function procConnIn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport
     store<u8>(cp, fwd > IP_VS_CONN_F_BYPASS ? IP_VS_CONN_F_BYPASS : fwd, CONN_FWD);
     store<u16>(cp, ourFlags(wflags), CONN_FLAGS);
     store<u32>(cp, 0, CONN_CONTROL);   // the backup links no conn to its template (no ip_vs_control_add)
+    if (!connHashIn(ci)) { connFree(ci); cntInc(CNT_CONN_INDEX_FULL); return 1; }
     let d = findDest(af, proto, vport, dport, fwmark, wflags);
     if (d != 0) bindDest(ci, d);
     store<u8>(cp, state, CONN_STATE);
@@ -342,7 +344,6 @@ function procConnIn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport
     store<u8>(csyncPtr(ci), state, CSYNC_OLD_STATE);
     store<u32>(cp, ms, CONN_TIMEOUT);
     store<u32>(cp, exp, CONN_EXPIRES);
-    connHashIn(ci);
     timerAdd(ci);
     cntInc(CNT_CONN_CREATED);
     cntInc(CNT_SYNC_RX_CONN);
@@ -479,6 +480,9 @@ function syncConn(ci: u32, pkts: u32): void {
   while (true) {
     let cp = connPtr(ci);
     let flags = load<u16>(cp, CONN_FLAGS);
+    // a SYN proxy's conn is not synced: its sequence deltas have no field in the kernel's format,
+    // so a backup could only break it; its sync word holds its delta entry (layout.ts SP_POOL)
+    if (flags & CONN_F_SYNPROXY) return;
     if (!(flags & CONN_F_ONE_PACKET) && syncNeeded(ci, pkts)) bufAdd(ci);
     if (flags & CONN_F_TEMPLATE) return;           // a template's CONN_CONTROL counts its conns
     let ct = load<u32>(cp, CONN_CONTROL);

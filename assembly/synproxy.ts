@@ -37,12 +37,12 @@
 // and FULLNAT dests: with DR and tunnels the server's SYN-ACK never passes the director
 // (refused when configured, ctl.ts).
 import {
-  CTL, CTL_FLAGS, CTL_TUN_MTU, CTL_SP_SECRET, SCRATCH, PKT, PKT_CSUM_PARTIAL, PKT_GSO, PKT_TCP_FLAGS, connPtr, csyncPtr, linkType, CONN_FLAGS, CONN_FWD,
-  CONN_CADDR, CONN_CPORT, CSYNC_SP_SEQ, CSYNC_SP_TS, CSYNC_SP_WIN, CSYNC_SP_WS,
+  CTL, CTL_FLAGS, CTL_TUN_MTU, CTL_SP_SECRET, SCRATCH, PKT, PKT_CSUM_PARTIAL, PKT_GSO, PKT_TCP_FLAGS, connPtr, linkType, CONN_FLAGS, CONN_FWD,
+  CONN_CADDR, CONN_CPORT, SP_SEQ, SP_TS, SP_WIN, SP_WS,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, AF_INET, IPPROTO_TCP, IP_VS_CONN_F_MASQ, IP_VS_CONN_F_FULLNAT, SET_NO_TOA,
-  CONN_F_SYNPROXY, CONN_F_SP_WAIT, CONN_F_FNAT_SYNACK, CONN_F_FNAT_RSDATA, CNT_SP_SYN, CNT_SP_ACK_OK,
+  CONN_F_SYNPROXY, CONN_F_SP_WAIT, CONN_F_FNAT_SYNACK, CONN_F_FNAT_RSDATA, CNT_SP_SYN, CNT_SP_ACK_OK, CNT_SP_NO_ROOM, CNT_METHOD_UNSUPPORTED,
   CNT_SP_BAD_COOKIE, CNT_SP_WAIT_DROP, CNT_SP_RS_DROP, CNT_SP_ESTABLISHED, CNT_SP_ACK_NO_ROOM, CNT_SP_RS_RESET,
   CNT_BAD_L4, CNT_SP_SYN_RESENT,
 } from "./defs";
@@ -55,6 +55,7 @@ import { l4CsumFull, csumUpdate2, ipv4SendCheck } from "./packet/csum";
 import { setDrop, setOut, outStart } from "./pkt";
 import { cntInc } from "./stats";
 import { engineNow, connSetState } from "./conn/conn";
+import { connSpAlloc, connSpPtr } from "./conn/table";
 import { DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
 import { l4CsumOk, tcpReplyAt, tcpReplySend } from "./xmit/local";
 import { ipIdentNext } from "./xmit/output";
@@ -318,25 +319,27 @@ function cookieOpts(isn: u32): u32 {
  * syn_proxy_send_rs_syn: the conn ci was just made for a valid cookie ACK (options o); the ACK
  * becomes the SYN to the real server in place (seq = its seq - 1, the client's options, TSval the
  * one we gave the client so the server's SYN-ACK echoes it) and goes on through the conn's xmit.
- * Returns false when the conn's method cannot carry a SYN proxy (the caller drops the packet).
+ * Returns 0, or why the packet is dropped (the caller expires the conn): the conn's method cannot
+ * carry a SYN proxy, or its partition has no delta entry left (SP_SLOTS in use).
  */
-export function synproxyOpen(ci: u32, o: u32): bool {
+export function synproxyOpen(ci: u32, o: u32): u32 {
   let cp = connPtr(ci);
   let fwd = load<u8>(cp, CONN_FWD);
-  if (fwd != IP_VS_CONN_F_MASQ && fwd != IP_VS_CONN_F_FULLNAT) return false;
+  if (fwd != IP_VS_CONN_F_MASQ && fwd != IP_VS_CONN_F_FULLNAT) return CNT_METHOD_UNSUPPORTED;
+  if (!connSpAlloc(ci)) return CNT_SP_NO_ROOM;
   let th = pL4();
   let ts = tsAt(th);
   let ourTs: u32 = ts != 0 ? ld32be(ts + 4) : 0;
   let win = ld16be(th + 14);
-  let sp = csyncPtr(ci);
-  store<u32>(sp, ld32be(th + 8) - 1, CSYNC_SP_SEQ);     // the cookie ISN, until the server's ISN is known
-  store<u16>(sp, <u16>win, CSYNC_SP_WIN);
-  store<u8>(sp, <u8>(optWs(o) != TS_OPT_WSCALE_MASK ? SP_WSCALE << 4 : 0), CSYNC_SP_WS);
+  let sp = connSpPtr(ci);
+  store<u32>(sp, ld32be(th + 8) - 1, SP_SEQ);     // the cookie ISN, until the server's ISN is known
+  store<u16>(sp, <u16>win, SP_WIN);
+  store<u8>(sp, <u8>(optWs(o) != TS_OPT_WSCALE_MASK ? SP_WSCALE << 4 : 0), SP_WS);
   store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_SYNPROXY | CONN_F_SP_WAIT, CONN_FLAGS);
   cntInc(CNT_SP_ACK_OK);
   serverSyn(o, ld32be(th + 4) - 1);
   connSetState(ci, DIR_INPUT, TH_SYN);            // SYN_RECV until the server answers
-  return true;
+  return 0;
 }
 
 /**
@@ -404,8 +407,8 @@ function tcpCsumFull(th: usize): void {
  * server's (+ the timestamp delta).
  */
 function xlateIn(ci: u32): void {
-  let sp = csyncPtr(ci);
-  let delta = load<u32>(sp, CSYNC_SP_SEQ), tsd = load<u32>(sp, CSYNC_SP_TS);
+  let sp = connSpPtr(ci);
+  let delta = load<u32>(sp, SP_SEQ), tsd = load<u32>(sp, SP_TS);
   let th = pL4();
   let full = false;
   if (pTcpFlags() & TH_ACK) full = put32(th, th + 8, ld32be(th + 8) - delta) || full;
@@ -433,9 +436,9 @@ function xlateIn(ci: u32): void {
  * given (DPVS's wscale_rs / wscale_vs, ip_vs_proto_tcp.c).
  */
 function xlateOut(ci: u32): void {
-  let sp = csyncPtr(ci);
-  let delta = load<u32>(sp, CSYNC_SP_SEQ), tsd = load<u32>(sp, CSYNC_SP_TS);
-  let ws = <u32>load<u8>(sp, CSYNC_SP_WS);
+  let sp = connSpPtr(ci);
+  let delta = load<u32>(sp, SP_SEQ), tsd = load<u32>(sp, SP_TS);
+  let ws = <u32>load<u8>(sp, SP_WS);
   let th = pL4();
   let full = put32(th, th + 4, ld32be(th + 4) + delta);
   let rs = ws & 0xf, vs = ws >> 4;
@@ -470,7 +473,7 @@ export function synproxyIn(ci: u32): i32 {
     // timer, syn_retry; here the client's own retransmissions and probes pace it)
     let th = pL4();
     if ((fl & (TH_SYN | TH_FIN | TH_ACK)) == TH_ACK && pL4Len() == (<u32>load<u8>(th, 12) >> 4) << 2 &&
-        ld32be(th + 8) - 1 == load<u32>(csyncPtr(ci), CSYNC_SP_SEQ)) {
+        ld32be(th + 8) - 1 == load<u32>(connSpPtr(ci), SP_SEQ)) {
       // the probe's seq is the ISN itself: tried first, as the ISN off by one moves the cookie's
       // MSS index by one (a repeated ACK read as a probe gets the next lower MSS, never a higher)
       let seq = ld32be(th + 4);
@@ -501,10 +504,10 @@ export function synproxyOut(ci: u32): i32 {
     }
     if (!(fl & TH_RST)) { setDrop(CNT_SP_RS_DROP); return NF_DROP; }
     // refused: the RST reaches the client at the sequence number it expects (cookie ISN + 1)
-    let sp = csyncPtr(ci);
-    store<u32>(sp, load<u32>(sp, CSYNC_SP_SEQ) + 1 - ld32be(pL4() + 4), CSYNC_SP_SEQ);
-    store<u32>(sp, 0, CSYNC_SP_TS);
-    store<u8>(sp, 0, CSYNC_SP_WS);
+    let sp = connSpPtr(ci);
+    store<u32>(sp, load<u32>(sp, SP_SEQ) + 1 - ld32be(pL4() + 4), SP_SEQ);
+    store<u32>(sp, 0, SP_TS);
+    store<u8>(sp, 0, SP_WS);
     store<u16>(cp, load<u16>(cp, CONN_FLAGS) & ~CONN_F_SP_WAIT, CONN_FLAGS);
     cntInc(CNT_SP_RS_RESET);
   }
@@ -523,7 +526,7 @@ export function synproxyIcmpIn(ci: u32): void {
   if (iProto() != IPPROTO_TCP || (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SP_WAIT)) return;
   let q = iL4();
   if (q + 8 > pL3() + pLen()) return;
-  st32be(q + 4, ld32be(q + 4) - load<u32>(csyncPtr(ci), CSYNC_SP_SEQ));
+  st32be(q + 4, ld32be(q + 4) - load<u32>(connSpPtr(ci), SP_SEQ));
 }
 
 /**
@@ -533,21 +536,21 @@ export function synproxyIcmpIn(ci: u32): void {
  */
 function serverSynAck(ci: u32): void {
   let cp = connPtr(ci);
-  let sp = csyncPtr(ci);
+  let sp = connSpPtr(ci);
   let th = pL4();
   let rsIsn = ld32be(th + 4), ackNo = ld32be(th + 8);
-  let cookieIsn = load<u32>(sp, CSYNC_SP_SEQ);
+  let cookieIsn = load<u32>(sp, SP_SEQ);
   let o = optParse(th);
   let ts = tsAt(th);
   let rsTs: u32 = 0, ourTs: u32 = 0;
   if (ts != 0) { rsTs = ld32be(ts); ourTs = ld32be(ts + 4); }
   let rsWs: u32 = optWs(o) == TS_OPT_WSCALE_MASK ? 0 : optWs(o);
-  let vs = <u32>load<u8>(sp, CSYNC_SP_WS) >> 4;
-  let win = <u32>load<u16>(sp, CSYNC_SP_WIN);
+  let vs = <u32>load<u8>(sp, SP_WS) >> 4;
+  let win = <u32>load<u16>(sp, SP_WIN);
   let delta = cookieIsn - rsIsn;
-  store<u32>(sp, delta, CSYNC_SP_SEQ);
-  store<u32>(sp, ts != 0 ? rsTs - ourTs : 0, CSYNC_SP_TS);
-  store<u8>(sp, <u8>((vs << 4) | rsWs), CSYNC_SP_WS);
+  store<u32>(sp, delta, SP_SEQ);
+  store<u32>(sp, ts != 0 ? rsTs - ourTs : 0, SP_TS);
+  store<u8>(sp, <u8>((vs << 4) | rsWs), SP_WS);
   let cf = load<u16>(cp, CONN_FLAGS) & ~CONN_F_SP_WAIT;
   // FULLNAT: the server's SYN-ACK went by (fnat_seq.fdata_seq), client ACKs carry TOA until it sends
   if (load<u8>(cp, CONN_FWD) == IP_VS_CONN_F_FULLNAT) cf = (cf | CONN_F_FNAT_SYNACK) & ~CONN_F_FNAT_RSDATA;

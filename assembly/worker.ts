@@ -20,11 +20,11 @@ import { isVip } from "./route";
 import { laddrIsLocal } from "./laddr";
 import {
   CTL, CTL_LADDR_LIVE, PKT, PKT_OWNER_ADDR, PKT_REDIR_N, PKT_I_SADDR, PKT_I_DADDR, linkType, NWORKERS, WORKER, NPARTS, PART, PARTS,
-  PART_SIZE, WCTL, WCTL_CONN_COUNT, WCTL_CONN_FREE, CONN_NEXT_IN, connMax, connPtr, partSelect, RINGS, ringSize,
+  PART_SIZE, WCTL, WCTL_CONN_COUNT, WCTL_CONN_FREE, CONN_NEXT_TIMER, connMax, connPtr, partSelect, RINGS, ringSize,
   RING_HEAD, RING_TAIL, RING_DATA, ringEntries, slotSize, slotHeadroom, slotCount, slotBase, slotMeta, SLOT_OFF, SLOT_LEN,
 } from "./layout";
 import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, CNT_REDIRECT_IN } from "./defs";
-import { connTableInit, connTableGrow } from "./conn/table";
+import { connTableInit, connTableGrow, connReindex } from "./conn/table";
 import { timerInit } from "./conn/timer";
 import { pProto, pAf, pIcmpType, pSport, pDport, pktSaddr, pktDaddr, parseInner, iProto, iSport, iDport } from "./packet/iph";
 import { cntAdd } from "./stats";
@@ -97,8 +97,8 @@ export function partsInit(now: u32): void {
   if (NPARTS == 1) { connTableInit(); timerInit(now); return; }
   for (let q: u32 = 0; q < NPARTS; q++) {
     partSelect(q);
-    store<u32>(WCTL, 0, WCTL_CONN_COUNT);
     store<u32>(WCTL, 0, WCTL_CONN_FREE);
+    connReindex();                                 // an empty index (and its overflow pool)
     timerInit(now);
   }
   linkFree(1, connMax);
@@ -114,22 +114,22 @@ function linkFree(lo: u32, hi: u32): void {
     if (first > hi) continue;
     let last = first;
     while (last + NPARTS <= hi) {
-      store<u32>(connPtr(last), last + NPARTS, CONN_NEXT_IN);
+      store<u32>(connPtr(last), last + NPARTS, CONN_NEXT_TIMER);
       last += NPARTS;
     }
-    store<u32>(connPtr(last), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_IN);
+    store<u32>(connPtr(last), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_TIMER);
     store<u32>(WCTL, first, WCTL_CONN_FREE);
   }
   partSelect(own);
 }
 
-/** After layoutGrow: every partition's index re-chained, the new records dealt out. */
-export function partsGrow(oldMax: u32, oldBuckets: u32): void {
-  if (NPARTS == 1) { connTableGrow(oldMax, oldBuckets); return; }
+/** After layoutGrow (which cleared the indexes): every partition's index rebuilt, the new records dealt out. */
+export function partsGrow(oldMax: u32): void {
+  if (NPARTS == 1) { connTableGrow(oldMax); return; }
   let own = PART;
   for (let q: u32 = 0; q < NPARTS; q++) {
     partSelect(q);
-    connTableGrow(connMax, oldBuckets);            // re-chain only: no new records for this call
+    connReindex();
   }
   partSelect(own);
   if (connMax > oldMax) linkFree(oldMax + 1, connMax);

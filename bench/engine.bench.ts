@@ -5,7 +5,12 @@
  *     (schedule + conn insert + DNAT of the first packet), target ≥ 2,000,000/s per core;
  *  2. established-flow forwarding with 1,000,000 conns in the table, flows visited in random
  *     order (each batch of 256 picks random flows), target ≤ 100 ns/packet (≥ 10 Mpps);
- *  3. memory per conn, hash index included, target ≤ 128 bytes.
+ *  3. memory per conn, hash index included, target ≤ 128 bytes;
+ *  4. the batch stages compared on the 1M table (none / buckets / buckets + records), and last,
+ *     in the same run, established forwarding on a 4,096-conn table (resident in the caches)
+ *     against the 1M table in random order, interleaved round by round so the machine's noise
+ *     falls on both: `established 1M random / 4K resident = R (X ns / Y ns)`, goal R ≤ 1.5.
+ *     Section 4 times process() in CPU time (process.cpuUsage), the others in wall time.
  * Only engine.process() is timed for 1 and 2 (frames are copied into the slots outside the
  * timed part); tinybench then times the whole host loop (copy + process) for comparison.
  * Run: npm run bench   (builds, then node dist/bench/engine.bench.js)
@@ -91,7 +96,7 @@ console.log(`established: ${pk.toLocaleString()} packets over ${e.connCount().to
 const small = await loadEngine({ connMax: 1 << 10, connInit: 1 << 10, slots: BATCH }, TARGET);
 const big = await loadEngine({ connMax: 1 << 20, connInit: 1 << 20, slots: BATCH }, TARGET);
 const perConn = (big.memoryBytes() - small.memoryBytes()) / ((1 << 20) - (1 << 10));
-console.log(`memory: ${perConn.toFixed(1)} bytes per conn (record + its share of the in/out hash index); engine total ${(big.memoryBytes() / 2 ** 20).toFixed(1)} MiB for 1M conns`);
+console.log(`memory: ${perConn.toFixed(1)} bytes per conn (record + its share of the in/out index); engine total ${(big.memoryBytes() / 2 ** 20).toFixed(1)} MiB for 1M conns`);
 
 // tinybench: the whole host loop (copy into slots + process), per batch of 256
 const bench = new Bench({ time: 1500, warmupTime: 300 });
@@ -107,3 +112,68 @@ for (const task of bench.tasks) {
   const mean = r?.latency?.mean ?? r?.mean;
   console.log(`${task.name}: ${(mean * 1e6 / BATCH).toFixed(1)} ns/packet (mean of ${r?.latency?.samples?.length ?? r?.samples?.length ?? '?'} batches)`);
 }
+
+// 4. the stages, then 1M random against 4K resident, each round timing both
+/** The bench's knob on the engine (CTL_CONN_STAGES, layout.ts): not an operator setting, so not in the Engine API. */
+function setStages(en: typeof e, mode: number): void {
+  const inner = en as unknown as { ex: { regionBase(i: number): number | bigint }; c: Record<string, number> };
+  new DataView(en.memory.buffer).setUint32(Number(inner.ex.regionBase(0)) + inner.c.CTL_CONN_STAGES, mode, true);
+}
+/** ns per packet (process CPU time) of `pkts` established packets (random flows of `idx`) through engine `en`. */
+function timeEst(en: typeof e, idx: Uint32Array, start: number, pkts: number): number {
+  const m = en.memory, d = new DataView(m.buffer), sb = en.slotBase, ss = en.slotSize, h = en.headroom, mb = en.slotMetaBase, ms = en.slotMetaSize;
+  let tt = 0;
+  for (let k = 0; k < pkts; k += BATCH) {
+    for (let j = 0; j < BATCH; j++) {
+      const i = idx[(start + k + j) % idx.length];
+      m.set(acks.subarray(i * 40, i * 40 + 40), sb + j * ss + h);
+      d.setUint32(mb + j * ms, h, true);
+      d.setUint32(mb + j * ms + 4, 40, true);
+    }
+    // CPU time, not wall time: on a shared machine the process is descheduled at random, and
+    // what is compared here is the engine's work and its cache misses
+    const c0 = process.cpuUsage();
+    en.process(BATCH, now += 1);
+    const c = process.cpuUsage(c0);
+    tt += (c.user + c.system) / 1000;
+  }
+  return tt * 1e6 / pkts;
+}
+const ROUND = 1 << 17;
+/** CTL_CONN_STAGES values: mode (1 none, 2 buckets, 3 buckets + records) | group size << 8 (0: the whole batch). */
+const stageVariants: [string, number][] = [['none', 1], ['buckets', 2], ['buckets + records, whole batch', 3], ['the same by 64', 3 | (64 << 8)], ['by 32 (the default)', 3 | (32 << 8)], ['by 16', 3 | (16 << 8)]];
+const stageNs: number[][] = stageVariants.map(() => []);
+for (let round = 0; round < 3; round++) {
+  stageVariants.forEach(([, knob], v) => {
+    setStages(e, knob);
+    stageNs[v].push(timeEst(e, rnd, (round * stageVariants.length + v) * ROUND, ROUND));
+  });
+}
+setStages(e, 0);
+const med = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
+console.log(`stages on 1M random (median of 3 rounds, CPU ns/packet [range]): ${stageVariants.map(([name], v) => `${name} ${med(stageNs[v]).toFixed(1)} [${Math.min(...stageNs[v]).toFixed(0)}-${Math.max(...stageNs[v]).toFixed(0)}]`).join(', ')}`);
+
+const R4K = 4096;
+const res = await loadEngine({ connMax: R4K, connInit: R4K, slots: BATCH, slotSize: 2048, seed: 12345 }, 'release');
+res.addService({ ...key, sched: 'rr' });
+for (let d = 1; d <= 8; d++) res.addDest(key, { addr: `198.18.1.${d}`, port: 8080, weight: 1, fwd: 'Masq' });
+{
+  const rm = res.memory, rd = new DataView(rm.buffer);
+  for (let i = 0; i < R4K; i += BATCH) {
+    for (let j = 0; j < BATCH; j++) {
+      rm.set(syns.subarray((i + j) * 40, (i + j) * 40 + 40), res.slotBase + j * res.slotSize + res.headroom);
+      rd.setUint32(res.slotMetaBase + j * res.slotMetaSize, res.headroom, true);
+      rd.setUint32(res.slotMetaBase + j * res.slotMetaSize + 4, 40, true);
+    }
+    res.process(BATCH, now);
+  }
+}
+const rnd4k = Uint32Array.from(rnd.subarray(0, 1 << 20), (v) => v % R4K);
+const big1m: number[] = [], res4k: number[] = [];
+for (let round = 0; round < 5; round++) {
+  big1m.push(timeEst(e, rnd, round * ROUND, ROUND));
+  res4k.push(timeEst(res, rnd4k, round * ROUND, ROUND));
+}
+const ratios = big1m.map((v, i) => v / res4k[i]);
+console.log(`established 4K resident: ${res.connCount()} conns, ${med(res4k).toFixed(1)} ns/packet [${Math.min(...res4k).toFixed(0)}-${Math.max(...res4k).toFixed(0)}]; 1M random ${med(big1m).toFixed(1)} [${Math.min(...big1m).toFixed(0)}-${Math.max(...big1m).toFixed(0)}]; ratio per round ${ratios.map((r) => r.toFixed(2)).join(' ')}`);
+console.log(`established 1M random / 4K resident = ${med(ratios).toFixed(2)} (${med(big1m).toFixed(1)} ns / ${med(res4k).toFixed(1)} ns)`);

@@ -274,9 +274,9 @@ export class Engine {
     this.connTarget = this.connCap - Math.max(2 * this.slots, this.connCap >>> 2);
   }
 
-  /** Capacity of a table now: services, dests, conns, big scheduler areas, conn hash buckets. */
-  capacity(t: 'svc' | 'dest' | 'conn' | 'big' | 'connBuckets'): number {
-    return this.ex.capacity({ svc: 0, dest: 1, conn: 2, big: 3, connBuckets: 4 }[t]) >>> 0;
+  /** Capacity of a table now: services, dests, conns, big scheduler areas, ipvsadm's conn table size=, conn index and overflow buckets. */
+  capacity(t: 'svc' | 'dest' | 'conn' | 'big' | 'connBuckets' | 'connIndex' | 'connOverflow'): number {
+    return this.ex.capacity({ svc: 0, dest: 1, conn: 2, big: 3, connBuckets: 4, connIndex: 5, connOverflow: 6 }[t]) >>> 0;
   }
 
   /**
@@ -861,9 +861,11 @@ export class Engine {
       flags: this.dv.getUint16(p + c.CONN_FLAGS, true), fwd: FWD_NAME[this.u8[p + c.CONN_FWD]] ?? 'Masq',
       ...this.connLocal(af, p),
       inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
-      inbytes: this.dv.getBigUint64(p + c.CONN_INBYTES, true), outbytes: this.dv.getBigUint64(p + c.CONN_OUTBYTES, true),
+      inbytes: this.u48(p + c.CONN_INBYTES), outbytes: this.u48(p + c.CONN_OUTBYTES),
     };
   }
+  /** A conn's 48-bit byte counter (layout.ts conn record). */
+  private u48(p: number): bigint { return BigInt(this.dv.getUint32(p, true)) + (BigInt(this.dv.getUint16(p + 4, true)) << 32n); }
   /** A FULLNAT conn's local address and port (DPVS lists them between vaddr and daddr). */
   private connLocal(af: number, p: number): { laddr?: string; lport?: number } {
     const li = this.dv.getUint16(p + this.c.CONN_LADDR, true);

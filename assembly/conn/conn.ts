@@ -9,7 +9,7 @@ import {
 } from "../layout";
 import {
   IPPROTO_TCP, IPPROTO_SCTP, CONN_F_INACTIVE, CONN_F_NOOUTPUT, CONN_F_TEMPLATE, CNT_CONN_CREATED, CNT_CONN_EXPIRED,
-  CNT_CONN_FULL, IP_VS_CONN_F_FULLNAT, DEST_F_AVAILABLE, SET_EXPIRE_QUIESCENT, DEST_TRASH, DEST_F_OVERLOAD,
+  CNT_CONN_FULL, CNT_CONN_INDEX_FULL, IP_VS_CONN_F_FULLNAT, DEST_F_AVAILABLE, SET_EXPIRE_QUIESCENT, DEST_TRASH, DEST_F_OVERLOAD,
 } from "../defs";
 import { laddrBind, laddrUnbind } from "../laddr";
 import { sctpNextState, sctpTimeout, SCTP_S_ESTABLISHED } from "../proto/sctp";
@@ -68,8 +68,14 @@ export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: 
     let r = laddrBind(ci, svcIdx);
     if (r != 0) { connFree(ci); store<u32>(PKT, r, PKT_CONN_NEW_FAIL); return 0; }
   }
+  if (!connHashIn(ci)) {
+    // the conn index's overflow buckets are spent (conn/table.ts): refused, as a full table
+    laddrUnbind(ci);
+    connFree(ci);
+    store<u32>(PKT, CNT_CONN_INDEX_FULL, PKT_CONN_NEW_FAIL);
+    return 0;
+  }
   destBindConn(destIdx, flags);
-  connHashIn(ci);
   timerAdd(ci);
   cntInc(CNT_CONN_CREATED);
   return ci;
@@ -234,7 +240,9 @@ export function checkTemplate(ct: u32): bool {
     store<u16>(t, 0xffff, CONN_DPORT);
     store<u16>(t, 0xffff, CONN_VPORT);
     store<u16>(t, 0, CONN_CPORT);
-    connHashIn(ct);
+    // no overflow bucket left: it stays out of the index, which is what invalidating it asks
+    // (no packet finds it); it is then unlisted too, until its timer frees it
+    if (!connHashIn(ct)) cntInc(CNT_CONN_INDEX_FULL);
   }
   return false;
 }

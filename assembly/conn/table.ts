@@ -1,24 +1,48 @@
-// Conn table (ip_vs_conn.c): a pool of fixed records with a free list, and two chained hash
-// indexes — one keyed as a client→VIP packet sees the conn (in), one as a real server→client
-// reply sees it (out) — like DPVS's tuplehash[2]. Links are conn indices (0 = end).
+// Conn table (ip_vs_conn.c): a pool of fixed records with a free list, and one bucketized index
+// holding every conn twice — keyed as a client→VIP packet sees it (in) and as a real server→client
+// reply sees it (out), like DPVS's tuplehash[2]. Both keys hash the packet's (src, sport, dst,
+// dport) the same way, so a packet's hash names one bucket whichever direction it goes.
+//
+// The index (layout.ts "conn index"): 64-byte buckets of 15 entries, tag << 25 | conn index, and
+// a link to an overflow bucket. A lookup reads one line: the tags (6 hash bits + the direction)
+// reject all but ~1/64 of the other entries, and only a tag match reads a record. Entries stay
+// packed and newest first (a new one goes in front, a delete shifts the rest down and pulls one
+// up from the overflow bucket, whose last entry leaving returns it to the pool), so a lookup
+// stops at the first empty entry, finds the newest of equal keys first (hlist_add_head), and
+// nothing is left behind by deletes. The overflow pool is bounded (connOvfBucketsFor): a conn
+// that would need a bucket when none is left is refused and counted (CNT_CONN_INDEX_FULL).
+//
+// Everything is reached through CONN_IDX / CONN_OVF / connIdxBuckets and the free list in WCTL:
+// a single-threaded structure over whatever base and size the layout gives it — with several
+// workers, the current conn partition's (layout.ts partSelect; worker.ts).
 import {
-  CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, CONN_TAB_IN, CONN_TAB_OUT, connMask, connMax, connPtr,
-  CONN_NEXT_IN, CONN_NEXT_OUT, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
+  CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, connMax, connPtr, CONN_NEXT_TIMER, NPARTS, PART,
+  CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
   CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
-  csyncPtr,
+  SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, CONN_SYNC, PARTS, PART_SIZE,
+  CONN_IDX, CONN_OVF, connIdxBuckets, connOvfBuckets, IDX_BUCKET, IDX_SLOTS, IDX_LINK, OVF_FREE, OVF_AVAIL,
 } from "../layout";
 import { addrEq, addrFold } from "../packet/bytes";
-import { CONN_F_TEMPLATE } from "../defs";
+import { CONN_F_TEMPLATE, CONN_F_SYNPROXY, CNT_CONN_INDEX_FULL } from "../defs";
+import { cntInc } from "../stats";
 
-@inline export const CONN_F_HASHED: u16 = 0x0040;   // IP_VS_CONN_F_HASHED: findable in both indexes
+@inline export const CONN_F_HASHED: u16 = 0x0040;   // IP_VS_CONN_F_HASHED: findable in both directions
 @inline export const CONN_F_DEAD: u16 = 0x8000;     // unhashed; the timer wheel returns it to the pool
 
-/** Build the free list over the whole pool (index 0 is the null conn). */
+@inline const IDX_INDEX_MASK: u32 = 0x01ffffff;     // conn index: 25 bits (CONN_LIMIT is 2^24)
+@inline const IDX_TAG_MASK: u32 = 0xfe000000;       // tag: hash bits 0..5, then the direction
+@inline const IDX_SIG_MASK: u32 = 0xfc000000;       // the hash bits alone (either direction)
+@inline const DIR_IN: u32 = 0;
+@inline const DIR_OUT: u32 = 1;
+@inline const LAST_SLOT: usize = (IDX_SLOTS - 1) << 2;
+
+/** Build the free list over the whole pool (index 0 is the null conn) and an empty index. */
 export function connTableInit(): void {
-  for (let i: u32 = 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_IN);
-  store<u32>(connPtr(connMax), 0, CONN_NEXT_IN);
+  for (let i: u32 = 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_TIMER);
+  store<u32>(connPtr(connMax), 0, CONN_NEXT_TIMER);
   store<u32>(WCTL, connMax > 0 ? 1 : 0, WCTL_CONN_FREE);
   store<u32>(WCTL, 0, WCTL_CONN_COUNT);
+  idxInit();
 }
 
 @inline export function connCount(): u32 { return load<u32>(WCTL, WCTL_CONN_COUNT); }
@@ -31,38 +55,124 @@ export function connTableInit(): void {
 @inline export function connHash(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
   return connHashFolded(proto, addrFold(a1), p1, addrFold(a2), p2);
 }
-/** The same hash from folded addresses (the batch prefetch computes them from the wire). */
+/** One 32-bit word into the hash (MurmurHash3's body step: the rotations carry high bits down). */
+@inline function mixWord(h: u32, k: u32): u32 {
+  k *= 0xcc9e2d51; k = rotl<u32>(k, 15); k *= 0x1b873593;
+  h ^= k; h = rotl<u32>(h, 13);
+  return h * 5 + 0xe6546b64;
+}
+/**
+ * The same hash from folded addresses (the batch stages compute them from the wire). Addresses
+ * that differ only in their last bytes (one client prefix) must still spread over every bucket:
+ * a multiply alone moves input bits only upwards, which left the bucket loads far from uniform.
+ */
 @inline export function connHashFolded(proto: u8, f1: u32, p1: u16, f2: u32, p2: u16): u32 {
   let h = load<u32>(CTL, CTL_HASH_SEED) ^ <u32>proto;
-  h = (h ^ f1) * 0x9e3779b1;
-  h = (h ^ f2) * 0x85ebca77;
-  h ^= <u32>p1 | (<u32>p2 << 16);
-  return fmix(h) & connMask;
+  h = mixWord(h, f1);
+  h = mixWord(h, f2);
+  return fmix(h ^ (<u32>p1 | (<u32>p2 << 16)));     // the finalizer spreads the ports' bits
 }
 
-let prefetchSink: u32 = 0;
-/**
- * Touch the hash buckets, then the first conn of each chain, for a whole batch before any
- * packet is processed. The loads are independent of each other, so the CPU overlaps their
- * cache misses (wasm has no prefetch instruction); the lookups that follow then hit the cache.
- * An in-key (caddr, cport, vaddr, vport) and an out-key (daddr, dport, caddr, cport) put the
- * packet's (src, sport, dst, dport) in the same places, so one hash serves both tables.
- */
-export function connPrefetch(hashes: usize, n: u32): void {
-  let sink: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) {
-    let h = <usize>load<u32>(hashes + (<usize>i << 2)) << 2;
-    sink += load<u32>(CONN_TAB_IN + h) + load<u32>(CONN_TAB_OUT + h);
-  }
-  for (let i: u32 = 0; i < n; i++) {
-    let h = <usize>load<u32>(hashes + (<usize>i << 2)) << 2;
-    let a = load<u32>(CONN_TAB_IN + h), b = load<u32>(CONN_TAB_OUT + h);
-    // every cache line of the record (120 bytes span two or three lines)
-    if (a != 0) { let p = connPtr(a); sink += load<u32>(p) + load<u32>(p, 60) + load<u32>(p, CONN_SIZE - 4); }
-    if (b != 0) { let p = connPtr(b); sink += load<u32>(p) + load<u32>(p, 60) + load<u32>(p, CONN_SIZE - 4); }
-  }
-  prefetchSink += sink;
+// ---- the index -----------------------------------------------------------------------------------
+
+/** The main bucket of a hash: its high bits, scaled to the bucket count (any count, not a power of two). */
+@inline function idxBucket(h: u32): usize {
+  return CONN_IDX + (<usize>((<u64>h * <u64>connIdxBuckets) >> 32) << 6);
 }
+@inline function idxTag(h: u32, dir: u32): u32 { return ((h & 0x3f) << 26) | (dir << 25); }
+@inline function ovfPtr(k: u32): usize { return CONN_OVF + (<usize>k << 6); }
+
+function idxInit(): void {
+  memory.fill(CONN_IDX, 0, <usize>connIdxBuckets * IDX_BUCKET + <usize>connOvfBuckets * IDX_BUCKET);
+  // the overflow pool's free list: buckets 1..n-1, linked through their link word
+  let n = connOvfBuckets;
+  for (let k: u32 = 1; k + 1 < n; k++) store<u32>(ovfPtr(k), k + 1, IDX_LINK);
+  store<u32>(CONN_OVF, n > 1 ? 1 : 0, OVF_FREE);
+  store<u32>(CONN_OVF, n - 1, OVF_AVAIL);
+}
+
+/** The last bucket of b's chain. */
+@inline function chainTail(b: usize): usize {
+  let l = load<u32>(b, IDX_LINK);
+  while (l != 0) { b = ovfPtr(l); l = load<u32>(b, IDX_LINK); }
+  return b;
+}
+
+/**
+ * Put entry w in front of bucket b's chain; the pool must have a bucket if the chain is full.
+ * All 14 entries roll one slot on, whatever the bucket holds: no branch waits for the bucket's
+ * line (on a new conn's out key, a miss), where stopping at the first empty slot would be
+ * mispredicted and replay everything after it (plain loads and stores: memory.copy is a call
+ * out of the compiled code).
+ */
+function idxInsert(b: usize, w: u32): void {
+  while (true) {
+    let carry = load<u32>(b + LAST_SLOT);
+    for (let s: usize = LAST_SLOT; s > 0; s -= 4) store<u32>(b + s, load<u32>(b + s - 4));
+    store<u32>(b, w);
+    if (carry == 0) return;
+    // the bucket was full: its oldest entry moves on to the front of the next one
+    let l = load<u32>(b, IDX_LINK);
+    if (l == 0) {
+      l = load<u32>(CONN_OVF, OVF_FREE);
+      let nb = ovfPtr(l);
+      store<u32>(CONN_OVF, load<u32>(nb, IDX_LINK), OVF_FREE);
+      store<u32>(CONN_OVF, load<u32>(CONN_OVF, OVF_AVAIL) - 1, OVF_AVAIL);
+      store<u32>(nb, 0, IDX_LINK);
+      store<u32>(b, l, IDX_LINK);
+    }
+    b = ovfPtr(l); w = carry;
+  }
+}
+
+/** Take entry w out of bucket b's chain (it must be there): the rest moves down, nothing marks the hole. */
+function idxRemove(b: usize, w: u32): void {
+  let s: usize = 0;
+  while (load<u32>(b + s) != w) {
+    s += 4;
+    if (s > LAST_SLOT) { b = ovfPtr(load<u32>(b, IDX_LINK)); s = 0; }
+  }
+  while (true) {
+    // the entries after it roll down one slot, up to the first empty one
+    for (; s < LAST_SLOT; s += 4) {
+      let nx = load<u32>(b + s + 4);
+      store<u32>(b + s, nx);
+      if (nx == 0) return;                        // not full: no overflow bucket behind it
+    }
+    let l = load<u32>(b, IDX_LINK);
+    if (l == 0) { store<u32>(b + LAST_SLOT, 0); return; }
+    // b was full: the next bucket's newest entry comes up to keep it full
+    let nb = ovfPtr(l);
+    store<u32>(b + LAST_SLOT, load<u32>(nb));
+    if (load<u32>(nb, 4) == 0) {
+      // that was its only entry: the bucket goes back to the pool
+      store<u32>(nb, 0);
+      store<u32>(nb, load<u32>(CONN_OVF, OVF_FREE), IDX_LINK);
+      store<u32>(CONN_OVF, l, OVF_FREE);
+      store<u32>(CONN_OVF, load<u32>(CONN_OVF, OVF_AVAIL) + 1, OVF_AVAIL);
+      store<u32>(b, 0, IDX_LINK);
+      return;
+    }
+    b = nb; s = 0;
+  }
+}
+
+/**
+ * Overflow buckets two new entries in the chains of a and b need (0 or 1 each; a == b: the
+ * same chain takes both, one bucket at most).
+ */
+@inline function idxNeed(a: usize, b: usize): u32 {
+  let ta = chainTail(a);
+  if (a == b) return load<u32>(ta + LAST_SLOT - 4) != 0 ? 1 : 0;
+  let tb = chainTail(b);
+  return (load<u32>(ta + LAST_SLOT) != 0 ? 1 : 0) + (load<u32>(tb + LAST_SLOT) != 0 ? 1 : 0);
+}
+
+// ---- lookups ---------------------------------------------------------------------------------------
+
+@inline const FIND_CONN_IN: u32 = 0;
+@inline const FIND_TEMPLATE: u32 = 1;
+@inline const FIND_CONN_OUT: u32 = 2;
 
 /**
  * The out key's second half: caddr:cport, or for a FULLNAT conn its laddr:lport (the address
@@ -76,31 +186,47 @@ export function connPrefetch(hashes: usize, n: u32): void {
   return load<u16>(cp, CONN_LADDR) != 0 ? load<u16>(cp, CONN_LPORT) : load<u16>(cp, CONN_CPORT);
 }
 
+@inline function keyMatch(what: u32, cp: usize, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): bool {
+  if (load<u8>(cp, CONN_PROTO) != proto) return false;
+  let tpl = (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) != 0;
+  if (what == FIND_CONN_OUT) {
+    return !tpl && load<u16>(cp, CONN_DPORT) == p1 && outPort(cp) == p2 &&
+      addrEq(cp + CONN_DADDR, a1) && addrEq(outAddr(cp), a2);
+  }
+  return tpl == (what == FIND_TEMPLATE) && load<u16>(cp, CONN_CPORT) == p1 && load<u16>(cp, CONN_VPORT) == p2 &&
+    addrEq(cp + CONN_CADDR, a1) && addrEq(cp + CONN_VADDR, a2);
+}
+
+/** The newest conn whose key (in or out, as `what` says) is this one, or 0. */
+function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
+  let h = connHash(proto, a1, p1, a2, p2);
+  let want = idxTag(h, what == FIND_CONN_OUT ? DIR_OUT : DIR_IN);
+  let b = idxBucket(h);
+  while (true) {
+    // slots in order: the newest of equal keys first. (A branch-free compare of all 15 slots
+    // measured slower here: docs/engine.md.)
+    for (let s: usize = 0; s <= LAST_SLOT; s += 4) {
+      let w = load<u32>(b + s);
+      if (w == 0) return 0;                       // packed: nothing after an empty entry
+      if ((w & IDX_TAG_MASK) == want) {
+        let i = w & IDX_INDEX_MASK;
+        if (keyMatch(what, connPtr(i), proto, a1, p1, a2, p2)) return i;
+      }
+    }
+    let l = load<u32>(b, IDX_LINK);
+    if (l == 0) return 0;
+    b = ovfPtr(l);
+  }
+}
+
 /** ip_vs_conn_in_get: the conn of a client→VIP packet. */
 export function connInGet(proto: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
-  let i = load<u32>(CONN_TAB_IN + (<usize>connHash(proto, caddr, cport, vaddr, vport) << 2));
-  while (i != 0) {
-    let cp = connPtr(i);
-    if (load<u16>(cp, CONN_CPORT) == cport && load<u16>(cp, CONN_VPORT) == vport &&
-        load<u8>(cp, CONN_PROTO) == proto &&
-        addrEq(cp + CONN_CADDR, caddr) && addrEq(cp + CONN_VADDR, vaddr) &&
-        !(load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE)) return i;
-    i = load<u32>(cp, CONN_NEXT_IN);
-  }
-  return 0;
+  return idxFind(FIND_CONN_IN, proto, caddr, cport, vaddr, vport);
 }
 
 /** ip_vs_ct_in_get: the persistence template (cport 0) with this key, or 0. */
 export function ctInGet(proto: u8, caddr: usize, vaddr: usize, vport: u16): u32 {
-  let i = load<u32>(CONN_TAB_IN + (<usize>connHash(proto, caddr, 0, vaddr, vport) << 2));
-  while (i != 0) {
-    let cp = connPtr(i);
-    if (load<u16>(cp, CONN_CPORT) == 0 && load<u16>(cp, CONN_VPORT) == vport &&
-        load<u8>(cp, CONN_PROTO) == proto && (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) &&
-        addrEq(cp + CONN_CADDR, caddr) && addrEq(cp + CONN_VADDR, vaddr)) return i;
-    i = load<u32>(cp, CONN_NEXT_IN);
-  }
-  return 0;
+  return idxFind(FIND_TEMPLATE, proto, caddr, 0, vaddr, vport);
 }
 
 /**
@@ -108,76 +234,98 @@ export function ctInGet(proto: u8, caddr: usize, vaddr: usize, vport: u16): u32 
  * caddr:cport, or laddr:lport for FULLNAT).
  */
 export function connOutGet(proto: u8, daddr: usize, dport: u16, caddr: usize, cport: u16): u32 {
-  let i = load<u32>(CONN_TAB_OUT + (<usize>connHash(proto, daddr, dport, caddr, cport) << 2));
-  while (i != 0) {
-    let cp = connPtr(i);
-    if (load<u16>(cp, CONN_DPORT) == dport && outPort(cp) == cport &&
-        load<u8>(cp, CONN_PROTO) == proto &&
-        addrEq(cp + CONN_DADDR, daddr) && addrEq(outAddr(cp), caddr) &&
-        !(load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE)) return i;
-    i = load<u32>(cp, CONN_NEXT_OUT);
-  }
-  return 0;
+  return idxFind(FIND_CONN_OUT, proto, daddr, dport, caddr, cport);
 }
 
-/** Take a record off the free list, zeroed. 0 when the table is full. */
+// ---- the batch stages (batch.ts) -------------------------------------------------------------------
+
+let stageSink: u32 = 0;
+/**
+ * Before a batch is processed: touch the bucket of every frame's hash, then every record a
+ * bucket's tags point at (the entries of either direction whose 6 hash bits match). The loads
+ * of one stage do not depend on each other, so the CPU overlaps their cache misses (wasm has no
+ * prefetch instruction: these loads are the prefetch); the lookups that follow hit the cache.
+ * `records` false: the buckets only (docs/engine.md compares the variants).
+ */
+export function connStage(hashes: usize, n: u32, records: bool): void {
+  let sink: u32 = 0;
+  for (let i: u32 = 0; i < n; i++) sink += load<u32>(idxBucket(load<u32>(hashes + (<usize>i << 2))));
+  if (records) {
+    for (let i: u32 = 0; i < n; i++) {
+      let h = load<u32>(hashes + (<usize>i << 2));
+      let b = idxBucket(h);
+      let want = (h & 0x3f) << 26;
+      for (let s: usize = 0; s <= LAST_SLOT; s += 4) {
+        let w = load<u32>(b + s);
+        if (w == 0) break;
+        if ((w & IDX_SIG_MASK) == want) {
+          // every cache line of the record: 112 bytes at a 112-byte stride span two lines, or
+          // three (starting 32 or 48 bytes into a line), so its first, middle and last words
+          let p = connPtr(w & IDX_INDEX_MASK);
+          sink += load<u32>(p) + load<u32>(p, 56) + load<u32>(p, CONN_SIZE - 4);
+        }
+      }
+    }
+  }
+  stageSink += sink;
+}
+
+// ---- the pool ----------------------------------------------------------------------------------------
+
+/** Take a record off the free list, zeroed (its sync bookkeeping too). 0 when the table is full. */
 export function connAlloc(): u32 {
   let i = load<u32>(WCTL, WCTL_CONN_FREE);
   if (i == 0) return 0;
   let cp = connPtr(i);
-  store<u32>(WCTL, load<u32>(cp, CONN_NEXT_IN), WCTL_CONN_FREE);
-  memory.fill(cp, 0, CONN_SIZE);
-  store<u32>(csyncPtr(i), 0);   // its sync bookkeeping (sync.ts) starts from zero too
+  store<u32>(WCTL, load<u32>(cp, CONN_NEXT_TIMER), WCTL_CONN_FREE);
+  for (let o: usize = 0; o < CONN_SIZE; o += 8) store<u64>(cp + o, 0);   // not memory.fill: a call out
   return i;
 }
 
-/** Return a (dead, unhashed) record to the pool. */
+/** Return a (dead, unhashed) record to the pool (and a synproxy conn's delta entry to its own). */
 export function connFree(i: u32): void {
   let cp = connPtr(i);
+  if (load<u16>(cp, CONN_FLAGS) & CONN_F_SYNPROXY) connSpFree(i);
   store<u16>(cp, 0, CONN_FLAGS);
   store<u8>(cp, 0, CONN_PROTO);
-  store<u32>(cp, load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_IN);
+  store<u32>(cp, load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_TIMER);
   store<u32>(WCTL, i, WCTL_CONN_FREE);
 }
 
-/** ip_vs_conn_hash: link into both indexes; the record's tuple fields must be set. */
-export function connHashIn(i: u32): void {
-  let cp = connPtr(i);
-  let proto = load<u8>(cp, CONN_PROTO);
-  let hin = CONN_TAB_IN + (<usize>connHash(proto, cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT)) << 2);
-  let hout = CONN_TAB_OUT + (<usize>connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp)) << 2);
-  store<u32>(cp, load<u32>(hin), CONN_NEXT_IN);
-  store<u32>(hin, i);
-  store<u32>(cp, load<u32>(hout), CONN_NEXT_OUT);
-  store<u32>(hout, i);
-  store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_HASHED, CONN_FLAGS);
-  store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) + 1, WCTL_CONN_COUNT);
+@inline function inHash(cp: usize): u32 {
+  return connHash(load<u8>(cp, CONN_PROTO), cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
+}
+@inline function outHash(cp: usize): u32 {
+  return connHash(load<u8>(cp, CONN_PROTO), cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
 }
 
-/** ip_vs_conn_unhash: unlink from both chains; the record stays allocated. */
+/**
+ * ip_vs_conn_hash: enter both keys in the index; the record's tuple fields must be set. False
+ * (nothing changed) when the index has no overflow bucket left for them: the caller counts
+ * CNT_CONN_INDEX_FULL and drops the conn.
+ */
+export function connHashIn(i: u32): bool {
+  let cp = connPtr(i);
+  let hin = inHash(cp), hout = outHash(cp);
+  let bin = idxBucket(hin), bout = idxBucket(hout);
+  if (idxNeed(bin, bout) > load<u32>(CONN_OVF, OVF_AVAIL)) return false;
+  idxInsert(bin, idxTag(hin, DIR_IN) | i);
+  idxInsert(bout, idxTag(hout, DIR_OUT) | i);
+  store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_HASHED, CONN_FLAGS);
+  store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) + 1, WCTL_CONN_COUNT);
+  return true;
+}
+
+/** ip_vs_conn_unhash: take both keys out of the index; the record stays allocated. */
 export function connUnhash(i: u32): void {
   let cp = connPtr(i);
   let flags = load<u16>(cp, CONN_FLAGS);
   if (!(flags & CONN_F_HASHED)) return;
-  let proto = load<u8>(cp, CONN_PROTO);
-  let hin = CONN_TAB_IN + (<usize>connHash(proto, cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT)) << 2);
-  unlinkChain(hin, i, CONN_NEXT_IN);
-  let hout = CONN_TAB_OUT + (<usize>connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp)) << 2);
-  unlinkChain(hout, i, CONN_NEXT_OUT);
+  let hin = inHash(cp), hout = outHash(cp);
+  idxRemove(idxBucket(hin), idxTag(hin, DIR_IN) | i);
+  idxRemove(idxBucket(hout), idxTag(hout, DIR_OUT) | i);
   store<u16>(cp, flags & ~CONN_F_HASHED, CONN_FLAGS);
   store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) - 1, WCTL_CONN_COUNT);
-}
-
-// `link` is the field offset of the chain pointer (CONN_NEXT_IN or CONN_NEXT_OUT)
-function unlinkChain(head: usize, i: u32, link: u32): void {
-  let cur = load<u32>(head);
-  if (cur == i) { store<u32>(head, load<u32>(connPtr(i) + link)); return; }
-  while (cur != 0) {
-    let p = connPtr(cur) + link;
-    let nxt = load<u32>(p);
-    if (nxt == i) { store<u32>(p, load<u32>(connPtr(i) + link)); return; }
-    cur = nxt;
-  }
 }
 
 /** Next conn index ≥ i that is hashed (live), or 0. For listings. */
@@ -190,44 +338,76 @@ export function connNextLive(i: u32): u32 {
 }
 
 /**
- * After layoutGrow: link records oldMax+1..connMax into the free list (in index order, before
- * the old free records), and re-chain both indexes when the bucket count changed. Growth only
- * multiplies the (power-of-two) bucket count, so a conn of old bucket b lands in a bucket
- * b + k·oldBuckets; each old chain is reversed first and then pushed head-first into its new
- * chains, which keeps every chain's order (newest first, as hlist_add_head leaves it).
+ * After layoutGrow (which cleared the index at its new size): link records oldMax+1..connMax
+ * into the free list (in index order, before the old free records), and enter every hashed
+ * conn in the index again (connReindex). One partition; worker.ts partsGrow does each of many.
  */
-export function connTableGrow(oldMax: u32, oldBuckets: u32): void {
+export function connTableGrow(oldMax: u32): void {
   if (connMax > oldMax) {
-    for (let i = oldMax + 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_IN);
-    store<u32>(connPtr(connMax), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_IN);
+    for (let i = oldMax + 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_TIMER);
+    store<u32>(connPtr(connMax), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_TIMER);
     store<u32>(WCTL, oldMax + 1, WCTL_CONN_FREE);
   }
-  if (connMask + 1 == oldBuckets) return;
-  rechain(CONN_TAB_IN, CONN_NEXT_IN, oldBuckets, true);
-  rechain(CONN_TAB_OUT, CONN_NEXT_OUT, oldBuckets, false);
+  connReindex();
 }
 
-function rechain(tab: usize, nextOff: usize, oldBuckets: u32, dirIn: bool): void {
-  for (let b: u32 = 0; b < oldBuckets; b++) {
-    let head = tab + (<usize>b << 2);
-    // reverse the old chain
-    let rev: u32 = 0;
-    let i = load<u32>(head);
-    while (i != 0) { let nx = load<u32>(connPtr(i) + nextOff); store<u32>(connPtr(i) + nextOff, rev); rev = i; i = nx; }
-    store<u32>(head, 0);
-    // oldest first, each pushed on its new chain's head
-    i = rev;
-    while (i != 0) {
-      let cp = connPtr(i);
-      let nx = load<u32>(cp + nextOff);
-      let proto = load<u8>(cp, CONN_PROTO);
-      let h = dirIn
-        ? connHash(proto, cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT))
-        : connHash(proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
-      let nb = tab + (<usize>h << 2);
-      store<u32>(cp + nextOff, load<u32>(nb));
-      store<u32>(nb, i);
-      i = nx;
-    }
+/**
+ * A fresh index for the current partition, holding its hashed conns again (indexes ≡ PART
+ * mod NPARTS: worker.ts partOf), in index order (conns with equal keys — two services' conns to
+ * one real server from one client port — are then found highest index first). A conn the index
+ * cannot take (its overflow pool spent: not expected, the index grew with the pool) is left
+ * unhashed and counted; its timer still expires it.
+ */
+export function connReindex(): void {
+  idxInit();
+  store<u32>(WCTL, 0, WCTL_CONN_COUNT);
+  let first: u32 = NPARTS == 1 ? 1 : (PART == 0 ? NPARTS : PART);
+  for (let i = first; i <= connMax; i += NPARTS) {
+    let cp = connPtr(i);
+    let flags = load<u16>(cp, CONN_FLAGS);
+    if (!(flags & CONN_F_HASHED)) continue;
+    store<u16>(cp, flags & ~CONN_F_HASHED, CONN_FLAGS);
+    if (!connHashIn(i)) cntInc(CNT_CONN_INDEX_FULL);
   }
+}
+
+// ---- the SYN proxy's delta entries (layout.ts SP_POOL) -----------------------------------------------
+// One pool per conn partition, used only by the partition's owner (a conn's partition: its index
+// mod NPARTS, worker.ts partOf), so no lock. The conn's sync word holds its entry's index + 1.
+
+@inline function spPart(ci: u32): u32 { return NPARTS == 1 ? 0 : ci % NPARTS; }
+@inline function spEntry(part: u32, k: u32): usize { return SP_POOL + (<usize>part * SP_SLOTS + <usize>k) * SP_SIZE; }
+
+/** The delta entry of synproxy conn ci (connSpAlloc gave it one). */
+@inline export function connSpPtr(ci: u32): usize {
+  return spEntry(spPart(ci), load<u32>(connPtr(ci), CONN_SYNC) - 1);
+}
+
+/** A delta entry for conn ci, zeroed; false when its partition's SP_SLOTS are all in use. */
+export function connSpAlloc(ci: u32): bool {
+  let part = spPart(ci);
+  let w = PARTS + <usize>part * PART_SIZE;
+  let k = load<u32>(w, WCTL_SP_FREE);
+  if (k != 0) {
+    store<u32>(w, load<u32>(spEntry(part, k - 1), SP_SEQ), WCTL_SP_FREE);
+  } else {
+    let used = load<u32>(w, WCTL_SP_USED);
+    if (used >= SP_SLOTS) return false;
+    store<u32>(w, used + 1, WCTL_SP_USED);
+    k = used + 1;
+  }
+  let e = spEntry(part, k - 1);
+  store<u64>(e, 0); store<u32>(e, 0, 8);
+  store<u32>(connPtr(ci), k, CONN_SYNC);
+  return true;
+}
+
+function connSpFree(ci: u32): void {
+  let k = load<u32>(connPtr(ci), CONN_SYNC);
+  if (k == 0) return;
+  let part = spPart(ci);
+  let w = PARTS + <usize>part * PART_SIZE;
+  store<u32>(spEntry(part, k - 1), load<u32>(w, WCTL_SP_FREE), SP_SEQ);
+  store<u32>(w, k, WCTL_SP_FREE);
+  store<u32>(connPtr(ci), 0, CONN_SYNC);
 }

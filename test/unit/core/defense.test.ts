@@ -97,23 +97,23 @@ describe('update_defense_level (ip_vs_ctl.c)', () => {
     expect(e.setting('secureTcp')).toBe(false);
   });
 
-  test('available memory: free conn records up to --conn-max, in pages of 144 bytes each (120 + 8 index + 16 sync and SYN proxy); amemthresh against it', async () => {
+  test('available memory: free conn records up to --conn-max, in pages of 128 bytes each (112-byte record with its sync word + 16 index); amemthresh against it', async () => {
     const e = await lab(4096);
     const s = e.defenseState();
-    expect(s.bytesPerConn).toBe(144);
+    expect(s.bytesPerConn).toBe(128);
     expect(e.defenseGet('amemthresh')).toBe(1024);
     expect(e.defenseGet('am_droprate')).toBe(10);
     e.tick(0); e.tick(1000);
-    // a whole table of 4096 conns is 144 pages: below the default amemthresh's 4 MiB, "low"
-    expect(e.defenseState()).toMatchObject({ availPages: 144, memoryLow: true });
+    // a whole table of 4096 conns is 128 pages: below the default amemthresh's 4 MiB, "low"
+    expect(e.defenseState()).toMatchObject({ availPages: 128, memoryLow: true });
     sysctlSet(e, 'amemthresh', '100');
-    syns(e, 1, 32, 1500);   // 32 conns: (4096 - 32) × 144 / 4096 = 142.9
+    syns(e, 1, 32, 1500);   // 32 conns: (4096 - 32) × 128 / 4096 = 127
     e.tick(2000);
-    expect(e.defenseState()).toMatchObject({ availPages: 142, memoryLow: false });
-    sysctlSet(e, 'amemthresh', '143');
+    expect(e.defenseState()).toMatchObject({ availPages: 127, memoryLow: false });
+    sysctlSet(e, 'amemthresh', '128');
     sysctlSet(e, 'drop_packet', '1');
-    // 143 / (143 - 142) = 143: one new-conn packet in 143 dropped
-    expect(e.defenseState()).toMatchObject({ memoryLow: true, dropPacket: true, dropRate: 143 });
+    // 128 / (128 - 127) = 128: one new-conn packet in 128 dropped
+    expect(e.defenseState()).toMatchObject({ memoryLow: true, dropPacket: true, dropRate: 128 });
     expect(sysctlGet(e, 'drop_packet')).toBe('2');
   });
 });
@@ -138,8 +138,8 @@ describe('ip_vs_todrop (drop_packet): which SYNs 6.1 dropped', () => {
   });
 
   test('memory low with drop_packet=1: 1 in amemthresh / (amemthresh - availmem) new conns dropped', async () => {
-    const e = await lab(4096);   // 132 pages free
-    sysctlSet(e, 'amemthresh', '264');
+    const e = await lab(4096);   // 128 pages free
+    sysctlSet(e, 'amemthresh', '256');
     expect(sysctlSet(e, 'drop_packet', '1')).toBe('2');
     expect(e.defenseState().dropRate).toBe(2);
     expect(syns(e, 5, 10, 10)).toEqual([1, 3, 5, 7, 9]);

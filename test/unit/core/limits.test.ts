@@ -78,7 +78,7 @@ describe('tables grow between batches up to their limits', () => {
     for (let i = 0; i < 200; i++) expect(e.processFrame(syn(10000 + i, 80), 1).verdict).toBe('XMIT');
     expect(e.capacity('conn')).toBeGreaterThanOrEqual(200);
     expect(e.connCount()).toBe(200);
-    // out path (the re-chained out index) and in path (the in index) for every conn
+    // out path (out keys) and in path (in keys) for every conn, in the index rebuilt at each growth
     for (let i = 0; i < 200; i++) {
       const r = e.processFrame(synAck(RS[0], 10000 + i), 2);
       expect(r.verdict, `reply ${i}`).toBe('XMIT');
@@ -89,7 +89,9 @@ describe('tables grow between batches up to their limits', () => {
     expect(e.conns().filter((c) => c.state === 'ESTABLISHED')).toHaveLength(200);
     for (let i = 200; i < 256; i++) expect(e.processFrame(syn(10000 + i, 80), 4).verdict).toBe('XMIT');
     expect(e.capacity('conn')).toBe(256);
-    expect(e.connTabSize()).toBe(256);
+    expect(e.connTabSize()).toBe(256);   // ipvsadm's size= (the kernel's conn_tab_size form)
+    expect(e.capacity('connIndex')).toBe(60);   // index buckets of 15 entries: 256 conns × 15/64 (layout.ts connIdxBucketsFor)
+    expect(e.capacity('connOverflow')).toBe(3);   // 256 / 64 overflow buckets, one of them the pool's header
     // full: a new conn takes the oldest half-open one's record (defense.ts); with every conn
     // established there is none, and it is refused
     expect(e.processFrame(syn(20000, 80), 5).verdict).toBe('XMIT');
