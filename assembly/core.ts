@@ -94,6 +94,7 @@ export function ipvsInHook(point: u8): i32 {
   }
 
   if (ci == 0) {
+    if (!mayStartConn()) { cntInc(CNT_NO_CONN); return NF_ACCEPT; }   // checked before the lock: floods of strays never take it
     // a new conn: scheduled under the director's lock (the kernel's sched_lock, the template
     // table's lock), so every worker's new conns see one scheduler sequence (shared.ts)
     wLock();
@@ -118,19 +119,19 @@ export function ipvsInHook(point: u8): i32 {
  * The new-conn half of ip_vs_in_hook (tcp/sctp/udp_conn_schedule, ip_vs_schedule): -1 with the
  * new conn in the packet record (pktConn), or the verdict to return.
  */
+/**
+ * tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules;
+ * sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp); UDP: anything.
+ */
+function mayStartConn(): bool {
+  if (pProto() == IPPROTO_TCP && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) return false;
+  if (pProto() == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) return false;
+  return true;
+}
+
 function inSchedule(): i32 {
   let ci: u32 = 0;
   {
-    // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
-    if (pProto() == IPPROTO_TCP && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
-      cntInc(CNT_NO_CONN);
-      return NF_ACCEPT;
-    }
-    // sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp)
-    if (pProto() == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) {
-      cntInc(CNT_NO_CONN);
-      return NF_ACCEPT;
-    }
     let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
     if (si == 0) return NF_ACCEPT;
     // ip_vs_schedule: active FTP data from port 20 is never scheduled

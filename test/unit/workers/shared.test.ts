@@ -264,5 +264,19 @@ describe('workers over one shared memory (in-thread)', () => {
     expect(plain.mem.buffer).toBeInstanceOf(ArrayBuffer);
     await expect(Engine.create(readFileSync(`${repoRoot()}/wasm/release.wasm`), { workers: 2 })).rejects.toThrow(/need the shared-memory engine/);
   });
+
+  test('segments that cannot start a conn (a flood of ACKs, RSTs) never wait for the director lock', async () => {
+    const { e, ws } = await director(2);
+    const i32 = new Int32Array(e.shared.memory.buffer);
+    const lock = (e.shared.ctl + Number(e.ex.CTL_LOCK.value)) >>> 2;
+    Atomics.store(i32, lock, 2);   // as if worker 1 held it for as long as this test runs
+    const strays = Array.from({ length: 20 }, (_, k) => ip(CLIENTS[0]!, VIP, { proto: 'tcp', sport: 33000 + k, dport: 80, flags: k % 2 ? 'A' : 'R' }));
+    const mine = strays.filter((f) => owner(e, f, 2) === 0);
+    const r = batch(ws[0]!, mine, 1000).own;   // would spin forever if they took the lock
+    expect(r.length).toBe(mine.length);
+    expect(r.every((x) => x.verdict !== 'XMIT')).toBe(true);
+    expect(e.counter('conn_created')).toBe(0n);
+    Atomics.store(i32, lock, 0);
+  });
 });
 
