@@ -24,9 +24,10 @@ test(`two workers creating and expiring conns of the same services for ${MS / 10
   const { memory, ctl } = e.shared;
   const module = engineModule('mt');
   const t0 = Date.now();
-  const flows = 1_000_000;   // more than a thread sends in the time: the clock ends the run
+  const flows = 1_000_000;
+  const done = new SharedArrayBuffer(4);   // workers past their sending loop (they drain their rings until all are)   // more than a thread sends in the time: the clock ends the run
   const threads = [0, 1].map((w) => new Worker(new URL('./stress-worker.mjs', import.meta.url), {
-    workerData: { module, memory, ctl, w, workers: 2, flows, pktsPerFlow: 3, ports: [53, 54], clientNet: 18 + w, durationMs: MS, speed: 20, t0 },
+    workerData: { module, memory, ctl, w, workers: 2, flows, pktsPerFlow: 3, ports: [53, 54], clientNet: 18 + w, durationMs: MS, speed: 20, t0, done },
   }));
   // the control thread meanwhile: grow the table with the workers parked when a partition gets full
   let grows = 0;
