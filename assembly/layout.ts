@@ -611,6 +611,7 @@ export let RINGS: usize = 0;       // NWORKERS² rings, ring (from, to) at RINGS
 export let ringSize: usize = 0;
 export let ringEntries: u32 = RING_ENTRIES;
 export let SCACHE: usize = 0;      // this worker's statistics of the batch, per dest (stats.ts)
+export let HCOUNT: usize = 0;      // this worker's hook packet counts of the batch, per entry (hooks.ts)
 
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
@@ -682,6 +683,7 @@ function groupSelect(g: u32): void {
   PKT = p; p += PKT_SIZE;
   COUNTERS = p; p += CNT_MAX * 8;
   SCACHE = p; p += SCACHE_ENTRIES * SCACHE_SIZE;
+  HCOUNT = p; p += HOOK_MAX * 8;
   SLOT_META = p; p += <usize>slotCount * SLOT_META_SIZE;
   p = align(p, 64);
   SLOTS = p; p += <usize>slotCount * slotSize;

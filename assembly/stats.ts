@@ -5,7 +5,7 @@ import {
   SVC_STATS, DEST_STATS, DEST_SVC, DEST_FLAGS, CONN_DEST, CONN_INPKTS, CONN_OUTPKTS, CONN_INBYTES, CONN_OUTBYTES,
 } from "./layout";
 import { DEST_F_AVAILABLE } from "./defs";
-import { GROUP0, GROUP_SIZE, NWORKERS, PKT_SIZE, SCACHE, SCACHE_ENTRIES, SCACHE_SIZE } from "./layout";
+import { GROUP0, GROUP_SIZE, NWORKERS, PKT_SIZE, SCACHE, SCACHE_ENTRIES, SCACHE_SIZE, HCOUNT, HOOKS, HOOK_MAX, HOOK_SIZE, HOOK_PACKETS } from "./layout";
 import { sharedAdd64 } from "./shared";
 
 // The named counters are per worker (layout.ts COUNTERS, in the per-worker group): a worker
@@ -47,6 +47,12 @@ function cacheFlush(e: usize): void {
 export function statsFlush(): void {
   if (NWORKERS == 1) return;
   for (let i: u32 = 0; i < SCACHE_ENTRIES; i++) cacheFlush(SCACHE + <usize>i * SCACHE_SIZE);
+  // and the batch's hook packet counts (hooks.ts callHook)
+  for (let i: u32 = 0; i < HOOK_MAX; i++) {
+    let c = HCOUNT + (<usize>i << 3);
+    let n = load<u64>(c);
+    if (n != 0) { add64(HOOKS + <usize>i * HOOK_SIZE + HOOK_PACKETS, n); store<u64>(c, 0); }
+  }
 }
 
 // other workers add to the same records: atomic in the workers' build (shared.ts)

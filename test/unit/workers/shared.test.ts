@@ -68,6 +68,9 @@ describe('workers over one shared memory (in-thread)', () => {
     expect(e.counter('rx')).toBe(300n);
     expect(e.counters().tx).toBe(300n);
     expect(e.services()[0]!.stats.conns).toBe(300n);
+    expect(e.services()[0]!.stats.inpkts).toBe(300n);
+    // the hook counts, kept per worker during a batch, add up too
+    expect(e.hooks().find((h) => h.fn === 'IPVS_IN')!.packets).toBe(300n);
   });
 
   test('wrr 3:2:1 over two workers: 150/100/50 in the kernel order', async () => {
