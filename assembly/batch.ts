@@ -25,7 +25,7 @@ import { isMarkSvc } from "./ctl";
 import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
 import { runHooks, markPeek } from "./hooks";
-import { cntInc } from "./stats";
+import { cntInc, statsFlush } from "./stats";
 import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
 import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart } from "./pkt";
@@ -263,6 +263,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
     for (let i: u32 = 0; i < m; i++) processOne(g + i);
   }
   store<u32>(PKT, 0, PKT_REDIR_N);
+  statsFlush();        // several workers: the batch's statistics into the shared records
   return n;
 }
 

@@ -113,10 +113,12 @@ export function ipvsInHook(point: u8): i32 {
 
   let created = false;
   if (ci == 0) {
+    // checked before the lock, so floods of strays never take it (a cookie ACK schedules as a SYN)
+    if (spOpts == 0 && !mayStartConn()) { cntInc(CNT_NO_CONN); return NF_ACCEPT; }
     // a new conn: scheduled under the director's lock (the kernel's sched_lock, the template
     // table's lock), so every worker's new conns see one scheduler sequence (shared.ts)
     wLock();
-    let rv = inSchedule(spOpts);
+    let rv = inSchedule();
     wUnlock();
     if (rv >= 0) return rv;
     ci = pktConn();
@@ -152,22 +154,21 @@ export function ipvsInHook(point: u8): i32 {
 }
 
 /**
- * The new-conn half of ip_vs_in_hook (tcp/sctp/udp_conn_schedule, ip_vs_schedule), under the
- * director's lock: -1 with the new conn in the packet record (pktConn), or the verdict to return.
- * spOpts: a SYN proxy's validated cookie ACK, which schedules as a SYN would.
+ * tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules;
+ * sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp); UDP: anything.
  */
-function inSchedule(spOpts: u32): i32 {
+function mayStartConn(): bool {
+  if (pProto() == IPPROTO_TCP && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) return false;
+  if (pProto() == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) return false;
+  return true;
+}
+
+/**
+ * The new-conn half of ip_vs_in_hook (ip_vs_schedule), under the director's lock: -1 with the
+ * new conn in the packet record (pktConn), or the verdict to return.
+ */
+function inSchedule(): i32 {
   let ci: u32 = 0;
-  // tcp_conn_schedule: only a SYN (or anything, with sloppy_tcp) that is not a RST schedules
-  if (pProto() == IPPROTO_TCP && spOpts == 0 && ((pTcpFlags() & TH_RST) || !(flag(SET_SLOPPY_TCP) || (pTcpFlags() & TH_SYN)))) {
-    cntInc(CNT_NO_CONN);
-    return NF_ACCEPT;
-  }
-  // sctp_conn_schedule: only an INIT (or any chunk but ABORT, with sloppy_sctp)
-  if (pProto() == IPPROTO_SCTP && (sctpChunk() == SCTP_CID_ABORT || !(flag(SET_SLOPPY_SCTP) || sctpChunk() == SCTP_CID_INIT))) {
-    cntInc(CNT_NO_CONN);
-    return NF_ACCEPT;
-  }
   let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
   if (si == 0) return NF_ACCEPT;
   // *_conn_schedule: drop_packet's ip_vs_todrop, before the scheduler ("we are very loaded")

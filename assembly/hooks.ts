@@ -6,6 +6,7 @@
 import {
   CTL, CTL_HOOK_COUNT, CTL_HOOK_FIRST, HOOK_MAX, hookPtr, HOOK_USED, HOOK_POINT, HOOK_FN, HOOK_VERDICT, HOOK_PRIORITY, HOOK_ID,
   HOOK_PLEN, HOOK_ADDR, HOOK_PACKETS, HOOK_ARG, HOOK_SIZE, HOOK_PROTO, HOOK_PORT_LO, HOOK_PORT_HI, HOOK_MATCH_SRC, PKT,
+  NWORKERS, HCOUNT, HOOKS,
   PKT_HOOK_REPEATS,
 } from "./layout";
 import {
@@ -106,7 +107,10 @@ export function hooksInitIpvs(): void {
 @inline function repeatsSoFar(): u32 { return load<u32>(PKT, PKT_HOOK_REPEATS); }
 
 function callHook(e: usize, point: u8): i32 {
-  sharedAdd64(e + HOOK_PACKETS, 1);   // every worker counts into the one entry
+  // several workers: counted in this worker's batch counts, added to the entry at the batch's end
+  // (stats.ts statsFlush), not an atomic add on a line every worker writes for every packet
+  if (NWORKERS > 1) { let c = HCOUNT + ((e - HOOKS) / HOOK_SIZE << 3); store<u64>(c, load<u64>(c) + 1); }
+  else sharedAdd64(e + HOOK_PACKETS, 1);
   let fn = load<u8>(e, HOOK_FN);
   switch (fn) {
     case HOOK_FN_IPVS_IN: return ipvsInHook(point);

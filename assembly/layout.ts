@@ -298,6 +298,12 @@
 @inline export const WCTL_SIZE: u32 = 192;
 @inline export const PART_SIZE: u32 = WCTL_SIZE + WHEEL_SLOTS * 4;
 
+// ---- a worker's statistics of the batch (stats.ts): added up per dest, into the shared records
+// once per batch (atomic adds) instead of once per packet; direct-mapped by dest index
+//  0 dest u32 (0: empty) | 8 inpkts u64 | 16 outpkts u64 | 24 inbytes u64 | 32 outbytes u64
+@inline export const SCACHE_ENTRIES: u32 = 32;
+@inline export const SCACHE_SIZE: u32 = 40;
+
 // ---- redirect rings (worker.ts): one single-producer / single-consumer ring per worker pair ---------
 //  0 head u32 (consumer) | 64 tail u32 (producer) | 128 entries: ringEntries × (4 + slotSize, 64-aligned)
 // ringEntries: RING_ENTRIES, fewer (a power of two, at least RING_ENTRIES_MIN) when the N(N-1)
@@ -671,6 +677,8 @@ export let GROUP_SIZE: usize = 0;
 export let RINGS: usize = 0;       // NWORKERS² rings, ring (from, to) at RINGS + (from × NWORKERS + to) × ringSize
 export let ringSize: usize = 0;
 export let ringEntries: u32 = RING_ENTRIES;
+export let SCACHE: usize = 0;      // this worker's statistics of the batch, per dest (stats.ts)
+export let HCOUNT: usize = 0;      // this worker's hook packet counts of the batch, per entry (hooks.ts)
 
 export let svcMax: u32 = 0;
 export let destMax: u32 = 0;
@@ -738,6 +746,8 @@ function groupSelect(g: u32): void {
   let p = GROUP0 + <usize>g * GROUP_SIZE;
   PKT = p; p += PKT_SIZE;
   COUNTERS = p; p += CNT_MAX * 8;
+  SCACHE = p; p += SCACHE_ENTRIES * SCACHE_SIZE;
+  HCOUNT = p; p += HOOK_MAX * 8;
   SLOT_META = p; p += <usize>slotCount * SLOT_META_SIZE;
   p = align(p, 64);
   SLOTS = p; p += <usize>slotCount * slotSize;

@@ -5,7 +5,7 @@ import {
   SVC_STATS, DEST_STATS, DEST_SVC, DEST_FLAGS, CONN_DEST, CONN_INPKTS, CONN_OUTPKTS, CONN_INBYTES, CONN_OUTBYTES,
 } from "./layout";
 import { DEST_F_AVAILABLE } from "./defs";
-import { GROUP0, GROUP_SIZE, NWORKERS, PKT_SIZE } from "./layout";
+import { GROUP0, GROUP_SIZE, NWORKERS, PKT_SIZE, SCACHE, SCACHE_ENTRIES, SCACHE_SIZE, HCOUNT, HOOKS, HOOK_MAX, HOOK_SIZE, HOOK_PACKETS } from "./layout";
 import { sharedAdd64 } from "./shared";
 
 // The named counters are per worker (layout.ts COUNTERS, in the per-worker group): a worker
@@ -26,6 +26,33 @@ export function cntGet(i: u32): u64 {
   let sum: u64 = 0;
   for (let g: u32 = 0; g <= NWORKERS; g++) sum += load<u64>(GROUP0 + <usize>g * GROUP_SIZE + PKT_SIZE + (<usize>i << 3));
   return sum;
+}
+
+/** One entry of the batch statistics into the dest's, its service's and the global records. */
+function cacheFlush(e: usize): void {
+  let d = load<u32>(e);
+  if (d == 0) return;
+  let dest = destPtr(d);
+  let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
+  let ip = load<u64>(e, 8), op = load<u64>(e, 16), ib = load<u64>(e, 24), ob = load<u64>(e, 32);
+  for (let k = 0; k < 3; k++) {
+    let st = k == 0 ? dest + DEST_STATS : k == 1 ? svc : GSTATS;
+    if (ip != 0) { add64(st + ST_INPKTS, ip); add64(st + ST_INBYTES, ib); }
+    if (op != 0) { add64(st + ST_OUTPKTS, op); add64(st + ST_OUTBYTES, ob); }
+  }
+  memory.fill(e, 0, SCACHE_SIZE);
+}
+
+/** The end of a batch (several workers): this worker's batch statistics into the shared records. */
+export function statsFlush(): void {
+  if (NWORKERS == 1) return;
+  for (let i: u32 = 0; i < SCACHE_ENTRIES; i++) cacheFlush(SCACHE + <usize>i * SCACHE_SIZE);
+  // and the batch's hook packet counts (hooks.ts callHook)
+  for (let i: u32 = 0; i < HOOK_MAX; i++) {
+    let c = HCOUNT + (<usize>i << 3);
+    let n = load<u64>(c);
+    if (n != 0) { add64(HOOKS + <usize>i * HOOK_SIZE + HOOK_PACKETS, n); store<u64>(c, 0); }
+  }
 }
 
 // other workers add to the same records: atomic in the workers' build (shared.ts)
@@ -65,6 +92,16 @@ export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
   if (d == 0) return;
   let dest = destPtr(d);
   if (!(load<u8>(dest, DEST_FLAGS) & DEST_F_AVAILABLE)) return;
+  if (NWORKERS > 1) {
+    // several workers: into this worker's batch statistics (plain adds); statsFlush adds them to
+    // the shared records once per dest and batch, so a listing between batches is exact
+    let e = SCACHE + <usize>(d & (SCACHE_ENTRIES - 1)) * SCACHE_SIZE;
+    if (load<u32>(e) != d) { cacheFlush(e); store<u32>(e, d); }
+    let o: usize = stPkts == ST_INPKTS ? 8 : 16;
+    store<u64>(e + o, load<u64>(e + o) + 1);
+    store<u64>(e + o + 16, load<u64>(e + o + 16) + <u64>len);
+    return;
+  }
   let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
   for (let k = 0; k < 3; k++) {
     let st = k == 0 ? dest + DEST_STATS : k == 1 ? svc : GSTATS;

@@ -10,7 +10,8 @@
  * Run: npm run bench:workers   (WVS_BENCH_CONNS, WVS_BENCH_ROUNDS)
  */
 import { loadEngine, engineModule } from '../host/engine-node.ts';
-import { EngineWorker, type Engine } from '../host/engine.ts';
+import { readFileSync } from 'node:fs';
+import { Engine, EngineWorker } from '../host/engine.ts';
 import { ip } from '../host/packet-builder.ts';
 
 const N = Number(process.env.WVS_BENCH_CONNS ?? 131072);
@@ -66,12 +67,17 @@ async function ownedBy0(): Promise<Uint32Array> {
   return (own0 = Uint32Array.from(keep));
 }
 
-async function setup(kind: 'release' | 'mt' | 'mt2' | 'mt2own'): Promise<Runner> {
+/** WVS_BENCH_BASE=path/to/release.wasm: an earlier plain build, run as 'base' (the single-worker before/after). */
+const BASE = process.env.WVS_BENCH_BASE;
+async function setup(kind: 'base' | 'release' | 'mt' | 'mt2' | 'mt2own'): Promise<Runner> {
   const workers = kind === 'mt2' || kind === 'mt2own' ? 2 : 1;
-  const e: Engine = await loadEngine({ connMax: 1 << 20, connInit: 1 << 19, slots: BATCH, seed: 12345, workers }, kind === 'release' ? 'release' : 'mt');
+  const cfg = { connMax: 1 << 20, connInit: 1 << 19, slots: BATCH, seed: 12345, workers };
+  const e: Engine = kind === 'base'
+    ? await Engine.create(new WebAssembly.Module(readFileSync(BASE!)), cfg)
+    : await loadEngine(cfg, kind === 'release' ? 'release' : 'mt');
   e.addService({ ...key, sched: 'rr' });
   for (let d = 1; d <= 8; d++) e.addDest(key, { addr: `198.18.1.${d}`, port: 8080, fwd: 'Masq' });
-  if (kind === 'release' || kind === 'mt') {
+  if (kind === 'base' || kind === 'release' || kind === 'mt') {
     return { mem: () => e.memory, slotBase: e.slotBase, stride: e.slotSize, hr: e.headroom, meta: e.slotMetaBase, msz: e.slotMetaSize, process: (n, now) => { e.ex.process(n, now); } };
   }
   // worker 0 of two: every frame goes through the owner check; those worker 1 owns are redirected
@@ -87,7 +93,7 @@ async function setup(kind: 'release' | 'mt' | 'mt2' | 'mt2own'): Promise<Runner>
 const best: Record<string, { syn: number; ack: number }> = {};
 const mine = await ownedBy0();
 for (let r = 0; r < ROUNDS; r++) {
-  for (const kind of ['release', 'mt', 'mt2', 'mt2own'] as const) {
+  for (const kind of [...(BASE ? ['base'] as const : []), 'release', 'mt', 'mt2', 'mt2own'] as const) {
     const x = await setup(kind);
     const idx = kind === 'mt2own' ? mine : order;
     const syn = run(x, syns, idx, 1000);
@@ -100,6 +106,7 @@ const f = (v: number) => `${v.toFixed(0)} ns`;
 console.log(`${N.toLocaleString()} flows, best of ${ROUNDS} (ns per frame, process() only)`);
 for (const [k, v] of Object.entries(best)) console.log(`${k.padEnd(8)} new conn ${f(v.syn).padStart(8)}   established ${f(v.ack).padStart(8)}`);
 const rel = best.release!, mt = best.mt!, mt2 = best.mt2!, own = best.mt2own!;
+if (best.base) console.log(`plain build now / ${BASE}: new conn ${(rel.syn / best.base.syn).toFixed(2)}x, established ${(rel.ack / best.base.ack).toFixed(2)}x`);
 console.log(`shared memory + atomics (mt, 1 worker) / release: new conn ${(mt.syn / rel.syn).toFixed(2)}x, established ${(mt.ack / rel.ack).toFixed(2)}x`);
 console.log(`worker 0 of 2, its own flows only (owner check + the lock on new conns, as with steering): new conn ${(own.syn / rel.syn).toFixed(2)}x, established ${(own.ack / rel.ack).toFixed(2)}x`);
 console.log(`worker 0 of 2, every flow (half redirected to worker 1 and processed there, per frame): new conn ${(mt2.syn / rel.syn).toFixed(2)}x, established ${(mt2.ack / rel.ack).toFixed(2)}x`);

@@ -68,6 +68,9 @@ describe('workers over one shared memory (in-thread)', () => {
     expect(e.counter('rx')).toBe(300n);
     expect(e.counters().tx).toBe(300n);
     expect(e.services()[0]!.stats.conns).toBe(300n);
+    expect(e.services()[0]!.stats.inpkts).toBe(300n);
+    // the hook counts, kept per worker during a batch, add up too
+    expect(e.hooks().find((h) => h.fn === 'IPVS_IN')!.packets).toBe(300n);
   });
 
   test('wrr 3:2:1 over two workers: 150/100/50 in the kernel order', async () => {
@@ -263,6 +266,20 @@ describe('workers over one shared memory (in-thread)', () => {
     const plain = await Engine.create(readFileSync(`${repoRoot()}/wasm/release.wasm`), { connMax: 1024 });
     expect(plain.mem.buffer).toBeInstanceOf(ArrayBuffer);
     await expect(Engine.create(readFileSync(`${repoRoot()}/wasm/release.wasm`), { workers: 2 })).rejects.toThrow(/need the shared-memory engine/);
+  });
+
+  test('segments that cannot start a conn (a flood of ACKs, RSTs) never wait for the director lock', async () => {
+    const { e, ws } = await director(2);
+    const i32 = new Int32Array(e.shared.memory.buffer);
+    const lock = (e.shared.ctl + Number(e.ex.CTL_LOCK.value)) >>> 2;
+    Atomics.store(i32, lock, 2);   // as if worker 1 held it for as long as this test runs
+    const strays = Array.from({ length: 20 }, (_, k) => ip(CLIENTS[0]!, VIP, { proto: 'tcp', sport: 33000 + k, dport: 80, flags: k % 2 ? 'A' : 'R' }));
+    const mine = strays.filter((f) => owner(e, f, 2) === 0);
+    const r = batch(ws[0]!, mine, 1000).own;   // would spin forever if they took the lock
+    expect(r.length).toBe(mine.length);
+    expect(r.every((x) => x.verdict !== 'XMIT')).toBe(true);
+    expect(e.counter('conn_created')).toBe(0n);
+    Atomics.store(i32, lock, 0);
   });
 });
 

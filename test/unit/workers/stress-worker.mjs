@@ -102,8 +102,12 @@ while (Date.now() < end || p !== 0) {
   if (f >= flows && p === 0) break;
   if (m === 0 && k === 0) await new Promise((r) => setImmediate(r));
 }
-// what the others still redirect to us, then our conns' expiry far in the future
-for (let spin = 0; spin < 200; spin++) {
+// what the others still redirect to us: until every worker has stopped sending and our rings are
+// empty (done: a shared count of the workers past their sending loop)
+const done = new Int32Array(workerData.done);
+Atomics.add(done, 0, 1);
+const ringsEmpty = () => { for (let o = 0; o < workerData.workers; o++) if (o !== w && (ex.ringFill(o, w) >>> 0) > 0) return false; return true; };
+while (Atomics.load(done, 0) < workerData.workers || !ringsEmpty()) {
   enter();
   const k = ex.redirectIn(slots) >>> 0;
   if (k) {

@@ -7,14 +7,18 @@
 // left bound to a dest. 10 s here; `npm run stress:workers` runs it for a minute (WVS_STRESS_MS).
 import { expect, test } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { engineModule, loadEngine } from '../../../host/engine-node.ts';
+import { readFileSync } from 'node:fs';
+import { engineModule } from '../../../host/engine-node.ts';
+import { Engine } from '../../../host/engine.ts';
 
 const MS = Number(process.env.WVS_STRESS_MS ?? 10_000);
 const VIP = '198.18.0.100';
 const RS = ['198.18.1.1', '198.18.1.2', '198.18.1.3'];
 
 test(`two workers creating and expiring conns of the same services for ${MS / 1000} s: no conn lost or doubled, counters = frames`, async () => {
-  const e = await loadEngine({ workers: 2, connInit: 256, connMax: 1 << 20, slots: 64 });
+  // WVS_STRESS_MT=path/to/mt.wasm: another build of the shared-memory engine (A/B of engine changes)
+  const module = process.env.WVS_STRESS_MT ? new WebAssembly.Module(readFileSync(process.env.WVS_STRESS_MT)) : engineModule('mt');
+  const e = await Engine.create(module, { workers: 2, connInit: 256, connMax: 1 << 20, slots: 64 });
   for (const port of [53, 54]) {
     const key = { proto: 'UDP' as const, addr: VIP, port };
     e.addService({ ...key, sched: port === 53 ? 'rr' : 'wlc' });
@@ -22,11 +26,11 @@ test(`two workers creating and expiring conns of the same services for ${MS / 10
   }
   e.setStateTimeout('UDP', 'UDP', 10_000);
   const { memory, ctl } = e.shared;
-  const module = engineModule('mt');
   const t0 = Date.now();
-  const flows = 1_000_000;   // more than a thread sends in the time: the clock ends the run
+  const flows = 1_000_000;
+  const done = new SharedArrayBuffer(4);   // workers past their sending loop (they drain their rings until all are)   // more than a thread sends in the time: the clock ends the run
   const threads = [0, 1].map((w) => new Worker(new URL('./stress-worker.mjs', import.meta.url), {
-    workerData: { module, memory, ctl, w, workers: 2, flows, pktsPerFlow: 3, ports: [53, 54], clientNet: 18 + w, durationMs: MS, speed: 20, t0 },
+    workerData: { module, memory, ctl, w, workers: 2, flows, pktsPerFlow: 3, ports: [53, 54], clientNet: 18 + w, durationMs: MS, speed: 20, t0, done },
   }));
   // the control thread meanwhile: grow the table with the workers parked when a partition gets full
   let grows = 0;
