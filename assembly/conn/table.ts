@@ -125,12 +125,16 @@ function idxInsert(b: usize, w: u32): void {
   }
 }
 
-/** Take entry w out of bucket b's chain (it must be there): the rest moves down, nothing marks the hole. */
+/** Take entry w out of bucket b's chain (absent: nothing changes): the rest moves down, nothing marks the hole. */
 function idxRemove(b: usize, w: u32): void {
   let s: usize = 0;
   while (load<u32>(b + s) != w) {
     s += 4;
-    if (s > LAST_SLOT) { b = ovfPtr(load<u32>(b, IDX_LINK)); s = 0; }
+    if (s > LAST_SLOT) {
+      let l = load<u32>(b, IDX_LINK);
+      if (l == 0) return;                         // not there: nothing to take out (never a walk off the chain)
+      b = ovfPtr(l); s = 0;
+    }
   }
   while (true) {
     // the entries after it roll down one slot, up to the first empty one
