@@ -181,7 +181,9 @@ async function startDirector(d: 'd1' | 'd2'): Promise<void> {
   // full queue drops (ip -s link: TX dropped), which backs those conns off for 15-30 s; the
   // director's default (10000) absorbs the burst, the kernel's 500 does not (WVS_FO_QLEN_DEFAULT=1)
   const qlen = process.env.WVS_FO_QLEN_DEFAULT ? ['--txqueuelen', '500'] : [];
-  dirs[d] = await startCliDirector(NS[d], ['--rules', join(tmp, 'rules.txt'), '--socket', join(tmp, `${d}.sock`), '--rs-net', '198.18.1.0/24', '--rs-dev', 'bck', ...qlen], () => {}, () => {});
+  // one worker each: two directors' worker threads on CI's two cores made the gap bound a
+  // measure of CPU contention; sync with workers is covered by test/unit/workers/shared.test.ts
+  dirs[d] = await startCliDirector(NS[d], ['--rules', join(tmp, 'rules.txt'), '--socket', join(tmp, `${d}.sock`), '--rs-net', '198.18.1.0/24', '--rs-dev', 'bck', '--workers', '1', ...qlen], () => {}, () => {});
   if (!process.env.WVS_FO_QLEN_DEFAULT) expect(execFileSync('ip', ['-n', NS[d], 'link', 'show', 'wvs0'], { encoding: 'utf8' })).toContain('qlen 10000');
 }
 function startKa(d: 'd1' | 'd2', prio: number): void {
