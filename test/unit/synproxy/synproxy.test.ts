@@ -209,6 +209,50 @@ describe('SYN proxy, NAT, IPv4: a whole connection byte by byte', () => {
     expect(e.counters()).toMatchObject({ synproxy_established: 1n, synproxy_bad_cookie: 0n, drop_synproxy_rs_unexpected: 0n });
   });
 
+  test('a synproxy conn is never synced (its deltas cannot travel); its delta entry is freed with it and reused', async () => {
+    const e = await sp();
+    const plain = { proto: 'TCP', addr: VIP, port: 81 } as const;
+    e.addService({ ...plain, sched: 'rr' });
+    e.addDest(plain, { addr: RS[0], port: 8080, fwd: 'Masq' });
+    e.syncMaster(true);
+    /** The handshake through the cookie and the server's SYN-ACK from client port p, server ISN risn. */
+    const established = (p: number, t: number, risn: number) => {
+      const ck = cookie(SECRET, CLIENT, VIP, p, 80, CISN, Math.floor((t - T0) / 65536), 3);   // the counter: engine ms >> 16
+      run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: p, dport: 80, flags: 'S', seq: CISN, options: SYN_OPTS }), t, 'LOCAL');
+      run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: p, dport: 80, flags: 'A', seq: CISN + 1, ack: ck + 1, win: 502,
+        options: opt(NOP, NOP, ...TS(CTS + 50, OUR_TS)) }), t + 1);
+      run(e, ip(RS[0], CLIENT, { proto: 'tcp', sport: 8080, dport: p, flags: 'SA', seq: risn, ack: CISN + 1, win: 65160,
+        options: opt(...MSS(1460), 4, 2, ...TS(555, OUR_TS), NOP, 3, 3, 9) }), t + 2);
+      drained(e);
+      // two requests: its third input packet, in ESTABLISHED, is when sync_threshold (3) syncs a conn
+      for (let k = 0; k < 2; k++) {
+        run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: p, dport: 80, flags: 'PA', seq: CISN + 1 + k, ack: ck + 1, win: 502,
+          options: opt(NOP, NOP, ...TS(CTS + 60 + k, OUR_TS)), payload: text('x') }), t + 3 + k);
+      }
+      return ck;
+    };
+    const ex = (e as any).ex;
+    for (let i = 0; i < 3; i++) established(41000 + i, T0 + i * 10, RISN + i);
+    expect(e.conns().filter((c) => c.state === 'ESTABLISHED')).toHaveLength(3);
+    expect(e.syncTake(T0 + 100, 0)).toEqual([]);
+    expect(e.counters().sync_tx_conns).toBe(0n);
+    // a plain NAT conn on the same master, through the same handshake, is synced once established
+    run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: 50000, dport: 81, flags: 'S', seq: 1 }), T0 + 101);
+    run(e, ip(RS[0], CLIENT, { proto: 'tcp', sport: 8080, dport: 50000, flags: 'SA', seq: 9, ack: 2 }), T0 + 101);
+    run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: 50000, dport: 81, flags: 'A', seq: 2, ack: 10 }), T0 + 101);
+    run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: 50000, dport: 81, flags: 'PA', seq: 2, ack: 10, payload: text('x') }), T0 + 101);
+    expect(e.syncTake(T0 + 102, 0)).toHaveLength(1);
+    expect(e.counters().sync_tx_conns).toBeGreaterThan(0n);
+    // they all expire (ESTABLISHED 15 min); three new ones take the freed entries, each with its own deltas
+    e.tick(T0 + 16 * 60_000);
+    expect(e.conns()).toEqual([]);
+    const t1 = T0 + 16 * 60_000 + 1000;
+    const cks = [0, 1, 2].map((i) => established(42000 + i, t1 + i * 10, RISN + 1000 * i));
+    const byPort = new Map(e.conns().map((c) => [c.cport, c.index]));
+    for (let i = 0; i < 3; i++) expect(ex.synproxyConn(byPort.get(42000 + i), 0) >>> 0).toBe((cks[i] - (RISN + 1000 * i)) >>> 0);
+    expect(e.counters().drop_synproxy_no_room).toBe(0n);
+  });
+
   test('a bad cookie, an expired one: no conn, counted, answered by the local stack\'s RST', async () => {
     const e = await sp();
     run(e, ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: 'S', seq: CISN, options: SYN_OPTS }), T0, 'LOCAL');
