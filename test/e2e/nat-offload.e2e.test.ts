@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Director } from '../../host/director/director.ts';
+import { startLabDirector, stopLabDirector } from './lab-director.ts';
 import { Lab, LabClient, labRules } from '../../host/director/lab.ts';
 import { labSkipReason } from './env.ts';
 import { SVC_F_ONEPACKET } from '../../host/types.ts';
@@ -25,17 +26,11 @@ for (const offload of [true, false]) describe.skipIf(skip !== null)(offload ? 'N
   const dirLogs: string[] = [];
 
   beforeAll(async () => {
-    lab = await Lab.create({ tag: offload ? 'e2e-of' : 'e2e-no' });
-    dir = await Director.start({ dev: `wv${offload ? 'o' : 'n'}${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs), tickMs: 100, logLevel: 'info', log: (l) => dirLogs.push(l), offload });
-    lab.attachDirector(dir.devName);
-    client = await lab.client();
+    ({ lab, dir, client } = await startLabDirector({ tag: offload ? 'e2e-of' : 'e2e-no' }, (l) => ({
+      dev: `wv${offload ? 'o' : 'n'}${process.pid % 100000}`, netns: l.ns.dir, rulesText: labRules(l.rsAddrs), tickMs: 100, logLevel: 'info',
+      log: (m) => dirLogs.push(m), offload })));
   }, 60_000);
-
-  afterAll(() => {
-    client?.close();
-    dir?.stop();
-    lab?.destroy();
-  });
+  afterAll(() => stopLabDirector({ lab, dir, client }));
 
   test('HTTP rr over 3 dests: 300 new connections -> exactly 100/100/100', async () => {
     const r = await client.call('http', { n: 300, port: 80, lports: Array.from({ length: 300 }, (_, i) => 24_000 + i) });

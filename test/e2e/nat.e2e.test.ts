@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tunAvailable } from '../../host/native/tun.ts';
 import { Director } from '../../host/director/director.ts';
+import { startLabDirector, stopLabDirector } from './lab-director.ts';
 import { Lab, LabClient, labRules, LAB_CLIENT, LAB_VIP } from '../../host/director/lab.ts';
 
 function skipReason(): string | null {
@@ -56,17 +57,10 @@ describe.skipIf(skip !== null)('director NAT through a TUN, real TCP/IP stacks i
   }
 
   beforeAll(async () => {
-    lab = await Lab.create({ tag: 'e2e' });
-    dir = await Director.start({ dev: `wvs${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs), tickMs: 100, logLevel: 'warn' });
-    lab.attachDirector(dir.devName);
-    client = await lab.client();
+    ({ lab, dir, client } = await startLabDirector({ tag: 'e2e' },
+      (l) => ({ dev: `wvs${process.pid % 100000}`, netns: l.ns.dir, rulesText: labRules(l.rsAddrs), tickMs: 100, logLevel: 'warn' })));
   }, 60_000);
-
-  afterAll(() => {
-    client?.close();
-    dir?.stop();
-    lab?.destroy();
-  });
+  afterAll(() => stopLabDirector({ lab, dir, client }));
 
   test('the VIP route is in the director namespace, and goes with the director', () => {
     expect(execFileSync('ip', ['-n', lab.ns.dir, 'route', 'show', `${LAB_VIP}/32`], { encoding: 'utf8' })).toContain(`dev ${dir.devName}`);

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { existsSync } from 'node:fs';
 import { Director } from '../../host/director/director.ts';
+import { startLabDirector, stopLabDirector } from './lab-director.ts';
 import { Lab, LabClient, labRules, LAB_LADDRS } from '../../host/director/lab.ts';
 import { labSkipReason } from './env.ts';
 
@@ -21,21 +22,13 @@ for (const [forward, device] of CASES) describe.skipIf(skip !== null)(`--workers
 
   beforeAll(async () => {
     const tag = `s${forward[0]}${device[1]}`;
-    lab = await Lab.create({ tag, forward, device });
-    dir = await Director.start({
-      ...(device === 'tap' ? lab.tapOptions() : { netns: lab.ns.dir }),
+    ({ lab, dir, client } = await startLabDirector({ tag, forward, device }, (l) => ({
+      ...(device === 'tap' ? l.tapOptions() : { netns: l.ns.dir }),
       dev: `wv${tag}${process.pid % 10000}`, tickMs: 100, logLevel: 'info',
-      rulesText: labRules(lab.rsAddrs, true, undefined, forward, lab.laddrs), workers: 2, log: (l) => logs.push(l),
-    });
-    if (forward === 'nat' && device === 'tun') lab.attachDirector(dir.devName);
-    client = await lab.client();
+      rulesText: labRules(l.rsAddrs, true, undefined, forward, l.laddrs), workers: 2, log: (m) => logs.push(m),
+    }), forward === 'nat' && device === 'tun'));
   }, 60_000);
-
-  afterAll(() => {
-    client?.close();
-    dir?.stop();
-    lab?.destroy();
-  });
+  afterAll(() => stopLabDirector({ lab, dir, client }));
 
   test('the program is attached (logged), no fallback warning', () => {
     expect(logs.some((l) => /steering program attached: 2 queues/.test(l))).toBe(true);

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Director } from '../../host/director/director.ts';
+import { startLabDirector, stopLabDirector } from './lab-director.ts';
 import { Lab, LabClient, labRules, LAB_CLIENT, LAB_LADDRS, LAB_VIP } from '../../host/director/lab.ts';
 import { formatList, formatSave, formatConnList } from '../../host/rules/format.ts';
 import { labSkipReason } from './env.ts';
@@ -35,17 +36,10 @@ describe.skipIf(skip !== null)('SYN proxy through the TUN director (NAT), real T
   };
 
   beforeAll(async () => {
-    lab = await Lab.create({ tag: 'e2e-sp' });
-    dir = await Director.start({ dev: `wsp${process.pid % 100000}`, netns: lab.ns.dir, rulesText: synproxyRules(lab.rsAddrs), tickMs: 100, logLevel: 'warn' });
-    lab.attachDirector(dir.devName);
-    client = await lab.client();
+    ({ lab, dir, client } = await startLabDirector({ tag: 'e2e-sp' },
+      (l) => ({ dev: `wsp${process.pid % 100000}`, netns: l.ns.dir, rulesText: synproxyRules(l.rsAddrs), tickMs: 100, logLevel: 'warn' })));
   }, 60_000);
-
-  afterAll(() => {
-    client?.close();
-    dir?.stop();
-    lab?.destroy();
-  });
+  afterAll(() => stopLabDirector({ lab, dir, client }));
 
   test('ipvsadm -L -n shows "synproxy" as DPVS\'s ipvsadm does, -S saves -j enable', () => {
     const list = formatList(dir.engine.services(), { numeric: true });

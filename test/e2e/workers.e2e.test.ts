@@ -14,6 +14,7 @@ import { findL3 } from '../../host/pcap/link.ts';
 import { execFileSync } from 'node:child_process';
 import { tunAvailable } from '../../host/native/tun.ts';
 import { Director } from '../../host/director/director.ts';
+import { startLabDirector, stopLabDirector } from './lab-director.ts';
 import { Lab, LabClient, labRules, LAB_VIP } from '../../host/director/lab.ts';
 
 function skipReason(): string | null {
@@ -41,20 +42,12 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
   }
 
   beforeAll(async () => {
-    lab = await Lab.create({ tag: 'wk' });
-    dir = await Director.start({
-      dev: `wvk${process.pid % 100000}`, netns: lab.ns.dir, rulesText: labRules(lab.rsAddrs), tickMs: 100, logLevel: 'info',
-      workers: 2, steering: false, log: (l) => logs.push(l), onFatal: (e) => fatal.push(e),
-    });
-    lab.attachDirector(dir.devName);
-    client = await lab.client();
+    ({ lab, dir, client } = await startLabDirector({ tag: 'wk' }, (l) => ({
+      dev: `wvk${process.pid % 100000}`, netns: l.ns.dir, rulesText: labRules(l.rsAddrs), tickMs: 100, logLevel: 'info',
+      workers: 2, steering: false, log: (m) => logs.push(m), onFatal: (e) => fatal.push(e),
+    })));
   }, 60_000);
-
-  afterAll(() => {
-    client?.close();
-    dir?.stop();
-    lab?.destroy();
-  });
+  afterAll(() => stopLabDirector({ lab, dir, client }));
 
   test('two queues, two workers started and logged', () => {
     expect(logs.filter((l) => /worker \d started: queue \d of /.test(l))).toHaveLength(2);
