@@ -56,7 +56,7 @@ import { setDrop, setOut, outStart } from "./pkt";
 import { cntInc } from "./stats";
 import { engineNow, connSetState } from "./conn/conn";
 import { connSpAlloc, connSpPtr } from "./conn/table";
-import { DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
+import { DIR_INPUT, DIR_OUTPUT, tcpOptSize, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WINDOW, TCPOPT_SACK_PERM, TCPOPT_SACK, TCPOPT_TIMESTAMP } from "./proto/tcp";
 import { l4CsumOk, tcpReplyAt, tcpReplySend } from "./xmit/local";
 import { ipIdentNext } from "./xmit/output";
 import { l2Queue } from "./neigh";
@@ -64,13 +64,6 @@ import { wLock, wUnlock } from "./shared";
 import { nextHop } from "./route";
 import { TCPOPT_TOA, TCPOLEN_IP4_TOA, TCPOLEN_IP6_TOA } from "./xmit/fullnat";
 
-@inline const TCPOPT_EOL: u8 = 0;
-@inline const TCPOPT_NOP: u8 = 1;
-@inline const TCPOPT_MSS: u8 = 2;
-@inline const TCPOPT_WINDOW: u8 = 3;
-@inline const TCPOPT_SACK_PERM: u8 = 4;
-@inline const TCPOPT_SACK: u8 = 5;
-@inline const TCPOPT_TIMESTAMP: u8 = 8;
 @inline const TCP_MAX_WSCALE: u32 = 14;
 /** The window scale the director gives clients that offer one (Linux 6.1's for its default tcp_rmem). */
 @inline export const SP_WSCALE: u32 = 7;
@@ -173,13 +166,11 @@ export function mssDecode(v4: bool, i: u32): u32 { return <u32>load<u16>(msstab(
 function optParse(th: usize): u32 {
   let o: u32 = 536 | OPT_WS_NONE;
   let p = th + 20, end = th + ((<u32>load<u8>(th, 12) >> 4) << 2);
-  while (p < end) {
+  for (let sz: u32 = 0; p < end; p += sz) {
+    sz = tcpOptSize(p, end);
+    if (sz == 0) break;            // silly or partial options
     let kind = load<u8>(p);
-    if (kind == TCPOPT_EOL) break;
-    if (kind == TCPOPT_NOP) { p++; continue; }
-    if (p + 2 > end) break;
-    let sz = <u32>load<u8>(p, 1);
-    if (sz < 2 || p + sz > end) break;            // silly or partial options
+    if (kind == TCPOPT_NOP) continue;
     if (kind == TCPOPT_MSS && sz == 4) {
       let m = ld16be(p + 2);
       if (m != 0) o = (o & ~0xffff) | m;
@@ -192,7 +183,6 @@ function optParse(th: usize): u32 {
     } else if (kind == TCPOPT_TIMESTAMP && sz == 10) {
       o |= OPT_TS;
     }
-    p += sz;
   }
   return o;
 }
@@ -200,15 +190,12 @@ function optParse(th: usize): u32 {
 /** The timestamps option of the TCP header at th (its TSval; TSecr 4 bytes on), 0 when there is none. */
 function tsAt(th: usize): usize {
   let p = th + 20, end = th + ((<u32>load<u8>(th, 12) >> 4) << 2);
-  while (p < end) {
+  for (let sz: u32 = 0; p < end; p += sz) {
+    sz = tcpOptSize(p, end);
+    if (sz == 0) return 0;
     let kind = load<u8>(p);
-    if (kind == TCPOPT_EOL) return 0;
-    if (kind == TCPOPT_NOP) { p++; continue; }
-    if (p + 2 > end) return 0;
-    let sz = <u32>load<u8>(p, 1);
-    if (sz < 2 || p + sz > end) return 0;
+    if (kind == TCPOPT_NOP) continue;
     if (kind == TCPOPT_TIMESTAMP && sz == 10) return p + 2;
-    p += sz;
   }
   return 0;
 }
@@ -413,19 +400,16 @@ function xlateIn(ci: u32): void {
   let full = false;
   if (pTcpFlags() & TH_ACK) full = put32(th, th + 8, ld32be(th + 8) - delta) || full;
   let p = th + 20, end = th + ((<u32>load<u8>(th, 12) >> 4) << 2);
-  while (p < end) {
+  for (let sz: u32 = 0; p < end; p += sz) {
+    sz = tcpOptSize(p, end);
+    if (sz == 0) break;
     let kind = load<u8>(p);
-    if (kind == TCPOPT_EOL) break;
-    if (kind == TCPOPT_NOP) { p++; continue; }
-    if (p + 2 > end) break;
-    let sz = <u32>load<u8>(p, 1);
-    if (sz < 2 || p + sz > end) break;
+    if (kind == TCPOPT_NOP) continue;
     if (kind == TCPOPT_SACK && sz >= 10 && ((sz - 2) & 7) == 0) {
       for (let b = p + 2; b < p + sz; b += 4) full = put32(th, b, ld32be(b) - delta) || full;
     } else if (kind == TCPOPT_TIMESTAMP && sz == 10 && tsd != 0) {
       full = put32(th, p + 6, ld32be(p + 6) + tsd) || full;
     }
-    p += sz;
   }
   if (full) tcpCsumFull(th);
 }
@@ -563,16 +547,13 @@ function serverSynAck(ci: u32): void {
   store<u8>(th + 13, TH_ACK);
   st16be(th + 14, synWin > 0xffff ? 0xffff : synWin);
   let p = th + 20, end = th + ((<u32>load<u8>(th, 12) >> 4) << 2);
-  while (p < end) {
+  for (let sz: u32 = 0; p < end; p += sz) {
+    sz = tcpOptSize(p, end);
+    if (sz == 0) break;
     let kind = load<u8>(p);
-    if (kind == TCPOPT_EOL) break;
-    if (kind == TCPOPT_NOP) { p++; continue; }
-    if (p + 2 > end) break;
-    let sz = <u32>load<u8>(p, 1);
-    if (sz < 2 || p + sz > end) break;
+    if (kind == TCPOPT_NOP) continue;
     if (kind == TCPOPT_TIMESTAMP && sz == 10) st32be(p + 2, ourTs);   // rsTs - (rsTs - ourTs)
     else memory.fill(p, TCPOPT_NOP, sz);
-    p += sz;
   }
   // a SYN-ACK with data (TCP Fast Open) would need it held for the client: not offered, cut off
   let doff = (<u32>load<u8>(th, 12) >> 4) << 2;

@@ -4,6 +4,30 @@ import { CTL, CTL_TCP_TIMEOUTS, CTL_FLAGS } from "../layout";
 import { SET_SECURE_TCP } from "../defs";
 import { TH_SYN, TH_FIN, TH_ACK, TH_RST } from "../packet/iph";
 
+// ---- TCP options (RFC 9293 §3.2; tcp_parse_options in net/ipv4/tcp_input.c) ----------------------
+@inline export const TCPOPT_EOL: u8 = 0;
+@inline export const TCPOPT_NOP: u8 = 1;
+@inline export const TCPOPT_MSS: u8 = 2;
+@inline export const TCPOPT_WINDOW: u8 = 3;
+@inline export const TCPOPT_SACK_PERM: u8 = 4;
+@inline export const TCPOPT_SACK: u8 = 5;
+@inline export const TCPOPT_TIMESTAMP: u8 = 8;
+
+/**
+ * The size of the TCP option at p (the options end at end): 1 for a NOP, its length byte for
+ * any other; 0 at EOL, and where an option is silly (length < 2) or runs past the end — where
+ * tcp_parse_options stops too. Walk: `for (p, sz; p < end; p += sz) { sz = tcpOptSize(p, end);
+ * if (sz == 0) break; ... }`.
+ */
+@inline export function tcpOptSize(p: usize, end: usize): u32 {
+  let kind = load<u8>(p);
+  if (kind == TCPOPT_EOL) return 0;
+  if (kind == TCPOPT_NOP) return 1;
+  if (p + 2 > end) return 0;
+  let sz = <u32>load<u8>(p, 1);
+  return sz < 2 || p + sz > end ? 0 : sz;
+}
+
 // enum ip_vs_tcp_states
 @inline export const TCP_S_NONE: u8 = 0;
 @inline export const TCP_S_ESTABLISHED: u8 = 1;

@@ -51,15 +51,12 @@ import { setVerdict, setDrop, setIpvsProperty, setOut, outStart, slotStart } fro
 import { cntInc } from "../stats";
 import { sctpNatCsum } from "../proto/sctp";
 import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
+import { tcpOptSize, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_TIMESTAMP } from "../proto/tcp";
 
 // kmod/toa/toa.h
 @inline export const TCPOPT_TOA: u8 = 254;
 @inline export const TCPOLEN_IP4_TOA: u32 = 8;
 @inline export const TCPOLEN_IP6_TOA: u32 = 20;
-@inline const TCPOPT_EOL: u8 = 0;
-@inline const TCPOPT_NOP: u8 = 1;
-@inline const TCPOPT_MSS: u8 = 2;
-@inline const TCPOPT_TIMESTAMP: u8 = 8;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 @inline function laddrOf(cp: usize): usize { return laddrPtr(<u32>load<u16>(cp, CONN_LADDR)) + LADDR_ADDR; }
@@ -133,15 +130,12 @@ function toaPrune(reqlen: u32): u32 {
   let start = th + 20, end = start + optlen;
   let src = start, dst = start;
   // pass 1: compact, leaving out NOPs and TOA; stop at EOL or a malformed option
-  while (src < end) {
+  for (let sz: u32 = 0; src < end; src += sz) {
+    sz = tcpOptSize(src, end);
+    if (sz == 0) break;
     let kind = load<u8>(src);
-    if (kind == TCPOPT_EOL) break;
-    if (kind == TCPOPT_NOP) { src++; continue; }
-    if (src + 2 > end) break;
-    let sz = <u32>load<u8>(src, 1);
-    if (sz < 2 || src + sz > end) break;
+    if (kind == TCPOPT_NOP) continue;
     if (kind != TCPOPT_TOA) { memory.copy(dst, src, sz); dst += sz; }
-    src += sz;
   }
   // pass 2: not enough yet — keep only one timestamp option (not a SYN: nothing else is protected)
   if (<u32>(end - dst) < reqlen) {
@@ -197,13 +191,11 @@ function mssAdjust(): void {
   let th = pL4();
   let p = th + 20;
   let end = th + ((<u32>load<u8>(th, 12) >> 4) << 2);
-  while (p < end) {
+  for (let sz: u32 = 0; p < end; p += sz) {
+    sz = tcpOptSize(p, end);
+    if (sz == 0) return;       // silly or partial options
     let kind = load<u8>(p);
-    if (kind == TCPOPT_EOL) return;
-    if (kind == TCPOPT_NOP) { p++; continue; }
-    if (p + 2 > end) return;
-    let sz = <u32>load<u8>(p, 1);
-    if (sz < 2 || p + sz > end) return;       // silly or partial options
+    if (kind == TCPOPT_NOP) continue;
     if (kind == TCPOPT_MSS && sz == 4) {
       let old = load<u16>(p, 2);
       let mss = ld16be(p + 2);
@@ -214,7 +206,6 @@ function mssAdjust(): void {
       if (!pCsumPartial()) store<u16>(th, csumUpdate2(load<u16>(th, 16), old, load<u16>(p, 2)), 16);
       return;
     }
-    p += sz;
   }
 }
 
