@@ -24,7 +24,7 @@ import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
 import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
-import { runHooks, markPeek } from "./hooks";
+import { runHooks, runHooksIfAny, markPeek } from "./hooks";
 import { cntInc, statsFlush } from "./stats";
 import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
@@ -123,7 +123,7 @@ function processOne(i: u32): void {
     wUnlock();
     if (nv != 255) { finish(meta, nv, 0, 0); return; }
   }
-  let v = runHooks(NF_INET_PRE_ROUTING);
+  let v = runHooksIfAny(NF_INET_PRE_ROUTING);
   if (v == NF_ACCEPT) {
     // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
     let point = isVip(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark())) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;

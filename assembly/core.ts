@@ -100,8 +100,10 @@ export function ipvsInHook(point: u8): i32 {
   // a synproxy service's handshake (synproxy.ts): a SYN gets a cookie and no conn, an ACK with a
   // valid cookie schedules as a SYN would (spOpts: its options), a bad one is the local stack's
   let spOpts: u32 = 0;
+  let siKnown = false, si: u32 = 0;     // the service, when looked up here: inSchedule takes it
   if (ci == 0 && pProto() == IPPROTO_TCP && !(pTcpFlags() & (TH_RST | TH_FIN))) {
-    let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
+    si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
+    siKnown = true;
     if (si != 0 && (load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_SYNPROXY) && pSport() != FTPDATA) {
       if ((pTcpFlags() & (TH_SYN | TH_ACK)) == TH_SYN) return synproxySyn();
       if ((pTcpFlags() & (TH_SYN | TH_ACK)) == TH_ACK) {
@@ -118,7 +120,7 @@ export function ipvsInHook(point: u8): i32 {
     // a new conn: scheduled under the director's lock (the kernel's sched_lock, the template
     // table's lock), so every worker's new conns see one scheduler sequence (shared.ts)
     wLock();
-    let rv = inSchedule();
+    let rv = inSchedule(siKnown && spOpts == 0, si);   // (services change only with the workers parked)
     wUnlock();
     if (rv >= 0) return rv;
     ci = pktConn();
@@ -167,9 +169,9 @@ function mayStartConn(): bool {
  * The new-conn half of ip_vs_in_hook (ip_vs_schedule), under the director's lock: -1 with the
  * new conn in the packet record (pktConn), or the verdict to return.
  */
-function inSchedule(): i32 {
+function inSchedule(siKnown: bool, si: u32): i32 {
   let ci: u32 = 0;
-  let si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
+  if (!siKnown) si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
   if (si == 0) return NF_ACCEPT;
   // *_conn_schedule: drop_packet's ip_vs_todrop, before the scheduler ("we are very loaded")
   if (defenseToDrop()) { setDrop(CNT_DEFENSE_DROP_PACKET); return NF_DROP; }

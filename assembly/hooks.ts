@@ -196,6 +196,13 @@ export function hookSetMark(id: u32, mark: u32, proto: u8, portLo: u16, portHi: 
 }
 
 /** nf_hook_slow: run every entry of `point`. Returns NF_ACCEPT, NF_DROP or NF_STOLEN. */
+/** runHooks, without the call when no hook is at `point` (PRE_ROUTING by default). */
+@inline export function runHooksIfAny(point: u8): i32 {
+  let i = <u32>load<u8>(CTL + CTL_HOOK_FIRST + point);
+  if (i >= hookCount() || load<u8>(hookPtr(i), HOOK_POINT) != point) return NF_ACCEPT;
+  return runHooks(point);
+}
+
 export function runHooks(point: u8): i32 {
   let n = hookCount();
   for (let i = <u32>load<u8>(CTL + CTL_HOOK_FIRST + point); i < n; i++) {

@@ -102,10 +102,13 @@ export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
     store<u64>(e + o + 16, load<u64>(e + o + 16) + <u64>len);
     return;
   }
+  // the dest's, its service's and the global statistics, unrolled (no per-packet selects)
+  let dst = dest + DEST_STATS;
+  add64(dst + stPkts, <u64>pkts);
+  add64(dst + stBytes, <u64>len);
   let svc = svcPtr(load<u32>(dest, DEST_SVC)) + SVC_STATS;
-  for (let k = 0; k < 3; k++) {
-    let st = k == 0 ? dest + DEST_STATS : k == 1 ? svc : GSTATS;
-    add64(st + stPkts, <u64>pkts);
-    add64(st + stBytes, <u64>len);
-  }
+  add64(svc + stPkts, <u64>pkts);
+  add64(svc + stBytes, <u64>len);
+  add64(GSTATS + stPkts, <u64>pkts);
+  add64(GSTATS + stBytes, <u64>len);
 }
