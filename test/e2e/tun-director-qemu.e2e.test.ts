@@ -153,8 +153,8 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
     }, 120_000);
   }
 
-  test('IPIP: a 16 MiB upload arrives as TCP super-packets, cut into segments by the engine, written into the TUN, routed to the guest: intact', async () => {
-    const body = Buffer.alloc(16 << 20);
+  test('IPIP: a 4 MiB upload (~2,900 segments; the guest runs under TCG) arrives as TCP super-packets, cut into segments by the engine, written into the TUN, routed to the guest: intact', async () => {
+    const body = Buffer.alloc(4 << 20);
     for (let i = 0; i < body.length; i++) body[i] = ((i + 5) * 2654435761) >>> 24;
     writeFileSync(join(vm.dir, 'upload16.bin'), body);
     const g0 = await guestStats();
@@ -167,14 +167,14 @@ describe.skipIf(skip !== null)(`tunnel (-i) real servers behind a TUN director w
     expect(stdout.trim().split(/\s+/)[0]).toBe(createHash('md5').update(body).digest('hex'));
     const c1 = dir.engine.counters();
     const d = (n: string) => c1[n] - c0[n];
-    console.info(`[e2e TUN director tunnel offload] 16 MiB in ${ms} ms: ${d('gso_packets')} super-packets cut into ${d('gso_segments')} segments, ` +
+    console.info(`[e2e TUN director tunnel offload] 4 MiB in ${ms} ms: ${d('gso_packets')} super-packets cut into ${d('gso_segments')} segments, ` +
       `${dir.stats.drainedFrames - drained0} frames drained, ICMP too big ${d('icmp_frag_needed')}`);
     expect(d('gso_packets')).toBeGreaterThan(0n);
-    expect(d('gso_segments') * 1460n).toBeGreaterThan(BigInt(8 << 20));
+    expect(d('gso_segments') * 1460n).toBeGreaterThan(BigInt(2 << 20));
     expect(dir.stats.drainedFrames - drained0).toBeGreaterThan(0);
     expect(d('drop_gso_no_room') + d('drop_bad_vnet_hdr') + d('drop_method_unsupported_on_link')).toBe(0n);
     const g1 = await guestStats();
-    expect(g1.tunl0.bytes - g0.tunl0.bytes).toBeGreaterThanOrEqual(16 << 20);
+    expect(g1.tunl0.bytes - g0.tunl0.bytes).toBeGreaterThanOrEqual(4 << 20);
     expect(g1.tunl0.errors - g0.tunl0.errors).toBe(0);
   }, 120_000);
 });

@@ -330,10 +330,11 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
   }, 30_000);
 
   // Offloads: bulk data in super-packets, cut into segments by the engine for each kind of
-  // tunnel; 16 MiB up, intact, all of it decapsulated by the guest's devices of the kind.
+  // tunnel; 4 MiB up (~2,900 segments: the guest decapsulates under TCG, so more only costs
+  // time), intact, all of it decapsulated by the guest's devices of the kind.
   if (offload) for (const k of ['ipip', 'gre --tun-csum', 'gue over IPv6 --tun-csum', '6in4'].map((n) => KINDS.find((x) => x.name === n)!)) {
-    test(`${k.name}: a 16 MiB upload reaches the engine as TCP super-packets, cut into segments and encapsulated: intact, decapsulated by the kind's devices`, async () => {
-      const body = Buffer.alloc(16 << 20);
+    test(`${k.name}: a 4 MiB upload reaches the engine as TCP super-packets, cut into segments and encapsulated: intact, decapsulated by the kind's devices`, async () => {
+      const body = Buffer.alloc(4 << 20);
       for (let i = 0; i < body.length; i++) body[i] = ((i + 11) * 2654435761) >>> 24;
       writeFileSync(join(vm.dir, 'upload16.bin'), body);
       flushRouteCache();
@@ -344,14 +345,14 @@ for (const offload of [false, true]) describe.skipIf(skip !== null)(`IPIP, GUE a
       expect(stdout.trim().split(/\s+/)[0]).toBe(createHash('md5').update(body).digest('hex'));
       const c1 = dir.engine.counters();
       const d = (n: string) => c1[n] - c0[n];
-      console.info(`[e2e tunnel offload ${k.name}] 16 MiB: ${d('gso_packets')} super-packets cut into ${d('gso_segments')} segments, ` +
+      console.info(`[e2e tunnel offload ${k.name}] 4 MiB: ${d('gso_packets')} super-packets cut into ${d('gso_segments')} segments, ` +
         `${d('rx')} frames in, ${d('tx')} out, ICMP too big ${d('icmp_frag_needed')}`);
       expect(d('gso_packets')).toBeGreaterThan(0n);
-      // most of the 16 MiB went as segments of super-packets (a segment carries at most ~1450 bytes)
-      expect(d('gso_segments') * 1460n).toBeGreaterThan(BigInt(8 << 20));
+      // most of the 4 MiB went as segments of super-packets (a segment carries at most ~1450 bytes)
+      expect(d('gso_segments') * 1460n).toBeGreaterThan(BigInt(2 << 20));
       expect(d('drop_gso_no_room') + d('drop_bad_vnet_hdr') + d('drop_neigh_queue_full')).toBe(0n);
       const gd = delta(g0, await guestStats());
-      expect(k.devs.reduce((n, dev) => n + gd[dev].bytes, 0)).toBeGreaterThanOrEqual(16 << 20);
+      expect(k.devs.reduce((n, dev) => n + gd[dev].bytes, 0)).toBeGreaterThanOrEqual(4 << 20);
       for (const dev of ALL_DEVS) expect(gd[dev].errors + gd[dev].crcErrors, `${dev} errors`).toBe(0);
     }, 90_000);
   }
