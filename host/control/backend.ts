@@ -12,7 +12,7 @@
  * Runtime-agnostic: no Node imports (a browser page can run `adm` against its own engine).
  */
 import type { Engine, ServiceKey } from '../engine.ts';
-import { WvsError } from '../errors.ts';
+import { WvsError, WvsEngineError, Errno as ErrnoCode } from '../errors.ts';
 import type { AdmBackend } from '../rules/adm.ts';
 import { engineKey, engineServiceSpec, engineDestSpec } from '../rules/apply.ts';
 import type { Errno } from '../rules/errors.ts';
@@ -78,20 +78,25 @@ export class EngineBackend implements AdmBackend {
 
   private lastDetail: string | undefined;
 
-  /** Run one engine control call; a refusal becomes its errno (a full table also leaves its text for detail()). */
+  /**
+   * Run one engine control call; a refusal becomes its errno. Where ipvsadm's message for that
+   * errno would not say why (a full table; the engine's own refusals, such as a SYN proxy with a
+   * DR dest, which ipvsadm could only call "Operation not supported with IPv6"), the engine's
+   * text is left for detail() too.
+   */
   private call(f: () => unknown): Errno | null {
     try { f(); } catch (e) {
       const errno = errnoOf(e);
-      if (errno === 'ENOSPC') {
+      if (errno === 'ENOSPC' || (e instanceof WvsEngineError && e.rc === ErrnoCode.SYNPROXY_FWD)) {
         this.lastDetail = `wasmvs: ${(e as Error).message}`;
-        this.opts.onLimit?.((e as Error).message);
       }
+      if (errno === 'ENOSPC') this.opts.onLimit?.((e as Error).message);
       return errno;
     }
     this.opts.onChange?.();
     return null;
   }
-  /** What the last failed change adds to ipvsadm's message (a table at its limit), once. */
+  /** What the last failed change adds to ipvsadm's message (a table at its limit, the engine's own refusal), once. */
   detail(): string | undefined {
     const d = this.lastDetail;
     this.lastDetail = undefined;

@@ -200,6 +200,17 @@ describe('listings through the socket equal the formatters on the same engine st
     expect(stats.counters.conn_created).toBe('9');   // the template is a conn too (ip_vs_conn_new)
   });
 
+  test('a DR dest on a synproxy service: ipvsadm\'s errno line, then why in wasmvs\'s words; nothing added', async () => {
+    d = await director();
+    expect((await d.adm('-A -t 198.18.0.100:80 -s rr -j enable')).rc).toBe(0);
+    const r = await d.adm('-a -t 198.18.0.100:80 -r 198.18.1.1:80 -g');
+    expect(r.rc).toBe(255);
+    expect(r.stderr).toBe('Operation not supported with IPv6\nwasmvs: add_dest 198.18.1.1:80: the SYN proxy needs NAT (-m) or FULLNAT real servers: with DR (-g) or ' +
+      'tunnels (-i) the real server\'s SYN-ACK goes to the client without passing the director, so the handshake cannot be completed ' +
+      '(turn --synproxy off for this service, or use -m)\n');
+    expect((await d.adm('-S -n')).stdout).toBe('-A -t 198.18.0.100:80 -s rr -j enable\n');
+  });
+
   test('--set, -Z, -E, -e, -d, -D, -C change the engine', async () => {
     d = await director();
     await d.adm(['-R'], RULES);
