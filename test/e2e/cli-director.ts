@@ -1,5 +1,6 @@
 /* test/e2e/cli-director.ts - the real CLI (`node bin/wasmvs.js run ...`) started in a lab namespace. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'wasmvs.js');
@@ -18,4 +19,12 @@ export function startCliDirector(netns: string, args: string[], onOut: (s: strin
     child.stderr!.on('data', (d) => { err += d; onErr(String(d)); if (err.includes('Ctrl-C to stop')) { clearTimeout(t); resolve(child); } });
     child.on('exit', (code) => { clearTimeout(t); reject(new Error(`wasmvs run exited ${code}: ${err}`)); });
   });
+}
+
+/** A CLI director suite's teardown: the client closed, the director killed if still running, the lab and the temp folder removed (whatever of them exists). */
+export function stopCliLab(s: { client?: { close(): void }; child?: ChildProcess; lab?: { destroy(): void }; tmp?: string }): void {
+  s.client?.close();
+  if (s.child && s.child.exitCode === null) s.child.kill('SIGKILL');
+  s.lab?.destroy();
+  if (s.tmp) rmSync(s.tmp, { recursive: true, force: true });
 }

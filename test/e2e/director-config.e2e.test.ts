@@ -8,11 +8,11 @@
 //    one warning naming the dest, its packets dropped as drop_method_unsupported_on_link, no TTL loop.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCliDirector } from './cli-director.ts';
+import { startCliDirector, stopCliLab } from './cli-director.ts';
 import { labSkipReason } from './env.ts';
 import { Lab, LabClient, LAB_VIP, LAB_TABLE, LAB_RS_NET } from '../../host/director/lab.ts';
 
@@ -49,10 +49,7 @@ describe.skipIf(!!skip)(`the TUN director configured with adm ${skip ? `(skipped
     client = await lab.client();
   }, 60_000);
   afterAll(() => {
-    client?.close();
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-    lab?.destroy();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    stopCliLab({ client, child, lab, tmp });
   });
 
   test('started empty: adm -A/-a routes the VIP and forwards; -D of one of two services on that VIP keeps its route', async () => {

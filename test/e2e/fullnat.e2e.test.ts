@@ -6,8 +6,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { startCliDirector } from './cli-director.ts';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { startCliDirector, stopCliLab } from './cli-director.ts';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -117,10 +117,7 @@ describe.skipIf(skip !== null)('FULLNAT through wasmvs run (TUN), real servers w
   }, 60_000);
 
   afterAll(() => {
-    client?.close();
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-    lab?.destroy();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    stopCliLab({ client, child, lab, tmp });
   });
 
   const diag = () => `\n--- wasmvs adm -L -n --stats ---\n${adm('-L', '-n', '--stats').stdout}--- -G ---\n${adm('-G').stdout}--- stderr ---\n${err}`;

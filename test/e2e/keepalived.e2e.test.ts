@@ -8,12 +8,12 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startCliDirector } from './cli-director.ts';
+import { startCliDirector, stopCliLab } from './cli-director.ts';
 import { labSkipReason } from './env.ts';
 import { Lab, LabClient, LAB_VIP } from '../../host/director/lab.ts';
 import { controlRequest } from '../../host/control/client.ts';
@@ -172,11 +172,8 @@ describe.skipIf(skip !== null)('wasmvs run --keepalived (NAT lab, root)', () => 
   }, 60_000);
 
   afterAll(() => {
-    client?.close();
     for (const c of hs) c.kill('SIGKILL');
-    if (child && child.exitCode === null) child.kill('SIGKILL');
-    lab?.destroy();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    stopCliLab({ client, child, lab, tmp });
   });
 
   test('starts from the file: VIP routed, vrrp/global_defs left to keepalived, the table as keepalived sets it', async () => {

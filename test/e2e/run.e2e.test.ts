@@ -4,8 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
-import { startCliDirector } from './cli-director.ts';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { startCliDirector, stopCliLab } from './cli-director.ts';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -151,10 +151,7 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
     }, 60_000);
 
     afterAll(() => {
-      client?.close();
-      if (child && child.exitCode === null) child.kill('SIGKILL');
-      lab?.destroy();
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
+      stopCliLab({ client, child, lab, tmp });
     });
 
     test('forwards HTTP; wasmvs adm lists and edits it over the socket; SIGTERM closes the TUN, removes the VIP route, prints the table, exits 0', async () => {
@@ -224,10 +221,7 @@ describe.skipIf(rootReason !== null)('wasmvs run (the CLI, root)', () => {
     }, 60_000);
 
     afterAll(() => {
-      client?.close();
-      if (child && child.exitCode === null) child.kill('SIGKILL');
-      lab?.destroy();
-      if (tmp) rmSync(tmp, { recursive: true, force: true });
+      stopCliLab({ client, child, lab, tmp });
     });
 
     test('forwards HTTP by DR (rr 30 -> 10/10/10, no reply through it); SIGTERM closes the TAP, prints the table with 0 outpkts, exits 0', async () => {
