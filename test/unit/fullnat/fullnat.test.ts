@@ -9,7 +9,7 @@
  */
 import { describe, test, expect } from 'vitest';
 import { engine, VIP, CLIENT, RS, VIP6, CLIENT6, RS6 } from '../../helpers/engine.ts';
-import { ip, checkPacket, hex, parseIp } from '../../helpers/pkt.ts';
+import { ip, checkPacket, hex, parseIp, cat } from '../../helpers/pkt.ts';
 import type { Engine } from '../../../host/engine.ts';
 
 const LADDR = ['198.18.2.1', '198.18.2.2'];
@@ -31,7 +31,6 @@ const SYN_OPTS = new Uint8Array([...MSS(1460), 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0,
 const ACK_OPTS = new Uint8Array([1, 1, 8, 10, 0, 0, 0, 2, 0, 0, 0, 9]);                             // NOP NOP TS
 const toa4 = (port: number, addr: string) => new Uint8Array([254, 8, port >> 8, port & 255, ...parseIp(addr).b]);
 const toa6 = (port: number, addr: string) => new Uint8Array([254, 20, port >> 8, port & 255, ...parseIp(addr).b]);
-const cat = (...a: Uint8Array[]) => { const o = new Uint8Array(a.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of a) { o.set(x, i); i += x.length; } return o; };
 const text = (s: string) => new TextEncoder().encode(s);
 
 function xmit(e: Engine, frame: Uint8Array, now = 1000): Uint8Array {

@@ -15,22 +15,13 @@
 import { describe, test, expect } from 'vitest';
 import { engine, VIP, CLIENT, VIP6, CLIENT6 } from '../../helpers/engine.ts';
 import type { Engine, EngineConfig } from '../../../host/engine.ts';
-import { ip, hex, sum16, fields } from '../../helpers/pkt.ts';
+import { ip, hex, sum16, fields, cat, fold, vnetHdr } from '../../helpers/pkt.ts';
 
 const VNET = 10;
 const RS4 = '198.18.1.12', RS6 = '2001:2:0:1::11';
 const TS = Uint8Array.from([1, 1, 8, 10, 0, 0, 0x30, 0x39, 0, 0, 0x10, 0x92]);   // NOP NOP timestamps: a 32-byte TCP header
-const cat = (...p: Uint8Array[]): Uint8Array<ArrayBuffer> => { const o = new Uint8Array(p.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of p) { o.set(x, i); i += x.length; } return o; };
-const fold = (s: number) => { while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); return s; };
 const data = (n: number, seed = 0) => new Uint8Array(n).map((_, i) => (i * 7 + seed) & 255);
 
-function vnetHdr(o: { flags?: number; gso?: number; hdrLen?: number; gsoSize?: number; csumStart?: number; csumOffset?: number } = {}): Uint8Array {
-  const b = new Uint8Array(VNET), v = new DataView(b.buffer);
-  b[0] = o.flags ?? 0; b[1] = o.gso ?? 0;
-  v.setUint16(2, o.hdrLen ?? 0, true); v.setUint16(4, o.gsoSize ?? 0, true);
-  v.setUint16(6, o.csumStart ?? 0, true); v.setUint16(8, o.csumOffset ?? 0, true);
-  return b;
-}
 /** The pseudo-header sum (not complemented) a CHECKSUM_PARTIAL TCP packet carries in its checksum field. */
 function pseudo(pkt: Uint8Array): number {
   const v6 = pkt[0] >> 4 === 6, hl = v6 ? 40 : 20;

@@ -12,7 +12,7 @@
 import { describe, test, expect } from 'vitest';
 import { engine, VIP, CLIENT, VIP6, CLIENT6 } from '../../helpers/engine.ts';
 import type { Engine, EngineConfig } from '../../../host/engine.ts';
-import { ip, hex, sum16 } from '../../helpers/pkt.ts';
+import { ip, hex, sum16, cat, fold } from '../../helpers/pkt.ts';
 
 const SRC4 = '198.18.1.254', SRC6 = '2001:2:0:1::fe';
 const RS4 = '198.18.1.12', RS6 = '2001:2:0:1::11';
@@ -20,9 +20,7 @@ const DIR_MAC = [2, 0, 0, 0, 1, 0xfe], CLI_MAC = [2, 0, 0, 0, 0, 2];
 const VNET = 10;
 type Dest = Parameters<Engine['addDest']>[1];
 
-const cat = (...p: Uint8Array[]): Uint8Array => { const o = new Uint8Array(p.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of p) { o.set(x, i); i += x.length; } return o; };
 const eth = (pkt: Uint8Array) => cat(Uint8Array.from([...DIR_MAC, ...CLI_MAC, pkt[0] >> 4 === 6 ? 0x86 : 0x08, pkt[0] >> 4 === 6 ? 0xdd : 0x00]), pkt);
-const fold = (s: number) => { while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); return s; };
 
 async function tunEngine(link: EngineConfig['link'], vip: string, d: Dest, src: { ipv4?: string; ipv6?: string } | null): Promise<Engine> {
   const big = link === 'ip-offload' || link === 'ethernet-offload';

@@ -15,20 +15,11 @@
 import { describe, test, expect } from 'vitest';
 import { engine, VIP, CLIENT, RS, VIP6, CLIENT6, RS6 } from '../../helpers/engine.ts';
 import type { Engine } from '../../../host/engine.ts';
-import { ip, fields, hex, sum16 } from '../../helpers/pkt.ts';
+import { ip, fields, hex, sum16, cat, fold, vnetHdr } from '../../helpers/pkt.ts';
 
 const VNET = 10;
-const cat = (...p: Uint8Array[]) => { const o = new Uint8Array(p.reduce((n, x) => n + x.length, 0)); let i = 0; for (const x of p) { o.set(x, i); i += x.length; } return o; };
-const fold = (s: number) => { while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); return s; };
 const data = (n: number) => new Uint8Array(n).map((_, i) => (i * 7 + 3) & 255);
 
-function vnetHdr(o: { flags?: number; gso?: number; hdrLen?: number; gsoSize?: number; csumStart?: number; csumOffset?: number } = {}): Uint8Array {
-  const b = new Uint8Array(VNET), v = new DataView(b.buffer);
-  b[0] = o.flags ?? 0; b[1] = o.gso ?? 0;
-  v.setUint16(2, o.hdrLen ?? 0, true); v.setUint16(4, o.gsoSize ?? 0, true);
-  v.setUint16(6, o.csumStart ?? 0, true); v.setUint16(8, o.csumOffset ?? 0, true);
-  return b;
-}
 /** The UDP pseudo-header sum (not complemented) of pkt, with its UDP length field as the length. */
 function pseudo(pkt: Uint8Array): number {
   const v6 = pkt[0] >> 4 === 6, hl = v6 ? 40 : 20;
