@@ -4,7 +4,7 @@
  *   write a batch of client -> VIP frames into the kernel (its own generator, frames whose owner is
  *   this worker: the steering program brings them back to this queue) -> frames redirected to us by
  *   the other worker + readBatch -> process -> writeBatch (NAT to the real servers' sink).
- * workerData: { wasm, memory, ctl, worker, fd, gen, batch, stride, metaStride, seconds, go }.
+ * workerData: { wasm, memory, ctl, worker, fd, gen, batch, stride, metaStride, seconds, go, io }.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { readFileSync } from 'node:fs';
@@ -13,9 +13,10 @@ import { EngineWorker } from '../host/engine.ts';
 
 interface Data {
   wasm: WebAssembly.Module; memory: WebAssembly.Memory; ctl: number; worker: number; fd: number;
-  gen: ArrayBuffer; batch: number; stride: number; metaStride: number; seconds: number; go: Int32Array;
+  gen: ArrayBuffer; batch: number; stride: number; metaStride: number; seconds: number; go: Int32Array; io: tun.TunIo;
 }
 const d = workerData as Data;
+tun.setIo(d.io);                                           // this thread's batches: io_uring or read()/write()
 const ew = await EngineWorker.create(d.wasm, d.memory, d.ctl, d.worker);
 const XMIT_LOCAL = (1 << 1) | (1 << 2);
 let mem = new Uint8Array(d.memory.buffer);

@@ -3,13 +3,16 @@
  * raw TUN hairpin, in one run (64-byte IP datagrams, client -> VIP, NAT to 3 real servers).
  *
  *   hairpin:   one thread writes a batch into a TUN, the kernel forwards each frame back into it,
- *              the thread reads them: the ceiling of one core's TUN round trip, no engine
+ *              the thread reads them: the ceiling of one core's TUN round trip, no engine, one
+ *              read() and one write() per frame (issue 17's yardstick); beside it the same through
+ *              io_uring (one io_uring_enter per batch of writes or reads: tun.setIo)
  *   workers N: an IFF_MULTI_QUEUE TUN with N queues and the steering program (host/native/steer.c)
  *              attached; N worker threads over one shared engine (EngineWorker), each with its own
  *              queue and its own generator of client frames whose owner it is: write the batch ->
  *              the kernel routes it to the VIP -> the program puts it on the owner's queue ->
  *              read -> engine NAT -> write -> the kernel forwards to the real servers (a veth into
- *              a namespace that drops them) — `wasmvs run --workers N`'s per-frame path.
+ *              a namespace that drops them) — `wasmvs run --workers N`'s per-frame path; with
+ *              io_uring (the default) and, for before/after in one run, with read()/write() per frame.
  * Goal (issue 17): workers 2 / workers 1 >= 1.6 and each worker >= 0.8 x the hairpin. Needs root;
  * builds its namespaces (198.18.250.0/24 .. 198.18.254.0/24) and removes them. Median of 3 runs of
  * 2 s each. Prints last: `workers 2 / workers 1 = R (X pps / Y pps, hairpin Z pps)`.
@@ -77,7 +80,8 @@ function generator(frame: (i: number) => Uint8Array): ArrayBuffer {
 }
 const udp = (src: string, sport: number, dst: string) => ip(src, dst, { proto: 'udp', sport, dport: 9, payload: new Uint8Array(36) });
 
-function hairpin(): number {
+function hairpin(io: tun.TunIo): number {
+  tun.setIo(io);
   const [fd] = device(`wvbh${process.pid % 10000}`, 1, ['198.18.252.0/24']);
   const gen = generator((i) => udp(`198.18.251.${1 + (i % 200)}`, 20000 + i, `198.18.252.${1 + (i % 200)}`));
   const rxb = new ArrayBuffer(256 * STRIDE + 256 * MS);
@@ -89,6 +93,7 @@ function hairpin(): number {
   }
   const pps = got / ((performance.now() - t0) / 1000);
   tun.close(fd!);
+  tun.setIo('auto');
   return pps;
 }
 
@@ -116,7 +121,7 @@ async function plain(): Promise<number> {
 
 interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number; cpu: number }
 
-async function director(workers: number): Promise<{ pps: number; perWorker: number[]; perCpu: number[]; redirected: number; steered: boolean; counters: string }> {
+async function director(workers: number, io: tun.TunIo): Promise<{ pps: number; perWorker: number[]; perCpu: number[]; redirected: number; steered: boolean; counters: string }> {
   const e = await loadEngine({ workers, connMax: 1 << 16, connInit: 1 << 16, slots: 256, slotSize: 2048 }, 'mt');
   const key = { proto: 'UDP' as const, addr: VIP, port: 9 };
   e.addService({ ...key, sched: 'rr' });
@@ -148,7 +153,7 @@ async function director(workers: number): Promise<{ pps: number; perWorker: numb
   const go = new Int32Array(new SharedArrayBuffer(4));
   const wasm = engineModule('mt');
   const ths = fds.map((fd, w) => new Worker(new URL('./tun-worker.js', import.meta.url), {
-    workerData: { wasm, memory, ctl, worker: w, fd, gen: gens[w], batch: B, stride: STRIDE, metaStride: MS, seconds: SECONDS, go },
+    workerData: { wasm, memory, ctl, worker: w, fd, gen: gens[w], batch: B, stride: STRIDE, metaStride: MS, seconds: SECONDS, go, io },
   }));
   const results = ths.map((t) => new Promise<WorkerResult>((resolve, reject) => {
     t.on('message', (m) => { if (!m.ready) resolve(m as WorkerResult); });
@@ -167,26 +172,34 @@ async function director(workers: number): Promise<{ pps: number; perWorker: numb
   return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, perCpu, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters };
 }
 
-const h: number[] = [], p1: number[] = [], d1: number[] = [], d2: number[] = [];
-const per2: number[][] = [], cpu1: number[] = [], cpu2: number[] = [];
+const h: number[] = [], hu: number[] = [], p1: number[] = [], d1: number[] = [], d2: number[] = [], s1: number[] = [], s2: number[] = [];
+const per2: number[][] = [], cpu1: number[] = [], cpu2: number[] = [], cpuS1: number[] = [];
 let last1 = '', last2 = '', redirected2 = 0;
 for (let r = 0; r < RUNS; r++) {
-  h.push(hairpin());
+  h.push(hairpin('syscall'));
+  hu.push(hairpin('uring'));
   p1.push(await plain());
-  const a = await director(1); d1.push(a.pps); last1 = a.counters; cpu1.push(a.perCpu[0]!);
-  const b = await director(2); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected; cpu2.push(...b.perCpu);
+  const s = await director(1, 'syscall'); s1.push(s.pps); cpuS1.push(s.perCpu[0]!);
+  s2.push((await director(2, 'syscall')).pps);
+  const a = await director(1, 'uring'); d1.push(a.pps); last1 = a.counters; cpu1.push(a.perCpu[0]!);
+  const b = await director(2, 'uring'); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected; cpu2.push(...b.perCpu);
 }
-const hm = median(h), pm = median(p1), m1 = median(d1), m2 = median(d2);
+const hm = median(h), hum = median(hu), pm = median(p1), m1 = median(d1), m2 = median(d2);
 const i2 = d2.indexOf(m2);
+const row = (path: string, v: number[]) => ({ path, 'packets/s': Math.round(median(v)), 'x hairpin': +(median(v) / hm).toFixed(2), runs: v.map(Math.round).join(' ') });
 console.log(`load ${(execFileSync('cat', ['/proc/loadavg']) + '').trim()}`);
 console.table([
-  { path: 'TUN hairpin (one thread, kernel forward, no engine)', 'packets/s': Math.round(hm), runs: h.map(Math.round).join(' ') },
-  { path: 'plain engine on the main thread (no workers)', 'packets/s': Math.round(pm), runs: p1.map(Math.round).join(' ') },
-  { path: 'director, 1 worker (read → engine NAT → write)', 'packets/s': Math.round(m1), runs: d1.map(Math.round).join(' ') },
-  { path: 'director, 2 workers (steered queues, shared engine)', 'packets/s': Math.round(m2), runs: d2.map(Math.round).join(' ') },
+  row('TUN hairpin: read()+write() per frame, kernel forward, no engine', h),
+  row('TUN hairpin through io_uring (one enter per batch)', hu),
+  row('plain engine on the main thread (no workers, io_uring)', p1),
+  row('director, 1 worker, read()/write() per frame', s1),
+  row('director, 2 workers, read()/write() per frame', s2),
+  row('director, 1 worker, io_uring (read → engine NAT → write)', d1),
+  row('director, 2 workers, io_uring (steered queues, shared engine)', d2),
 ]);
-console.log(`2 workers, each (median run): ${per2[i2]!.map((x) => `${Math.round(x)} pps = ${(x / hm * 100).toFixed(0)} % of the hairpin`).join(', ')}; ` +
+console.log(`2 workers (io_uring), each (median run): ${per2[i2]!.map((x) => `${Math.round(x)} pps = ${(x / hm * 100).toFixed(0)} % of the hairpin (${(x / hum * 100).toFixed(0)} % of the io_uring hairpin)`).join(', ')}; ` +
   `frames through the redirect ring: ${redirected2}`);
+console.log(`read()/write() per frame: workers 2 / workers 1 = ${(median(s2) / median(s1)).toFixed(2)}; 1 worker = ${(median(s1) / hm * 100).toFixed(0)} % of the hairpin`);
 {
   const p = Steering.load(2);
   p.setAddrs([{ addr: VIP, kind: 'vip' }]);
@@ -196,7 +209,7 @@ console.log(`2 workers, each (median run): ${per2[i2]!.map((x) => `${Math.round(
 }
 // on a shared machine the workers may not get a core each: frames per CPU second of the worker
 // threads (utime+stime, kernel work in their syscalls included) show the per-frame cost apart from that
-console.log(`frames per CPU second of a worker thread (median): 1 worker ${Math.round(median(cpu1))}, 2 workers ${Math.round(median(cpu2))} ` +
-  `(${(median(cpu2) / median(cpu1) * 100).toFixed(0)} %: what sharing the engine costs each worker)`);
+console.log(`frames per CPU second of a worker thread (median): 1 worker ${Math.round(median(cpu1))} (read()/write(): ${Math.round(median(cpuS1))}), ` +
+  `2 workers ${Math.round(median(cpu2))} (${(median(cpu2) / median(cpu1) * 100).toFixed(0)} %: what sharing the engine costs each worker)`);
 console.log(`engine counters (last run): 1 worker: ${last1}; 2 workers: ${last2}`);
 console.log(`workers 2 / workers 1 = ${(m2 / m1).toFixed(2)} (${Math.round(m2)} pps / ${Math.round(m1)} pps, hairpin ${Math.round(hm)} pps)`);

@@ -9,6 +9,9 @@
  *   read EAGAIN        read() of an empty queue (what ends every batch)
  *   sink write         write() of a frame the kernel forwards to a veth whose peer namespace drops it
  *                      (the director's output write in bench:tun)
+ *   ifb write          write() of a frame the kernel forwards to an ifb device (no dummy in this kernel;
+ *                      an ifb frees a frame that no tc rule redirected, at its xmit, like a dummy):
+ *                      the forward alone, without the veth and the sink namespace's receive
  *   the same three with io_uring: one io_uring_enter submits the whole batch (IORING_OP_WRITE /
  *   IORING_OP_READ with RWF_NOWAIT, so an empty queue ends a read with -EAGAIN instead of arming a poll)
  *
@@ -38,7 +41,7 @@
 
 static double now_ns(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
 
-static uint8_t hp[BATCH][FLEN], sk[BATCH][FLEN], rx[BATCH][2048];
+static uint8_t hp[BATCH][FLEN], sk[BATCH][FLEN], dm[BATCH][FLEN], rx[BATCH][2048];
 
 static void frame(uint8_t *f, uint32_t src, uint32_t dst, uint16_t sport) {
   memset(f, 0, FLEN);
@@ -105,8 +108,9 @@ int main(void) {
   for (int i = 0; i < BATCH; i++) {
     frame(hp[i], 0xc612fb01 + (i % 200), 0xc612fc01 + (i % 200), 20000 + i);  /* 198.18.251.x -> 198.18.252.x: back into the TUN */
     frame(sk[i], 0xc612fe01, 0xc612fd01 + (i % 3), 20000 + i);                /* 198.18.254.1 -> 198.18.253.1..3: out the veth */
+    frame(dm[i], 0xc612fe01, 0xc612f901 + (i % 3), 20000 + i);                /* 198.18.254.1 -> 198.18.249.1..3: out the ifb */
   }
-  double t_pp[ROUNDS], t_hw[ROUNDS], t_hr[ROUNDS], t_ea[ROUNDS], t_sw[ROUNDS], u_hw[ROUNDS], u_hr[ROUNDS], u_sw[ROUNDS], u_ea[ROUNDS];
+  double t_pp[ROUNDS], t_hw[ROUNDS], t_hr[ROUNDS], t_ea[ROUNDS], t_sw[ROUNDS], t_dw[ROUNDS], u_hw[ROUNDS], u_hr[ROUNDS], u_sw[ROUNDS], u_ea[ROUNDS], u_dw[ROUNDS];
   struct ring R; int rr = ring_init(&R, 256), res[BATCH];
   long lost = 0;
   for (int round = 0; round < ROUNDS; round++) {
@@ -128,6 +132,9 @@ int main(void) {
     t0 = now_ns();
     for (int b = 0; b < FRAMES / BATCH; b++) for (int i = 0; i < BATCH; i++) if (write(fd, sk[i], FLEN) != FLEN) lost++;
     t_sw[round] = (now_ns() - t0) / FRAMES;
+    t0 = now_ns();
+    for (int b = 0; b < FRAMES / BATCH; b++) for (int i = 0; i < BATCH; i++) if (write(fd, dm[i], FLEN) != FLEN) lost++;
+    t_dw[round] = (now_ns() - t0) / FRAMES;
     if (rr == 0) {
       w = r = 0; got = 0; double ea = 0; long eb = 0;
       for (int b = 0; b < FRAMES / BATCH; b++) {
@@ -143,6 +150,9 @@ int main(void) {
       t0 = now_ns();
       for (int b = 0; b < FRAMES / BATCH; b++) ring_batch(&R, fd, IORING_OP_WRITE, sk[0], FLEN, FLEN, BATCH, res);
       u_sw[round] = (now_ns() - t0) / FRAMES;
+      t0 = now_ns();
+      for (int b = 0; b < FRAMES / BATCH; b++) ring_batch(&R, fd, IORING_OP_WRITE, dm[0], FLEN, FLEN, BATCH, res);
+      u_dw[round] = (now_ns() - t0) / FRAMES;
     }
   }
   printf("ns per frame, median of %d rounds x %d frames (batches of %d, 64-byte UDP/IPv4):\n", ROUNDS, FRAMES, BATCH);
@@ -151,6 +161,7 @@ int main(void) {
   printf("  hairpin read (one frame)            %6.0f   io_uring %6.0f\n", med(t_hr), rr == 0 ? med(u_hr) : 0);
   printf("  read of an empty queue (EAGAIN)     %6.0f   io_uring %6.0f (one-op enter)\n", med(t_ea), rr == 0 ? med(u_ea) : 0);
   printf("  sink write (TUN->fwd->veth->netns)  %6.0f   io_uring %6.0f\n", med(t_sw), rr == 0 ? med(u_sw) : 0);
+  printf("  ifb write (TUN->fwd->ifb, freed)   %6.0f   io_uring %6.0f\n", med(t_dw), rr == 0 ? med(u_dw) : 0);
   if (rr != 0) printf("  io_uring unavailable: %s\n", strerror(-rr));
   if (lost) printf("  writes that failed: %ld\n", lost);
   return 0;

@@ -318,7 +318,7 @@ export class Director {
     ip(ns, 'link', 'set', 'dev', name, 'txqueuelen', String(this.opts.txqueuelen ?? 10000));
     ip(ns, 'link', 'set', 'dev', name, 'up');
     this.log('info', `${kind} ${name} up${ns ? ` in netns ${ns}` : ''}${mode === 'tap' && this.opts.bridge ? ` on bridge ${this.opts.bridge}` : ''} ` +
-      `(${this.dev.fds.length > 1 ? `${this.dev.fds.length} queues, fds ${this.dev.fds.join(',')}` : `fd ${this.dev.fd}`}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6, USO4, USO6 (6.2+)' : ''})`);
+      `(${this.dev.fds.length > 1 ? `${this.dev.fds.length} queues, fds ${this.dev.fds.join(',')}` : `fd ${this.dev.fd}`}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6, USO4, USO6 (6.2+)' : ''}, ${ioPath()})`);
   }
 
   /** TAP: the engine's MAC and addresses on the link. */
@@ -784,4 +784,11 @@ export function splitLinkAddrs(addrs: readonly string[], gateways: readonly stri
     out[k] = g;
   }
   return out;
+}
+
+/** How this process's batches reach the device (tun.setIo 'auto': io_uring where the kernel allows it; each worker thread settles the same way). */
+function ioPath(): string {
+  if (tun.setIo('auto') === 'uring') return 'I/O: io_uring, one io_uring_enter per batch';
+  const why = tun.stats().ioError;
+  return `I/O: read()/write() per frame${why ? ` (io_uring: ${why})` : ' (WASMVS_TUN_IO=syscall)'}`;
 }

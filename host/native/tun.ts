@@ -200,7 +200,7 @@ export function writeBatch(
  * How this thread's readBatch/writeBatch reach the kernel: 'uring' submits a whole batch with one
  * io_uring_enter (raw syscalls, Linux 5.18+; a syscall costs ~400 ns on a VM with mitigations),
  * 'syscall' does one read()/write() per frame. Same frames, order, counters and errors on both.
- * 'auto' (the default; WASMVS_TUN_IO=syscall in the environment makes 'syscall' the default) takes
+ * 'auto' (the default; WASMVS_TUN_IO=syscall in the environment makes it 'syscall') takes
  * io_uring if the kernel allows it, else read()/write() with the reason in stats().ioError.
  * 'uring' throws the kernel's refusal (TunSyscallError, e.g. EPERM io_uring_setup). Returns the path now in use.
  */

@@ -578,6 +578,9 @@ describe.skipIf(!tun.tunAvailable())('native TUN addon: choosing the I/O path', 
   test('WASMVS_TUN_IO=syscall: read()/write() from the start, no reason needed', () => {
     const r = run(['env'], { ...process.env, WASMVS_TUN_IO: 'syscall' });
     expect(r).toEqual({ err: 'EBADF readv', io: 'syscall', ioError: null, enters: 0 });
+    // ... and setIo('auto') keeps that default; 'uring' still asks for the ring
+    const r2 = run(['env'], { ...process.env, WASMVS_TUN_IO: 'syscall' }, "if (a.setIo('auto') !== 'syscall') throw new Error('auto');");
+    expect(r2).toEqual({ err: 'EBADF readv', io: 'syscall', ioError: null, enters: 0 });
   });
 
   test.skipIf(uringSkip !== null)('io_uring refused (no fd left for the ring: EMFILE): the batch goes through read(), the reason is kept', () => {
