@@ -501,15 +501,15 @@ static int64_t read_sys(tun_state *st, const rx_args *a) {
 
 /* The same through io_uring: chunks of READV ops with RWF_NOWAIT, one io_uring_enter each, into
  * consecutive slots. The frames a queue holds are unknown: the first chunk is one more than the last
- * call's haul (at least 8), so a steady load is read and found empty with one io_uring_enter; each
- * further chunk is twice the one before, and a chunk with an -EAGAIN is the last (the syscall path's
- * final empty read, ~1.3 us, costs about as much as ~10 empty ops here).
+ * call's haul (at least 2), so a steady load is read and found empty with one io_uring_enter where
+ * read() needs a syscall per frame and one more for the EAGAIN; each further chunk is twice the one
+ * before (a burst after a quiet spell: 2, 4, 8... ops per enter), and a chunk with an -EAGAIN is the last.
  * Ops run in order, so frames land in slot order; a gap (an oversize frame, or a frame that arrived
  * after an earlier op found the queue empty) is closed by moving the later frame down.
  * -EAGAIN before anything was read: the ring refused RWF_NOWAIT, fall back (the caller reads again). */
 static int64_t read_ring(tun_state *st, const rx_args *a) {
   uring *r = st->ring;
-  uint32_t n = 0, tries = 0, chunk = st->rx_hint >= 8 ? st->rx_hint + 1 : 8;
+  uint32_t n = 0, tries = 0, chunk = st->rx_hint >= 1 ? st->rx_hint + 1 : 2;
   int first_err = 0;
   bool empty = false;
   while (!empty && n < a->max_frames && tries < a->max_frames) {
