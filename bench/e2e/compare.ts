@@ -453,7 +453,7 @@ function peerWasmvs(offload = false, rw = false): Peer {
       const counters = m ? JSON.parse(m[1]) as Record<string, string> : undefined;
       const table = out.replace(/^WVS_COUNTERS .*\n?/m, '');
       const workers = Number(/(\d+) queues, fds/.exec(err)?.[1] ?? 1);   // the director's start line
-      const io = /I\/O: ([^,)]+)/.exec(err)?.[1];                          // io_uring, or read()/write() per frame
+      const io = /I\/O: (io_uring|read\(\)\/write\(\) per frame)/.exec(err)?.[1]; // the director's device line
       if (!counters) log(`wasmvs: no counters at exit; stderr:\n${err.slice(-2000)}`);
       return { counters, table, tunTxDropped, workers, io };
     },
