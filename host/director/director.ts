@@ -154,6 +154,8 @@ export interface DirectorStats {
   drainedFrames: number;
   /** TUN: frames the engine passed (not for a VIP, no conn) written back for the kernel to route */
   passedBack: number;
+  /** io_uring_enter calls of the batches, every thread (0 on the read()/write() path: docs/director.md "The loop") */
+  ioEnters: number;
 }
 
 /**
@@ -177,7 +179,7 @@ const TUN_TX_MASK = TX_MASK | (1 << Verdict.PASS);
 const METHOD_WARN_MS = 10_000;
 
 export class Director {
-  readonly stats: DirectorStats = { wakeups: 0, batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0, passedBack: 0 };
+  readonly stats: DirectorStats = { wakeups: 0, batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0, passedBack: 0, ioEnters: 0 };
   /** TAP: the engine's MAC and addresses on the link, once started */
   link: { mac: string; ipv4?: string; ipv6?: string } | undefined;
   private dev: tun.TunDevice | undefined;
@@ -188,7 +190,7 @@ export class Director {
   private timer: ReturnType<typeof setInterval> | undefined;
   /** --workers N > 1: the worker threads, their last stats */
   private threads: Worker[] = [];
-  private threadStats: { rx: number; tx: number; batches: number; redirectedIn: number }[] = [];
+  private threadStats: { rx: number; tx: number; batches: number; redirectedIn: number; enters: number }[] = [];
   private growTimer: ReturnType<typeof setInterval> | undefined;
   private failed = false;
   /** routes of VIPs / laddrs we added, by "af addr": removed when no service needs them any more */
@@ -530,12 +532,12 @@ export class Director {
         transferList: mine.filter((p): p is MessagePort => p !== undefined),
       });
       this.threads.push(t);
-      this.threadStats.push({ rx: 0, tx: 0, batches: 0, redirectedIn: 0 });
+      this.threadStats.push({ rx: 0, tx: 0, batches: 0, redirectedIn: 0, enters: 0 });
       ready.push(new Promise<void>((resolve, reject) => {
-        t.on('message', (m: { type: string; rx: number; tx: number; batches: number; redirectedIn: number }) => {
+        t.on('message', (m: { type: string; rx: number; tx: number; batches: number; redirectedIn: number; enters: number }) => {
           if (m.type === 'ready') { this.log('info', `worker ${w} started: queue ${w} of ${this.devName} (fd ${fd})`); resolve(); }
           else if (m.type === 'grow') { if (!this.stopped && raw.capacity('conn') < raw.limits.connMax) raw.withWorkersParked(() => raw.grow('conn')); }
-          else if (m.type === 'stats') { this.threadStats[w] = { rx: m.rx, tx: m.tx, batches: m.batches, redirectedIn: m.redirectedIn }; this.sumStats(); }
+          else if (m.type === 'stats') { this.threadStats[w] = { rx: m.rx, tx: m.tx, batches: m.batches, redirectedIn: m.redirectedIn, enters: m.enters }; this.sumStats(); }
         });
         t.once('error', (e) => { reject(e); this.workerDied(w, e); });
         t.once('exit', (code) => { if (!this.stopped) this.workerDied(w, new Error(`exited with code ${code}`)); });
@@ -561,6 +563,7 @@ export class Director {
     this.stats.rxFrames = s.reduce((a, x) => a + x.rx, 0);
     this.stats.txFrames = s.reduce((a, x) => a + x.tx, 0);
     this.stats.batches = s.reduce((a, x) => a + x.batches, 0);
+    this.stats.ioEnters = s.reduce((a, x) => a + x.enters, 0);
   }
 
   private workerDied(w: number, e: Error): void {
@@ -637,6 +640,7 @@ export class Director {
       this.stats.rxFrames += n;
       this.stats.txFrames += sent;
       this.sendOwn();
+      this.stats.ioEnters = tun.stats().enters;
       if (tunMode) this.afterTunBatch();
       total += n;
       if (n < this.batch) break;
