@@ -65,7 +65,6 @@ typedef struct watcher {
   struct watcher *next;
 } watcher;
 
-/* Per addon instance (one per main thread / worker): counters and watchers. */
 /* One io_uring per addon instance (thread), raw syscalls (no liburing): the SQ/CQ rings mapped. */
 #define RING_ENTRIES 256 /* ops per io_uring_enter; a bigger batch takes several */
 typedef struct {
@@ -80,6 +79,7 @@ typedef struct {
   uint8_t spill;
 } uring;
 
+/* Per addon instance (one per main thread / worker): counters, watchers, the I/O path. */
 typedef struct {
   double rx_frames, rx_bytes, rx_oversize;
   double tx_frames, tx_bytes, tx_dropped, tx_retries;
