@@ -26,7 +26,7 @@ Atomics.wait(d.go, 0, 0);                                  // all workers start 
 /** This thread's CPU seconds so far (utime + stime of /proc/thread-self/stat, clock ticks of 10 ms). */
 const cpu = () => { const f = readFileSync('/proc/thread-self/stat', 'utf8'); const v = f.slice(f.lastIndexOf(')') + 2).split(' '); return (Number(v[11]) + Number(v[12])) / 100; };
 let fwd = 0, rx = 0, redirected = 0, batches = 0, now = Date.now();
-const c0 = cpu(), t0 = performance.now(), end = t0 + d.seconds * 1000;
+const c0 = cpu(), e0 = tun.stats().enters, t0 = performance.now(), end = t0 + d.seconds * 1000;
 while (performance.now() < end) {
   tun.writeBatch(d.fd, d.gen, 0, d.stride, d.batch * d.stride, d.metaStride, d.batch, 1 << 1);
   ew.enter();
@@ -43,4 +43,4 @@ while (performance.now() < end) {
   rx += n;
   redirected += r;
 }
-parentPort!.postMessage({ fwd, rx, redirected, batches, seconds: (performance.now() - t0) / 1000, cpu: cpu() - c0 });
+parentPort!.postMessage({ fwd, rx, redirected, batches, seconds: (performance.now() - t0) / 1000, cpu: cpu() - c0, enters: tun.stats().enters - e0 });

@@ -138,9 +138,9 @@ async function plain(): Promise<number> {
   return pps;
 }
 
-interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number; cpu: number }
+interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number; cpu: number; enters: number }
 
-async function director(workers: number, io: tun.TunIo, bursts = false): Promise<{ pps: number; perWorker: number[]; perCpu: number[]; redirected: number; steered: boolean; counters: string }> {
+async function director(workers: number, io: tun.TunIo, bursts = false): Promise<{ pps: number; perWorker: number[]; perCpu: number[]; redirected: number; steered: boolean; counters: string; kernelCalls: number }> {
   // bursts: the device with offloads (USO), the engine's slots as `wasmvs run` sizes them then
   const e = await loadEngine({ workers, connMax: 1 << 16, connInit: 1 << 16,
     ...(bursts ? { link: 'ip-offload' as const, slots: 64, slotSize: 65536 + 512, headroom: 256 } : { slots: 256, slotSize: 2048 }) }, 'mt');
@@ -192,19 +192,22 @@ async function director(workers: number, io: tun.TunIo, bursts = false): Promise
   const perWorker = rs.map((r) => (r.fwd * (bursts ? SEG : 1)) / r.seconds); // datagrams
   const counters = Object.entries(e.counters()).filter(([, v]) => v > 0n).map(([k, v]) => `${k} ${v}`).join(', ');
   const perCpu = rs.map((r) => (r.cpu > 0 ? (r.fwd * (bursts ? SEG : 1)) / r.cpu : NaN));
-  return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, perCpu, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters };
+  // kernel entries per forwarded frame: io_uring_enter calls, or (read()/write()) the generator's write, the reads (one per frame + one EAGAIN per batch) and the output write
+  const frames = rs.reduce((a, r) => a + r.fwd, 0);
+  const kernelCalls = io === 'uring' ? rs.reduce((a, r) => a + r.enters, 0) / frames : (frames * 3 + rs.reduce((a, r) => a + r.batches, 0)) / frames;
+  return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, perCpu, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters, kernelCalls };
 }
 
 const h: number[] = [], hu: number[] = [], p1: number[] = [], d1: number[] = [], d2: number[] = [], s1: number[] = [], s2: number[] = [], u1: number[] = [];
 const per2: number[][] = [], cpu1: number[] = [], cpu2: number[] = [], cpuS1: number[] = [];
-let last1 = '', last2 = '', lastU = '', redirected2 = 0;
+let last1 = '', last2 = '', lastU = '', redirected2 = 0, callsS1 = 0, callsU1 = 0;
 for (let r = 0; r < RUNS; r++) {
   h.push(hairpin('syscall'));
   hu.push(hairpin('uring'));
   p1.push(await plain());
-  const s = await director(1, 'syscall'); s1.push(s.pps); cpuS1.push(s.perCpu[0]!);
+  const s = await director(1, 'syscall'); s1.push(s.pps); cpuS1.push(s.perCpu[0]!); callsS1 = s.kernelCalls;
   s2.push((await director(2, 'syscall')).pps);
-  const a = await director(1, 'uring'); d1.push(a.pps); last1 = a.counters; cpu1.push(a.perCpu[0]!);
+  const a = await director(1, 'uring'); d1.push(a.pps); last1 = a.counters; cpu1.push(a.perCpu[0]!); callsU1 = a.kernelCalls;
   const b = await director(2, 'uring'); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected; cpu2.push(...b.perCpu);
   const u = await director(1, 'uring', true); u1.push(u.pps); lastU = u.counters;
 }
@@ -236,5 +239,6 @@ console.log(`read()/write() per frame: workers 2 / workers 1 = ${(median(s2) / m
 // threads (utime+stime, kernel work in their syscalls included) show the per-frame cost apart from that
 console.log(`frames per CPU second of a worker thread (median): 1 worker ${Math.round(median(cpu1))} (read()/write(): ${Math.round(median(cpuS1))}), ` +
   `2 workers ${Math.round(median(cpu2))} (${(median(cpu2) / median(cpu1) * 100).toFixed(0)} %: what sharing the engine costs each worker)`);
+console.log(`syscalls per forwarded frame, 1 worker (last run): read()/write() ${callsS1.toFixed(2)}, io_uring ${callsU1.toFixed(3)} (io_uring_enter)`);
 console.log(`engine counters (last run): 1 worker: ${last1}; 2 workers: ${last2}; UDP bursts: ${lastU}`);
 console.log(`workers 2 / workers 1 = ${(m2 / m1).toFixed(2)} (${Math.round(m2)} pps / ${Math.round(m1)} pps, hairpin ${Math.round(hm)} pps)`);
