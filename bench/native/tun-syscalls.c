@@ -162,6 +162,22 @@ int main(void) {
   printf("  read of an empty queue (EAGAIN)     %6.0f   io_uring %6.0f (one-op enter)\n", med(t_ea), rr == 0 ? med(u_ea) : 0);
   printf("  sink write (TUN->fwd->veth->netns)  %6.0f   io_uring %6.0f\n", med(t_sw), rr == 0 ? med(u_sw) : 0);
   printf("  ifb write (TUN->fwd->ifb, freed)   %6.0f   io_uring %6.0f\n", med(t_dw), rr == 0 ? med(u_dw) : 0);
+  if (rr == 0) {
+    /* small batches (a TCP load's few frames per wake-up): k writes as k syscalls or as one enter */
+    printf("small batches, ns per frame (sink write; k write() calls against one io_uring_enter of k ops):\n");
+    for (int k = 1; k <= 16; k *= 2) {
+      double a[ROUNDS], u[ROUNDS];
+      for (int round = 0; round < ROUNDS; round++) {
+        double t0 = now_ns();
+        for (int b = 0; b < FRAMES / 4 / k; b++) for (int i = 0; i < k; i++) if (write(fd, sk[i], FLEN) != FLEN) lost++;
+        a[round] = (now_ns() - t0) / (FRAMES / 4 / k * k);
+        t0 = now_ns();
+        for (int b = 0; b < FRAMES / 4 / k; b++) ring_batch(&R, fd, IORING_OP_WRITE, sk[0], FLEN, FLEN, k, res);
+        u[round] = (now_ns() - t0) / (FRAMES / 4 / k * k);
+      }
+      printf("  k = %2d   write() %6.0f   io_uring %6.0f\n", k, med(a), med(u));
+    }
+  }
   if (rr != 0) printf("  io_uring unavailable: %s\n", strerror(-rr));
   if (lost) printf("  writes that failed: %ld\n", lost);
   return 0;

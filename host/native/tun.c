@@ -726,10 +726,12 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
 
   /* Validate the whole batch before the first write, so an engine bug throws cleanly
    * instead of leaving a half-sent batch behind. */
+  uint32_t selected = 0;
   for (uint32_t i = 0; i < count; i++) {
     const uint8_t *m = mem + meta_base + (size_t)i * meta_stride;
     uint32_t verdict = m[META_VERDICT], off = ld32le(m + META_OFF), len = ld32le(m + META_LEN);
     if (verdict >= 32 || !((1u << verdict) & mask)) continue;
+    selected++;
     uint64_t end = (uint64_t)slot_base + (uint64_t)i * slot_stride + off + len;
     if ((uint64_t)off + len > slot_stride || end > memlen) {
       snprintf(msg, sizeof msg, "frame %u (off %u, len %u) exceeds its slot or the buffer", i, off, len);
@@ -739,7 +741,9 @@ static napi_value js_write_batch(napi_env env, napi_callback_info info) {
 
   tun_state *st = state_of(env);
   tx_args a = { fd, mem, slot_base, slot_stride, meta_base, meta_stride, count, mask };
-  int64_t written = use_ring(st) ? write_ring(st, &a) : write_sys(st, &a, 0);
+  /* One frame: write() (an io_uring_enter of one op costs ~0.9 us more than the syscall here; from
+   * two frames on the enter breaks even, from four it wins: bench/native/tun-syscalls.c). */
+  int64_t written = selected > 1 && use_ring(st) ? write_ring(st, &a) : write_sys(st, &a, 0);
   if (written < 0) return throw_errno(env, (int)-written, "write", NULL);
   CHECK(napi_create_uint32(env, (uint32_t)written, &res));
   return res;
