@@ -3,13 +3,19 @@
  * raw TUN hairpin, in one run (64-byte IP datagrams, client -> VIP, NAT to 3 real servers).
  *
  *   hairpin:   one thread writes a batch into a TUN, the kernel forwards each frame back into it,
- *              the thread reads them: the ceiling of one core's TUN round trip, no engine
+ *              the thread reads them: the ceiling of one core's TUN round trip, no engine, one
+ *              read() and one write() per frame (issue 17's yardstick); beside it the same through
+ *              io_uring (one io_uring_enter per batch of writes or reads: tun.setIo)
  *   workers N: an IFF_MULTI_QUEUE TUN with N queues and the steering program (host/native/steer.c)
  *              attached; N worker threads over one shared engine (EngineWorker), each with its own
  *              queue and its own generator of client frames whose owner it is: write the batch ->
  *              the kernel routes it to the VIP -> the program puts it on the owner's queue ->
  *              read -> engine NAT -> write -> the kernel forwards to the real servers (a veth into
- *              a namespace that drops them) — `wasmvs run --workers N`'s per-frame path.
+ *              a namespace that drops them) — `wasmvs run --workers N`'s per-frame path; with
+ *              io_uring (the default) and, for before/after in one run, with read()/write() per frame.
+ *   UDP bursts: the 1-worker loop on a TUN with offloads, the client frames UDP_SEGMENT super-packets
+ *              of 32 datagrams (USO: the kernel forwards each burst whole, the engine NATs it once,
+ *              the veth takes it whole): datagrams/s, beside the goal, not instead of it.
  * Goal (issue 17): workers 2 / workers 1 >= 1.6 and each worker >= 0.8 x the hairpin. Needs root;
  * builds its namespaces (198.18.250.0/24 .. 198.18.254.0/24) and removes them. Median of 3 runs of
  * 2 s each. Prints last: `workers 2 / workers 1 = R (X pps / Y pps, hairpin Z pps)`.
@@ -53,8 +59,8 @@ for (const k of ['net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filter=0', 'net.
   'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.default.send_redirects=0']) nsx('sysctl', '-qw', k);
 
 /** A TUN with `queues` queues in NS (its fds stay here), routes for `routes` into it. */
-function device(name: string, queues: number, routes: string[]): number[] {
-  const d = tun.open(name, 'tun', queues > 1 ? { queues } : {});
+function device(name: string, queues: number, routes: string[], offload = false): number[] {
+  const d = tun.open(name, 'tun', { ...(queues > 1 ? { queues } : {}), ...(offload ? { offload } : {}) });
   sh('link', 'set', 'dev', name, 'netns', NS);
   sh('-n', NS, 'link', 'set', name, 'up');
   sh('-n', NS, 'addr', 'add', '198.18.250.1/24', 'dev', name);
@@ -76,8 +82,25 @@ function generator(frame: (i: number) => Uint8Array): ArrayBuffer {
   return gen;
 }
 const udp = (src: string, sport: number, dst: string) => ip(src, dst, { proto: 'udp', sport, dport: 9, payload: new Uint8Array(36) });
+/** UDP bursts: SEG datagrams of the same 36-byte payload size in one UDP_SEGMENT super-packet (as a QUIC
+ * server's sendmsg with UDP_SEGMENT hands them to the stack), behind the virtio-net header of a TUN
+ * with offloads: GSO UDP_L4, gso_size 36, partial checksum (the pseudo-header sum in the field). */
+const SEG = 32;
+function burst(src: string, sport: number, dst: string): { frame: Uint8Array; ip: Uint8Array } {
+  const p = ip(src, dst, { proto: 'udp', sport, dport: 9, payload: new Uint8Array(36 * SEG) });
+  let sum = 17 + 8 + 36 * SEG;
+  for (let j = 12; j < 20; j += 2) sum += (p[j]! << 8) | p[j + 1]!;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  new DataView(p.buffer, p.byteOffset).setUint16(26, sum);
+  const h = new Uint8Array(10), v = new DataView(h.buffer);
+  h[0] = 1; h[1] = 5; v.setUint16(2, 28, true); v.setUint16(4, 36, true); v.setUint16(6, 20, true); v.setUint16(8, 6, true);
+  const frame = new Uint8Array(10 + p.length);
+  frame.set(h); frame.set(p, 10);
+  return { frame, ip: p };
+}
 
-function hairpin(): number {
+function hairpin(io: tun.TunIo): number {
+  tun.setIo(io);
   const [fd] = device(`wvbh${process.pid % 10000}`, 1, ['198.18.252.0/24']);
   const gen = generator((i) => udp(`198.18.251.${1 + (i % 200)}`, 20000 + i, `198.18.252.${1 + (i % 200)}`));
   const rxb = new ArrayBuffer(256 * STRIDE + 256 * MS);
@@ -89,6 +112,7 @@ function hairpin(): number {
   }
   const pps = got / ((performance.now() - t0) / 1000);
   tun.close(fd!);
+  tun.setIo('auto');
   return pps;
 }
 
@@ -114,14 +138,16 @@ async function plain(): Promise<number> {
   return pps;
 }
 
-interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number; cpu: number }
+interface WorkerResult { fwd: number; rx: number; redirected: number; batches: number; seconds: number; cpu: number; enters: number }
 
-async function director(workers: number): Promise<{ pps: number; perWorker: number[]; perCpu: number[]; redirected: number; steered: boolean; counters: string }> {
-  const e = await loadEngine({ workers, connMax: 1 << 16, connInit: 1 << 16, slots: 256, slotSize: 2048 }, 'mt');
+async function director(workers: number, io: tun.TunIo, bursts = false): Promise<{ pps: number; perWorker: number[]; perCpu: number[]; redirected: number; steered: boolean; counters: string; kernelCalls: number }> {
+  // bursts: the device with offloads (USO), the engine's slots as `wasmvs run` sizes them then
+  const e = await loadEngine({ workers, connMax: 1 << 16, connInit: 1 << 16,
+    ...(bursts ? { link: 'ip-offload' as const, slots: 64, slotSize: 65536 + 512, headroom: 256 } : { slots: 256, slotSize: 2048 }) }, 'mt');
   const key = { proto: 'UDP' as const, addr: VIP, port: 9 };
   e.addService({ ...key, sched: 'rr' });
   for (let d = 1; d <= 3; d++) e.addDest(key, { addr: `198.18.253.${d}`, port: 9, fwd: 'Masq' });
-  const fds = device(`wvbd${process.pid % 10000}`, workers, [`${VIP}/32`]);
+  const fds = device(`wvbd${process.pid % 10000}`, workers, [`${VIP}/32`], bursts);
   // the steering program: each worker's client frames come back on its own queue
   let steer: Steering | undefined;
   try {
@@ -139,8 +165,10 @@ async function director(workers: number): Promise<{ pps: number; perWorker: numb
   for (let w = 0; w < workers; w++) {
     const frames: Uint8Array[] = [];
     while (frames.length < B) {
-      const f = udp(`198.18.251.${1 + (frames.length % 200)}`, port++, VIP);
-      if (!steer || workers === 1 || steer.queueOf(f) === w) frames.push(f);
+      const src = `198.18.251.${1 + (frames.length % 200)}`, sport = port++;
+      const b = bursts ? burst(src, sport, VIP) : undefined;
+      const f = b ? b.frame : udp(src, sport, VIP);
+      if (!steer || workers === 1 || steer.queueOf(b ? b.ip : f) === w) frames.push(f);
     }
     gens.push(generator((i) => frames[i]!));
   }
@@ -148,7 +176,7 @@ async function director(workers: number): Promise<{ pps: number; perWorker: numb
   const go = new Int32Array(new SharedArrayBuffer(4));
   const wasm = engineModule('mt');
   const ths = fds.map((fd, w) => new Worker(new URL('./tun-worker.js', import.meta.url), {
-    workerData: { wasm, memory, ctl, worker: w, fd, gen: gens[w], batch: B, stride: STRIDE, metaStride: MS, seconds: SECONDS, go },
+    workerData: { wasm, memory, ctl, worker: w, fd, gen: gens[w], batch: B, stride: STRIDE, metaStride: MS, seconds: SECONDS, go, io },
   }));
   const results = ths.map((t) => new Promise<WorkerResult>((resolve, reject) => {
     t.on('message', (m) => { if (!m.ready) resolve(m as WorkerResult); });
@@ -161,32 +189,45 @@ async function director(workers: number): Promise<{ pps: number; perWorker: numb
   await Promise.all(ths.map((t) => t.terminate()));
   for (const fd of fds) tun.close(fd);
   steer?.close();
-  const perWorker = rs.map((r) => r.fwd / r.seconds);
+  const perWorker = rs.map((r) => (r.fwd * (bursts ? SEG : 1)) / r.seconds); // datagrams
   const counters = Object.entries(e.counters()).filter(([, v]) => v > 0n).map(([k, v]) => `${k} ${v}`).join(', ');
-  const perCpu = rs.map((r) => (r.cpu > 0 ? r.fwd / r.cpu : NaN));
-  return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, perCpu, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters };
+  const perCpu = rs.map((r) => (r.cpu > 0 ? (r.fwd * (bursts ? SEG : 1)) / r.cpu : NaN));
+  // kernel entries per forwarded frame: io_uring_enter calls, or (read()/write()) the generator's write, the reads (one per frame + one EAGAIN per batch) and the output write
+  const frames = rs.reduce((a, r) => a + r.fwd, 0);
+  const kernelCalls = io === 'uring' ? rs.reduce((a, r) => a + r.enters, 0) / frames : (frames * 3 + rs.reduce((a, r) => a + r.batches, 0)) / frames;
+  return { pps: perWorker.reduce((a, b) => a + b, 0), perWorker, perCpu, redirected: rs.reduce((a, r) => a + r.redirected, 0), steered: steer !== undefined, counters, kernelCalls };
 }
 
-const h: number[] = [], p1: number[] = [], d1: number[] = [], d2: number[] = [];
-const per2: number[][] = [], cpu1: number[] = [], cpu2: number[] = [];
-let last1 = '', last2 = '', redirected2 = 0;
+const h: number[] = [], hu: number[] = [], p1: number[] = [], d1: number[] = [], d2: number[] = [], s1: number[] = [], s2: number[] = [], u1: number[] = [];
+const per2: number[][] = [], cpu1: number[] = [], cpu2: number[] = [], cpuS1: number[] = [];
+let last1 = '', last2 = '', lastU = '', redirected2 = 0, callsS1 = 0, callsU1 = 0;
 for (let r = 0; r < RUNS; r++) {
-  h.push(hairpin());
+  h.push(hairpin('syscall'));
+  hu.push(hairpin('uring'));
   p1.push(await plain());
-  const a = await director(1); d1.push(a.pps); last1 = a.counters; cpu1.push(a.perCpu[0]!);
-  const b = await director(2); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected; cpu2.push(...b.perCpu);
+  const s = await director(1, 'syscall'); s1.push(s.pps); cpuS1.push(s.perCpu[0]!); callsS1 = s.kernelCalls;
+  s2.push((await director(2, 'syscall')).pps);
+  const a = await director(1, 'uring'); d1.push(a.pps); last1 = a.counters; cpu1.push(a.perCpu[0]!); callsU1 = a.kernelCalls;
+  const b = await director(2, 'uring'); d2.push(b.pps); per2.push(b.perWorker); last2 = b.counters; redirected2 += b.redirected; cpu2.push(...b.perCpu);
+  const u = await director(1, 'uring', true); u1.push(u.pps); lastU = u.counters;
 }
-const hm = median(h), pm = median(p1), m1 = median(d1), m2 = median(d2);
+const hm = median(h), hum = median(hu), pm = median(p1), m1 = median(d1), m2 = median(d2);
 const i2 = d2.indexOf(m2);
+const row = (path: string, v: number[]) => ({ path, 'packets/s': Math.round(median(v)), 'x hairpin': +(median(v) / hm).toFixed(2), runs: v.map(Math.round).join(' ') });
 console.log(`load ${(execFileSync('cat', ['/proc/loadavg']) + '').trim()}`);
 console.table([
-  { path: 'TUN hairpin (one thread, kernel forward, no engine)', 'packets/s': Math.round(hm), runs: h.map(Math.round).join(' ') },
-  { path: 'plain engine on the main thread (no workers)', 'packets/s': Math.round(pm), runs: p1.map(Math.round).join(' ') },
-  { path: 'director, 1 worker (read → engine NAT → write)', 'packets/s': Math.round(m1), runs: d1.map(Math.round).join(' ') },
-  { path: 'director, 2 workers (steered queues, shared engine)', 'packets/s': Math.round(m2), runs: d2.map(Math.round).join(' ') },
+  row('TUN hairpin: read()+write() per frame, kernel forward, no engine', h),
+  row('TUN hairpin through io_uring (one enter per batch)', hu),
+  row('plain engine on the main thread (no workers, io_uring)', p1),
+  row('director, 1 worker, read()/write() per frame', s1),
+  row('director, 2 workers, read()/write() per frame', s2),
+  row('director, 1 worker, io_uring (read → engine NAT → write)', d1),
+  row('director, 2 workers, io_uring (steered queues, shared engine)', d2),
+  row(`UDP bursts: 1 worker, io_uring, USO (${SEG} datagrams per UDP_SEGMENT super-packet), datagrams/s`, u1),
 ]);
-console.log(`2 workers, each (median run): ${per2[i2]!.map((x) => `${Math.round(x)} pps = ${(x / hm * 100).toFixed(0)} % of the hairpin`).join(', ')}; ` +
+console.log(`2 workers (io_uring), each (median run): ${per2[i2]!.map((x) => `${Math.round(x)} pps = ${(x / hm * 100).toFixed(0)} % of the hairpin (${(x / hum * 100).toFixed(0)} % of the io_uring hairpin)`).join(', ')}; ` +
   `frames through the redirect ring: ${redirected2}`);
+console.log(`read()/write() per frame: workers 2 / workers 1 = ${(median(s2) / median(s1)).toFixed(2)}; 1 worker = ${(median(s1) / hm * 100).toFixed(0)} % of the hairpin`);
 {
   const p = Steering.load(2);
   p.setAddrs([{ addr: VIP, kind: 'vip' }]);
@@ -196,7 +237,8 @@ console.log(`2 workers, each (median run): ${per2[i2]!.map((x) => `${Math.round(
 }
 // on a shared machine the workers may not get a core each: frames per CPU second of the worker
 // threads (utime+stime, kernel work in their syscalls included) show the per-frame cost apart from that
-console.log(`frames per CPU second of a worker thread (median): 1 worker ${Math.round(median(cpu1))}, 2 workers ${Math.round(median(cpu2))} ` +
-  `(${(median(cpu2) / median(cpu1) * 100).toFixed(0)} %: what sharing the engine costs each worker)`);
-console.log(`engine counters (last run): 1 worker: ${last1}; 2 workers: ${last2}`);
+console.log(`frames per CPU second of a worker thread (median): 1 worker ${Math.round(median(cpu1))} (read()/write(): ${Math.round(median(cpuS1))}), ` +
+  `2 workers ${Math.round(median(cpu2))} (${(median(cpu2) / median(cpu1) * 100).toFixed(0)} %: what sharing the engine costs each worker)`);
+console.log(`syscalls per forwarded frame, 1 worker (last run): read()/write() ${callsS1.toFixed(2)}, io_uring ${callsU1.toFixed(3)} (io_uring_enter)`);
+console.log(`engine counters (last run): 1 worker: ${last1}; 2 workers: ${last2}; UDP bursts: ${lastU}`);
 console.log(`workers 2 / workers 1 = ${(m2 / m1).toFixed(2)} (${Math.round(m2)} pps / ${Math.round(m1)} pps, hairpin ${Math.round(hm)} pps)`);

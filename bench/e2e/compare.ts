@@ -17,7 +17,9 @@
  *   wasmvs    NAT on a TUN: TCP :80 rr, TCP :5201 sh, UDP :11111 rr (bench/e2e/wvs-director.ts =
  *             `wasmvs run` plus its counters at exit), --no-offload; wasmvs-offload: the same with
  *             offloads, i.e. `wasmvs run` as it starts by default; both with --workers defaulting
- *             to the CPUs available (one TUN queue each, the steering program attached)
+ *             to the CPUs available (one TUN queue each, the steering program attached);
+ *             wasmvs-rw: wasmvs-offload with WASMVS_TUN_IO=syscall (one read()/write() per frame
+ *             instead of io_uring batches: before/after in one run; not in the default list)
  * Figures (median of --runs runs of --duration seconds each): HTTP short connections/s (wrk,
  * Connection: close), keep-alive requests/s (wrk), TCP bulk throughput (iperf3 -P 2), small-UDP
  * packets/s delivered to the real servers (sockperf throughput, one flow, 18-byte payloads; counted
@@ -41,7 +43,7 @@ const WVS_DIRECTOR = join(HERE, 'wvs-director.js');
 const USAGE = `usage: node dist/bench/e2e/compare.js [options]     (root; npm run bench:e2e)
   --duration S      seconds per load run (default 5)
   --runs N          runs per figure, the median is reported (default 3)
-  --peers LIST      comma list of none,nftables,haproxy,nginx,wasmvs,wasmvs-offload (default all; none is always run first)
+  --peers LIST      comma list of none,nftables,haproxy,nginx,wasmvs,wasmvs-offload,wasmvs-rw (default all but wasmvs-rw; none is always run first)
   --tests LIST      comma list of short,keepalive,bulk,udp (default all)
   --conns N         wrk connections (default 32)
   --json FILE       results file (default bench/e2e/results/latest.json)
@@ -51,9 +53,10 @@ and removes them at exit (also on Ctrl-C). Total time about 3 + peers x tests x 
 
 // ---------------------------------------------------------------- options
 interface Opts { duration: number; runs: number; peers: PeerName[]; tests: TestName[]; conns: number; json: string; install: boolean }
-type PeerName = 'none' | 'nftables' | 'haproxy' | 'nginx' | 'wasmvs' | 'wasmvs-offload';
+type PeerName = 'none' | 'nftables' | 'haproxy' | 'nginx' | 'wasmvs' | 'wasmvs-offload' | 'wasmvs-rw';
 type TestName = 'short' | 'keepalive' | 'bulk' | 'udp';
 const PEERS: PeerName[] = ['none', 'nftables', 'haproxy', 'nginx', 'wasmvs', 'wasmvs-offload'];
+const ALL_PEERS: PeerName[] = [...PEERS, 'wasmvs-rw'];
 const TESTS: TestName[] = ['short', 'keepalive', 'bulk', 'udp'];
 
 function parseOpts(argv: string[]): Opts | 'help' {
@@ -76,7 +79,7 @@ function parseOpts(argv: string[]): Opts | 'help' {
       case '--duration': o.duration = int(a, argv[++i], 1, 60); break;
       case '--runs': o.runs = int(a, argv[++i], 1, 15); break;
       case '--conns': o.conns = int(a, argv[++i], 1, 4000); break;
-      case '--peers': o.peers = list(a, argv[++i], PEERS); break;
+      case '--peers': o.peers = list(a, argv[++i], ALL_PEERS); break;
       case '--tests': o.tests = list(a, argv[++i], TESTS); break;
       case '--json': { const v = argv[++i]; if (!v) throw new Error('--json needs a file'); o.json = v; break; }
       case '--no-install': o.install = false; break;
@@ -410,21 +413,22 @@ ${servers(PORT.udp, ' max_fails=0')}
   };
 }
 
-/** wasmvs run (NAT on a TUN): without (--no-offload) or with TUN offloads (--offload, the default of wasmvs run). */
-function peerWasmvs(offload = false): Peer {
+/** wasmvs run (NAT on a TUN): without (--no-offload) or with TUN offloads (--offload, the default of wasmvs run);
+ * rw: the TUN batches by read()/write() per frame (WASMVS_TUN_IO=syscall) instead of io_uring. */
+function peerWasmvs(offload = false, rw = false): Peer {
   let c: ChildProcess | undefined;
   let out = '', err = '';
   const svc = (flag: string, port: number, sched: string) =>
     [`-A ${flag} ${VIP}:${port} -s ${sched}`, ...RS.map((a) => `-a ${flag} ${VIP}:${port} -r ${a}:${port} -m -w 1`)].join('\n');
   const rules = [svc('-t', PORT.http, 'rr'), svc('-t', PORT.iperf, 'sh'), svc('-u', PORT.udp, 'rr')].join('\n') + '\n';
   return {
-    name: offload ? 'wasmvs-offload' : 'wasmvs', target: VIP, pids: () => (c?.pid ? [c.pid] : []),
+    name: rw ? 'wasmvs-rw' : offload ? 'wasmvs-offload' : 'wasmvs', target: VIP, pids: () => (c?.pid ? [c.pid] : []),
     async start() {
       const f = join(tmp, 'wasmvs.rules');
       writeFileSync(f, rules);
       c = spawn('ip', ['netns', 'exec', NS.dir, process.execPath, WVS_DIRECTOR, '--dev', TUN, '--rules', f, '--conn-max', '262144', '--log-level', 'info',
         offload ? '--offload' : '--no-offload'],
-        { stdio: ['ignore', 'pipe', 'pipe'] });
+        { stdio: ['ignore', 'pipe', 'pipe'], env: rw ? { ...process.env, WASMVS_TUN_IO: 'syscall' } : process.env });
       live.add(c);
       c.on('exit', () => live.delete(c!));
       c.stdout!.on('data', (d) => { out += d; });
@@ -449,14 +453,16 @@ function peerWasmvs(offload = false): Peer {
       const counters = m ? JSON.parse(m[1]) as Record<string, string> : undefined;
       const table = out.replace(/^WVS_COUNTERS .*\n?/m, '');
       const workers = Number(/(\d+) queues, fds/.exec(err)?.[1] ?? 1);   // the director's start line
+      const io = /I\/O: (io_uring|read\(\)\/write\(\) per frame)/.exec(err)?.[1]; // the director's device line
       if (!counters) log(`wasmvs: no counters at exit; stderr:\n${err.slice(-2000)}`);
-      return { counters, table, tunTxDropped, workers };
+      return { counters, table, tunTxDropped, workers, io };
     },
   };
 }
 
 const PEER_MAKERS: Record<PeerName, () => Peer> = {
   none: peerNone, nftables: peerNft, haproxy: peerHaproxy, nginx: peerNginx, wasmvs: () => peerWasmvs(), 'wasmvs-offload': () => peerWasmvs(true),
+  'wasmvs-rw': () => peerWasmvs(true, true),
 };
 
 // ---------------------------------------------------------------- load runs
@@ -687,10 +693,10 @@ async function main(argv: string[]): Promise<number> {
   ];
   const udp = sum.filter((s) => s.test === 'udp');
   if (udp.length) lines.push(`UDP sent by the client (kpps, median): ${udp.map((s) => `${s.peer} ${((s.offered ?? NaN) / 1e3).toFixed(0)}`).join(', ')}`);
-  const own = sum.filter((s) => s.peer === 'haproxy' || s.peer === 'nginx' || s.peer === 'wasmvs' || s.peer === 'wasmvs-offload');
+  const own = sum.filter((s) => s.peer === 'haproxy' || s.peer === 'nginx' || s.peer.startsWith('wasmvs'));
   if (own.length) {
     lines.push('CPU of the balancer\'s own processes (utime+stime), median per unit:');
-    for (const p of ['haproxy', 'nginx', 'wasmvs', 'wasmvs-offload'] as PeerName[]) {
+    for (const p of ['haproxy', 'nginx', 'wasmvs', 'wasmvs-offload', 'wasmvs-rw'] as PeerName[]) {
       const xs = own.filter((s) => s.peer === p && Number.isFinite(s.peerCpuPerUnit));
       if (xs.length) lines.push(`  ${p.padEnd(8)} ${xs.map((s) => `${s.peerCpuPerUnit.toFixed(s.test === 'short' ? 3 : 2)} ${UNIT[s.test].cpuUnit.replace('CPU ', '')}`).join(', ')}`);
     }
@@ -706,13 +712,14 @@ async function main(argv: string[]): Promise<number> {
     lines.push(`targets (${main}, workers ${(extras[main] as { workers?: number } | undefined)?.workers ?? '?'}): ` +
       `${goal('short', 1.2, 'short conn/s')}; ${goal('bulk', 1.0, 'TCP bulk')}; ${goal('udp', 0.9, 'small UDP')}`);
   }
-  for (const name of ['wasmvs', 'wasmvs-offload'] as const) {
+  for (const name of ['wasmvs', 'wasmvs-offload', 'wasmvs-rw'] as const) {
     const wv = extras[name] as { counters?: Record<string, string>; table?: string } | undefined;
     if (wv?.counters) {
       const c = wv.counters;
       const nz = Object.entries(c).filter(([k, v]) => v !== '0' && (k.startsWith('drop') || k.startsWith('pass') || k.startsWith('conn') || k.startsWith('redirect') || k === 'rx' || k === 'tx' || k === 'gso_packets'));
       lines.push(`${name} counters at exit: ${nz.map(([k, v]) => `${k} ${v}`).join(', ')}; ` +
-        `frames dropped by the kernel at the TUN queue (director not reading fast enough): ${(wv as { tunTxDropped?: number }).tunTxDropped ?? '?'}`);
+        `frames dropped by the kernel at the TUN queue (director not reading fast enough): ${(wv as { tunTxDropped?: number }).tunTxDropped ?? '?'}; ` +
+        `I/O: ${(wv as { io?: string }).io ?? '?'}`);
     }
   }
   if (failures.length) lines.push('failures:', ...failures.map((f) => `  ${f}`));

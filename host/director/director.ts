@@ -154,6 +154,8 @@ export interface DirectorStats {
   drainedFrames: number;
   /** TUN: frames the engine passed (not for a VIP, no conn) written back for the kernel to route */
   passedBack: number;
+  /** io_uring_enter calls of the batches, every thread (0 on the read()/write() path: docs/director.md "The loop") */
+  ioEnters: number;
 }
 
 /**
@@ -177,7 +179,7 @@ const TUN_TX_MASK = TX_MASK | (1 << Verdict.PASS);
 const METHOD_WARN_MS = 10_000;
 
 export class Director {
-  readonly stats: DirectorStats = { wakeups: 0, batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0, passedBack: 0 };
+  readonly stats: DirectorStats = { wakeups: 0, batches: 0, rxFrames: 0, txFrames: 0, drainedFrames: 0, passedBack: 0, ioEnters: 0 };
   /** TAP: the engine's MAC and addresses on the link, once started */
   link: { mac: string; ipv4?: string; ipv6?: string } | undefined;
   private dev: tun.TunDevice | undefined;
@@ -188,7 +190,7 @@ export class Director {
   private timer: ReturnType<typeof setInterval> | undefined;
   /** --workers N > 1: the worker threads, their last stats */
   private threads: Worker[] = [];
-  private threadStats: { rx: number; tx: number; batches: number; redirectedIn: number }[] = [];
+  private threadStats: { rx: number; tx: number; batches: number; redirectedIn: number; enters: number }[] = [];
   private growTimer: ReturnType<typeof setInterval> | undefined;
   private failed = false;
   /** routes of VIPs / laddrs we added, by "af addr": removed when no service needs them any more */
@@ -318,7 +320,7 @@ export class Director {
     ip(ns, 'link', 'set', 'dev', name, 'txqueuelen', String(this.opts.txqueuelen ?? 10000));
     ip(ns, 'link', 'set', 'dev', name, 'up');
     this.log('info', `${kind} ${name} up${ns ? ` in netns ${ns}` : ''}${mode === 'tap' && this.opts.bridge ? ` on bridge ${this.opts.bridge}` : ''} ` +
-      `(${this.dev.fds.length > 1 ? `${this.dev.fds.length} queues, fds ${this.dev.fds.join(',')}` : `fd ${this.dev.fd}`}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6, USO4, USO6 (6.2+)' : ''})`);
+      `(${this.dev.fds.length > 1 ? `${this.dev.fds.length} queues, fds ${this.dev.fds.join(',')}` : `fd ${this.dev.fd}`}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6, USO4, USO6 (6.2+)' : ''}, ${ioPath()})`);
   }
 
   /** TAP: the engine's MAC and addresses on the link. */
@@ -530,12 +532,12 @@ export class Director {
         transferList: mine.filter((p): p is MessagePort => p !== undefined),
       });
       this.threads.push(t);
-      this.threadStats.push({ rx: 0, tx: 0, batches: 0, redirectedIn: 0 });
+      this.threadStats.push({ rx: 0, tx: 0, batches: 0, redirectedIn: 0, enters: 0 });
       ready.push(new Promise<void>((resolve, reject) => {
-        t.on('message', (m: { type: string; rx: number; tx: number; batches: number; redirectedIn: number }) => {
+        t.on('message', (m: { type: string; rx: number; tx: number; batches: number; redirectedIn: number; enters: number }) => {
           if (m.type === 'ready') { this.log('info', `worker ${w} started: queue ${w} of ${this.devName} (fd ${fd})`); resolve(); }
           else if (m.type === 'grow') { if (!this.stopped && raw.capacity('conn') < raw.limits.connMax) raw.withWorkersParked(() => raw.grow('conn')); }
-          else if (m.type === 'stats') { this.threadStats[w] = { rx: m.rx, tx: m.tx, batches: m.batches, redirectedIn: m.redirectedIn }; this.sumStats(); }
+          else if (m.type === 'stats') { this.threadStats[w] = { rx: m.rx, tx: m.tx, batches: m.batches, redirectedIn: m.redirectedIn, enters: m.enters }; this.sumStats(); }
         });
         t.once('error', (e) => { reject(e); this.workerDied(w, e); });
         t.once('exit', (code) => { if (!this.stopped) this.workerDied(w, new Error(`exited with code ${code}`)); });
@@ -561,6 +563,7 @@ export class Director {
     this.stats.rxFrames = s.reduce((a, x) => a + x.rx, 0);
     this.stats.txFrames = s.reduce((a, x) => a + x.tx, 0);
     this.stats.batches = s.reduce((a, x) => a + x.batches, 0);
+    this.stats.ioEnters = s.reduce((a, x) => a + x.enters, 0);
   }
 
   private workerDied(w: number, e: Error): void {
@@ -637,6 +640,7 @@ export class Director {
       this.stats.rxFrames += n;
       this.stats.txFrames += sent;
       this.sendOwn();
+      this.stats.ioEnters = tun.stats().enters;
       if (tunMode) this.afterTunBatch();
       total += n;
       if (n < this.batch) break;
@@ -784,4 +788,11 @@ export function splitLinkAddrs(addrs: readonly string[], gateways: readonly stri
     out[k] = g;
   }
   return out;
+}
+
+/** How this process's batches reach the device (tun.setIo 'auto': io_uring where the kernel allows it; each worker thread settles the same way). */
+function ioPath(): string {
+  if (tun.setIo('auto') === 'uring') return 'I/O: io_uring, one io_uring_enter per batch';
+  const why = tun.stats().ioError;
+  return `I/O: read()/write() per frame${why ? ` (io_uring: ${why})` : ' (WASMVS_TUN_IO=syscall)'}`;
 }

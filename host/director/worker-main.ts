@@ -34,7 +34,7 @@ const BATCHES_PER_WAKE = 8;
 async function main(init: WorkerInit): Promise<void> {
   const w = await EngineWorker.create(init.module, init.memory, init.ctl, init.worker);
   const mask = init.mode === 'tun' ? TUN_TX_MASK : TX_MASK;
-  const stats = { rx: 0, tx: 0, batches: 0, redirectedIn: 0 };
+  const stats = { rx: 0, tx: 0, batches: 0, redirectedIn: 0, enters: 0 };
   const mem = () => new Uint8Array(init.memory.buffer);
   let stopped = false;
   let askedGrowAt = 0;
@@ -94,6 +94,7 @@ async function main(init: WorkerInit): Promise<void> {
     try { w.tick(Date.now()); sendOwn(); } finally { w.leave(); }
     wakeOthers();
     run();
+    stats.enters = tun.stats().enters;   // this thread's io_uring_enter calls (0 on the read()/write() path)
     parentPort!.postMessage({ type: 'stats', ...stats });
   }, init.tickMs);
   parentPort!.on('message', (m: { type: string }) => {
@@ -102,6 +103,7 @@ async function main(init: WorkerInit): Promise<void> {
     clearInterval(timer);
     tun.unwatch(init.fd);
     for (const p of init.ports) p?.close();
+    stats.enters = tun.stats().enters;
     parentPort!.postMessage({ type: 'stats', ...stats });
     parentPort!.close();
   });

@@ -86,7 +86,16 @@ export interface TunStats {
   rxLastError: string | null;
   /** errno name of the last per-frame write error, or null. */
   txLastError: string | null;
+  /** io_uring_enter calls made by the batches (each submits a whole batch, or a chunk of one). */
+  enters: number;
+  /** The path of this thread's batches: 'uring' (one io_uring_enter per batch), 'syscall' (one read()/write() per frame), 'auto' before the first batch. */
+  io: TunIo | 'auto';
+  /** Why not io_uring, e.g. 'EPERM io_uring_setup' (kernel.io_uring_disabled, a seccomp filter), or null. */
+  ioError: string | null;
 }
+
+/** How the batch calls reach the kernel (setIo). */
+export type TunIo = 'uring' | 'syscall';
 
 /**
  * Memory the batch calls read and write: an ArrayBuffer (WebAssembly.Memory#buffer of a plain memory),
@@ -111,6 +120,7 @@ interface Addon {
   watch(fd: number, callback: (err: TunSyscallError | null) => void): void;
   unwatch(fd: number): boolean;
   setOffload(fd: number, uso: boolean): boolean;
+  setIo(io: TunIo | 'auto'): TunIo;
 }
 
 const ADDON_FILE = 'build/Release/wasmvs_tun.node';
@@ -158,7 +168,8 @@ export function close(fd: number): void {
 }
 
 /**
- * Read up to maxFrames frames (one readv() each, stops at EAGAIN) into the slots.
+ * Read up to maxFrames frames (one readv() each, stops at EAGAIN; through io_uring, chunks of readv
+ * ops with RWF_NOWAIT, one io_uring_enter each: setIo) into the slots.
  * Frame i lands at slotBase + i*slotStride + headroom; meta i gets off = headroom, len.
  * Returns the number read, 0 when nothing is pending. RangeError if any slot or meta record of the
  * whole batch would fall outside mem (checked before reading). Throws TunSyscallError for a read
@@ -183,6 +194,18 @@ export function writeBatch(
   metaBase: number, metaStride: number, count: number, verdictMask: number,
 ): number {
   return load().writeBatch(fd, mem, slotBase, slotStride, metaBase, metaStride, count, verdictMask);
+}
+
+/**
+ * How this thread's readBatch/writeBatch reach the kernel: 'uring' submits a whole batch with one
+ * io_uring_enter (raw syscalls, Linux 5.18+; a syscall costs ~400 ns on a VM with mitigations),
+ * 'syscall' does one read()/write() per frame. Same frames, order, counters and errors on both.
+ * 'auto' (the default; WASMVS_TUN_IO=syscall in the environment makes it 'syscall') takes
+ * io_uring if the kernel allows it, else read()/write() with the reason in stats().ioError.
+ * 'uring' throws the kernel's refusal (TunSyscallError, e.g. EPERM io_uring_setup). Returns the path now in use.
+ */
+export function setIo(io: TunIo | 'auto'): TunIo {
+  return load().setIo(io);
 }
 
 /** Cumulative counters of this thread's addon instance. */

@@ -16,8 +16,11 @@ import {
 const skipReason = tunSkipReason(tun.tunAvailable());
 if (skipReason) console.warn(`[test/native] TUN addon tests skipped: ${skipReason}`);
 
-const NS = `wvs-tun-${process.pid}`;
-const DEV = `wvst${process.pid % 100000}`;
+// Every test below runs twice: batches through read()/write() per frame, and through io_uring
+// (one io_uring_enter per batch); the same frames and counters must come out of both.
+const uringSkip = skipReason ?? (tun.setIo('auto') === 'uring' ? null : `io_uring refused here (${tun.stats().ioError})`);
+if (uringSkip && !skipReason) console.warn(`[test/native] TUN addon io_uring tests skipped: ${uringSkip}`);
+const IOS = [['syscall', skipReason], ['uring', uringSkip]] as const;
 const LOCAL = '198.18.200.1';
 const PEER = '198.18.200.2';
 
@@ -49,7 +52,10 @@ describe('native TUN addon binding (any user)', () => {
   });
 });
 
-describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
+for (const [io, skip] of IOS) describe.skipIf(skip !== null)(`native TUN addon (root, netns, io ${io})`, () => {
+  const X = io === 'uring' ? 'u' : 's'; // device and namespace names of the two runs apart
+  const NS = `wvs-tun-${process.pid}${X}`;
+  const DEV = `wvst${process.pid % 100000}${X}`;
   let dev: tun.TunDevice | undefined;
   const extraFds: number[] = [];
 
@@ -65,6 +71,7 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
 
   beforeAll(() => {
     process.once('exit', cleanup); // a crashed run must not leave the namespace behind
+    expect(tun.setIo(io)).toBe(io);
     try {
       ip('netns', 'add', NS);
       // No IPv6 in the namespace: router solicitations / MLD would show up as stray frames.
@@ -84,6 +91,7 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
   afterAll(() => {
     cleanup();
     process.removeListener('exit', cleanup);
+    tun.setIo('auto');
   });
 
   const fd = () => dev!.fd;
@@ -133,7 +141,7 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
 
   test('writeBatch sends only the frames whose verdict is in the mask, from slot+off', async () => {
     const port = 40000 + (process.pid % 20000);
-    const listener = listenUdp(NS, LOCAL, port, 2, 5_000);
+    const listener = listenUdp(NS, LOCAL, port, 3, 5_000);
     await listener.ready;
 
     const mem = new ArrayBuffer(64 * 1024);
@@ -154,13 +162,20 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
     const before = tun.stats();
     const written = tun.writeBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, META_BASE, META_STRIDE, 3, 1 << XMIT);
     expect(written).toBe(2);
-
-    const got = await listener.done;
-    expect(got.payloads).toEqual(['hello from writeBatch', 'second frame']);
-    expect(got.from).toEqual([`${PEER}:5556`, `${PEER}:5557`]);
     const after = tun.stats();
     expect(after.txFrames - before.txFrames).toBe(2);
     expect(after.txDropped - before.txDropped).toBe(0);
+    // two frames: one io_uring_enter on the ring path; one frame goes by write() on both paths
+    // (a one-op enter costs more than the syscall: bench/native/tun-syscalls.c)
+    expect(after.enters - before.enters).toBe(io === 'uring' ? 1 : 0);
+    meta.setUint8(1 * META_STRIDE + 8, DROP);
+    expect(tun.writeBatch(fd(), mem, SLOT_BASE, SLOT_STRIDE, META_BASE, META_STRIDE, 3, 1 << XMIT)).toBe(1);
+    expect(tun.stats().enters).toBe(after.enters);
+    expect(tun.stats().txFrames - after.txFrames).toBe(1);
+
+    const got = await listener.done;
+    expect(got.payloads).toEqual(['hello from writeBatch', 'second frame', 'second frame']);
+    expect(got.from).toEqual([`${PEER}:5556`, `${PEER}:5557`, `${PEER}:5557`]);
   });
 
   test('50 datagrams come out as batches of 16,16,16,2; nothing outside the frames is touched', async () => {
@@ -169,6 +184,7 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
     new Uint8Array(mem).fill(GUARD);
     sendUdp(NS, PEER, 9000, 50, 'batch-');
     await tun.waitReadable(fd(), 2_000);
+    const enters0 = tun.stats().enters;
 
     const u8 = new Uint8Array(mem);
     const counts: number[] = [];
@@ -204,6 +220,10 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
     }
     expect(counts).toEqual([16, 16, 16, 2]);
     expect(payloads).toEqual(Array.from({ length: 50 }, (_, i) => `batch-${i}`));
+    // io_uring: a few io_uring_enter per batch (chunks of 8, 16...), syscall: none
+    const enters = tun.stats().enters - enters0;
+    if (io === 'uring') expect(enters).toBeGreaterThanOrEqual(4); else expect(enters).toBe(0);
+    expect(tun.stats().io).toBe(io);
   });
 
   test('an oversize frame is dropped and counted, never handed out cut', async () => {
@@ -320,7 +340,7 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
     expect(() => tun.watch(badFd, () => {})).toThrow(expect.objectContaining({ code: 'EBADF' }));
 
     // The second plain open of a name held by an fd is EBUSY (in the root namespace, our own name).
-    const name = `wvsb${process.pid % 100000}`;
+    const name = `wvsb${process.pid % 100000}${X}`;
     const a = tun.open(name, 'tun');
     extraFds.push(a.fd);
     expect(a.name).toBe(name);
@@ -333,10 +353,10 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
   });
 
   test('tap mode, multi-queue and vnet header open as asked', () => {
-    const tap = tun.open(`wvsp${process.pid % 100000}`, 'tap');
+    const tap = tun.open(`wvsp${process.pid % 100000}${X}`, 'tap');
     extraFds.push(tap.fd);
     expect(ip('-d', 'link', 'show', 'dev', tap.name)).toMatch(/tun type tap/);
-    const mq = `wvsq${process.pid % 100000}`;
+    const mq = `wvsq${process.pid % 100000}${X}`;
     const q0 = tun.open(mq, 'tun', { multiQueue: true, vnetHdr: true });
     extraFds.push(q0.fd);
     const q1 = tun.open(mq, 'tun', { multiQueue: true, vnetHdr: true });
@@ -354,7 +374,7 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
   });
 
   test('queues: N opens N fds of one multi-queue device; flows spread over them; a worker thread reads its queue', async () => {
-    const name = `wvsm${process.pid % 100000}`;
+    const name = `wvsm${process.pid % 100000}${X}`;
     const ns = `${NS}-mq`;
     const mq = tun.open(name, 'tun', { queues: 2 });
     try {
@@ -363,7 +383,7 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
       expect(new Set(mq.fds).size).toBe(2);
       expect(ip('-d', 'link', 'show', 'dev', name)).toMatch(/multi_queue/);
       // The single-queue API is unchanged: a plain open has fds = [fd].
-      const plain = tun.open(`wvsn${process.pid % 100000}`, 'tun');
+      const plain = tun.open(`wvsn${process.pid % 100000}${X}`, 'tun');
       expect(plain.fds).toEqual([plain.fd]);
       tun.close(plain.fd);
       expect(() => tun.open(name, 'tun', { queues: 0 })).toThrow(RangeError);
@@ -443,5 +463,140 @@ describe.skipIf(skipReason !== null)('native TUN addon (root, netns)', () => {
     const e = JSON.parse(out);
     expect(e).toMatchObject({ code: 'EPERM', syscall: 'ioctl' });
     expect(e.message).toMatch(/^EPERM: operation not permitted, ioctl TUNSETIFF 'wvsperm0' \(needs CAP_NET_ADMIN\)$/);
+  });
+});
+
+// The two I/O paths side by side on one hairpin: the same 300 frames written through each (one
+// write() per frame / io_uring ops, more than one ring's worth), forwarded by the kernel back into
+// the TUN, read through each (one read() per frame / chunks of RWF_NOWAIT readv ops): the same bytes
+// come out, in the same order, with the same counters, and they are the frames written with the
+// TTL one lower (ip_forward).
+describe.skipIf(uringSkip !== null)('native TUN addon: io_uring and read()/write() move the same frames', () => {
+  const NSH = `wvs-tunh-${process.pid}`;
+  const DEVH = `wvsh${process.pid % 100000}`;
+  let fd = -1;
+  const cleanup = () => {
+    if (fd >= 0) try { tun.close(fd); } catch { /* closed */ }
+    fd = -1;
+    try { ip('netns', 'del', NSH); } catch { /* never created */ }
+  };
+  beforeAll(() => {
+    process.once('exit', cleanup);
+    ip('netns', 'add', NSH);
+    for (const k of ['net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1', 'net.ipv4.ip_forward=1',
+      'net.ipv4.conf.all.rp_filter=0', 'net.ipv4.conf.default.rp_filter=0', 'net.ipv4.conf.all.send_redirects=0',
+      'net.ipv4.conf.default.send_redirects=0']) ip('netns', 'exec', NSH, 'sysctl', '-qw', k);
+    fd = tun.open(DEVH, 'tun').fd;
+    ip('link', 'set', 'dev', DEVH, 'netns', NSH);
+    ip('-n', NSH, 'addr', 'add', '198.18.204.1/24', 'dev', DEVH);
+    ip('-n', NSH, 'link', 'set', 'dev', DEVH, 'up');
+    ip('-n', NSH, 'route', 'add', '198.18.205.0/24', 'dev', DEVH);
+  });
+  afterAll(() => {
+    cleanup();
+    process.removeListener('exit', cleanup);
+    tun.setIo('auto');
+  });
+
+  const N = 300, STRIDE = 2048, HR = 128, MAXLEN = 1000, MSTR = 16;
+  // frame i: 198.18.204.2 -> 198.18.205.(i%250+1), payload 1..1400 bytes (some longer than MAXLEN:
+  // counted as oversize on read), verdict 1 (sent) but every 7th 2 (not in the mask), every 50th len 0
+  const frames = Array.from({ length: N }, (_, i) =>
+    buildUdp4('198.18.204.2', `198.18.205.${(i % 250) + 1}`, 10000 + i, 7,
+      new Uint8Array((i * 37) % 1400 + 1).map((_, j) => (i + j) & 0xff)));
+  const selected = (i: number) => i % 7 !== 3 && i % 50 !== 10;
+  /** What ip_forward makes of a frame: TTL - 1, header checksum again (RFC 1624's result, recomputed). */
+  const forwarded = (f: Uint8Array) => {
+    const o = f.slice();
+    o[8]! -= 1;
+    o[10] = 0; o[11] = 0;
+    let sum = 0;
+    for (let j = 0; j < 20; j += 2) sum += (o[j]! << 8) | o[j + 1]!;
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    o[10] = (~sum >> 8) & 0xff; o[11] = ~sum & 0xff;
+    return o;
+  };
+
+  async function roundTrip(io: tun.TunIo) {
+    expect(tun.setIo(io)).toBe(io);
+    const mem = new ArrayBuffer(N * STRIDE + N * MSTR);
+    const u8 = new Uint8Array(mem), meta = new DataView(mem, N * STRIDE);
+    frames.forEach((f, i) => {
+      const off = 64 + (i % 5) * 8; // frames start anywhere in the headroom
+      u8.set(f, i * STRIDE + off);
+      meta.setUint32(i * MSTR, off, true);
+      meta.setUint32(i * MSTR + 4, i % 50 === 10 ? 0 : f.length, true);
+      meta.setUint8(i * MSTR + 8, i % 7 === 3 ? 2 : 1);
+    });
+    const s0 = tun.stats();
+    const written = tun.writeBatch(fd, mem, 0, STRIDE, N * STRIDE, MSTR, N, 1 << 1);
+    const rxMem = new ArrayBuffer(64 * STRIDE + 64 * MSTR);
+    const rxMeta = new DataView(rxMem, 64 * STRIDE);
+    const got: Uint8Array[] = [];
+    const want = frames.filter((f, i) => selected(i) && f.length <= MAXLEN).length;
+    const deadline = Date.now() + 5_000;
+    while (got.length < want && Date.now() < deadline) {
+      const n = tun.readBatch(fd, rxMem, 0, STRIDE, HR, MAXLEN, 64 * STRIDE, MSTR, 64);
+      if (n === 0) { await tun.waitReadable(fd, 500); continue; }
+      for (let i = 0; i < n; i++) {
+        expect(rxMeta.getUint32(i * MSTR, true)).toBe(HR);
+        got.push(new Uint8Array(rxMem, i * STRIDE + HR, rxMeta.getUint32(i * MSTR + 4, true)).slice());
+      }
+    }
+    await sleep(50);
+    expect(tun.readBatch(fd, rxMem, 0, STRIDE, HR, MAXLEN, 64 * STRIDE, MSTR, 64)).toBe(0); // nothing more came
+    const s1 = tun.stats();
+    return {
+      written, got, enters: s1.enters - s0.enters, io: s1.io,
+      d: { rx: s1.rxFrames - s0.rxFrames, over: s1.rxOversize - s0.rxOversize, tx: s1.txFrames - s0.txFrames, txDropped: s1.txDropped - s0.txDropped },
+    };
+  }
+
+  test('300 frames of 29..1428 bytes: identical frames, order and counters on both paths', async () => {
+    const sys = await roundTrip('syscall');
+    const ring = await roundTrip('uring');
+    const sent = frames.filter((_, i) => selected(i));
+    expect(sys.written).toBe(sent.length);
+    expect(sys.d).toEqual({ rx: sys.got.length, over: sent.filter((f) => f.length > MAXLEN).length, tx: sent.length,
+      txDropped: frames.filter((_, i) => i % 50 === 10 && i % 7 !== 3).length }); // len 0 and in the mask
+    expect(sys.got.map((f) => Buffer.from(f).toString('hex')))
+      .toEqual(sent.filter((f) => f.length <= MAXLEN).map((f) => Buffer.from(forwarded(f)).toString('hex')));
+    expect(ring.written).toBe(sys.written);
+    expect(ring.d).toEqual(sys.d);
+    expect(ring.got.map((f) => Buffer.from(f).toString('hex'))).toEqual(sys.got.map((f) => Buffer.from(f).toString('hex')));
+    // the paths really differ: no io_uring_enter on one, a handful per batch on the other (256 writes per enter)
+    expect([sys.io, sys.enters]).toEqual(['syscall', 0]);
+    expect(ring.io).toBe('uring');
+    expect(ring.enters).toBeGreaterThanOrEqual(2);
+    expect(ring.enters).toBeLessThan(60);
+  });
+});
+
+describe.skipIf(!tun.tunAvailable())('native TUN addon: choosing the I/O path', () => {
+  const addon = fileURLToPath(new URL('../../build/Release/wasmvs_tun.node', import.meta.url));
+  // a bad fd takes the same path as a good one: which one shows in stats() and in io_uring_enter counts
+  const probe = (pre: string) => `const a = require(${JSON.stringify(addon)});\n${pre}
+    const mem = new ArrayBuffer(8192); let err;
+    try { a.readBatch(1000000, mem, 0, 2048, 0, 1500, 4096, 16, 1); } catch (e) { err = e.code + ' ' + e.syscall; }
+    const s = a.stats(); console.log(JSON.stringify({ err, io: s.io, ioError: s.ioError, enters: s.enters }));`;
+  const run = (cmd: string[], env: NodeJS.ProcessEnv, pre = '') =>
+    JSON.parse(execFileSync(cmd[0]!, [...cmd.slice(1), process.execPath, '-e', probe(pre)], { encoding: 'utf8', env, timeout: 10_000 }));
+
+  test('WASMVS_TUN_IO=syscall: read()/write() from the start, no reason needed', () => {
+    const r = run(['env'], { ...process.env, WASMVS_TUN_IO: 'syscall' });
+    expect(r).toEqual({ err: 'EBADF readv', io: 'syscall', ioError: null, enters: 0 });
+    // ... and setIo('auto') keeps that default; 'uring' still asks for the ring
+    const r2 = run(['env'], { ...process.env, WASMVS_TUN_IO: 'syscall' }, "if (a.setIo('auto') !== 'syscall') throw new Error('auto');");
+    expect(r2).toEqual({ err: 'EBADF readv', io: 'syscall', ioError: null, enters: 0 });
+  });
+
+  test.skipIf(uringSkip !== null)('io_uring refused (no fd left for the ring: EMFILE): the batch goes through read(), the reason is kept', () => {
+    // default: the ring, whose op reports the bad fd
+    expect(run(['env'], process.env)).toEqual({ err: 'EBADF readv', io: 'uring', ioError: null, enters: 1 });
+    // every fd used up before the first batch: io_uring_setup fails, the addon settles on read()/write()
+    const fill = `for (;;) { try { require('node:fs').openSync('/dev/null', 'r'); } catch { break; } }\n`;
+    expect(run(['prlimit', '--nofile=256:256'], process.env, fill))
+      .toEqual({ err: 'EBADF readv', io: 'syscall', ioError: 'EMFILE io_uring_setup', enters: 0 });
+    expect(() => tun.setIo('bogus' as tun.TunIo)).toThrow(TypeError);
   });
 });
