@@ -24,7 +24,7 @@ import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
 import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
-import { runHooks, runHooksIfAny, markPeek } from "./hooks";
+import { runHooks, runHooksIfAny, runHooksIpvsFirst, markPeek } from "./hooks";
 import { cntInc, statsFlush } from "./stats";
 import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
@@ -127,7 +127,7 @@ function processOne(i: u32): void {
   if (v == NF_ACCEPT) {
     // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
     let point = isVip(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark())) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
-    v = runHooks(point);
+    v = point == NF_INET_LOCAL_IN ? runHooksIpvsFirst(point) : runHooks(point);
     if (v == NF_ACCEPT) {
       if (ipvsProperty()) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
       // for a VIP, on a link whose output the host routes (TUN): handed back, it would come
@@ -140,7 +140,7 @@ function processOne(i: u32): void {
   if (v == NF_STOLEN && verdict() == V_DROP && dropReason() == 0) setVerdict(V_STOLEN);
   // what leaves the engine goes through POST_ROUTING
   if (verdict() == V_XMIT || verdict() == V_LOCAL) {
-    let pv = runHooks(NF_INET_POST_ROUTING);
+    let pv = runHooksIpvsFirst(NF_INET_POST_ROUTING);
     if (pv == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
     if (pv == NF_STOLEN) setVerdict(V_STOLEN);
     else if (verdict() == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
