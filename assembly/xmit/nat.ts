@@ -6,7 +6,7 @@ import { ipOutput } from "./output";
 import { NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET, CNT_BAD_L4 } from "../defs";
 import { connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT } from "../layout";
 import {
-  pL3, pL4, pL4Len, pAf, pProto, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial, l4CsumOff,
+  pL3, pL4, pL4Len, pAf, pProto, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, iphSetDst, pCsumPartial, l4CsumOff,
 } from "../packet/iph";
 import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, l4CsumFull, csumPartialUpdate } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
@@ -54,15 +54,16 @@ export function natXmit(ci: u32): i32 {
   let cp = connPtr(ci);
   let ttlWord = load<u16>(pL3() + 8);
   if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)
-  l4Rewrite(pAf(), pProto(), pL4(), 2, cp + CONN_VADDR, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT));
+  let port = load<u16>(cp, CONN_DPORT), nw = load<u32>(cp, CONN_DADDR + 12);
+  l4Rewrite(pAf(), pProto(), pL4(), 2, cp + CONN_VADDR, cp + CONN_DADDR, port);
   if (pAf() == AF_INET) {
-    let old = load<u32>(pL3() + 16), nw = load<u32>(cp, CONN_DADDR + 12);
+    let old = load<u32>(pL3() + 16);
     store<u32>(pL3() + 16, nw);
     ipv4HdrUpdate(pL3(), ttlWord, old, nw);
   } else {
     addrCopy(pL3() + 24, cp + CONN_DADDR);
   }
-  iphRefreshAddrs();
+  iphSetDst(nw, cp + CONN_DADDR, port);
   setIpvsProperty();
   ipOutput();
   return NF_STOLEN;
