@@ -69,8 +69,9 @@ function processOne(i: u32): void {
   let frame = slot + off;
   // a device with offloads: the virtio-net header first; the frame proper starts after it
   let r: u32 = 0;
-  resetVnet();
+  // (without offloads the virtio-net fields are never set: linkVnet is fixed when the engine starts)
   if (linkVnet) {
+    resetVnet();
     if (len < VNET_HDR_LEN) r = CNT_TRUNCATED;
     else { r = parseVnet(frame); frame += VNET_HDR_LEN; len -= VNET_HDR_LEN; }
   }

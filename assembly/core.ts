@@ -34,7 +34,7 @@ import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_INPUT
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import { setDrop, setPktConn, pktConn, pktMark, verdict, ipvsProperty } from "./pkt";
 import { wLock, wUnlock } from "./shared";
-import { syncConnIn } from "./sync";
+import { syncConnIn, syncMaster } from "./sync";
 import { defenseToDrop, hopenPush, hopenReclaim } from "./defense";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
@@ -147,11 +147,13 @@ export function ipvsInHook(point: u8): i32 {
   // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
   if (created && pProto() == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
   let rv = xmitIn(ci);
-  syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
+  let one = load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET;
+  // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn (nothing to do for a plain conn without sync)
+  if (one || syncMaster()) syncConnIn(ci);
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
   // kernel does not even hash it (ip_vs_conn_hash), so the next datagram is scheduled anew and
   // the table never holds it. The packet reports no conn: there is none left.
-  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET) { wLock(); connExpireNow(ci); wUnlock(); setPktConn(0); }
+  if (one) { wLock(); connExpireNow(ci); wUnlock(); setPktConn(0); }
   return rv;
 }
 
