@@ -17,7 +17,7 @@ import {
   CNT_REDIRECT_FULL, CNT_REDIRECT_TOO_BIG,
 } from "./defs";
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
-import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
+import { parseFrame, parseFrameInline, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
 import { connHashFolded, connStage, connCount } from "./conn/table";
 import { connExpireTick } from "./conn/conn";
 import { defenseTick } from "./defense";
@@ -76,7 +76,7 @@ function processOne(i: u32): void {
     else { r = parseVnet(frame); frame += VNET_HDR_LEN; len -= VNET_HDR_LEN; }
   }
   pktReset(slot, frame, len);
-  if (r == 0) r = parseFrame(frame, len);
+  if (r == 0) r = parseFrameInline(frame, len);
   if (pGso()) cntInc(CNT_GSO);
   defragReset();
   store<usize>(PKT, 0, PKT_REASM_SLOT);
@@ -146,7 +146,7 @@ function processOne(i: u32): void {
     if (pv == NF_STOLEN) setVerdict(V_STOLEN);
     else if (verdict() == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
   }
-  finish(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0, 0);
+  finishSlot(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0);
 }
 
 /**
@@ -168,7 +168,11 @@ function redirect(meta: usize, o: u32, frame: usize, len: u32): void {
   store<u32>(meta, 0, SLOT_CONN);
 }
 
-function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
+/** finish, for the frame's other ways out (the way of every forwarded packet has it inlined). */
+function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(meta, v, reason); }
+
+/** The packet's verdict, reason, output and conn into its slot meta; the counters. */
+@inline function finishSlot(meta: usize, v: u8, reason: u32): void {
   let sent = v == V_XMIT || v == V_LOCAL || v == V_PASS;
   if (linkVnet && sent) {
     // a device with offloads takes every frame behind a virtio-net header: a rewritten frame

@@ -220,7 +220,7 @@ export function runHooks(point: u8): i32 {
  * takes it, the walk going on from the next entry only when it accepts. IPVS's hooks never
  * return NF_REPEAT, so the REPEAT bookkeeping does not apply to them. Anything else: the walk.
  */
-export function runHooksIpvsFirst(point: u8): i32 {
+@inline export function runHooksIpvsFirst(point: u8): i32 {
   let i = <u32>load<u8>(CTL + CTL_HOOK_FIRST + point);
   if (i >= hookCount()) return NF_ACCEPT;
   let e = hookPtr(i);
