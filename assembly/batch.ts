@@ -17,14 +17,14 @@ import {
   CNT_REDIRECT_FULL, CNT_REDIRECT_TOO_BIG,
 } from "./defs";
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
-import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
+import { parseFrame, parseFrameInline, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
 import { connHashFolded, connStage, connCount } from "./conn/table";
 import { connExpireTick } from "./conn/conn";
 import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
 import { isVip } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
-import { runHooks, runHooksIfAny, markPeek } from "./hooks";
+import { runHooks, runHooksIfAny, runHooksIpvsFirst, markPeek } from "./hooks";
 import { cntInc, statsFlush } from "./stats";
 import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
@@ -69,13 +69,14 @@ function processOne(i: u32): void {
   let frame = slot + off;
   // a device with offloads: the virtio-net header first; the frame proper starts after it
   let r: u32 = 0;
-  resetVnet();
+  // (without offloads the virtio-net fields are never set: linkVnet is fixed when the engine starts)
   if (linkVnet) {
+    resetVnet();
     if (len < VNET_HDR_LEN) r = CNT_TRUNCATED;
     else { r = parseVnet(frame); frame += VNET_HDR_LEN; len -= VNET_HDR_LEN; }
   }
   pktReset(slot, frame, len);
-  if (r == 0) r = parseFrame(frame, len);
+  if (r == 0) r = parseFrameInline(frame, len);
   if (pGso()) cntInc(CNT_GSO);
   defragReset();
   store<usize>(PKT, 0, PKT_REASM_SLOT);
@@ -127,7 +128,7 @@ function processOne(i: u32): void {
   if (v == NF_ACCEPT) {
     // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
     let point = isVip(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark())) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
-    v = runHooks(point);
+    v = point == NF_INET_LOCAL_IN ? runHooksIpvsFirst(point) : runHooks(point);
     if (v == NF_ACCEPT) {
       if (ipvsProperty()) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
       // for a VIP, on a link whose output the host routes (TUN): handed back, it would come
@@ -140,12 +141,12 @@ function processOne(i: u32): void {
   if (v == NF_STOLEN && verdict() == V_DROP && dropReason() == 0) setVerdict(V_STOLEN);
   // what leaves the engine goes through POST_ROUTING
   if (verdict() == V_XMIT || verdict() == V_LOCAL) {
-    let pv = runHooks(NF_INET_POST_ROUTING);
+    let pv = runHooksIpvsFirst(NF_INET_POST_ROUTING);
     if (pv == NF_DROP) { finish(meta, V_DROP, dropReason() != 0 ? dropReason() : CNT_DROP, 0); return; }
     if (pv == NF_STOLEN) setVerdict(V_STOLEN);
     else if (verdict() == V_XMIT) finishOutput();   // ip_finish_output: fragments, the next hop's MAC
   }
-  finish(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0, 0);
+  finishSlot(meta, verdict(), verdict() == V_DROP ? (dropReason() != 0 ? dropReason() : CNT_DROP) : 0);
 }
 
 /**
@@ -167,7 +168,11 @@ function redirect(meta: usize, o: u32, frame: usize, len: u32): void {
   store<u32>(meta, 0, SLOT_CONN);
 }
 
-function finish(meta: usize, v: u8, reason: u32, _x: u32): void {
+/** finish, for the frame's other ways out (the way of every forwarded packet has it inlined). */
+function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(meta, v, reason); }
+
+/** The packet's verdict, reason, output and conn into its slot meta; the counters. */
+@inline function finishSlot(meta: usize, v: u8, reason: u32): void {
   let sent = v == V_XMIT || v == V_LOCAL || v == V_PASS;
   if (linkVnet && sent) {
     // a device with offloads takes every frame behind a virtio-net header: a rewritten frame

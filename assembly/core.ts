@@ -25,7 +25,7 @@ import { svcFindPkt } from "./ctl";
 import { isVip } from "./route";
 import { schedPersist, persistFull, persistDest } from "./persist";
 import { schedSchedule } from "./sched/registry";
-import { xmitIn, xmitIcmpIn, xmitOut, xmitIcmpOut, xmitTranslatesOut } from "./xmit/registry";
+import { xmitIn, xmitInInline, xmitIcmpIn, xmitOut, xmitIcmpOut, xmitTranslatesOut } from "./xmit/registry";
 import { icmpCsumOk } from "./xmit/common";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
@@ -34,7 +34,7 @@ import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_INPUT
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import { setDrop, setPktConn, pktConn, pktMark, verdict, ipvsProperty } from "./pkt";
 import { wLock, wUnlock } from "./shared";
-import { syncConnIn } from "./sync";
+import { syncConnIn, syncMaster } from "./sync";
 import { defenseToDrop, hopenPush, hopenReclaim } from "./defense";
 
 @inline const FTPDATA: u16 = 0x1400;   // htons(20)
@@ -59,27 +59,28 @@ function isNewConnExpected(ci: u32): bool {
 @inline function sctpChunk(): u8 { return load<u8>(pL4(), 12); }
 
 /** is_new_conn: a TCP SYN, an SCTP INIT. */
-@inline function isNewConn(): bool {
-  return pProto() == IPPROTO_TCP ? (pTcpFlags() & TH_SYN) != 0 : pProto() == IPPROTO_SCTP && sctpChunk() == SCTP_CID_INIT;
+@inline function isNewConn(proto: u8): bool {
+  return proto == IPPROTO_TCP ? (pTcpFlags() & TH_SYN) != 0 : proto == IPPROTO_SCTP && sctpChunk() == SCTP_CID_INIT;
 }
 
 /** What the protocol's state transition reads from the packet: TCP flags, the SCTP event. */
-@inline function stateInput(): u8 {
-  return pProto() == IPPROTO_SCTP ? sctpEvent(pL4(), pL4Len()) : pTcpFlags();
+@inline function stateInput(proto: u8): u8 {
+  return proto == IPPROTO_SCTP ? sctpEvent(pL4(), pL4Len()) : pTcpFlags();
 }
 
 @inline function isIpvsProto(p: u8): bool { return p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP; }
 
 export function ipvsInHook(point: u8): i32 {
   if (ipvsProperty()) return NF_ACCEPT;
-  if (pProto() == IPPROTO_ICMP || pProto() == IPPROTO_ICMPV6) return ipvsInIcmp();
-  if (!isIpvsProto(pProto())) return NF_ACCEPT;   // no ip_vs_protocol
+  let proto = pProto();   // read once (the packet's protocol does not change here)
+  if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) return ipvsInIcmp();
+  if (!isIpvsProto(proto)) return NF_ACCEPT;   // no ip_vs_protocol
 
-  let ci = connInGet(pProto(), pktSaddr(), pSport(), pktDaddr(), pDport());
+  let ci = connInGet(proto, pktSaddr(), pSport(), pktDaddr(), pDport());
 
   // a SYN (INIT) on an existing conn: reschedule when the old one is finished (conn_reuse_mode)
   // or its server was quiesced and expire_nodest_conn is on
-  if (ci != 0 && pProto() != IPPROTO_UDP && isNewConn()) {
+  if (ci != 0 && proto != IPPROTO_UDP && isNewConn(proto)) {
     let d = <u32>load<u16>(connPtr(ci), CONN_DEST);
     let resched = false;
     if (flag(SET_EXPIRE_NODEST) && d != 0 && load<i32>(destPtr(d), DEST_WEIGHT) == 0) resched = true;
@@ -101,8 +102,8 @@ export function ipvsInHook(point: u8): i32 {
   // valid cookie schedules as a SYN would (spOpts: its options), a bad one is the local stack's
   let spOpts: u32 = 0;
   let siKnown = false, si: u32 = 0;     // the service, when looked up here: inSchedule takes it
-  if (ci == 0 && pProto() == IPPROTO_TCP && !(pTcpFlags() & (TH_RST | TH_FIN))) {
-    si = svcFindPkt(pktMark(), pAf(), pProto(), pktDaddr(), pDport());
+  if (ci == 0 && proto == IPPROTO_TCP && !(pTcpFlags() & (TH_RST | TH_FIN))) {
+    si = svcFindPkt(pktMark(), pAf(), proto, pktDaddr(), pDport());
     siKnown = true;
     if (si != 0 && (load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_SYNPROXY) && pSport() != FTPDATA) {
       if ((pTcpFlags() & (TH_SYN | TH_ACK)) == TH_SYN) return synproxySyn();
@@ -137,21 +138,23 @@ export function ipvsInHook(point: u8): i32 {
       syncConnIn(ci);
       return sv;
     }
-  } else if (pProto() == IPPROTO_TCP && (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY)) {
+  } else if (proto == IPPROTO_TCP && (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY)) {
     let v = synproxyIn(ci);
     if (v != NF_ACCEPT) { setPktConn(ci); return v; }
   }
   setPktConn(ci);
   statsIn(ci, pSegsLen(), pSegs());
-  connSetState(ci, DIR_INPUT, stateInput());
+  connSetState(ci, DIR_INPUT, stateInput(proto));
   // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
-  if (created && pProto() == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
-  let rv = xmitIn(ci);
-  syncConnIn(ci);   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn
+  if (created && proto == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
+  let rv = xmitInInline(ci);
+  let one = load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET;
+  // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn (nothing to do for a plain conn without sync)
+  if (one || syncMaster()) syncConnIn(ci);
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
   // kernel does not even hash it (ip_vs_conn_hash), so the next datagram is scheduled anew and
   // the table never holds it. The packet reports no conn: there is none left.
-  if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET) { wLock(); connExpireNow(ci); wUnlock(); setPktConn(0); }
+  if (one) { wLock(); connExpireNow(ci); wUnlock(); setPktConn(0); }
   return rv;
 }
 
@@ -263,7 +266,7 @@ function handleResponse(ci: u32): i32 {
     let sv = synproxyOut(ci);   // the server's SYN-ACK becomes the client's window update
     if (sv != NF_ACCEPT) return sv;
   }
-  let ev = stateInput();     // read before the rewrite (its CRC is recomputed, not its chunks)
+  let ev = stateInput(pProto());     // read before the rewrite (its CRC is recomputed, not its chunks)
   let v = xmitOut(ci);
   if (v != NF_ACCEPT) return v;
   statsOut(ci, pSegsLen(), pSegs());

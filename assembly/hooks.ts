@@ -14,6 +14,7 @@ import {
   HOOK_FN_IPVS_IN, HOOK_FN_IPVS_OUT, HOOK_FN_IPVS_FWD_ICMP, HOOK_FN_IPVS_POST, HOOK_FN_ICMP_ECHO, HOOK_FN_LOCAL_STACK,
   HOOK_FN_MATCH_SRC, HOOK_FN_MATCH_DST, HOOK_FN_VERDICT, HOOK_FN_COUNT, HOOK_FN_MARK,
   IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, CNT_HOOK_REPEAT_LIMIT, CNT_HOOK_DROP, NF_INET_PRE_ROUTING,
+  NF_INET_LOCAL_IN, NF_INET_POST_ROUTING,
 } from "./defs";
 import { addrInPrefix, ntohs } from "./packet/bytes";
 import { pktSaddr, pktDaddr, pProto, pDport } from "./packet/iph";
@@ -106,11 +107,16 @@ export function hooksInitIpvs(): void {
 // REPEAT bookkeeping for the VERDICT hook: how often the current entry was called for this packet
 @inline function repeatsSoFar(): u32 { return load<u32>(PKT, PKT_HOOK_REPEATS); }
 
-function callHook(e: usize, point: u8): i32 {
+/** One more packet through entry e (HookView.packets). */
+@inline function hookCounted(e: usize): void {
   // several workers: counted in this worker's batch counts, added to the entry at the batch's end
   // (stats.ts statsFlush), not an atomic add on a line every worker writes for every packet
   if (NWORKERS > 1) { let c = HCOUNT + ((e - HOOKS) / HOOK_SIZE << 3); store<u64>(c, load<u64>(c) + 1); }
   else sharedAdd64(e + HOOK_PACKETS, 1);
+}
+
+function callHook(e: usize, point: u8): i32 {
+  hookCounted(e);
   let fn = load<u8>(e, HOOK_FN);
   switch (fn) {
     case HOOK_FN_IPVS_IN: return ipvsInHook(point);
@@ -204,8 +210,44 @@ export function hookSetMark(id: u32, mark: u32, proto: u8, portLo: u16, portHi: 
 }
 
 export function runHooks(point: u8): i32 {
+  return runHooksFrom(point, <u32>load<u8>(CTL + CTL_HOOK_FIRST + point));
+}
+
+/**
+ * runHooks for the established packet's two points, LOCAL_IN and POST_ROUTING, when IPVS's entry
+ * is the point's first (as hooksInitIpvs puts it, and as it stays unless a user hook goes before
+ * it): that entry called directly, counted as callHook counts it, its verdict taken as the walk
+ * takes it, the walk going on from the next entry only when it accepts. IPVS's hooks never
+ * return NF_REPEAT, so the REPEAT bookkeeping does not apply to them. Anything else: the walk.
+ */
+@inline export function runHooksIpvsFirst(point: u8): i32 {
+  let i = <u32>load<u8>(CTL + CTL_HOOK_FIRST + point);
+  if (i >= hookCount()) return NF_ACCEPT;
+  let e = hookPtr(i);
+  let fn = load<u8>(e, HOOK_FN);
+  if (load<u8>(e, HOOK_POINT) != point) return NF_ACCEPT;
+  if (point == NF_INET_LOCAL_IN && fn == HOOK_FN_IPVS_IN) {
+    hookCounted(e);
+    let v = ipvsInHook(point);
+    if (v == NF_STOLEN) return NF_STOLEN;
+    if (v != NF_ACCEPT) return hookEnd(v);
+  } else if (point == NF_INET_POST_ROUTING && fn == HOOK_FN_IPVS_POST) {
+    hookCounted(e);
+    if (ipvsPostHook(point) == NF_STOP) return NF_ACCEPT;
+  } else return runHooksFrom(point, i);
+  return runHooksFrom(point, i + 1);
+}
+
+/** How the walk ends on a verdict other than ACCEPT and REPEAT (nf_hook_slow). */
+@inline function hookEnd(v: i32): i32 {
+  if (v == NF_STOP) return NF_ACCEPT;
+  if (v == NF_DROP || v == NF_QUEUE) { setDrop(CNT_HOOK_DROP); return NF_DROP; }
+  return NF_STOLEN;
+}
+
+function runHooksFrom(point: u8, first: u32): i32 {
   let n = hookCount();
-  for (let i = <u32>load<u8>(CTL + CTL_HOOK_FIRST + point); i < n; i++) {
+  for (let i = first; i < n; i++) {
     let e = hookPtr(i);
     if (load<u8>(e, HOOK_POINT) != point) break;
     store<u32>(PKT, 0, PKT_HOOK_REPEATS);
@@ -216,9 +258,7 @@ export function runHooks(point: u8): i32 {
       v = callHook(e, point);
     }
     if (v == NF_ACCEPT) continue;
-    if (v == NF_STOP) return NF_ACCEPT;
-    if (v == NF_DROP || v == NF_QUEUE) { setDrop(CNT_HOOK_DROP); return NF_DROP; }
-    return NF_STOLEN;
+    return hookEnd(v);
   }
   return NF_ACCEPT;
 }

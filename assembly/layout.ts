@@ -88,7 +88,7 @@
 @inline export const PKT_L4_LEN: u32 = 88;          // u32
 @inline export const PKT_VNET: u32 = 92;            // usize: the virtio-net header in front (offloads), 0: none
 @inline export const PKT_GSO_SIZE: u32 = 96;        // u32: a super-packet's gso_size (the MSS)
-@inline export const PKT_SPORT: u32 = 100;          // u16, wire order
+@inline export const PKT_SPORT: u32 = 100;          // u16, wire order (parseL4: one u32 with PKT_DPORT)
 @inline export const PKT_DPORT: u32 = 102;          // u16, wire order
 @inline export const PKT_AF: u32 = 104;             // u8: AF_INET / AF_INET6
 @inline export const PKT_PROTO: u32 = 105;          // u8: transport protocol after extension headers
@@ -116,12 +116,12 @@
 @inline export const PKT_OUT_START: u32 = 152;      // usize: first byte of the frame to send
 @inline export const PKT_OUT_LEN: u32 = 156;        // u32
 @inline export const PKT_DROP_REASON: u32 = 160;    // u32: CNT_* of the drop, 0 = none yet
-@inline export const PKT_CONN: u32 = 164;           // u32: the conn this packet belongs to (0 = none)
+@inline export const PKT_CONN: u32 = 164;           // u32: the conn this packet belongs to (0 = none); after PKT_DROP_REASON (pktReset: one u64)
 @inline export const PKT_MARK: u32 = 168;           // u32: skb->mark (a MARK hook; selects fwmark services)
 @inline export const PKT_ROUTE_L2LEN: u32 = 172;    // u32: bytes of L2 header before the IP packet in the output
 @inline export const PKT_REASM_MAX: u32 = 176;      // u32: IPCB(skb)->frag_max_size (0: it came whole)
 @inline export const PKT_REASM_NFRAGS: u32 = 180;   // u32: how many fragments it came in (FRAG_GEOM)
-@inline export const PKT_VERDICT: u32 = 184;        // u8: V_* for the slot
+@inline export const PKT_VERDICT: u32 = 184;        // u8: V_* for the slot (pktReset: one u32 with the next three)
 @inline export const PKT_IPVS_PROPERTY: u32 = 185;  // u8 bool: skb->ipvs_property
 @inline export const PKT_ROUTED: u32 = 186;         // u8 bool: skb_dst set (output.ts routeTo)
 @inline export const PKT_ROUTE_FRAG: u32 = 187;     // u8 bool: it may be fragmented to the path MTU (tunnels)

@@ -29,10 +29,18 @@ import { V_DROP } from "./defs";
 @inline export function reasmNfrags(): u32 { return load<u32>(PKT, PKT_REASM_NFRAGS); }
 @inline export function routeGso(): bool { return load<u8>(PKT, PKT_ROUTE_GSO) != 0; }  // a tunnel super-packet: cut into TCP segments at output (xmit/gso.ts)
 
+/**
+ * A new packet's state. Neighbours stored together (layout.ts keeps them so): PKT_DROP_REASON
+ * and PKT_CONN as one u64 of zeros, PKT_VERDICT (V_DROP), PKT_IPVS_PROPERTY, PKT_ROUTED and
+ * PKT_ROUTE_FRAG as one u32.
+ */
 export function pktReset(slot: usize, start: usize, len: u32): void {
-  store<usize>(PKT, slot, PKT_SLOT_START); store<usize>(PKT, start, PKT_OUT_START); store<u32>(PKT, len, PKT_OUT_LEN);
-  store<u8>(PKT, V_DROP, PKT_VERDICT); store<u32>(PKT, 0, PKT_DROP_REASON); store<u8>(PKT, 0, PKT_IPVS_PROPERTY);
-  store<u32>(PKT, 0, PKT_CONN); store<u32>(PKT, 0, PKT_MARK); store<u8>(PKT, 0, PKT_ROUTED); store<u8>(PKT, 0, PKT_ROUTE_GSO);
+  let pkt = PKT;   // read once: V8 reloads a wasm global at every use
+  store<usize>(pkt, slot, PKT_SLOT_START); store<usize>(pkt, start, PKT_OUT_START); store<u32>(pkt, len, PKT_OUT_LEN);
+  store<u64>(pkt, 0, PKT_DROP_REASON);                       // + PKT_CONN
+  store<u32>(pkt, 0, PKT_MARK);
+  store<u32>(pkt, <u32>V_DROP, PKT_VERDICT);                 // + PKT_IPVS_PROPERTY, PKT_ROUTED, PKT_ROUTE_FRAG: 0
+  store<u8>(pkt, 0, PKT_ROUTE_GSO);
 }
 @inline export function setOut(start: usize, len: u32): void { store<usize>(PKT, start, PKT_OUT_START); store<u32>(PKT, len, PKT_OUT_LEN); }
 @inline export function setVerdict(v: u8): void { store<u8>(PKT, v, PKT_VERDICT); }

@@ -66,7 +66,7 @@ export function statsConn(destIdx: u32, svcIdx: u32): void {
 }
 
 /** ip_vs_in_stats: counted only while the dest is available. pkts: the datagrams of a UDP super-packet. */
-export function statsIn(ci: u32, len: u32, pkts: u32 = 1): void {
+@inline export function statsIn(ci: u32, len: u32, pkts: u32 = 1): void {   // inlined: on every packet in
   statsPacket(ci, len, pkts, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
 }
 

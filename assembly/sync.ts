@@ -464,6 +464,9 @@ export function syncSetSysctl(which: u32, v: u32): void {
  * ip_vs_in's end: on a master, sync the conn if due. cp->in_pkts is the conn's CONN_INPKTS,
  * which stats.ts counts for every input packet (this one included) before we get here.
  */
+/** This director is a sync master (syncConnIn has work for every conn's packets). */
+@inline export function syncMaster(): bool { return cget(CTL_SYNC_MASTER) != 0; }
+
 export function syncConnIn(ci: u32): void {
   let cp = connPtr(ci);
   let one = (load<u16>(cp, CONN_FLAGS) & CONN_F_ONE_PACKET) != 0;

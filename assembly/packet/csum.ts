@@ -9,11 +9,12 @@ import { htons } from "./bytes";
 
 /** Fold a wide one's-complement sum to 16 bits (end-around carry). */
 @inline export function csumFold(s: u64): u32 {
-  s = (s & 0xffffffff) + (s >> 32);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return <u32>s;
+  s = (s & 0xffffffff) + (s >> 32);   // ≤ 2^33 - 2 for any u64
+  s = (s & 0xffffffff) + (s >> 32);   // the end-around carry: < 2^32
+  // 32 → 16 bits with the end-around carry in one add (csum_fold): the upper half of
+  // x + (x rotated by 16) is hi + lo + the carry out of lo + hi
+  let x = <u32>s;
+  return (x + rotr<u32>(x, 16)) >> 16;
 }
 
 /** Sum `len` bytes at `p` (memory-order words), added to `init`. */

@@ -5,7 +5,7 @@ import {
   PKT_EXT_FRAG_NH_OFF, PKT_EXT_FRAG_OFF, PKT_EXT_OFF, PKT_EXT_PROTO, PKT_FRAGMENT, PKT_FRAME, PKT_FRAME_LEN, PKT_GSO,
   PKT_GSO_SIZE, PKT_GSO_V4, PKT_HDR_LEN, PKT_ICMP_CODE, PKT_ICMP_TYPE, PKT_I_AF, PKT_I_DPORT, PKT_I_HDR_LEN, PKT_I_L3,
   PKT_I_L4, PKT_I_PROTO, PKT_I_SPORT, PKT_L3, PKT_L4, PKT_L4_LEN, PKT_LEN, PKT_PROTO, PKT_SPORT, PKT_TCP_FLAGS,
-  PKT_VNET,
+  PKT_VNET, linkVnet,
 } from "../layout";
 import {
   CNT_TRUNCATED, CNT_BAD_VERSION, CNT_BAD_IHL, CNT_BAD_LEN, CNT_BAD_IP_CSUM, CNT_BAD_L4,
@@ -114,8 +114,13 @@ export function parseVnet(vnet: usize): u32 {
 }
 
 /** Parse a frame. Returns 0, or the CNT_* reason it is refused (CNT_NOT_IP: not ours, pass). */
-export function parseFrame(frame: usize, len: u32): u32 {
-  store<usize>(PKT, frame, PKT_FRAME); store<u32>(PKT, len, PKT_FRAME_LEN); store<u8>(PKT, 0, PKT_FRAGMENT);
+export function parseFrame(frame: usize, len: u32): u32 { return parseFrameInline(frame, len); }
+
+/** parseFrame, inlined where every packet comes in (batch.ts processOne). */
+@inline export function parseFrameInline(frame: usize, len: u32): u32 {
+  // the packet record's address read once: V8 reloads a wasm global at every use
+  let pkt = PKT;
+  store<usize>(pkt, frame, PKT_FRAME); store<u32>(pkt, len, PKT_FRAME_LEN); store<u8>(pkt, 0, PKT_FRAGMENT);
   let l3 = frame;
   let l3len = len;
   if (linkType == 1) {                       // Ethernet (TAP): skip up to two VLAN tags
@@ -129,12 +134,11 @@ export function parseFrame(frame: usize, len: u32): u32 {
   if (l3len < 1) return CNT_TRUNCATED;
   let ver = load<u8>(l3) >> 4;
   let r: u32;
-  if (ver == 4) r = parseIpv4(l3, l3len);
+  if (ver == 4) r = parseIpv4(pkt, l3, l3len);
   else if (ver == 6) r = parseIpv6(l3, l3len);
   else return CNT_BAD_VERSION;
   if (r != 0) return r;
-  r = parseL4();
-  if (r != 0) return r;
+  if (!linkVnet) return 0;                   // no virtio-net header: nothing partial, no super-packet
   // a super-packet is TCP and must say how to cut it (virtio_net_hdr_to_skb refuses gso_size 0),
   // in the family it is (TCPV4 for IPv4); a UDP_L4 one is UDP with its checksum left partial
   // (udp_send_skb's GSO path always is), in either family
@@ -150,7 +154,8 @@ export function parseFrame(frame: usize, len: u32): u32 {
   return 0;
 }
 
-function parseIpv4(ip: usize, len: u32): u32 {
+/** The IPv4 header at ip, then its transport header (parseL4). */
+@inline function parseIpv4(pkt: usize, ip: usize, len: u32): u32 {
   if (len < 20) return CNT_TRUNCATED;
   let ihl = (<u32>load<u8>(ip) & 0xf) << 2;
   if (ihl < 20) return CNT_BAD_IHL;
@@ -160,14 +165,15 @@ function parseIpv4(ip: usize, len: u32): u32 {
   if (tot > len) return CNT_BAD_LEN;
   // ip_rcv drops a header whose checksum does not verify before any hook sees it
   if (!ipv4CsumOk(ip, ihl)) return CNT_BAD_IP_CSUM;
-  store<usize>(PKT, ip, PKT_L3); store<u32>(PKT, tot, PKT_LEN); store<u8>(PKT, AF_INET, PKT_AF); store<u32>(PKT, ihl, PKT_HDR_LEN);
-  store<u8>(PKT, load<u8>(ip, 9), PKT_PROTO);
-  addrFromV4(PKT + PKT_SADDR, ip + 12);
-  addrFromV4(PKT + PKT_DADDR, ip + 16);
+  store<usize>(pkt, ip, PKT_L3); store<u32>(pkt, tot, PKT_LEN); store<u8>(pkt, AF_INET, PKT_AF); store<u32>(pkt, ihl, PKT_HDR_LEN);
+  let proto = load<u8>(ip, 9);
+  store<u8>(pkt, proto, PKT_PROTO);
+  addrFromV4(pkt + PKT_SADDR, ip + 12);
+  addrFromV4(pkt + PKT_DADDR, ip + 16);
   // a fragment: reassembled first (packet/defrag.ts, nf_defrag_ipv4), IPVS sees whole datagrams
   if ((ld16be(ip + 6) & 0x3fff) != 0) return CNT_FRAGMENT;
-  store<usize>(PKT, ip + ihl, PKT_L4); store<u32>(PKT, tot - ihl, PKT_L4_LEN);
-  return 0;
+  store<usize>(pkt, ip + ihl, PKT_L4); store<u32>(pkt, tot - ihl, PKT_L4_LEN);
+  return parseL4(pkt, ip + ihl, tot - ihl, proto);
 }
 
 /** Is `nh` an IPv6 extension header we walk over (RFC 8200 §4, RFC 4302 AH)? */
@@ -216,7 +222,7 @@ function parseIpv6(ip: usize, len: u32): u32 {
   if (r != 0) return r;
   store<u8>(PKT, extProto(), PKT_PROTO); store<u32>(PKT, extOff(), PKT_HDR_LEN);
   store<usize>(PKT, ip + extOff(), PKT_L4); store<u32>(PKT, tot - extOff(), PKT_L4_LEN);
-  return 0;
+  return parseL4(PKT, ip + extOff(), tot - extOff(), extProto());
 }
 
 /**
@@ -230,33 +236,43 @@ export function parseFragmentAsPacket(): u32 {
   store<u8>(PKT, nh, PKT_PROTO); store<u32>(PKT, extFragOff() + 8, PKT_HDR_LEN);
   store<usize>(PKT, pL3() + pHdrLen(), PKT_L4); store<u32>(PKT, pLen() - pHdrLen(), PKT_L4_LEN);
   store<u8>(PKT, 1, PKT_FRAGMENT);
-  return parseL4();
+  return parseL4(PKT, pL3() + pHdrLen(), pLen() - pHdrLen(), nh);
 }
 
-function parseL4(): u32 {
-  store<u16>(PKT, 0, PKT_SPORT); store<u16>(PKT, 0, PKT_DPORT); store<u8>(PKT, 0, PKT_TCP_FLAGS); store<u8>(PKT, 0, PKT_ICMP_TYPE); store<u8>(PKT, 0, PKT_ICMP_CODE);
-  let p = pProto();
+/**
+ * The transport header of protocol p at l4 (l4len bytes to the datagram's end), into the packet
+ * record at pkt (PKT): ports, TCP flags,
+ * ICMP type and code, each zero when the protocol has none. PKT_SPORT and PKT_DPORT are
+ * neighbours (layout.ts): both ports are stored as one u32, in wire order as they come.
+ */
+@inline function parseL4(pkt: usize, l4: usize, l4len: u32, p: u8): u32 {
+  let ports: u32 = 0, flags: u8 = 0, itype: u8 = 0, icode: u8 = 0, r: u32 = 0;
   if (p == IPPROTO_TCP) {
-    if (pL4Len() < 20) return CNT_BAD_L4;
-    let doff = (<u32>load<u8>(pL4(), 12) >> 4) << 2;
-    if (doff < 20 || doff > pL4Len()) return CNT_BAD_L4;
-    store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
-    store<u8>(PKT, load<u8>(pL4(), 13), PKT_TCP_FLAGS);
+    if (l4len < 20) r = CNT_BAD_L4;
+    else {
+      let doff = (<u32>load<u8>(l4, 12) >> 4) << 2;
+      if (doff < 20 || doff > l4len) r = CNT_BAD_L4;
+      else { ports = load<u32>(l4); flags = load<u8>(l4, 13); }
+    }
   } else if (p == IPPROTO_UDP) {
-    if (pL4Len() < 8) return CNT_BAD_L4;
-    let ulen = ld16be(pL4() + 4);
-    if (ulen < 8 || (ulen > pL4Len() && !pFragment())) return CNT_BAD_L4;
-    store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
+    if (l4len < 8) r = CNT_BAD_L4;
+    else {
+      let ulen = ld16be(l4 + 4);
+      if (ulen < 8 || (ulen > l4len && load<u8>(pkt, PKT_FRAGMENT) == 0)) r = CNT_BAD_L4;
+      else ports = load<u32>(l4);
+    }
   } else if (p == IPPROTO_SCTP) {
-    if (pL4Len() < 12) return CNT_BAD_L4;
+    if (l4len < 12) r = CNT_BAD_L4;
     // every chunk's length must hold (IPVS reads the first one or two chunk headers)
-    if (!sctpChunksOk(pL4(), pL4Len())) return CNT_SCTP_BAD_CHUNK;
-    store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
+    else if (!sctpChunksOk(l4, l4len)) r = CNT_SCTP_BAD_CHUNK;
+    else ports = load<u32>(l4);
   } else if (p == IPPROTO_ICMP || p == IPPROTO_ICMPV6) {
-    if (pL4Len() < 8) return CNT_BAD_L4;
-    store<u8>(PKT, load<u8>(pL4()), PKT_ICMP_TYPE); store<u8>(PKT, load<u8>(pL4(), 1), PKT_ICMP_CODE);
+    if (l4len < 8) r = CNT_BAD_L4;
+    else { itype = load<u8>(l4); icode = load<u8>(l4, 1); }
   }
-  return 0;
+  store<u32>(pkt, ports, PKT_SPORT);
+  store<u8>(pkt, flags, PKT_TCP_FLAGS); store<u8>(pkt, itype, PKT_ICMP_TYPE); store<u8>(pkt, icode, PKT_ICMP_CODE);
+  return r;
 }
 
 /**
@@ -291,6 +307,18 @@ export function iphRefreshAddrs(): void {
   if (pProto() == IPPROTO_TCP || pProto() == IPPROTO_UDP || pProto() == IPPROTO_SCTP) {
     store<u16>(PKT, load<u16>(pL4()), PKT_SPORT); store<u16>(PKT, load<u16>(pL4(), 2), PKT_DPORT);
   }
+}
+
+/**
+ * iphRefreshAddrs after a rewrite of the destination alone (NAT's way in): the new address (IPv4:
+ * its 4 bytes, the 16-byte form's prefix is already there; IPv6: the 16 bytes at a6) and port
+ * (wire order), stored as iphRefreshAddrs would re-read them, without re-reading the rest.
+ */
+@inline export function iphSetDst(v4: u32, a6: usize, port: u16): void {
+  if (pAf() == AF_INET) store<u32>(PKT + PKT_DADDR, v4, 12);
+  else addrCopy(PKT + PKT_DADDR, a6);
+  let p = pProto();
+  if (p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP) store<u16>(PKT, port, PKT_DPORT);
 }
 
 // ---- the packet quoted inside an ICMP error (RFC 792, RFC 4443 §2.4(c)) -----------------------

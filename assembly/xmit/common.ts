@@ -13,7 +13,7 @@ import { cntInc } from "../stats";
 import { icmpTimeExceeded } from "./icmp";
 
 /** decrement_ttl: false (and an ICMP time exceeded queued when `reply`) when the packet dies here. */
-export function decrementTtl(reply: bool): bool {
+@inline export function decrementTtl(reply: bool): bool {   // inlined: on every forwarded packet
   if (load<u32>(CTL, CTL_FLAGS) & SET_NO_TTL_DEC) return true;
   let off: u32 = pAf() == AF_INET ? 8 : 7;
   let ttl = load<u8>(pL3() + off);

@@ -6,7 +6,7 @@ import { ipOutput } from "./output";
 import { NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET, CNT_BAD_L4 } from "../defs";
 import { connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT } from "../layout";
 import {
-  pL3, pL4, pL4Len, pAf, pProto, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, pCsumPartial, l4CsumOff,
+  pL3, pL4, pL4Len, pAf, pProto, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, iphSetDst, pCsumPartial, l4CsumOff,
 } from "../packet/iph";
 import { ipv4SendCheck, ipv4HdrUpdate, csumUpdate4p, csumUpdate16p, l4CsumFull, csumPartialUpdate } from "../packet/csum";
 import { addrCopy, ld16be } from "../packet/bytes";
@@ -14,8 +14,8 @@ import { setDrop, setIpvsProperty } from "../pkt";
 import { sctpNatCsum } from "../proto/sctp";
 import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
 
-/** Rewrite the L4 port at `portOff` and fix the L4 checksum for an address+port change. */
-function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, toAddr: usize, toPort: u16): void {
+/** Rewrite the L4 port at `portOff` and fix the L4 checksum for an address+port change (inlined: on every NAT packet). */
+@inline function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, toAddr: usize, toPort: u16): void {
   let fromPort = load<u16>(l4 + portOff);
   store<u16>(l4 + portOff, toPort);
   let csumOff = l4CsumOff(proto);
@@ -49,20 +49,22 @@ function l4Rewrite(af: u8, proto: u8, l4: usize, portOff: u32, fromAddr: usize, 
   store<u16>(l4 + csumOff, n);
 }
 
-/** ip_vs_nat_xmit(_v6): client→VIP becomes client→real server. */
-export function natXmit(ci: u32): i32 {
+/** ip_vs_nat_xmit(_v6): client→VIP becomes client→real server (inlined in xmitIn, its one caller). */
+@inline export function natXmit(ci: u32): i32 {
   let cp = connPtr(ci);
-  let ttlWord = load<u16>(pL3() + 8);
+  let l3 = pL3(), af = pAf();   // read once (the rewrite moves neither)
+  let ttlWord = load<u16>(l3 + 8);
   if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)
-  l4Rewrite(pAf(), pProto(), pL4(), 2, cp + CONN_VADDR, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT));
-  if (pAf() == AF_INET) {
-    let old = load<u32>(pL3() + 16), nw = load<u32>(cp, CONN_DADDR + 12);
-    store<u32>(pL3() + 16, nw);
-    ipv4HdrUpdate(pL3(), ttlWord, old, nw);
+  let port = load<u16>(cp, CONN_DPORT), nw = load<u32>(cp, CONN_DADDR + 12);
+  l4Rewrite(af, pProto(), pL4(), 2, cp + CONN_VADDR, cp + CONN_DADDR, port);
+  if (af == AF_INET) {
+    let old = load<u32>(l3 + 16);
+    store<u32>(l3 + 16, nw);
+    ipv4HdrUpdate(l3, ttlWord, old, nw);
   } else {
-    addrCopy(pL3() + 24, cp + CONN_DADDR);
+    addrCopy(l3 + 24, cp + CONN_DADDR);
   }
-  iphRefreshAddrs();
+  iphSetDst(nw, cp + CONN_DADDR, port);
   setIpvsProperty();
   ipOutput();
   return NF_STOLEN;

@@ -72,7 +72,7 @@ export function routeTo(ip: usize, len: u32, l2len: u32, nh: usize, frag: bool):
 }
 
 /** A packet rewritten in place: XMIT on a TUN (the host routes it); on a TAP routed to the next hop of its destination. */
-export function ipOutput(): void {
+@inline export function ipOutput(): void {   // inlined: on every forwarded packet
   if (linkType != 1) { setVerdict(V_XMIT); return; }
   let l2len = pL2Len();
   routeTo(pL3(), outLen() - <u32>(pL3() - outStart()), l2len, nextHop(pktDaddr()), false);

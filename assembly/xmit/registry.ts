@@ -15,7 +15,10 @@ export function xmitSupported(fwd: u8): bool {
 }
 
 /** cp->packet_xmit: client→real server. */
-export function xmitIn(ci: u32): i32 {
+export function xmitIn(ci: u32): i32 { return xmitInInline(ci); }
+
+/** xmitIn, inlined where every established packet goes out (core.ts ipvsInHook). */
+@inline export function xmitInInline(ci: u32): i32 {
   switch (load<u8>(connPtr(ci), CONN_FWD)) {
     case IP_VS_CONN_F_MASQ: return nat.natXmit(ci);
     case IP_VS_CONN_F_DROUTE: return drXmit(ci);

@@ -31,6 +31,33 @@ describe('hook table', () => {
   });
 });
 
+describe('the IPVS entries called directly (no user hook before them)', () => {
+  test('each counts every packet it sees; the entries after it only what it passes on', async () => {
+    const { e } = await natEngine();
+    const ack = ip(CLIENT, VIP, { proto: 'tcp', sport: 1000, dport: 80, flags: 'A' });
+    expect(e.processFrame(syn(), 1).verdict).toBe('XMIT');
+    expect(e.processFrame(ack, 2).verdict).toBe('XMIT');
+    expect(e.processFrame(ack, 3).verdict).toBe('XMIT');
+    expect(e.processFrame(ip(CLIENT, VIP, { proto: 'icmp', type: 8 }), 4).verdict).toBe('LOCAL');   // IPVS accepts, the echo hook answers
+    const n = Object.fromEntries(e.hooks().map((h) => [`${h.point} ${h.fn}`, h.packets]));
+    expect(n).toEqual({
+      'LOCAL_IN IPVS_IN': 4n, 'LOCAL_IN ICMP_ECHO': 1n, 'LOCAL_IN LOCAL_STACK': 0n,
+      'FORWARD IPVS_FWD_ICMP': 0n, 'FORWARD IPVS_OUT': 0n, 'POST_ROUTING IPVS_POST': 4n,
+    });
+  });
+  test('a user hook first at LOCAL_IN: the walk, IPVS still called in its turn', async () => {
+    const { e } = await natEngine();
+    const first = e.addHook({ point: 'LOCAL_IN', priority: 10, fn: 'COUNT' });
+    const last = e.addHook({ point: 'LOCAL_IN', priority: 400, fn: 'COUNT' });
+    expect(e.processFrame(syn(), 1).verdict).toBe('XMIT');
+    expect(e.processFrame(ip(CLIENT, VIP, { proto: 'tcp', sport: 1000, dport: 80, flags: 'A' }), 2).verdict).toBe('XMIT');
+    const n = (id: number) => e.hooks().find((h) => h.id === id)!.packets;
+    expect([n(first), n(last)]).toEqual([2n, 0n]);
+    expect(e.hooks().find((h) => h.fn === 'IPVS_IN')!.packets).toBe(2n);
+    expect(e.conns()).toHaveLength(1);
+  });
+});
+
 describe('a user ACL before and after the balancer', () => {
   test('before IPVS (LOCAL_IN 50): a dropped client never gets a conn', async () => {
     const { e } = await natEngine();
