@@ -18,7 +18,7 @@ import {
 } from "./defs";
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
 import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
-import { connHashFolded, connStage, connCount } from "./conn/table";
+import { connHashWords, connStage, connCount } from "./conn/table";
 import { connExpireTick } from "./conn/conn";
 import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
@@ -224,14 +224,15 @@ function peekHash(i: u32): u32 {
     let ihl = (<u32>load<u8>(ip) & 0xf) << 2;
     let proto = load<u8>(ip, 9);
     if (ihl < 20 || ihl + 4 > len || (proto != IPPROTO_TCP && proto != IPPROTO_UDP)) return 0;
-    return connHashFolded(proto, 0xffff0000 ^ load<u32>(ip, 12), load<u16>(ip + ihl), 0xffff0000 ^ load<u32>(ip, 16), load<u16>(ip + ihl, 2));
+    // addrFold64 of the v4-mapped form (::ffff:a.b.c.d): the address in the high half, 0xffff below it
+    return connHashWords(proto, (<u64>load<u32>(ip, 12) << 32) | 0xffff0000, load<u16>(ip + ihl),
+      (<u64>load<u32>(ip, 16) << 32) | 0xffff0000, load<u16>(ip + ihl, 2));
   }
   if (v == 6 && len >= 44) {
     let proto = load<u8>(ip, 6);
     if (proto != IPPROTO_TCP && proto != IPPROTO_UDP) return 0;
-    let s = load<u32>(ip, 8) ^ load<u32>(ip, 12) ^ load<u32>(ip, 16) ^ load<u32>(ip, 20);
-    let d = load<u32>(ip, 24) ^ load<u32>(ip, 28) ^ load<u32>(ip, 32) ^ load<u32>(ip, 36);
-    return connHashFolded(proto, s, load<u16>(ip, 40), d, load<u16>(ip, 42));
+    return connHashWords(proto, load<u64>(ip, 8) ^ load<u64>(ip, 16), load<u16>(ip, 40),
+      load<u64>(ip, 24) ^ load<u64>(ip, 32), load<u16>(ip, 42));
   }
   return 0;
 }

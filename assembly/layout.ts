@@ -465,8 +465,13 @@
 @inline export const OVF_AVAIL: u32 = 4;
 /** Main buckets for nConn conns: 15/64 of a bucket per conn (3.5 slots for its 2 entries). */
 export function connIdxBucketsFor(nConn: u32): u32 { let b = (nConn * 15) >> 6; return b > 0 ? b : 1; }
-/** Overflow buckets (header included): 1/64 of a bucket per conn; with the main ones ≤ 16 B per conn. */
-export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return b > 2 ? b : 2; }
+/**
+ * Overflow buckets (header included): 1/64 of a bucket per conn; with the main ones ≤ 16 B per
+ * conn. At least 8 besides the header: a small table has few buckets, and bucket loads vary
+ * as much as a large one's, so with one overflow bucket a 64-conn table refused conns long
+ * before it was full (test/unit/core/conn-index.test.ts).
+ */
+export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return b > 9 ? b : 9; }
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
 // Each conn's sync bookkeeping, at CONN_SYNC in its record (cp->old_state and cp->sync_endtime in

@@ -22,7 +22,7 @@ import {
   SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, CONN_SYNC, PARTS, PART_SIZE,
   CONN_IDX, CONN_OVF, connIdxBuckets, connOvfBuckets, IDX_BUCKET, IDX_SLOTS, IDX_LINK, OVF_FREE, OVF_AVAIL,
 } from "../layout";
-import { addrEq, addrFold } from "../packet/bytes";
+import { addrEq, addrFold64 } from "../packet/bytes";
 import { CONN_F_TEMPLATE, CONN_F_SYNPROXY, CNT_CONN_INDEX_FULL } from "../defs";
 import { cntInc } from "../stats";
 
@@ -47,30 +47,27 @@ export function connTableInit(): void {
 
 @inline export function connCount(): u32 { return load<u32>(WCTL, WCTL_CONN_COUNT); }
 
-@inline function fmix(h: u32): u32 {
-  h ^= h >> 16; h *= 0x85ebca6b; h ^= h >> 13; h *= 0xc2b2ae35; h ^= h >> 16;
-  return h;
-}
 /** Hash of (proto, addr1, port1, addr2, port2), seeded at init (ip_vs_conn_hashkey uses jhash + rnd). */
 @inline export function connHash(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
-  return connHashFolded(proto, addrFold(a1), p1, addrFold(a2), p2);
-}
-/** One 32-bit word into the hash (MurmurHash3's body step: the rotations carry high bits down). */
-@inline function mixWord(h: u32, k: u32): u32 {
-  k *= 0xcc9e2d51; k = rotl<u32>(k, 15); k *= 0x1b873593;
-  h ^= k; h = rotl<u32>(h, 13);
-  return h * 5 + 0xe6546b64;
+  return connHashWords(proto, addrFold64(a1), p1, addrFold64(a2), p2);
 }
 /**
- * The same hash from folded addresses (the batch stages compute them from the wire). Addresses
- * that differ only in their last bytes (one client prefix) must still spread over every bucket:
- * a multiply alone moves input bits only upwards, which left the bucket loads far from uniform.
+ * The same hash from the addresses folded to 64 bits (addrFold64; the batch stages fold them
+ * from the wire). 64-bit multiplies: one over both addresses, whose high half is then folded
+ * down (a multiply carries bits only upwards: without it the high bits of the addresses, the
+ * last bytes of an IPv4 address as loaded, would reach only the top of the product); one over
+ * the ports and protocol, independent of it; one over both. Without the ports' own multiply
+ * two clients' port ranges landed in shifted copies of each other's buckets (1.8x a random
+ * hash's variance). The bucket is the top bits, the tag the low ones (idxBucket, idxTag);
+ * key sets that differ in few bits (a client /16, one client's ports) load the buckets as a
+ * random hash would (test/unit/core/conn-hash.test.ts), as MurmurHash3's 32-bit rounds did, in
+ * about half the instructions.
  */
-@inline export function connHashFolded(proto: u8, f1: u32, p1: u16, f2: u32, p2: u16): u32 {
-  let h = load<u32>(CTL, CTL_HASH_SEED) ^ <u32>proto;
-  h = mixWord(h, f1);
-  h = mixWord(h, f2);
-  return fmix(h ^ (<u32>p1 | (<u32>p2 << 16)));     // the finalizer spreads the ports' bits
+@inline export function connHashWords(proto: u8, w1: u64, p1: u16, w2: u64, p2: u16): u32 {
+  let h = (w1 ^ rotr<u64>(w2, 32) ^ <u64>load<u32>(CTL, CTL_HASH_SEED)) * 0x9e3779b97f4a7c15;
+  h ^= h >> 32;
+  h = (h ^ (<u64>p1 | (<u64>p2 << 16) | (<u64>proto << 32)) * 0x94d049bb133111eb) * 0xd6e8feb86659fd93;
+  return <u32>(h >> 32);
 }
 
 // ---- the index -----------------------------------------------------------------------------------
