@@ -189,15 +189,24 @@ function idxRemove(b: usize, w: u32): void {
   return load<u16>(cp, CONN_LADDR) != 0 ? load<u16>(cp, CONN_LPORT) : load<u16>(cp, CONN_CPORT);
 }
 
+@inline const KEY_VPORT: u64 = (CONN_VPORT - CONN_CPORT) << 3;
+@inline const KEY_PROTO: u64 = (CONN_PROTO - CONN_CPORT) << 3;
+@inline const KEY_MASK: u64 = 0xffff | (<u64>0xffff << KEY_VPORT) | (<u64>0xff << KEY_PROTO);
+/**
+ * Does conn cp have this key? A tag match is almost always the conn (1 in 64 of the other
+ * entries get that far), so the whole key is compared at once, without a branch per field:
+ * the two addresses as 16-byte vectors, the ports and protocol as one word of the record.
+ */
 @inline function keyMatch(what: u32, cp: usize, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): bool {
-  if (load<u8>(cp, CONN_PROTO) != proto) return false;
   let tpl = (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) != 0;
   if (what == FIND_CONN_OUT) {
-    return !tpl && load<u16>(cp, CONN_DPORT) == p1 && outPort(cp) == p2 &&
-      addrEq(cp + CONN_DADDR, a1) && addrEq(outAddr(cp), a2);
+    let d = v128.or(v128.xor(load<v128>(cp, CONN_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp)), load<v128>(a2)));
+    return !tpl & (load<u8>(cp, CONN_PROTO) == proto) & (load<u16>(cp, CONN_DPORT) == p1) & (outPort(cp) == p2) & !v128.any_true(d);
   }
-  return tpl == (what == FIND_TEMPLATE) && load<u16>(cp, CONN_CPORT) == p1 && load<u16>(cp, CONN_VPORT) == p2 &&
-    addrEq(cp + CONN_CADDR, a1) && addrEq(cp + CONN_VADDR, a2);
+  let d = v128.or(v128.xor(load<v128>(cp, CONN_CADDR), load<v128>(a1)), v128.xor(load<v128>(cp, CONN_VADDR), load<v128>(a2)));
+  // the 8 bytes from CONN_CPORT hold the vport and the protocol too (layout.ts; the shifts follow it)
+  let k = load<u64>(cp, CONN_CPORT) ^ (<u64>p1 | (<u64>p2 << KEY_VPORT) | (<u64>proto << KEY_PROTO));
+  return (tpl == (what == FIND_TEMPLATE)) & ((k & KEY_MASK) == 0) & !v128.any_true(d);
 }
 
 @inline const SCAN_FULL: u32 = 0x10000;
