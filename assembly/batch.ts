@@ -18,7 +18,7 @@ import {
 } from "./defs";
 import { defragIn, defragReset, defragTick, defragReason, reasmFrame, reasmLen, DEFRAG_HELD, DEFRAG_DROP, DEFRAG_PASS } from "./packet/defrag";
 import { parseFrame, pFrame, pL4, pL4Len, pL3, pProto, pktDaddr, pGso, pCsumPartial, VNET_HDR_LEN, parseVnet, resetVnet, parseFragmentAsPacket } from "./packet/iph";
-import { connHashWords, connStage, connCount } from "./conn/table";
+import { connHashWords, connStage, connCount, connOutDefer, connOutFlush } from "./conn/table";
 import { connExpireTick } from "./conn/conn";
 import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
@@ -260,8 +260,10 @@ export function processBatch(n: u32, nowMs: f64): u32 {
       let hashes = SCRATCH;
       for (let i: u32 = 0; i < m; i++) store<u32>(hashes + (<usize>i << 2), peekHash(g + i));
       connStage(hashes, m, stages == 3);
+      connOutDefer();      // the group's new out keys entered together at its end (conn/table.ts)
     }
     for (let i: u32 = 0; i < m; i++) processOne(g + i);
+    if (stages >= 2) connOutFlush();
   }
   store<u32>(PKT, 0, PKT_REDIR_N);
   statsFlush();        // several workers: the batch's statistics into the shared records

@@ -22,7 +22,8 @@
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ a group each,
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)                │ each region
-//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts) │ on its own
+//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts); │ on its own
+//        │            the batch's deferred out-key inserts (SCRATCH_OUTQ, conn/table.ts)           │
 //        ├─ FRAG_GEOM u32 per fragment of the datagram being sent (output.ts)             │ 64-byte lines
 //        ├─ REASM     the reassembled datagram being processed (headroom + 64 KiB)        ┘
 //        ├─ RINGS     workers² redirect rings between workers (worker.ts; none with one)
@@ -63,6 +64,10 @@
 /** Timer-wheel granularity: 2^10 ms, about one second, like IPVS's seconds-level timeouts. */
 @inline export const WHEEL_SHIFT: u32 = 10;
 @inline export const SCRATCH_SIZE: u32 = 1 << 20;
+// The last 4 KiB of SCRATCH: a batch group's deferred out-key inserts (conn/table.ts connOutDefer):
+// 0 count u32 | 4 the partition's CONN_OVF u32 (0: not deferring) | 16 + 8 k: bucket u32, entry u32.
+@inline export const SCRATCH_OUTQ: u32 = SCRATCH_SIZE - 4096;
+@inline export const OUTQ_MAX: u32 = 500;
 // The half-open ring (defense.ts): conns a SYN created, oldest first, each as its index and a
 // fingerprint of its client (8 bytes); 65,536 entries = 512 KiB, whatever the table size.
 @inline export const HOPEN_SLOTS: u32 = 1 << 16;

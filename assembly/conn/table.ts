@@ -21,6 +21,7 @@ import {
   CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
   SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, CONN_SYNC, PARTS, PART_SIZE,
   CONN_IDX, CONN_OVF, connIdxBuckets, connOvfBuckets, IDX_BUCKET, IDX_SLOTS, IDX_LINK, OVF_FREE, OVF_AVAIL,
+  SCRATCH, SCRATCH_OUTQ, OUTQ_MAX,
 } from "../layout";
 import { addrEq, addrFold64 } from "../packet/bytes";
 import { CONN_F_TEMPLATE, CONN_F_SYNPROXY, CNT_CONN_INDEX_FULL } from "../defs";
@@ -235,6 +236,15 @@ function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): 
   let h = connHash(proto, a1, p1, a2, p2);
   let want = idxTag(h, what == FIND_CONN_OUT ? DIR_OUT : DIR_IN);
   let b = idxBucket(h);
+  if (what == FIND_CONN_OUT && load<u32>(outq()) != 0) {
+    // out entries this batch group has not entered yet are newer than the bucket's: first
+    let q = outq();
+    for (let k = load<u32>(q); k > 0; k--) {
+      let e = q + 8 + (<usize>k << 3);
+      let w = load<u32>(e, 4);
+      if (<usize>load<u32>(e) == b && (w & IDX_TAG_MASK) == want && keyMatch(what, connPtr(w & IDX_INDEX_MASK), proto, a1, p1, a2, p2)) return w & IDX_INDEX_MASK;
+    }
+  }
   while (true) {
     let r = bucketScan(b, want, IDX_TAG_MASK);
     // matching slots in order: the newest of equal keys first
@@ -325,6 +335,50 @@ export function connFree(i: u32): void {
   return connHash(load<u8>(cp, CONN_PROTO), cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
 }
 
+// ---- deferred out keys -------------------------------------------------------------------------------
+// A new conn's out key lands in a bucket nothing has touched (its key depends on the dest the
+// scheduler picked): entered at once, its cache and TLB miss stalls the conn's set-up (~170 ns
+// of a new conn's ~440 at 1M conns, docs/engine.md). Within a batch group the out entries wait
+// in a queue (SCRATCH_OUTQ) and are entered together when the group is done (connOutFlush),
+// their misses overlapping. Nothing sees the difference: an out lookup reads the queue first
+// (newest first), an unhash takes its entry out of it, and a conn is queued only while the
+// pool keeps one overflow bucket for every queued entry (each takes at most one), so what is
+// refused is what entering it at once would refuse (test/unit/core/conn-outq.test.ts).
+
+@inline function outq(): usize { return SCRATCH + SCRATCH_OUTQ; }
+
+/** Start queueing out entries (a batch group, batch.ts) for the current partition. */
+export function connOutDefer(): void {
+  store<u32>(outq(), 0);
+  store<u32>(outq(), <u32>CONN_OVF, 4);
+}
+
+/** Enter the queued out entries, oldest first, and stop queueing. */
+export function connOutFlush(): void {
+  let q = outq();
+  let n = load<u32>(q);
+  for (let k: u32 = 1; k <= n; k++) {
+    let e = q + 8 + (<usize>k << 3);
+    idxInsert(<usize>load<u32>(e), load<u32>(e, 4));
+  }
+  store<u32>(q, 0);
+  store<u32>(q, 0, 4);
+}
+
+/** Take conn i's out entry out of the queue: true when it was there. */
+function outqRemove(i: u32): bool {
+  let q = outq();
+  let n = load<u32>(q);
+  for (let k: u32 = 1; k <= n; k++) {
+    let e = q + 8 + (<usize>k << 3);
+    if ((load<u32>(e, 4) & IDX_INDEX_MASK) != i) continue;
+    for (; k < n; k++) { e = q + 8 + (<usize>k << 3); store<u64>(e, load<u64>(e, 8)); }
+    store<u32>(q, n - 1);
+    return true;
+  }
+  return false;
+}
+
 /**
  * ip_vs_conn_hash: enter both keys in the index; the record's tuple fields must be set. False
  * (nothing changed) when the index has no overflow bucket left for them: the caller counts
@@ -334,6 +388,24 @@ export function connHashIn(i: u32): bool {
   let cp = connPtr(i);
   let hin = inHash(cp), hout = outHash(cp);
   let bin = idxBucket(hin), bout = idxBucket(hout);
+  let q = outq();
+  if (load<u32>(q, 4) == <u32>CONN_OVF) {
+    let n = load<u32>(q);
+    let inNeed: u32 = load<u32>(chainTail(bin) + LAST_SLOT) != 0 ? 1 : 0;
+    if (n < OUTQ_MAX && inNeed + n + 1 <= load<u32>(CONN_OVF, OVF_AVAIL)) {
+      idxInsert(bin, idxTag(hin, DIR_IN) | i);
+      let e = q + 8 + (<usize>(n + 1) << 3);
+      store<u32>(e, <u32>bout);
+      store<u32>(e, idxTag(hout, DIR_OUT) | i, 4);
+      store<u32>(q, n + 1);
+      store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_HASHED, CONN_FLAGS);
+      store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) + 1, WCTL_CONN_COUNT);
+      return true;
+    }
+    // the queue full, or the pool low: what is queued goes in now, this conn as it would alone
+    connOutFlush();
+    connOutDefer();
+  }
   if (idxNeed(bin, bout) > load<u32>(CONN_OVF, OVF_AVAIL)) return false;
   idxInsert(bin, idxTag(hin, DIR_IN) | i);
   idxInsert(bout, idxTag(hout, DIR_OUT) | i);
@@ -349,7 +421,7 @@ export function connUnhash(i: u32): void {
   if (!(flags & CONN_F_HASHED)) return;
   let hin = inHash(cp), hout = outHash(cp);
   idxRemove(idxBucket(hin), idxTag(hin, DIR_IN) | i);
-  idxRemove(idxBucket(hout), idxTag(hout, DIR_OUT) | i);
+  if (load<u32>(outq()) == 0 || !outqRemove(i)) idxRemove(idxBucket(hout), idxTag(hout, DIR_OUT) | i);
   store<u16>(cp, flags & ~CONN_F_HASHED, CONN_FLAGS);
   store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) - 1, WCTL_CONN_COUNT);
 }
