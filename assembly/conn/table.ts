@@ -357,6 +357,10 @@ export function connOutDefer(): void {
 export function connOutFlush(): void {
   let q = outq();
   let n = load<u32>(q);
+  // every bucket touched first: independent loads, their misses in flight together
+  let sink: u32 = 0;
+  for (let k: u32 = 1; k <= n; k++) sink += load<u32>(<usize>load<u32>(q + 8 + (<usize>k << 3)), LAST_SLOT);
+  stageSink += sink;
   for (let k: u32 = 1; k <= n; k++) {
     let e = q + 8 + (<usize>k << 3);
     idxInsert(<usize>load<u32>(e), load<u32>(e, 4));
