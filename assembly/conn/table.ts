@@ -236,15 +236,6 @@ function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): 
   let h = connHash(proto, a1, p1, a2, p2);
   let want = idxTag(h, what == FIND_CONN_OUT ? DIR_OUT : DIR_IN);
   let b = idxBucket(h);
-  if (what == FIND_CONN_OUT && load<u32>(outq()) != 0) {
-    // out entries this batch group has not entered yet are newer than the bucket's: first
-    let q = outq();
-    for (let k = load<u32>(q); k > 0; k--) {
-      let e = q + 8 + (<usize>k << 3);
-      let w = load<u32>(e, 4);
-      if (<usize>load<u32>(e) == b && (w & IDX_TAG_MASK) == want && keyMatch(what, connPtr(w & IDX_INDEX_MASK), proto, a1, p1, a2, p2)) return w & IDX_INDEX_MASK;
-    }
-  }
   while (true) {
     let r = bucketScan(b, want, IDX_TAG_MASK);
     // matching slots in order: the newest of equal keys first
@@ -274,6 +265,10 @@ export function ctInGet(proto: u8, caddr: usize, vaddr: usize, vport: u16): u32 
  * caddr:cport, or laddr:lport for FULLNAT).
  */
 export function connOutGet(proto: u8, daddr: usize, dport: u16, caddr: usize, cport: u16): u32 {
+  if (load<u32>(outq()) != 0) {
+    let i = outqFind(proto, daddr, dport, caddr, cport);
+    if (i != 0) return i;
+  }
   return idxFind(FIND_CONN_OUT, proto, daddr, dport, caddr, cport);
 }
 
@@ -367,6 +362,20 @@ export function connOutFlush(): void {
   }
   store<u32>(q, 0);
   store<u32>(q, 0, 4);
+}
+
+/** The newest queued out entry with this key (queued entries are newer than the index's), or 0. */
+function outqFind(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
+  let h = connHash(proto, a1, p1, a2, p2);
+  let want = idxTag(h, DIR_OUT);
+  let b = idxBucket(h);
+  let q = outq();
+  for (let k = load<u32>(q); k > 0; k--) {
+    let e = q + 8 + (<usize>k << 3);
+    let w = load<u32>(e, 4);
+    if (<usize>load<u32>(e) == b && (w & IDX_TAG_MASK) == want && keyMatch(FIND_CONN_OUT, connPtr(w & IDX_INDEX_MASK), proto, a1, p1, a2, p2)) return w & IDX_INDEX_MASK;
+  }
+  return 0;
 }
 
 /** Take conn i's out entry out of the queue: true when it was there. */
