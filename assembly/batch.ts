@@ -7,7 +7,7 @@ import { finishOutput, ipOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CONN_STAGES, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SCRATCH, linkType,
   linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, NWORKERS, WORKER,
-  slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N, CTL_FWM_COUNT,
+  slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N, CTL_FWM_COUNT, connIdxBuckets,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, V_DROP, V_XMIT, V_LOCAL, V_PASS, V_STOLEN, CNT_GSO, CNT_NO_HEADROOM, CNT_TRUNCATED,
@@ -30,8 +30,13 @@ import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
 import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart } from "./pkt";
 
-/** Below this many conns (≈ 7 MiB of records) the table stays in the caches: no batch stages. */
+/**
+ * Below this many conns (≈ 7 MiB of records) in an index of fewer buckets (4 MiB) the table
+ * stays in the caches: no batch stages. A large index holding few conns still misses on every
+ * bucket (a table sized for 1M conns filling up: its first 65,536 new conns 20 % faster staged).
+ */
 @inline const STAGE_MIN_CONNS: u32 = 1 << 16;
+@inline const STAGE_MIN_BUCKETS: u32 = 1 << 16;
 /** Frames staged and processed together: their lines (~4 each) stay in L1/L2 (docs/engine.md). */
 @inline const STAGE_GROUP: u32 = 32;
 
@@ -252,7 +257,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
   let knob = load<u32>(CTL, CTL_CONN_STAGES);
   let stages = knob & 0xff;
   let group = knob >> 8;
-  if (stages == 0) { stages = connCount() >= STAGE_MIN_CONNS ? 3 : 1; if (group == 0) group = STAGE_GROUP; }
+  if (stages == 0) { stages = connCount() >= STAGE_MIN_CONNS || connIdxBuckets >= STAGE_MIN_BUCKETS ? 3 : 1; if (group == 0) group = STAGE_GROUP; }
   if (group == 0 || group > n) group = n;
   for (let g: u32 = 0; g < n; g += group) {
     let m = n - g < group ? n - g : group;
