@@ -22,7 +22,8 @@
 //        ├─ COUNTERS  named counters, u64 each (defs.ts CNT_*), summed over workers on read │
 //        ├─ SLOT_META slotCount × SLOT_META_SIZE per-slot offset/len/verdict              │ a group each,
 //        ├─ SLOTS     slotCount × slotSize frame slots (headroom in front)                │ each region
-//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts) │ on its own
+//        ├─ SCRATCH   SCRATCH_SIZE bytes: listings read by the host; a GSO segment (output.ts); │ on its own
+//        │            the batch's deferred out-key inserts (SCRATCH_OUTQ, conn/table.ts)           │
 //        ├─ FRAG_GEOM u32 per fragment of the datagram being sent (output.ts)             │ 64-byte lines
 //        ├─ REASM     the reassembled datagram being processed (headroom + 64 KiB)        ┘
 //        ├─ RINGS     workers² redirect rings between workers (worker.ts; none with one)
@@ -63,6 +64,10 @@
 /** Timer-wheel granularity: 2^10 ms, about one second, like IPVS's seconds-level timeouts. */
 @inline export const WHEEL_SHIFT: u32 = 10;
 @inline export const SCRATCH_SIZE: u32 = 1 << 20;
+// The last 4 KiB of SCRATCH: a batch group's deferred out-key inserts (conn/table.ts connOutDefer):
+// 0 count u32 | 4 the partition's CONN_OVF u32 (0: not deferring) | 16 + 8 k: bucket u32, entry u32.
+@inline export const SCRATCH_OUTQ: u32 = SCRATCH_SIZE - 4096;
+@inline export const OUTQ_MAX: u32 = 500;
 // The half-open ring (defense.ts): conns a SYN created, oldest first, each as its index and a
 // fingerprint of its client (8 bytes); 65,536 entries = 512 KiB, whatever the table size.
 @inline export const HOPEN_SLOTS: u32 = 1 << 16;
@@ -465,8 +470,13 @@
 @inline export const OVF_AVAIL: u32 = 4;
 /** Main buckets for nConn conns: 15/64 of a bucket per conn (3.5 slots for its 2 entries). */
 export function connIdxBucketsFor(nConn: u32): u32 { let b = (nConn * 15) >> 6; return b > 0 ? b : 1; }
-/** Overflow buckets (header included): 1/64 of a bucket per conn; with the main ones ≤ 16 B per conn. */
-export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return b > 2 ? b : 2; }
+/**
+ * Overflow buckets (header included): 1/64 of a bucket per conn; with the main ones ≤ 16 B per
+ * conn. At least 8 besides the header: a small table has few buckets, and bucket loads vary
+ * as much as a large one's, so with one overflow bucket a 64-conn table refused conns long
+ * before it was full (test/unit/core/conn-index.test.ts).
+ */
+export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return b > 9 ? b : 9; }
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
 // Each conn's sync bookkeeping, at CONN_SYNC in its record (cp->old_state and cp->sync_endtime in

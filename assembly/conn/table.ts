@@ -21,8 +21,9 @@ import {
   CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
   SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, CONN_SYNC, PARTS, PART_SIZE,
   CONN_IDX, CONN_OVF, connIdxBuckets, connOvfBuckets, IDX_BUCKET, IDX_SLOTS, IDX_LINK, OVF_FREE, OVF_AVAIL,
+  SCRATCH, SCRATCH_OUTQ, OUTQ_MAX,
 } from "../layout";
-import { addrEq, addrFold } from "../packet/bytes";
+import { addrEq, addrFold64 } from "../packet/bytes";
 import { CONN_F_TEMPLATE, CONN_F_SYNPROXY, CNT_CONN_INDEX_FULL } from "../defs";
 import { cntInc } from "../stats";
 
@@ -47,30 +48,27 @@ export function connTableInit(): void {
 
 @inline export function connCount(): u32 { return load<u32>(WCTL, WCTL_CONN_COUNT); }
 
-@inline function fmix(h: u32): u32 {
-  h ^= h >> 16; h *= 0x85ebca6b; h ^= h >> 13; h *= 0xc2b2ae35; h ^= h >> 16;
-  return h;
-}
 /** Hash of (proto, addr1, port1, addr2, port2), seeded at init (ip_vs_conn_hashkey uses jhash + rnd). */
 @inline export function connHash(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
-  return connHashFolded(proto, addrFold(a1), p1, addrFold(a2), p2);
-}
-/** One 32-bit word into the hash (MurmurHash3's body step: the rotations carry high bits down). */
-@inline function mixWord(h: u32, k: u32): u32 {
-  k *= 0xcc9e2d51; k = rotl<u32>(k, 15); k *= 0x1b873593;
-  h ^= k; h = rotl<u32>(h, 13);
-  return h * 5 + 0xe6546b64;
+  return connHashWords(proto, addrFold64(a1), p1, addrFold64(a2), p2);
 }
 /**
- * The same hash from folded addresses (the batch stages compute them from the wire). Addresses
- * that differ only in their last bytes (one client prefix) must still spread over every bucket:
- * a multiply alone moves input bits only upwards, which left the bucket loads far from uniform.
+ * The same hash from the addresses folded to 64 bits (addrFold64; the batch stages fold them
+ * from the wire). 64-bit multiplies: one over both addresses, whose high half is then folded
+ * down (a multiply carries bits only upwards: without it the high bits of the addresses, the
+ * last bytes of an IPv4 address as loaded, would reach only the top of the product); one over
+ * the ports and protocol, independent of it; one over both. Without the ports' own multiply
+ * two clients' port ranges landed in shifted copies of each other's buckets (1.8x a random
+ * hash's variance). The bucket is the top bits, the tag the low ones (idxBucket, idxTag);
+ * key sets that differ in few bits (a client /16, one client's ports) load the buckets as a
+ * random hash would (test/unit/core/conn-hash.test.ts), as MurmurHash3's 32-bit rounds did, in
+ * about half the instructions.
  */
-@inline export function connHashFolded(proto: u8, f1: u32, p1: u16, f2: u32, p2: u16): u32 {
-  let h = load<u32>(CTL, CTL_HASH_SEED) ^ <u32>proto;
-  h = mixWord(h, f1);
-  h = mixWord(h, f2);
-  return fmix(h ^ (<u32>p1 | (<u32>p2 << 16)));     // the finalizer spreads the ports' bits
+@inline export function connHashWords(proto: u8, w1: u64, p1: u16, w2: u64, p2: u16): u32 {
+  let h = (w1 ^ rotr<u64>(w2, 32) ^ <u64>load<u32>(CTL, CTL_HASH_SEED)) * 0x9e3779b97f4a7c15;
+  h ^= h >> 32;
+  h = (h ^ (<u64>p1 | (<u64>p2 << 16) | (<u64>proto << 32)) * 0x94d049bb133111eb) * 0xd6e8feb86659fd93;
+  return <u32>(h >> 32);
 }
 
 // ---- the index -----------------------------------------------------------------------------------
@@ -102,13 +100,15 @@ function idxInit(): void {
  * Put entry w in front of bucket b's chain; the pool must have a bucket if the chain is full.
  * All 14 entries roll one slot on, whatever the bucket holds: no branch waits for the bucket's
  * line (on a new conn's out key, a miss), where stopping at the first empty slot would be
- * mispredicted and replay everything after it (plain loads and stores: memory.copy is a call
- * out of the compiled code).
+ * mispredicted and replay everything after it. Four loads and four stores (three of 16 bytes,
+ * one of 8) move the 56 bytes: memory.copy is a call out of the compiled code, and a loop of
+ * 14 u32 moves cost ~90 instructions.
  */
 function idxInsert(b: usize, w: u32): void {
   while (true) {
     let carry = load<u32>(b + LAST_SLOT);
-    for (let s: usize = LAST_SLOT; s > 0; s -= 4) store<u32>(b + s, load<u32>(b + s - 4));
+    let v0 = load<v128>(b), v1 = load<v128>(b, 16), v2 = load<v128>(b, 32), v3 = load<u64>(b, 48);
+    store<v128>(b, v0, 4); store<v128>(b, v1, 20); store<v128>(b, v2, 36); store<u64>(b, v3, 52);
     store<u32>(b, w);
     if (carry == 0) return;
     // the bucket was full: its oldest entry moves on to the front of the next one
@@ -190,15 +190,45 @@ function idxRemove(b: usize, w: u32): void {
   return load<u16>(cp, CONN_LADDR) != 0 ? load<u16>(cp, CONN_LPORT) : load<u16>(cp, CONN_CPORT);
 }
 
+@inline const KEY_VPORT: u64 = (CONN_VPORT - CONN_CPORT) << 3;
+@inline const KEY_PROTO: u64 = (CONN_PROTO - CONN_CPORT) << 3;
+@inline const KEY_MASK: u64 = 0xffff | (<u64>0xffff << KEY_VPORT) | (<u64>0xff << KEY_PROTO);
+/**
+ * Does conn cp have this key? A tag match is almost always the conn (1 in 64 of the other
+ * entries get that far), so the whole key is compared at once, without a branch per field:
+ * the two addresses as 16-byte vectors, the ports and protocol as one word of the record.
+ */
 @inline function keyMatch(what: u32, cp: usize, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): bool {
-  if (load<u8>(cp, CONN_PROTO) != proto) return false;
   let tpl = (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) != 0;
   if (what == FIND_CONN_OUT) {
-    return !tpl && load<u16>(cp, CONN_DPORT) == p1 && outPort(cp) == p2 &&
-      addrEq(cp + CONN_DADDR, a1) && addrEq(outAddr(cp), a2);
+    let d = v128.or(v128.xor(load<v128>(cp, CONN_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp)), load<v128>(a2)));
+    return !tpl & (load<u8>(cp, CONN_PROTO) == proto) & (load<u16>(cp, CONN_DPORT) == p1) & (outPort(cp) == p2) & !v128.any_true(d);
   }
-  return tpl == (what == FIND_TEMPLATE) && load<u16>(cp, CONN_CPORT) == p1 && load<u16>(cp, CONN_VPORT) == p2 &&
-    addrEq(cp + CONN_CADDR, a1) && addrEq(cp + CONN_VADDR, a2);
+  let d = v128.or(v128.xor(load<v128>(cp, CONN_CADDR), load<v128>(a1)), v128.xor(load<v128>(cp, CONN_VADDR), load<v128>(a2)));
+  // the 8 bytes from CONN_CPORT hold the vport and the protocol too (layout.ts; the shifts follow it)
+  let k = load<u64>(cp, CONN_CPORT) ^ (<u64>p1 | (<u64>p2 << KEY_VPORT) | (<u64>proto << KEY_PROTO));
+  return (tpl == (what == FIND_TEMPLATE)) & ((k & KEY_MASK) == 0) & !v128.any_true(d);
+}
+
+@inline const SCAN_FULL: u32 = 0x10000;
+/**
+ * One bucket's entries in a single look (wasm SIMD, no loop over the slots): bit s set when slot
+ * s holds an entry whose tag bits (`mask`) are `want` and no empty slot comes before it; plus
+ * SCAN_FULL when all 15 slots are taken (only then can an overflow bucket follow). The slot
+ * loop this replaces cost ~25 instructions a slot (docs/engine.md).
+ */
+@inline function bucketScan(b: usize, want: u32, mask: u32): u32 {
+  let v0 = load<v128>(b), v1 = load<v128>(b, 16), v2 = load<v128>(b, 32), v3 = load<v128>(b, 48);
+  let tm = i32x4.splat(mask), tw = i32x4.splat(want), z = i32x4.splat(0);
+  let e = i8x16.narrow_i16x8_s(
+    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v0, tm), tw), i32x4.eq(v128.and(v1, tm), tw)),
+    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v2, tm), tw), i32x4.eq(v128.and(v3, tm), tw)));
+  let ez = i8x16.narrow_i16x8_s(
+    i16x8.narrow_i32x4_s(i32x4.eq(v0, z), i32x4.eq(v1, z)),
+    i16x8.narrow_i32x4_s(i32x4.eq(v2, z), i32x4.eq(v3, z)));
+  // slot 15 is the link word: the first empty slot is at most there
+  let first = ctz<u32>(i8x16.bitmask(ez) | 0x8000);
+  return (i8x16.bitmask(e) & ((1 << first) - 1)) | (first == IDX_SLOTS ? SCAN_FULL : 0);
 }
 
 /** The newest conn whose key (in or out, as `what` says) is this one, or 0. */
@@ -207,16 +237,13 @@ function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): 
   let want = idxTag(h, what == FIND_CONN_OUT ? DIR_OUT : DIR_IN);
   let b = idxBucket(h);
   while (true) {
-    // slots in order: the newest of equal keys first. (A branch-free compare of all 15 slots
-    // measured slower here: docs/engine.md.)
-    for (let s: usize = 0; s <= LAST_SLOT; s += 4) {
-      let w = load<u32>(b + s);
-      if (w == 0) return 0;                       // packed: nothing after an empty entry
-      if ((w & IDX_TAG_MASK) == want) {
-        let i = w & IDX_INDEX_MASK;
-        if (keyMatch(what, connPtr(i), proto, a1, p1, a2, p2)) return i;
-      }
+    let r = bucketScan(b, want, IDX_TAG_MASK);
+    // matching slots in order: the newest of equal keys first
+    for (let m = r & 0x7fff; m != 0; m &= m - 1) {
+      let i = load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK;
+      if (keyMatch(what, connPtr(i), proto, a1, p1, a2, p2)) return i;
     }
+    if (!(r & SCAN_FULL)) return 0;               // packed: nothing after an empty slot
     let l = load<u32>(b, IDX_LINK);
     if (l == 0) return 0;
     b = ovfPtr(l);
@@ -238,6 +265,10 @@ export function ctInGet(proto: u8, caddr: usize, vaddr: usize, vport: u16): u32 
  * caddr:cport, or laddr:lport for FULLNAT).
  */
 export function connOutGet(proto: u8, daddr: usize, dport: u16, caddr: usize, cport: u16): u32 {
+  if (load<u32>(outq()) != 0) {
+    let i = outqFind(proto, daddr, dport, caddr, cport);
+    if (i != 0) return i;
+  }
   return idxFind(FIND_CONN_OUT, proto, daddr, dport, caddr, cport);
 }
 
@@ -258,16 +289,11 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
     for (let i: u32 = 0; i < n; i++) {
       let h = load<u32>(hashes + (<usize>i << 2));
       let b = idxBucket(h);
-      let want = (h & 0x3f) << 26;
-      for (let s: usize = 0; s <= LAST_SLOT; s += 4) {
-        let w = load<u32>(b + s);
-        if (w == 0) break;
-        if ((w & IDX_SIG_MASK) == want) {
-          // every cache line of the record: 112 bytes at a 112-byte stride span two lines, or
-          // three (starting 32 or 48 bytes into a line), so its first, middle and last words
-          let p = connPtr(w & IDX_INDEX_MASK);
-          sink += load<u32>(p) + load<u32>(p, 56) + load<u32>(p, CONN_SIZE - 4);
-        }
+      for (let m = bucketScan(b, (h & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff; m != 0; m &= m - 1) {
+        // every cache line of the record: 112 bytes at a 112-byte stride span two lines, or
+        // three (starting 32 or 48 bytes into a line), so its first, middle and last words
+        let p = connPtr(load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK);
+        sink += load<u32>(p) + load<u32>(p, 56) + load<u32>(p, CONN_SIZE - 4);
       }
     }
   }
@@ -282,7 +308,8 @@ export function connAlloc(): u32 {
   if (i == 0) return 0;
   let cp = connPtr(i);
   store<u32>(WCTL, load<u32>(cp, CONN_NEXT_TIMER), WCTL_CONN_FREE);
-  for (let o: usize = 0; o < CONN_SIZE; o += 8) store<u64>(cp + o, 0);   // not memory.fill: a call out
+  let z = i64x2.splat(0);                          // not memory.fill: a call out
+  for (let o: usize = 0; o < CONN_SIZE; o += 16) store<v128>(cp + o, z);
   return i;
 }
 
@@ -303,6 +330,68 @@ export function connFree(i: u32): void {
   return connHash(load<u8>(cp, CONN_PROTO), cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
 }
 
+// ---- deferred out keys -------------------------------------------------------------------------------
+// A new conn's out key lands in a bucket nothing has touched (its key depends on the dest the
+// scheduler picked): entered at once, its cache and TLB miss stalls the conn's set-up (~170 ns
+// of a new conn's ~440 at 1M conns, docs/engine.md). Within a batch group the out entries wait
+// in a queue (SCRATCH_OUTQ) and are entered together when the group is done (connOutFlush),
+// their misses overlapping. Nothing sees the difference: an out lookup reads the queue first
+// (newest first), an unhash takes its entry out of it, and a conn is queued only while the
+// pool keeps one overflow bucket for every queued entry (each takes at most one), so what is
+// refused is what entering it at once would refuse (test/unit/core/conn-outq.test.ts).
+
+@inline function outq(): usize { return SCRATCH + SCRATCH_OUTQ; }
+
+/** Start queueing out entries (a batch group, batch.ts) for the current partition. */
+export function connOutDefer(): void {
+  store<u32>(outq(), 0);
+  store<u32>(outq(), <u32>CONN_OVF, 4);
+}
+
+/** Enter the queued out entries, oldest first, and stop queueing. */
+export function connOutFlush(): void {
+  let q = outq();
+  let n = load<u32>(q);
+  // every bucket touched first: independent loads, their misses in flight together
+  let sink: u32 = 0;
+  for (let k: u32 = 1; k <= n; k++) sink += load<u32>(<usize>load<u32>(q + 8 + (<usize>k << 3)), LAST_SLOT);
+  stageSink += sink;
+  for (let k: u32 = 1; k <= n; k++) {
+    let e = q + 8 + (<usize>k << 3);
+    idxInsert(<usize>load<u32>(e), load<u32>(e, 4));
+  }
+  store<u32>(q, 0);
+  store<u32>(q, 0, 4);
+}
+
+/** The newest queued out entry with this key (queued entries are newer than the index's), or 0. */
+function outqFind(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
+  let h = connHash(proto, a1, p1, a2, p2);
+  let want = idxTag(h, DIR_OUT);
+  let b = idxBucket(h);
+  let q = outq();
+  for (let k = load<u32>(q); k > 0; k--) {
+    let e = q + 8 + (<usize>k << 3);
+    let w = load<u32>(e, 4);
+    if (<usize>load<u32>(e) == b && (w & IDX_TAG_MASK) == want && keyMatch(FIND_CONN_OUT, connPtr(w & IDX_INDEX_MASK), proto, a1, p1, a2, p2)) return w & IDX_INDEX_MASK;
+  }
+  return 0;
+}
+
+/** Take conn i's out entry out of the queue: true when it was there. */
+function outqRemove(i: u32): bool {
+  let q = outq();
+  let n = load<u32>(q);
+  for (let k: u32 = 1; k <= n; k++) {
+    let e = q + 8 + (<usize>k << 3);
+    if ((load<u32>(e, 4) & IDX_INDEX_MASK) != i) continue;
+    for (; k < n; k++) { e = q + 8 + (<usize>k << 3); store<u64>(e, load<u64>(e, 8)); }
+    store<u32>(q, n - 1);
+    return true;
+  }
+  return false;
+}
+
 /**
  * ip_vs_conn_hash: enter both keys in the index; the record's tuple fields must be set. False
  * (nothing changed) when the index has no overflow bucket left for them: the caller counts
@@ -312,6 +401,24 @@ export function connHashIn(i: u32): bool {
   let cp = connPtr(i);
   let hin = inHash(cp), hout = outHash(cp);
   let bin = idxBucket(hin), bout = idxBucket(hout);
+  let q = outq();
+  if (load<u32>(q, 4) == <u32>CONN_OVF) {
+    let n = load<u32>(q);
+    let inNeed: u32 = load<u32>(chainTail(bin) + LAST_SLOT) != 0 ? 1 : 0;
+    if (n < OUTQ_MAX && inNeed + n + 1 <= load<u32>(CONN_OVF, OVF_AVAIL)) {
+      idxInsert(bin, idxTag(hin, DIR_IN) | i);
+      let e = q + 8 + (<usize>(n + 1) << 3);
+      store<u32>(e, <u32>bout);
+      store<u32>(e, idxTag(hout, DIR_OUT) | i, 4);
+      store<u32>(q, n + 1);
+      store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_HASHED, CONN_FLAGS);
+      store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) + 1, WCTL_CONN_COUNT);
+      return true;
+    }
+    // the queue full, or the pool low: what is queued goes in now, this conn as it would alone
+    connOutFlush();
+    connOutDefer();
+  }
   if (idxNeed(bin, bout) > load<u32>(CONN_OVF, OVF_AVAIL)) return false;
   idxInsert(bin, idxTag(hin, DIR_IN) | i);
   idxInsert(bout, idxTag(hout, DIR_OUT) | i);
@@ -327,7 +434,7 @@ export function connUnhash(i: u32): void {
   if (!(flags & CONN_F_HASHED)) return;
   let hin = inHash(cp), hout = outHash(cp);
   idxRemove(idxBucket(hin), idxTag(hin, DIR_IN) | i);
-  idxRemove(idxBucket(hout), idxTag(hout, DIR_OUT) | i);
+  if (load<u32>(outq()) == 0 || !outqRemove(i)) idxRemove(idxBucket(hout), idxTag(hout, DIR_OUT) | i);
   store<u16>(cp, flags & ~CONN_F_HASHED, CONN_FLAGS);
   store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) - 1, WCTL_CONN_COUNT);
 }

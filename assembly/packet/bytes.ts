@@ -47,6 +47,10 @@
 @inline export function addrFold(a: usize): u32 {
   return load<u32>(a, 12) ^ load<u32>(a, 8) ^ load<u32>(a, 4) ^ load<u32>(a);
 }
+/** The 16-byte form folded to one 64-bit word (its two halves xored; an IPv4 address keeps all its bits). */
+@inline export function addrFold64(a: usize): u64 {
+  return load<u64>(a) ^ load<u64>(a, 8);
+}
 /** Is `a` inside prefix `p`/`plen` (bits counted on the 128-bit form; IPv4 prefixes use 96+len). */
 export function addrInPrefix(a: usize, p: usize, plen: u32): bool {
   let i: u32 = 0;

@@ -1,40 +1,23 @@
 /*
  * The conn index (issue 20, assembly/conn/table.ts): 64-byte buckets of 15 entries (6 hash bits,
  * the direction, the conn index), an overflow pool of buckets for full ones, entries packed
- * newest first. The keys here are chosen with a copy of the engine's hash so that many conns
- * share one bucket: its overflow bucket takes the 16th entry on, a conn that needs a bucket when
+ * newest first. The keys here are chosen with a copy of the engine's hash (helpers/connhash.ts)
+ * so that many conns share one bucket: its overflow buckets take the 16th entry on, a conn that needs a bucket when
  * the pool is empty is refused and counted, expiring conns gives the bucket back, and every
  * conn stays findable in both directions throughout.
  */
 import { describe, test, expect } from 'vitest';
 import { engine, natEngine, VIP, CLIENT, RS } from '../../helpers/engine.ts';
 import { ip, fields } from '../../helpers/pkt.ts';
+import { connHash as hashOf, bucketOf as bucketIn } from '../../helpers/connhash.ts';
 
 const SEED = 777;
-const rotl = (x: number, r: number) => ((x << r) | (x >>> (32 - r))) >>> 0;
-function mixWord(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51); k = rotl(k >>> 0, 15); k = Math.imul(k, 0x1b873593);
-  h = (h ^ k) >>> 0; h = rotl(h, 13);
-  return (Math.imul(h, 5) + 0xe6546b64) >>> 0;
-}
-function fmix(h: number): number {
-  h ^= h >>> 16; h = Math.imul(h, 0x85ebca6b); h ^= h >>> 13; h = Math.imul(h, 0xc2b2ae35); h ^= h >>> 16;
-  return h >>> 0;
-}
-/** addrFold of an IPv4 address in the 16-byte (v4-mapped) form, words loaded little-endian. */
-const fold4 = (a: string) => { const b = a.split('.').map(Number); return (0xffff0000 ^ (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24))) >>> 0; };
-const wire = (p: number) => ((p & 255) << 8) | (p >> 8);
-/** connHashFolded (proto, addr1, port1, addr2, port2). */
-function connHash(proto: number, a1: string, p1: number, a2: string, p2: number): number {
-  let h = (SEED ^ proto) >>> 0;
-  h = mixWord(h, fold4(a1));
-  h = mixWord(h, fold4(a2));
-  return fmix((h ^ (wire(p1) | (wire(p2) << 16))) >>> 0);
-}
+const connHash = (proto: number, a1: string, p1: number, a2: string, p2: number) => hashOf(SEED, proto, a1, p1, a2, p2);
 
-const CONNS = 64;
-const BUCKETS = (CONNS * 15) >>> 6;          // layout.ts connIdxBucketsFor: 15
-const bucketOf = (h: number) => Number((BigInt(h) * BigInt(BUCKETS)) >> 32n);
+const CONNS = 128;
+const BUCKETS = (CONNS * 15) >>> 6;          // layout.ts connIdxBucketsFor: 30
+const POOL = 8;                               // connOvfBucketsFor: 128 / 64, but at least 8
+const bucketOf = (h: number) => bucketIn(h, BUCKETS);
 const UDP = 17;
 const inBucket = (sport: number) => bucketOf(connHash(UDP, CLIENT, sport, VIP, 53));
 const outBucket = (sport: number) => bucketOf(connHash(UDP, RS[0], 8080, CLIENT, sport));
@@ -45,14 +28,14 @@ const answer = (sport: number) => ip(RS[0], CLIENT, { proto: 'udp', sport: 8080,
 /**
  * What the index must do, modelled on bucket occupancy alone: a chain of n entries uses
  * ceil((n - 15) / 15) overflow buckets; a conn is refused when its two entries would need more
- * than the pool holds (64 / 64 = 1 bucket besides the header).
+ * than the pool holds (POOL buckets besides the header).
  */
 function model(sports: number[]): boolean[] {
   const n = new Array<number>(BUCKETS).fill(0);
   const used = () => n.reduce((s, c) => s + Math.max(0, Math.ceil((c - 15) / 15)), 0);
   return sports.map((p) => {
     n[inBucket(p)]++; n[outBucket(p)]++;
-    if (used() <= 1) return true;
+    if (used() <= POOL) return true;
     n[inBucket(p)]--; n[outBucket(p)]--;
     return false;
   });
@@ -67,16 +50,21 @@ describe('the conn index: 64-byte buckets, an overflow pool, packed newest first
     expect(perConn).toBeGreaterThan(127);   // 112 + 15/64 × 64 + 1/64 × 64, memory in 64 KiB pages
   });
 
-  test('40 clients whose in keys share one bucket: 15 in the bucket, the rest in its overflow bucket until the pool is spent (drop_conn_index_full); all found both ways; expiry returns the bucket', async () => {
+  test('90 clients whose in keys (and 50 of them their out keys too) share one bucket: 15 in the bucket, the rest in its overflow buckets until the pool is spent (drop_conn_index_full); all found both ways; expiry returns the buckets', async () => {
     const { e } = await natEngine({ proto: 'UDP', port: 53, cfg: { connMax: CONNS, connInit: CONNS, seed: SEED, slots: 8 } });
     expect(e.capacity('connIndex')).toBe(BUCKETS);
-    expect(e.capacity('connOverflow')).toBe(1);
-    // client ports whose in key lands in the bucket of port 10000's
+    expect(e.capacity('connOverflow')).toBe(POOL);
+    // client ports whose in key lands in the bucket of port 10000's: 40 with their out key
+    // elsewhere, 50 with it there too: 140 entries for a chain of 15 + 8 × 15
     const target = inBucket(10000);
     const sports: number[] = [];
-    for (let p = 10000; sports.length < 40; p++) if (inBucket(p) === target) sports.push(p);
+    let single = 0, both = 0;
+    for (let p = 10000; single < 40 || both < 50; p++) {
+      if (inBucket(p) !== target) continue;
+      if (outBucket(p) === target) { if (both < 50) { both++; sports.push(p); } } else if (single < 40) { single++; sports.push(p); }
+    }
     const want = model(sports);
-    expect(want.filter((x) => x).length).toBeGreaterThanOrEqual(16);   // the overflow bucket was used
+    expect(want.filter((x) => x).length).toBeGreaterThanOrEqual(60);   // the overflow buckets were used
     expect(want.filter((x) => !x).length).toBeGreaterThan(0);          // and spent
     const got = sports.map((p) => e.processFrame(query(p), 1000));
     expect(got.map((r) => r.verdict === 'XMIT')).toEqual(want);
@@ -102,11 +90,26 @@ describe('the conn index: 64-byte buckets, an overflow pool, packed newest first
     expect(e.connCount()).toBe(half.length);
     for (const p of made.slice(half.length)) expect(e.processFrame(answer(p), 303_000).verdict, `expired ${p}`).not.toBe('XMIT');
     for (const p of half) expect(fields(e.processFrame(answer(p), 303_000).data)).toMatchObject({ src: VIP, dport: p });
-    // all expired: the pool is whole again, and the same 40 clients get the same answers
+    // all expired: the pool is whole again, and the same 90 clients get the same answers
     e.tick(800_000);
     expect(e.connCount()).toBe(0);
     const again = sports.map((p) => e.processFrame(query(p), 900_000).verdict === 'XMIT');
     expect(again).toEqual(want);
+  });
+
+  test('a 64-conn table takes 64 conns whose in and out keys all land in one bucket: the pool\'s floor of 8 buckets holds any 128 entries (with 1, conns were refused long before the table was full)', async () => {
+    const { e } = await natEngine({ proto: 'UDP', port: 53, cfg: { connMax: 64, connInit: 64, seed: SEED, slots: 8 } });
+    const buckets = e.capacity('connIndex');
+    expect(e.capacity('connOverflow')).toBe(POOL);
+    const inB = (p: number) => bucketIn(connHash(UDP, CLIENT, p, VIP, 53), buckets);
+    const outB = (p: number) => bucketIn(connHash(UDP, RS[0], 8080, CLIENT, p), buckets);
+    const target = inB(10000);
+    const sports: number[] = [];
+    for (let p = 10000; sports.length < 64; p++) if (inB(p) === target && outB(p) === target) sports.push(p);
+    for (const p of sports) expect(e.processFrame(query(p), 1000).verdict, `query ${p}`).toBe('XMIT');
+    expect(e.connCount()).toBe(64);
+    expect(e.counters().drop_conn_index_full).toBe(0n);
+    for (const p of sports) expect(fields(e.processFrame(answer(p), 1000).data)).toMatchObject({ src: VIP, dport: p });
   });
 
   test('equal out keys (one client port to two VIPs, one real server): the reply finds the newest conn, then the older once the newest is gone', async () => {
