@@ -3,7 +3,7 @@
  * rounds interleaved (A B, B A, ...), so that a shared machine's noise falls on both alike.
  *
  * Each build runs the bench's resident case (bench/engine.bench.ts section 4 and
- * bench/ir-established.ts: 4,096 NAT conns over 8 dests, 40-byte IPv4 TCP ACKs in random
+ * bench/ir.ts (est): 4,096 NAT conns over 8 dests, 40-byte IPv4 TCP ACKs in random
  * order, batches of 256), timed in CPU time of process(). Prints per build the minimum, first
  * quartile and median ns/packet of 30 rounds of 65,536 packets, and B/A per round.
  *
