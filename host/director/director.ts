@@ -190,6 +190,8 @@ export class Director {
   private timer: ReturnType<typeof setInterval> | undefined;
   /** --workers N > 1: the worker threads, their last stats */
   private threads: Worker[] = [];
+  /** unwatched[w] = 1 once worker w has taken its queue out of its event loop (stop(): only then is the fd closed) */
+  private unwatched?: Int32Array;
   private threadStats: { rx: number; tx: number; batches: number; redirectedIn: number; enters: number }[] = [];
   private growTimer: ReturnType<typeof setInterval> | undefined;
   private failed = false;
@@ -524,11 +526,12 @@ export class Director {
     const ports: (MessagePort | undefined)[][] = Array.from({ length: n }, () => Array<MessagePort | undefined>(n).fill(undefined));
     for (let i = 0; i < n; i++) for (let j = i + 1; j < n; j++) { const ch = new MessageChannel(); ports[i]![j] = ch.port1; ports[j]![i] = ch.port2; }
     const ready: Promise<void>[] = [];
+    this.unwatched = new Int32Array(new SharedArrayBuffer(4 * n));
     for (let w = 0; w < n; w++) {
       const fd = this.dev!.fds[w]!;
       const mine = ports[w]!;
       const t = new Worker(script, {
-        workerData: { module, memory, ctl, worker: w, workers: n, fd, batch: this.batch, tickMs: this.opts.tickMs, mode: this.mode, ports: mine },
+        workerData: { module, memory, ctl, worker: w, workers: n, fd, batch: this.batch, tickMs: this.opts.tickMs, mode: this.mode, ports: mine, unwatched: this.unwatched },
         transferList: mine.filter((p): p is MessagePort => p !== undefined),
       });
       this.threads.push(t);
@@ -706,10 +709,21 @@ export class Director {
         this.stats.txFrames = Number((c.tx ?? 0n) + (c.local_reply ?? 0n) + (this.mode === 'tun' ? c.pass ?? 0n : 0n));
       } catch (e) { this.log('warn', `final frame counts: ${(e as Error).message}`); }
     }
-    for (const t of this.threads) { t.postMessage({ type: 'stop' }); void t.terminate(); }
+    // a worker's queue is closed only once that worker has taken it out of its event loop: an fd
+    // closed under another thread's poll makes libuv abort() the process (epoll_ctl: EBADF)
+    for (const t of this.threads) t.postMessage({ type: 'stop' });
+    const until = Date.now() + 1000;
+    const open = new Set<number>();
+    this.threads.forEach((_, w) => {
+      if (Atomics.wait(this.unwatched!, w, 0, Math.max(0, until - Date.now())) === 'timed-out') {
+        open.add(this.dev!.fds[w]!);
+        this.log('warn', `worker ${w} did not stop within 1 s: its queue (fd ${this.dev!.fds[w]}) closes with the process`);
+      }
+    });
+    for (const t of this.threads) void t.terminate();
     this.threads = [];
     if (this.dev && this.dev.fds.length > 1) {
-      for (const fd of this.dev.fds.slice(1)) { try { tun.close(fd); } catch { /* closed */ } }
+      for (const fd of this.dev.fds.slice(1)) { if (!open.has(fd)) { try { tun.close(fd); } catch { /* closed */ } } }
     }
     if (this.dev) {
       try { tun.unwatch(this.dev.fd); } catch { /* not watched */ }
@@ -717,7 +731,7 @@ export class Director {
       const routes = [...this.vipRoutes.values()];
       for (const r of routes) ipQuiet(this.opts.netns, ...r.map((a) => (a === 'add' ? 'del' : a)));
       for (const r of this.policy) ipQuiet(this.opts.netns, ...r);
-      try { tun.close(this.dev.fd); } catch { /* closed */ }
+      if (!open.has(this.dev.fd)) { try { tun.close(this.dev.fd); } catch { /* closed */ } }
       this.log('info', `${this.mode.toUpperCase()} ${this.dev.name} closed, ${routes.length} route(s) removed` +
         (this.policy.length ? `, ${this.policy.length} policy rule(s)/route(s) removed` : ''));
       this.dev = undefined;

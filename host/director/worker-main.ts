@@ -25,6 +25,8 @@ export interface WorkerInit {
   mode: 'tun' | 'tap';
   /** ports[w]: a channel to worker w (undefined for this one), to wake it for redirected frames */
   ports: (MessagePort | undefined)[];
+  /** set [worker] to 1 (and notified) once the queue is out of this thread's event loop: the director closes it only then */
+  unwatched: Int32Array;
 }
 
 const TX_MASK = (1 << Verdict.XMIT) | (1 << Verdict.LOCAL);
@@ -102,6 +104,8 @@ async function main(init: WorkerInit): Promise<void> {
     stopped = true;
     clearInterval(timer);
     tun.unwatch(init.fd);
+    Atomics.store(init.unwatched, init.worker, 1);
+    Atomics.notify(init.unwatched, init.worker);
     for (const p of init.ports) p?.close();
     stats.enters = tun.stats().enters;
     parentPort!.postMessage({ type: 'stats', ...stats });

@@ -77,6 +77,12 @@ describe.skipIf(why !== null)('wasmvs run: sysctls, comments, a second director'
     const dup = cli('run', '--dev', dev, '--no-socket', '--no-vip-routes');
     expect(dup.rc).toBe(1);
     expect(dup.stderr).toContain(`wasmvs run: cannot create TUN device ${dev}: EBUSY (another director (or another program) holds TUN device ${dev}): give this director another one with --dev NAME (and its own control socket with --socket PATH)\n`);
+    // refused after its worker threads started: stopping them must not close a queue under a
+    // worker's poll (libuv aborts the process on the EBADF; it did, about one start in ten under load)
+    for (let k = 0; k < 4; k++) {
+      const again = cli('run', '--dev', `${dev}b`, '--socket', sock(), '--no-vip-routes', '--workers', '2');
+      expect(again.rc, again.stderr).toBe(1);   // null: killed by a signal (the abort)
+    }
     const dupSock = cli('run', '--dev', `${dev}b`, '--socket', sock(), '--no-vip-routes');
     expect(dupSock.rc).toBe(1);
     expect(dupSock.stderr).toContain(`control socket: another director is listening on ${sock()}: give this one its own socket with --socket PATH (its \`wasmvs adm\` then needs --socket PATH too), or start it with --no-socket\n`);
