@@ -78,7 +78,8 @@
 // packet_description): one record per worker, reached one way — load/store at PKT + PKT_*,
 // through the @inline accessors of packet/iph.ts (the parse: ip_vs_iphdr) and pkt.ts (what
 // the hooks decide: the skb's verdict, output, route). Nothing else on the packet path keeps
-// per-packet state in module globals or in the shared control block . Ten cache lines.
+// per-packet state in module globals or in the shared control block . Ten cache lines. PKT is
+// the worker group's record with several workers (mt.wasm), a static record with one (a constant).
 @inline export const PKT_SADDR: u32 = 0;            // 16 bytes: source address (16-byte form)
 @inline export const PKT_DADDR: u32 = 16;           // 16 bytes: destination address
 @inline export const PKT_I_SADDR: u32 = 32;         // 16 bytes: the packet quoted by an ICMP error: its source
@@ -637,8 +638,12 @@ export let holdBytes: u32 = 0;
 
 // ---- region bases and capacities: set by init(), the growing ones moved by grow() -----------
 export let CTL: usize = 0;
-/** This worker's packet record (PKT_*). */
-export let PKT: usize = 0;
+/** This worker's packet record (PKT_*). In the single-worker build (release/debug.wasm) a
+ *  static record, never reassigned, so PKT is a constant there: binaryen folds it into each
+ *  load/store's address, where a mutable global is reloaded at every use (V8 keeps no global
+ *  in a register across stores; ~70 reloads per packet, docs/engine.md). The group keeps its
+ *  PKT_SIZE bytes (unused there) so every other per-worker region stays where it was. */
+export let PKT: usize = ASC_FEATURE_THREADS ? 0 : memory.data(PKT_SIZE, 64);
 export let COUNTERS: usize = 0;
 export let GSTATS: usize = 0;
 export let SVC: usize = 0;
@@ -754,7 +759,8 @@ export function partSelect(p: u32): void {
 /** Point this instance's per-worker regions at group g (a worker's, or the control thread's). */
 function groupSelect(g: u32): void {
   let p = GROUP0 + <usize>g * GROUP_SIZE;
-  PKT = p; p += PKT_SIZE;
+  if (ASC_FEATURE_THREADS) PKT = p;   // else the static record (above)
+  p += PKT_SIZE;
   COUNTERS = p; p += CNT_MAX * 8;
   SCACHE = p; p += SCACHE_ENTRIES * SCACHE_SIZE;
   HCOUNT = p; p += HOOK_MAX * 8;
@@ -784,6 +790,7 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   layoutPlace(base, nSvc, nDest, nConn, 0, nSlots, sSize, headroom, link, NWORKERS);
   if (!memoryTo(MEM_END)) return -12;
   memory.fill(CTL, 0, MEM_END - CTL);
+  if (!ASC_FEATURE_THREADS) memory.fill(PKT, 0, PKT_SIZE);   // the static record, outside CTL..MEM_END
   layoutSave(link);
   partSelect(0);
   return 0;
