@@ -679,7 +679,10 @@ export let SYNC_BUF: usize = 0;
 export let HOPEN: usize = 0;
 export let SP_POOL: usize = 0;
 export let MEM_END: usize = 0;
-// workers (worker.ts): this instance's worker, the conn partition the table code works on now
+// workers (worker.ts): this instance's worker, the conn partition the table code works on now.
+// NWORKERS, WORKER and NPARTS are written only in the threads build (mt.wasm): with one worker
+// they stay 1, 0, 1 and binaryen folds them as constants (as PKT above), with every branch of
+// several workers on the packet path (batch.ts, hooks.ts, stats.ts, conn/table.ts).
 export let NWORKERS: u32 = 1;
 export let WORKER: u32 = 0;        // NWORKERS: the control thread's instance (its own group)
 export let NPARTS: u32 = 1;
@@ -797,7 +800,7 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
 }
 
 /** Workers for the next layoutInit (1..WORKERS_MAX). */
-export function layoutSetWorkers(n: u32): void { NWORKERS = n; }
+export function layoutSetWorkers(n: u32): void { if (ASC_FEATURE_THREADS) NWORKERS = n; }   // index.ts setWorkers: 1 only without threads
 @inline export const WORKERS_MAX: u32 = 64;
 
 /** Record the layout's inputs in CTL for layoutAttach (other instances over this memory). */
@@ -817,11 +820,12 @@ function layoutSave(link: u32): void {
 export function layoutAttach(ctl: usize, w: u32): i32 {
   let workers = load<u32>(ctl, CTL_LAY_WORKERS);
   if (workers == 0 || w > workers || (w == workers && workers == 1)) return -22;
+  if (!ASC_FEATURE_THREADS && workers != 1) return -22;   // a single-worker build: NWORKERS stays 1
   let link = load<u32>(ctl, CTL_LAY_LINK);
   layoutPlace(ctl, load<u32>(ctl, CTL_LAY_SVC), load<u32>(ctl, CTL_LAY_DEST), load<u32>(ctl, CTL_LAY_CONN),
     load<u32>(ctl, CTL_LAY_BIG), load<u32>(ctl, CTL_LAY_SLOTS), load<u32>(ctl, CTL_LAY_SLOT_SIZE),
     load<u32>(ctl, CTL_LAY_HEADROOM), link, workers);
-  WORKER = w;
+  if (ASC_FEATURE_THREADS) WORKER = w;   // else w == 0
   groupSelect(w);
   partSelect(w < workers ? w : 0);
   return 0;
@@ -831,8 +835,7 @@ export function layoutAttach(ctl: usize, w: u32): i32 {
 function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32, workers: u32): void {
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
   slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
-  NWORKERS = workers; WORKER = 0;
-  NPARTS = workers > 1 ? workers + 1 : 1;
+  if (ASC_FEATURE_THREADS) { NWORKERS = workers; WORKER = 0; NPARTS = workers > 1 ? workers + 1 : 1; }
   idxSizes();
   let p = base;
   // shared by every worker: the control block, settings and counters, the lookup tables, the
