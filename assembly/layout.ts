@@ -637,7 +637,9 @@ export let holdBytes: u32 = 0;
 @inline export const REASM_DATA: u32 = 65536 + 128;
 
 // ---- region bases and capacities: set by init(), the growing ones moved by grow() -----------
-export let CTL: usize = 0;
+/** The control block. Static in the single-worker build (a constant there, as PKT below); with
+ *  threads the base of the shared layout, which every instance attaches to. */
+export let CTL: usize = ASC_FEATURE_THREADS ? 0 : memory.data(CTL_SIZE, 64);
 /** This worker's packet record (PKT_*). In the single-worker build (release/debug.wasm) a
  *  static record, never reassigned, so PKT is a constant there: binaryen folds it into each
  *  load/store's address, where a mutable global is reloaded at every use (V8 keeps no global
@@ -792,8 +794,9 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   let base: usize = (<usize>memory.size() + 1) << 16;
   layoutPlace(base, nSvc, nDest, nConn, 0, nSlots, sSize, headroom, link, NWORKERS);
   if (!memoryTo(MEM_END)) return -12;
-  memory.fill(CTL, 0, MEM_END - CTL);
-  if (!ASC_FEATURE_THREADS) memory.fill(PKT, 0, PKT_SIZE);   // the static record, outside CTL..MEM_END
+  memory.fill(base, 0, MEM_END - base);
+  // the static control block and packet record (single-worker build), outside base..MEM_END
+  if (!ASC_FEATURE_THREADS) { memory.fill(CTL, 0, CTL_SIZE); memory.fill(PKT, 0, PKT_SIZE); }
   layoutSave(link);
   partSelect(0);
   return 0;
@@ -820,7 +823,9 @@ function layoutSave(link: u32): void {
 export function layoutAttach(ctl: usize, w: u32): i32 {
   let workers = load<u32>(ctl, CTL_LAY_WORKERS);
   if (workers == 0 || w > workers || (w == workers && workers == 1)) return -22;
-  if (!ASC_FEATURE_THREADS && workers != 1) return -22;   // a single-worker build: NWORKERS stays 1
+  // a single-worker build: NWORKERS stays 1, its one layout never needs attaching (grow moves
+  // its own bases): only its own control block, worker 0, is accepted, and changes nothing
+  if (!ASC_FEATURE_THREADS) return workers == 1 && w == 0 && ctl == CTL ? 0 : -22;
   let link = load<u32>(ctl, CTL_LAY_LINK);
   layoutPlace(ctl, load<u32>(ctl, CTL_LAY_SVC), load<u32>(ctl, CTL_LAY_DEST), load<u32>(ctl, CTL_LAY_CONN),
     load<u32>(ctl, CTL_LAY_BIG), load<u32>(ctl, CTL_LAY_SLOTS), load<u32>(ctl, CTL_LAY_SLOT_SIZE),
@@ -840,7 +845,7 @@ function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, 
   let p = base;
   // shared by every worker: the control block, settings and counters, the lookup tables, the
   // hook table, timers, neighbours and their hold queue, FULLNAT pools, reassembly queues
-  CTL = p; p += CTL_SIZE;
+  if (ASC_FEATURE_THREADS) { CTL = p; p += CTL_SIZE; }   // else the static block (CTL above)
   GSTATS = p; p += STATS_SIZE;
   p = align(p, 64);
   SVC_TAB = p; p += SVC_TAB_SIZE * 4;
