@@ -37,6 +37,8 @@
 //        └─ CONN_IDX  per conn partition: connIdxBuckets 64-byte buckets (the conn index, in and
 //                     out keys together), then connOvfBuckets overflow buckets (0: the pool's header)
 //                     ≤ 16 bytes of index per conn: 112 + 16 = 128 bytes per conn in all
+// The single-worker build (release/debug.wasm) keeps CTL, and its one PKT, in static data
+// instead (constants there: V8 reloads a mutable global at every use); mt.wasm as drawn.
 // Workers (worker.ts, docs/workers.md) each have their own group (the control thread's instance
 // one more); the code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
