@@ -37,6 +37,8 @@
 //        └─ CONN_IDX  per conn partition: connIdxBuckets 64-byte buckets (the conn index, in and
 //                     out keys together), then connOvfBuckets overflow buckets (0: the pool's header)
 //                     ≤ 16 bytes of index per conn: 112 + 16 = 128 bytes per conn in all
+// The single-worker build (release/debug.wasm) keeps CTL, and its one PKT, in static data
+// instead (constants there: V8 reloads a mutable global at every use); mt.wasm as drawn.
 // Workers (worker.ts, docs/workers.md) each have their own group (the control thread's instance
 // one more); the code reaches it through the PKT / SLOT_META / SLOTS / SCRATCH / REASM bases only.
 
@@ -78,7 +80,8 @@
 // packet_description): one record per worker, reached one way — load/store at PKT + PKT_*,
 // through the @inline accessors of packet/iph.ts (the parse: ip_vs_iphdr) and pkt.ts (what
 // the hooks decide: the skb's verdict, output, route). Nothing else on the packet path keeps
-// per-packet state in module globals or in the shared control block . Ten cache lines.
+// per-packet state in module globals or in the shared control block . Ten cache lines. PKT is
+// the worker group's record with several workers (mt.wasm), a static record with one (a constant).
 @inline export const PKT_SADDR: u32 = 0;            // 16 bytes: source address (16-byte form)
 @inline export const PKT_DADDR: u32 = 16;           // 16 bytes: destination address
 @inline export const PKT_I_SADDR: u32 = 32;         // 16 bytes: the packet quoted by an ICMP error: its source
@@ -636,9 +639,15 @@ export let holdBytes: u32 = 0;
 @inline export const REASM_DATA: u32 = 65536 + 128;
 
 // ---- region bases and capacities: set by init(), the growing ones moved by grow() -----------
-export let CTL: usize = 0;
-/** This worker's packet record (PKT_*). */
-export let PKT: usize = 0;
+/** The control block. Static in the single-worker build (a constant there, as PKT below); with
+ *  threads the base of the shared layout, which every instance attaches to. */
+export let CTL: usize = ASC_FEATURE_THREADS ? 0 : memory.data(CTL_SIZE, 64);
+/** This worker's packet record (PKT_*). In the single-worker build (release/debug.wasm) a
+ *  static record, never reassigned, so PKT is a constant there: binaryen folds it into each
+ *  load/store's address, where a mutable global is reloaded at every use (V8 keeps no global
+ *  in a register across stores; ~70 reloads per packet, docs/engine.md). The group keeps its
+ *  PKT_SIZE bytes (unused there) so every other per-worker region stays where it was. */
+export let PKT: usize = ASC_FEATURE_THREADS ? 0 : memory.data(PKT_SIZE, 64);
 export let COUNTERS: usize = 0;
 export let GSTATS: usize = 0;
 export let SVC: usize = 0;
@@ -674,7 +683,10 @@ export let SYNC_BUF: usize = 0;
 export let HOPEN: usize = 0;
 export let SP_POOL: usize = 0;
 export let MEM_END: usize = 0;
-// workers (worker.ts): this instance's worker, the conn partition the table code works on now
+// workers (worker.ts): this instance's worker, the conn partition the table code works on now.
+// NWORKERS, WORKER and NPARTS are written only in the threads build (mt.wasm): with one worker
+// they stay 1, 0, 1 and binaryen folds them as constants (as PKT above), with every branch of
+// several workers on the packet path (batch.ts, hooks.ts, stats.ts, conn/table.ts).
 export let NWORKERS: u32 = 1;
 export let WORKER: u32 = 0;        // NWORKERS: the control thread's instance (its own group)
 export let NPARTS: u32 = 1;
@@ -754,7 +766,8 @@ export function partSelect(p: u32): void {
 /** Point this instance's per-worker regions at group g (a worker's, or the control thread's). */
 function groupSelect(g: u32): void {
   let p = GROUP0 + <usize>g * GROUP_SIZE;
-  PKT = p; p += PKT_SIZE;
+  if (ASC_FEATURE_THREADS) PKT = p;   // else the static record (above)
+  p += PKT_SIZE;
   COUNTERS = p; p += CNT_MAX * 8;
   SCACHE = p; p += SCACHE_ENTRIES * SCACHE_SIZE;
   HCOUNT = p; p += HOOK_MAX * 8;
@@ -783,14 +796,16 @@ export function layoutInit(nSvc: u32, nDest: u32, nConn: u32, nSlots: u32, sSize
   let base: usize = (<usize>memory.size() + 1) << 16;
   layoutPlace(base, nSvc, nDest, nConn, 0, nSlots, sSize, headroom, link, NWORKERS);
   if (!memoryTo(MEM_END)) return -12;
-  memory.fill(CTL, 0, MEM_END - CTL);
+  memory.fill(base, 0, MEM_END - base);
+  // the static control block and packet record (single-worker build), outside base..MEM_END
+  if (!ASC_FEATURE_THREADS) { memory.fill(CTL, 0, CTL_SIZE); memory.fill(PKT, 0, PKT_SIZE); }
   layoutSave(link);
   partSelect(0);
   return 0;
 }
 
 /** Workers for the next layoutInit (1..WORKERS_MAX). */
-export function layoutSetWorkers(n: u32): void { NWORKERS = n; }
+export function layoutSetWorkers(n: u32): void { if (ASC_FEATURE_THREADS) NWORKERS = n; }   // index.ts setWorkers: 1 only without threads
 @inline export const WORKERS_MAX: u32 = 64;
 
 /** Record the layout's inputs in CTL for layoutAttach (other instances over this memory). */
@@ -810,11 +825,14 @@ function layoutSave(link: u32): void {
 export function layoutAttach(ctl: usize, w: u32): i32 {
   let workers = load<u32>(ctl, CTL_LAY_WORKERS);
   if (workers == 0 || w > workers || (w == workers && workers == 1)) return -22;
+  // a single-worker build: NWORKERS stays 1, its one layout never needs attaching (grow moves
+  // its own bases): only its own control block, worker 0, is accepted, and changes nothing
+  if (!ASC_FEATURE_THREADS) return workers == 1 && w == 0 && ctl == CTL ? 0 : -22;
   let link = load<u32>(ctl, CTL_LAY_LINK);
   layoutPlace(ctl, load<u32>(ctl, CTL_LAY_SVC), load<u32>(ctl, CTL_LAY_DEST), load<u32>(ctl, CTL_LAY_CONN),
     load<u32>(ctl, CTL_LAY_BIG), load<u32>(ctl, CTL_LAY_SLOTS), load<u32>(ctl, CTL_LAY_SLOT_SIZE),
     load<u32>(ctl, CTL_LAY_HEADROOM), link, workers);
-  WORKER = w;
+  if (ASC_FEATURE_THREADS) WORKER = w;   // else w == 0
   groupSelect(w);
   partSelect(w < workers ? w : 0);
   return 0;
@@ -824,13 +842,12 @@ export function layoutAttach(ctl: usize, w: u32): i32 {
 function layoutPlace(base: usize, nSvc: u32, nDest: u32, nConn: u32, nBig: u32, nSlots: u32, sSize: u32, headroom: u32, link: u32, workers: u32): void {
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
   slotCount = nSlots; slotSize = sSize; slotHeadroom = headroom; linkType = link & 1; linkVnet = (link & 2) != 0;
-  NWORKERS = workers; WORKER = 0;
-  NPARTS = workers > 1 ? workers + 1 : 1;
+  if (ASC_FEATURE_THREADS) { NWORKERS = workers; WORKER = 0; NPARTS = workers > 1 ? workers + 1 : 1; }
   idxSizes();
   let p = base;
   // shared by every worker: the control block, settings and counters, the lookup tables, the
   // hook table, timers, neighbours and their hold queue, FULLNAT pools, reassembly queues
-  CTL = p; p += CTL_SIZE;
+  if (ASC_FEATURE_THREADS) { CTL = p; p += CTL_SIZE; }   // else the static block (CTL above)
   GSTATS = p; p += STATS_SIZE;
   p = align(p, 64);
   SVC_TAB = p; p += SVC_TAB_SIZE * 4;

@@ -14,6 +14,7 @@ import {
 import { laddrBind, laddrUnbind } from "../laddr";
 import { sctpNextState, sctpTimeout, SCTP_S_ESTABLISHED } from "../proto/sctp";
 import { addrCopy } from "../packet/bytes";
+import { TH_ACK, TH_FIN, TH_RST, TH_SYN } from "../packet/iph";
 import { connAlloc, connHashIn, connUnhash, connFree, CONN_F_DEAD, CONN_F_HASHED } from "./table";
 import { timerAdd, timerDel, timerRequeue, timerDueSteps, timerTake, timerDone } from "./timer";
 import { trashRelease } from "../trash";
@@ -163,9 +164,17 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
   let timeout: u32;
   if (proto == IPPROTO_TCP) {
     let old = load<u8>(cp, CONN_STATE);
-    let ns = tcpNextState(stateBlock(cp, dir), old, tcpFlags);
-    if (ns != old) changeState(ci, cp, ns, tcpStateActive(ns), ns == TCP_S_ESTABLISHED);
-    timeout = tcpTimeout(ns);
+    if (old == TCP_S_ESTABLISHED && (tcpFlags & (TH_RST | TH_SYN | TH_FIN | TH_ACK)) == TH_ACK) {
+      // the established conn's ACK: sES + ack -> sES in every block of tcp_states and
+      // tcp_states_dos, so only the timer is renewed; the block is still chosen for its one
+      // side effect (a reply clears NOOUTPUT, stateBlock)
+      if (dir == DIR_OUTPUT) stateBlock(cp, dir);
+      timeout = tcpTimeout(TCP_S_ESTABLISHED);
+    } else {
+      let ns = tcpNextState(stateBlock(cp, dir), old, tcpFlags);
+      if (ns != old) changeState(ci, cp, ns, tcpStateActive(ns), ns == TCP_S_ESTABLISHED);
+      timeout = tcpTimeout(ns);
+    }
   } else if (proto == IPPROTO_SCTP) {
     // set_sctp_state: `tcpFlags` carries the chunk event here (proto/sctp.ts sctpEvent)
     let old = load<u8>(cp, CONN_STATE);

@@ -135,3 +135,37 @@ describe('TCP timeouts', () => {
     expect(e.tick(now - 600_000 + 900_000)).toBe(1);
   });
 });
+
+// connSetState's short way for an ESTABLISHED conn's plain ACK (only the timer renewed) must agree
+// with the table for every flag set, both directions, both tables: the packets below take it or
+// fall through to the table, and each must land where the kernel's cell says, with its timeout
+describe('ESTABLISHED conn: the next packet, every flag mix', () => {
+  const ROW = (f: string) => f.includes('R') ? 3 : f.includes('S') ? 0 : f.includes('F') ? 1 : f.includes('A') ? 2 : -1;
+  for (const table of ['normal', 'secure'] as const) {
+    for (const dir of ['i', 'o'] as const) {
+      test.each(['A', 'PA', 'AU', 'FA', 'SA', 'RA', 'R', 'P', ''])(`${table} ${dir}:%s`, async (flags) => {
+        const { e } = await natEngine();
+        if (table === 'secure') e.set('secureTcp', true);
+        let now = 1_000;
+        for (const p of ['i:S', 'o:SA', 'i:A', 'o:A']) {
+          const [d, f] = p.split(':');
+          e.processFrame(d === 'i'
+            ? ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags: f })
+            : ip(RS[0], CLIENT, { proto: 'tcp', sport: 8080, dport: 40000, flags: f }), now += 100);
+        }
+        expect(e.conns()[0].state).toBe('ESTABLISHED');
+        e.processFrame(dir === 'i'
+          ? ip(CLIENT, VIP, { proto: 'tcp', sport: 40000, dport: 80, flags })
+          : ip(RS[0], CLIENT, { proto: 'tcp', sport: 8080, dport: 40000, flags }), now += 100);
+        const row = ROW(flags);
+        const want = row < 0 ? 'CLOSE' : S[KERNEL[table][dir === 'i' ? 0 : 1][row][A.ES]];
+        const [c] = e.conns();
+        expect(c.state).toBe(want);
+        expect(c.expiresMs).toBe(TIMEOUTS_S[want as keyof typeof TIMEOUTS_S] * 1000);
+        const d = e.services()[0].dests[0];
+        const active = ['ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'SYNACK'].includes(want);
+        expect([d.activeconns, d.inactconns]).toEqual(active ? [1, 0] : [0, 1]);
+      });
+    }
+  }
+});

@@ -266,6 +266,13 @@ describe('workers over one shared memory (in-thread)', () => {
     const plain = await Engine.create(readFileSync(`${repoRoot()}/wasm/release.wasm`), { connMax: 1024 });
     expect(plain.mem.buffer).toBeInstanceOf(ArrayBuffer);
     await expect(Engine.create(readFileSync(`${repoRoot()}/wasm/release.wasm`), { workers: 2 })).rejects.toThrow(/need the shared-memory engine/);
+    // the plain build keeps one worker as a constant (layout.ts): a layout that says more is refused
+    const ctl = Number(plain.ex.regionBase(0)), lay = new DataView(plain.mem.buffer, ctl + 292, 4);   // CTL_LAY_WORKERS
+    lay.setUint32(0, 2, true);
+    expect(plain.ex.attach(ctl, 0)).toBe(-22);
+    lay.setUint32(0, 1, true);
+    expect(plain.ex.attach(ctl, 0)).toBe(0);
+    expect(plain.ex.workers()).toBe(1);
   });
 
   test('segments that cannot start a conn (a flood of ACKs, RSTs) never wait for the director lock', async () => {
