@@ -290,6 +290,10 @@ export async function startControlServer(engine: Engine, opts: ControlServerOpti
       // (a listing held whole can take longer than IDLE_MS; keepAliveTimeout covers the time after)
       req.socket.setTimeout(0);
       const out = await h(req, text, res);
+      // what a change sets off after it (the director's VIP and laddr routes: run.ts's onChange,
+      // one setImmediate per burst of changes) is done before the answer, so `wasmvs adm -A ...`
+      // returning means the route is there (immediates run in the order they were queued)
+      if (req.method === 'POST') await new Promise<void>((r) => setImmediate(r));
       if (out) send(res, out.status ?? 200, out.type ?? 'application/json', out.body);
     } catch (e) {
       if (e instanceof WvsRequestError) {

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
+import { ServerResponse } from 'node:http';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +86,27 @@ describe('socket file', () => {
     await srv.close();
     writeFileSync(path, 'not a socket');
     await expect(startControlServer(e, { path })).rejects.toThrow(/not a socket/);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a change\'s follow-up queued by the backend (the director\'s route sync) is done before the answer is sent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wvs-ctl-'));
+    const e = await freshEngine();
+    let synced = 0;
+    // as run.ts does: the VIP routes are synced once per burst of changes, on the next turn
+    const backend = new EngineBackend(e, { onChange: () => setImmediate(() => { synced++; }) });
+    const srv = await startControlServer(e, { path: join(dir, 's.sock'), backend });
+    const seen: number[] = [];
+    const end = ServerResponse.prototype.end;
+    ServerResponse.prototype.end = function (this: ServerResponse, ...a: unknown[]) { seen.push(synced); return (end as (...x: unknown[]) => ServerResponse).apply(this, a); } as typeof end;
+    try {
+      const r = await admMain(['--socket', srv.path, '-A', '-t', `${VIP}:80`, '-s', 'rr']);
+      expect(r.rc, r.stderr).toBe(0);
+    } finally {
+      ServerResponse.prototype.end = end;
+    }
+    expect(seen).toEqual([1]);   // 0 when the answer went out before the sync ran
+    await srv.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
