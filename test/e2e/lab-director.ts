@@ -1,5 +1,6 @@
 // The set-up most e2e suites share (not a test file itself): a lab, a director in its director
 // namespace, the TUN made the lab's route to the VIP, a client — and all of it gone afterwards.
+import { expect } from 'vitest';
 import { Director, type DirectorOptions } from '../../host/director/director.ts';
 import { Lab, type LabClient, type LabOptions } from '../../host/director/lab.ts';
 
@@ -28,4 +29,15 @@ export function stopLabDirector(s: Partial<LabDirector>): void {
   s.client?.close();
   s.dir?.stop();
   s.lab?.destroy();
+}
+
+/** `bytes` uploaded to the VIP's port 9 and downloaded from its port 80, each asserted whole and intact (sha256 as the server saw it); the two results, for their times. */
+export async function transferIntact(client: LabClient, bytes: number): Promise<{ up: { ms: number }; down: { ms: number } }> {
+  const up = await client.call('upload', { port: 9, bytes });
+  expect(up.n).toBe(bytes);
+  expect(up.hash).toBe(up.expected);
+  const down = await client.call('download', { port: 80, bytes });
+  expect(down.n).toBe(bytes);
+  expect(down.hash).toBe(down.expected);
+  return { up, down };
 }

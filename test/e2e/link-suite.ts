@@ -8,6 +8,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Director, type DirectorOptions } from '../../host/director/director.ts';
 import { Lab, LabClient, labRules, LAB_BRIDGE, LAB_CLIENT, LAB_LINK_ADDR, LAB_VIP, type LabForward } from '../../host/director/lab.ts';
+import { transferIntact } from './lab-director.ts';
 
 export interface LinkLab { lab: Lab; dir: Director; client: LabClient }
 
@@ -99,12 +100,7 @@ export function linkSuite(forward: Exclude<LabForward, 'nat'>, tag: string, extr
   test('a 16 MiB upload (through the director) and a 16 MiB download (straight from the server) arrive intact', async () => {
     const bytes = 16 << 20;
     const k0 = ctx.dir.engine.counters();
-    const up = await ctx.client.call('upload', { port: 9, bytes });
-    expect(up.n).toBe(bytes);
-    expect(up.hash).toBe(up.expected);
-    const down = await ctx.client.call('download', { port: 80, bytes });
-    expect(down.n).toBe(bytes);
-    expect(down.hash).toBe(down.expected);
+    const { up, down } = await transferIntact(ctx.client, bytes);
     const k1 = ctx.dir.engine.counters();
     console.info(`[e2e ${forward}] 16 MiB upload ${up.ms} ms, download ${down.ms} ms; ` +
       `ICMP frag-needed sent by the engine: ${k1.icmp_frag_needed - k0.icmp_frag_needed}`);

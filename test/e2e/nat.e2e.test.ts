@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tunAvailable } from '../../host/native/tun.ts';
 import { Director } from '../../host/director/director.ts';
-import { startLabDirector, stopLabDirector } from './lab-director.ts';
+import { startLabDirector, stopLabDirector, transferIntact } from './lab-director.ts';
 import { Lab, LabClient, labRules, LAB_CLIENT, LAB_VIP } from '../../host/director/lab.ts';
 
 function skipReason(): string | null {
@@ -105,12 +105,7 @@ describe.skipIf(skip !== null)('director NAT through a TUN, real TCP/IP stacks i
 
   test('a 64 MiB TCP upload and a 64 MiB download through the VIP arrive intact (sha256)', async () => {
     const bytes = 64 << 20;
-    const up = await client.call('upload', { port: 9, bytes });
-    expect(up.n).toBe(bytes);
-    expect(up.hash).toBe(up.expected);
-    const down = await client.call('download', { port: 80, bytes });
-    expect(down.n).toBe(bytes);
-    expect(down.hash).toBe(down.expected);
+    const { up, down } = await transferIntact(client, bytes);
     console.info(`[e2e] 64 MiB upload ${up.ms} ms (${(bytes / 1048576 / (up.ms / 1000)).toFixed(0)} MiB/s), download ${down.ms} ms (${(bytes / 1048576 / (down.ms / 1000)).toFixed(0)} MiB/s)`);
   }, 90_000);
 

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Director } from '../../host/director/director.ts';
-import { startLabDirector, stopLabDirector } from './lab-director.ts';
+import { startLabDirector, stopLabDirector, transferIntact } from './lab-director.ts';
 import { Lab, LabClient, labRules, LAB_CLIENT, LAB_LADDRS, LAB_VIP } from '../../host/director/lab.ts';
 import { formatList, formatSave, formatConnList } from '../../host/rules/format.ts';
 import { labSkipReason } from './env.ts';
@@ -72,12 +72,7 @@ describe.skipIf(skip !== null)('SYN proxy through the TUN director (NAT), real T
   test('a 64 MiB TCP upload and a 64 MiB download arrive intact (sha256), translated segment by segment', async () => {
     const bytes = 64 << 20;
     const k0 = dir.engine.counters();
-    const up = await client.call('upload', { port: 9, bytes });
-    expect(up.n).toBe(bytes);
-    expect(up.hash).toBe(up.expected);
-    const down = await client.call('download', { port: 80, bytes });
-    expect(down.n).toBe(bytes);
-    expect(down.hash).toBe(down.expected);
+    const { up, down } = await transferIntact(client, bytes);
     const k = moved(k0);
     expect(k.synproxy_established).toBe(2n);
     console.info(`[e2e] SYN proxy: 64 MiB upload ${up.ms} ms (${(bytes / 1048576 / (up.ms / 1000)).toFixed(0)} MiB/s), download ${down.ms} ms (${(bytes / 1048576 / (down.ms / 1000)).toFixed(0)} MiB/s)`);

@@ -13,6 +13,7 @@ import {
   Lab, LabClient, labRules, LAB_BRIDGE, LAB_CLIENT, LAB_LINK_ADDR, LAB_ROUTER, LAB_TAP_LADDRS, LAB_VIP, type LabForward,
 } from '../../host/director/lab.ts';
 import { labSkipReason } from './env.ts';
+import { transferIntact } from './lab-director.ts';
 import { nsRun, curlOnePerServer } from './link-suite.ts';
 
 const skip = labSkipReason();
@@ -115,12 +116,7 @@ describe.skipIf(skip !== null)('NAT (-m) over a TAP: real servers route via the 
   test('a 16 MiB upload and a 16 MiB download, both ways through the engine, arrive intact', async () => {
     const bytes = 16 << 20;
     const o9 = svcOf(ctx, 9).stats, o80 = svcOf(ctx, 80).stats;
-    const up = await ctx.client.call('upload', { port: 9, bytes });
-    expect(up.n).toBe(bytes);
-    expect(up.hash).toBe(up.expected);
-    const down = await ctx.client.call('download', { port: 80, bytes });
-    expect(down.n).toBe(bytes);
-    expect(down.hash).toBe(down.expected);
+    const { up, down } = await transferIntact(ctx.client, bytes);
     console.info(`[e2e tap-nat] 16 MiB upload ${up.ms} ms, download ${down.ms} ms`);
     const n9 = svcOf(ctx, 9).stats, n80 = svcOf(ctx, 80).stats;
     expect(n9.inbytes - o9.inbytes).toBeGreaterThan(BigInt(bytes));
@@ -189,12 +185,7 @@ describe.skipIf(skip !== null)('FULLNAT (--fullnat) over a TAP with offloads: re
 
   test('a 16 MiB upload and a 16 MiB download arrive intact', async () => {
     const bytes = 16 << 20;
-    const up = await ctx.client.call('upload', { port: 9, bytes });
-    expect(up.n).toBe(bytes);
-    expect(up.hash).toBe(up.expected);
-    const down = await ctx.client.call('download', { port: 80, bytes });
-    expect(down.n).toBe(bytes);
-    expect(down.hash).toBe(down.expected);
+    const { up, down } = await transferIntact(ctx.client, bytes);
     console.info(`[e2e tap-fullnat] 16 MiB upload ${up.ms} ms, download ${down.ms} ms`);
   }, 90_000);
 

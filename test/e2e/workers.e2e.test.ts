@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import * as tun from '../../host/native/tun.ts';
 import { tunAvailable } from '../../host/native/tun.ts';
 import { Director } from '../../host/director/director.ts';
-import { startLabDirector, stopLabDirector } from './lab-director.ts';
+import { startLabDirector, stopLabDirector, transferIntact } from './lab-director.ts';
 import { Lab, LabClient, labRules, LAB_VIP } from '../../host/director/lab.ts';
 
 function skipReason(): string | null {
@@ -132,10 +132,7 @@ describe.skipIf(skip !== null)('director --workers 2 through a multi-queue TUN',
 
   test('a 64 MiB upload and a 64 MiB download arrive intact (sha256)', async () => {
     const bytes = 64 << 20;
-    const up = await client.call('upload', { port: 9, bytes });
-    expect(up.hash).toBe(up.expected);
-    const down = await client.call('download', { port: 80, bytes });
-    expect(down.hash).toBe(down.expected);
+    const { up, down } = await transferIntact(client, bytes);
     console.info(`[e2e workers 2] 64 MiB upload ${up.ms} ms, download ${down.ms} ms`);
   }, 90_000);
 
