@@ -432,8 +432,11 @@ export async function runCluster(o: ClusterOptions = {}, onLab?: (lab: ClusterLa
     for (let i = 0; i < 3; i++) await rounds(rem);
     const c1 = await created();
     // every flow of d_k had to move; a flow between two directors that stayed moved only because the router's hash did
-    const movedStayed = survivors.reduce((a, j) => a + c1[j] - c0[j], 0) - perDirector[k - 1];
-    log(`after removing d${k}: ${rem.broken} broken ${JSON.stringify(rem.why)}; flows that changed director: d${k}'s ${perDirector[k - 1]} + ${movedStayed} between directors that stayed`);
+    // (without sloppy_tcp a flow that changes director creates no conn there: not countable)
+    const sloppy = o.sloppy ?? true;
+    const movedStayed = sloppy ? survivors.reduce((a, j) => a + c1[j] - c0[j], 0) - perDirector[k - 1] : 0;
+    log(`after removing d${k}: ${rem.broken} broken ${JSON.stringify(rem.why)}; flows that changed director: d${k}'s ${perDirector[k - 1]}` +
+      (sloppy ? ` + ${movedStayed} between directors that stayed` : ' (without sloppy_tcp, moves between directors that stayed are not counted)'));
 
     // addition: start, announce, exchange while the router converges, exchange
     const add = { broken: 0, why: {} as Record<string, number> };

@@ -121,13 +121,23 @@ describe.skipIf(skip !== null)('directors behind ECMP routes announced over BGP 
   }, 120_000);
 
   test('the same lab with rr (each director its own rotation) breaks the flows that change director', async () => {
-    const r = await runCluster({ conns: 300, sched: 'rr', tag: 'clrr' });
-    expect(r.broken).toBeGreaterThan(30);
+    const lines: string[] = [];
+    const r = await runCluster({ conns: 300, sched: 'rr', tag: 'clrr', log: (l) => lines.push(l) });
+    // a moved flow survives only when the new director's own rotation happens to pick its server:
+    // about 1 in 3 on a quiet machine (63-70 of 93-98 broke), more under load, when the
+    // rotations see the moved flows in step (46 of 95; 20 in a CI run): never most of them
+    expect(r.moved.removal, lines.join('\n')).toBeGreaterThan(50);
+    expect(r.broken, lines.join('\n')).toBeGreaterThanOrEqual(Math.ceil(r.moved.removal / 10));
     expect(r.lastLine).toMatch(/^cluster: 3 directors, 300 conns, \d+ broken after removing a director, \d+ broken after adding it back$/);
   }, 120_000);
 
   test('the same lab without sloppy_tcp breaks the flows that change director (a mid-stream ACK schedules nothing)', async () => {
-    const r = await runCluster({ conns: 300, sloppy: false, tag: 'clns' });
-    expect(r.broken).toBeGreaterThan(30);
+    const lines: string[] = [];
+    const r = await runCluster({ conns: 300, sloppy: false, tag: 'clns', log: (l) => lines.push(l) });
+    // the removed director's flows break: the director they reach has no conn for them and
+    // schedules nothing (90 of 103 in one run: the mid-stream packet is passed to the
+    // director's own stack, and what that does with it is not IPVS's)
+    expect(r.perDirector[1], lines.join('\n')).toBeGreaterThan(50);
+    expect(r.broken, lines.join('\n')).toBeGreaterThanOrEqual(Math.ceil(r.perDirector[1] / 2));
   }, 120_000);
 });
