@@ -39,6 +39,8 @@ import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outL
 @inline const STAGE_MIN_BUCKETS: u32 = 1 << 16;
 /** Frames staged and processed together: their lines (~4 each) stay in L1/L2 (docs/engine.md). */
 @inline const STAGE_GROUP: u32 = 32;
+/** The largest group: its hashes and gathered record addresses (connStage) stay in SCRATCH's first 12 KiB. */
+@inline const STAGE_GROUP_MAX: u32 = 1024;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 
@@ -264,6 +266,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
   let group = knob >> 8;
   if (stages == 0) { stages = connCount() >= STAGE_MIN_CONNS || connIdxBuckets >= STAGE_MIN_BUCKETS ? 3 : 1; if (group == 0) group = STAGE_GROUP; }
   if (group == 0 || group > n) group = n;
+  if (group > STAGE_GROUP_MAX) group = STAGE_GROUP_MAX;
   for (let g: u32 = 0; g < n; g += group) {
     let m = n - g < group ? n - g : group;
     if (stages >= 2) {

@@ -18,7 +18,7 @@
 import {
   CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, connMax, connPtr, CONN_NEXT_TIMER, NPARTS, PART,
   CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
-  CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
+  CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_EXPIRES, CONN_OUTBYTES, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
   SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, CONN_SYNC, PARTS, PART_SIZE,
   CONN_IDX, CONN_OVF, connIdxBuckets, connOvfBuckets, IDX_BUCKET, IDX_SLOTS, IDX_LINK, OVF_FREE, OVF_AVAIL,
   SCRATCH, SCRATCH_OUTQ, OUTQ_MAX,
@@ -280,25 +280,42 @@ let stageSink: u32 = 0;
  * bucket's tags point at (the entries of either direction whose 6 hash bits match). The loads
  * of one stage do not depend on each other, so the CPU overlaps their cache misses (wasm has no
  * prefetch instruction: these loads are the prefetch); the lookups that follow hit the cache.
- * `records` false: the buckets only (docs/engine.md compares the variants).
+ * The records are touched in a loop of their own, after their addresses are gathered: a touch
+ * blocks the CPU's reorder window once it is the oldest load still missing, so the fewer
+ * instructions between two touches, the more misses are in flight together (the bucket scans
+ * between them held ~7 frames' records in flight; the tight loop, the window's worth: a stage
+ * 96 → 65 ns a packet on the 1M table, docs/engine.md). `records` false: the buckets only.
+ * The addresses go after the hashes in SCRATCH, at most STAGE_PTRS_PER_FRAME a frame (more
+ * tag matches in one bucket are rare, and a record not touched is only a miss later).
  */
 export function connStage(hashes: usize, n: u32, records: bool): void {
   let sink: u32 = 0;
   for (let i: u32 = 0; i < n; i++) sink += load<u32>(idxBucket(load<u32>(hashes + (<usize>i << 2))));
   if (records) {
-    for (let i: u32 = 0; i < n; i++) {
+    let ptrs = hashes + (<usize>n << 2);
+    let k: u32 = 0, kMax = n * STAGE_PTRS_PER_FRAME;
+    for (let i: u32 = 0; i < n && k < kMax; i++) {
       let h = load<u32>(hashes + (<usize>i << 2));
       let b = idxBucket(h);
-      for (let m = bucketScan(b, (h & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff; m != 0; m &= m - 1) {
-        // every cache line of the record: 112 bytes at a 112-byte stride span two lines, or
-        // three (starting 32 or 48 bytes into a line), so its first, middle and last words
-        let p = connPtr(load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK);
-        sink += load<u32>(p) + load<u32>(p, 56) + load<u32>(p, CONN_SIZE - 4);
+      for (let m = bucketScan(b, (h & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff; m != 0 && k < kMax; m &= m - 1) {
+        store<u32>(ptrs + (<usize>k << 2), <u32>connPtr(load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK));
+        k++;
       }
+    }
+    // the lines of the fields a packet reads and writes, CONN_CADDR .. the end of CONN_OUTBYTES:
+    // two lines, or three for a record starting 48 bytes into a line (112-byte stride)
+    for (let j: u32 = 0; j < k; j++) {
+      let p = <usize>load<u32>(ptrs + (<usize>j << 2));
+      sink += load<u32>(p) + load<u32>(p, STAGE_TOUCH_MID) + <u32>load<u8>(p, STAGE_TOUCH_END);
     }
   }
   stageSink += sink;
 }
+/** Record addresses gathered per frame by connStage. */
+@inline const STAGE_PTRS_PER_FRAME: u32 = 2;
+/** connStage's touches inside a record: the first field, the middle, the last byte a packet writes. */
+@inline const STAGE_TOUCH_MID: usize = CONN_EXPIRES - 4;
+@inline const STAGE_TOUCH_END: usize = CONN_OUTBYTES + 5;
 
 // ---- the pool ----------------------------------------------------------------------------------------
 
