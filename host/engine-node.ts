@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { Engine, type EngineConfig } from './engine.ts';
 import { WvsError } from './errors.ts';
-import { adviseHugePages } from './native/tun.ts';
 
 /** Repo root, whether running from host/ (sources) or dist/host/ (compiled). */
 export function repoRoot(): string {
@@ -32,15 +31,7 @@ export function engineModule(target: 'release' | 'debug' | 'mt' = 'release'): We
   return m;
 }
 
-/**
- * The engine for Node: its memory on huge pages through the addon (host/native/mem.c: a table of
- * a million conns misses the TLB on every packet otherwise), unless WASMVS_HUGE_PAGES=off or the
- * caller has its own onMemory. Engine.memoryNote says what the kernel granted.
- */
 export function loadEngine(config: EngineConfig = {}, target: 'release' | 'debug' | 'mt' = 'release'): Promise<Engine> {
-  const huge = process.env.WASMVS_HUGE_PAGES === 'off'
-    ? () => 'huge pages: off (WASMVS_HUGE_PAGES=off)'
-    : (b: ArrayBufferLike) => adviseHugePages(b) ?? 'huge pages: not used (the TUN addon is not built)';
   // several workers need the shared-memory build
-  return Engine.create(engineModule((config.workers ?? 1) > 1 && target === 'release' ? 'mt' : target), { onMemory: huge, ...config });
+  return Engine.create(engineModule((config.workers ?? 1) > 1 && target === 'release' ? 'mt' : target), config);
 }

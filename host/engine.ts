@@ -47,12 +47,6 @@ export interface EngineConfig {
   workers?: number;
   /** the SYN proxy's cookie secrets (32 bytes: two SipHash keys); drawn at random when absent */
   synproxySecret?: Uint8Array;
-  /**
-   * Called with the memory's buffer once the tables are placed and again after every grow; what
-   * it returns is kept in Engine.memoryNote. The Node loader (engine-node.ts) asks the kernel for
-   * huge pages there; the engine itself needs nothing of it.
-   */
-  onMemory?: (buffer: ArrayBufferLike) => string | void;
 }
 
 /** Default limits: sized for real fleets (the engine's ceilings for services and dests). */
@@ -256,12 +250,7 @@ export class Engine {
     for (let i = 1; i < this.c.SCHED_LAST_ID; i++) this.schedIds.set(getString(ex.schedName(i)), i);
     for (let i = 0; i < this.c.CNT_LAST; i++) this.counterNames.push(getString(ex.counterName(i)));
     this.setSynproxySecret(cfg.synproxySecret);
-    this.onMemory = cfg.onMemory;
-    this.memoryNote = this.onMemory(this.mem.buffer) ?? '';
   }
-  private readonly onMemory: (buffer: ArrayBufferLike) => string | void;
-  /** What EngineConfig.onMemory said last (the Node loader: how much of the memory is on huge pages). */
-  memoryNote = '';
 
   /**
    * The SYN proxy's cookie secrets (assembly/synproxy.ts): 32 bytes, two SipHash-2-4 keys; without
@@ -308,7 +297,6 @@ export class Engine {
     }
     this.rebase();
     this.refreshViews();
-    this.memoryNote = this.onMemory(this.mem.buffer) ?? '';
     return true;
   }
 
@@ -341,7 +329,6 @@ export class Engine {
   static async create(wasm: WebAssembly.Module | BufferSource, config: EngineConfig = {}): Promise<Engine> {
     const cfg: Required<EngineConfig> = {
       ...DEFAULT_LIMITS, ...DEFAULT_INIT, slots: 256, slotSize: 2048, headroom: 128, link: 'ip', seed: 0x9e3779b9, workers: 1, synproxySecret: undefined as unknown as Uint8Array,
-      onMemory: () => undefined,
       ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)),
     };
     for (const k of Object.keys(LIMIT_OPTIONS) as LimitName[]) {

@@ -323,7 +323,6 @@ export class Director {
     ip(ns, 'link', 'set', 'dev', name, 'up');
     this.log('info', `${kind} ${name} up${ns ? ` in netns ${ns}` : ''}${mode === 'tap' && this.opts.bridge ? ` on bridge ${this.opts.bridge}` : ''} ` +
       `(${this.dev.fds.length > 1 ? `${this.dev.fds.length} queues, fds ${this.dev.fds.join(',')}` : `fd ${this.dev.fd}`}, batch ${this.batch}, ${this.engine.slots} slots of ${this.engine.slotSize} B${this.opts.offload ? ', offloads: csum, TSO4, TSO6, USO4, USO6 (6.2+)' : ''}, ${ioPath()})`);
-    if (this.engine.memoryNote) this.log('info', `engine memory: ${this.engine.memoryNote}`);
   }
 
   /** TAP: the engine's MAC and addresses on the link. */

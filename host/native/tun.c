@@ -946,7 +946,6 @@ static void state_free(napi_env env, void *data, void *hint) {
 }
 
 napi_value steer_init(napi_env env, napi_value exports); /* steer.c: the TUN steering eBPF program */
-napi_value mem_init(napi_env env, napi_value exports);   /* mem.c: the engine's memory on huge pages */
 
 NAPI_MODULE_INIT() {
   static const struct { const char *name; napi_callback fn; } fns[] = {
@@ -964,6 +963,5 @@ NAPI_MODULE_INIT() {
     CHECK(napi_create_function(env, fns[i].name, NAPI_AUTO_LENGTH, fns[i].fn, NULL, &f));
     CHECK(napi_set_named_property(env, exports, fns[i].name, f));
   }
-  if (!mem_init(env, exports)) return NULL;
   return steer_init(env, exports);
 }

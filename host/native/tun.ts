@@ -121,25 +121,6 @@ interface Addon {
   unwatch(fd: number): boolean;
   setOffload(fd: number, uso: boolean): boolean;
   setIo(io: TunIo | 'auto'): TunIo;
-  adviseHugePages(view: Uint8Array, collapse: boolean): HugePagesAdvice;
-}
-
-/** mem.c adviseHugePages: bytes advised (whole 2 MiB pages), and the errno names of what the kernel refused. */
-export interface HugePagesAdvice { bytes: number; error?: string; collapseError?: string }
-
-/**
- * Ask for the engine's memory on 2 MiB pages (MADV_HUGEPAGE, and MADV_COLLAPSE for the pages
- * already there; host/native/mem.c says why). Returns a line for the operator, null without the
- * addon. Never throws: huge pages are a speed-up, not a need.
- */
-export function adviseHugePages(buffer: ArrayBufferLike): string | null {
-  let a: Addon;
-  try { a = load(); } catch { return null; }
-  const r = a.adviseHugePages(new Uint8Array(buffer), true);
-  const mib = (r.bytes / 2 ** 20).toFixed(0);
-  if (r.error) return `huge pages: refused (madvise MADV_HUGEPAGE: ${r.error}; /sys/kernel/mm/transparent_hugepage/enabled is "never"?): 4 KiB pages`;
-  if (r.collapseError) return `huge pages: ${mib} MiB advised; the pages already there stay 4 KiB (MADV_COLLAPSE: ${r.collapseError}${r.collapseError === 'EINVAL' ? ', a kernel before 6.1' : ''})`;
-  return `huge pages: ${mib} MiB of engine memory on 2 MiB pages (MADV_HUGEPAGE + MADV_COLLAPSE)`;
 }
 
 const ADDON_FILE = 'build/Release/wasmvs_tun.node';
