@@ -217,7 +217,7 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(met
  * The conn-hash of slot i's packet read straight off the wire, for the batch stages only:
  * a hint (0 when the frame is not a plain IPv4/IPv6 TCP/UDP packet); the real parse comes later.
  */
-function peekHash(i: u32): u32 {
+@inline function peekHash(i: u32): u32 {
   let meta = slotMeta(i);
   let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
   if (off > slotSize || len > slotSize - off || len < 40) return 0;

@@ -7,6 +7,7 @@
  * cancel. Modes (the bench's own cases, bench/engine.bench.ts):
  *   est    established ACKs, random flows over a 4,096-conn table (the resident figure; default)
  *   est1m  the same over 1,048,576 conns (the stages on)
+ *   eststaged  est with the stages forced on: their instructions alone, without est1m's long set-up
  *   new    SYNs from distinct clients (rr over 8 NAT dests) into a 1M table holding 131,072 conns
  * Node runs with --no-liftoff (every wasm function compiled once by TurboFan, nothing tiers up
  * during the run) and --perf-basic-prof (/tmp/perf-PID.map: each compiled function's address
@@ -24,12 +25,13 @@ import { Engine } from '../host/engine.ts';
 import { repoRoot } from '../host/engine-node.ts';
 import { ip } from '../host/packet-builder.ts';
 
-type Mode = 'est' | 'est1m' | 'new';
+type Mode = 'est' | 'est1m' | 'eststaged' | 'new';
 const BATCH = 256, VIP = '198.18.0.100';
 /** conns in the table before the measured part, and the packets of the two runs */
 const PLAN: Record<Mode, { table: number; pre: number; short: number; long: number }> = {
   est: { table: 4096, pre: 4096, short: 40 * BATCH, long: 200 * BATCH },
   est1m: { table: 1 << 20, pre: 1 << 20, short: 64 * BATCH, long: 192 * BATCH },
+  eststaged: { table: 4096, pre: 4096, short: 40 * BATCH, long: 200 * BATCH },
   new: { table: 1 << 20, pre: 131072, short: 64 * BATCH, long: 192 * BATCH },
 };
 
@@ -71,6 +73,11 @@ async function child(mode: Mode, packets: number, wasmFile: string): Promise<voi
     }
   };
   run(frames(0, p.pre, 'S'), (k) => k, p.pre, 1000);
+  // eststaged: the stages forced on (groups of 32, as on a large table) — what they add, in minutes, not est1m's ten
+  if (mode === 'eststaged') {
+    const inner = e as unknown as { ex: { regionBase(i: number): number | bigint }; c: Record<string, number> };
+    dv.setUint32(Number(inner.ex.regionBase(0)) + inner.c.CTL_CONN_STAGES, 3 | (32 << 8), true);
+  }
   if (mode === 'new') {
     run(frames(p.pre, p.long, 'S'), (k) => k, packets, 1001);   // built for the long run whatever this one is: only the processing differs
   } else {
@@ -121,7 +128,7 @@ export function parseRun(outFile: string, perfMap: string): Run {
 
 async function driver(): Promise<void> {
   const arg = process.argv[2] && !process.argv[2].startsWith('--') ? process.argv[2] : 'est';
-  if (!(arg in PLAN)) throw new Error(`npm run ir [est|est1m|new] [--top N]: no mode ${arg}`);
+  if (!(arg in PLAN)) throw new Error(`npm run ir [est|est1m|eststaged|new] [--top N]: no mode ${arg}`);
   const mode = arg as Mode, p = PLAN[mode];
   const ti = process.argv.indexOf('--top'), top = ti > 0 ? Number(process.argv[ti + 1]) : 25;
   const root = repoRoot();

@@ -290,14 +290,22 @@ let stageSink: u32 = 0;
  */
 export function connStage(hashes: usize, n: u32, records: bool): void {
   let sink: u32 = 0;
-  for (let i: u32 = 0; i < n; i++) sink += load<u32>(idxBucket(load<u32>(hashes + (<usize>i << 2))));
+  // each hash is replaced by its bucket's address with the tag bits in its low 6 (a bucket is
+  // 64-byte aligned): the records' loop needs both and no second multiply
+  for (let i: u32 = 0; i < n; i++) {
+    let at = hashes + (<usize>i << 2);
+    let h = load<u32>(at);
+    let b = idxBucket(h);
+    sink += load<u32>(b);
+    store<u32>(at, <u32>b | (h & 0x3f));
+  }
   if (records) {
     let ptrs = hashes + (<usize>n << 2);
     let k: u32 = 0, kMax = n * STAGE_PTRS_PER_FRAME;
     for (let i: u32 = 0; i < n && k < kMax; i++) {
-      let h = load<u32>(hashes + (<usize>i << 2));
-      let b = idxBucket(h);
-      for (let m = bucketScan(b, (h & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff; m != 0 && k < kMax; m &= m - 1) {
+      let v = load<u32>(hashes + (<usize>i << 2));
+      let b = <usize>(v & ~0x3f);
+      for (let m = stageScan(b, (v & 0x3f) << 26); m != 0 && k < kMax; m &= m - 1) {
         store<u32>(ptrs + (<usize>k << 2), <u32>connPtr(load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK));
         k++;
       }
@@ -310,6 +318,16 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
     }
   }
   stageSink += sink;
+}
+/**
+ * connStage's bucket look: the slots whose 6 hash bits match, either direction, empty slots not
+ * cut off (an empty slot matches tag 0 and points at record 0, the null one: a harmless touch).
+ */
+@inline function stageScan(b: usize, want: u32): u32 {
+  let tm = i32x4.splat(IDX_SIG_MASK), tw = i32x4.splat(want);
+  return i8x16.bitmask(i8x16.narrow_i16x8_s(
+    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(load<v128>(b), tm), tw), i32x4.eq(v128.and(load<v128>(b, 16), tm), tw)),
+    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(load<v128>(b, 32), tm), tw), i32x4.eq(v128.and(load<v128>(b, 48), tm), tw)))) & 0x7fff;
 }
 /** Record addresses gathered per frame by connStage. */
 @inline const STAGE_PTRS_PER_FRAME: u32 = 2;
