@@ -73,10 +73,10 @@ async function child(mode: Mode, packets: number, wasmFile: string): Promise<voi
     }
   };
   run(frames(0, p.pre, 'S'), (k) => k, p.pre, 1000);
-  // eststaged: the stages forced on (groups of 32, as on a large table) — what they add, in minutes, not est1m's ten
+  // eststaged: the stages forced on (groups of 64, as on a large table) — what they add, in minutes, not est1m's ten
   if (mode === 'eststaged') {
     const inner = e as unknown as { ex: { regionBase(i: number): number | bigint }; c: Record<string, number> };
-    dv.setUint32(Number(inner.ex.regionBase(0)) + inner.c.CTL_CONN_STAGES, Number(process.env.WVS_IR_STAGES ?? (3 | (32 << 8))), true);
+    dv.setUint32(Number(inner.ex.regionBase(0)) + inner.c.CTL_CONN_STAGES, Number(process.env.WVS_IR_STAGES ?? (3 | (64 << 8))), true);
   }
   if (mode === 'new') {
     run(frames(p.pre, p.long, 'S'), (k) => k, packets, 1001);   // built for the long run whatever this one is: only the processing differs
