@@ -19,8 +19,8 @@ import {
   iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN, pSegs, pSegsLen,
 } from "./packet/iph";
 import { synproxySyn, synproxyCheck, synproxyOpen, synproxyIn, synproxyOut, synproxyIcmpIn } from "./synproxy";
-import { connInGet, connOutGet } from "./conn/table";
-import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
+import { connInGet, connInGetInline, connOutGet } from "./conn/table";
+import { connNew, connExpireNow, connSetState, connSetStateIn, connNewFail } from "./conn/conn";
 import { svcFindPkt } from "./ctl";
 import { isVip } from "./route";
 import { schedPersist, persistFull, persistDest } from "./persist";
@@ -30,7 +30,7 @@ import { icmpCsumOk } from "./xmit/common";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
 import { localAnswer } from "./xmit/local";
-import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
+import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_OUTPUT } from "./proto/tcp";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import { setDrop, setPktConn, pktConn, pktMark, verdict, ipvsProperty } from "./pkt";
 import { wLock, wUnlock } from "./shared";
@@ -76,7 +76,7 @@ export function ipvsInHook(point: u8): i32 {
   if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) return ipvsInIcmp();
   if (!isIpvsProto(proto)) return NF_ACCEPT;   // no ip_vs_protocol
 
-  let ci = connInGet(proto, pktSaddr(), pSport(), pktDaddr(), pDport());
+  let ci = connInGetInline(proto, pktSaddr(), pSport(), pktDaddr(), pDport());
 
   // a SYN (INIT) on an existing conn: reschedule when the old one is finished (conn_reuse_mode)
   // or its server was quiesced and expire_nodest_conn is on
@@ -144,7 +144,7 @@ export function ipvsInHook(point: u8): i32 {
   }
   setPktConn(ci);
   statsIn(ci, pSegsLen(), pSegs());
-  connSetState(ci, DIR_INPUT, stateInput(proto));
+  connSetStateIn(ci, proto, stateInput(proto));
   // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
   if (created && proto == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
   let rv = xmitInInline(ci);

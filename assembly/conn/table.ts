@@ -250,6 +250,25 @@ function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): 
   }
 }
 
+/**
+ * connInGet inlined where every packet in looks its conn up (core.ts ipvsInHook): the main
+ * bucket's first tag match is checked here — almost always the conn, or no match at all in a
+ * bucket with room (no conn) — and anything else is idxFind's, from the start. The same answer
+ * as idxFind's (the first match in slot order is the newest), without its call and its loops.
+ */
+@inline export function connInGetInline(proto: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
+  let h = connHash(proto, caddr, cport, vaddr, vport);
+  let b = idxBucket(h);
+  let r = bucketScan(b, idxTag(h, DIR_IN), IDX_TAG_MASK);
+  let m = r & 0x7fff;
+  let i: u32 = 0;
+  if (m != 0) {
+    i = load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK;
+    if (!keyMatch(FIND_CONN_IN, connPtr(i), proto, caddr, cport, vaddr, vport)) i = idxFind(FIND_CONN_IN, proto, caddr, cport, vaddr, vport);
+  } else if (r & SCAN_FULL) i = idxFind(FIND_CONN_IN, proto, caddr, cport, vaddr, vport);
+  return i;
+}
+
 /** ip_vs_conn_in_get: the conn of a client→VIP packet. */
 export function connInGet(proto: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
   return idxFind(FIND_CONN_IN, proto, caddr, cport, vaddr, vport);
