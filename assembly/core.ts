@@ -73,8 +73,10 @@ function isNewConnExpected(ci: u32): bool {
 export function ipvsInHook(point: u8): i32 {
   if (ipvsProperty()) return NF_ACCEPT;
   let proto = pProto();   // read once (the packet's protocol does not change here)
-  if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) return ipvsInIcmp();
-  if (!isIpvsProto(proto)) return NF_ACCEPT;   // no ip_vs_protocol
+  if (proto != IPPROTO_TCP) {   // (TCP first: one compare on the common way)
+    if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) return ipvsInIcmp();
+    if (!isIpvsProto(proto)) return NF_ACCEPT;   // no ip_vs_protocol
+  }
 
   let ci = connInGetInline(proto, pktSaddr(), pSport(), pktDaddr(), pDport());
 
