@@ -130,7 +130,7 @@ export function ipvsInHook(point: u8): i32 {
     created = true;
     if (spOpts != 0) {
       // syn_proxy_send_rs_syn: the ACK goes on as the SYN to the real server
-      statsIn(ci, pSegsLen(), pSegs());
+      statsIn(connPtr(ci), pSegsLen(), pSegs());
       let why = synproxyOpen(ci, spOpts);
       if (why != 0) {
         wLock(); connExpireNow(ci); wUnlock();
@@ -145,12 +145,13 @@ export function ipvsInHook(point: u8): i32 {
     if (v != NF_ACCEPT) { setPktConn(ci); return v; }
   }
   setPktConn(ci);
-  statsIn(ci, pSegsLen(), pSegs());
-  connSetStateIn(ci, proto, stateInput(proto));
+  let cp = connPtr(ci);   // once: the conn table's base is a global V8 reloads at every use
+  statsIn(cp, pSegsLen(), pSegs());
+  connSetStateIn(ci, cp, proto, stateInput(proto));
   // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
-  if (created && proto == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
-  let rv = xmitInInline(ci);
-  let one = load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET;
+  if (created && proto == IPPROTO_TCP && load<u8>(cp, CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
+  let rv = xmitInInline(ci, cp);
+  let one = load<u16>(cp, CONN_FLAGS) & CONN_F_ONE_PACKET;
   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn (nothing to do for a plain conn without sync)
   if (one || syncMaster()) syncConnIn(ci);
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
@@ -229,7 +230,7 @@ function ipvsInIcmp(): i32 {
   if (ci == 0) return NF_ACCEPT;
   if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
   setPktConn(ci);
-  statsIn(ci, pLen());
+  statsIn(connPtr(ci), pLen());
   cntInc(CNT_ICMP_XLATE);
   if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY) synproxyIcmpIn(ci);
   return xmitIcmpIn(ci);
@@ -308,7 +309,7 @@ export function ipvsForwardIcmpHook(point: u8): i32 {
   if (xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) return NF_ACCEPT;
   if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
   setPktConn(ci);
-  statsIn(ci, pLen());
+  statsIn(connPtr(ci), pLen());
   return xmitIcmpIn(ci);
 }
 

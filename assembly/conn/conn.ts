@@ -199,13 +199,12 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
 }
 
 /**
- * connSetState for a client's packet (DIR_INPUT) of protocol `proto` (the packet's, equal to the
+ * connSetState for a client's packet (DIR_INPUT; cp: conn ci's record) of protocol `proto` (the packet's, equal to the
  * conn's: the lookup matched it), inlined where every packet in calls it (core.ts ipvsInHook):
  * an ESTABLISHED TCP conn's plain ACK only renews the timer (the same case connSetState takes
  * first, without its call); everything else is connSetState's.
  */
-@inline export function connSetStateIn(ci: u32, proto: u8, tcpFlags: u8): void {
-  let cp = connPtr(ci);
+@inline export function connSetStateIn(ci: u32, cp: usize, proto: u8, tcpFlags: u8): void {
   if (proto == IPPROTO_TCP && load<u8>(cp, CONN_STATE) == TCP_S_ESTABLISHED &&
       (tcpFlags & (TH_RST | TH_SYN | TH_FIN | TH_ACK)) == TH_ACK) connRenew(ci, cp, tcpTimeout(TCP_S_ESTABLISHED));
   else connSetState(ci, DIR_INPUT, tcpFlags);
