@@ -22,7 +22,7 @@ import { connHashWords, connStage, connCount, connOutDefer, connOutFlush } from 
 import { connExpireTick } from "./conn/conn";
 import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
-import { isVip } from "./route";
+import { isVipInline } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
 import { runHooks, runHooksIfAny, runHooksIpvsFirst, markPeek } from "./hooks";
 import { cntInc, statsFlush } from "./stats";
@@ -133,14 +133,15 @@ function processOne(i: u32): void {
   }
   let v = runHooksIfAny(NF_INET_PRE_ROUTING);
   if (v == NF_ACCEPT) {
-    // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
-    let point = isVip(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark())) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
-    v = point == NF_INET_LOCAL_IN ? runHooksIpvsFirst(point) : runHooks(point);
+    // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table); each
+    // point's walk called with its point a constant (runHooksIpvsFirst folds to its one case)
+    let local = isVipInline(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark()));
+    v = local ? runHooksIpvsFirst(NF_INET_LOCAL_IN) : runHooks(NF_INET_FORWARD);
     if (v == NF_ACCEPT) {
       if (ipvsProperty()) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
       // for a VIP, on a link whose output the host routes (TUN): handed back, it would come
       // straight back in; the local stack has taken it (a RST, an ICMP error to a VIP ...)
-      else if (point == NF_INET_LOCAL_IN && flag(SET_ROUTED_LINK)) { setDrop(CNT_LOCAL_NOT_TAKEN); v = NF_DROP; }
+      else if (local && flag(SET_ROUTED_LINK)) { setDrop(CNT_LOCAL_NOT_TAKEN); v = NF_DROP; }
       else setVerdict(V_PASS);                     // not ours: the host stack decides
     }
   }
