@@ -25,7 +25,7 @@ import { isMarkSvc } from "./ctl";
 import { isVipInline } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
 import { runHooks, runHooksIfAny, runHooksIpvsFirst, markPeek } from "./hooks";
-import { cntInc, statsFlush } from "./stats";
+import { cntInc, cntAdd, statsFlush } from "./stats";
 import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
 import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart } from "./pkt";
@@ -66,8 +66,8 @@ function processOne(i: u32): void {
   let slot = slotBase(i);
   let off = load<u32>(meta, SLOT_OFF);
   let len = load<u32>(meta, SLOT_LEN);
-  if (i >= load<u32>(PKT, PKT_REDIR_N)) cntInc(CNT_RX);   // a redirected frame was counted where it was read
-  if (off > slotSize || len > slotSize - off) {
+  // (CNT_RX: counted for the whole batch in processBatch)
+  if (<u64>off + <u64>len > <u64>slotSize) {        // off > slotSize || len > slotSize - off, in one compare
     store<u8>(meta, V_DROP, SLOT_VERDICT); store<u16>(meta, <u16>CNT_BAD_SLOT, SLOT_REASON);
     store<u32>(meta, 0, SLOT_LEN);
     cntInc(CNT_BAD_SLOT); cntInc(CNT_DROP);
@@ -259,6 +259,10 @@ export function processBatch(n: u32, nowMs: f64): u32 {
     wUnlock();
   }
   if (n > slotCount) n = slotCount;
+  // every frame of the batch is received here but the redirected ones in front (counted where
+  // they were read): at once for the batch, not in each processOne
+  let redir = load<u32>(PKT, PKT_REDIR_N);
+  if (n > redir) cntAdd(CNT_RX, n - redir);
   // the batch in stages, STAGE_GROUP frames at a time: hash every frame, touch every bucket,
   // touch every record a bucket points at (conn/table.ts connStage), then process them; a
   // table small enough to stay in the caches does not need it
