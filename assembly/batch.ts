@@ -176,13 +176,16 @@ function redirect(meta: usize, o: u32, frame: usize, len: u32): void {
   store<u32>(meta, 0, SLOT_CONN);
 }
 
+/** Does a slot with verdict v send (or pass on) a frame? */
+@inline function sentVerdict(v: u8): bool { return v == V_XMIT || v == V_LOCAL || v == V_PASS; }
+
 /** finish, for the frame's other ways out (the way of every forwarded packet has it inlined). */
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(meta, v, reason); }
 
 /** The packet's verdict, reason, output and conn into its slot meta; the counters. */
 @inline function finishSlot(meta: usize, v: u8, reason: u32): void {
-  let sent = v == V_XMIT || v == V_LOCAL || v == V_PASS;
-  if (linkVnet && sent) {
+  // (sent: asked only on the two rare ways below, each behind its own cheap test)
+  if (linkVnet && sentVerdict(v)) {
     // a device with offloads takes every frame behind a virtio-net header: a rewritten frame
     // (still where it came, its L2 header as long) keeps the one it came with, as does a passed
     // one (a TUN director writes it back); a frame the engine built gets one of its own, asking
@@ -195,7 +198,7 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(met
   }
   // a reassembled datagram was processed in REASM: its output (the first fragment, or the whole
   // datagram when it is sent whole) goes back into its slot, at the same offset
-  if (reasmSlot() != 0 && sent && v != V_DROP) {
+  if (reasmSlot() != 0 && sentVerdict(v)) {
     let off = <u32>(outStart() - slotStart());
     if (off + outLen() > slotSize) { v = V_DROP; reason = CNT_REASM_NO_ROOM; }
     else memory.copy(reasmSlot() + off, outStart(), outLen());
