@@ -16,7 +16,7 @@ import {
 } from "./defs";
 import {
   parseInner, pL4, pL4Len, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr, iProto, iSport,
-  iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN, pSegs, pSegsLen,
+  iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN, pSegs, pSegsLen, pGsoUdp,
 } from "./packet/iph";
 import { synproxySyn, synproxyCheck, synproxyOpen, synproxyIn, synproxyOut, synproxyIcmpIn } from "./synproxy";
 import { connInGet, connInGetInline, connOutGet } from "./conn/table";
@@ -146,7 +146,9 @@ export function ipvsInHook(point: u8): i32 {
   }
   setPktConn(ci);
   let cp = connPtr(ci);   // once: the conn table's base is a global V8 reloads at every use
-  statsIn(cp, pSegsLen(), pSegs());
+  // a UDP super-packet counts its datagrams; anything else is one packet of pLen bytes
+  if (pGsoUdp()) statsIn(cp, pSegsLen(), pSegs());
+  else statsIn(cp, pLen());
   connSetStateIn(ci, cp, proto, stateInput(proto));
   // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
   if (created && proto == IPPROTO_TCP && load<u8>(cp, CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
