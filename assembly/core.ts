@@ -70,7 +70,10 @@ function isNewConnExpected(ci: u32): bool {
 
 @inline function isIpvsProto(p: u8): bool { return p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP; }
 
-export function ipvsInHook(point: u8): i32 {
+export function ipvsInHook(point: u8): i32 { return ipvsInHookInline(point); }
+
+/** ipvsInHook, inlined where LOCAL_IN calls IPVS first (hooks.ts runHooksIpvsFirst: every packet in). */
+@inline export function ipvsInHookInline(point: u8): i32 {
   if (ipvsProperty()) return NF_ACCEPT;
   let proto = pProto();   // read once (the packet's protocol does not change here)
   if (proto != IPPROTO_TCP) {   // (TCP first: one compare on the common way)
