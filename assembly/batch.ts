@@ -22,10 +22,10 @@ import { connHashWords, connStage, connCount, connOutDefer, connOutFlush } from 
 import { connExpireTick } from "./conn/conn";
 import { defenseTick } from "./defense";
 import { isMarkSvc } from "./ctl";
-import { isVip } from "./route";
+import { isVipInline } from "./route";
 import { arpFrame, ndRx, neighTick } from "./neigh";
 import { runHooks, runHooksIfAny, runHooksIpvsFirst, markPeek } from "./hooks";
-import { cntInc, statsFlush } from "./stats";
+import { cntInc, cntAdd, statsFlush } from "./stats";
 import { sharedMaxU32, wLock, wUnlock } from "./shared";
 import { pktOwner, redirectTo, tplEnter, tplLeave } from "./worker";
 import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outLen, verdict, dropReason, ipvsProperty, slotStart } from "./pkt";
@@ -70,8 +70,8 @@ function processOne(i: u32): void {
   let slot = slotBase(i);
   let off = load<u32>(meta, SLOT_OFF);
   let len = load<u32>(meta, SLOT_LEN);
-  if (i >= load<u32>(PKT, PKT_REDIR_N)) cntInc(CNT_RX);   // a redirected frame was counted where it was read
-  if (off > slotSize || len > slotSize - off) {
+  // (CNT_RX: counted for the whole batch in processBatch)
+  if (<u64>off + <u64>len > <u64>slotSize) {        // off > slotSize || len > slotSize - off, in one compare
     store<u8>(meta, V_DROP, SLOT_VERDICT); store<u16>(meta, <u16>CNT_BAD_SLOT, SLOT_REASON);
     store<u32>(meta, 0, SLOT_LEN);
     cntInc(CNT_BAD_SLOT); cntInc(CNT_DROP);
@@ -137,14 +137,15 @@ function processOne(i: u32): void {
   }
   let v = runHooksIfAny(NF_INET_PRE_ROUTING);
   if (v == NF_ACCEPT) {
-    // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table)
-    let point = isVip(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark())) ? NF_INET_LOCAL_IN : NF_INET_FORWARD;
-    v = point == NF_INET_LOCAL_IN ? runHooksIpvsFirst(point) : runHooks(point);
+    // local: a VIP, or a mark a fwmark service takes (ip rule fwmark → local table); each
+    // point's walk called with its point a constant (runHooksIpvsFirst folds to its one case)
+    let local = isVipInline(pktDaddr()) || (pktMark() != 0 && isMarkSvc(pktMark()));
+    v = local ? runHooksIpvsFirst(NF_INET_LOCAL_IN) : runHooks(NF_INET_FORWARD);
     if (v == NF_ACCEPT) {
       if (ipvsProperty()) ipOutput();                // un-NATed reply forwarded on (on a TAP: to its next hop)
       // for a VIP, on a link whose output the host routes (TUN): handed back, it would come
       // straight back in; the local stack has taken it (a RST, an ICMP error to a VIP ...)
-      else if (point == NF_INET_LOCAL_IN && flag(SET_ROUTED_LINK)) { setDrop(CNT_LOCAL_NOT_TAKEN); v = NF_DROP; }
+      else if (local && flag(SET_ROUTED_LINK)) { setDrop(CNT_LOCAL_NOT_TAKEN); v = NF_DROP; }
       else setVerdict(V_PASS);                     // not ours: the host stack decides
     }
   }
@@ -179,13 +180,16 @@ function redirect(meta: usize, o: u32, frame: usize, len: u32): void {
   store<u32>(meta, 0, SLOT_CONN);
 }
 
+/** Does a slot with verdict v send (or pass on) a frame? */
+@inline function sentVerdict(v: u8): bool { return v == V_XMIT || v == V_LOCAL || v == V_PASS; }
+
 /** finish, for the frame's other ways out (the way of every forwarded packet has it inlined). */
 function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(meta, v, reason); }
 
 /** The packet's verdict, reason, output and conn into its slot meta; the counters. */
 @inline function finishSlot(meta: usize, v: u8, reason: u32): void {
-  let sent = v == V_XMIT || v == V_LOCAL || v == V_PASS;
-  if (linkVnet && sent) {
+  // (sent: asked only on the two rare ways below, each behind its own cheap test)
+  if (linkVnet && sentVerdict(v)) {
     // a device with offloads takes every frame behind a virtio-net header: a rewritten frame
     // (still where it came, its L2 header as long) keeps the one it came with, as does a passed
     // one (a TUN director writes it back); a frame the engine built gets one of its own, asking
@@ -198,7 +202,7 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(met
   }
   // a reassembled datagram was processed in REASM: its output (the first fragment, or the whole
   // datagram when it is sent whole) goes back into its slot, at the same offset
-  if (reasmSlot() != 0 && sent && v != V_DROP) {
+  if (reasmSlot() != 0 && sentVerdict(v)) {
     let off = <u32>(outStart() - slotStart());
     if (off + outLen() > slotSize) { v = V_DROP; reason = CNT_REASM_NO_ROOM; }
     else memory.copy(reasmSlot() + off, outStart(), outLen());
@@ -262,6 +266,10 @@ export function processBatch(n: u32, nowMs: f64): u32 {
     wUnlock();
   }
   if (n > slotCount) n = slotCount;
+  // every frame of the batch is received here but the redirected ones in front (counted where
+  // they were read): at once for the batch, not in each processOne
+  let redir = load<u32>(PKT, PKT_REDIR_N);
+  if (n > redir) cntAdd(CNT_RX, n - redir);
   // the batch in stages, STAGE_GROUP frames at a time: hash every frame, touch every bucket,
   // touch every record a bucket points at (conn/table.ts connStage), then process them; a
   // table small enough to stay in the caches does not need it

@@ -16,11 +16,11 @@ import {
 } from "./defs";
 import {
   parseInner, pL4, pL4Len, pLen, pAf, pProto, pSport, pDport, pTcpFlags, pIcmpType, pktSaddr, pktDaddr, iProto, iSport,
-  iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN, pSegs, pSegsLen,
+  iDport, TH_SYN, TH_RST, TH_ACK, TH_FIN, pSegs, pSegsLen, pGsoUdp,
 } from "./packet/iph";
 import { synproxySyn, synproxyCheck, synproxyOpen, synproxyIn, synproxyOut, synproxyIcmpIn } from "./synproxy";
-import { connInGet, connOutGet } from "./conn/table";
-import { connNew, connExpireNow, connSetState, connNewFail } from "./conn/conn";
+import { connInGet, connInGetInline, connOutGet } from "./conn/table";
+import { connNew, connExpireNow, connSetState, connSetStateIn, connNewFail } from "./conn/conn";
 import { svcFindPkt } from "./ctl";
 import { isVip } from "./route";
 import { schedPersist, persistFull, persistDest } from "./persist";
@@ -30,7 +30,7 @@ import { icmpCsumOk } from "./xmit/common";
 import { sctpEvent, SCTP_S_CLOSED, SCTP_CID_INIT, SCTP_CID_ABORT } from "./proto/sctp";
 import { icmpPortUnreach, icmpEchoReply } from "./xmit/icmp";
 import { localAnswer } from "./xmit/local";
-import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_INPUT, DIR_OUTPUT } from "./proto/tcp";
+import { TCP_S_TIME_WAIT, TCP_S_CLOSE, TCP_S_FIN_WAIT, TCP_S_SYN_RECV, DIR_OUTPUT } from "./proto/tcp";
 import { cntInc, statsIn, statsOut, statsConn } from "./stats";
 import { setDrop, setPktConn, pktConn, pktMark, verdict, ipvsProperty } from "./pkt";
 import { wLock, wUnlock } from "./shared";
@@ -70,13 +70,18 @@ function isNewConnExpected(ci: u32): bool {
 
 @inline function isIpvsProto(p: u8): bool { return p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP; }
 
-export function ipvsInHook(point: u8): i32 {
+export function ipvsInHook(point: u8): i32 { return ipvsInHookInline(point); }
+
+/** ipvsInHook, inlined where LOCAL_IN calls IPVS first (hooks.ts runHooksIpvsFirst: every packet in). */
+@inline export function ipvsInHookInline(point: u8): i32 {
   if (ipvsProperty()) return NF_ACCEPT;
   let proto = pProto();   // read once (the packet's protocol does not change here)
-  if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) return ipvsInIcmp();
-  if (!isIpvsProto(proto)) return NF_ACCEPT;   // no ip_vs_protocol
+  if (proto != IPPROTO_TCP) {   // (TCP first: one compare on the common way)
+    if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) return ipvsInIcmp();
+    if (!isIpvsProto(proto)) return NF_ACCEPT;   // no ip_vs_protocol
+  }
 
-  let ci = connInGet(proto, pktSaddr(), pSport(), pktDaddr(), pDport());
+  let ci = connInGetInline(proto, pktSaddr(), pSport(), pktDaddr(), pDport());
 
   // a SYN (INIT) on an existing conn: reschedule when the old one is finished (conn_reuse_mode)
   // or its server was quiesced and expire_nodest_conn is on
@@ -128,7 +133,7 @@ export function ipvsInHook(point: u8): i32 {
     created = true;
     if (spOpts != 0) {
       // syn_proxy_send_rs_syn: the ACK goes on as the SYN to the real server
-      statsIn(ci, pSegsLen(), pSegs());
+      statsIn(connPtr(ci), pSegsLen(), pSegs());
       let why = synproxyOpen(ci, spOpts);
       if (why != 0) {
         wLock(); connExpireNow(ci); wUnlock();
@@ -143,12 +148,15 @@ export function ipvsInHook(point: u8): i32 {
     if (v != NF_ACCEPT) { setPktConn(ci); return v; }
   }
   setPktConn(ci);
-  statsIn(ci, pSegsLen(), pSegs());
-  connSetState(ci, DIR_INPUT, stateInput(proto));
+  let cp = connPtr(ci);   // once: the conn table's base is a global V8 reloads at every use
+  // a UDP super-packet counts its datagrams; anything else is one packet of pLen bytes
+  if (pGsoUdp()) statsIn(cp, pSegsLen(), pSegs());
+  else statsIn(cp, pLen());
+  connSetStateIn(ci, cp, proto, stateInput(proto));
   // a conn this SYN made, half-open until the client answers: the ring a full table reclaims from
-  if (created && proto == IPPROTO_TCP && load<u8>(connPtr(ci), CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
-  let rv = xmitInInline(ci);
-  let one = load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_ONE_PACKET;
+  if (created && proto == IPPROTO_TCP && load<u8>(cp, CONN_STATE) == TCP_S_SYN_RECV) hopenPush(ci);
+  let rv = xmitInInline(ci, cp);
+  let one = load<u16>(cp, CONN_FLAGS) & CONN_F_ONE_PACKET;
   // ip_vs_in: in_pkts, and the master's ip_vs_sync_conn (nothing to do for a plain conn without sync)
   if (one || syncMaster()) syncConnIn(ci);
   // ip_vs_conn_put: a one-packet conn (UDP on an -o service) expires as soon as it is sent; the
@@ -227,7 +235,7 @@ function ipvsInIcmp(): i32 {
   if (ci == 0) return NF_ACCEPT;
   if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
   setPktConn(ci);
-  statsIn(ci, pLen());
+  statsIn(connPtr(ci), pLen());
   cntInc(CNT_ICMP_XLATE);
   if (load<u16>(connPtr(ci), CONN_FLAGS) & CONN_F_SYNPROXY) synproxyIcmpIn(ci);
   return xmitIcmpIn(ci);
@@ -306,7 +314,7 @@ export function ipvsForwardIcmpHook(point: u8): i32 {
   if (xmitTranslatesOut(load<u8>(connPtr(ci), CONN_FWD))) return NF_ACCEPT;
   if (!icmpCsumOk()) { setDrop(CNT_BAD_L4); return NF_DROP; }
   setPktConn(ci);
-  statsIn(ci, pLen());
+  statsIn(connPtr(ci), pLen());
   return xmitIcmpIn(ci);
 }
 

@@ -18,7 +18,7 @@ import {
 } from "./defs";
 import { addrInPrefix, ntohs } from "./packet/bytes";
 import { pktSaddr, pktDaddr, pProto, pDport } from "./packet/iph";
-import { ipvsInHook, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook, localStackHook } from "./core";
+import { ipvsInHook, ipvsInHookInline, ipvsOutHook, ipvsForwardIcmpHook, ipvsPostHook, icmpEchoHook, localStackHook } from "./core";
 import { setDrop, setPktMark } from "./pkt";
 import { cntInc } from "./stats";
 import { sharedAdd64 } from "./shared";
@@ -228,7 +228,7 @@ export function runHooks(point: u8): i32 {
   if (load<u8>(e, HOOK_POINT) != point) return NF_ACCEPT;
   if (point == NF_INET_LOCAL_IN && fn == HOOK_FN_IPVS_IN) {
     hookCounted(e);
-    let v = ipvsInHook(point);
+    let v = ipvsInHookInline(point);
     if (v == NF_STOLEN) return NF_STOLEN;
     if (v != NF_ACCEPT) return hookEnd(v);
   } else if (point == NF_INET_POST_ROUTING && fn == HOOK_FN_IPVS_POST) {

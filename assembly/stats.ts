@@ -65,14 +65,14 @@ export function statsConn(destIdx: u32, svcIdx: u32): void {
   add64(GSTATS + ST_CONNS, 1);
 }
 
-/** ip_vs_in_stats: counted only while the dest is available. pkts: the datagrams of a UDP super-packet. */
-@inline export function statsIn(ci: u32, len: u32, pkts: u32 = 1): void {   // inlined: on every packet in
-  statsPacket(ci, len, pkts, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
+/** ip_vs_in_stats of conn record cp: counted only while the dest is available. pkts: the datagrams of a UDP super-packet. */
+@inline export function statsIn(cp: usize, len: u32, pkts: u32 = 1): void {   // inlined: on every packet in
+  statsPacket(cp, len, pkts, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
 }
 
 /** ip_vs_out_stats. */
 export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
-  statsPacket(ci, len, pkts, CONN_OUTPKTS, CONN_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
+  statsPacket(connPtr(ci), len, pkts, CONN_OUTPKTS, CONN_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
 }
 
 /** A conn's u48 byte counter (layout.ts conn record): its 6 bytes, read through an 8-byte load. */
@@ -84,8 +84,7 @@ export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
 }
 
 /** pkts packets of `len` bytes together: the conn's counters, then its dest's, service's and the global ones. */
-@inline function statsPacket(ci: u32, len: u32, pkts: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
-  let cp = connPtr(ci);
+@inline function statsPacket(cp: usize, len: u32, pkts: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
   store<u32>(cp + connPkts, load<u32>(cp + connPkts) + pkts);
   connBytesAdd(cp + connBytes, len);
   let d = <u32>load<u16>(cp, CONN_DEST);

@@ -18,7 +18,7 @@ import { TH_ACK, TH_FIN, TH_RST, TH_SYN } from "../packet/iph";
 import { connAlloc, connHashIn, connUnhash, connFree, CONN_F_DEAD, CONN_F_HASHED } from "./table";
 import { timerAdd, timerDel, timerRequeue, timerDueSteps, timerTake, timerDone } from "./timer";
 import { trashRelease } from "../trash";
-import { tcpNextState, tcpTimeout, tcpStateActive, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_ESTABLISHED } from "../proto/tcp";
+import { tcpNextState, tcpTimeout, tcpStateActive, DIR_INPUT, DIR_OUTPUT, DIR_INPUT_ONLY, TCP_S_ESTABLISHED } from "../proto/tcp";
 import { udpTimeout } from "../proto/udp";
 import { cntInc } from "../stats";
 import { sharedAdd32, wLock, wUnlock } from "../shared";
@@ -185,12 +185,29 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
     timeout = udpTimeout();
     if (dir == DIR_OUTPUT) controlAssure(ci);
   }
+  connRenew(ci, cp, timeout);
+}
+
+/** The timer renewed for `timeout` ms from now (ip_vs_conn_put after a state transition). */
+@inline function connRenew(ci: u32, cp: usize, timeout: u32): void {
   let old = load<u32>(cp, CONN_EXPIRES);
   let exp = engineNow() + timeout;
   store<u32>(cp, timeout, CONN_TIMEOUT);
   store<u32>(cp, exp, CONN_EXPIRES);
   // queued for a later deadline (the old state's longer timeout): move it up now
   if (<i32>(exp - old) < 0) timerRequeue(ci);
+}
+
+/**
+ * connSetState for a client's packet (DIR_INPUT; cp: conn ci's record) of protocol `proto` (the packet's, equal to the
+ * conn's: the lookup matched it), inlined where every packet in calls it (core.ts ipvsInHook):
+ * an ESTABLISHED TCP conn's plain ACK only renews the timer (the same case connSetState takes
+ * first, without its call); everything else is connSetState's.
+ */
+@inline export function connSetStateIn(ci: u32, cp: usize, proto: u8, tcpFlags: u8): void {
+  if (proto == IPPROTO_TCP && load<u8>(cp, CONN_STATE) == TCP_S_ESTABLISHED &&
+      (tcpFlags & (TH_RST | TH_SYN | TH_FIN | TH_ACK)) == TH_ACK) connRenew(ci, cp, tcpTimeout(TCP_S_ESTABLISHED));
+  else connSetState(ci, DIR_INPUT, tcpFlags);
 }
 
 /** Renew the timer without a state change (packets of protocols without states). */

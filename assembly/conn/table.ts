@@ -199,16 +199,24 @@ function idxRemove(b: usize, w: u32): void {
  * the two addresses as 16-byte vectors, the ports and protocol as one word of the record.
  */
 @inline function keyMatch(what: u32, cp: usize, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): bool {
-  let tpl = (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) != 0;
   if (what == FIND_CONN_OUT) {
+    let tpl = (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) != 0;
     let d = v128.or(v128.xor(load<v128>(cp, CONN_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp)), load<v128>(a2)));
     return !tpl & (load<u8>(cp, CONN_PROTO) == proto) & (load<u16>(cp, CONN_DPORT) == p1) & (outPort(cp) == p2) & !v128.any_true(d);
   }
-  let d = v128.or(v128.xor(load<v128>(cp, CONN_CADDR), load<v128>(a1)), v128.xor(load<v128>(cp, CONN_VADDR), load<v128>(a2)));
-  // the 8 bytes from CONN_CPORT hold the vport and the protocol too (layout.ts; the shifts follow it)
-  let k = load<u64>(cp, CONN_CPORT) ^ (<u64>p1 | (<u64>p2 << KEY_VPORT) | (<u64>proto << KEY_PROTO));
-  return (tpl == (what == FIND_TEMPLATE)) & ((k & KEY_MASK) == 0) & !v128.any_true(d);
+  // the 16 bytes from CONN_CPORT hold the vport, the protocol and the flags too (layout.ts; the
+  // shifts follow it): the key's ports and protocol in the first 8, the template bit in the next
+  let k = v128.and(v128.xor(load<v128>(cp, CONN_CPORT), keyWords(proto, p1, p2, what == FIND_TEMPLATE)), keyMaskV());
+  return !v128.any_true(v128.or(v128.or(v128.xor(load<v128>(cp, CONN_CADDR), load<v128>(a1)),
+    v128.xor(load<v128>(cp, CONN_VADDR), load<v128>(a2))), k));
 }
+/** The 16 bytes from CONN_CPORT a conn (tpl false) or template (tpl true) with this key has, where keyMaskV looks. */
+@inline function keyWords(proto: u8, p1: u16, p2: u16, tpl: bool): v128 {
+  let v = i64x2.replace_lane(i64x2.splat(0), 0, <u64>p1 | (<u64>p2 << KEY_VPORT) | (<u64>proto << KEY_PROTO));
+  return tpl ? i64x2.replace_lane(v, 1, <u64>CONN_F_TEMPLATE << KEY_FLAGS) : v;
+}
+@inline const KEY_FLAGS: u64 = (CONN_FLAGS - CONN_CPORT - 8) << 3;
+@inline function keyMaskV(): v128 { return i64x2(KEY_MASK, <u64>CONN_F_TEMPLATE << KEY_FLAGS); }
 
 @inline const SCAN_FULL: u32 = 0x10000;
 /**
@@ -219,16 +227,24 @@ function idxRemove(b: usize, w: u32): void {
  */
 @inline function bucketScan(b: usize, want: u32, mask: u32): u32 {
   let v0 = load<v128>(b), v1 = load<v128>(b, 16), v2 = load<v128>(b, 32), v3 = load<v128>(b, 48);
-  let tm = i32x4.splat(mask), tw = i32x4.splat(want), z = i32x4.splat(0);
-  let e = i8x16.narrow_i16x8_s(
-    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v0, tm), tw), i32x4.eq(v128.and(v1, tm), tw)),
-    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v2, tm), tw), i32x4.eq(v128.and(v3, tm), tw)));
+  let e = bucketTagsOf(v0, v1, v2, v3, want, mask), z = i32x4.splat(0);
   let ez = i8x16.narrow_i16x8_s(
     i16x8.narrow_i32x4_s(i32x4.eq(v0, z), i32x4.eq(v1, z)),
     i16x8.narrow_i32x4_s(i32x4.eq(v2, z), i32x4.eq(v3, z)));
   // slot 15 is the link word: the first empty slot is at most there
   let first = ctz<u32>(i8x16.bitmask(ez) | 0x8000);
   return (i8x16.bitmask(e) & ((1 << first) - 1)) | (first == IDX_SLOTS ? SCAN_FULL : 0);
+}
+/** Slot s's lane all ones when its tag bits (`mask`) are `want` (empty slots and the link word included). */
+@inline function bucketTagsOf(v0: v128, v1: v128, v2: v128, v3: v128, want: u32, mask: u32): v128 {
+  let tm = i32x4.splat(mask), tw = i32x4.splat(want);
+  return i8x16.narrow_i16x8_s(
+    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v0, tm), tw), i32x4.eq(v128.and(v1, tm), tw)),
+    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v2, tm), tw), i32x4.eq(v128.and(v3, tm), tw)));
+}
+/** bit s set when slot s's tag bits are `want`, whatever comes before it (bit 15: the link word). */
+@inline function bucketTags(b: usize, want: u32, mask: u32): u32 {
+  return i8x16.bitmask(bucketTagsOf(load<v128>(b), load<v128>(b, 16), load<v128>(b, 32), load<v128>(b, 48), want, mask));
 }
 
 /** The newest conn whose key (in or out, as `what` says) is this one, or 0. */
@@ -248,6 +264,25 @@ function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): 
     if (l == 0) return 0;
     b = ovfPtr(l);
   }
+}
+
+/**
+ * connInGet inlined where every packet in looks its conn up (core.ts ipvsInHook): the main
+ * bucket's first tag match is checked here — almost always the conn, or no match at all in a
+ * bucket with room (no conn) — and anything else is idxFind's, from the start. The same answer
+ * as idxFind's (the first match in slot order is the newest), without its call and its loops.
+ */
+@inline export function connInGetInline(proto: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
+  let h = connHash(proto, caddr, cport, vaddr, vport);
+  let b = idxBucket(h);
+  let m = bucketTags(b, idxTag(h, DIR_IN), IDX_TAG_MASK) & 0x7fff;
+  let i: u32 = 0;
+  if (m != 0) {
+    // entries are packed: a match that is an empty slot (tag 0) ends them, nothing matched before it
+    i = load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK;
+    if (i != 0 && !keyMatch(FIND_CONN_IN, connPtr(i), proto, caddr, cport, vaddr, vport)) i = idxFind(FIND_CONN_IN, proto, caddr, cport, vaddr, vport);
+  } else if (load<u32>(b + LAST_SLOT) != 0) i = idxFind(FIND_CONN_IN, proto, caddr, cport, vaddr, vport);   // full: the chain goes on
+  return i;
 }
 
 /** ip_vs_conn_in_get: the conn of a client→VIP packet. */

@@ -312,13 +312,14 @@ export function iphRefreshAddrs(): void {
 /**
  * iphRefreshAddrs after a rewrite of the destination alone (NAT's way in): the new address (IPv4:
  * its 4 bytes, the 16-byte form's prefix is already there; IPv6: the 16 bytes at a6) and port
- * (wire order), stored as iphRefreshAddrs would re-read them, without re-reading the rest.
+ * (wire order), stored as iphRefreshAddrs would re-read them, without re-reading the rest. For a
+ * TCP, UDP or SCTP packet only (its caller's, natXmit's: IPVS transmits no other protocol on its
+ * way in), so the port is stored without asking the protocol.
  */
 @inline export function iphSetDst(v4: u32, a6: usize, port: u16): void {
   if (pAf() == AF_INET) store<u32>(PKT + PKT_DADDR, v4, 12);
   else addrCopy(PKT + PKT_DADDR, a6);
-  let p = pProto();
-  if (p == IPPROTO_TCP || p == IPPROTO_UDP || p == IPPROTO_SCTP) store<u16>(PKT, port, PKT_DPORT);
+  store<u16>(PKT, port, PKT_DPORT);
 }
 
 // ---- the packet quoted inside an ICMP error (RFC 792, RFC 4443 §2.4(c)) -----------------------

@@ -49,9 +49,8 @@ import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
   store<u16>(l4 + csumOff, n);
 }
 
-/** ip_vs_nat_xmit(_v6): client→VIP becomes client→real server (inlined in xmitIn, its one caller). */
-@inline export function natXmit(ci: u32): i32 {
-  let cp = connPtr(ci);
+/** ip_vs_nat_xmit(_v6) of the conn whose record is cp: client→VIP becomes client→real server (inlined in xmitIn, its one caller). */
+@inline export function natXmit(cp: usize): i32 {
   let l3 = pL3(), af = pAf();   // read once (the rewrite moves neither)
   let ttlWord = load<u16>(l3 + 8);
   if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)

@@ -15,12 +15,12 @@ export function xmitSupported(fwd: u8): bool {
 }
 
 /** cp->packet_xmit: client→real server. */
-export function xmitIn(ci: u32): i32 { return xmitInInline(ci); }
+export function xmitIn(ci: u32): i32 { return xmitInInline(ci, connPtr(ci)); }
 
-/** xmitIn, inlined where every established packet goes out (core.ts ipvsInHook). */
-@inline export function xmitInInline(ci: u32): i32 {
-  switch (load<u8>(connPtr(ci), CONN_FWD)) {
-    case IP_VS_CONN_F_MASQ: return nat.natXmit(ci);
+/** xmitIn, inlined where every established packet goes out (core.ts ipvsInHook); cp: conn ci's record. */
+@inline export function xmitInInline(ci: u32, cp: usize): i32 {
+  switch (load<u8>(cp, CONN_FWD)) {
+    case IP_VS_CONN_F_MASQ: return nat.natXmit(cp);
     case IP_VS_CONN_F_DROUTE: return drXmit(ci);
     case IP_VS_CONN_F_TUNNEL: return tunnelXmit(ci);
     case IP_VS_CONN_F_FULLNAT: return fnatXmit(ci);
