@@ -164,7 +164,7 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
   let timeout: u32;
   if (proto == IPPROTO_TCP) {
     let old = load<u8>(cp, CONN_STATE);
-    if (old == TCP_S_ESTABLISHED && (tcpFlags & (TH_RST | TH_SYN | TH_FIN | TH_ACK)) == TH_ACK) {
+    if (estPlainAck(old, tcpFlags)) {
       // the established conn's ACK: sES + ack -> sES in every block of tcp_states and
       // tcp_states_dos, so only the timer is renewed; the block is still chosen for its one
       // side effect (a reply clears NOOUTPUT, stateBlock)
@@ -198,6 +198,11 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
   if (<i32>(exp - old) < 0) timerRequeue(ci);
 }
 
+/** An ESTABLISHED TCP conn's plain ACK (no RST, SYN or FIN): sES stays sES in every block of both tables. */
+@inline function estPlainAck(state: u8, tcpFlags: u8): bool {
+  return state == TCP_S_ESTABLISHED && (tcpFlags & (TH_RST | TH_SYN | TH_FIN | TH_ACK)) == TH_ACK;
+}
+
 /**
  * connSetState for a client's packet (DIR_INPUT; cp: conn ci's record) of protocol `proto` (the packet's, equal to the
  * conn's: the lookup matched it), inlined where every packet in calls it (core.ts ipvsInHook):
@@ -205,8 +210,7 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
  * first, without its call); everything else is connSetState's.
  */
 @inline export function connSetStateIn(ci: u32, cp: usize, proto: u8, tcpFlags: u8): void {
-  if (proto == IPPROTO_TCP && load<u8>(cp, CONN_STATE) == TCP_S_ESTABLISHED &&
-      (tcpFlags & (TH_RST | TH_SYN | TH_FIN | TH_ACK)) == TH_ACK) connRenew(ci, cp, tcpTimeout(TCP_S_ESTABLISHED));
+  if (proto == IPPROTO_TCP && estPlainAck(load<u8>(cp, CONN_STATE), tcpFlags)) connRenew(ci, cp, tcpTimeout(TCP_S_ESTABLISHED));
   else connSetState(ci, DIR_INPUT, tcpFlags);
 }
 

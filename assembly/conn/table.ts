@@ -340,7 +340,9 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
     for (let i: u32 = 0; i < n && k < kMax; i++) {
       let v = load<u32>(hashes + (<usize>i << 2));
       let b = <usize>(v & ~0x3f);
-      for (let m = stageScan(b, (v & 0x3f) << 26); m != 0 && k < kMax; m &= m - 1) {
+      // the slots whose 6 hash bits match, either direction; an empty slot matching tag 0
+      // names record 0, the null one: a harmless touch
+      for (let m = bucketTags(b, (v & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff; m != 0 && k < kMax; m &= m - 1) {
         store<u32>(ptrs + (<usize>k << 2), <u32>connPtr(load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK));
         k++;
       }
@@ -353,16 +355,6 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
     }
   }
   stageSink += sink;
-}
-/**
- * connStage's bucket look: the slots whose 6 hash bits match, either direction, empty slots not
- * cut off (an empty slot matches tag 0 and points at record 0, the null one: a harmless touch).
- */
-@inline function stageScan(b: usize, want: u32): u32 {
-  let tm = i32x4.splat(IDX_SIG_MASK), tw = i32x4.splat(want);
-  return i8x16.bitmask(i8x16.narrow_i16x8_s(
-    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(load<v128>(b), tm), tw), i32x4.eq(v128.and(load<v128>(b, 16), tm), tw)),
-    i16x8.narrow_i32x4_s(i32x4.eq(v128.and(load<v128>(b, 32), tm), tw), i32x4.eq(v128.and(load<v128>(b, 48), tm), tw)))) & 0x7fff;
 }
 /** Record addresses gathered per frame by connStage. */
 @inline const STAGE_PTRS_PER_FRAME: u32 = 2;
@@ -411,6 +403,8 @@ export function connFree(i: u32): void {
 // refused is what entering it at once would refuse (test/unit/core/conn-outq.test.ts).
 
 @inline function outq(): usize { return SCRATCH + SCRATCH_OUTQ; }
+/** Queued entry k (1-based: the header's 8 bytes first): the bucket's address u32, the index entry u32. */
+@inline function outqEntry(q: usize, k: u32): usize { return q + 8 + (<usize>k << 3); }
 
 /** Start queueing out entries (a batch group, batch.ts) for the current partition. */
 export function connOutDefer(): void {
@@ -424,10 +418,10 @@ export function connOutFlush(): void {
   let n = load<u32>(q);
   // every bucket touched first: independent loads, their misses in flight together
   let sink: u32 = 0;
-  for (let k: u32 = 1; k <= n; k++) sink += load<u32>(<usize>load<u32>(q + 8 + (<usize>k << 3)), LAST_SLOT);
+  for (let k: u32 = 1; k <= n; k++) sink += load<u32>(<usize>load<u32>(outqEntry(q, k)), LAST_SLOT);
   stageSink += sink;
   for (let k: u32 = 1; k <= n; k++) {
-    let e = q + 8 + (<usize>k << 3);
+    let e = outqEntry(q, k);
     idxInsert(<usize>load<u32>(e), load<u32>(e, 4));
   }
   store<u32>(q, 0);
@@ -441,7 +435,7 @@ function outqFind(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
   let b = idxBucket(h);
   let q = outq();
   for (let k = load<u32>(q); k > 0; k--) {
-    let e = q + 8 + (<usize>k << 3);
+    let e = outqEntry(q, k);
     let w = load<u32>(e, 4);
     if (<usize>load<u32>(e) == b && (w & IDX_TAG_MASK) == want && keyMatch(FIND_CONN_OUT, connPtr(w & IDX_INDEX_MASK), proto, a1, p1, a2, p2)) return w & IDX_INDEX_MASK;
   }
@@ -453,9 +447,9 @@ function outqRemove(i: u32): bool {
   let q = outq();
   let n = load<u32>(q);
   for (let k: u32 = 1; k <= n; k++) {
-    let e = q + 8 + (<usize>k << 3);
+    let e = outqEntry(q, k);
     if ((load<u32>(e, 4) & IDX_INDEX_MASK) != i) continue;
-    for (; k < n; k++) { e = q + 8 + (<usize>k << 3); store<u64>(e, load<u64>(e, 8)); }
+    for (; k < n; k++) { e = outqEntry(q, k); store<u64>(e, load<u64>(e, 8)); }
     store<u32>(q, n - 1);
     return true;
   }
@@ -472,26 +466,26 @@ export function connHashIn(i: u32): bool {
   let hin = inHash(cp), hout = outHash(cp);
   let bin = idxBucket(hin), bout = idxBucket(hout);
   let q = outq();
+  let queued = false;
   if (load<u32>(q, 4) == <u32>CONN_OVF) {
     let n = load<u32>(q);
     let inNeed: u32 = load<u32>(chainTail(bin) + LAST_SLOT) != 0 ? 1 : 0;
-    if (n < OUTQ_MAX && inNeed + n + 1 <= load<u32>(CONN_OVF, OVF_AVAIL)) {
-      idxInsert(bin, idxTag(hin, DIR_IN) | i);
-      let e = q + 8 + (<usize>(n + 1) << 3);
-      store<u32>(e, <u32>bout);
-      store<u32>(e, idxTag(hout, DIR_OUT) | i, 4);
-      store<u32>(q, n + 1);
-      store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_HASHED, CONN_FLAGS);
-      store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) + 1, WCTL_CONN_COUNT);
-      return true;
+    if (n < OUTQ_MAX && inNeed + n + 1 <= load<u32>(CONN_OVF, OVF_AVAIL)) queued = true;
+    else {
+      // the queue full, or the pool low: what is queued goes in now, this conn as it would alone
+      connOutFlush();
+      connOutDefer();
     }
-    // the queue full, or the pool low: what is queued goes in now, this conn as it would alone
-    connOutFlush();
-    connOutDefer();
   }
-  if (idxNeed(bin, bout) > load<u32>(CONN_OVF, OVF_AVAIL)) return false;
+  if (!queued && idxNeed(bin, bout) > load<u32>(CONN_OVF, OVF_AVAIL)) return false;
   idxInsert(bin, idxTag(hin, DIR_IN) | i);
-  idxInsert(bout, idxTag(hout, DIR_OUT) | i);
+  if (queued) {
+    let n = load<u32>(q) + 1;
+    let e = outqEntry(q, n);
+    store<u32>(e, <u32>bout);
+    store<u32>(e, idxTag(hout, DIR_OUT) | i, 4);
+    store<u32>(q, n);
+  } else idxInsert(bout, idxTag(hout, DIR_OUT) | i);
   store<u16>(cp, load<u16>(cp, CONN_FLAGS) | CONN_F_HASHED, CONN_FLAGS);
   store<u32>(WCTL, load<u32>(WCTL, WCTL_CONN_COUNT) + 1, WCTL_CONN_COUNT);
   return true;
