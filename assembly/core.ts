@@ -4,7 +4,7 @@
 // every slot through the hook points.
 import {
   CTL, CTL_FLAGS, CONN_FLAGS, PKT_I_SADDR, PKT_I_DADDR, connPtr, destPtr, svcPtr, CONN_DEST, CONN_STATE, CONN_FWD,
-  CONN_PROTO, CONN_CONTROL, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT, PKT,
+  CONN_PROTO, COLD_CONTROL, connCold, SVC_FLAGS, SVC_FWMARK, SVC_VPORT, DEST_FLAGS, DEST_WEIGHT, PKT,
 } from "./layout";
 import {
   NF_ACCEPT, NF_DROP, NF_STOLEN, NF_STOP, V_LOCAL, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP,
@@ -46,7 +46,7 @@ import { defenseToDrop, hopenPush, hopenReclaim } from "./defense";
 /** is_new_conn_expected: may a SYN (an INIT) on this old conn start a new one (conn_reuse_mode)? */
 function isNewConnExpected(ci: u32): bool {
   let cp = connPtr(ci);
-  if (load<u32>(cp, CONN_CONTROL) != 0) return false;   // controlled (persistence): kept
+  if (load<u32>(connCold(ci), COLD_CONTROL) != 0) return false;   // controlled (persistence): kept
   let st = load<u8>(cp, CONN_STATE);
   let proto = load<u8>(cp, CONN_PROTO);
   if (proto == IPPROTO_SCTP) return st == SCTP_S_CLOSED;

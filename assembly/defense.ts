@@ -12,8 +12,8 @@ import {
   CTL_DEF_DROP_RATE, CTL_DEF_DROP_COUNTER, CTL_DEF_LEVEL, CTL_DEF_LAST_RUN, CTL_DEF_RAN, CTL_DEF_CONN_LIMIT,
   CTL_DEF_RNG, CTL_DEF_AVAIL, CTL_DEF_TODROP, WCTL, WCTL_HOPEN_HEAD, WCTL_HOPEN_TAIL, WCTL_DEF_LAST_RUN, HOPEN, HOPEN_SLOTS, HOPEN_ENTRY,
   NWORKERS, WORKER, NPARTS, PART,
-  connMax, connPtr, svcPtr, CONN_SIZE, CONN_FLAGS, CONN_PROTO, CONN_STATE, CONN_CONTROL, CONN_TIMEOUT,
-  CONN_EXPIRES, CONN_INPKTS, CONN_CADDR, CONN_CPORT, CONN_VPORT, CONN_SVC, SVC_FLAGS,
+  connMax, connPtr, connCold, svcPtr, CONN_RECORD_BYTES, CONN_FLAGS, CONN_PROTO, CONN_STATE, COLD_CONTROL, CONN_TIMEOUT,
+  CONN_EXPIRES, CONN_INPKTS, CONN_CADDR, CONN_CPORT, CONN_VPORT, COLD_SVC, SVC_FLAGS,
 } from "./layout";
 import {
   SET_SECURE_TCP, IPPROTO_TCP, IPPROTO_SCTP, CONN_F_TEMPLATE, SVC_F_ONEPACKET, CNT_DEFENSE_DROP_ENTRY,
@@ -42,7 +42,7 @@ import { cntInc, cntAdd } from "./stats";
 /** DEFENSE_TIMER_PERIOD: defense_work_handler runs once a second. */
 @inline export const DEFENSE_PERIOD_MS: u32 = 1000;
 /** Bytes one conn takes at most: its record, its in and out hash heads, its sync bookkeeping. */
-@inline export const CONN_BYTES: u32 = CONN_SIZE + 16;   // the record (its sync word inside) and its ≤ 16 bytes of index
+@inline export const CONN_BYTES: u32 = CONN_RECORD_BYTES + 16;   // the record (its sync word inside) and its ≤ 16 bytes of index
 
 @inline const ON: u8 = 0x10;
 // update_defense_level's switch, the same for the three strategies: the mode now (row) and
@@ -191,8 +191,8 @@ export function defenseDropEntries(now: u32): u32 {
     let proto = load<u8>(cp, CONN_PROTO);
     let drop = false;
     if (flags & CONN_F_TEMPLATE) {
-      if (load<u32>(cp, CONN_CONTROL) != 0) continue;          // n_control: it still has conns
-      let si = <u32>load<u16>(cp, CONN_SVC);
+      if (load<u32>(connCold(ci), COLD_CONTROL) != 0) continue;          // n_control: it still has conns
+      let si = <u32>load<u16>(connCold(ci), COLD_SVC);
       // a one-packet service's template is tried as any conn; one never confirmed goes
       if (si != 0 && (load<u32>(svcPtr(si), SVC_FLAGS) & SVC_F_ONEPACKET)) drop = todropEntry(cp, now);
       else drop = !(st & CTPL_S_ASSURED);

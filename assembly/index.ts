@@ -62,11 +62,11 @@ export const DEST_STATS: u32 = L.DEST_STATS;
 export const CONN_SIZE: u32 = L.CONN_SIZE;
 export const CONN_TIMEOUT: u32 = L.CONN_TIMEOUT;
 export const CONN_EXPIRES: u32 = L.CONN_EXPIRES;
-export const CONN_SVC: u32 = L.CONN_SVC;
+export const COLD_SVC: u32 = L.COLD_SVC;
 export const CONN_DEST: u32 = L.CONN_DEST;
 export const CONN_CADDR: u32 = L.CONN_CADDR;
 export const CONN_VADDR: u32 = L.CONN_VADDR;
-export const CONN_DADDR: u32 = L.CONN_DADDR;
+export const COLD_DADDR: u32 = L.COLD_DADDR;
 export const CONN_CPORT: u32 = L.CONN_CPORT;
 export const CONN_VPORT: u32 = L.CONN_VPORT;
 export const CONN_DPORT: u32 = L.CONN_DPORT;
@@ -76,9 +76,10 @@ export const CONN_FLAGS: u32 = L.CONN_FLAGS;
 export const CONN_STATE: u32 = L.CONN_STATE;
 export const CONN_FWD: u32 = L.CONN_FWD;
 export const CONN_INPKTS: u32 = L.CONN_INPKTS;
-export const CONN_OUTPKTS: u32 = L.CONN_OUTPKTS;
+export const COLD_OUTPKTS: u32 = L.COLD_OUTPKTS;
 export const CONN_INBYTES: u32 = L.CONN_INBYTES;
-export const CONN_OUTBYTES: u32 = L.CONN_OUTBYTES;
+export const COLD_OUTBYTES: u32 = L.COLD_OUTBYTES;
+export const CONN_COLD_SIZE: u32 = L.CONN_COLD_SIZE;
 export const HOOK_SIZE: u32 = L.HOOK_SIZE;
 export const HOOK_POINT: u32 = L.HOOK_POINT;
 export const HOOK_FN: u32 = L.HOOK_FN;
@@ -96,8 +97,8 @@ export const CNT_LAST: u32 = D.CNT_LAST;
 export const SCHED_LAST_ID: u32 = SCHED_LAST;
 export const TCP_STATE_LAST: u32 = TCP_S_LAST;
 export const SCTP_STATE_LAST: u32 = SCTP_S_LAST;
-export const CONN_LADDR: u32 = L.CONN_LADDR;
-export const CONN_LPORT: u32 = L.CONN_LPORT;
+export const COLD_LADDR: u32 = L.COLD_LADDR;
+export const COLD_LPORT: u32 = L.COLD_LPORT;
 export const LADDR_SIZE: u32 = L.LADDR_SIZE;
 export const LADDR_USED: u32 = L.LADDR_USED;
 export const LADDR_AF: u32 = L.LADDR_AF;
@@ -105,7 +106,7 @@ export const LADDR_CONNS: u32 = L.LADDR_CONNS;
 export const LADDR_ADDR: u32 = L.LADDR_ADDR;
 export const LADDR_CONFLICTS: u32 = L.LADDR_CONFLICTS;
 
-/** Region bases, by name order: 0 CTL 1 COUNTERS 2 GSTATS 3 SVC 4 DEST 5 HOOKS 6 CONN 7 SLOT_META 8 SLOTS 9 SCRATCH 10 END 11 LADDR. */
+/** Region bases, by name order: 0 CTL 1 COUNTERS 2 GSTATS 3 SVC 4 DEST 5 HOOKS 6 CONN 7 SLOT_META 8 SLOTS 9 SCRATCH 10 END 11 LADDR 12 SYNC_BUF 13 CONN_COLD. */
 export function regionBase(id: u32): usize {
   switch (id) {
     case 0: return L.CTL;
@@ -121,6 +122,7 @@ export function regionBase(id: u32): usize {
     case 10: return L.MEM_END;
     case 11: return L.LADDR;
     case 12: return L.SYNC_BUF;
+    case 13: return L.CONN_COLD;
   }
   return 0;
 }
@@ -244,7 +246,7 @@ export function connStateName(i: u32): string {
   return stateName(proto, st);
 }
 export const CONN_F_TEMPLATE: u32 = D.CONN_F_TEMPLATE;
-export const CONN_CONTROL: u32 = L.CONN_CONTROL;
+export const COLD_CONTROL: u32 = L.COLD_CONTROL;
 export function stateName(proto: u8, state: u8): string {
   return proto == D.IPPROTO_TCP ? tcpStateName(state) : proto == D.IPPROTO_SCTP ? sctpStateName(state) : udpStateName(state);
 }

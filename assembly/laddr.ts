@@ -12,14 +12,14 @@
 // for as long as possible. The walk is bounded (LADDR_PORT_TRIALS lookups per laddr), so a
 // saturated laddr costs a bounded amount of work per new conn.
 //
-// A conn refers to its laddr by index (CONN_LADDR, 0 = none) and keeps its port in CONN_LPORT.
+// A conn refers to its laddr by index (COLD_LADDR, 0 = none) and keeps its port in COLD_LPORT.
 // A deleted laddr still used by conns stays in the table (LADDR_USED = 2, off the service's
 // list) until its last conn goes, as dp_vs_laddr's refcount keeps it.
 import {
   CTL, CTL_ADDR1, CTL_LADDR_LIVE, NWORKERS, WORKER, CTL_FNAT_PORT_MIN, CTL_FNAT_PORT_MAX, svcPtr, connPtr, laddrPtr, destPtr,
   SVC_LADDR_HEAD, SVC_LADDR_NUM, SVC_LADDR_CURR, SVC_AF, LADDR_MAX, LADDR_USED, LADDR_AF, LADDR_NEXT, LADDR_SVC,
-  LADDR_CURSOR, LADDR_CONNS, LADDR_ADDR, LADDR_CONFLICTS, LADDR_SIZE, CONN_LADDR, CONN_LPORT, CONN_PROTO,
-  CONN_DADDR, CONN_DPORT, CONN_DEST, DEST_AF,
+  LADDR_CURSOR, LADDR_CONNS, LADDR_ADDR, LADDR_CONFLICTS, LADDR_SIZE, COLD_LADDR, COLD_LPORT, CONN_PROTO, connCold,
+  COLD_DADDR, CONN_DPORT, CONN_DEST, DEST_AF,
 } from "./layout";
 import { E_OK, E_NOENT, E_EXIST, E_NOSPC, E_AFNOSUPPORT, E_INVAL, CNT_FNAT_NO_LADDR, CNT_FNAT_NO_PORT } from "./defs";
 import { addrEq, addrCopy, htons } from "./packet/bytes";
@@ -191,10 +191,11 @@ export function laddrBind(ci: u32, svcIdx: u32): u32 {
   for (let t: u32 = 0; t < trials; t++) {
     let li = laddrNext(svc);
     if (load<u8>(laddrPtr(li), LADDR_AF) != daf) continue;
-    let wport = portFetch(li, proto, cp + CONN_DADDR, load<u16>(cp, CONN_DPORT));
+    let cc = connCold(ci);
+    let wport = portFetch(li, proto, cc + COLD_DADDR, load<u16>(cp, CONN_DPORT));
     if (wport == 0) continue;
-    store<u16>(cp, <u16>li, CONN_LADDR);
-    store<u16>(cp, wport, CONN_LPORT);
+    store<u16>(cc, <u16>li, COLD_LADDR);
+    store<u16>(cc, wport, COLD_LPORT);
     let lp = laddrPtr(li);
     store<u32>(lp, load<u32>(lp, LADDR_CONNS) + 1, LADDR_CONNS);
     return 0;
@@ -204,8 +205,7 @@ export function laddrBind(ci: u32, svcIdx: u32): u32 {
 
 /** dp_vs_laddr_unbind: after the conn left the out index (its port is free again). */
 export function laddrUnbind(ci: u32): void {
-  let cp = connPtr(ci);
-  let li = <u32>load<u16>(cp, CONN_LADDR);
+  let li = <u32>load<u16>(connCold(ci), COLD_LADDR);
   if (li == 0) return;
   let lp = laddrPtr(li);
   let n = load<u32>(lp, LADDR_CONNS);

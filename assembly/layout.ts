@@ -33,7 +33,8 @@
 //        ├─ SCHED     svcMax+1 small scheduler areas, SCHED_SMALL_SIZE bytes each
 //        ├─ SCHED_BIG bigMax big scheduler areas (mh, lblc, lblcr), SCHED_AREA_SIZE each,
 //        │            given to a service when it binds such a scheduler (SVC_SCHED_BIG)
-//        ├─ CONN      connMax+1 conn records (index 0 = none), CONN_SIZE (112) each
+//        ├─ CONN      connMax+1 conn records' hot parts (index 0 = none), CONN_SIZE (64) each
+//        ├─ CONN_COLD ... and their cold parts, CONN_COLD_SIZE (48) each
 //        └─ CONN_IDX  per conn partition: connIdxBuckets 64-byte buckets (the conn index, in and
 //                     out keys together), then connOvfBuckets overflow buckets (0: the pool's header)
 //                     ≤ 16 bytes of index per conn: 112 + 16 = 128 bytes per conn in all
@@ -402,18 +403,29 @@
 @inline export const DEST_HNEXT: u32 = DEST_LAST_WEIGHT + 12;
 @inline export const DEST_SIZE: u32 = DEST_LAST_WEIGHT + 16;
 
-// ---- conn record (ip_vs_conn), 112 bytes ------------------------------------------------------
+// ---- conn record (ip_vs_conn), 112 bytes: a hot part of 64 and a cold part of 48 ---------------
+// A client's packet reads and writes 64 bytes of its conn, one cache line (issue 20): the hot
+// parts are 64-byte records of their own (CONN, connPtr), 64-byte aligned. Everything else is in
+// a parallel array of 48-byte records (CONN_COLD, connCold / coldOf). The daddr is cold: a
+// client's packet takes it from its dest (connDaddr, conn/conn.ts), which is cp->daddr for every
+// conn bound to one (ip_vs_conn_new takes the dest's address; a sync backup binds a dest only
+// with the same address, ip_vs_try_bind_dest). A real server's packet reads both parts (its out
+// key starts with the daddr).
+//  hot (CONN_SIZE 64)
 //  ┌──────────────────────────────────────────────────────┐
 //  │ caddr[16]                                            │  0   the in key (caddr:cport → vaddr:vport)
-//  │ vaddr[16]                                            │ 16   and the out key (daddr:dport → caddr:cport
-//  │ daddr[16]                                            │ 32   or laddr:lport) in the first 56 bytes:
-//  │ cport vport dport u16 (wire) │ proto u8 │ af u8      │ 48   a lookup compares nothing else
-//  │ flags u16 │ state u8 │ fwd u8 │ dest u16 │ svc u16    │ 56
-//  │ expires u32 │ timeout u32 │ laddr u16 │ lport u16    │ 64   what every packet reads and writes ...
-//  │ inpkts u32 │ outpkts u32 │ inbytes u48 │ outbytes u48│ 76   ... its counters
-//  │ control u32 │ nextTimer u32 │ prevTimer u32           │ 96   cold: templates, the timer wheel
-//  │ sync: oldState u8 │ retries u8 │ endtime u16          │ 108  cold: the sync master's bookkeeping
-//  └──────────────────────────────────────────────────────┘ 112
+//  │ vaddr[16]                                            │ 16   in the first 40 bytes
+//  │ cport vport dport u16 (wire) │ proto u8 │ af u8      │ 32   a lookup compares nothing else (and the template flag)
+//  │ flags u16 │ state u8 │ fwd u8 │ expires u32           │ 40   what every packet reads and writes ...
+//  │ timeout u32 │ inpkts u32 │ inbytes u48 │ dest u16     │ 48   ... and a client's counters
+//  └──────────────────────────────────────────────────────┘ 64
+//  cold (CONN_COLD_SIZE 48)
+//  ┌──────────────────────────────────────────────────────┐
+//  │ daddr[16]                                            │  0   the out key: daddr:dport → caddr:cport (or laddr:lport)
+//  │ outpkts u32 │ outbytes u48 │ svc u16                  │ 16   a real server's counters; the service (listings)
+//  │ laddr u16 │ lport u16 (FULLNAT) │ control u32        │ 28
+//  │ nextTimer u32 │ prevTimer u32 │ sync u32            │ 36   the timer wheel; the sync master's bookkeeping
+//  └──────────────────────────────────────────────────────┘ 48
 // No hash links: the conn index (CONN_IDX, conn/table.ts) holds the conn's in and out entries
 // in 64-byte buckets, ≤ 16 bytes per conn, so a conn costs ≤ 128 bytes with its index. The
 // byte counters are 48 bits (2^48 bytes per conn) to keep the sync bookkeeping (the kernel's
@@ -422,42 +434,46 @@
 // every other method) and its local port (wire order).
 @inline export const CONN_CADDR: u32 = 0;
 @inline export const CONN_VADDR: u32 = 16;
-@inline export const CONN_DADDR: u32 = 32;
-@inline export const CONN_CPORT: u32 = 48;
-@inline export const CONN_VPORT: u32 = 50;
-@inline export const CONN_DPORT: u32 = 52;
-@inline export const CONN_PROTO: u32 = 54;
-@inline export const CONN_AF: u32 = 55;
-@inline export const CONN_FLAGS: u32 = 56;
-@inline export const CONN_STATE: u32 = 58;
-@inline export const CONN_FWD: u32 = 59;
-@inline export const CONN_DEST: u32 = 60;
-@inline export const CONN_SVC: u32 = 62;
-@inline export const CONN_EXPIRES: u32 = 64;
-@inline export const CONN_TIMEOUT: u32 = 68;
-/** FULLNAT: LADDR index of the conn's local (source) address, 0 = none (not FULLNAT, or a template). */
-@inline export const CONN_LADDR: u32 = 72;
-/** FULLNAT: the local port, wire order (with the laddr it replaces caddr:cport in the out key). */
-@inline export const CONN_LPORT: u32 = 74;
-@inline export const CONN_INPKTS: u32 = 76;
-@inline export const CONN_OUTPKTS: u32 = 80;
-/** u48 (load connBytes / add connBytesAdd, stats.ts): bytes from the client. */
-@inline export const CONN_INBYTES: u32 = 84;
+@inline export const CONN_CPORT: u32 = 32;
+@inline export const CONN_VPORT: u32 = 34;
+@inline export const CONN_DPORT: u32 = 36;
+@inline export const CONN_PROTO: u32 = 38;
+@inline export const CONN_AF: u32 = 39;
+@inline export const CONN_FLAGS: u32 = 40;
+@inline export const CONN_STATE: u32 = 42;
+@inline export const CONN_FWD: u32 = 43;
+@inline export const CONN_EXPIRES: u32 = 44;
+@inline export const CONN_TIMEOUT: u32 = 48;
+@inline export const CONN_INPKTS: u32 = 52;
+/** u48 (load connBytes / add connBytesAdd, stats.ts, which read 8 bytes: the dest's u16 after it): bytes from the client. */
+@inline export const CONN_INBYTES: u32 = 56;
+@inline export const CONN_DEST: u32 = 62;
+@inline export const CONN_SIZE: u32 = 64;
+/** The cold part: the dest's address (16-byte form). */
+@inline export const COLD_DADDR: u32 = 0;
+@inline export const COLD_OUTPKTS: u32 = 16;
 /** u48: bytes from the real server. */
-@inline export const CONN_OUTBYTES: u32 = 90;
+@inline export const COLD_OUTBYTES: u32 = 20;
+@inline export const COLD_SVC: u32 = 26;
+/** FULLNAT: LADDR index of the conn's local (source) address, 0 = none (not FULLNAT, or a template). */
+@inline export const COLD_LADDR: u32 = 28;
+/** FULLNAT: the local port, wire order (with the laddr it replaces caddr:cport in the out key). */
+@inline export const COLD_LPORT: u32 = 30;
 /**
  * u32 union. A conn: cp->control, the index of the persistence template it belongs to (0 =
  * none). A template (CONN_F_TEMPLATE, which never has a control itself): ct->n_control, how
  * many conns it controls.
  */
-@inline export const CONN_CONTROL: u32 = 96;
+@inline export const COLD_CONTROL: u32 = 32;
 /** Timer-wheel link (conn/timer.ts); on a free record, the next free record. */
-@inline export const CONN_NEXT_TIMER: u32 = 100;
+@inline export const COLD_NEXT_TIMER: u32 = 36;
 /** Timer-wheel back link: the previous conn, or WHEEL_HEAD | slot when the conn heads its slot. */
-@inline export const CONN_PREV_TIMER: u32 = 104;
+@inline export const COLD_PREV_TIMER: u32 = 40;
 /** The sync bookkeeping (sync.ts), 4 bytes: csyncPtr(i) + CSYNC_*. */
-@inline export const CONN_SYNC: u32 = 108;
-@inline export const CONN_SIZE: u32 = 112;
+@inline export const COLD_SYNC: u32 = 44;
+@inline export const CONN_COLD_SIZE: u32 = 48;
+/** A conn's bytes in all, both parts (its index entries come on top). */
+@inline export const CONN_RECORD_BYTES: u32 = CONN_SIZE + CONN_COLD_SIZE;
 
 // ---- conn index (conn/table.ts) ----------------------------------------------------------------
 // 64-byte buckets (one cache line): IDX_SLOTS u32 entries, then a u32 link to an overflow
@@ -482,7 +498,7 @@ export function connIdxBucketsFor(nConn: u32): u32 { let b = (nConn * 15) >> 6; 
 export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return b > 9 ? b : 9; }
 
 // ---- sync (sync.ts, ip_vs_sync.c) ---------------------------------------------------------------
-// Each conn's sync bookkeeping, at CONN_SYNC in its record (cp->old_state and cp->sync_endtime in
+// Each conn's sync bookkeeping, at COLD_SYNC in its record's cold part (cp->old_state and cp->sync_endtime in
 // the kernel's conn; cp->in_pkts is the conn's CONN_INPKTS), touched only on a sync master.
 @inline export const CSYNC_OLD_STATE: u32 = 0;   // u8 the state last synced
 @inline export const CSYNC_RETRIES: u32 = 1;     // u8 sync_endtime & 3: resends of the same end time
@@ -490,12 +506,12 @@ export function connOvfBucketsFor(nConn: u32): u32 { let b = nConn >> 6; return 
 @inline export const CSYNC_SIZE: u32 = 4;
 /** The master's send buffer: finished v1 messages one after another, then the one being filled. */
 @inline export const SYNC_BUF_SIZE: u32 = 1 << 20;   // ~700 full messages: 20 ms of 1M synced conns/s
-@inline export function csyncPtr(connIdx: u32): usize { return CONN + <usize>connIdx * CONN_SIZE + CONN_SYNC; }
+@inline export function csyncPtr(connIdx: u32): usize { return connCold(connIdx) + COLD_SYNC; }
 
 // ---- SYN proxy deltas (synproxy.ts, conn/table.ts connSpAlloc) -----------------------------------
 // A synproxy conn's 12 bytes (DPVS's cp->syn_proxy_seq and wscale_rs/wscale_vs) are not in the
 // 112-byte record every conn pays for, but in a fixed pool per conn partition (SP_SLOTS entries,
-// 768 KiB); the conn's sync word (CONN_SYNC) holds its entry's index + 1 — a synproxy conn is never
+// 768 KiB); the conn's sync word (COLD_SYNC) holds its entry's index + 1 — a synproxy conn is never
 // synced (the kernel's sync format has no field for the deltas). While the real server's SYN-ACK
 // is awaited SEQ holds the cookie ISN and WIN the client's window; then SEQ is the delta (cookie ISN
 // - server ISN) added to the server's sequence numbers, TS the timestamp delta (server TSval -
@@ -659,6 +675,8 @@ export let SCHED: usize = 0;
 export let SCHED_BIG: usize = 0;
 export let HOOKS: usize = 0;
 export let CONN: usize = 0;
+/** The conns' cold parts, CONN_COLD_SIZE each, in the order of CONN's hot ones. */
+export let CONN_COLD: usize = 0;
 /** The current conn partition's index: its main buckets and its overflow pool (conn/table.ts). */
 export let CONN_IDX: usize = 0;
 export let CONN_OVF: usize = 0;
@@ -739,6 +757,7 @@ function growEnd(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): usize {
   p = align(p + <usize>(nSvc + 1) * SCHED_SMALL_SIZE, 64);
   p = align(p + <usize>nBig * SCHED_AREA_SIZE, 64);
   p = align(p + <usize>(nConn + 1) * CONN_SIZE, 64);
+  p = align(p + <usize>(nConn + 1) * CONN_COLD_SIZE, 64);
   return p + <usize>NPARTS * idxPartSize(nConn);
 }
 
@@ -750,6 +769,7 @@ function placeGrowing(): void {
   SCHED = p; p = align(p + <usize>(svcMax + 1) * SCHED_SMALL_SIZE, 64);
   SCHED_BIG = p; p = align(p + <usize>bigMax * SCHED_AREA_SIZE, 64);
   CONN = p; p = align(p + <usize>(connMax + 1) * CONN_SIZE, 64);
+  CONN_COLD = p; p = align(p + <usize>(connMax + 1) * CONN_COLD_SIZE, 64);
   IDX_PARTS = p; p += <usize>NPARTS * idxPartSize(connMax);
   MEM_END = p;
 }
@@ -914,12 +934,13 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
   if (nConn < connMax) nConn = connMax;
   if (nBig < bigMax) nBig = bigMax;
   if (!memoryTo(growEnd(nSvc, nDest, nConn, nBig))) return -12;
-  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN;
+  let oSvc = SVC, oDest = DEST, oSched = SCHED, oBig = SCHED_BIG, oConn = CONN, oCold = CONN_COLD;
   let oSvcN = svcMax, oDestN = destMax, oConnN = connMax, oBigN = bigMax;
   svcMax = nSvc; destMax = nDest; connMax = nConn; bigMax = nBig;
   idxSizes();
   placeGrowing();
   memory.fill(IDX_PARTS, 0, MEM_END - IDX_PARTS);   // rebuilt by connTableGrow / partsGrow (above every other region)
+  moveRegion(oCold, <usize>(oConnN + 1) * CONN_COLD_SIZE, CONN_COLD, <usize>(connMax + 1) * CONN_COLD_SIZE);
   moveRegion(oConn, <usize>(oConnN + 1) * CONN_SIZE, CONN, <usize>(connMax + 1) * CONN_SIZE);
   moveRegion(oBig, <usize>oBigN * SCHED_AREA_SIZE, SCHED_BIG, <usize>bigMax * SCHED_AREA_SIZE);
   moveRegion(oSched, <usize>(oSvcN + 1) * SCHED_SMALL_SIZE, SCHED, <usize>(svcMax + 1) * SCHED_SMALL_SIZE);
@@ -935,6 +956,19 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
 @inline export function svcPtr(svcIdx: u32): usize { return SVC + <usize>svcIdx * SVC_SIZE; }
 @inline export function destPtr(destIdx: u32): usize { return DEST + <usize>destIdx * DEST_SIZE; }
 @inline export function connPtr(connIdx: u32): usize { return CONN + <usize>connIdx * CONN_SIZE; }
+/** Conn connIdx's cold part. */
+@inline export function connCold(connIdx: u32): usize { return CONN_COLD + <usize>connIdx * CONN_COLD_SIZE; }
+/** The cold part of the conn whose hot part is at cp. */
+@inline export function coldOf(cp: usize): usize { return CONN_COLD + ((cp - CONN) >> 6) * CONN_COLD_SIZE; }
+/**
+ * cp->daddr for a client's packet: from the conn's dest, whose record is in the cache, when it
+ * has one (ip_vs_conn_new copies the dest's address, a sync backup binds only the dest with
+ * that address: the same 16 bytes), so that the packet reads nothing of the cold part.
+ */
+@inline export function connDaddr(cp: usize): usize {
+  let d = <u32>load<u16>(cp, CONN_DEST);
+  return d != 0 ? destPtr(d) + DEST_ADDR : coldOf(cp) + COLD_DADDR;
+}
 /** A service's scheduler area: its big one when it has one (mh, lblc, lblcr), else its small one. */
 @inline export function schedArea(svcIdx: u32): usize {
   let big = <u32>load<u16>(SVC + <usize>svcIdx * SVC_SIZE, SVC_SCHED_BIG);

@@ -2,7 +2,7 @@
 // Bytes are IP datagram lengths (skb->len at the IPVS hooks), as the kernel counts them.
 import {
   COUNTERS, GSTATS, svcPtr, destPtr, connPtr, ST_CONNS, ST_INPKTS, ST_OUTPKTS, ST_INBYTES, ST_OUTBYTES,
-  SVC_STATS, DEST_STATS, DEST_SVC, DEST_FLAGS, CONN_DEST, CONN_INPKTS, CONN_OUTPKTS, CONN_INBYTES, CONN_OUTBYTES,
+  SVC_STATS, DEST_STATS, DEST_SVC, DEST_FLAGS, CONN_DEST, CONN_INPKTS, COLD_OUTPKTS, CONN_INBYTES, COLD_OUTBYTES, coldOf,
 } from "./layout";
 import { DEST_F_AVAILABLE } from "./defs";
 import { GROUP0, GROUP_SIZE, NWORKERS, PKT_SIZE, SCACHE, SCACHE_ENTRIES, SCACHE_SIZE, HCOUNT, HOOKS, HOOK_MAX, HOOK_SIZE, HOOK_PACKETS } from "./layout";
@@ -67,12 +67,13 @@ export function statsConn(destIdx: u32, svcIdx: u32): void {
 
 /** ip_vs_in_stats of conn record cp: counted only while the dest is available. pkts: the datagrams of a UDP super-packet. */
 @inline export function statsIn(cp: usize, len: u32, pkts: u32 = 1): void {   // inlined: on every packet in
-  statsPacket(cp, len, pkts, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
+  statsPacket(cp, cp, len, pkts, CONN_INPKTS, CONN_INBYTES, ST_INPKTS, ST_INBYTES);
 }
 
 /** ip_vs_out_stats. */
 export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
-  statsPacket(connPtr(ci), len, pkts, CONN_OUTPKTS, CONN_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
+  let cp = connPtr(ci);
+  statsPacket(cp, coldOf(cp), len, pkts, COLD_OUTPKTS, COLD_OUTBYTES, ST_OUTPKTS, ST_OUTBYTES);
 }
 
 /** A conn's u48 byte counter (layout.ts conn record): its 6 bytes, read through an 8-byte load. */
@@ -83,10 +84,13 @@ export function statsOut(ci: u32, len: u32, pkts: u32 = 1): void {
   store<u16>(p, <u16>(v >> 32), 4);
 }
 
-/** pkts packets of `len` bytes together: the conn's counters, then its dest's, service's and the global ones. */
-@inline function statsPacket(cp: usize, len: u32, pkts: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
-  store<u32>(cp + connPkts, load<u32>(cp + connPkts) + pkts);
-  connBytesAdd(cp + connBytes, len);
+/**
+ * pkts packets of `len` bytes together: the conn's counters (at `counters`: its hot part for a
+ * client's packet, its cold part for a real server's), then its dest's, service's and the global ones.
+ */
+@inline function statsPacket(cp: usize, counters: usize, len: u32, pkts: u32, connPkts: u32, connBytes: u32, stPkts: u32, stBytes: u32): void {
+  store<u32>(counters + connPkts, load<u32>(counters + connPkts) + pkts);
+  connBytesAdd(counters + connBytes, len);
   let d = <u32>load<u16>(cp, CONN_DEST);
   if (d == 0) return;
   let dest = destPtr(d);

@@ -13,8 +13,8 @@
 // Message (v0): u8 nr_conns | u8 syncid | be16 size, then 24-byte conns (+24 bytes of seq options
 //               when IP_VS_CONN_F_SEQ_MASK), no timeout: the backup uses the state's.
 import {
-  CTL, CTL_ADDR0, CTL_ADDR1, connPtr, destPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
-  CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL,
+  CTL, CTL_ADDR0, CTL_ADDR1, connPtr, connCold, coldOf, destPtr, CONN_CADDR, CONN_VADDR, COLD_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
+  CONN_PROTO, CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, COLD_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, COLD_CONTROL,
   DEST_FWD, DEST_CONN_FLAGS, DEST_SVC, DEST_AF, SYNC_BUF, SYNC_BUF_SIZE, csyncPtr, CSYNC_OLD_STATE,
   CSYNC_RETRIES, CSYNC_ENDTIME, CONN_INPKTS,
   CTL_SYNC_MASTER, CTL_SYNC_ID, CTL_SYNC_MAXLEN, CTL_SYNC_VERSION, CTL_SYNC_THRESHOLD, CTL_SYNC_PERIOD, CTL_SYNC_REFRESH,
@@ -268,7 +268,7 @@ function bindDest(ci: u32, d: u32): void {
   store<u16>(cp, flags, CONN_FLAGS);
   store<u8>(cp, load<u8>(dest, DEST_FWD), CONN_FWD);
   store<u16>(cp, <u16>d, CONN_DEST);
-  store<u16>(cp, <u16>load<u32>(dest, DEST_SVC), CONN_SVC);
+  store<u16>(connCold(ci), <u16>load<u32>(dest, DEST_SVC), COLD_SVC);
   destBindConn(d, flags);
 }
 
@@ -297,7 +297,7 @@ function procConnIn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport
     ci = connInGet(proto, (CTL + CTL_SYNC_CADDR), cport, vaddr, vport);
     if (ci != 0) {
       let cp = connPtr(ci);
-      if (load<u16>(cp, CONN_DPORT) != dport || !addrEq(cp + CONN_DADDR, daddr)) {
+      if (load<u16>(cp, CONN_DPORT) != dport || !addrEq(connCold(ci) + COLD_DADDR, daddr)) {
         // the master moved this client to another dest: the old conn goes at once, unless this
         // is the late expiry message of the one already replaced
         if (!(wflags & KF_INACTIVE)) { connExpireNow(ci); ci = 0; }
@@ -325,7 +325,7 @@ function procConnIn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport
     cp = connPtr(ci);
     addrCopy(cp + CONN_CADDR, (CTL + CTL_SYNC_CADDR));
     addrCopy(cp + CONN_VADDR, vaddr);
-    addrCopy(cp + CONN_DADDR, daddr);
+    addrCopy(connCold(ci) + COLD_DADDR, daddr);
     store<u16>(cp, cport, CONN_CPORT);
     store<u16>(cp, vport, CONN_VPORT);
     store<u16>(cp, dport, CONN_DPORT);
@@ -335,7 +335,7 @@ function procConnIn(af: u8, proto: u8, wflags: u32, state: u8, cport: u16, vport
     // a method the kernel does not have (5..7) is not ours to guess: bypass, i.e. forward as is
     store<u8>(cp, fwd > IP_VS_CONN_F_BYPASS ? IP_VS_CONN_F_BYPASS : fwd, CONN_FWD);
     store<u16>(cp, ourFlags(wflags), CONN_FLAGS);
-    store<u32>(cp, 0, CONN_CONTROL);   // the backup links no conn to its template (no ip_vs_control_add)
+    store<u32>(connCold(ci), 0, COLD_CONTROL);   // the backup links no conn to its template (no ip_vs_control_add)
     if (!connHashIn(ci)) { connFree(ci); cntInc(CNT_CONN_INDEX_FULL); return 1; }
     let d = findDest(af, proto, vport, dport, fwmark, wflags);
     if (d != 0) bindDest(ci, d);
@@ -385,11 +385,11 @@ export function syncEncodeConn(ci: u32, p: usize, room: u32): u32 {
   st32be(p + 16, 0);   // fwmark: conns here do not keep the packet's mark
   st32be(p + 20, load<u32>(cp, CONN_TIMEOUT) / 1000);
   if (v6) {
-    addrCopy(p + 24, cp + CONN_CADDR); addrCopy(p + 40, cp + CONN_VADDR); addrCopy(p + 56, cp + CONN_DADDR);
+    addrCopy(p + 24, cp + CONN_CADDR); addrCopy(p + 40, cp + CONN_VADDR); addrCopy(p + 56, coldOf(cp) + COLD_DADDR);
   } else {
     store<u32>(p + 24, load<u32>(cp + CONN_CADDR, 12));
     store<u32>(p + 28, load<u32>(cp + CONN_VADDR, 12));
-    store<u32>(p + 32, load<u32>(cp + CONN_DADDR, 12));
+    store<u32>(p + 32, load<u32>(coldOf(cp) + COLD_DADDR, 12));
   }
   cntInc(CNT_SYNC_TX_CONN);
   return len;
@@ -473,7 +473,7 @@ export function syncConnIn(ci: u32): void {
   // the send buffer and the templates are shared by every worker: under the lock (shared.ts)
   if ((cget(CTL_SYNC_MASTER) != 0)) { wLock(); syncConn(ci, one ? cget(CTL_SYNC_THRESHOLD) : load<u32>(cp, CONN_INPKTS)); wUnlock(); return; }
   if (one) {
-    let ct = load<u32>(cp, CONN_CONTROL);
+    let ct = load<u32>(connCold(ci), COLD_CONTROL);
     if (ct != 0) sharedAdd32(connPtr(ct) + CONN_INPKTS, 1);
   }
 }
@@ -487,8 +487,8 @@ function syncConn(ci: u32, pkts: u32): void {
     // so a backup could only break it; its sync word holds its delta entry (layout.ts SP_POOL)
     if (flags & CONN_F_SYNPROXY) return;
     if (!(flags & CONN_F_ONE_PACKET) && syncNeeded(ci, pkts)) bufAdd(ci);
-    if (flags & CONN_F_TEMPLATE) return;           // a template's CONN_CONTROL counts its conns
-    let ct = load<u32>(cp, CONN_CONTROL);
+    if (flags & CONN_F_TEMPLATE) return;           // a template's COLD_CONTROL counts its conns
+    let ct = load<u32>(connCold(ci), COLD_CONTROL);
     if (ct == 0) return;
     let tp = connPtr(ct);
     pkts = load<u32>(tp, CONN_INPKTS) + 1;   // a template's in_pkts counts its conns' syncs
@@ -528,7 +528,7 @@ function syncNeeded(ci: u32, pkts: u32): bool {
   let force = false;
   let goSet = false;
   if (flags & CONN_F_TEMPLATE) force = false;
-  else if ((cget(CTL_SYNC_PERSIST) != 0) && load<u32>(cp, CONN_CONTROL) != 0) return false;
+  else if ((cget(CTL_SYNC_PERSIST) != 0) && load<u32>(coldOf(cp), COLD_CONTROL) != 0) return false;
   else if (proto == IPPROTO_TCP || proto == IPPROTO_SCTP) {
     if (proto == IPPROTO_TCP ? !tcpSyncState(state) : !sctpSyncState(state)) return false;
     force = state != load<u8>(cs, CSYNC_OLD_STATE);
@@ -609,7 +609,7 @@ function encodeV0(cp: usize, q: usize): void {
   store<u16>(q, load<u16>(cp, CONN_DPORT), 6);
   store<u32>(q, load<u32>(cp + CONN_CADDR, 12), 8);
   store<u32>(q, load<u32>(cp + CONN_VADDR, 12), 12);
-  store<u32>(q, load<u32>(cp + CONN_DADDR, 12), 16);
+  store<u32>(q, load<u32>(coldOf(cp) + COLD_DADDR, 12), 16);
   st16be(q + 20, syncWireFlags(cp) & 0xffff);
   st16be(q + 22, <u32>load<u8>(cp, CONN_STATE));
 }

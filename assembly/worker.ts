@@ -20,7 +20,7 @@ import { isVip } from "./route";
 import { laddrIsLocal } from "./laddr";
 import {
   CTL, CTL_LADDR_LIVE, PKT, PKT_OWNER_ADDR, PKT_REDIR_N, PKT_I_SADDR, PKT_I_DADDR, linkType, NWORKERS, WORKER, NPARTS, PART, PARTS,
-  PART_SIZE, WCTL, WCTL_CONN_COUNT, WCTL_CONN_FREE, CONN_NEXT_TIMER, connMax, connPtr, partSelect, RINGS, ringSize,
+  PART_SIZE, WCTL, WCTL_CONN_COUNT, WCTL_CONN_FREE, COLD_NEXT_TIMER, connMax, connPtr, connCold, partSelect, RINGS, ringSize,
   RING_HEAD, RING_TAIL, RING_DATA, ringEntries, slotSize, slotHeadroom, slotCount, slotBase, slotMeta, SLOT_OFF, SLOT_LEN,
 } from "./layout";
 import { IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, IPPROTO_ICMP, IPPROTO_ICMPV6, AF_INET, CNT_REDIRECT_IN } from "./defs";
@@ -114,10 +114,10 @@ function linkFree(lo: u32, hi: u32): void {
     if (first > hi) continue;
     let last = first;
     while (last + NPARTS <= hi) {
-      store<u32>(connPtr(last), last + NPARTS, CONN_NEXT_TIMER);
+      store<u32>(connCold(last), last + NPARTS, COLD_NEXT_TIMER);
       last += NPARTS;
     }
-    store<u32>(connPtr(last), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_TIMER);
+    store<u32>(connCold(last), load<u32>(WCTL, WCTL_CONN_FREE), COLD_NEXT_TIMER);
     store<u32>(WCTL, first, WCTL_CONN_FREE);
   }
   partSelect(own);

@@ -847,31 +847,31 @@ export class Engine {
   private connAt(i: number): ConnRecord {
     const c = this.c;
     const now = this.dv.getUint32(this.base.ctl + c.CTL_NOW, true);
-    const p = this.base.conn + i * c.CONN_SIZE;
+    const p = this.base.conn + i * c.CONN_SIZE, q = Number(this.ex.regionBase(13)) + i * c.CONN_COLD_SIZE;   // the hot part, the cold part
     const af = this.u8[p + c.CONN_AF] as 4 | 6;
     const proto = this.u8[p + c.CONN_PROTO];
     const left = (this.dv.getUint32(p + c.CONN_EXPIRES, true) - now) | 0;
     const dest = this.dv.getUint16(p + c.CONN_DEST, true);
     return {
-      index: i, svc: this.dv.getUint16(p + c.CONN_SVC, true), dest, proto: PROTO_NAME[proto] ?? 'IP', af,
+      index: i, svc: this.dv.getUint16(q + c.COLD_SVC, true), dest, proto: PROTO_NAME[proto] ?? 'IP', af,
       caddr: this.addrAt(af, p + c.CONN_CADDR), cport: this.port(p + c.CONN_CPORT),
       vaddr: this.addrAt(af, p + c.CONN_VADDR), vport: this.port(p + c.CONN_VPORT),
-      daddr: this.addrAt(this.destAf(dest, af), p + c.CONN_DADDR), dport: this.port(p + c.CONN_DPORT),
+      daddr: this.addrAt(this.destAf(dest, af), q + c.COLD_DADDR), dport: this.port(p + c.CONN_DPORT),
       state: this.getString(this.ex.connStateName(i)), expiresMs: Math.max(0, left),
       flags: this.dv.getUint16(p + c.CONN_FLAGS, true), fwd: FWD_NAME[this.u8[p + c.CONN_FWD]] ?? 'Masq',
-      ...this.connLocal(af, p),
-      inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(p + c.CONN_OUTPKTS, true),
-      inbytes: this.u48(p + c.CONN_INBYTES), outbytes: this.u48(p + c.CONN_OUTBYTES),
+      ...this.connLocal(af, q),
+      inpkts: this.dv.getUint32(p + c.CONN_INPKTS, true), outpkts: this.dv.getUint32(q + c.COLD_OUTPKTS, true),
+      inbytes: this.u48(p + c.CONN_INBYTES), outbytes: this.u48(q + c.COLD_OUTBYTES),
     };
   }
   /** A conn's 48-bit byte counter (layout.ts conn record). */
   private u48(p: number): bigint { return BigInt(this.dv.getUint32(p, true)) + (BigInt(this.dv.getUint16(p + 4, true)) << 32n); }
-  /** A FULLNAT conn's local address and port (DPVS lists them between vaddr and daddr). */
-  private connLocal(af: number, p: number): { laddr?: string; lport?: number } {
-    const li = this.dv.getUint16(p + this.c.CONN_LADDR, true);
+  /** A FULLNAT conn's local address and port (DPVS lists them between vaddr and daddr), from its record's cold part q. */
+  private connLocal(af: number, q: number): { laddr?: string; lport?: number } {
+    const li = this.dv.getUint16(q + this.c.COLD_LADDR, true);
     if (!li) return {};
     const lp = Number(this.ex.regionBase(11)) + li * this.c.LADDR_SIZE;
-    return { laddr: this.addrAt(af, lp + this.c.LADDR_ADDR), lport: this.port(p + this.c.CONN_LPORT) };
+    return { laddr: this.addrAt(af, lp + this.c.LADDR_ADDR), lport: this.port(q + this.c.COLD_LPORT) };
   }
   connCount(): number { return this.ex.connsInUse() >>> 0; }
   /**

@@ -2,9 +2,9 @@
 // control links between a conn and its persistence template (ip_vs_control_add/del,
 // ip_vs_check_template: ip_vs_conn.c; the persistence scheduling itself is persist.ts).
 import {
-  CTL, CTL_NOW, connPtr, destPtr, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT, CONN_PROTO,
-  CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, CONN_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, CONN_CONTROL, DEST_ADDR,
-  DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, CONN_LADDR, CTL_FLAGS, DEST_FLAGS, DEST_WEIGHT, CONN_NEXT_TIMER, PKT,
+  CTL, CTL_NOW, connPtr, connCold, destPtr, CONN_CADDR, CONN_VADDR, COLD_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT, CONN_PROTO,
+  CONN_AF, CONN_FLAGS, CONN_STATE, CONN_FWD, COLD_SVC, CONN_DEST, CONN_TIMEOUT, CONN_EXPIRES, COLD_CONTROL, DEST_ADDR,
+  DEST_PORT, DEST_FWD, DEST_CONN_FLAGS, COLD_LADDR, CTL_FLAGS, DEST_FLAGS, DEST_WEIGHT, COLD_NEXT_TIMER, PKT,
   PKT_CONN_NEW_FAIL, DEST_PERSIST, DEST_ACTIVE, DEST_INACTIVE, DEST_UTHRESH, DEST_LTHRESH, DEST_REFCNT, DEST_USED,
 } from "../layout";
 import {
@@ -42,11 +42,11 @@ export function connNew(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usiz
 export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16, dport: u16, extra: u16, destIdx: u32, svcIdx: u32): u32 {
   let ci = connAlloc();
   if (ci == 0) { store<u32>(PKT, CNT_CONN_FULL, PKT_CONN_NEW_FAIL); return 0; }
-  let cp = connPtr(ci);
+  let cp = connPtr(ci), cc = connCold(ci);
   let dest = destPtr(destIdx);
   addrCopy(cp + CONN_CADDR, caddr);
   addrCopy(cp + CONN_VADDR, vaddr);
-  addrCopy(cp + CONN_DADDR, dest + DEST_ADDR);
+  addrCopy(cc + COLD_DADDR, dest + DEST_ADDR);
   store<u16>(cp, cport, CONN_CPORT);
   store<u16>(cp, vport, CONN_VPORT);
   store<u16>(cp, dport, CONN_DPORT);
@@ -56,10 +56,10 @@ export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: 
   store<u8>(cp, fwd, CONN_FWD);
   let flags = <u16>load<u32>(dest, DEST_CONN_FLAGS) | extra;
   store<u16>(cp, flags, CONN_FLAGS);
-  store<u16>(cp, <u16>svcIdx, CONN_SVC);
+  store<u16>(cc, <u16>svcIdx, COLD_SVC);
   store<u16>(cp, <u16>destIdx, CONN_DEST);
   store<u8>(cp, 0, CONN_STATE);
-  store<u32>(cp, 0, CONN_CONTROL);
+  store<u32>(cc, 0, COLD_CONTROL);
   // ip_vs_conn_new: 3 s until the protocol sets the state's timeout
   store<u32>(cp, 3000, CONN_TIMEOUT);
   store<u32>(cp, engineNow() + 3000, CONN_EXPIRES);
@@ -88,7 +88,7 @@ export function connNewFull(proto: u8, af: u8, caddr: usize, cport: u16, vaddr: 
  */
 export function connTryExpire(ci: u32): bool {
   let cp = connPtr(ci);
-  if ((load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) && load<u32>(cp, CONN_CONTROL) != 0) {
+  if ((load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) && load<u32>(connCold(ci), COLD_CONTROL) != 0) {
     // the kernel's timer runs at the deadline: count the 60 s from there, not from a late tick
     let now = engineNow();
     let exp = load<u32>(cp, CONN_EXPIRES) + 60000;
@@ -110,7 +110,7 @@ export function connKill(ci: u32): void {
   if (!(flags & CONN_F_TEMPLATE)) controlDel(ci);    // ip_vs_control_del
   let d = <u32>load<u16>(cp, CONN_DEST);
   if (d != 0) destUnbindConn(d, flags);
-  if (load<u16>(cp, CONN_LADDR) != 0) laddrUnbind(ci);   // its port is free again (it left the out index)
+  if (load<u16>(connCold(ci), COLD_LADDR) != 0) laddrUnbind(ci);   // its port is free again (it left the out index)
   store<u16>(cp, (load<u16>(cp, CONN_FLAGS) & ~CONN_F_HASHED) | CONN_F_DEAD, CONN_FLAGS);
   cntInc(CNT_CONN_EXPIRED);
 }
@@ -222,27 +222,27 @@ export function connSetState(ci: u32, dir: u32, tcpFlags: u8): void {
 
 /** ip_vs_control_add: cp is controlled by template ct. */
 @inline export function controlAdd(ci: u32, ct: u32): void {
-  store<u32>(connPtr(ci), ct, CONN_CONTROL);
-  let t = connPtr(ct);
-  store<u32>(t, load<u32>(t, CONN_CONTROL) + 1, CONN_CONTROL);
+  store<u32>(connCold(ci), ct, COLD_CONTROL);
+  let t = connCold(ct);
+  store<u32>(t, load<u32>(t, COLD_CONTROL) + 1, COLD_CONTROL);
 }
 
 /** ip_vs_control_del: cp leaves its template (called when cp expires). */
 export function controlDel(ci: u32): void {
-  let cp = connPtr(ci);
-  let ct = load<u32>(cp, CONN_CONTROL);
+  let cc = connCold(ci);
+  let ct = load<u32>(cc, COLD_CONTROL);
   if (ct == 0) return;
-  store<u32>(cp, 0, CONN_CONTROL);
-  let t = connPtr(ct);
-  let n = load<u32>(t, CONN_CONTROL);
-  if (n != 0) store<u32>(t, n - 1, CONN_CONTROL);
+  store<u32>(cc, 0, COLD_CONTROL);
+  let t = connCold(ct);
+  let n = load<u32>(t, COLD_CONTROL);
+  if (n != 0) store<u32>(t, n - 1, COLD_CONTROL);
 }
 
 /** ip_vs_control_assure_ct: a controlled conn was confirmed; its template becomes ASSURED. */
 export function controlAssure(ci: u32): void {
   let cp = connPtr(ci);
   if (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) return;
-  let ct = load<u32>(cp, CONN_CONTROL);
+  let ct = load<u32>(connCold(ci), COLD_CONTROL);
   if (ct == 0) return;
   let t = connPtr(ct);
   if (!(load<u16>(t, CONN_FLAGS) & CONN_F_TEMPLATE) || (load<u8>(t, CONN_STATE) & CTPL_S_ASSURED)) return;
@@ -297,7 +297,7 @@ export function connExpireTick(now: u32): u32 {
     let ci = timerTake(k);                         // the list is detached: walk it on its own
     while (ci != 0) {
       let cp = connPtr(ci);
-      let next = load<u32>(cp, CONN_NEXT_TIMER);
+      let next = load<u32>(connCold(ci), COLD_NEXT_TIMER);
       if (load<u16>(cp, CONN_FLAGS) & CONN_F_DEAD) {
         connFree(ci);
       } else if (<i32>(now - load<u32>(cp, CONN_EXPIRES)) >= 0 && expireLocked(ci)) {

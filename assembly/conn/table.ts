@@ -16,10 +16,10 @@
 // a single-threaded structure over whatever base and size the layout gives it — with several
 // workers, the current conn partition's (layout.ts partSelect; worker.ts).
 import {
-  CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, connMax, connPtr, CONN_NEXT_TIMER, NPARTS, PART,
-  CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
-  CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN, CONN_EXPIRES, CONN_OUTBYTES, CONN_LADDR, CONN_LPORT, LADDR_ADDR, laddrPtr,
-  SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, CONN_SYNC, PARTS, PART_SIZE,
+  CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, connMax, connPtr, connCold, coldOf, COLD_NEXT_TIMER, NPARTS, PART,
+  CONN_CADDR, CONN_VADDR, COLD_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
+  CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN_COLD_SIZE, CONN, COLD_LADDR, COLD_LPORT, LADDR_ADDR, laddrPtr,
+  SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, COLD_SYNC, PARTS, PART_SIZE,
   CONN_IDX, CONN_OVF, connIdxBuckets, connOvfBuckets, IDX_BUCKET, IDX_SLOTS, IDX_LINK, OVF_FREE, OVF_AVAIL,
   SCRATCH, SCRATCH_OUTQ, OUTQ_MAX,
 } from "../layout";
@@ -33,14 +33,15 @@ import { cntInc } from "../stats";
 @inline const IDX_INDEX_MASK: u32 = 0x01ffffff;     // conn index: 25 bits (CONN_LIMIT is 2^24)
 @inline const IDX_TAG_MASK: u32 = 0xfe000000;       // tag: hash bits 0..5, then the direction
 @inline const IDX_SIG_MASK: u32 = 0xfc000000;       // the hash bits alone (either direction)
+@inline const IDX_DIR_SHIFT: u32 = 25;              // the direction bit's place
 @inline const DIR_IN: u32 = 0;
 @inline const DIR_OUT: u32 = 1;
 @inline const LAST_SLOT: usize = (IDX_SLOTS - 1) << 2;
 
 /** Build the free list over the whole pool (index 0 is the null conn) and an empty index. */
 export function connTableInit(): void {
-  for (let i: u32 = 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_TIMER);
-  store<u32>(connPtr(connMax), 0, CONN_NEXT_TIMER);
+  for (let i: u32 = 1; i < connMax; i++) store<u32>(connCold(i), i + 1, COLD_NEXT_TIMER);
+  store<u32>(connCold(connMax), 0, COLD_NEXT_TIMER);
   store<u32>(WCTL, connMax > 0 ? 1 : 0, WCTL_CONN_FREE);
   store<u32>(WCTL, 0, WCTL_CONN_COUNT);
   idxInit();
@@ -50,11 +51,12 @@ export function connTableInit(): void {
 
 /** Hash of (proto, addr1, port1, addr2, port2), seeded at init (ip_vs_conn_hashkey uses jhash + rnd). */
 @inline export function connHash(proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): u32 {
-  return connHashWords(proto, addrFold64(a1), p1, addrFold64(a2), p2);
+  return connHashWords(proto, addrFold64(a1), addrFold64(a2), <u32>p1 | (<u32>p2 << 16));
 }
 /**
  * The same hash from the addresses folded to 64 bits (addrFold64; the batch stages fold them
- * from the wire). 64-bit multiplies: one over both addresses, whose high half is then folded
+ * from the wire) and the ports as one word, port1 | port2 << 16 (as a u32 load of the
+ * transport header's first four bytes has them). 64-bit multiplies: one over both addresses, whose high half is then folded
  * down (a multiply carries bits only upwards: without it the high bits of the addresses, the
  * last bytes of an IPv4 address as loaded, would reach only the top of the product); one over
  * the ports and protocol, independent of it; one over both. Without the ports' own multiply
@@ -64,10 +66,10 @@ export function connTableInit(): void {
  * random hash would (test/unit/core/conn-hash.test.ts), as MurmurHash3's 32-bit rounds did, in
  * about half the instructions.
  */
-@inline export function connHashWords(proto: u8, w1: u64, p1: u16, w2: u64, p2: u16): u32 {
+@inline export function connHashWords(proto: u8, w1: u64, w2: u64, ports: u32): u32 {
   let h = (w1 ^ rotr<u64>(w2, 32) ^ <u64>load<u32>(CTL, CTL_HASH_SEED)) * 0x9e3779b97f4a7c15;
   h ^= h >> 32;
-  h = (h ^ (<u64>p1 | (<u64>p2 << 16) | (<u64>proto << 32)) * 0x94d049bb133111eb) * 0xd6e8feb86659fd93;
+  h = (h ^ (<u64>ports | (<u64>proto << 32)) * 0x94d049bb133111eb) * 0xd6e8feb86659fd93;
   return <u32>(h >> 32);
 }
 
@@ -77,7 +79,7 @@ export function connTableInit(): void {
 @inline function idxBucket(h: u32): usize {
   return CONN_IDX + (<usize>((<u64>h * <u64>connIdxBuckets) >> 32) << 6);
 }
-@inline function idxTag(h: u32, dir: u32): u32 { return ((h & 0x3f) << 26) | (dir << 25); }
+@inline function idxTag(h: u32, dir: u32): u32 { return ((h & 0x3f) << 26) | (dir << IDX_DIR_SHIFT); }
 @inline function ovfPtr(k: u32): usize { return CONN_OVF + (<usize>k << 6); }
 
 function idxInit(): void {
@@ -183,11 +185,12 @@ function idxRemove(b: usize, w: u32): void {
  * the real server answers to), as DPVS overwrites tuplehash_out in dp_vs_laddr_bind.
  */
 @inline function outAddr(cp: usize): usize {
-  let li = <u32>load<u16>(cp, CONN_LADDR);
+  let li = <u32>load<u16>(coldOf(cp), COLD_LADDR);
   return li != 0 ? laddrPtr(li) + LADDR_ADDR : cp + CONN_CADDR;
 }
 @inline function outPort(cp: usize): u16 {
-  return load<u16>(cp, CONN_LADDR) != 0 ? load<u16>(cp, CONN_LPORT) : load<u16>(cp, CONN_CPORT);
+  let cc = coldOf(cp);
+  return load<u16>(cc, COLD_LADDR) != 0 ? load<u16>(cc, COLD_LPORT) : load<u16>(cp, CONN_CPORT);
 }
 
 @inline const KEY_VPORT: u64 = (CONN_VPORT - CONN_CPORT) << 3;
@@ -201,7 +204,7 @@ function idxRemove(b: usize, w: u32): void {
 @inline function keyMatch(what: u32, cp: usize, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): bool {
   if (what == FIND_CONN_OUT) {
     let tpl = (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) != 0;
-    let d = v128.or(v128.xor(load<v128>(cp, CONN_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp)), load<v128>(a2)));
+    let d = v128.or(v128.xor(load<v128>(coldOf(cp), COLD_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp)), load<v128>(a2)));
     return !tpl & (load<u8>(cp, CONN_PROTO) == proto) & (load<u16>(cp, CONN_DPORT) == p1) & (outPort(cp) == p2) & !v128.any_true(d);
   }
   // the 16 bytes from CONN_CPORT hold the vport, the protocol and the flags too (layout.ts; the
@@ -342,25 +345,26 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
       let b = <usize>(v & ~0x3f);
       // the slots whose 6 hash bits match, either direction; an empty slot matching tag 0
       // names record 0, the null one: a harmless touch
+      // a record's address is 16-byte aligned: its low bit carries the entry's direction
       for (let m = bucketTags(b, (v & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff; m != 0 && k < kMax; m &= m - 1) {
-        store<u32>(ptrs + (<usize>k << 2), <u32>connPtr(load<u32>(b + (<usize>ctz<u32>(m) << 2)) & IDX_INDEX_MASK));
+        let e = load<u32>(b + (<usize>ctz<u32>(m) << 2));
+        store<u32>(ptrs + (<usize>k << 2), <u32>connPtr(e & IDX_INDEX_MASK) | ((e >> IDX_DIR_SHIFT) & 1));
         k++;
       }
     }
-    // the lines of the fields a packet reads and writes, CONN_CADDR .. the end of CONN_OUTBYTES:
-    // two lines, or three for a record starting 48 bytes into a line (112-byte stride)
+    // the lines the packet reads and writes: an in entry's conn, its hot part (one line); an
+    // out entry's, its cold part too (one line or two: 48 bytes from 0, 16, 32 or 48 into one)
     for (let j: u32 = 0; j < k; j++) {
-      let p = <usize>load<u32>(ptrs + (<usize>j << 2));
-      sink += load<u32>(p) + load<u32>(p, STAGE_TOUCH_MID) + <u32>load<u8>(p, STAGE_TOUCH_END);
+      let v = load<u32>(ptrs + (<usize>j << 2));
+      let p = <usize>(v & ~1);
+      sink += load<u32>(p);
+      if (v & 1) { let c = coldOf(p); sink += load<u32>(c) + <u32>load<u8>(c, CONN_COLD_SIZE - 1); }
     }
   }
   stageSink += sink;
 }
 /** Record addresses gathered per frame by connStage. */
 @inline const STAGE_PTRS_PER_FRAME: u32 = 2;
-/** connStage's touches inside a record: the first field, the middle, the last byte a packet writes. */
-@inline const STAGE_TOUCH_MID: usize = CONN_EXPIRES - 4;
-@inline const STAGE_TOUCH_END: usize = CONN_OUTBYTES + 5;
 
 // ---- the pool ----------------------------------------------------------------------------------------
 
@@ -369,9 +373,11 @@ export function connAlloc(): u32 {
   let i = load<u32>(WCTL, WCTL_CONN_FREE);
   if (i == 0) return 0;
   let cp = connPtr(i);
-  store<u32>(WCTL, load<u32>(cp, CONN_NEXT_TIMER), WCTL_CONN_FREE);
+  let cc = connCold(i);
+  store<u32>(WCTL, load<u32>(cc, COLD_NEXT_TIMER), WCTL_CONN_FREE);
   let z = i64x2.splat(0);                          // not memory.fill: a call out
   for (let o: usize = 0; o < CONN_SIZE; o += 16) store<v128>(cp + o, z);
+  for (let o: usize = 0; o < CONN_COLD_SIZE; o += 16) store<v128>(cc + o, z);
   return i;
 }
 
@@ -381,7 +387,7 @@ export function connFree(i: u32): void {
   if (load<u16>(cp, CONN_FLAGS) & CONN_F_SYNPROXY) connSpFree(i);
   store<u16>(cp, 0, CONN_FLAGS);
   store<u8>(cp, 0, CONN_PROTO);
-  store<u32>(cp, load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_TIMER);
+  store<u32>(connCold(i), load<u32>(WCTL, WCTL_CONN_FREE), COLD_NEXT_TIMER);
   store<u32>(WCTL, i, WCTL_CONN_FREE);
 }
 
@@ -389,7 +395,7 @@ export function connFree(i: u32): void {
   return connHash(load<u8>(cp, CONN_PROTO), cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
 }
 @inline function outHash(cp: usize): u32 {
-  return connHash(load<u8>(cp, CONN_PROTO), cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
+  return connHash(load<u8>(cp, CONN_PROTO), coldOf(cp) + COLD_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
 }
 
 // ---- deferred out keys -------------------------------------------------------------------------------
@@ -519,8 +525,8 @@ export function connNextLive(i: u32): u32 {
  */
 export function connTableGrow(oldMax: u32): void {
   if (connMax > oldMax) {
-    for (let i = oldMax + 1; i < connMax; i++) store<u32>(connPtr(i), i + 1, CONN_NEXT_TIMER);
-    store<u32>(connPtr(connMax), load<u32>(WCTL, WCTL_CONN_FREE), CONN_NEXT_TIMER);
+    for (let i = oldMax + 1; i < connMax; i++) store<u32>(connCold(i), i + 1, COLD_NEXT_TIMER);
+    store<u32>(connCold(connMax), load<u32>(WCTL, WCTL_CONN_FREE), COLD_NEXT_TIMER);
     store<u32>(WCTL, oldMax + 1, WCTL_CONN_FREE);
   }
   connReindex();
@@ -555,7 +561,7 @@ export function connReindex(): void {
 
 /** The delta entry of synproxy conn ci (connSpAlloc gave it one). */
 @inline export function connSpPtr(ci: u32): usize {
-  return spEntry(spPart(ci), load<u32>(connPtr(ci), CONN_SYNC) - 1);
+  return spEntry(spPart(ci), load<u32>(connCold(ci), COLD_SYNC) - 1);
 }
 
 /** A delta entry for conn ci, zeroed; false when its partition's SP_SLOTS are all in use. */
@@ -573,16 +579,16 @@ export function connSpAlloc(ci: u32): bool {
   }
   let e = spEntry(part, k - 1);
   store<u64>(e, 0); store<u32>(e, 0, 8);
-  store<u32>(connPtr(ci), k, CONN_SYNC);
+  store<u32>(connCold(ci), k, COLD_SYNC);
   return true;
 }
 
 function connSpFree(ci: u32): void {
-  let k = load<u32>(connPtr(ci), CONN_SYNC);
+  let k = load<u32>(connCold(ci), COLD_SYNC);
   if (k == 0) return;
   let part = spPart(ci);
   let w = PARTS + <usize>part * PART_SIZE;
   store<u32>(spEntry(part, k - 1), load<u32>(w, WCTL_SP_FREE), SP_SEQ);
   store<u32>(w, k, WCTL_SP_FREE);
-  store<u32>(connPtr(ci), 0, CONN_SYNC);
+  store<u32>(connCold(ci), 0, COLD_SYNC);
 }

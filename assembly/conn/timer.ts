@@ -6,7 +6,7 @@
 // once (timerRequeue). Granularity 2^WHEEL_SHIFT ms; deadlines are engine milliseconds (u32,
 // wrap-safe compares).
 import {
-  WCTL, WCTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, CONN_NEXT_TIMER, CONN_PREV_TIMER, CONN_EXPIRES,
+  WCTL, WCTL_WHEEL_CURSOR, WHEEL, WHEEL_SLOTS, WHEEL_SHIFT, connPtr, connCold, COLD_NEXT_TIMER, COLD_PREV_TIMER, CONN_EXPIRES,
 } from "../layout";
 
 /** Marks a back link that names the wheel slot (the conn is first on it), not a conn. */
@@ -16,23 +16,23 @@ import {
 @inline function slotPtr(idx: u32): usize { return WHEEL + (<usize>idx << 2); }
 
 export function timerAdd(ci: u32): void {
-  let cp = connPtr(ci);
-  let s = slotIdx(load<u32>(cp, CONN_EXPIRES));
+  let cc = connCold(ci);
+  let s = slotIdx(load<u32>(connPtr(ci), CONN_EXPIRES));
   let head = load<u32>(slotPtr(s));
-  store<u32>(cp, head, CONN_NEXT_TIMER);
-  store<u32>(cp, WHEEL_HEAD | s, CONN_PREV_TIMER);
-  if (head != 0) store<u32>(connPtr(head), ci, CONN_PREV_TIMER);
+  store<u32>(cc, head, COLD_NEXT_TIMER);
+  store<u32>(cc, WHEEL_HEAD | s, COLD_PREV_TIMER);
+  if (head != 0) store<u32>(connCold(head), ci, COLD_PREV_TIMER);
   store<u32>(slotPtr(s), ci);
 }
 
 /** Take a queued conn off its wheel list. */
 export function timerDel(ci: u32): void {
-  let cp = connPtr(ci);
-  let prev = load<u32>(cp, CONN_PREV_TIMER);
-  let next = load<u32>(cp, CONN_NEXT_TIMER);
+  let cc = connCold(ci);
+  let prev = load<u32>(cc, COLD_PREV_TIMER);
+  let next = load<u32>(cc, COLD_NEXT_TIMER);
   if (prev & WHEEL_HEAD) store<u32>(slotPtr(prev & ~WHEEL_HEAD), next);
-  else store<u32>(connPtr(prev), next, CONN_NEXT_TIMER);
-  if (next != 0) store<u32>(connPtr(next), prev, CONN_PREV_TIMER);
+  else store<u32>(connCold(prev), next, COLD_NEXT_TIMER);
+  if (next != 0) store<u32>(connCold(next), prev, COLD_PREV_TIMER);
 }
 
 /** The deadline moved earlier than where the conn is queued: queue it again. */

@@ -3,7 +3,7 @@
 // destination MAC: the real server's, found by the neighbour layer (neigh.ts). The real server
 // owns the VIP on a non-ARPing interface and answers the client directly.
 import { NF_STOLEN, NF_DROP, V_XMIT } from "../defs";
-import { connPtr, CONN_DADDR, linkType } from "../layout";
+import { connPtr, connDaddr, linkType } from "../layout";
 import { pL3, pLen, pL2Len } from "../packet/iph";
 import { setVerdict, setIpvsProperty } from "../pkt";
 import { forwardTtl, methodUnsupportedOnLink } from "./common";
@@ -15,7 +15,7 @@ export function drXmit(ci: u32): i32 {
   if (!forwardTtl()) return NF_STOLEN;          // the slot holds the ICMP time exceeded (or DROP)
   setIpvsProperty();
   if (linkType == 1) {
-    routeTo(pL3(), pLen(), pL2Len(), connPtr(ci) + CONN_DADDR, false);
+    routeTo(pL3(), pLen(), pL2Len(), connDaddr(connPtr(ci)), false);
     return NF_STOLEN;
   }
   setVerdict(V_XMIT);                           // TUN: the host routes it by its own tables

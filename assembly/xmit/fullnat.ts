@@ -37,8 +37,8 @@ import {
   CNT_BAD_L4, CNT_TOA_ADDED, CNT_TOA_NO_ROOM, CONN_F_FNAT_SYNACK, CONN_F_FNAT_RSDATA, SET_NO_TOA,
 } from "../defs";
 import {
-  CTL, CTL_FLAGS, CTL_TUN_MTU, connPtr, laddrPtr, slotSize, CONN_CADDR, CONN_VADDR, CONN_DADDR, CONN_CPORT, CONN_VPORT,
-  CONN_DPORT, CONN_LADDR, CONN_LPORT, CONN_FLAGS, LADDR_ADDR,
+  CTL, CTL_FLAGS, CTL_TUN_MTU, connPtr, coldOf, connDaddr, laddrPtr, slotSize, CONN_CADDR, CONN_VADDR, COLD_DADDR, CONN_CPORT, CONN_VPORT,
+  CONN_DPORT, COLD_LADDR, COLD_LPORT, CONN_FLAGS, LADDR_ADDR,
 } from "../layout";
 import {
   pL3, pL4, pL4Len, pAf, pProto, pLen, pTcpFlags, iL3, iL4, iHdrLen, iProto, pktSaddr, pktDaddr, iphRefreshAddrs, pCsumPartial,
@@ -59,7 +59,7 @@ import { tcpOptSize, TCPOPT_EOL, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_TIMESTAMP } from
 @inline export const TCPOLEN_IP6_TOA: u32 = 20;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
-@inline function laddrOf(cp: usize): usize { return laddrPtr(<u32>load<u16>(cp, CONN_LADDR)) + LADDR_ADDR; }
+@inline function laddrOf(cp: usize): usize { return laddrPtr(<u32>load<u16>(coldOf(cp), COLD_LADDR)) + LADDR_ADDR; }
 @inline function toaLen(): u32 { return pAf() == AF_INET ? TCPOLEN_IP4_TOA : TCPOLEN_IP6_TOA; }
 
 /**
@@ -230,8 +230,9 @@ export function fnatXmit(ci: u32): i32 {
     }
   }
   let laddr = laddrOf(cp);
-  l4Xlate(laddr, load<u16>(cp, CONN_LPORT), cp + CONN_DADDR, load<u16>(cp, CONN_DPORT), toa);
-  ipXlate(laddr, cp + CONN_DADDR);
+  let daddr = connDaddr(cp);
+  l4Xlate(laddr, load<u16>(coldOf(cp), COLD_LPORT), daddr, load<u16>(cp, CONN_DPORT), toa);
+  ipXlate(laddr, daddr);
   setOut(outStart(), <u32>(pL3() - outStart()) + pLen());
   iphRefreshAddrs();
   setIpvsProperty();
@@ -269,8 +270,9 @@ export function fnatResponse(ci: u32): i32 {
 function fnatIcmp(ci: u32, inout: bool): void {
   let cp = connPtr(ci);
   let laddr = laddrOf(cp);
-  let os = inout ? cp + CONN_VADDR : laddr, od = inout ? cp + CONN_CADDR : cp + CONN_DADDR;
-  let is = inout ? cp + CONN_CADDR : cp + CONN_DADDR, id = inout ? cp + CONN_VADDR : laddr;
+  let daddr = coldOf(cp) + COLD_DADDR;
+  let os = inout ? cp + CONN_VADDR : laddr, od = inout ? cp + CONN_CADDR : daddr;
+  let is = inout ? cp + CONN_CADDR : daddr, id = inout ? cp + CONN_VADDR : laddr;
   if (pAf() == AF_INET) {
     store<u32>(pL3() + 12, load<u32>(os, 12)); store<u32>(pL3() + 16, load<u32>(od, 12));
     ipv4SendCheck(pL3(), (<u32>load<u8>(pL3()) & 0xf) << 2);
@@ -282,7 +284,7 @@ function fnatIcmp(ci: u32, inout: bool): void {
   }
   if (iProto() == IPPROTO_TCP || iProto() == IPPROTO_UDP || iProto() == IPPROTO_SCTP) {
     store<u16>(iL4(), inout ? load<u16>(cp, CONN_CPORT) : load<u16>(cp, CONN_DPORT));
-    store<u16>(iL4() + 2, inout ? load<u16>(cp, CONN_VPORT) : load<u16>(cp, CONN_LPORT));
+    store<u16>(iL4() + 2, inout ? load<u16>(cp, CONN_VPORT) : load<u16>(coldOf(cp), COLD_LPORT));
   }
   icmpRecompute();
   iphRefreshAddrs();

@@ -4,7 +4,7 @@
 // or hop limit decremented as a router does (decrement_ttl / ip_forward).
 import { ipOutput } from "./output";
 import { NF_DROP, NF_STOLEN, NF_ACCEPT, IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP, AF_INET, CNT_BAD_L4 } from "../defs";
-import { connPtr, CONN_VADDR, CONN_DADDR, CONN_VPORT, CONN_DPORT } from "../layout";
+import { connPtr, coldOf, connDaddr, CONN_VADDR, COLD_DADDR, CONN_VPORT, CONN_DPORT } from "../layout";
 import {
   pL3, pL4, pL4Len, pAf, pProto, iL3, iL4, iHdrLen, iProto, iphRefreshAddrs, iphSetDst, pCsumPartial, l4CsumOff,
 } from "../packet/iph";
@@ -54,16 +54,17 @@ import { decrementTtl, icmpCsumOk, icmpRecompute } from "./common";
   let l3 = pL3(), af = pAf();   // read once (the rewrite moves neither)
   let ttlWord = load<u16>(l3 + 8);
   if (!decrementTtl(true)) return NF_STOLEN;   // the slot now holds the ICMP error (or DROP)
-  let port = load<u16>(cp, CONN_DPORT), nw = load<u32>(cp, CONN_DADDR + 12);
-  l4Rewrite(af, pProto(), pL4(), 2, cp + CONN_VADDR, cp + CONN_DADDR, port);
+  let daddr = connDaddr(cp);
+  let port = load<u16>(cp, CONN_DPORT), nw = load<u32>(daddr, 12);
+  l4Rewrite(af, pProto(), pL4(), 2, cp + CONN_VADDR, daddr, port);
   if (af == AF_INET) {
     let old = load<u32>(l3 + 16);
     store<u32>(l3 + 16, nw);
     ipv4HdrUpdate(l3, ttlWord, old, nw);
   } else {
-    addrCopy(l3 + 24, cp + CONN_DADDR);
+    addrCopy(l3 + 24, daddr);
   }
-  iphSetDst(nw, cp + CONN_DADDR, port);
+  iphSetDst(nw, daddr, port);
   setIpvsProperty();
   ipOutput();
   return NF_STOLEN;
@@ -76,7 +77,7 @@ export function natResponse(ci: u32): i32 {
   let cp = connPtr(ci);
   let ttlWord = load<u16>(pL3() + 8);
   if (!decrementTtl(false)) return NF_DROP;
-  l4Rewrite(pAf(), pProto(), pL4(), 0, cp + CONN_DADDR, cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
+  l4Rewrite(pAf(), pProto(), pL4(), 0, coldOf(cp) + COLD_DADDR, cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
   if (pAf() == AF_INET) {
     let old = load<u32>(pL3() + 12), nw = load<u32>(cp, CONN_VADDR + 12);
     store<u32>(pL3() + 12, nw);
@@ -103,10 +104,11 @@ export function natIcmp(ci: u32, inout: bool): void {
     if (v4) { store<u32>(iL3() + 16, load<u32>(cp, CONN_VADDR + 12)); ipv4SendCheck(iL3(), iHdrLen()); }
     else addrCopy(iL3() + 24, cp + CONN_VADDR);
   } else {
-    if (v4) { store<u32>(pL3() + 16, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(pL3(), pHdrLen_v4()); }
-    else addrCopy(pL3() + 24, cp + CONN_DADDR);
-    if (v4) { store<u32>(iL3() + 12, load<u32>(cp, CONN_DADDR + 12)); ipv4SendCheck(iL3(), iHdrLen()); }
-    else addrCopy(iL3() + 8, cp + CONN_DADDR);
+    let daddr = coldOf(cp) + COLD_DADDR;
+    if (v4) { store<u32>(pL3() + 16, load<u32>(daddr, 12)); ipv4SendCheck(pL3(), pHdrLen_v4()); }
+    else addrCopy(pL3() + 24, daddr);
+    if (v4) { store<u32>(iL3() + 12, load<u32>(daddr, 12)); ipv4SendCheck(iL3(), iHdrLen()); }
+    else addrCopy(iL3() + 8, daddr);
   }
   if (iProto() == IPPROTO_TCP || iProto() == IPPROTO_UDP || iProto() == IPPROTO_SCTP) {
     if (inout) store<u16>(iL4() + 2, load<u16>(cp, CONN_VPORT));

@@ -22,7 +22,7 @@ import {
   NF_STOLEN, NF_DROP, AF_INET, IPPROTO_UDP, IPPROTO_ICMP, IPPROTO_ICMPV6, CNT_NO_HEADROOM, CNT_FRAG_NEEDED, CNT_BAD_VNET_HDR, CNT_GSO_NO_ROOM,
 } from "../defs";
 import {
-  CTL, CTL_LINK_IP4, CTL_LINK_IP6, CTL_TUN_MTU, connPtr, destPtr, CONN_DADDR, CONN_DEST, CONN_CPORT, CONN_VPORT,
+  CTL, CTL_LINK_IP4, CTL_LINK_IP6, CTL_TUN_MTU, connPtr, destPtr, connDaddr, CONN_DEST, CONN_CPORT, CONN_VPORT,
   CONN_CADDR, DEST_AF, DEST_TUN_TYPE, DEST_TUN_FLAGS, DEST_TUN_PORT, GSO_TPL_MAX,
 } from "../layout";
 import { pL3, pLen, pAf, pFrame, pProto, pGso, csumPartialFinish, pL2Len } from "../packet/iph";
@@ -120,7 +120,7 @@ export function tunnelXmit(ci: u32): i32 {
     nextProto = 47;
   }
   // the outer header
-  let daddr = cp + CONN_DADDR;
+  let daddr = connDaddr(cp);
   if (oaf == AF_INET) {
     store<u8>(o, 0x45); store<u8>(o + 1, ds);
     st16be(o + 2, ohl + innerLen);
