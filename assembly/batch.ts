@@ -228,22 +228,38 @@ function finish(meta: usize, v: u8, reason: u32, _x: u32): void { finishSlot(met
  * (~110 instructions a frame were ~45 of the 1M table's packet, issue 20).
  */
 function stageHashes(hashes: usize, first: u32, n: u32): void {
-  let meta = slotMeta(first), base = slotBase(first), size = slotSize;
-  let eth = linkType == 1;
   // the IP header's offset in the frame: the virtio-net header first (offloads), then
-  // Ethernet without VLAN tags (the common case; a hint only)
-  let lead: u32 = (linkVnet ? VNET_HDR_LEN : 0) + (eth ? 14 : 0);
-  let minLen = lead + 40;
-  for (let at = hashes, end = hashes + (<usize>n << 2); at < end; at += 4, meta += SLOT_META_SIZE, base += size) {
+  // Ethernet without VLAN tags (the common case; a hint only). A TUN without offloads gets a
+  // loop of its own, its offsets constants.
+  let eth = linkType == 1;
+  if (!eth && !linkVnet) stageHashesAt(hashes, first, n, 0, false);
+  else stageHashesAt(hashes, first, n, (linkVnet ? VNET_HDR_LEN : 0) + (eth ? 14 : 0), eth);
+}
+@inline function stageHashesAt(hashes: usize, first: u32, n: u32, lead: u32, eth: bool): void {
+  let meta = slotMeta(first), base = slotBase(first), size = slotSize;
+  let end = hashes + (<usize>n << 2);
+  let others = false;
+  for (let at = hashes; at < end; at += 4, meta += SLOT_META_SIZE, base += size) {
     let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
     let h: u32 = 0;
-    if (len >= minLen && <u64>off + <u64>len <= <u64>size) {
+    // inside the slot, and long enough for an IPv4 header and the ports (one branch: bitwise)
+    if ((len >= lead + 40) & (<u64>off + <u64>len <= <u64>size)) {
       let ip = base + off + lead;
       let proto = load<u8>(ip, 9);
-      if (load<u8>(ip) == 0x45 && (proto == IPPROTO_TCP || proto == IPPROTO_UDP) && (!eth || load<u16>(ip - 2) == 0x0008)) h = peekHashV4(ip, ip + 20, proto);
-      else h = peekHashOther(ip, len - lead, eth);
+      let v4 = (load<u8>(ip) == 0x45) & ((proto == IPPROTO_TCP) | (proto == IPPROTO_UDP));
+      if (eth) v4 &= load<u16>(ip - 2) == 0x0008;
+      if (v4) h = peekHashV4(ip, ip + 20, proto);
+      else others = true;
     }
     store<u32>(at, h);
+  }
+  // IPv4 with options, IPv6: a second pass, so that the loop above calls nothing (a call makes
+  // V8 keep the loop's values on the stack)
+  if (!others) return;
+  meta = slotMeta(first); base = slotBase(first);
+  for (let at = hashes; at < end; at += 4, meta += SLOT_META_SIZE, base += size) {
+    let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
+    if (load<u32>(at) == 0 && len >= lead + 40 && <u64>off + <u64>len <= <u64>size) store<u32>(at, peekHashOther(base + off + lead, len - lead, eth));
   }
 }
 /** An IPv4 packet's conn-hash: addrFold64 of the v4-mapped form (::ffff:a.b.c.d) puts the address in the high half. */

@@ -76,8 +76,10 @@ export function connTableInit(): void {
 // ---- the index -----------------------------------------------------------------------------------
 
 /** The main bucket of a hash: its high bits, scaled to the bucket count (any count, not a power of two). */
-@inline function idxBucket(h: u32): usize {
-  return CONN_IDX + (<usize>((<u64>h * <u64>connIdxBuckets) >> 32) << 6);
+@inline function idxBucket(h: u32): usize { return bucketOf(CONN_IDX, connIdxBuckets, h); }
+/** The same from the index's base and bucket count (in locals: V8 reloads a global at every use). */
+@inline function bucketOf(idx: usize, buckets: u32, h: u32): usize {
+  return idx + (<usize>((<u64>h * <u64>buckets) >> 32) << 6);
 }
 @inline function idxTag(h: u32, dir: u32): u32 { return ((h & 0x3f) << 26) | (dir << IDX_DIR_SHIFT); }
 @inline function ovfPtr(k: u32): usize { return CONN_OVF + (<usize>k << 6); }
@@ -330,25 +332,29 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
   let sink: u32 = 0;
   // each hash is replaced by its bucket's address with the tag bits in its low 6 (a bucket is
   // 64-byte aligned): the records' loop needs both and no second multiply
-  for (let i: u32 = 0; i < n; i++) {
-    let at = hashes + (<usize>i << 2);
+  let idx = CONN_IDX, buckets = connIdxBuckets;
+  for (let at = hashes, end = hashes + (<usize>n << 2); at < end; at += 4) {
     let h = load<u32>(at);
-    let b = idxBucket(h);
+    let b = bucketOf(idx, buckets, h);
     sink += load<u32>(b);
     store<u32>(at, <u32>b | (h & 0x3f));
   }
   if (records) {
+    // ptrs[i] for frame i: the record of its bucket's first slot whose 6 hash bits match (either
+    // direction), record 0 (the null one, cached) when none does; the rare further matches
+    // after the n, up to STAGE_PTRS_PER_FRAME a frame on average. A record's address is 16-byte
+    // aligned: its low bit carries the entry's direction. An empty slot matching tag 0 names
+    // record 0 too.
     let ptrs = hashes + (<usize>n << 2);
-    let k: u32 = 0, kMax = n * STAGE_PTRS_PER_FRAME;
-    for (let i: u32 = 0; i < n && k < kMax; i++) {
+    let k = n, kMax = n * STAGE_PTRS_PER_FRAME;
+    for (let i: u32 = 0; i < n; i++) {
       let v = load<u32>(hashes + (<usize>i << 2));
       let b = <usize>(v & ~0x3f);
-      // the slots whose 6 hash bits match, either direction; an empty slot matching tag 0
-      // names record 0, the null one: a harmless touch
-      // a record's address is 16-byte aligned: its low bit carries the entry's direction
-      for (let m = bucketTags(b, (v & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff; m != 0 && k < kMax; m &= m - 1) {
-        let e = load<u32>(b + (<usize>ctz<u32>(m) << 2));
-        store<u32>(ptrs + (<usize>k << 2), <u32>connPtr(e & IDX_INDEX_MASK) | ((e >> IDX_DIR_SHIFT) & 1));
+      let m = bucketTags(b, (v & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff;
+      let e = select<u32>(load<u32>(b + (<usize>ctz<u32>(m | 0x8000) << 2)), 0, m != 0);
+      store<u32>(ptrs + (<usize>i << 2), stagePtr(e));
+      for (m &= m - 1; m != 0 && k < kMax; m &= m - 1) {
+        store<u32>(ptrs + (<usize>k << 2), stagePtr(load<u32>(b + (<usize>ctz<u32>(m) << 2))));
         k++;
       }
     }
@@ -363,8 +369,10 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
   }
   stageSink += sink;
 }
-/** Record addresses gathered per frame by connStage. */
+/** Record addresses gathered per frame by connStage (on average over the group). */
 @inline const STAGE_PTRS_PER_FRAME: u32 = 2;
+/** Index entry e as connStage gathers it: its conn's hot part, the direction in the low bit. */
+@inline function stagePtr(e: u32): u32 { return <u32>connPtr(e & IDX_INDEX_MASK) | ((e >> IDX_DIR_SHIFT) & 1); }
 
 // ---- the pool ----------------------------------------------------------------------------------------
 
