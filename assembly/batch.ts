@@ -43,7 +43,7 @@ import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outL
  * by 32 140-151, by 128 156-159; docs/engine.md).
  */
 @inline const STAGE_GROUP: u32 = 64;
-/** The largest group: its hashes and gathered record addresses (connStage) stay in SCRATCH's first 12 KiB. */
+/** The largest group: its hashes, gathered record addresses and frame list (connStage) stay in SCRATCH's first 16 KiB. */
 @inline const STAGE_GROUP_MAX: u32 = 1024;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
@@ -239,18 +239,18 @@ function stageHashes(hashes: usize, first: u32, n: u32): void {
   let meta = slotMeta(first), base = slotBase(first), size = slotSize;
   let end = hashes + (<usize>n << 2);
   let others = false;
+  // a hint, so no length check: an offset past the slot is clamped (nothing is read outside
+  // it; slotSize ≥ 128), and a frame too short, or IPv4 but not TCP/UDP, hashes whatever its
+  // bytes are, which costs a useless touch and nothing else
+  let maxOff = size - 64 - lead;
   for (let at = hashes; at < end; at += 4, meta += SLOT_META_SIZE, base += size) {
-    let off = load<u32>(meta, SLOT_OFF), len = load<u32>(meta, SLOT_LEN);
+    let off = min(load<u32>(meta, SLOT_OFF), maxOff);
+    let ip = base + off + lead;
     let h: u32 = 0;
-    // inside the slot, and long enough for an IPv4 header and the ports (one branch: bitwise)
-    if ((len >= lead + 40) & (<u64>off + <u64>len <= <u64>size)) {
-      let ip = base + off + lead;
-      let proto = load<u8>(ip, 9);
-      let v4 = (load<u8>(ip) == 0x45) & ((proto == IPPROTO_TCP) | (proto == IPPROTO_UDP));
-      if (eth) v4 &= load<u16>(ip - 2) == 0x0008;
-      if (v4) h = peekHashV4(ip, ip + 20, proto);
-      else others = true;
-    }
+    let v4 = load<u8>(ip) == 0x45;
+    if (eth) v4 &= load<u16>(ip - 2) == 0x0008;
+    if (v4) h = peekHashV4(ip, ip + 20, load<u8>(ip, 9));
+    else others = true;
     store<u32>(at, h);
   }
   // IPv4 with options, IPv6: a second pass, so that the loop above calls nothing (a call makes

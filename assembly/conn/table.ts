@@ -232,7 +232,7 @@ function idxRemove(b: usize, w: u32): void {
  */
 @inline function bucketScan(b: usize, want: u32, mask: u32): u32 {
   let v0 = load<v128>(b), v1 = load<v128>(b, 16), v2 = load<v128>(b, 32), v3 = load<v128>(b, 48);
-  let e = bucketTagsOf(v0, v1, v2, v3, want, mask), z = i32x4.splat(0);
+  let e = bucketTagsOf(v0, v1, v2, v3, i32x4.splat(want), i32x4.splat(mask)), z = i32x4.splat(0);
   let ez = i8x16.narrow_i16x8_s(
     i16x8.narrow_i32x4_s(i32x4.eq(v0, z), i32x4.eq(v1, z)),
     i16x8.narrow_i32x4_s(i32x4.eq(v2, z), i32x4.eq(v3, z)));
@@ -241,15 +241,18 @@ function idxRemove(b: usize, w: u32): void {
   return (i8x16.bitmask(e) & ((1 << first) - 1)) | (first == IDX_SLOTS ? SCAN_FULL : 0);
 }
 /** Slot s's lane all ones when its tag bits (`mask`) are `want` (empty slots and the link word included). */
-@inline function bucketTagsOf(v0: v128, v1: v128, v2: v128, v3: v128, want: u32, mask: u32): v128 {
-  let tm = i32x4.splat(mask), tw = i32x4.splat(want);
+@inline function bucketTagsOf(v0: v128, v1: v128, v2: v128, v3: v128, tw: v128, tm: v128): v128 {
   return i8x16.narrow_i16x8_s(
     i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v0, tm), tw), i32x4.eq(v128.and(v1, tm), tw)),
     i16x8.narrow_i32x4_s(i32x4.eq(v128.and(v2, tm), tw), i32x4.eq(v128.and(v3, tm), tw)));
 }
 /** bit s set when slot s's tag bits are `want`, whatever comes before it (bit 15: the link word). */
 @inline function bucketTags(b: usize, want: u32, mask: u32): u32 {
-  return i8x16.bitmask(bucketTagsOf(load<v128>(b), load<v128>(b, 16), load<v128>(b, 32), load<v128>(b, 48), want, mask));
+  return bucketTagsAt(b, i32x4.splat(want), i32x4.splat(mask));
+}
+/** bucketTags with the wanted tag and the mask as vectors (the batch stage keeps the mask in a register). */
+@inline function bucketTagsAt(b: usize, tw: v128, tm: v128): u32 {
+  return i8x16.bitmask(bucketTagsOf(load<v128>(b), load<v128>(b, 16), load<v128>(b, 32), load<v128>(b, 48), tw, tm));
 }
 
 /** The newest conn whose key (in or out, as `what` says) is this one, or 0. */
@@ -326,7 +329,8 @@ let stageSink: u32 = 0;
  * between them held ~7 frames' records in flight; the tight loop, the window's worth: a stage
  * 96 → 65 ns a packet on the 1M table, docs/engine.md). `records` false: the buckets only.
  * The addresses go after the hashes in SCRATCH, at most STAGE_PTRS_PER_FRAME a frame (more
- * tag matches in one bucket are rare, and a record not touched is only a miss later).
+ * tag matches in one bucket are rare, and a record not touched is only a miss later), then the
+ * list of frames with more than one.
  */
 export function connStage(hashes: usize, n: u32, records: bool): void {
   let sink: u32 = 0;
@@ -341,18 +345,30 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
   }
   if (records) {
     // ptrs[i] for frame i: the record of its bucket's first slot whose 6 hash bits match (either
-    // direction), record 0 (the null one, cached) when none does; the rare further matches
-    // after the n, up to STAGE_PTRS_PER_FRAME a frame on average. A record's address is 16-byte
-    // aligned: its low bit carries the entry's direction. An empty slot matching tag 0 names
-    // record 0 too.
+    // direction), record 0 (the null one, cached) when none does; an empty slot matching tag 0
+    // names record 0 too. A record's address is 16-byte aligned: its low bit carries the entry's
+    // direction. The frames with more matches (one in eight: 6 bits against ~8 entries; the
+    // first is the newest, almost always the conn) are listed, and their further matches go
+    // after the n in a pass of their own, up to STAGE_PTRS_PER_FRAME a frame on average: the
+    // loop over every frame has no inner loop (which made V8 keep its values on the stack).
     let ptrs = hashes + (<usize>n << 2);
-    let k = n, kMax = n * STAGE_PTRS_PER_FRAME;
+    let more = ptrs + (<usize>n << 3);
+    let nMore: u32 = 0;
+    let tm = i32x4.splat(IDX_SIG_MASK);
     for (let i: u32 = 0; i < n; i++) {
       let v = load<u32>(hashes + (<usize>i << 2));
       let b = <usize>(v & ~0x3f);
-      let m = bucketTags(b, (v & 0x3f) << 26, IDX_SIG_MASK) & 0x7fff;
+      let m = bucketTagsAt(b, i32x4.splat((v & 0x3f) << 26), tm) & 0x7fff;
       let e = select<u32>(load<u32>(b + (<usize>ctz<u32>(m | 0x8000) << 2)), 0, m != 0);
       store<u32>(ptrs + (<usize>i << 2), stagePtr(e));
+      store<u32>(more + (<usize>nMore << 2), i);
+      nMore += <u32>((m & (m - 1)) != 0);
+    }
+    let k = n, kMax = n * STAGE_PTRS_PER_FRAME;
+    for (let x: u32 = 0; x < nMore; x++) {
+      let v = load<u32>(hashes + (<usize>load<u32>(more + (<usize>x << 2)) << 2));
+      let b = <usize>(v & ~0x3f);
+      let m = bucketTagsAt(b, i32x4.splat((v & 0x3f) << 26), tm) & 0x7fff;
       for (m &= m - 1; m != 0 && k < kMax; m &= m - 1) {
         store<u32>(ptrs + (<usize>k << 2), stagePtr(load<u32>(b + (<usize>ctz<u32>(m) << 2))));
         k++;
