@@ -6,7 +6,7 @@
 import { finishOutput, ipOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CONN_STAGES, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SLOT_META_SIZE, SCRATCH, linkType,
-  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, NWORKERS, WORKER,
+  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, PKT_CONN_HINT, NWORKERS, WORKER,
   slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N, CTL_FWM_COUNT, connIdxBuckets,
 } from "./layout";
 import {
@@ -45,6 +45,9 @@ import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outL
 @inline const STAGE_GROUP: u32 = 64;
 /** The largest group: its hashes, gathered record addresses and frame list (connStage) stay in SCRATCH's first 16 KiB. */
 @inline const STAGE_GROUP_MAX: u32 = 1024;
+
+/** The current group went through the records' stage: each slot's conn word holds a hint (processOne). */
+let stageHints = false;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 
@@ -87,12 +90,16 @@ function processOne(i: u32): void {
     else { r = parseVnet(frame); frame += VNET_HDR_LEN; len -= VNET_HDR_LEN; }
   }
   pktReset(slot, frame, len);
+  // the batch stage's conn hint, left in the slot's conn word (an output, written at the end);
+  // it names the frame's conn only while the packet is this frame (not a reassembled datagram)
+  store<u32>(PKT, stageHints ? load<u32>(meta, SLOT_CONN) : 0, PKT_CONN_HINT);
   if (r == 0) r = parseFrameInline(frame, len);
   if (pGso()) cntInc(CNT_GSO);
   defragReset();
   store<usize>(PKT, 0, PKT_REASM_SLOT);
   if (r == CNT_FRAGMENT && (pGso() || pCsumPartial())) r = CNT_BAD_VNET_HDR;   // offloads on a fragment: not asked for
   if (r == CNT_FRAGMENT) {
+    store<u32>(PKT, 0, PKT_CONN_HINT);
     // nf_defrag (PRE_ROUTING, priority -400): a fragment waits in its queue (STOLEN) until the
     // datagram is whole; the one that completes it has the whole datagram processed in REASM,
     // and finish() copies what goes out back into this slot
@@ -310,9 +317,10 @@ export function processBatch(n: u32, nowMs: f64): u32 {
     if (stages >= 2) {
       let hashes = SCRATCH;
       stageHashes(hashes, g, m);
-      connStage(hashes, m, stages == 3);
+      connStage(hashes, m, stages == 3, slotMeta(g) + SLOT_CONN);
       connOutDefer();      // the group's new out keys entered together at its end (conn/table.ts)
     }
+    stageHints = stages == 3;
     for (let i: u32 = 0; i < m; i++) processOne(g + i);
     if (stages >= 2) connOutFlush();
   }

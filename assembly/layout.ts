@@ -174,6 +174,7 @@
 @inline export const PKT_OWNER_ADDR: u32 = 640;    // 16 bytes: worker.ts ownerOfIp: daddr in the 16-byte form
 @inline export const PKT_LOCK_DEPTH: u32 = 656;    // u32: this instance holds the director's lock this many times (shared.ts wLock)
 @inline export const PKT_REDIR_N: u32 = 660;       // u32: slots 0..n-1 of the batch came from the redirect rings (counted rx where they were read)
+@inline export const PKT_CONN_HINT: u32 = 664;     // usize: the batch stage's guess at the packet's conn (conn/table.ts connStage), 0: none
 @inline export const PKT_SIZE: u32 = 704;
 
 // ---- control block (CTL) -----------------------------------------------------------------
@@ -958,6 +959,8 @@ export function layoutGrow(nSvc: u32, nDest: u32, nConn: u32, nBig: u32): i32 {
 @inline export function connPtr(connIdx: u32): usize { return CONN + <usize>connIdx * CONN_SIZE; }
 /** Conn connIdx's cold part. */
 @inline export function connCold(connIdx: u32): usize { return CONN_COLD + <usize>connIdx * CONN_COLD_SIZE; }
+/** The index of the conn whose hot part is at cp. */
+@inline export function connIndexOf(cp: usize): u32 { return <u32>((cp - CONN) >> 6); }
 /** The cold part of the conn whose hot part is at cp. */
 @inline export function coldOf(cp: usize): usize { return CONN_COLD + ((cp - CONN) >> 6) * CONN_COLD_SIZE; }
 /**

@@ -16,7 +16,7 @@
 // a single-threaded structure over whatever base and size the layout gives it — with several
 // workers, the current conn partition's (layout.ts partSelect; worker.ts).
 import {
-  CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, connMax, connPtr, connCold, coldOf, COLD_NEXT_TIMER, NPARTS, PART,
+  CTL, WCTL, WCTL_CONN_FREE, WCTL_CONN_COUNT, CTL_HASH_SEED, connMax, connPtr, connCold, coldOf, connIndexOf, PKT, PKT_CONN_HINT, SLOT_META_SIZE, COLD_NEXT_TIMER, NPARTS, PART,
   CONN_CADDR, CONN_VADDR, COLD_DADDR, CONN_CPORT, CONN_VPORT, CONN_DPORT,
   CONN_PROTO, CONN_FLAGS, CONN_SIZE, CONN_COLD_SIZE, CONN, COLD_LADDR, COLD_LPORT, LADDR_ADDR, laddrPtr,
   SP_POOL, SP_SLOTS, SP_SIZE, SP_SEQ, WCTL_SP_FREE, WCTL_SP_USED, COLD_SYNC, PARTS, PART_SIZE,
@@ -209,19 +209,20 @@ function idxRemove(b: usize, w: u32): void {
     let d = v128.or(v128.xor(load<v128>(coldOf(cp), COLD_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp)), load<v128>(a2)));
     return !tpl & (load<u8>(cp, CONN_PROTO) == proto) & (load<u16>(cp, CONN_DPORT) == p1) & (outPort(cp) == p2) & !v128.any_true(d);
   }
-  // the 16 bytes from CONN_CPORT hold the vport, the protocol and the flags too (layout.ts; the
-  // shifts follow it): the key's ports and protocol in the first 8, the template bit in the next
-  let k = v128.and(v128.xor(load<v128>(cp, CONN_CPORT), keyWords(proto, p1, p2, what == FIND_TEMPLATE)), keyMaskV());
+  return keyMatchIn(cp, proto, a1, p1, a2, p2, what == FIND_TEMPLATE ? CONN_F_TEMPLATE : 0, CONN_F_TEMPLATE);
+}
+/**
+ * The in key's match, and the flags under `mask` equal to `flags`. The 16 bytes from
+ * CONN_CPORT hold the vport, the protocol and the flags too (layout.ts; the shifts follow it):
+ * the key's ports and protocol in the first 8, the flags in the next.
+ */
+@inline function keyMatchIn(cp: usize, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16, flags: u32, mask: u32): bool {
+  let want = i64x2(<u64>p1 | (<u64>p2 << KEY_VPORT) | (<u64>proto << KEY_PROTO), <u64>flags << KEY_FLAGS);
+  let k = v128.and(v128.xor(load<v128>(cp, CONN_CPORT), want), i64x2(KEY_MASK, <u64>mask << KEY_FLAGS));
   return !v128.any_true(v128.or(v128.or(v128.xor(load<v128>(cp, CONN_CADDR), load<v128>(a1)),
     v128.xor(load<v128>(cp, CONN_VADDR), load<v128>(a2))), k));
 }
-/** The 16 bytes from CONN_CPORT a conn (tpl false) or template (tpl true) with this key has, where keyMaskV looks. */
-@inline function keyWords(proto: u8, p1: u16, p2: u16, tpl: bool): v128 {
-  let v = i64x2.replace_lane(i64x2.splat(0), 0, <u64>p1 | (<u64>p2 << KEY_VPORT) | (<u64>proto << KEY_PROTO));
-  return tpl ? i64x2.replace_lane(v, 1, <u64>CONN_F_TEMPLATE << KEY_FLAGS) : v;
-}
 @inline const KEY_FLAGS: u64 = (CONN_FLAGS - CONN_CPORT - 8) << 3;
-@inline function keyMaskV(): v128 { return i64x2(KEY_MASK, <u64>CONN_F_TEMPLATE << KEY_FLAGS); }
 
 @inline const SCAN_FULL: u32 = 0x10000;
 /**
@@ -281,6 +282,12 @@ function idxFind(what: u32, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): 
  * as idxFind's (the first match in slot order is the newest), without its call and its loops.
  */
 @inline export function connInGetInline(proto: u8, caddr: usize, cport: u16, vaddr: usize, vport: u16): u32 {
+  // the batch stage's hint (connStage): the conn of the first in entry whose tag matched in this
+  // frame's main bucket. If it is in the index with this key, it is the conn the look below
+  // finds (no two conns in the index share an in key; templates have their flag) — without
+  // the hash and the bucket's scan
+  let hint = <usize>load<u32>(PKT, PKT_CONN_HINT);
+  if (hint != 0 && keyMatchIn(hint, proto, caddr, cport, vaddr, vport, CONN_F_HASHED, CONN_F_HASHED | CONN_F_TEMPLATE)) return connIndexOf(hint);
   let h = connHash(proto, caddr, cport, vaddr, vport);
   let b = idxBucket(h);
   let m = bucketTags(b, idxTag(h, DIR_IN), IDX_TAG_MASK) & 0x7fff;
@@ -332,7 +339,7 @@ let stageSink: u32 = 0;
  * tag matches in one bucket are rare, and a record not touched is only a miss later), then the
  * list of frames with more than one.
  */
-export function connStage(hashes: usize, n: u32, records: bool): void {
+export function connStage(hashes: usize, n: u32, records: bool, hints: usize): void {
   let sink: u32 = 0;
   // each hash is replaced by its bucket's address with the tag bits in its low 6 (a bucket is
   // 64-byte aligned): the records' loop needs both and no second multiply
@@ -360,7 +367,10 @@ export function connStage(hashes: usize, n: u32, records: bool): void {
       let b = <usize>(v & ~0x3f);
       let m = bucketTagsAt(b, i32x4.splat((v & 0x3f) << 26), tm) & 0x7fff;
       let e = select<u32>(load<u32>(b + (<usize>ctz<u32>(m | 0x8000) << 2)), 0, m != 0);
-      store<u32>(ptrs + (<usize>i << 2), stagePtr(e));
+      let p = stagePtr(e);
+      store<u32>(ptrs + (<usize>i << 2), p);
+      // the frame's hint for its lookup (connInGetInline): an in entry's conn, else none
+      store<u32>(hints + <usize>i * SLOT_META_SIZE, select<u32>(p, 0, (m != 0) & !(p & 1)));
       store<u32>(more + (<usize>nMore << 2), i);
       nMore += <u32>((m & (m - 1)) != 0);
     }
