@@ -6,7 +6,7 @@
 import { finishOutput, ipOutput } from "./xmit/output";
 import {
   CTL, CTL_FLAGS, CTL_NOW, CTL_CONN_STAGES, CTL_CLOCK_BASE, CTL_CLOCK_SET, slotCount, slotMeta, slotBase, slotSize, SLOT_META_SIZE, SCRATCH, linkType,
-  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, PKT_CONN_HINT, NWORKERS, WORKER,
+  linkVnet, SLOT_OFF, SLOT_LEN, SLOT_VERDICT, SLOT_REASON, SLOT_CONN, REASM, PKT, PKT_REASM_SLOT, PKT_CONN_HINT, PKT_STAGED, NWORKERS, WORKER,
   slotHeadroom, CTL_FRAG_QUEUES, PKT_REDIR_N, CTL_FWM_COUNT, connIdxBuckets,
 } from "./layout";
 import {
@@ -45,9 +45,6 @@ import { pktReset, setVerdict, setDrop, setOut, pktConn, pktMark, outStart, outL
 @inline const STAGE_GROUP: u32 = 64;
 /** The largest group: its hashes, gathered record addresses and frame list (connStage) stay in SCRATCH's first 16 KiB. */
 @inline const STAGE_GROUP_MAX: u32 = 1024;
-
-/** The current group went through the records' stage: each slot's conn word holds a hint (processOne). */
-let stageHints = false;
 
 @inline function flag(f: u32): bool { return (load<u32>(CTL, CTL_FLAGS) & f) != 0; }
 
@@ -92,7 +89,7 @@ function processOne(i: u32): void {
   pktReset(slot, frame, len);
   // the batch stage's conn hint, left in the slot's conn word (an output, written at the end);
   // it names the frame's conn only while the packet is this frame (not a reassembled datagram)
-  store<u32>(PKT, stageHints ? load<u32>(meta, SLOT_CONN) : 0, PKT_CONN_HINT);
+  store<u32>(PKT, load<u32>(PKT, PKT_STAGED) ? load<u32>(meta, SLOT_CONN) : 0, PKT_CONN_HINT);
   if (r == 0) r = parseFrameInline(frame, len);
   if (pGso()) cntInc(CNT_GSO);
   defragReset();
@@ -320,7 +317,7 @@ export function processBatch(n: u32, nowMs: f64): u32 {
       connStage(hashes, m, stages == 3, slotMeta(g) + SLOT_CONN);
       connOutDefer();      // the group's new out keys entered together at its end (conn/table.ts)
     }
-    stageHints = stages == 3;
+    store<u32>(PKT, <u32>(stages == 3), PKT_STAGED);
     for (let i: u32 = 0; i < m; i++) processOne(g + i);
     if (stages >= 2) connOutFlush();
   }

@@ -175,6 +175,7 @@
 @inline export const PKT_LOCK_DEPTH: u32 = 656;    // u32: this instance holds the director's lock this many times (shared.ts wLock)
 @inline export const PKT_REDIR_N: u32 = 660;       // u32: slots 0..n-1 of the batch came from the redirect rings (counted rx where they were read)
 @inline export const PKT_CONN_HINT: u32 = 664;     // usize: the batch stage's guess at the packet's conn (conn/table.ts connStage), 0: none
+@inline export const PKT_STAGED: u32 = 668;        // u32 bool: the current batch group went through the records' stage: its slots' conn words hold hints
 @inline export const PKT_SIZE: u32 = 704;
 
 // ---- control block (CTL) -----------------------------------------------------------------
