@@ -25,12 +25,12 @@ function rng(seed: number): () => number {
   return () => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x; };
 }
 
-async function pair(cfg: Parameters<typeof engine>[0], setup: (e: Engine) => void): Promise<(frames: Uint8Array[], now: number) => void> {
+async function pair(cfg: Parameters<typeof engine>[0], setup: (e: Engine) => void): Promise<((frames: Uint8Array[], now: number) => void) & { staged: Engine }> {
   const s = await engine({ slots: 64, ...cfg }), p = await engine({ slots: 64, ...cfg });
   setup(s); setup(p);
   setStages(s, STAGED); setStages(p, PLAIN);
   let n = 0;
-  return (frames, now) => {
+  return Object.assign((frames: Uint8Array[], now: number) => {
     const out = (e: Engine) => {
       frames.forEach((f, i) => e.writeFrame(i, f));
       e.process(frames.length, now);
@@ -39,7 +39,7 @@ async function pair(cfg: Parameters<typeof engine>[0], setup: (e: Engine) => voi
     n++;
     expect(out(s), `batch ${n}`).toEqual(out(p));
     expect(s.conns(), `batch ${n}`).toEqual(p.conns());
-  };
+  }, { staged: s });
 }
 
 /** Random TCP traffic over `flows` client ports of a few clients: each batch 64 packets of random flows and flags. */
@@ -58,6 +58,7 @@ async function randomTraffic(cfg: Parameters<typeof engine>[0], setup: (e: Engin
     }
     run(frames, 1000 + b * 700);   // 0.7 s a batch: TIME_WAIT and CLOSE conns expire on the way
   }
+  return run.staged;
 }
 
 describe('the stage hint finds what the lookup finds', () => {
@@ -77,11 +78,12 @@ describe('the stage hint finds what the lookup finds', () => {
     }, 200, 150, 2);
   });
   test('persistence (-p 30): templates share the buckets with their conns', async () => {
-    await randomTraffic({ connMax: 128, connInit: 128 }, (e) => {
-      e.addService({ ...key, sched: 'rr', persistence: 30 });
+    const s = await randomTraffic({ connMax: 128, connInit: 128 }, (e) => {
+      e.addService({ ...key, sched: 'rr', persistent: 30 });
       e.addDest(key, { addr: RS[0], port: 8080, fwd: 'Masq' });
       e.addDest(key, { addr: RS[1], port: 8080, fwd: 'Masq' });
     }, 120, 100, 3);
+    expect(s.conns().filter((c) => c.flags & 0x1000).length, 'templates in the table').toBeGreaterThan(0);   // IP_VS_CONN_F_TEMPLATE
   });
 });
 
