@@ -186,12 +186,12 @@ function idxRemove(b: usize, w: u32): void {
  * The out key's second half: caddr:cport, or for a FULLNAT conn its laddr:lport (the address
  * the real server answers to), as DPVS overwrites tuplehash_out in dp_vs_laddr_bind.
  */
-@inline function outAddr(cp: usize): usize {
-  let li = <u32>load<u16>(coldOf(cp), COLD_LADDR);
+@inline function outAddr(cp: usize, cc: usize): usize {
+  let li = <u32>load<u16>(cc, COLD_LADDR);
   return li != 0 ? laddrPtr(li) + LADDR_ADDR : cp + CONN_CADDR;
 }
-@inline function outPort(cp: usize): u16 {
-  let cc = coldOf(cp);
+/** ... and its port. cp, cc: the conn's hot and cold parts. */
+@inline function outPort(cp: usize, cc: usize): u16 {
   return load<u16>(cc, COLD_LADDR) != 0 ? load<u16>(cc, COLD_LPORT) : load<u16>(cp, CONN_CPORT);
 }
 
@@ -206,8 +206,9 @@ function idxRemove(b: usize, w: u32): void {
 @inline function keyMatch(what: u32, cp: usize, proto: u8, a1: usize, p1: u16, a2: usize, p2: u16): bool {
   if (what == FIND_CONN_OUT) {
     let tpl = (load<u16>(cp, CONN_FLAGS) & CONN_F_TEMPLATE) != 0;
-    let d = v128.or(v128.xor(load<v128>(coldOf(cp), COLD_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp)), load<v128>(a2)));
-    return !tpl & (load<u8>(cp, CONN_PROTO) == proto) & (load<u16>(cp, CONN_DPORT) == p1) & (outPort(cp) == p2) & !v128.any_true(d);
+    let cc = coldOf(cp);
+    let d = v128.or(v128.xor(load<v128>(cc, COLD_DADDR), load<v128>(a1)), v128.xor(load<v128>(outAddr(cp, cc)), load<v128>(a2)));
+    return !tpl & (load<u8>(cp, CONN_PROTO) == proto) & (load<u16>(cp, CONN_DPORT) == p1) & (outPort(cp, cc) == p2) & !v128.any_true(d);
   }
   return keyMatchIn(cp, proto, a1, p1, a2, p2, what == FIND_TEMPLATE ? CONN_F_TEMPLATE : 0, CONN_F_TEMPLATE);
 }
@@ -429,7 +430,8 @@ export function connFree(i: u32): void {
   return connHash(load<u8>(cp, CONN_PROTO), cp + CONN_CADDR, load<u16>(cp, CONN_CPORT), cp + CONN_VADDR, load<u16>(cp, CONN_VPORT));
 }
 @inline function outHash(cp: usize): u32 {
-  return connHash(load<u8>(cp, CONN_PROTO), coldOf(cp) + COLD_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp), outPort(cp));
+  let cc = coldOf(cp);
+  return connHash(load<u8>(cp, CONN_PROTO), cc + COLD_DADDR, load<u16>(cp, CONN_DPORT), outAddr(cp, cc), outPort(cp, cc));
 }
 
 // ---- deferred out keys -------------------------------------------------------------------------------
